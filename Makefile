@@ -1,0 +1,32 @@
+# crmsync developer entry points. Everything is installed into ./.venv by these targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint fmt clean setup
+
+# `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
+$(VENV)/.base: pyproject.toml
+	@sh scripts/make-venv.sh "$(PYTHON)" "$(VENV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+setup: $(VENV)/.dev
+
+demo: $(VENV)/.base
+	$(BIN)/crmsync demo
+
+test: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info

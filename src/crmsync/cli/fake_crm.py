@@ -1,0 +1,83 @@
+"""``crmsync fake-crm``: run one fake CRM on loopback until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+import click
+
+from crmsync.errors import UserError
+from crmsync.fakes import FakeServer, FaultPlan, FaultRule, fake_names, make_app
+from crmsync.fakes.faults import FaultSpecError
+
+# Options that only one CRM understands: option name -> the CRM it belongs to.
+_ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24"}
+
+
+@click.command("fake-crm")
+@click.argument("crm", type=click.Choice(fake_names()))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one; the URL is printed).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the generated data.")
+@click.option("--contacts", type=click.IntRange(0), default=60, show_default=True)
+@click.option("--deals", type=click.IntRange(0), default=40, show_default=True)
+@click.option("--tasks", type=click.IntRange(0), default=50, show_default=True)
+@click.option("--client-id", default="demo-client", show_default=True, help="OAuth client id the fake accepts.")
+@click.option("--client-secret", default="demo-secret", show_default=True, help="OAuth client secret.")
+@click.option("--access-token-ttl", type=click.IntRange(1), default=None,
+              help="OAuth access-token lifetime in seconds [default: AmoCRM 86400, Bitrix24 3600].")
+@click.option("--token", default=None, help="AmoCRM only: long-lived token [default: demo-token].")
+@click.option("--subdomain", default=None, help="AmoCRM only: account subdomain [default: demo].")
+@click.option("--webhook-code", default=None,
+              help="Bitrix24 only: inbound webhook code, URL /rest/1/<code>/ [default: demo].")
+@click.option("--no-rate-limit", is_flag=True, help="Switch off the real rate limits (7 req/s; 2/s burst 50).")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="Inject faults: KIND:RATE or KIND:xN[@PATH], KIND = 429|503|500|… |hang|drop|truncate. "
+                   "Repeatable. Example: --fault 429:0.05 --fault drop:x2")
+@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed for rate-based faults.")
+@click.option("--verbose", is_flag=True, help="Log every request to stderr.")
+def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_rate_limit: bool, verbose: bool,
+             **settings: Any) -> None:
+    """Run a fake CRM (a real HTTP server on 127.0.0.1) until stopped.
+
+    It speaks the CRM's real API (AmoCRM v4 or Bitrix24 REST) over seeded, stateful data, with
+    OAuth, rate limits and fault injection. Admin routes under /_fake/ (state, stats, faults,
+    reset, delete, touch, expire-tokens, clock) let tests steer it.
+    """
+    for name, owner in _ONLY_FOR.items():
+        if settings.get(name) is not None and owner != crm:
+            raise UserError(f"--{name.replace('_', '-')} applies to {owner} only, not {crm}")
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    try:
+        plan = FaultPlan([FaultRule.parse(s) for s in faults], seed=fault_seed)
+    except FaultSpecError as exc:
+        raise UserError(str(exc)) from None
+    app = make_app(crm, rate_limit=not no_rate_limit, **chosen)
+    try:
+        server = FakeServer(app, port=port, faults=plan, verbose=verbose)
+    except OSError as exc:
+        raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    click.echo(f"fake {crm} listening on {server.url} — {_credentials(app)}", nl=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        click.echo(f"fake {crm} stopped", err=True)
+
+
+def _credentials(app: Any) -> str:
+    cfg = app.config
+    if app.name == "amocrm":
+        auth = f"long-lived token {cfg.token}"
+    else:
+        auth = f"webhook /rest/{cfg.webhook_user}/{cfg.webhook_code}/"
+    limits = "rate limits on" if cfg.rate_limit else "rate limits off"
+    return f"{auth}; OAuth client {cfg.client_id}; {limits}"

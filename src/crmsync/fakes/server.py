@@ -1,0 +1,368 @@
+"""A real HTTP/1.1 server on loopback that hosts one fake CRM app.
+
+The server owns what every fake shares: request parsing (query strings and bodies in PHP bracket
+form, JSON, forms), keep-alive, fault injection, request statistics, the ``/_fake/*`` admin routes
+and a clean stop. Each fake CRM is an *app* with a ``handle(request) -> Response`` method.
+
+Loopback only: the bind address is checked, so no test or demo can expose a fake to a network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import socket
+import sys
+import threading
+import traceback
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
+
+from .faults import FaultPlan, FaultSpecError
+from .phpquery import parse_pairs
+
+
+class BadBody(ValueError):
+    """The request body could not be decoded as the content type it claims."""
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, Any]
+    query_pairs: list[tuple[str, str]]
+    headers: Message
+    body: bytes
+    client_ip: str
+    host: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise BadBody(f"body is not valid JSON: {exc}") from None
+
+    def form(self) -> dict[str, Any]:
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadBody(f"body is not UTF-8: {exc}") from None
+        return parse_pairs(parse_qsl(text, keep_blank_values=True))
+
+    def body_params(self) -> Any:
+        """The body decoded by its content type (JSON, form); JSON is also sniffed when untyped."""
+        ctype = self.content_type
+        if not self.body:
+            return None
+        if ctype == "application/x-www-form-urlencoded":
+            return self.form()
+        if ctype.endswith("json") or self.body.lstrip()[:1] in (b"{", b"["):
+            return self.json()
+        if ctype.startswith("multipart/form-data"):
+            return _multipart(self)
+        return self.form()
+
+    def bearer(self) -> str | None:
+        auth = self.headers.get("Authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> Response:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return cls(status, body, {"Content-Type": f"{content_type}; charset=utf-8", **(headers or {})})
+
+    @classmethod
+    def empty(cls, status: int = 204, headers: dict[str, str] | None = None) -> Response:
+        return cls(status, b"", dict(headers or {}))
+
+    @classmethod
+    def redirect(cls, location: str) -> Response:
+        return cls(302, b"", {"Location": location})
+
+    @classmethod
+    def text(cls, status: int, text: str) -> Response:
+        return cls(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
+
+
+class FakeApp(Protocol):
+    name: str
+
+    def handle(self, request: Request) -> Response: ...
+
+    def fault_response(self, status: int, request: Request) -> Response: ...
+
+    def admin(self, request: Request, action: str) -> Response | None: ...
+
+    def reset(self) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self.by_status: Counter[int] = Counter()
+        self.by_route: Counter[str] = Counter()
+        self.log: deque[tuple[str, str, int]] = deque(maxlen=20000)
+
+    def record(self, method: str, route: str, status: int) -> None:
+        with self._lock:
+            self.total += 1
+            self.by_status[status] += 1
+            self.by_route[f"{method} {route}"] += 1
+            self.log.append((method, route, status))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.total = 0
+            self.by_status.clear()
+            self.by_route.clear()
+            self.log.clear()
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": self.total,
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "by_route": dict(sorted(self.by_route.items())),
+            }
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+class FakeServer:
+    """Run ``app`` on 127.0.0.1:``port`` (0 = a free port) in a background thread.
+
+    Use as a context manager, or ``start()``/``stop()``; ``url`` is the base URL once started.
+    """
+
+    def __init__(self, app: FakeApp, host: str = "127.0.0.1", port: int = 0,
+                 faults: FaultPlan | None = None, verbose: bool = False) -> None:
+        if not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+            raise ValueError(f"fake CRMs only listen on loopback addresses, not {host!r}")
+        self.app = app
+        self.faults = faults or FaultPlan()
+        self.stats = Stats()
+        self.verbose = verbose
+        self._stopping = threading.Event()
+        self._httpd = _HTTPServer((host, port), _make_handler(self))
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> FakeServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"fake-{self.app.name}-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``stop()`` is called from elsewhere (e.g. a signal)."""
+        try:
+            self._httpd.serve_forever(poll_interval=0.1)
+        finally:
+            self._httpd.server_close()
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- admin routes shared by every fake ------------------------------------------------------
+    def _admin(self, request: Request, action: str) -> Response:
+        if action == "stats" and request.method == "GET":
+            return Response.json(200, {**self.stats.as_dict(), "faults_injected": dict(self.faults.injected)})
+        if action == "state" and request.method == "GET":
+            return Response.json(200, self.app.snapshot())
+        if action == "faults":
+            if request.method == "GET":
+                return Response.json(200, {"rules": self.faults.rules()})
+            if request.method == "DELETE":
+                self.faults.clear()
+                return Response.json(200, {"rules": []})
+            body = request.json() or {}
+            try:
+                if "spec" in body:
+                    self.faults.add_spec(str(body["spec"]))
+                else:
+                    self.faults.add(body.get("kind", ""), rate=body.get("rate"), count=body.get("count"),
+                                    path=body.get("path"), hang_seconds=float(body.get("hang_seconds", 30)))
+            except FaultSpecError as exc:
+                return Response.json(400, {"error": str(exc)})
+            return Response.json(200, {"rules": self.faults.rules()})
+        if action == "reset" and request.method == "POST":
+            self.app.reset()
+            self.faults.clear()
+            self.stats.reset()
+            return Response.json(200, self.app.snapshot())
+        result = self.app.admin(request, action)
+        if result is None:
+            return Response.json(404, {"error": f"unknown admin route /_fake/{action} for {request.method}"})
+        return result
+
+
+def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # loopback + small responses: avoid the 40 ms delayed-ACK stall
+        server_version = f"crmsync-fake-{server.app.name}"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if server.verbose:
+                sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+        def _read_body(self) -> bytes:
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        break
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length > 0 else b""
+
+        def _dispatch(self) -> None:
+            parts = urlsplit(self.path)
+            body = self._read_body()
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            request = Request(
+                method=self.command,
+                path=parts.path or "/",
+                query=parse_pairs(pairs),
+                query_pairs=pairs,
+                headers=self.headers,
+                body=body,
+                client_ip=self.client_address[0],
+                host=self.headers.get("Host") or f"{server.host}:{server.port}",
+            )
+            if request.path.startswith("/_fake/"):
+                try:
+                    response = server._admin(request, request.path[len("/_fake/"):].strip("/"))
+                except Exception as exc:  # an admin call with a bad body should say so, not hang up
+                    response = Response.json(400, {"error": f"{type(exc).__name__}: {exc}"})
+                self._send(response)
+                return
+            fault = server.faults.pick(request.path)
+            if fault is not None and fault.kind == "hang":
+                server._stopping.wait(fault.hang_seconds)
+                self._drop()
+                server.stats.record(request.method, request.path, 0)
+                return
+            if fault is not None and fault.kind == "drop":
+                self._drop()
+                server.stats.record(request.method, request.path, 0)
+                return
+            if fault is not None and fault.status is not None:
+                response = server.app.fault_response(fault.status, request)
+            else:
+                try:
+                    response = server.app.handle(request)
+                except BadBody as exc:
+                    response = server.app.fault_response(400, request)
+                    response.headers["X-Fake-Reason"] = str(exc)[:200]
+                except Exception:
+                    traceback.print_exc()
+                    response = server.app.fault_response(500, request)
+            server.stats.record(request.method, request.path, response.status)
+            if fault is not None and fault.kind == "truncate":
+                self._send(response, truncate=True)
+            else:
+                self._send(response)
+
+        def _send(self, response: Response, truncate: bool = False) -> None:
+            try:
+                self.send_response(response.status)
+                for k, v in response.headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(response.body)))
+                if truncate:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.body[: len(response.body) // 2] if truncate else response.body)
+                self.wfile.flush()
+                if truncate:
+                    self.close_connection = True
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+        def _drop(self) -> None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+    return Handler
+
+
+def _multipart(request: Request) -> dict[str, Any]:
+    """Decode a multipart/form-data body into PHP-bracket params (files are not supported)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    head = f"Content-Type: {request.headers.get('Content-Type')}\r\n\r\n".encode()
+    msg = BytesParser(policy=HTTP).parsebytes(head + request.body)
+    pairs: list[tuple[str, str]] = []
+    for part in msg.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            pairs.append((str(name), part.get_content() if part.get_content_maintype() == "text"
+                          else part.get_payload(decode=True).decode("utf-8", "replace")))
+    return parse_pairs(pairs)
