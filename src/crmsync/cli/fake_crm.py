@@ -37,9 +37,12 @@ _ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24
               help="Inject faults: KIND:RATE or KIND:xN[@PATH], KIND = 429|503|500|… |hang|drop|truncate. "
                    "Repeatable. Example: --fault 429:0.05 --fault drop:x2")
 @click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed for rate-based faults.")
+@click.option("--tls", is_flag=True,
+              help="Serve HTTPS with a throwaway self-signed certificate for 127.0.0.1/localhost; its path is "
+                   "printed so a client that only speaks https:// can trust it (e.g. REQUESTS_CA_BUNDLE).")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
-def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_rate_limit: bool, verbose: bool,
-             **settings: Any) -> None:
+def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_rate_limit: bool, tls: bool,
+             verbose: bool, **settings: Any) -> None:
     """Run a fake CRM (a real HTTP server on 127.0.0.1) until stopped.
 
     It speaks the CRM's real API (AmoCRM v4 or Bitrix24 REST) over seeded, stateful data, with
@@ -56,7 +59,7 @@ def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_r
         raise UserError(str(exc)) from None
     app = make_app(crm, rate_limit=not no_rate_limit, **chosen)
     try:
-        server = FakeServer(app, port=port, faults=plan, verbose=verbose)
+        server = FakeServer(app, port=port, faults=plan, verbose=verbose, tls=tls)
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
 
@@ -64,7 +67,8 @@ def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_r
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    click.echo(f"fake {crm} listening on {server.url} — {_credentials(app)}", nl=True)
+    cert = f"; TLS certificate {server.cert_path}" if server.cert_path else ""
+    click.echo(f"fake {crm} listening on {server.url} — {_credentials(app)}{cert}")
     try:
         while not stop.wait(0.5):
             pass

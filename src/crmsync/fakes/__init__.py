@@ -53,10 +53,11 @@ def make_app(name: str, **settings: Any) -> BaseApp:
 
 
 def start_fake(name: str, *, port: int = 0, faults: list[str] | FaultPlan | None = None,
-               fault_seed: int = 0, **settings: Any) -> FakeServer:
+               fault_seed: int = 0, tls: bool = False, **settings: Any) -> FakeServer:
+    """Start fake ``name`` on 127.0.0.1 (``tls=True``: HTTPS, trust ``server.cert_path``)."""
     plan = faults if isinstance(faults, FaultPlan) else FaultPlan(
         [FaultRule.parse(s) for s in faults or []], seed=fault_seed)
-    return FakeServer(make_app(name, **settings), port=port, faults=plan).start()
+    return FakeServer(make_app(name, **settings), port=port, faults=plan, tls=tls).start()
 
 
 __all__ = ["FakeServer", "FaultPlan", "FaultRule", "FakeConfig", "BaseApp", "start_fake", "make_app",

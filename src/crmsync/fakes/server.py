@@ -13,13 +13,16 @@ import contextlib
 import ipaddress
 import json
 import socket
+import ssl
 import sys
+import tempfile
 import threading
 import traceback
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
@@ -41,10 +44,11 @@ class Request:
     body: bytes
     client_ip: str
     host: str
+    scheme: str = "http"
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     @property
     def content_type(self) -> str:
@@ -158,6 +162,14 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        if self.tls is not None:
+            # Handshake in the handler thread (see Handler.setup), not in the accept loop.
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
 
 
 class FakeServer:
@@ -167,7 +179,7 @@ class FakeServer:
     """
 
     def __init__(self, app: FakeApp, host: str = "127.0.0.1", port: int = 0,
-                 faults: FaultPlan | None = None, verbose: bool = False) -> None:
+                 faults: FaultPlan | None = None, verbose: bool = False, tls: bool | Path = False) -> None:
         if not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
             raise ValueError(f"fake CRMs only listen on loopback addresses, not {host!r}")
         self.app = app
@@ -177,6 +189,15 @@ class FakeServer:
         self._stopping = threading.Event()
         self._httpd = _HTTPServer((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
+        self.cert_path: Path | None = None
+        self._tls_tmp: tempfile.TemporaryDirectory[str] | None = None
+        if tls:
+            from .tls import make_self_signed, server_context
+
+            if tls is True:
+                self._tls_tmp = tempfile.TemporaryDirectory(prefix="crmsync-fake-tls-")
+            self.cert_path, key_path = make_self_signed(Path(self._tls_tmp.name if self._tls_tmp else tls))
+            self._httpd.tls = server_context(self.cert_path, key_path)
 
     @property
     def host(self) -> str:
@@ -188,7 +209,8 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.cert_path is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> FakeServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
@@ -202,6 +224,8 @@ class FakeServer:
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._tls_tmp is not None:
+            self._tls_tmp.cleanup()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until ``stop()`` is called from elsewhere (e.g. a signal)."""
@@ -256,6 +280,23 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         server_version = f"crmsync-fake-{server.app.name}"
         sys_version = ""
 
+        def setup(self) -> None:
+            super().setup()
+            self.tls_failed = False
+            if isinstance(self.connection, ssl.SSLSocket):
+                self.connection.settimeout(10)
+                try:
+                    self.connection.do_handshake()
+                except (OSError, ssl.SSLError):
+                    self.tls_failed = True  # a client that does not trust us: not a server error
+                self.connection.settimeout(None)
+
+        def handle(self) -> None:
+            if self.tls_failed:
+                return
+            with contextlib.suppress(ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                super().handle()
+
         def log_message(self, format: str, *args: Any) -> None:
             if server.verbose:
                 sys.stderr.write(f"{self.address_string()} - {format % args}\n")
@@ -283,6 +324,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             body = self._read_body()
             pairs = parse_qsl(parts.query, keep_blank_values=True)
+            scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
             request = Request(
                 method=self.command,
                 path=parts.path or "/",
@@ -292,6 +334,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 body=body,
                 client_ip=self.client_address[0],
                 host=self.headers.get("Host") or f"{server.host}:{server.port}",
+                scheme=scheme,
             )
             if request.path.startswith("/_fake/"):
                 try:

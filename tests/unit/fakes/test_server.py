@@ -129,3 +129,23 @@ def test_stop_is_prompt_even_with_a_hanging_request():
     assert time.monotonic() - start < 3
     with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
         json.loads(conn.getresponse().read())
+
+
+def test_tls_mode_serves_https_with_a_certificate_clients_can_pin(tmp_path):
+    with FakeServer(EchoApp(), tls=tmp_path) as s:
+        assert s.url.startswith("https://127.0.0.1:")
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(s.url + "/x", timeout=5)  # untrusted by default, as it should be
+        r = requests.get(s.url + "/x?a=1", verify=str(s.cert_path), timeout=5)
+        assert r.json()["query"] == {"a": "1"}
+        r = requests.get(s.url.replace("127.0.0.1", "localhost") + "/y", verify=str(s.cert_path), timeout=5)
+        assert r.status_code == 200
+    assert (tmp_path / "fake-crm-key.pem").stat().st_mode & 0o077 == 0
+
+
+def test_tls_true_uses_a_temporary_certificate_removed_on_stop():
+    s = FakeServer(EchoApp(), tls=True).start()
+    cert = s.cert_path
+    assert requests.get(s.url + "/x", verify=str(cert), timeout=5).status_code == 200
+    s.stop()
+    assert not cert.exists()

@@ -1,0 +1,108 @@
+"""The real `crmsync` command, run as a subprocess."""
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from crmsync import __version__
+
+
+def crmsync_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "crmsync"
+    return [str(exe)] if exe.exists() else [shutil.which("crmsync") or sys.executable, "-m", "crmsync"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*crmsync_cmd(), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_and_version():
+    r = run("--help")
+    assert r.returncode == 0
+    assert "fake-crm" in r.stdout and "demo" in r.stdout and "Exit codes" in r.stdout
+    r = run("--version")
+    assert r.returncode == 0 and __version__ in r.stdout
+    r = run("fake-crm", "--help")
+    assert r.returncode == 0 and "--fault" in r.stdout and "--no-rate-limit" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fake-crm", "bitrix24", "--token", "x"], "--token applies to amocrm only"),
+    (["fake-crm", "amocrm", "--webhook-code", "x"], "--webhook-code applies to bitrix24 only"),
+    (["fake-crm", "amocrm", "--fault", "teapot:x1"], "is not one of"),
+    (["fake-crm", "hubspot"], "'hubspot' is not one of 'amocrm', 'bitrix24'"),
+])
+def test_bad_options_exit_2_with_a_specific_message(args, message):
+    r = run(*args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def _start(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([*crmsync_cmd(), "fake-crm", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if not line:
+        proc.kill()
+        pytest.fail("fake-crm printed no URL within 30 s")
+    match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line[0])
+    assert match, line[0]
+    return proc, match.group(1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_fake_amocrm_process_serves_until_signalled(sig):
+    proc, url = _start("amocrm", "--contacts", "7", "--token", "t-123")
+    try:
+        r = requests.get(url + "/api/v4/contacts", headers={"Authorization": "Bearer t-123"}, timeout=10)
+        assert r.status_code == 200 and len(r.json()["_embedded"]["contacts"]) == 7
+    finally:
+        proc.send_signal(sig)
+        assert proc.wait(timeout=10) == 0
+    assert "stopped" in proc.stderr.read()
+
+
+def test_fake_bitrix24_process_with_faults():
+    proc, url = _start("bitrix24", "--contacts", "5", "--webhook-code", "s3cret", "--fault", "503:x1")
+    try:
+        first = requests.get(url + "/rest/1/s3cret/crm.contact.list", timeout=10)
+        assert first.status_code == 503 and first.json()["error"] == "QUERY_LIMIT_EXCEEDED"
+        r = requests.get(url + "/rest/1/s3cret/crm.contact.list", timeout=10)
+        assert r.status_code == 200 and r.json()["total"] == 5
+        assert requests.get(url + "/rest/1/wrong/crm.contact.list", timeout=10).status_code == 401
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+
+
+def test_port_in_use_is_a_user_error():
+    proc, url = _start("amocrm")
+    try:
+        port = url.rsplit(":", 1)[1]
+        r = run("fake-crm", "amocrm", "--port", port)
+        assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_demo_json_reads_both_fakes():
+    r = run("demo", "--json", "--contacts", "30", "--deals", "20", "--tasks", "10", timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    counts = {c["crm"]: {e["entity"]: e["count"] for e in c["entities"]} for c in result["crms"]}
+    assert counts == {"amocrm": {"contacts": 30, "deals": 20, "tasks": 10},
+                      "bitrix24": {"contacts": 30, "deals": 20, "tasks": 10}}
+    assert all(c["requests"] > 0 and c["url"].startswith("http://127.0.0.1:") for c in result["crms"])
