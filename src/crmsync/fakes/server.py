@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from .faults import FaultPlan, FaultSpecError
+
+if TYPE_CHECKING:
+    from .tls import FakeCA
 from .phpquery import parse_pairs
 
 
@@ -164,13 +167,6 @@ class _HTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
     tls: ssl.SSLContext | None = None
 
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = super().get_request()
-        if self.tls is not None:
-            # Handshake in the handler thread (see Handler.setup), not in the accept loop.
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
 
 class FakeServer:
     """Run ``app`` on 127.0.0.1:``port`` (0 = a free port) in a background thread.
@@ -191,13 +187,15 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self.cert_path: Path | None = None
         self._tls_tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.ca: FakeCA | None = None
         if tls:
-            from .tls import make_self_signed, server_context
+            from .tls import FakeCA
 
             if tls is True:
                 self._tls_tmp = tempfile.TemporaryDirectory(prefix="crmsync-fake-tls-")
-            self.cert_path, key_path = make_self_signed(Path(self._tls_tmp.name if self._tls_tmp else tls))
-            self._httpd.tls = server_context(self.cert_path, key_path)
+            self.ca = FakeCA(Path(self._tls_tmp.name if self._tls_tmp else tls))
+            self.cert_path = self.ca.cert_path
+            self._httpd.tls = self.ca.context_for("127.0.0.1")
 
     @property
     def host(self) -> str:
@@ -281,15 +279,19 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         sys_version = ""
 
         def setup(self) -> None:
-            super().setup()
+            # With TLS on, one port serves both HTTPS and plain HTTP (the latter for CONNECT, as an
+            # HTTPS proxy is addressed): a TLS ClientHello starts with byte 0x16.
             self.tls_failed = False
-            if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.settimeout(10)
+            ctx = server._httpd.tls
+            if ctx is not None:
+                self.request.settimeout(10)
                 try:
-                    self.connection.do_handshake()
+                    if self.request.recv(1, socket.MSG_PEEK) == b"\x16":
+                        self.request = ctx.wrap_socket(self.request, server_side=True)
                 except (OSError, ssl.SSLError):
                     self.tls_failed = True  # a client that does not trust us: not a server error
-                self.connection.settimeout(None)
+                self.request.settimeout(None)
+            super().setup()
 
         def handle(self) -> None:
             if self.tls_failed:
@@ -303,6 +305,25 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             self._dispatch()
+
+        def do_CONNECT(self) -> None:
+            """Act as the HTTPS host the client asked a proxy for: terminate TLS here, never forward."""
+            if server.ca is None:
+                self.send_error(501, "CONNECT needs a fake started with TLS (--tls)")
+                return
+            host = self.path.rsplit(":", 1)[0]
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            self.wfile.flush()
+            try:
+                conn = server.ca.context_for(host).wrap_socket(self.connection, server_side=True)
+            except (OSError, ssl.SSLError):
+                self.close_connection = True
+                return
+            self.connection = conn
+            self.rfile = conn.makefile("rb", -1)
+            self.wfile = _SocketWriter(conn)
+            self.close_connection = False  # go on reading requests inside the tunnel
 
         do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
@@ -393,6 +414,20 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
 
     return Handler
+
+
+class _SocketWriter:
+    """Unbuffered writes that always send everything (as socketserver's own writer does)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def write(self, data: bytes) -> int:
+        self._sock.sendall(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def _multipart(request: Request) -> dict[str, Any]:

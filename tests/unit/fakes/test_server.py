@@ -140,7 +140,8 @@ def test_tls_mode_serves_https_with_a_certificate_clients_can_pin(tmp_path):
         assert r.json()["query"] == {"a": "1"}
         r = requests.get(s.url.replace("127.0.0.1", "localhost") + "/y", verify=str(s.cert_path), timeout=5)
         assert r.status_code == 200
-    assert (tmp_path / "fake-crm-key.pem").stat().st_mode & 0o077 == 0
+    assert all(k.stat().st_mode & 0o077 == 0 for k in tmp_path.glob("*.key"))
+    assert list(tmp_path.glob("*.key"))
 
 
 def test_tls_true_uses_a_temporary_certificate_removed_on_stop():
@@ -149,3 +150,23 @@ def test_tls_true_uses_a_temporary_certificate_removed_on_stop():
     assert requests.get(s.url + "/x", verify=str(cert), timeout=5).status_code == 200
     s.stop()
     assert not cert.exists()
+
+
+def test_tls_fake_answers_connect_for_any_host_and_never_forwards(tmp_path):
+    with FakeServer(EchoApp(), tls=tmp_path) as s:
+        proxies = {"https": s.url.replace("https://", "http://")}
+        r = requests.get("https://demo.amocrm.ru/api/v4/contacts?page=2", proxies=proxies,
+                         verify=str(s.cert_path), timeout=5)
+        assert r.json()["path"] == "/api/v4/contacts" and r.json()["query"] == {"page": "2"}
+        with requests.Session() as http:  # keep-alive inside the tunnel
+            for _ in range(3):
+                assert http.get("https://portal.bitrix24.ru/rest/x", proxies=proxies, verify=str(s.cert_path),
+                                timeout=5).status_code == 200
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get("https://demo.amocrm.ru/", proxies=proxies, timeout=5)  # untrusted without the CA
+
+
+def test_connect_without_tls_is_refused(server):
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    conn.request("CONNECT", "demo.amocrm.ru:443")
+    assert conn.getresponse().status == 501
