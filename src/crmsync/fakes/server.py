@@ -419,8 +419,13 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 class _SocketWriter:
     """Unbuffered writes that always send everything (as socketserver's own writer does)."""
 
+    closed = False
+
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+
+    def close(self) -> None:
+        self.closed = True
 
     def write(self, data: bytes) -> int:
         self._sock.sendall(data)
