@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -21,32 +22,44 @@ def json_type(value: Any) -> str:
     return "object"
 
 
-def shape_diff(expected: Any, actual: Any, path: str = "$", nullable: frozenset[str] = frozenset()) -> list[str]:
+def shape_diff(expected: Any, actual: Any, path: str = "$", *, nullable: frozenset[str] = frozenset(),
+               extra_keys_ok: Callable[[str], bool] = lambda path: True,
+               key: Callable[[str], str] = lambda k: k,
+               any_number: Callable[[str], bool] = lambda path: False) -> list[str]:
     """Differences of ``actual`` from the shape of ``expected``.
 
-    Every key of an expected object must be present with the same JSON type; extra keys are
-    allowed (the reference examples are abbreviated). An expected ``null`` accepts any value;
-    an actual ``null`` is accepted only at paths listed in ``nullable``. Each element of an
-    actual array is compared with the first element of the expected array.
+    Every key of an expected object must be present with the same JSON type. Extra keys are
+    allowed where ``extra_keys_ok(path)`` (by default everywhere: documented examples are
+    abbreviated). An expected ``null`` accepts any value; an actual ``null`` is accepted only at
+    paths listed in ``nullable`` (indexes written ``[]``). Each element of an actual array is
+    compared with the first element of the expected array. ``key`` normalises object keys before
+    comparing (e.g. custom-field names); where ``any_number(path)``, integer and float are one type.
     """
-    if expected is None:
-        return []
-    if actual is None:
-        return [] if _generic(path) in nullable else [f"{path}: expected {json_type(expected)}, got null"]
-    et, at = json_type(expected), json_type(actual)
-    if et != at and not (et == "number" and at == "integer"):
-        return [f"{path}: expected {et}, got {at}"]
-    out: list[str] = []
-    if et == "object":
-        for key, sub in expected.items():
-            if key not in actual:
-                out.append(f"{path}.{key}: missing")
-            else:
-                out.extend(shape_diff(sub, actual[key], f"{path}.{key}", nullable))
-    elif et == "array" and expected:
-        for i, item in enumerate(actual):
-            out.extend(shape_diff(expected[0], item, f"{path}[{i}]", nullable))
-    return out
+    def walk(exp: Any, act: Any, path: str) -> list[str]:
+        if exp is None:
+            return []
+        if act is None:
+            return [] if _generic(path) in nullable else [f"{path}: expected {json_type(exp)}, got null"]
+        et, at = json_type(exp), json_type(act)
+        numeric = {et, at} <= {"integer", "number"}
+        if et != at and not (numeric and (et == "number" or any_number(path))):
+            return [f"{path}: expected {et}, got {at} ({str(act)[:60]})"]
+        out: list[str] = []
+        if et == "object":
+            e = {key(k): v for k, v in exp.items()}
+            a = {key(k): v for k, v in act.items()}
+            out += [f"{path}.{k}: missing" for k in e if k not in a]
+            if not extra_keys_ok(path):
+                out += [f"{path}.{k}: unexpected" for k in a if k not in e]
+            for k, sub in e.items():
+                if k in a:
+                    out += walk(sub, a[k], f"{path}.{k}")
+        elif et == "array" and exp:
+            for i, item in enumerate(act):
+                out += walk(exp[0], item, f"{path}[{i}]")
+        return out
+
+    return walk(expected, actual, path)
 
 
 def _generic(path: str) -> str:
@@ -64,6 +77,6 @@ def _generic(path: str) -> str:
     return "".join(out)
 
 
-def assert_same_shape(expected: Any, actual: Any, nullable: tuple[str, ...] = ()) -> None:
-    diffs = shape_diff(expected, actual, nullable=frozenset(nullable))
+def assert_same_shape(expected: Any, actual: Any, nullable: tuple[str, ...] = (), **options: Any) -> None:
+    diffs = shape_diff(expected, actual, nullable=frozenset(nullable), **options)
     assert not diffs, "shape differs from the reference:\n  " + "\n  ".join(diffs[:30])
