@@ -10,7 +10,7 @@ def test_shape_diff_reports_missing_keys_types_and_nested_arrays():
     assert shape_diff({"a": [1]}, {"a": {}}) == ["$.a: expected array, got object ({})"]
     assert shape_diff({"a": {"b": 1}}, {"a": None}) == ["$.a: expected object, got null"]
     assert shape_diff({"a": [{"b": 1}]}, {"a": [{"b": None}]}, nullable=frozenset({"$.a[].b"})) == []
-    assert shape_diff({"b": True}, {"b": 1}) == ["$.b: expected boolean, got integer"]
+    assert shape_diff({"b": True}, {"b": 1}) == ["$.b: expected boolean, got integer (1)"]
 
 
 def test_strict_keys_key_normalisation_and_number_leniency():
