@@ -39,6 +39,8 @@ def test_help_and_version():
     (["fake-crm", "amocrm", "--webhook-code", "x"], "--webhook-code applies to bitrix24 only"),
     (["fake-crm", "amocrm", "--fault", "teapot:x1"], "is not one of"),
     (["fake-crm", "hubspot"], "'hubspot' is not one of 'amocrm', 'bitrix24'"),
+    (["fake-crm", "amocrm", "--set", "next_link=sometimes"], "next_link='sometimes' is not one of: when_full, exact"),
+    (["fake-crm", "amocrm", "--set", "nxt=1"], "not a setting of the fake amocrm"),
 ])
 def test_bad_options_exit_2_with_a_specific_message(args, message):
     r = run(*args)
@@ -48,6 +50,11 @@ def test_bad_options_exit_2_with_a_specific_message(args, message):
 
 
 def _start(*args: str) -> tuple[subprocess.Popen, str]:
+    proc, url, _ = _start_with_line(*args)
+    return proc, url
+
+
+def _start_with_line(*args: str) -> tuple[subprocess.Popen, str, str]:
     proc = subprocess.Popen([*crmsync_cmd(), "fake-crm", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     line: list[str] = []
@@ -57,9 +64,9 @@ def _start(*args: str) -> tuple[subprocess.Popen, str]:
     if not line:
         proc.kill()
         pytest.fail("fake-crm printed no URL within 30 s")
-    match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line[0])
+    match = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", line[0])
     assert match, line[0]
-    return proc, match.group(1)
+    return proc, match.group(1), line[0]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -72,6 +79,20 @@ def test_fake_amocrm_process_serves_until_signalled(sig):
         proc.send_signal(sig)
         assert proc.wait(timeout=10) == 0
     assert "stopped" in proc.stderr.read()
+
+
+def test_fake_with_tls_and_extra_settings():
+    proc, url, line = _start_with_line("amocrm", "--tls", "--contacts", "3", "--set", "next_link=exact")
+    cert = Path(re.search(r"TLS certificate (\S+)", line).group(1))
+    try:
+        assert url.startswith("https://")
+        r = requests.get(url + "/api/v4/contacts?limit=3", headers={"Authorization": "Bearer demo-token"},
+                         verify=str(cert), timeout=10)
+        assert r.status_code == 200 and "next" not in r.json()["_links"]  # "exact": no next on the last page
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    assert not cert.exists()  # the throwaway CA goes with the process
 
 
 def test_fake_bitrix24_process_with_faults():

@@ -11,6 +11,7 @@ import click
 from crmsync.errors import UserError
 from crmsync.fakes import FakeServer, FaultPlan, FaultRule, fake_names, make_app
 from crmsync.fakes.faults import FaultSpecError
+from crmsync.fakes.settings import SettingError, describe, parse_settings
 
 # Options that only one CRM understands: option name -> the CRM it belongs to.
 _ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24"}
@@ -40,24 +41,41 @@ _ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24
 @click.option("--tls", is_flag=True,
               help="Serve HTTPS with a throwaway self-signed certificate for 127.0.0.1/localhost; its path is "
                    "printed so a client that only speaks https:// can trust it (e.g. REQUESTS_CA_BUNDLE).")
+@click.option("--set", "extra", multiple=True, metavar="KEY=VALUE",
+              help="Any other setting of the fake, e.g. --set next_link=exact --set filter_enabled=false "
+                   "(AmoCRM) or --set bucket_capacity=250 --set timezone=+02:00 (Bitrix24). "
+                   "--list-settings shows them all.")
+@click.option("--list-settings", is_flag=True, help="List every setting of this fake with its default, then exit.")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_rate_limit: bool, tls: bool,
-             verbose: bool, **settings: Any) -> None:
+             extra: tuple[str, ...], list_settings: bool, verbose: bool, **settings: Any) -> None:
     """Run a fake CRM (a real HTTP server on 127.0.0.1) until stopped.
 
     It speaks the CRM's real API (AmoCRM v4 or Bitrix24 REST) over seeded, stateful data, with
     OAuth, rate limits and fault injection. Admin routes under /_fake/ (state, stats, faults,
     reset, delete, touch, expire-tokens, clock) let tests steer it.
     """
+    if list_settings:
+        for key, kind, default in describe(crm):
+            click.echo(f"{key:<22} {kind:<14} {default!r}")
+        return
     for name, owner in _ONLY_FOR.items():
         if settings.get(name) is not None and owner != crm:
             raise UserError(f"--{name.replace('_', '-')} applies to {owner} only, not {crm}")
     chosen = {k: v for k, v in settings.items() if v is not None}
     try:
+        chosen.update(parse_settings(crm, list(extra)))
+    except SettingError as exc:
+        raise UserError(str(exc)) from None
+    try:
         plan = FaultPlan([FaultRule.parse(s) for s in faults], seed=fault_seed)
     except FaultSpecError as exc:
         raise UserError(str(exc)) from None
-    app = make_app(crm, rate_limit=not no_rate_limit, **chosen)
+    chosen.setdefault("rate_limit", not no_rate_limit)
+    try:
+        app = make_app(crm, **chosen)
+    except ValueError as exc:  # a setting the fake's config rejected, with the allowed values
+        raise UserError(str(exc)) from None
     try:
         server = FakeServer(app, port=port, faults=plan, verbose=verbose, tls=tls)
     except OSError as exc:
