@@ -1,0 +1,1 @@
+"""The spec language: YAML files (connectors, mappings, pipelines, canonical schemas) and their checks."""
