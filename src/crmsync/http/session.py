@@ -1,0 +1,119 @@
+"""``CrmSession``: a ``requests.Session`` that paces, retries and explains, per the connector spec.
+
+Everything that talks to a CRM — the dlt read source, the write-back, a connection check — sends
+through one of these, so rate limits, backoff and error wording are the same everywhere. dlt's REST
+client accepts it as its session, so its pagination runs on top of our pacing and retries.
+
+* Every attempt waits for the connection's :class:`~crmsync.http.pacing.Pacer`.
+* Transient faults (429/5xx per the spec, dropped connections, timeouts, truncated bodies) are
+  retried with backoff, honouring Retry-After; after the last attempt the run stops with the CRM's
+  message.
+* A 401 asks the auth object to refresh once (``auth.refresh()`` if it has one), then retries.
+* ``fail_record`` answers go back to the caller, which sets the record aside; ``fail_run`` answers
+  raise :class:`~crmsync.errors.CrmError` with the CRM's words and the spec's hint.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, Timeout
+
+from crmsync.errors import CrmError
+
+from .pacing import LeakyBucket, Pacer, Unlimited
+from .policy import FAIL_RUN, OK, REFRESH, RETRY, ErrorPolicy, RetryPolicy, retry_after
+
+DEFAULT_TIMEOUT = (10.0, 90.0)  # connect, read: a hung server must not hang a run
+TRANSIENT = (ConnectionError, Timeout, ChunkedEncodingError, ContentDecodingError)
+_SECRET_PATH = re.compile(r"(/rest/\d+/)[^/]+(/)")
+_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:auth|access_token|refresh_token|client_secret|code)=)[^&]*")
+
+
+def safe_url(url: str) -> str:
+    """``url`` fit for a message or log: webhook codes and token parameters blanked out."""
+    return _SECRET_QUERY.sub(r"\1***", _SECRET_PATH.sub(r"\1***\2", url))
+
+
+@dataclass
+class SessionStats:
+    requests: int = 0
+    retries: int = 0
+    refreshes: int = 0
+    throttled: int = 0  # 429/503-limit answers we still got despite pacing
+
+
+class CrmSession(requests.Session):
+    def __init__(self, *, crm_title: str, pacer: Pacer | None = None, errors: ErrorPolicy | None = None,
+                 retry: RetryPolicy | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__()
+        self.crm_title = crm_title
+        self.pacer = pacer or Unlimited()
+        self.errors = errors or ErrorPolicy()
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.stats = SessionStats()
+        self._sleep = sleep
+        self.headers["User-Agent"] = "crmsync"
+
+    @classmethod
+    def from_connector(cls, spec: dict[str, Any], pacer: Pacer, **kw: Any) -> CrmSession:
+        kw.setdefault("errors", ErrorPolicy.from_spec(spec.get("errors")))
+        kw.setdefault("retry", RetryPolicy.from_spec(spec.get("retry")))
+        return cls(crm_title=spec.get("title", spec.get("name", "the CRM")), pacer=pacer, **kw)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        refreshed = False
+        last_problem = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.pacer.acquire()
+            self.stats.requests += 1
+            try:
+                response = super().send(request, **kwargs)
+                if not kwargs.get("stream"):
+                    _ = response.content  # a truncated body fails here, inside the retry loop
+            except TRANSIENT as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+                self._wait(attempt, None)
+                continue
+            verdict = self.errors.judge(response)
+            if verdict.action == OK:
+                return response
+            if verdict.action == RETRY:
+                if response.status_code in (429, 503):
+                    self.stats.throttled += 1
+                    if isinstance(self.pacer, LeakyBucket):
+                        self.pacer.penalise()
+                last_problem = f"HTTP {response.status_code}: {verdict.crm_message}"
+                self._wait(attempt, retry_after(response))
+                continue
+            if verdict.action == REFRESH and not refreshed and hasattr(self.auth, "refresh"):
+                refreshed = True
+                self.stats.refreshes += 1
+                self.auth.refresh()
+                request = self.auth(request.copy())
+                continue
+            if verdict.action in (FAIL_RUN, REFRESH):
+                raise CrmError(self._explain(request, response.status_code, verdict.crm_message, verdict.hint))
+            return response  # fail_record: the caller sets the record aside with the CRM's message
+        raise CrmError(f"{self.crm_title} still failing after {self.retry.max_attempts} attempts on "
+                       f"{request.method} {safe_url(request.url or '')}: {last_problem}. "
+                       f"Check the CRM's status and run again: nothing was lost, the next run resumes.")
+
+    def _wait(self, attempt: int, server_said: float | None) -> None:
+        if attempt >= self.retry.max_attempts:
+            return
+        self.stats.retries += 1
+        self._sleep(self.retry.backoff(attempt, server_said))
+
+    def _explain(self, request: requests.PreparedRequest, status: int, message: str, hint: str) -> str:
+        text = f"{self.crm_title} answered {status} to {request.method} {safe_url(request.url or '')}: {message}"
+        return f"{text}. {hint}" if hint else text

@@ -1,0 +1,53 @@
+from crmsync.fakes.ratelimit import LeakyBucket as ServerBucket
+from crmsync.fakes.ratelimit import SlidingWindow
+from crmsync.http.pacing import EvenSpacing, LeakyBucket, pacer_for
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 100.0
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_even_spacing_never_trips_amocrms_window_and_stays_near_the_ceiling():
+    t = FakeTime()
+    pacer = EvenSpacing(7, clock=t.clock, sleep=t.sleep)
+    server = SlidingWindow(7, 1.0)
+    start = t.now
+    for _ in range(700):
+        pacer.acquire()
+        assert server.allow("token", now=t.now)
+    rate = 700 / (t.now - start)
+    assert 0.95 * 7 < rate <= 7
+
+
+def test_leaky_bucket_bursts_then_drains_without_ever_being_refused():
+    t = FakeTime()
+    pacer = LeakyBucket(2, 50, clock=t.clock, sleep=t.sleep)
+    server = ServerBucket(2, 50)
+    start = t.now
+    for _ in range(300):
+        pacer.acquire()
+        assert server.allow("ip", now=t.now)
+    assert t.now - start < (300 - 49) / (2 * 0.95)  # the burst was used, then ~2/s
+    assert 300 / (t.now - start) > 0.9 * 2 * 300 / (300 - 49)
+
+
+def test_penalise_trusts_the_server_when_it_says_full():
+    t = FakeTime()
+    pacer = LeakyBucket(2, 50, clock=t.clock, sleep=t.sleep)
+    pacer.acquire()
+    pacer.penalise()
+    before = t.now
+    pacer.acquire()
+    assert t.now - before > 0.4
+
+
+def test_pacer_for_reads_the_spec():
+    assert isinstance(pacer_for({"type": "requests_per_second", "requests": 7}), EvenSpacing)
+    assert isinstance(pacer_for({"type": "leaky_bucket", "rate": 2, "burst": 50}), LeakyBucket)

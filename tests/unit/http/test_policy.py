@@ -1,0 +1,62 @@
+import json
+
+import requests
+
+from crmsync.http.policy import (
+    FAIL_RECORD,
+    FAIL_RUN,
+    REFRESH,
+    RETRY,
+    ErrorPolicy,
+    RetryPolicy,
+    crm_message,
+    retry_after,
+)
+from crmsync.http.session import safe_url
+
+
+def response(status, body=None, headers=None, text=None):
+    r = requests.Response()
+    r.status_code = status
+    r._content = (json.dumps(body) if body is not None else (text or "")).encode()
+    r.headers.update(headers or {})
+    return r
+
+
+BITRIX = ErrorPolicy.from_spec([
+    {"status": 401, "error": ["expired_token", "invalid_token"], "action": "refresh_token"},
+    {"status": 401, "error": "NO_AUTH_FOUND", "action": "fail_run", "hint": "reconnect"},
+    {"status": 400, "action": "fail_record"},
+])
+
+
+def test_rules_match_status_and_body_error_code():
+    assert BITRIX.judge(response(401, {"error": "expired_token", "error_description": "x"})).action == REFRESH
+    v = BITRIX.judge(response(401, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}))
+    assert (v.action, v.hint, v.crm_message) == (FAIL_RUN, "reconnect", "NO_AUTH_FOUND: Wrong authorization data")
+    assert BITRIX.judge(response(400, {"error": "", "error_description": "Not found"})).action == FAIL_RECORD
+    assert BITRIX.judge(response(503, {"error": "QUERY_LIMIT_EXCEEDED"})).action == RETRY  # fallback
+    assert ErrorPolicy().judge(response(403, text="403 Forbidden")).action == FAIL_RUN
+
+
+def test_crm_messages_in_the_crms_own_words():
+    amo = response(400, {"title": "Bad Request", "detail": "Request validation failed",
+                         "validation-errors": [{"request_id": "0", "errors": [{"path": "name"}]}]})
+    assert crm_message(amo).startswith("Bad Request — Request validation failed — [{")
+    assert crm_message(response(400, {"error": "ERROR_CORE", "error_description": "Task title is not specified<br>"})) \
+        == "ERROR_CORE: Task title is not specified"
+    assert crm_message(response(502, text="<html><body><h1>502 Bad Gateway</h1></body></html>")) == "502 Bad Gateway"
+
+
+def test_retry_after_from_header_or_body_and_backoff_bounds():
+    assert retry_after(response(429, headers={"Retry-After": "3"})) == 3.0
+    assert retry_after(response(429, {"retry_after": 300})) == 300.0
+    policy = RetryPolicy(initial_backoff_seconds=0.5, max_backoff_seconds=10)
+    assert policy.backoff(1, 300.0) == 10  # capped
+    assert all(0.25 <= policy.backoff(1, None) <= 0.5 for _ in range(50))
+    assert all(5 <= policy.backoff(9, None) <= 10 for _ in range(50))
+
+
+def test_safe_url_hides_webhook_codes_and_tokens():
+    assert safe_url("https://p.bitrix24.ru/rest/1/s3cr3t/crm.contact.list?auth=tok&start=0") == \
+        "https://p.bitrix24.ru/rest/1/***/crm.contact.list?auth=***&start=0"
