@@ -30,7 +30,7 @@ from .faults import FaultPlan, FaultSpecError
 
 if TYPE_CHECKING:
     from .tls import FakeCA
-from .phpquery import parse_pairs
+from crmsync.phpquery import parse_pairs
 
 
 class BadBody(ValueError):

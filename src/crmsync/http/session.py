@@ -9,8 +9,9 @@ client accepts it as its session, so its pagination runs on top of our pacing an
   retried with backoff, honouring Retry-After; after the last attempt the run stops with the CRM's
   message.
 * A 401 asks the auth object to refresh once (``auth.refresh()`` if it has one), then retries.
-* ``fail_record`` answers go back to the caller, which sets the record aside; ``fail_run`` answers
-  raise :class:`~crmsync.errors.CrmError` with the CRM's words and the spec's hint.
+* ``fail_record`` answers go back to a caller that writes records (``records_can_fail=True``),
+  which sets the record aside; otherwise, and for ``fail_run``, :class:`~crmsync.errors.CrmError`
+  carries the CRM's words and the spec's hint.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 
 import requests
 from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, Timeout
+from requests.hooks import default_hooks, dispatch_hook
 
 from crmsync.errors import CrmError
 
 from .pacing import LeakyBucket, Pacer, Unlimited
-from .policy import FAIL_RUN, OK, REFRESH, RETRY, ErrorPolicy, RetryPolicy, retry_after
+from .policy import FAIL_RECORD, OK, REFRESH, RETRY, ErrorPolicy, RetryPolicy, retry_after
 
 DEFAULT_TIMEOUT = (10.0, 90.0)  # connect, read: a hung server must not hang a run
 TRANSIENT = (ConnectionError, Timeout, ChunkedEncodingError, ContentDecodingError)
@@ -51,7 +53,7 @@ class SessionStats:
 class CrmSession(requests.Session):
     def __init__(self, *, crm_title: str, pacer: Pacer | None = None, errors: ErrorPolicy | None = None,
                  retry: RetryPolicy | None = None, timeout: tuple[float, float] = DEFAULT_TIMEOUT,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, records_can_fail: bool = False) -> None:
         super().__init__()
         self.crm_title = crm_title
         self.pacer = pacer or Unlimited()
@@ -60,7 +62,16 @@ class CrmSession(requests.Session):
         self.timeout = timeout
         self.stats = SessionStats()
         self._sleep = sleep
+        self.records_can_fail = records_can_fail  # writes: a rejected payload is the record's problem
         self.headers["User-Agent"] = "crmsync"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CrmSession:
+        # dlt deep-copies resource arguments; a connection must keep ONE session (one pacer, one
+        # set of statistics), and requests' own copy would silently drop our attributes.
+        return self
+
+    def __copy__(self) -> CrmSession:
+        return self
 
     @classmethod
     def from_connector(cls, spec: dict[str, Any], pacer: Pacer, **kw: Any) -> CrmSession:
@@ -71,6 +82,9 @@ class CrmSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        # Response hooks (dlt's raise_for_status among them) must see only the final answer, not
+        # each attempt: run them ourselves once we have decided.
+        hooks, request.hooks = request.hooks, default_hooks()
         refreshed = False
         last_problem = ""
         for attempt in range(1, self.retry.max_attempts + 1):
@@ -86,7 +100,7 @@ class CrmSession(requests.Session):
                 continue
             verdict = self.errors.judge(response)
             if verdict.action == OK:
-                return response
+                return dispatch_hook("response", hooks, response, **kwargs)
             if verdict.action == RETRY:
                 if response.status_code in (429, 503):
                     self.stats.throttled += 1
@@ -101,9 +115,9 @@ class CrmSession(requests.Session):
                 self.auth.refresh()
                 request = self.auth(request.copy())
                 continue
-            if verdict.action in (FAIL_RUN, REFRESH):
-                raise CrmError(self._explain(request, response.status_code, verdict.crm_message, verdict.hint))
-            return response  # fail_record: the caller sets the record aside with the CRM's message
+            if verdict.action == FAIL_RECORD and self.records_can_fail:
+                return response  # the caller sets the record aside with the CRM's message
+            raise CrmError(self._explain(request, response.status_code, verdict.crm_message, verdict.hint))
         raise CrmError(f"{self.crm_title} still failing after {self.retry.max_attempts} attempts on "
                        f"{request.method} {safe_url(request.url or '')}: {last_problem}. "
                        f"Check the CRM's status and run again: nothing was lost, the next run resumes.")

@@ -73,8 +73,11 @@ def test_fail_run_and_fail_record(fake_crm):
     assert "NO_AUTH_FOUND: Wrong authorization data" in str(exc.value)
     assert "wrong-code" not in str(exc.value) and "/rest/1/***/profile" in str(exc.value)
     assert "reconnect" in str(exc.value).lower()
+    with pytest.raises(CrmError, match="answered 400 .*Not found"):
+        s.post(b24.url + "/rest/1/demo/crm.contact.get", json={"id": 999999})  # a read: the request is wrong
+    s.records_can_fail = True
     r = s.post(b24.url + "/rest/1/demo/crm.contact.get", json={"id": 999999})
-    assert r.status_code == 400  # fail_record: the caller decides
+    assert r.status_code == 400  # a writer sets the record aside and goes on
 
 
 class RefreshingAuth(requests.auth.AuthBase):

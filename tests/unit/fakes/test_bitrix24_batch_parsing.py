@@ -4,7 +4,7 @@ import pytest
 
 from crmsync.fakes.bitrix24.batch import commands, substitute
 from crmsync.fakes.bitrix24.errors import ApiError
-from crmsync.fakes.phpquery import parse_query
+from crmsync.phpquery import parse_query
 
 FOUND = {
     "result": {"c0": [{"ID": "7", "NAME": "Ann"}], "c1": {"item": {"id": 5}}, "c2": 46},

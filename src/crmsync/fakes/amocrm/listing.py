@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..phpquery import as_list
+from crmsync.phpquery import as_list
+
 from ..server import Request, Response
 from .errors import ItemErrors, problem, validation_failed
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..phpquery import parse_query, php_array
+from crmsync.phpquery import parse_query, php_array
+
 from .errors import ApiError
 from .registry import Call, Params, Result, method
 

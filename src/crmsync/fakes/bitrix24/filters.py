@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..phpquery import as_list
+from crmsync.phpquery import as_list
+
 from . import dates
 from .errors import ApiError
 

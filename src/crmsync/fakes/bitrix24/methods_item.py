@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..phpquery import as_list
+from crmsync.phpquery import as_list
+
 from . import filters, multifields
 from .entities import MULTI_FIELDS, EntitySpec, FieldSpec, field_meta
 from .errors import ApiError, item_not_found

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..phpquery import as_list
+from crmsync.phpquery import as_list
+
 from . import dates, filters
 from .entities import camel
 from .errors import ApiError

@@ -13,7 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..phpquery import as_list
+from crmsync.phpquery import as_list
+
 from .entities import MULTI_FIELDS
 from .errors import core
 

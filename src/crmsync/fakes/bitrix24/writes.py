@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..phpquery import as_list
+from crmsync.phpquery import as_list
+
 from . import dates, multifields
 from .entities import MULTI_FIELDS, EntitySpec, FieldSpec
 from .errors import ApiError, core, fields_not_array

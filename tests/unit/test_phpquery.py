@@ -1,4 +1,4 @@
-from crmsync.fakes.phpquery import as_list, build_query, parse_query, php_array
+from crmsync.phpquery import as_list, build_query, parse_query, php_array
 
 
 def test_nested_brackets_and_appends():

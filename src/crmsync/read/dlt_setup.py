@@ -1,0 +1,38 @@
+"""dlt, configured for this workload before it is first imported (its defaults are a trap here).
+
+Measured on this kind of machine (shared/reference/dlt-notes.md): DuckDB's default loader format
+took 81 s and 10 GB for 100k contacts; jsonl without compression and without nested child tables
+took a fraction of that. Telemetry is off unless the user turns it on. dlt reads ``config/`` of the
+project as its config folder (``config.toml`` / git-ignored ``secrets.toml``), environment variables
+override both, and everything dlt writes stays under ``.crmsync/dlt`` in the project.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+from crmsync.project import Project
+
+# Our defaults; a user's config.toml or environment wins (we only set what is not set).
+TUNED = {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "NORMALIZE__DATA_WRITER__DISABLE_COMPRESSION": "true",
+    "DATA_WRITER__DISABLE_COMPRESSION": "true",
+    "LOAD__DELETE_COMPLETED_JOBS": "true",
+    "LOAD__TRUNCATE_STAGING_DATASET": "true",
+    "RUNTIME__LOG_LEVEL": "ERROR",  # dlt warns about all-null columns on every CRM; not actionable
+    "SCHEMA__NAMING": "direct",  # raw tables keep the CRM's own field names (DATE_MODIFY, UF_CRM_…)
+}
+
+
+def configure(project: Project) -> ModuleType:
+    """Point dlt at the project and return the ``dlt`` module."""
+    os.environ.setdefault("DLT_PROJECT_DIR", str(project.root))
+    os.environ.setdefault("DLT_CONFIG_FOLDER", "config")
+    os.environ.setdefault("DLT_DATA_DIR", str(project.dlt_dir))
+    for key, value in TUNED.items():
+        os.environ.setdefault(key, value)
+    import dlt
+
+    return dlt

@@ -1,0 +1,44 @@
+"""Run one read of a connection into the store: ``raw_<connection>`` tables, cursors in dlt state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.project import Project
+
+from . import dlt_setup
+
+
+@dataclass
+class ReadResult:
+    load_id: str | None
+    read: dict[str, int] = field(default_factory=dict)  # records received per entity this run
+    dataset: str = ""
+
+
+def dataset_name(connection: str) -> str:
+    return f"raw_{connection}"
+
+
+def read_connection(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str],
+                    session: Any, base_url: str, store: str, full_refresh: bool = False) -> ReadResult:
+    dlt = dlt_setup.configure(project)
+    from .source import crm_source
+
+    pipeline = dlt.pipeline(
+        pipeline_name=f"crmsync_{connection}",
+        pipelines_dir=str(project.dlt_dir),
+        destination=dlt.destinations.duckdb(str(project.store_path(store))),
+        dataset_name=dataset_name(connection),
+    )
+    source = crm_source(dlt, connector, entities, session, base_url)
+    info = pipeline.run(source, loader_file_format="jsonl", refresh="drop_sources" if full_refresh else None)
+    load_id = info.loads_ids[-1] if info.loads_ids else None
+    counts = {e: 0 for e in entities}
+    trace = pipeline.last_trace
+    if trace is not None and trace.last_normalize_info is not None:
+        for table, rows in trace.last_normalize_info.row_counts.items():
+            if table in counts:
+                counts[table] = rows
+    return ReadResult(load_id, counts, dataset_name(connection))
