@@ -39,7 +39,15 @@ def _explain(error: ValidationError, data: Any, file: str) -> Iterator[Problem]:
     where = dotted(path) or "(top level)"
     line = line_of(data, path)
     v = error.validator
+    if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
+        # jsonschema reports a bad key at its parent; name the key itself, on its own line.
+        path = [*path, error.instance]
+        where, line = dotted(path), line_of(data, path)
     if v in ("oneOf", "anyOf"):
+        needs = _required_alternatives(error.validator_value)
+        if needs:
+            yield Problem(file, line, where, f"needs one of the fields {' or '.join(map(repr, needs))}")
+            return
         branches = _typed_branches(error.validator_value)
         if branches and isinstance(error.instance, dict):
             kind = error.instance.get("type")
@@ -82,11 +90,25 @@ def _explain(error: ValidationError, data: Any, file: str) -> Iterator[Problem]:
         yield Problem(file, line, where, f"expected {names}, got {_describe(error.instance)}")
         return
     if v == "pattern":
-        hint = error.schema.get("description", "")
+        hint = _first_sentence(error.schema.get("description", ""))
         yield Problem(file, line, where, f"{error.instance!r} does not have the expected form"
                       + (f": {hint}" if hint else f" (pattern {error.validator_value})"))
         return
     yield Problem(file, line, where, error.message)
+
+
+def _required_alternatives(branches: Any) -> list[str]:
+    """["path", "method"] for ``anyOf: [{required: [path]}, {required: [method]}]``, else []."""
+    names: list[str] = []
+    for branch in branches or []:
+        if not isinstance(branch, dict) or set(branch) != {"required"} or len(branch["required"]) != 1:
+            return []
+        names.append(str(branch["required"][0]))
+    return names
+
+
+def _first_sentence(text: str) -> str:
+    return re.split(r"(?<=[.;])(?<!e\.g\.)(?<!i\.e\.)\s", text, maxsplit=1)[0].rstrip(".;")
 
 
 def _typed_branches(branches: Any) -> dict[str, int]:

@@ -38,3 +38,14 @@ def test_unknown_key_enum_type_and_required_all_reported_with_lines():
         "c.yaml:2: mode: 'puhs' is not allowed (did you mean 'push'?) (allowed: pull, push, both)",
         "c.yaml:5: paginator.size: expected a whole number, got the text 'many'",
     ]
+
+
+def test_alternatives_and_key_patterns():
+    schema = {"type": "object", "properties": {
+        "call": {"type": "object", "anyOf": [{"required": ["path"]}, {"required": ["method"]}],
+                 "properties": {"path": {}, "method": {}}},
+        "fields": {"type": "object", "propertyNames": {
+            "pattern": "^[a-z]+$", "description": "lowercase names, e.g. amount. More text."}}}}
+    got = [str(p) for p in check(loads("call: {}\nfields:\n  ok: 1\n  Bad: 2\n", "c.yaml"), schema, "c.yaml")]
+    assert got == ["c.yaml:1: call: needs one of the fields 'path' or 'method'",
+                   "c.yaml:4: fields.Bad: 'Bad' does not have the expected form: lowercase names, e.g. amount"]

@@ -1,0 +1,219 @@
+"""Load a whole project's specs, check each file and every reference between files.
+
+:func:`load_specs` never stops at the first problem: a file that cannot be parsed is one problem and
+the others still load; each file is checked against its JSON Schema; then the references between
+files are checked with a "did you mean". Only files with no problems of their own become typed
+spec objects.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from crmsync.project import Project
+
+from .discovery import CANONICAL_SUFFIX, Found, SpecFile, discover
+from .models import Connector, Pipeline
+from .problems import Problem, did_you_mean
+from .schema_check import check
+from .schemas import has_schema, load_schema
+from .yamlload import line_of
+
+MappingCheck = Callable[..., list[Problem]]
+
+
+@dataclass
+class Specs:
+    project: Project
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    canonical: dict[str, dict[str, Any]] = field(default_factory=dict)       # entity -> JSON Schema
+    mappings: dict[tuple[str, str], Any] = field(default_factory=dict)       # (crm, entity) -> mapping data
+    files: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": [p.as_dict() for p in self.problems], "files": len(self.files)}
+
+
+def load_specs(project: Project, *, mapping_check: MappingCheck | None = None) -> Specs:
+    """Every spec of ``project``, checked; ``mapping_check`` replaces crmsync.mapping.validate_mapping."""
+    found = discover(project)
+    specs = Specs(project, files=[f.name for f in found.all_files()])
+    problems = list(found.problems)
+
+    connectors = _check_named(found.connectors, "connector", problems)
+    pipelines = _check_named(found.pipelines, "pipeline", problems)
+    canonical = _check_canonical(found.canonical, problems)
+    mapped = _check_mappings(found, connectors, canonical, problems, mapping_check or _mapping_check())
+    for f in found.pipelines:
+        if isinstance(f.data, dict):
+            problems.extend(_pipeline_references(f, connectors, canonical, mapped))
+
+    bad_files = {p.file for p in problems}
+    specs.connectors = {n: Connector.from_data(f.data) for n, f in connectors.items() if f.name not in bad_files}
+    specs.pipelines = {n: Pipeline.from_data(f.data) for n, f in pipelines.items() if f.name not in bad_files}
+    specs.canonical = {e: f.data for e, f in canonical.items() if f.name not in bad_files}
+    specs.mappings = {key: f.data for key, f in mapped.items() if f.name not in bad_files}
+    specs.problems = sorted(set(problems), key=lambda p: (p.file, p.line or 0, p.path, p.message))
+    return specs
+
+
+def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> dict[str, SpecFile]:
+    """Schema-check connectors or pipelines; {file stem: file} for those that parsed."""
+    schema = load_schema(kind)
+    out: dict[str, SpecFile] = {}
+    for f in files:
+        out[f.path.stem] = f    # unparsable ones too: they exist, and their problem is already reported
+        if f.data is None:
+            continue
+        file_problems = check(f.data, schema, f.name)
+        problems.extend(file_problems)
+        name = f.data.get("name") if isinstance(f.data, dict) else None
+        if isinstance(name, str) and name != f.path.stem and not any(p.path == "name" for p in file_problems):
+            problems.append(Problem(f.name, line_of(f.data, ["name"]), "name",
+                                    f"{name!r} must equal the file name {f.path.stem!r}"))
+    return out
+
+
+def _check_canonical(files: list[SpecFile], problems: list[Problem]) -> dict[str, SpecFile]:
+    out: dict[str, SpecFile] = {}
+    meta = Draft202012Validator.META_SCHEMA
+    for f in files:
+        entity = f.path.name[: -len(CANONICAL_SUFFIX)]
+        out[entity] = f
+        if f.data is None:
+            continue
+        found = check(f.data, meta, f.name)
+        if not found and not isinstance(f.data.get("properties") if isinstance(f.data, dict) else None, dict):
+            found = [Problem(f.name, getattr(f.data, "line", None), "properties",
+                             "a canonical schema must describe its fields under 'properties'")]
+        problems.extend(found)
+    return out
+
+
+def _canonical_fields(f: SpecFile | None) -> dict[str, Any]:
+    props = f.data.get("properties") if f is not None and isinstance(f.data, dict) else None
+    return props if isinstance(props, dict) else {}
+
+
+def _check_mappings(found: Found, connectors: dict[str, SpecFile], canonical: dict[str, SpecFile],
+                    problems: list[Problem], validate_mapping: MappingCheck | None) -> dict[tuple[str, str], SpecFile]:
+    """Folders name connectors and files canonical entities; then each file's own checks (incl. `source`)."""
+    out: dict[tuple[str, str], SpecFile] = {}
+    for crm, files in found.mapping_dirs.items():
+        connector = connectors.get(crm)
+        if connector is None:
+            folder = f"mappings/{crm}/"
+            problems.append(Problem(folder, None, "", f"there is no connector {crm!r} (connectors/{crm}.yaml)"
+                                    f"{did_you_mean(crm, connectors)}", tuple(sorted(connectors))))
+        for f in files:
+            entity = f.path.stem
+            out[(crm, entity)] = f
+            if f.data is None:
+                continue
+            here = _mapping_names(f, crm, entity, connector, canonical)
+            problems.extend(here)
+            if here or connector is None or not isinstance(connector.data, dict) or canonical[entity].data is None:
+                continue  # the mapping's own checks would only repeat the same mistake field by field
+            if validate_mapping is not None:
+                schemas = {e: c.data for e, c in canonical.items() if c.data is not None}
+                # The folder names the connector: a wrong `name:` inside it is reported once, on the connector.
+                named = {**connector.data, "name": crm}
+                problems.extend(validate_mapping(f.data, file=f.name, canonical=schemas, connector=named))
+            elif has_schema("mapping"):
+                problems.extend(check(f.data, load_schema("mapping"), f.name))
+    return out
+
+
+def _mapping_names(f: SpecFile, crm: str, entity: str, connector: SpecFile | None,
+                   canonical: dict[str, SpecFile]) -> list[Problem]:
+    out: list[Problem] = []
+    if entity not in canonical:
+        out.append(Problem(f.name, None, "", f"there is no canonical entity {entity!r} "
+                           f"(mappings/canonical/{entity}{CANONICAL_SUFFIX}){did_you_mean(entity, canonical)}",
+                           tuple(sorted(canonical))))
+    if not isinstance(f.data, dict):
+        return out
+    for key, expected in (("crm", crm), ("entity", entity)):
+        value = f.data.get(key)
+        if isinstance(value, str) and value != expected:
+            out.append(Problem(f.name, line_of(f.data, [key]), key,
+                               f"{value!r} does not match the file's place mappings/{crm}/{entity}.yaml "
+                               f"(expected {expected!r})"))
+    return out
+
+
+def _connector_entities(connector: SpecFile | None) -> dict[str, Any] | None:
+    data = connector.data if connector is not None else None
+    entities = data.get("entities") if isinstance(data, dict) else None
+    return entities if isinstance(entities, dict) else None
+
+
+def _pipeline_references(f: SpecFile, connectors: dict[str, SpecFile], canonical: dict[str, SpecFile],
+                         mapped: dict[tuple[str, str], SpecFile]) -> list[Problem]:
+    data, out = f.data, []
+    crm = data.get("crm")
+    connector = connectors.get(crm) if isinstance(crm, str) else None
+    if isinstance(crm, str) and connector is None:
+        out.append(Problem(f.name, line_of(data, ["crm"]), "crm",
+                           f"there is no connector {crm!r} in connectors/{did_you_mean(crm, connectors)}",
+                           tuple(sorted(connectors))))
+    entities = data.get("entities") if isinstance(data.get("entities"), list) else []
+    known = _connector_entities(connector)
+    for i, entity in enumerate(entities):
+        if not isinstance(entity, str) or connector is None or known is None:
+            continue
+        if entity not in known:
+            out.append(Problem(f.name, line_of(data, ["entities", i]), f"entities[{i}]",
+                               f"connector {crm!r} defines no entity {entity!r}{did_you_mean(entity, known)}",
+                               tuple(sorted(known))))
+        elif (crm, entity) not in mapped:
+            out.append(Problem(f.name, line_of(data, ["entities", i]), f"entities[{i}]",
+                               f"{entity!r} has no mapping: create mappings/{crm}/{entity}.yaml"))
+    out.extend(_conflict_references(f, entities, canonical))
+    return out
+
+
+def _conflict_references(f: SpecFile, entities: list[Any], canonical: dict[str, SpecFile]) -> list[Problem]:
+    conflicts = f.data.get("conflicts")
+    rules = conflicts.get("fields") if isinstance(conflicts, dict) else None
+    if not isinstance(rules, dict):
+        return []
+    out = []
+    for key in rules:
+        if not isinstance(key, str) or key.count(".") != 1:
+            continue  # the schema already said what form the key must have
+        entity, name = key.split(".")
+        path = ["conflicts", "fields", key]
+        where, line = f"conflicts.fields.{key}", line_of(f.data, path)
+        if entity not in canonical:
+            out.append(Problem(f.name, line, where, f"there is no canonical entity {entity!r}"
+                               f"{did_you_mean(entity, canonical)}", tuple(sorted(canonical))))
+            continue
+        fields = _canonical_fields(canonical[entity])
+        if canonical[entity].data is not None and name not in fields:
+            out.append(Problem(f.name, line, where, f"canonical {entity!r} has no field {name!r}"
+                               f"{did_you_mean(name, fields)}", tuple(sorted(fields))))
+        if entity not in entities:
+            out.append(Problem(f.name, line, where, f"this pipeline does not sync {entity!r}",
+                               tuple(str(e) for e in entities)))
+    return out
+
+
+def _mapping_check() -> MappingCheck | None:
+    """The mapping layer's own checks, when it is installed (its import errors are bugs: let them surface)."""
+    if importlib.util.find_spec("crmsync.mapping") is None:
+        return None
+    from crmsync import mapping
+
+    return getattr(mapping, "validate_mapping", None)

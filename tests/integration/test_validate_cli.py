@@ -1,0 +1,87 @@
+"""`crmsync validate` and `crmsync init` end to end: texts, exit codes, --json."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from crmsync.cli import cli
+from crmsync.project import builtin_project_dir
+from tests.unit.specs.project_fixture import edit, make_project
+
+HAS_MAPPINGS = any((builtin_project_dir() / "mappings" / "canonical").glob("*.schema.json"))
+needs_mappings = pytest.mark.skipif(not HAS_MAPPINGS, reason="the built-in project has no mappings/ yet")
+
+
+def crmsync(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).parent / "crmsync"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "crmsync"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@needs_mappings
+def test_the_shipped_project_is_green():
+    r = crmsync("validate", "--project-dir", str(builtin_project_dir()))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().endswith("files checked: no problems")
+
+
+@needs_mappings
+def test_init_scaffolds_a_green_project(tmp_path):
+    target = tmp_path / "my project"
+    r = crmsync("init", str(target))
+    assert r.returncode == 0, r.stderr
+    assert "crmsync connect amocrm --name amocrm" in r.stdout and "crmsync validate" in r.stdout
+    assert crmsync("validate", "--project-dir", str(target)).returncode == 0
+    again = crmsync("init", str(target))
+    assert again.returncode == 2 and "already holds spec files" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_problems_exit_2_sorted_with_a_summary(tmp_path):
+    project = make_project(tmp_path / "p")
+    edit(project, "pipelines/bitrix24.yaml", "direction: both", "direction: puhs")
+    edit(project, "pipelines/amocrm.yaml", "crm: amocrm", "crm: amocmr")
+    pages = edit(project, "connectors/bitrix24.yaml", "  type: bitrix24_batch", "  type: pages")
+    r = crmsync("validate", "--project-dir", str(project.root))
+    assert r.returncode == 2, r.stderr
+    assert r.stdout.splitlines() == [
+        f"connectors/bitrix24.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
+        "(allowed: bitrix24_batch, page_number)",
+        "pipelines/amocrm.yaml:3: crm: there is no connector 'amocmr' in connectors/ (did you mean 'amocrm'?) "
+        "(allowed: amocrm, bitrix24)",
+        "pipelines/bitrix24.yaml:6: direction: 'puhs' is not allowed (did you mean 'push'?) "
+        "(allowed: pull, push, both)",
+        f"{len(_files(project.root))} files checked: 3 problems in 3 files",
+    ]
+
+
+def test_json_output(tmp_path):
+    project = make_project(tmp_path / "p")
+    r = invoke("validate", "--project-dir", str(project.root), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"ok": True, "problems": [], "files": len(_files(project.root))}
+    edit(project, "pipelines/amocrm.yaml", "write_mode: upsert", "write_mode: upsret")
+    r = invoke("validate", "--project-dir", str(project.root), "--json")
+    assert r.exit_code == 2
+    assert json.loads(r.output)["problems"] == [{
+        "file": "pipelines/amocrm.yaml", "line": 12, "path": "write_mode",
+        "message": "'upsret' is not allowed (did you mean 'upsert'?)",
+        "allowed": ["upsert", "update_only", "insert_only"]}]
+
+
+def test_not_a_project_is_a_usage_error(tmp_path):
+    r = invoke("validate", "--project-dir", str(tmp_path))
+    assert r.exit_code != 0 and "is not a crmsync project" in str(r.exception)
+
+
+def _files(root: Path) -> list[Path]:
+    specs = [*root.glob("connectors/*.yaml"), *root.glob("pipelines/*.yaml"), *root.glob("mappings/*/*.yaml"),
+             *root.glob("mappings/canonical/*.schema.json"), *root.glob("config/*.toml")]
+    return specs
