@@ -1,0 +1,132 @@
+"""What a mapping needs to know about one CRM account: its custom fields, users and pipelines.
+
+A :class:`FieldCatalog` is built from the CRM's own metadata responses (never from ids written in a
+mapping), so one mapping file works for every account of that CRM. Builders are registered per CRM::
+
+    register_catalog("amocrm", build)     # build(metadata: dict, entity: str) -> FieldCatalog
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..specs.problems import did_you_mean
+
+
+@dataclass(frozen=True)
+class CustomField:
+    id: Any                                    # as the CRM spells it: 460265, "UF_CRM_1736400000100"
+    name: str                                  # what people see in the CRM
+    code: str | None = None                    # a stable code when the CRM has one (PHONE, CURRENCY)
+    type: str = "text"                         # the CRM's own type name
+    multiple: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)   # str(option id) -> label
+
+    def option_id(self, label: Any) -> Any | None:
+        """The option id (typed as the CRM returns it) whose label is ``label``."""
+        for oid, text in self.options.items():
+            if text == label:
+                return int(oid) if isinstance(self.id, int) else oid
+        return None
+
+
+@dataclass(frozen=True)
+class User:
+    id: Any
+    email: str | None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    pipeline_id: Any
+    pipeline: str
+    id: Any
+    name: str
+    status: str                                # open | won | lost
+
+
+class FieldCatalog:
+    """Custom fields of one entity plus the account's users and deal stages, with fast lookups."""
+
+    def __init__(self, crm: str, entity: str, fields: list[CustomField] | None = None,
+                 users: list[User] | None = None, stages: list[Stage] | None = None) -> None:
+        self.crm, self.entity = crm, entity
+        self.fields = list(fields or [])
+        self.users = list(users or [])
+        self.stages = list(stages or [])
+        self._users = {str(u.id): u for u in self.users}
+        self._emails = {u.email.lower(): u for u in self.users if u.email}
+        self._stages = {(str(s.pipeline_id), str(s.id)): s for s in self.stages}
+        self._pipelines = {str(s.pipeline_id): s.pipeline for s in self.stages}
+        self._pipeline_ids = {s.pipeline: s.pipeline_id for s in self.stages}
+
+    # custom fields ---------------------------------------------------------------------------
+    def find_field(self, ref: Mapping[str, Any]) -> CustomField:
+        """The field named by ``{id: …}``, ``{code: …}`` or ``{name: …}``; LookupError says what exists."""
+        (how, wanted), = ref.items()
+        if how == "id":
+            found = [f for f in self.fields if str(f.id) == str(wanted)]
+            known = [str(f.id) for f in self.fields]
+        elif how == "code":
+            found = [f for f in self.fields if f.code and f.code.upper() == str(wanted).upper()]
+            known = [f.code for f in self.fields if f.code]
+        else:
+            found = [f for f in self.fields if f.name == wanted]
+            known = [f.name for f in self.fields]
+        if len(found) == 1:
+            return found[0]
+        where = f"{self.crm} {self.entity} custom fields"
+        if not found:
+            raise LookupError(f"no custom field with {how} {wanted!r} among the {where}"
+                              f"{did_you_mean(str(wanted), known)} (known: {', '.join(sorted(set(known)))})")
+        ids = ", ".join(str(f.id) for f in found)
+        raise LookupError(f"{len(found)} {where} have {how} {wanted!r} (ids {ids}): refer to one by id or code")
+
+    # users -------------------------------------------------------------------------------------
+    def user(self, user_id: Any) -> User | None:
+        return self._users.get(str(user_id))
+
+    def user_by_email(self, email: str) -> User | None:
+        return self._emails.get(email.strip().lower())
+
+    # pipelines and stages ---------------------------------------------------------------------
+    def stage(self, pipeline_id: Any, stage_id: Any) -> Stage | None:
+        return self._stages.get((str(pipeline_id), str(stage_id)))
+
+    def stage_named(self, pipeline: str | None, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.pipeline == pipeline and s.name == name), None)
+
+    def pipeline_name(self, pipeline_id: Any) -> str | None:
+        return self._pipelines.get(str(pipeline_id))
+
+    def pipeline_id(self, name: str) -> Any | None:
+        return self._pipeline_ids.get(name)
+
+    def pipeline_names(self) -> list[str]:
+        return list(self._pipeline_ids)
+
+
+CatalogBuilder = Callable[[Mapping[str, Any], str], FieldCatalog]
+_BUILDERS: dict[str, CatalogBuilder] = {}
+
+
+def register_catalog(crm: str, builder: CatalogBuilder) -> None:
+    _BUILDERS[crm] = builder
+
+
+def build_catalog(crm: str, metadata: Mapping[str, Any], entity: str) -> FieldCatalog:
+    """The catalog of ``entity`` (a connector entity: contact, deal, task) from ``metadata``.
+
+    ``metadata`` holds the CRM's metadata responses as the reader fetched them; each CRM module
+    documents the keys it reads (see ``crm_amocrm`` and ``crm_bitrix24``).
+    """
+    from . import crm_amocrm, crm_bitrix24  # noqa: F401  (register the built-in CRMs)
+
+    try:
+        builder = _BUILDERS[crm]
+    except KeyError:
+        raise LookupError(f"no catalog builder for CRM {crm!r}; known: {', '.join(sorted(_BUILDERS))}") from None
+    return builder(metadata, entity)

@@ -1,0 +1,187 @@
+"""A mapping bound to one CRM account: :class:`Mapper` turns raw records into canonical ones and back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .canonical import CanonicalCheck
+from .catalog import CustomField, FieldCatalog
+from .context import Context
+from .errors import MappingError, Rejection
+from .layouts import layout_for
+from .paths import MISSING, get_path, set_path
+from .registry import Transform, get_transform
+from .resolver import Resolver
+from .spec import CustomFieldRef, FieldSpec, MappingSpec, Source, load_mapping
+
+_SURPRISES = (TypeError, ValueError, KeyError, AttributeError, IndexError)  # odd raw shapes, not bugs to hide
+
+
+@dataclass
+class Pulled:
+    canonical: dict[str, Any]
+    notes: list[str] = field(default_factory=list)   # e.g. a phone kept as typed because it is not valid
+
+
+@dataclass
+class _Bound:
+    spec: FieldSpec
+    chain: list[Transform]
+    custom: CustomField | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Mapper:
+    """One mapping + one account's catalog (+ the engine's resolver for links between records).
+
+    ``pull(raw)`` returns the canonical record or raises :class:`Rejection`; ``push(canonical,
+    fields)`` returns the CRM write payload for those fields. Fields missing from a raw record (not
+    even null) are left out of the canonical record, so a partial read never blanks a field.
+    """
+
+    def __init__(self, spec: MappingSpec, catalog: FieldCatalog, resolver: Resolver | None = None,
+                 canonical_schema: dict[str, Any] | None = None) -> None:
+        self.spec, self.catalog, self.resolver = spec, catalog, resolver
+        self.layout = layout_for(spec.crm)
+        self.check = CanonicalCheck(canonical_schema) if canonical_schema else None
+        problems: list[str] = []
+        self.fields = [self._bind(f, problems) for f in spec.fields]
+        if problems:
+            raise MappingError(problems)
+        self._pulls = [b for b in self.fields if b.spec.pulls]
+        self._pushes = [b for b in self.fields if b.spec.pushes]
+
+    @classmethod
+    def from_file(cls, path: Path, catalog: FieldCatalog, resolver: Resolver | None = None,
+                  canonical: dict[str, dict[str, Any]] | None = None) -> Mapper:
+        spec = load_mapping(path, canonical=canonical)
+        return cls(spec, catalog, resolver, (canonical or {}).get(spec.entity))
+
+    def _bind(self, spec: FieldSpec, problems: list[str]) -> _Bound:
+        custom = None
+        if isinstance(spec.source, CustomFieldRef):
+            try:
+                custom = self.catalog.find_field(spec.source.as_dict())
+            except LookupError as exc:
+                problems.append(f"{self.spec.file}: fields.{spec.name}: {exc}")
+        return _Bound(spec, [get_transform(t["type"])(t) for t in spec.transforms], custom)
+
+    # which fields go where ----------------------------------------------------------------------
+    @property
+    def two_way_fields(self) -> list[str]:
+        return [b.name for b in self.fields if b.spec.direction == "both"]
+
+    @property
+    def pull_only_fields(self) -> list[str]:
+        return [b.name for b in self.fields if b.spec.direction == "pull"]
+
+    # pull ----------------------------------------------------------------------------------------
+    def pull(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return self.pull_result(raw).canonical
+
+    def pull_result(self, raw: dict[str, Any]) -> Pulled:
+        ctx = Context(self.catalog, self.resolver, raw, "pull")
+        out: dict[str, Any] = {}
+        for bound in self._pulls:
+            ctx.field, ctx.custom = bound.name, bound.custom
+            value = self._read(raw, bound)
+            if value is MISSING:
+                continue
+            try:
+                for t in bound.chain:
+                    if value is not None or t.handles_none:
+                        value = t.forward(value, ctx)
+            except _SURPRISES as exc:
+                raise ctx.reject(f"cannot read {value!r}: {exc}") from exc
+            _place(out, bound.name, value)
+        if self.check is not None:
+            self.check(out, "pull")
+        return Pulled(out, ctx.notes)
+
+    def pull_each(self, raws: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], Pulled | Rejection]]:
+        """Every raw record with its result; a rejected record never stops the rest."""
+        for raw in raws:
+            try:
+                yield raw, self.pull_result(raw)
+            except Rejection as rejection:
+                yield raw, rejection
+
+    def _read(self, raw: dict[str, Any], bound: _Bound) -> Any:
+        if bound.custom is not None:
+            return self.layout.read(raw, bound.custom)
+        return _get(raw, bound.spec.source)
+
+    # push ----------------------------------------------------------------------------------------
+    def push(self, canonical: dict[str, Any], fields: Iterable[str] | None = None,
+             current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The CRM write payload for ``fields`` of ``canonical`` (all push fields when None).
+
+        Pull-only fields are never written. ``current`` is the CRM's last raw record, when known:
+        some transforms need it to replace values (Bitrix24 multi-fields).
+        """
+        wanted = None if fields is None else set(fields)
+        if self.check is not None:
+            self.check(canonical, "push")
+        ctx = Context(self.catalog, self.resolver, canonical, "push")
+        payload: dict[str, Any] = {}
+        for bound in self._pushes:
+            name = bound.name
+            if wanted is not None and name not in wanted and not (name.startswith("custom.") and "custom" in wanted):
+                continue
+            value = _lookup(canonical, name)
+            if value is MISSING:
+                continue
+            ctx.field, ctx.custom = name, bound.custom
+            ctx.current = None if current is None else self._read(current, bound)
+            if ctx.current is MISSING:
+                ctx.current = None
+            try:
+                for t in reversed(bound.chain):
+                    if value is not None or t.handles_none:
+                        value = t.inverse(value, ctx)
+            except _SURPRISES as exc:
+                raise ctx.reject(f"cannot write {value!r}: {exc}") from exc
+            self._write(payload, bound, value, ctx)
+        return payload
+
+    def _write(self, payload: dict[str, Any], bound: _Bound, value: Any, ctx: Context) -> None:
+        if bound.custom is not None:
+            self.layout.write(payload, bound.custom, value)
+            return
+        target = bound.spec.target
+        if isinstance(target, tuple):
+            if not isinstance(value, list) or len(value) != len(target):
+                raise ctx.reject(f"expected {len(target)} values for {', '.join(target)}, got {value!r}")
+            for path, part in zip(target, value, strict=True):
+                set_path(payload, path, part)
+        else:
+            set_path(payload, str(target), value)
+
+
+def _get(raw: dict[str, Any], source: Source) -> Any:
+    if isinstance(source, tuple):
+        values = [get_path(raw, p) for p in source]
+        if all(v is MISSING for v in values):
+            return MISSING
+        return [None if v is MISSING else v for v in values]
+    return get_path(raw, str(source))
+
+
+def _place(out: dict[str, Any], name: str, value: Any) -> None:
+    if name.startswith("custom."):
+        out.setdefault("custom", {})[name[7:]] = value
+    else:
+        out[name] = value
+
+
+def _lookup(canonical: dict[str, Any], name: str) -> Any:
+    if name.startswith("custom."):
+        custom = canonical.get("custom")
+        return custom.get(name[7:], MISSING) if isinstance(custom, dict) else MISSING
+    return canonical.get(name, MISSING)

@@ -1,0 +1,194 @@
+"""Values that point elsewhere: owners (users), pipelines and stages, and links to other records.
+
+Users and stages resolve through the account's metadata (:class:`FieldCatalog`); links to other
+records go through the engine's :class:`Resolver`, so canonical data holds canonical ids only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..paths import MISSING, get_path
+from ..registry import Transform
+
+KIND = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "canonical kind: contact, deal, company"}
+ID_TYPE = {"enum": ["integer", "string"], "default": "string",
+           "description": "how push writes CRM ids (AmoCRM: integer)"}
+KIND_TABLE = {"type": "object", "minProperties": 1, "additionalProperties": KIND}
+NO_ID = (None, "", 0, "0", False)
+
+
+def _crm_id(spec: dict[str, Any], value: Any) -> Any:
+    return int(value) if spec.get("id") == "integer" else str(value)
+
+
+def _to_canonical(ctx: Context, kind: str, crm_id: Any, missing: str = "reject") -> str | None:
+    found = ctx.need_resolver().to_canonical(kind, str(crm_id))
+    if found is None and missing == "reject":
+        raise ctx.reject(f"{kind} {crm_id} is not known to the engine")
+    return found
+
+
+def _to_crm(ctx: Context, spec: dict[str, Any], kind: str, canonical_id: Any) -> Any:
+    found = ctx.need_resolver().to_crm(kind, str(canonical_id))
+    if found is None:
+        raise ctx.reject(f"{kind} {canonical_id} has no record in this CRM yet")
+    return _crm_id(spec, found)
+
+
+class UserRef(Transform):
+    summary = "a CRM user id ⇄ that user's e-mail (the same person in every CRM), from the account's users"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        if value in NO_ID:
+            return None
+        user = ctx.catalog.user(value)
+        if user is None:
+            raise ctx.reject(f"user {value} is not among the CRM's users")
+        if not user.email:
+            raise ctx.reject(f"user {value} ({user.name}) has no e-mail to identify them by")
+        return user.email.lower()
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        user = ctx.catalog.user_by_email(str(value))
+        if user is None:
+            raise ctx.reject(f"{value!r} is not the e-mail of a user of this CRM")
+        return user.id
+
+
+class PipelineRef(Transform):
+    summary = "a pipeline (funnel) id ⇄ its name"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        name = ctx.catalog.pipeline_name(value)
+        if name is None:
+            raise ctx.reject(f"pipeline {value!r} is not among the CRM's pipelines")
+        return name
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        found = ctx.catalog.pipeline_id(value)
+        if found is None:
+            known = ", ".join(ctx.catalog.pipeline_names())
+            raise ctx.reject(f"{value!r} is not a pipeline of this CRM (known: {known})")
+        return found
+
+
+class _StageBase(Transform):
+    params = {"pipeline": {"type": "string", "description": "CRM field holding the pipeline id (stage ids may repeat "
+                                                            "across pipelines: AmoCRM 142/143)"}}
+    required = ("pipeline",)
+
+    def _stage(self, value: Any, ctx: Context) -> Any:
+        pipeline = get_path(ctx.record, self.spec["pipeline"])
+        stage = ctx.catalog.stage(None if pipeline is MISSING else pipeline, value)
+        if stage is None:
+            raise ctx.reject(f"stage {value!r} of pipeline {pipeline!r} is not among the CRM's stages")
+        return stage
+
+
+class StageRef(_StageBase):
+    summary = "a stage id ⇄ the stage's name; push picks the stage by name within the canonical `pipeline`"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        return self._stage(value, ctx).name
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        pipeline = ctx.record.get("pipeline")
+        stage = ctx.catalog.stage_named(pipeline, value)
+        if stage is None:
+            names = [s.name for s in ctx.catalog.stages if s.pipeline == pipeline]
+            raise ctx.reject(f"{value!r} is not a stage of pipeline {pipeline!r} (known: {', '.join(names)})")
+        return stage.id
+
+
+class StageStatus(_StageBase):
+    summary = "open/won/lost from the stage's kind (pull only: push moves the deal by its stage)"
+    has_inverse = False
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        return self._stage(value, ctx).status
+
+
+class Link(Transform):
+    summary = "the CRM id of one linked record ⇄ its canonical id (through the engine's resolver)"
+    params = {"kind": KIND, "id": ID_TYPE,
+              "missing": {"enum": ["reject", "null"], "default": "reject",
+                          "description": "an id the resolver does not know: set the record aside, or map to null"}}
+    required = ("kind",)
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        if value in NO_ID:
+            return None
+        return _to_canonical(ctx, self.spec["kind"], value, self.spec.get("missing", "reject"))
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        return _to_crm(ctx, self.spec, self.spec["kind"], value)
+
+
+class Links(Transform):
+    summary = "a list of linked CRM ids (or items with `key`) ⇄ canonical ids, in order"
+    params = {"kind": KIND, "id": ID_TYPE, "key": {"type": "string", "description": "items are objects: take this key"}}
+    required = ("kind",)
+    handles_none = True
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        if value is not None and not isinstance(value, list):
+            raise ctx.reject(f"expected a list of linked records, got {value!r}")
+        key = self.spec.get("key")
+        ids = [item.get(key) if key else item for item in value or ()]
+        return [_to_canonical(ctx, self.spec["kind"], i) for i in ids if i not in NO_ID]
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        key = self.spec.get("key")
+        ids = [_to_crm(ctx, self.spec, self.spec["kind"], v) for v in value or ()]
+        return [{key: i} for i in ids] if key else ids
+
+
+class EntityRef(Transform):
+    summary = "[entity type, id] (AmoCRM task target) ⇄ {kind, id}; types not in `kinds` map to null"
+    params = {"kinds": {**KIND_TABLE, "description": "CRM entity type → canonical kind, e.g. leads: deal"},
+              "id": ID_TYPE}
+    required = ("kinds",)
+    handles_none = True
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        entity_type, crm_id = value if isinstance(value, list) and len(value) == 2 else (None, None)
+        if entity_type is None or crm_id in NO_ID:
+            return None
+        kind = self.spec["kinds"].get(entity_type)
+        if kind is None:
+            ctx.note(f"linked {entity_type} {crm_id} has no canonical kind; left unlinked")
+            return None
+        return {"kind": kind, "id": _to_canonical(ctx, kind, crm_id)}
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        if not value:
+            return [None, None]
+        entity_type = next((t for t, k in self.spec["kinds"].items() if k == value["kind"]), None)
+        if entity_type is None:
+            raise ctx.reject(f"kind {value['kind']!r} cannot be linked here")
+        return [entity_type, _to_crm(ctx, self.spec, value["kind"], value["id"])]
+
+
+class CrmBinding(Transform):
+    summary = "Bitrix24 task bindings [\"D_10\", \"C_7\"] ⇄ {kind, id} of the first binding with a known prefix"
+    params = {"prefixes": {**KIND_TABLE, "description": "binding prefix → canonical kind, e.g. D: deal, C: contact"}}
+    required = ("prefixes",)
+    handles_none = True
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        for binding in value or ():
+            prefix, _, crm_id = str(binding).partition("_")
+            kind = self.spec["prefixes"].get(prefix)
+            if kind and crm_id:
+                return {"kind": kind, "id": _to_canonical(ctx, kind, crm_id)}
+        return None
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        if not value:
+            return []
+        prefix = next((p for p, k in self.spec["prefixes"].items() if k == value["kind"]), None)
+        if prefix is None:
+            raise ctx.reject(f"kind {value['kind']!r} cannot be bound here")
+        return [f"{prefix}_{_to_crm(ctx, {}, value['kind'], value['id'])}"]

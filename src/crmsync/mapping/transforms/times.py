@@ -1,0 +1,97 @@
+"""Timestamps and dates. Canonical timestamps are ISO-8601 in UTC (``2026-01-01T00:00:00Z``);
+canonical dates (birthdays, contract dates) are ``YYYY-MM-DD``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ..context import Context
+from ..registry import Transform
+
+
+def utc_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_canonical_time(value: Any, ctx: Context) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ctx.reject(f"{value!r} is not an ISO-8601 date-time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def parse_canonical_date(value: Any, ctx: Context) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ctx.reject(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _unix(value: Any, ctx: Context) -> int:
+    if isinstance(value, bool):
+        raise ctx.reject(f"{value!r} is not a Unix timestamp")
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise ctx.reject(f"{value!r} is not a Unix timestamp") from None
+
+
+class UnixTime(Transform):
+    summary = "Unix seconds (AmoCRM) ⇄ ISO-8601 UTC timestamp"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        return utc_text(datetime.fromtimestamp(_unix(value, ctx), timezone.utc))
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        return int(parse_canonical_time(value, ctx).timestamp())
+
+
+class IsoTime(Transform):
+    summary = "ISO-8601 with any offset (Bitrix24) ⇄ ISO-8601 UTC timestamp"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ctx.reject(f"{value!r} is not an ISO-8601 date-time") from None
+        if moment.tzinfo is None:
+            raise ctx.reject(f"{value!r} has no UTC offset, so its moment is unknown")
+        return utc_text(moment)
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        return parse_canonical_time(value, ctx).astimezone(timezone.utc).isoformat()
+
+
+class UnixDate(Transform):
+    summary = "a date stored as Unix seconds at midnight UTC (AmoCRM date fields) ⇄ YYYY-MM-DD"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        return datetime.fromtimestamp(_unix(value, ctx), timezone.utc).date().isoformat()
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        day = parse_canonical_date(value, ctx)
+        return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+
+
+class IsoDate(Transform):
+    summary = "a date as ISO text, maybe midnight in the portal's zone (Bitrix24 date fields) ⇄ YYYY-MM-DD"
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:  # the calendar day as the CRM shows it: local midnight must not slip to the day before
+            return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+        except ValueError:
+            try:
+                return date.fromisoformat(text).isoformat()
+            except ValueError:
+                raise ctx.reject(f"{value!r} is not a date") from None
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        return parse_canonical_date(value, ctx).isoformat()

@@ -1,0 +1,88 @@
+"""Single transforms: normalisation rules and forward(inverse(v)) == v over their canonical domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmsync.mapping import FieldCatalog, Rejection, get_transform
+from crmsync.mapping.context import Context
+
+from .strategies import DAYS, MOMENTS
+
+
+def run(name: str, value: Any, direction: str = "forward", **params: Any) -> Any:
+    ctx = Context(FieldCatalog("x", "contact"), None, {}, "pull" if direction == "forward" else "push")
+    ctx.field = "f"
+    transform = get_transform(name)({"type": name, **params})
+    return getattr(transform, direction)(value, ctx)
+
+
+@pytest.mark.parametrize("typed,expected", [
+    ("8 916 123 45 67", "+79161234567"), ("916 123-45-67", "+79161234567"), (" +7 916 123 4567 ", "+79161234567"),
+    ("8 (495) 6498210 доб. 248", "+74956498210;ext=248"), ("+44 20 7946 1234", "+442079461234"),
+    ("(212)   555-1234", "(212) 555-1234"), ("1231231", "1231231"),
+])
+def test_phones_become_e164_when_valid_else_tidied(typed: str, expected: str) -> None:
+    assert run("phone", typed, default_region="RU") == expected
+
+
+def test_an_invalid_phone_is_kept_with_a_note() -> None:
+    ctx = Context(FieldCatalog("x", "contact"), None, {}, "pull")
+    ctx.field = "phones"
+    get_transform("phone")({"type": "phone", "default_region": "RU"}).forward([{"value": "123", "type": "work"}], ctx)
+    assert ctx.notes == ["phones: '123' is not a valid phone number; kept as written"]
+
+
+def test_emails_are_trimmed_and_lowered_and_bad_ones_rejected() -> None:
+    typed = [{"value": " Ann.Lee@Mail.RU ", "type": "work"}]
+    assert run("email", typed) == [{"value": "ann.lee@mail.ru", "type": "work"}]
+    with pytest.raises(Rejection, match="'ann@' is not an e-mail address"):
+        run("email", "ann@")
+
+
+def test_a_bitrix24_date_keeps_its_calendar_day() -> None:
+    assert run("iso_date", "1987-06-25T00:00:00+03:00") == "1987-06-25"
+    assert run("iso_time", "2025-04-15T08:58:11+03:00") == "2025-04-15T05:58:11Z"
+    with pytest.raises(Rejection, match="has no UTC offset"):
+        run("iso_time", "2025-04-15T08:58:11")
+
+
+def test_numbers_keep_two_places_and_write_as_the_crm_wants() -> None:
+    assert run("number", "1000000.005") == 1000000.0
+    assert run("number", "12,5") == 12.5
+    assert run("number", 19.99, "inverse", write_as="string") == "19.99"
+    assert run("number", 1500.0, "inverse", write_as="integer") == 1500
+    with pytest.raises(Rejection, match="'abc' is not a number"):
+        run("number", "abc")
+
+
+def test_map_and_flag() -> None:
+    kinds = {"WORK": "work", "WORKDD": "work", "MOB": "mobile"}
+    assert run("map", "WORKDD", values=kinds) == "work"
+    assert run("map", "work", "inverse", values=kinds) == "WORK"  # the first listed wins on push
+    assert run("map", "PAGER", values=kinds, default="other") == "other"
+    assert run("flag", "5", set="5", unset="2") is True
+    assert run("flag", "3", set="5", unset="2") is False
+    assert run("flag", False, "inverse", set="5", unset="2") == "2"
+
+
+@given(MOMENTS)
+def test_times_round_trip(moment: str) -> None:
+    for name in ("unix_time", "iso_time"):
+        assert run(name, run(name, moment, "inverse")) == moment
+
+
+@given(DAYS)
+def test_dates_round_trip(day: str) -> None:
+    for name in ("unix_date", "iso_date"):
+        assert run(name, run(name, day, "inverse")) == day
+
+
+@given(st.decimals(-10**12, 10**12, places=2, allow_nan=False, allow_infinity=False))
+def test_amounts_round_trip_through_text(amount: Any) -> None:
+    value = float(amount)
+    assert run("number", run("number", value, "inverse", write_as="string")) == value
