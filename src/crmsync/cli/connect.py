@@ -1,0 +1,82 @@
+"""``crmsync connect CRM --name N``: OAuth (consent URL + loopback callback), or a long-lived token / webhook URL."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from crmsync.cli.options import echo_json, json_option, project_option
+from crmsync.connections.connect import ConnectOptions, auth_url
+from crmsync.connections.connect import connect as do_connect
+from crmsync.logs import log_to_project
+from crmsync.project import Project
+
+
+@click.command("connect")
+@click.argument("crm")
+@click.option("--name", required=True, help="Name of the connection (pipelines refer to it).")
+@click.option("--client-id", help="OAuth: the integration's client id (AmoCRM: Integration ID).")
+@click.option("--client-secret", envvar="CRMSYNC_CLIENT_SECRET", show_envvar=True,
+              help="OAuth: the integration's secret key (prefer the environment variable: no shell history).")
+@click.option("--subdomain", help="AmoCRM: the account, e.g. acme for https://acme.amocrm.ru.")
+@click.option("--domain", default="amocrm.ru", show_default=True,
+              help="AmoCRM: kommo.com for Kommo accounts (also picks https://www.kommo.com/oauth).")
+@click.option("--base-url", help="AmoCRM: the account's full address (overrides --subdomain/--domain).")
+@click.option("--portal", help="Bitrix24 OAuth: the portal address, e.g. https://acme.bitrix24.ru.")
+@click.option("--authorize-url", help="OAuth consent page, if not the connector's (e.g. a Kommo or test host).")
+@click.option("--token-url", help="OAuth token endpoint, if not the connector's "
+                                  "(Bitrix24 RU region: https://oauth.bitrix24.tech/oauth/token/).")
+@click.option("--redirect-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port of the loopback callback on 127.0.0.1 (0: any free one). Real CRMs only redirect to "
+                   "the URI registered for the integration: register http://127.0.0.1:PORT/callback and pass PORT.")
+@click.option("--redirect-uri", help="The redirect URI registered for the integration, if it is not the loopback one "
+                                     "(then finish with --code).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser; print the URL and wait for the callback.")
+@click.option("--code", envvar="CRMSYNC_OAUTH_CODE",
+              help="Headless: the code, or the whole URL the browser was redirected to (after --auth-url).")
+@click.option("--auth-url", "only_url", is_flag=True,
+              help="Print only the consent URL, then exit (finish with --code).")
+@click.option("--timeout", type=click.FloatRange(1), default=300, show_default=True,
+              help="Seconds to wait for the browser's redirect.")
+@click.option("--long-lived-token", envvar="CRMSYNC_LONG_LIVED_TOKEN", show_envvar=True,
+              help="AmoCRM without OAuth: a long-lived token of a private integration.")
+@click.option("--webhook-url", envvar="CRMSYNC_WEBHOOK_URL", show_envvar=True,
+              help="Bitrix24 without OAuth: the inbound webhook URL https://<portal>/rest/<user>/<code>/.")
+@click.option("--replace", is_flag=True, help="Re-authorise an existing connection (stored settings are reused).")
+@json_option
+@project_option
+def connect(project: Project, crm: str, name: str, only_url: bool, as_json: bool, **options: object) -> None:
+    """Connect a CRM account and store its credentials encrypted in the staging store.
+
+    \b
+    OAuth (default): prints the CRM's consent URL, opens a browser if it can, and receives the
+    redirect on 127.0.0.1. The connection is checked with one cheap API call before it is saved.
+    \b
+    Examples:
+      crmsync connect amocrm --name sales --subdomain acme --client-id ID   (secret in CRMSYNC_CLIENT_SECRET)
+      crmsync connect amocrm --name sales --subdomain acme --long-lived-token TOKEN
+      crmsync connect bitrix24 --name b24 --webhook-url https://acme.bitrix24.ru/rest/1/abc123/
+      crmsync connect bitrix24 --name b24 --portal https://acme.bitrix24.ru --client-id ID --auth-url
+    """
+    log_to_project(project)
+    opts = ConnectOptions(crm=crm, name=name, **options)  # type: ignore[arg-type]
+    if only_url:
+        result = auth_url(project, opts)
+        if as_json:
+            echo_json(result.to_dict())
+        else:
+            click.echo(result.url)
+        return
+
+    def show_url(url: str) -> None:
+        click.echo(f"Open this URL to authorise crmsync (waiting up to {opts.timeout:.0f} s):\n{url}", err=True)
+        sys.stderr.flush()
+
+    connected = do_connect(project, opts, on_url=show_url)
+    if as_json:
+        echo_json(connected.to_dict())
+        return
+    account = ", ".join(f"{k} {v}" for k, v in connected.account.items() if v is not None)
+    click.echo(f"connected {connected.name}: {connected.crm} via {connected.auth}, {connected.base_url}"
+               + (f" ({account})" if account else ""))

@@ -1,0 +1,79 @@
+"""The one cheap API call that proves a credential works (the connector spec's ``check``).
+
+Run before a connection is saved, and by ``crmsync connections test``. Failures name what was
+rejected (the long-lived token, the webhook URL, the access token) or what could not be reached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+from crmsync.errors import CrmError, UserError
+from crmsync.secrets.masking import mask
+
+from .session import apply_credential
+from .spec import LONG_LIVED_TOKEN, WEBHOOK_URL, AuthSpec, ConnectorAuth
+
+TIMEOUT = (10.0, 30.0)
+_LABELS = {LONG_LIVED_TOKEN: "long-lived token", WEBHOOK_URL: "webhook URL", "oauth2": "new access token"}
+_WHERE = {"amocrm": "--subdomain/--base-url", "bitrix24": "--webhook-url/--portal"}
+
+
+def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: str, *,
+           display_base: str | None = None, expect_subdomain: str | None = None) -> dict[str, Any]:
+    """Call the check endpoint; returns a small, non-secret summary of the account."""
+    shown = display_base or base_url
+    root = base_url.rstrip("/") + "/"
+    url = urljoin(root, connector.check_path or connector.check_method or "")
+    request = requests.Request("GET", url).prepare()
+    apply_credential(request, auth, credential)
+    where = _WHERE.get(connector.name, "the connection's address")
+    try:
+        with requests.Session() as s:
+            response = s.send(request, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise UserError(f"cannot reach {connector.title} at {shown} ({type(exc).__name__}); check {where} and the "
+                        f"network. Nothing was saved") from None
+    label = _LABELS.get(auth.type, auth.type)
+    if response.status_code in (401, 403):
+        also = " — or the subdomain is not this account's" if connector.name == "amocrm" else ""
+        raise CrmError(f"{connector.title} rejected the {label} (HTTP {response.status_code}: {_words(response)})"
+                       f"{also}. Nothing was saved")
+    if response.status_code == 404:
+        raise UserError(f"there is no {connector.title} API at {shown} (HTTP 404); check {where}. Nothing was saved")
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise CrmError(f"{connector.title} at {shown} answered the check call with HTTP {response.status_code}: "
+                       f"{_words(response)}. Nothing was saved")
+    account = _summary(connector.name, body)
+    if expect_subdomain and account.get("subdomain") and account["subdomain"] != expect_subdomain:
+        raise UserError(f"wrong subdomain: the credential belongs to the account '{account['subdomain']}', not "
+                        f"'{expect_subdomain}'. Use --subdomain {account['subdomain']} or a token of that account. "
+                        f"Nothing was saved")
+    return account
+
+
+def _summary(crm: str, body: dict[str, Any]) -> dict[str, Any]:
+    if crm == "amocrm":
+        return {k: body.get(k) for k in ("id", "name", "subdomain") if body.get(k) is not None}
+    result = body.get("result") if isinstance(body.get("result"), dict) else {}
+    return {"user_id": result.get("ID"), "user": " ".join(str(result.get(k) or "") for k in ("NAME", "LAST_NAME"))
+            .strip() or None}
+
+
+def _words(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return mask(" ".join(response.text.split())[:200]) or "no details"
+    if isinstance(body, dict):
+        if body.get("error"):
+            return mask(f"{body['error']}: {body.get('error_description', '')}".rstrip(": "))
+        return mask(" — ".join(str(body[k]) for k in ("title", "detail", "hint") if body.get(k)) or "no details")
+    return "no details"

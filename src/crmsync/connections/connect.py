@@ -1,0 +1,267 @@
+"""``crmsync connect``: create (or re-authorise) a connection, checked with one API call before it is saved.
+
+Three ways in, per the connector spec's ``auth`` list: OAuth 2.0 authorization code (browser +
+loopback callback, or ``--code`` on a headless machine), an AmoCRM long-lived token, a Bitrix24
+inbound webhook URL. ``--replace`` re-authorises an existing connection and reuses its stored
+settings (client id and secret, URLs) for anything not given again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import time
+import webbrowser
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from crmsync.errors import UserError
+from crmsync.project import Project
+from crmsync.secrets.masking import register
+from crmsync.secrets.vault import Vault, vault_for
+
+from . import oauth_flow as flow
+from . import repository
+from .check import verify
+from .grants import request_tokens
+from .model import OK, Connection
+from .spec import LONG_LIVED_TOKEN, OAUTH2, WEBHOOK_URL, ConnectorAuth, load_connector_auth
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_WEBHOOK = re.compile(r"^(https?://[^/\s]+)/rest/(\d+)/([^/\s?#]+)/?$")
+
+
+@dataclass
+class ConnectOptions:
+    crm: str
+    name: str
+    base_url: str | None = None
+    subdomain: str | None = None
+    domain: str = "amocrm.ru"
+    portal: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    authorize_url: str | None = None
+    token_url: str | None = None
+    redirect_port: int = 0
+    redirect_uri: str | None = None
+    no_browser: bool = False
+    code: str | None = None
+    timeout: float = 300.0
+    long_lived_token: str | None = None
+    webhook_url: str | None = None
+    replace: bool = False
+
+
+@dataclass
+class ConnectResult:
+    name: str
+    crm: str
+    auth: str
+    base_url: str
+    status: str
+    account: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AuthUrlResult:
+    name: str
+    crm: str
+    url: str
+    redirect_uri: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def connect(project: Project, opts: ConnectOptions, *, on_url: Callable[[str], None] = lambda _: None) -> ConnectResult:
+    """Create the connection ``opts.name``; ``on_url`` is told the consent URL of an interactive OAuth flow."""
+    if not _NAME.match(opts.name):
+        raise UserError(f"--name {opts.name!r}: use letters, digits, '_', '-' or '.' (at most 64, no spaces)")
+    connector = load_connector_auth(project, opts.crm)
+    kinds = [k for k, v in ((LONG_LIVED_TOKEN, opts.long_lived_token), (WEBHOOK_URL, opts.webhook_url)) if v]
+    if len(kinds) > 1:
+        raise UserError("give one of --long-lived-token and --webhook-url, not both")
+    kind = kinds[0] if kinds else OAUTH2
+    connector.auth(kind)  # says which auth kinds this CRM has if it has not this one
+    if repository.exists(project, opts.name) and not opts.replace:
+        raise UserError(f"a connection named {opts.name!r} already exists; pass --replace to re-authorise it, "
+                        f"or pick another --name")
+    vault = vault_for(project.state_dir)
+    if kind == LONG_LIVED_TOKEN:
+        conn = _long_lived(connector, opts)
+    elif kind == WEBHOOK_URL:
+        conn = _webhook(connector, opts)
+    else:
+        conn = _oauth(project, connector, _with_stored(project, vault, opts), on_url)
+    conn.last_ok_at = time.time()
+    repository.insert(project, vault, conn, replace=opts.replace)
+    flow.forget_pending(project.state_dir, opts.name)
+    return ConnectResult(conn.name, conn.crm, conn.auth_type, conn.base_url, "ok", conn.settings.get("account", {}))
+
+
+def auth_url(project: Project, opts: ConnectOptions) -> AuthUrlResult:
+    """Only the consent URL (for another machine's browser); its state is remembered for ``--code``."""
+    connector = load_connector_auth(project, opts.crm)
+    opts = _with_stored(project, vault_for(project.state_dir), opts, need_secret=False)
+    redirect = opts.redirect_uri or f"http://127.0.0.1:{opts.redirect_port or 8765}{flow.CALLBACK_PATH}"
+    state = flow.new_state()
+    url = _consent_url(connector, opts, state, redirect)
+    flow.remember_pending(project.state_dir, opts.name, state, redirect)
+    return AuthUrlResult(opts.name, opts.crm, url, redirect)
+
+
+# -- the three ways in -------------------------------------------------------------------------------
+def _long_lived(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
+    register(opts.long_lived_token)
+    base = _amo_base(opts)
+    account = verify(connector, connector.auth(LONG_LIVED_TOKEN), base, opts.long_lived_token or "",
+                     expect_subdomain=opts.subdomain)
+    return Connection(opts.name, opts.crm, LONG_LIVED_TOKEN, base, {"account": account},
+                      {"token": opts.long_lived_token})
+
+
+def _webhook(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
+    url = (opts.webhook_url or "").strip()
+    register(url)
+    match = _WEBHOOK.match(url)
+    if not match:
+        raise UserError("--webhook-url is not a Bitrix24 inbound webhook URL: expected "
+                        "https://<portal>/rest/<user id>/<code>/ (copy it from Developer resources → Inbound "
+                        "webhook). Nothing was saved")
+    register(match.group(3))
+    shown = f"{match.group(1)}/rest/{match.group(2)}/***/"
+    account = verify(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown)
+    return Connection(opts.name, opts.crm, WEBHOOK_URL, shown,
+                      {"portal": match.group(1), "webhook_user": match.group(2), "account": account},
+                      {"webhook_url": url.rstrip("/") + "/"})
+
+
+def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
+           on_url: Callable[[str], None]) -> Connection:
+    auth = connector.auth(OAUTH2)
+    if not opts.client_id or not opts.client_secret:
+        raise UserError(f"OAuth needs the integration's --client-id and --client-secret (or "
+                        f"CRMSYNC_CLIENT_SECRET); for no OAuth use "
+                        f"{'--long-lived-token' if opts.crm == 'amocrm' else '--webhook-url'}")
+    register(opts.client_secret)
+    if opts.code:
+        pending = flow.take_pending(project.state_dir, opts.name) or {}
+        redirect = flow.parse_pasted(opts.code)
+        flow.check_state(redirect, pending.get("state"))
+        redirect_uri = opts.redirect_uri or pending.get("redirect_uri") or \
+            f"http://127.0.0.1:{opts.redirect_port or 8765}{flow.CALLBACK_PATH}"
+    else:
+        state = flow.new_state()
+        with flow.CallbackServer(state, opts.redirect_port) as server:
+            redirect_uri = opts.redirect_uri or server.redirect_uri
+            url = _consent_url(connector, opts, state, redirect_uri)
+            on_url(url)
+            if not opts.no_browser:
+                _open_browser(url)
+            redirect = server.wait(opts.timeout)
+    token_url = _token_url(connector, opts, redirect.params)
+    grant_body = {"client_id": opts.client_id, "client_secret": opts.client_secret,
+                  "grant_type": "authorization_code", "code": redirect.code}
+    if auth.token_request == "json":
+        grant_body["redirect_uri"] = redirect_uri
+    grant = request_tokens(auth, token_url, grant_body, title=connector.title)
+    base = grant.extra.get("client_endpoint") if opts.crm == "bitrix24" else _amo_base(opts, redirect.params)
+    if not base:
+        raise UserError(f"{connector.title} did not say which address to call; pass --base-url")
+    account = verify(connector, auth, base, grant.access_token, expect_subdomain=opts.subdomain)
+    settings = {"client_id": opts.client_id, "token_url": token_url, "redirect_uri": redirect_uri,
+                "authorize_url": _authorize_base(connector, opts), "account": account,
+                **{k: v for k, v in (("portal", opts.portal), ("subdomain", opts.subdomain)) if v},
+                **{k: grant.extra[k] for k in ("member_id", "domain", "scope") if k in grant.extra}}
+    return Connection(opts.name, opts.crm, OAUTH2, base, settings,
+                      {"client_secret": opts.client_secret, "access_token": grant.access_token,
+                       "refresh_token": grant.refresh_token}, token_expires_at=grant.expires_at, status=OK)
+
+
+# -- URLs ------------------------------------------------------------------------------------------
+def _amo_base(opts: ConnectOptions, redirect: dict[str, str] | None = None) -> str:
+    referer = (redirect or {}).get("referer")
+    if opts.base_url:
+        base = opts.base_url.rstrip("/")
+        if referer and urlsplit(base).netloc != referer and not opts.subdomain:
+            raise UserError(f"wrong subdomain: you authorised the account at {referer}, but --base-url is {base}. "
+                            f"Nothing was saved")
+        return base
+    if opts.subdomain:
+        host = f"{opts.subdomain}.{opts.domain}"
+        if referer and referer != host:
+            raise UserError(f"wrong subdomain: you authorised the account at {referer}, not {host}; use "
+                            f"--subdomain {referer.split('.')[0]}. Nothing was saved")
+        return f"https://{host}"
+    if referer:
+        return f"https://{referer}"
+    raise UserError("which account? pass --subdomain (e.g. acme for acme.amocrm.ru) or --base-url")
+
+
+def _authorize_base(connector: ConnectorAuth, opts: ConnectOptions) -> str:
+    if opts.authorize_url:
+        return opts.authorize_url
+    template = connector.auth(OAUTH2).authorize_url or ""
+    if opts.crm == "amocrm" and opts.domain != "amocrm.ru" and "amocrm.ru" in template:
+        template = template.replace("amocrm.ru", opts.domain)   # Kommo: https://www.kommo.com/oauth
+    if "{portal_url}" in template:
+        if not opts.portal:
+            raise UserError("Bitrix24 OAuth needs --portal (e.g. https://acme.bitrix24.ru): the consent page "
+                            "is on the portal")
+        template = template.replace("{portal_url}", opts.portal.rstrip("/"))
+    return template
+
+
+def _consent_url(connector: ConnectorAuth, opts: ConnectOptions, state: str, redirect_uri: str) -> str:
+    if not opts.client_id:
+        raise UserError("OAuth needs the integration's --client-id")
+    params = {"client_id": opts.client_id, "state": state, **connector.auth(OAUTH2).authorize_params,
+              "redirect_uri": redirect_uri}
+    return flow.authorize_url(_authorize_base(connector, opts), params)
+
+
+def _token_url(connector: ConnectorAuth, opts: ConnectOptions, redirect: dict[str, str]) -> str:
+    if opts.token_url:
+        return opts.token_url
+    if opts.crm == "bitrix24" and redirect.get("server_domain"):
+        scheme = urlsplit(opts.portal or "https://x").scheme or "https"   # the fake portal is http on loopback
+        return f"{scheme}://{redirect['server_domain']}/oauth/token/"
+    template = connector.auth(OAUTH2).token_url or ""
+    if "{base_url}" in template:
+        template = template.replace("{base_url}", _amo_base(opts, redirect))
+    return template
+
+
+def _open_browser(url: str) -> None:
+    # On Linux without a display, webbrowser may run a text browser in this terminal: print the URL only.
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return
+    with contextlib.suppress(webbrowser.Error):
+        webbrowser.open(url)
+
+
+def _with_stored(project: Project, vault: Vault, opts: ConnectOptions, need_secret: bool = True) -> ConnectOptions:
+    """For --replace: fill what was not given from the stored connection (re-authorisation in one command)."""
+    if not opts.replace or not repository.exists(project, opts.name):
+        return opts
+    stored = repository.get(project, opts.name)
+    s = stored.settings
+    filled = ConnectOptions(**asdict(opts))
+    filled.client_id = opts.client_id or s.get("client_id")
+    filled.token_url = opts.token_url or s.get("token_url")
+    filled.authorize_url = opts.authorize_url or s.get("authorize_url")
+    filled.portal = opts.portal or s.get("portal")
+    filled.subdomain = opts.subdomain or s.get("subdomain")
+    if stored.crm == "amocrm" and not (opts.base_url or opts.subdomain):
+        filled.base_url = stored.base_url
+    if need_secret and not opts.client_secret and stored.auth_type == OAUTH2:
+        filled.client_secret = repository.get(project, opts.name, vault).credentials.get("client_secret")
+    return filled

@@ -1,0 +1,116 @@
+"""Talking to a CRM's OAuth token endpoint: the authorization-code and refresh-token grants.
+
+AmoCRM takes the grant as a JSON body (``token_request: json``); Bitrix24 as a GET query
+(``token_request: query``). Every token in a response is registered with the secret mask before
+anything else happens to it. A rejected grant raises :class:`GrantRejected` saying which part was
+rejected (the client id/secret or the code/refresh token); transport trouble raises ``CrmError``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from crmsync.errors import CrmError
+from crmsync.secrets.masking import mask, register
+
+from .spec import AuthSpec
+
+TIMEOUT = (10.0, 30.0)
+CRASH_ENV = "CRMSYNC_TEST_CRASH_AFTER"  # test hook: kill this process at a named point (see crash_point)
+
+
+def crash_point(name: str) -> None:
+    """Die like a killed process (no cleanup, no flush) when ``CRMSYNC_TEST_CRASH_AFTER`` names this point.
+
+    The only point is ``token_response``: the CRM has issued a new pair and we have not saved it.
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(137)
+
+
+@dataclass
+class Grant:
+    access_token: str
+    refresh_token: str | None
+    expires_at: float | None
+    extra: dict[str, Any] = field(default_factory=dict)  # Bitrix24: client_endpoint, member_id, domain, scope
+
+
+class GrantRejected(CrmError):
+    """The token endpoint said no. ``part`` is ``client`` (id/secret) or ``grant`` (code/refresh token)."""
+
+    def __init__(self, message: str, part: str, crm_words: str) -> None:
+        super().__init__(message)
+        self.part = part
+        self.crm_words = crm_words
+
+
+def request_tokens(auth: AuthSpec, token_url: str, grant: dict[str, str], *, title: str,
+                   attempts: int = 3) -> Grant:
+    """Send one grant; retry only answers that prove the grant was not used (5xx/429, refused connection)."""
+    for secret_key in ("client_secret", "code", "refresh_token"):
+        register(grant.get(secret_key))
+    last = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(0.5 * 2 ** attempt, 4.0))
+        try:
+            if auth.token_request == "query":
+                response = requests.get(token_url, params=grant, timeout=TIMEOUT)
+            else:
+                response = requests.post(token_url, json=grant, timeout=TIMEOUT)
+        except requests.ConnectionError as exc:  # includes ConnectTimeout: nothing was sent
+            last = f"cannot reach {_host(token_url)} ({type(exc).__name__})"
+            continue
+        except requests.Timeout:  # sent, no answer: the grant may be used; a retry is the caller's call
+            raise CrmError(f"{title}'s token endpoint did not answer in time ({_host(token_url)}); "
+                           f"run the command again") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            last = f"{_host(token_url)} answered HTTP {response.status_code}"
+            continue
+        return _parse(response, title, token_url)
+    raise CrmError(f"{title}'s token endpoint failed: {last}; check the address (--token-url) and the network, "
+                   f"then run the command again")
+
+
+def _parse(response: requests.Response, title: str, token_url: str) -> Grant:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200 and isinstance(body, dict) and body.get("access_token"):
+        for key in ("access_token", "refresh_token"):
+            register(body.get(key))
+        expires_in = body.get("expires_in")
+        crash_point("token_response")
+        extra = {k: body[k] for k in ("client_endpoint", "member_id", "domain", "scope", "server_endpoint",
+                                      "user_id") if k in body}
+        return Grant(body["access_token"], body.get("refresh_token"),
+                     time.time() + float(expires_in) if expires_in else None, extra)
+    words = _crm_words(response, body)
+    code = str(body.get("error", "")) if isinstance(body, dict) else ""
+    if response.status_code == 401 or code == "invalid_client":
+        raise GrantRejected(f"{title} rejected the OAuth client (client id or client secret): {words}",
+                            "client", words)
+    if response.status_code in (400, 403) or code:
+        raise GrantRejected(f"{title} rejected the grant: {words}", "grant", words)
+    raise CrmError(f"{title}'s token endpoint {_host(token_url)} answered HTTP {response.status_code}: {words}")
+
+
+def _crm_words(response: requests.Response, body: Any) -> str:
+    if isinstance(body, dict):
+        if body.get("error") or body.get("error_description"):
+            return mask(": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k)))
+        parts = [str(body[k]) for k in ("hint", "title", "detail") if body.get(k)]
+        if parts:
+            return mask(" — ".join(parts))
+    return mask(" ".join((response.text or "").split())[:200]) or f"HTTP {response.status_code}"
+
+
+def _host(url: str) -> str:
+    return requests.utils.urlparse(url).netloc or url

@@ -1,0 +1,104 @@
+"""What a reader or writer needs to talk to a connection: ``authorized_session(project, name)``.
+
+The session is a :class:`crmsync.http.session.CrmSession` (pacing, retries, error wording from the
+connector spec) whose ``auth`` is a :class:`ConnectionAuth`: it puts the credential where the
+connector spec says (a header such as ``Authorization: Bearer …`` or a query parameter such as
+Bitrix24's ``auth=…``), refreshes ahead of expiry, and — when the session sees a 401 the spec marks
+``refresh_token`` — refreshes once (single-flight, saved before use) and lets the session retry.
+Relative URLs are joined to the connection's API base (``session.base_url``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.auth import AuthBase
+
+from crmsync.http.pacing import Pacer, pacer_for
+from crmsync.http.session import CrmSession
+from crmsync.project import Project
+from crmsync.secrets.masking import register
+from crmsync.secrets.vault import Vault
+
+from . import repository
+from .model import OK
+from .spec import OAUTH2, WEBHOOK_URL, AuthSpec
+from .tokens import TokenManager
+
+
+def apply_credential(request: requests.PreparedRequest, spec: AuthSpec, credential: str) -> requests.PreparedRequest:
+    """Put ``credential`` where ``spec`` says: a header, a query parameter, or (webhook) nowhere."""
+    if spec.type == WEBHOOK_URL:
+        return request
+    value = spec.value.format(token=credential, access_token=credential)
+    if spec.header:
+        request.headers[spec.header] = value
+    elif spec.param:
+        parts = urlsplit(request.url or "")
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != spec.param]
+        query.append((spec.param, value))
+        request.url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+    return request
+
+
+class ConnectionAuth(AuthBase):
+    """requests auth for a stored connection; ``refresh()`` is what a session calls after a 401."""
+
+    def __init__(self, tokens: TokenManager) -> None:
+        self.tokens = tokens
+        self.spec = tokens.connector.auth(tokens.connection.auth_type)
+        self._sent: str | None = None
+        self._ok_recorded = False
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        self._sent = self.tokens.credential()
+        if "response" not in request.hooks or self._record not in request.hooks["response"]:
+            request.register_hook("response", self._record)
+        return apply_credential(request, self.spec, self._sent)
+
+    def refresh(self) -> None:
+        self.tokens.refresh(stale=self._sent)
+
+    def _record(self, response: requests.Response, **_: Any) -> requests.Response:
+        # "last successful call" for `connections list`: once per session, not once per request.
+        if response.status_code < 400 and not self._ok_recorded:
+            self._ok_recorded = True
+            repository.set_status(self.tokens.project, self.tokens.name, OK)
+        return response
+
+
+class ConnectionSession(CrmSession):
+    """A CrmSession bound to one connection: ``session.get("api/v4/contacts")`` just works."""
+
+    base_url: str
+    tokens: TokenManager
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        url = url.decode() if isinstance(url, bytes) else url
+        if not urlsplit(url).scheme:
+            url = urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        return super().request(method, url, *args, **kwargs)
+
+
+def authorized_session(project: Project, connection_name: str, *, pacer: Pacer | None = None,
+                       vault: Vault | None = None, **session_options: Any) -> ConnectionSession:
+    """A ready session for connection ``connection_name`` of ``project`` (see the module docstring).
+
+    ``pacer`` overrides the connector's rate limit (tests against fakes with limits off);
+    ``session_options`` go to :class:`CrmSession` (``timeout``, ``sleep``).
+    """
+    tokens = TokenManager(project, connection_name, vault=vault)
+    spec = tokens.connector.raw
+    session = ConnectionSession.from_connector(spec, pacer or pacer_for(spec.get("rate_limit")), **session_options)
+    session.tokens = tokens
+    session.auth = ConnectionAuth(tokens)
+    conn = tokens.connection
+    base = conn.credentials["webhook_url"] if conn.auth_type == WEBHOOK_URL else conn.base_url
+    register(base if conn.auth_type == WEBHOOK_URL else None)
+    session.base_url = base
+    return session
+
+
+__all__ = ["authorized_session", "ConnectionAuth", "ConnectionSession", "apply_credential", "OAUTH2"]

@@ -1,0 +1,76 @@
+"""The parts of a connector spec (``connectors/<crm>.yaml``) that connections use: ``auth`` and ``check``.
+
+Read straight from the YAML into typed objects; the full spec is validated elsewhere (the JSON
+Schema). Only what connecting and refreshing need is looked at here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.errors import UserError
+from crmsync.project import Project
+from crmsync.specs.yamlload import SpecYAMLError, load_yaml
+
+LONG_LIVED_TOKEN, WEBHOOK_URL, OAUTH2 = "long_lived_token", "webhook_url", "oauth2"
+AUTH_TYPES = (LONG_LIVED_TOKEN, WEBHOOK_URL, OAUTH2)
+
+
+@dataclass(frozen=True)
+class AuthSpec:
+    type: str
+    header: str | None = None            # send the credential in this header ...
+    param: str | None = None             # ... or as this query parameter
+    value: str = "{token}"               # template: {token} / {access_token}
+    authorize_url: str | None = None
+    authorize_params: dict[str, str] = field(default_factory=dict)
+    token_url: str | None = None
+    token_request: str = "json"          # json: POST JSON body; query: GET with the grant in the query
+    refresh_rotates: bool = True
+    old_refresh_token: str = "invalidate"  # grace | invalidate: is the old refresh token usable after a refresh?
+
+
+@dataclass(frozen=True)
+class ConnectorAuth:
+    name: str
+    title: str
+    auths: dict[str, AuthSpec]
+    check_path: str | None
+    check_method: str | None
+    raw: dict[str, Any]                  # the whole spec, for the HTTP session (errors, retry, rate_limit)
+
+    def auth(self, kind: str) -> AuthSpec:
+        try:
+            return self.auths[kind]
+        except KeyError:
+            raise UserError(f"{self.title} connections do not support {kind} auth; this connector supports: "
+                            f"{', '.join(self.auths)}") from None
+
+
+def known_crms(project: Project) -> list[str]:
+    return sorted(p.stem for p in project.connectors_dir.glob("*.yaml"))
+
+
+def load_connector_auth(project: Project, crm: str) -> ConnectorAuth:
+    path = project.connectors_dir / f"{crm}.yaml"
+    if not path.is_file():
+        raise UserError(f"no connector spec for {crm!r} in {project.connectors_dir}; known: "
+                        f"{', '.join(known_crms(project)) or 'none'}")
+    try:
+        raw = load_yaml(path)
+    except SpecYAMLError as exc:
+        raise UserError(str(exc)) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("auth"), list):
+        raise UserError(f"{project.relative(path)}: `auth` must be a list of auth kinds; "
+                        f"run `crmsync validate` for details")
+    auths: dict[str, AuthSpec] = {}
+    for item in raw["auth"]:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in AUTH_TYPES:
+            raise UserError(f"{project.relative(path)}: auth.type {kind!r} is not one of: {', '.join(AUTH_TYPES)}")
+        known = set(AuthSpec.__dataclass_fields__)
+        auths[kind] = AuthSpec(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in item.items() if k in known})
+    check = raw.get("check") or {}
+    return ConnectorAuth(name=str(raw.get("name", crm)), title=str(raw.get("title", crm)), auths=auths,
+                         check_path=check.get("path"), check_method=check.get("method"), raw=raw)
