@@ -12,11 +12,18 @@ import click
 
 from crmsync import __version__
 from crmsync.errors import CrmsyncError
+from crmsync.secrets.masking import mask
 
 # command name -> "module:attribute"; imported lazily so `crmsync --help` and no-op runs stay fast.
 COMMANDS: dict[str, str] = {
+    "connect": "crmsync.cli.connect:connect",
+    "connections": "crmsync.cli.connections:connections",
     "demo": "crmsync.cli.demo:demo",
     "fake-crm": "crmsync.cli.fake_crm:fake_crm",
+    "init": "crmsync.cli.init:init",
+    "pull": "crmsync.cli.pull:pull",
+    "status": "crmsync.cli.status:status",
+    "validate": "crmsync.cli.validate:validate",
 }
 
 EXIT_CODES = """\b
@@ -51,7 +58,10 @@ def cli() -> None:
 def main() -> None:
     """Entry point: the one place where errors become messages and exit codes."""
     try:
-        cli.main(standalone_mode=False)
+        # In this mode click *returns* the code of a `ctx.exit(n)` / `raise Exit(n)` instead of exiting.
+        code = cli.main(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code:
+            sys.exit(code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -61,7 +71,7 @@ def main() -> None:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except CrmsyncError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(mask(f"error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -69,6 +79,6 @@ def main() -> None:
     except Exception as exc:  # a bug: keep the traceback out of the user's face but on disk
         fd, path = tempfile.mkstemp(prefix="crmsync-crash-", suffix=".log")
         with os.fdopen(fd, "w") as fh:
-            traceback.print_exc(file=fh)
-        click.echo(f"internal error: {type(exc).__name__}: {exc}\n(traceback written to {path})", err=True)
+            fh.write(mask(traceback.format_exc()))
+        click.echo(mask(f"internal error: {type(exc).__name__}: {exc}\n(traceback written to {path})"), err=True)
         sys.exit(1)

@@ -64,3 +64,29 @@ def _as_map(value: Any) -> dict[str, Any]:
 
 def _url(base_url: str, method: str) -> str:
     return base_url.rstrip("/") + "/" + method
+
+
+def attach_links(session: Any, base_url: str, pages: list[list[dict[str, Any]]], links: dict[str, Any],
+                 record_id_field: str) -> None:
+    """Add each record's linked ids (e.g. a deal's contacts) in one batch of up to 50 pages."""
+    cmd = {}
+    for k, page in enumerate(pages):
+        params = {**(links.get("params") or {}), "select": links.get("select", ["id"]),
+                  "filter": {links["match"]: [r[record_id_field] for r in page]}, "start": -1}
+        cmd[f"l{k}"] = f"{links['method']}?{build_query(params)}"
+    response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd})
+    body = response.json().get("result") or {}
+    results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
+    if errors:
+        first = next(iter(errors.values()))
+        raise CrmError(f"Bitrix24 refused {links['method']}: {first.get('error')}: {first.get('error_description')}")
+    found: dict[str, Any] = {}
+    for k in range(len(pages)):
+        rows = results.get(f"l{k}") or []
+        if links.get("records") and isinstance(rows, dict):
+            rows = rows.get(links["records"]) or []
+        for row in rows:
+            found[str(row.get("id", row.get("ID")))] = [str(v) for v in row.get(links["value"]) or []]
+    for page in pages:
+        for record in page:
+            record[links["into"]] = found.get(str(record[record_id_field]), [])

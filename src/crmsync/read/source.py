@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from .bitrix_batch import batch_pages
+from .bitrix_batch import attach_links, batch_pages
 from .rest import resource_config
 
 CURSOR_COLUMN = "_cursor"  # seconds since the epoch, UTC: comparable whatever the CRM's date format
@@ -54,15 +54,19 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
     def read(cursor: Any = window) -> Any:
         since = _iso(cursor.start_value or 0)
         flt = {k: str(v).replace("{cursor}", since) for k, v in (inc or {}).get("filter", {}).items()}
-        for page in batch_pages(session, base_url, listing["method"], select=listing.get("select", ["*"]),
-                                id_field=listing.get("id_field", "ID"), record_id_field=record_id,
-                                records_key=listing.get("records"), extra_filter=flt,
-                                page_size=paginator.get("page_size", 50),
-                                per_batch=paginator.get("commands_per_batch", 50)):
-            if inc:
-                for row in page:
-                    row[CURSOR_COLUMN] = _epoch(row.get(inc["cursor"]))
-            yield page
+        pages = batch_pages(session, base_url, listing["method"], select=listing.get("select", ["*"]),
+                            id_field=listing.get("id_field", "ID"), record_id_field=record_id,
+                            records_key=listing.get("records"), extra_filter=flt,
+                            page_size=paginator.get("page_size", 50),
+                            per_batch=paginator.get("commands_per_batch", 50))
+        for group in _groups(pages, paginator.get("commands_per_batch", 50)):
+            if spec.get("links"):
+                attach_links(session, base_url, group, spec["links"], record_id)
+            for page in group:
+                if inc:
+                    for row in page:
+                        row[CURSOR_COLUMN] = _epoch(row.get(inc["cursor"]))
+                yield page
 
     if not inc:  # no cursor: a full read each time (reference data such as users)
         def read_all() -> Any:
@@ -72,6 +76,17 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
         return dlt.resource(read_all, name=entity, primary_key=record_id, write_disposition="merge",
                             max_table_nesting=0)
     return dlt.resource(read, name=entity, primary_key=record_id, write_disposition="merge", max_table_nesting=0)
+
+
+def _groups(pages: Any, size: int) -> Any:
+    group: list[Any] = []
+    for page in pages:
+        group.append(page)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def _epoch(value: Any) -> int:

@@ -1,0 +1,1 @@
+"""Canonical tables and the bookkeeping around them (links, runs, set-aside records, history)."""

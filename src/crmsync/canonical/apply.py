@@ -1,0 +1,231 @@
+"""Apply pulled records to canonical tables: new records get a stable id, changed ones a new version.
+
+A record is applied only if its canonical values differ from the *base* (the values last agreed
+with that CRM record, kept in ``sync.links``), so re-reading an unchanged record — the incremental
+overlap, or our own write coming back — changes nothing. Each applied field change is kept in
+``sync.changes``; a record the mapping rejects goes to ``sync.rejected`` with its reason, and the
+rest of the run continues.
+
+Writes are set-based: rows are staged as newline-delimited JSON and moved with one SQL statement
+per table (row-by-row inserts into DuckDB run at a few hundred rows per second).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tables import TABLE, columns
+
+
+@dataclass
+class EntityCounts:
+    read: int = 0
+    applied: int = 0
+    created: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    deleted: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"read": self.read, "applied": self.applied, "created": self.created,
+                "unchanged": self.unchanged, "rejected": self.rejected, "deleted": self.deleted}
+
+
+@dataclass
+class Link:
+    canonical_id: str
+    base_hash: str | None
+    base: dict[str, Any] | None
+
+
+@dataclass
+class LinkBook:
+    """``sync.links`` of one connection, in memory for a run; also the mapping layer's resolver."""
+
+    connection: str
+    links: dict[tuple[str, str], Link] = field(default_factory=dict)
+    minted: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, remote_id, canonical_id)
+
+    @classmethod
+    def load(cls, con: Any, connection: str) -> LinkBook:
+        book = cls(connection)
+        rows = con.execute("SELECT entity, remote_id, canonical_id, base_hash, base FROM sync.links "
+                           "WHERE connection = ?", [connection]).fetchall()
+        for entity, remote_id, canonical_id, base_hash, base in rows:
+            book.links[(entity, remote_id)] = Link(canonical_id, base_hash, json.loads(base) if base else None)
+        return book
+
+    def to_canonical(self, kind: str, crm_id: str) -> str | None:
+        """The canonical id of a linked record; a record not seen yet gets its id now (entity order is free)."""
+        link = self.links.get((kind, str(crm_id)))
+        if link is None:
+            link = Link(str(uuid.uuid4()), None, None)
+            self.links[(kind, str(crm_id))] = link
+            self.minted.append((kind, str(crm_id), link.canonical_id))
+        return link.canonical_id
+
+    def to_crm(self, kind: str, canonical_id: str) -> str | None:
+        for (entity, remote_id), link in self.links.items():
+            if entity == kind and link.canonical_id == canonical_id:
+                return remote_id
+        return None
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema: dict[str, Any], book: LinkBook,
+                 results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]]
+                 ) -> EntityCounts:
+    """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read."""
+    counts = EntityCounts()
+    cols = columns(schema)
+    upserts: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    current = _current_rows(con, entity, cols)
+    side = f"crm:{connection}"
+    for remote_id, canonical, rejection, raw in results:
+        counts.read += 1
+        if canonical is None:
+            counts.rejected += 1
+            rejected.append({"run_id": run_id, "entity": entity, "connection": connection, "remote_id": remote_id,
+                             "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
+                             "direction": "pull", "raw": json.dumps(raw, ensure_ascii=False, default=str)})
+            continue
+        digest = record_hash(canonical)
+        link = book.links.get((entity, remote_id))
+        if link is not None and link.base_hash == digest:
+            counts.unchanged += 1
+            continue
+        cid = link.canonical_id if link else str(uuid.uuid4())
+        old: dict[str, Any] = current.get(cid, {})
+        version = int(old.get("version") or 0) + 1
+        if not old:
+            counts.created += 1
+        base = (link.base if link else None) or {}
+        changed = {k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)}
+        row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
+        row.update(id=cid, version=version, deleted_at=None)
+        upserts.append(row)
+        for name in sorted(changed):
+            changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
+                            "old": json.dumps(base.get(name), ensure_ascii=False, default=str),
+                            "new": json.dumps(canonical.get(name), ensure_ascii=False, default=str), "side": side})
+        links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
+                      "base": json.dumps(canonical, ensure_ascii=False, default=str), "base_hash": digest})
+        book.links[(entity, remote_id)] = Link(cid, digest, canonical)
+        counts.applied += 1
+    _upsert(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])
+    _upsert(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
+                                "canonical_id": "VARCHAR", "base": "JSON", "base_hash": "VARCHAR"},
+            links, key=["entity", "connection", "remote_id"])
+    _insert(con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
+                                  "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"}, changes)
+    _insert(con, "sync.rejected", {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR",
+                                   "remote_id": "VARCHAR", "field": "VARCHAR", "reason": "VARCHAR",
+                                   "direction": "VARCHAR", "raw": "JSON"}, rejected)
+    return counts
+
+
+def save_minted(con: Any, book: LinkBook) -> None:
+    """Ids minted for referenced records that were not read yet: keep them so they stay stable."""
+    rows = [{"entity": e, "connection": book.connection, "remote_id": r, "canonical_id": c}
+            for e, r, c in book.minted]
+    _insert(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
+                                "canonical_id": "VARCHAR"}, rows, on_conflict_nothing=True)
+    book.minted.clear()
+
+
+def _current_rows(con: Any, entity: str, cols: dict[str, str]) -> dict[str, dict[str, Any]]:
+    # One read of the table per run: a pull touches a small share of rows, but a first pull all of
+    # them; keeping it simple and set-based beats a query per record.
+    names = list(cols)
+    quoted = ", ".join(f'"{n}"' for n in names)
+    rows = con.execute(f"SELECT {quoted} FROM canonical.{TABLE[entity]}").fetchall()
+    out = {}
+    for row in rows:
+        rec = dict(zip(names, row, strict=True))
+        for name, kind in cols.items():
+            if kind == "JSON" and isinstance(rec[name], str):
+                rec[name] = json.loads(rec[name])
+        out[rec["id"]] = rec
+    return out
+
+
+def _stage(con: Any, cols: dict[str, str], rows: list[dict[str, Any]]) -> str:
+    fd, path = tempfile.mkstemp(prefix="crmsync-stage-", suffix=".jsonl")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps({k: _jsonable(row.get(k), cols[k]) for k in cols}, ensure_ascii=False,
+                                default=str))
+            fh.write("\n")
+    return path
+
+
+def _jsonable(value: Any, kind: str) -> Any:
+    if kind == "JSON" and value is not None and not isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return value
+
+
+def _select(cols: dict[str, str], path: str) -> str:
+    spec = ", ".join(f"'{name}': '{'VARCHAR' if kind == 'JSON' else kind}'" for name, kind in cols.items())
+    exprs = ", ".join(f'CAST("{n}" AS JSON) AS "{n}"' if k == "JSON" else f'"{n}"' for n, k in cols.items())
+    return f"SELECT {exprs} FROM read_json('{path}', format='newline_delimited', columns={{{spec}}})"
+
+
+def _upsert(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]], key: list[str]) -> None:
+    if not rows:
+        return
+    path = _stage(con, cols, rows)
+    try:
+        names = ", ".join(f'"{n}"' for n in cols)
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n not in key)
+        con.execute(f"INSERT INTO {table} ({names}) {_select(cols, path)} "
+                    f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+    finally:
+        os.unlink(path)
+
+
+def _insert(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]],
+            on_conflict_nothing: bool = False) -> None:
+    if not rows:
+        return
+    path = _stage(con, cols, rows)
+    try:
+        names = ", ".join(f'"{n}"' for n in cols)
+        tail = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
+        con.execute(f"INSERT INTO {table} ({names}) {_select(cols, path)}{tail}")
+    finally:
+        os.unlink(path)
+
+
+def mark_deleted(con: Any, *, entity: str, connection: str, run_id: str, remote_ids: Iterable[str]) -> int:
+    """Set ``deleted_at`` on the canonical rows linked to ``remote_ids``; rows are never removed."""
+    ids = sorted(set(remote_ids))
+    if not ids:
+        return 0
+    table = f"canonical.{TABLE[entity]}"
+    targets = con.execute(
+        f"SELECT c.id FROM {table} c JOIN sync.links l ON l.canonical_id = c.id "
+        "WHERE l.entity = ? AND l.connection = ? AND l.remote_id IN (SELECT unnest(?)) AND c.deleted_at IS NULL",
+        [entity, connection, ids]).fetchall()
+    cids = [t[0] for t in targets]
+    if cids:
+        con.execute(f"UPDATE {table} SET deleted_at = now(), version = version + 1 WHERE id IN (SELECT unnest(?))",
+                    [cids])
+        _insert(con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
+                                      "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"},
+                [{"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "deleted_at", "old": "null",
+                  "new": json.dumps("deleted"), "side": f"crm:{connection}"} for cid in cids])
+    return len(cids)

@@ -1,0 +1,70 @@
+"""DDL for ``canonical.*`` (derived from the canonical JSON Schemas: one source of truth) and ``sync.*``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TABLE = {"contact": "contacts", "deal": "deals", "task": "tasks"}  # canonical entity → table name
+ENGINE_COLUMNS = {"id": "VARCHAR PRIMARY KEY", "version": "INTEGER NOT NULL", "deleted_at": "TIMESTAMPTZ"}
+
+SYNC_DDL = """
+CREATE SCHEMA IF NOT EXISTS sync;
+CREATE TABLE IF NOT EXISTS sync.links (
+    entity VARCHAR NOT NULL, connection VARCHAR NOT NULL, remote_id VARCHAR NOT NULL,
+    canonical_id VARCHAR NOT NULL,
+    base JSON,                      -- the canonical values last agreed with this CRM record
+    base_hash VARCHAR,
+    remote_updated_at TIMESTAMPTZ,
+    linked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (entity, connection, remote_id)
+);
+CREATE TABLE IF NOT EXISTS sync.runs (
+    run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, connection VARCHAR, kind VARCHAR,
+    started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, status VARCHAR, counts JSON, error VARCHAR
+);
+CREATE TABLE IF NOT EXISTS sync.rejected (
+    run_id VARCHAR, entity VARCHAR, connection VARCHAR, remote_id VARCHAR, field VARCHAR, reason VARCHAR,
+    direction VARCHAR, raw JSON, rejected_at TIMESTAMPTZ DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS sync.cursors (        -- positions in feeds that are not dlt's (e.g. delete events)
+    connection VARCHAR, entity VARCHAR, kind VARCHAR, value BIGINT, PRIMARY KEY (connection, entity, kind)
+);
+CREATE TABLE IF NOT EXISTS sync.changes (
+    run_id VARCHAR, entity VARCHAR, canonical_id VARCHAR, field VARCHAR, old JSON, new JSON,
+    side VARCHAR, changed_at TIMESTAMPTZ DEFAULT now()
+);
+"""
+
+
+def duck_type(prop: dict[str, Any]) -> str:
+    kinds = prop.get("type", "string")
+    kinds = [k for k in (kinds if isinstance(kinds, list) else [kinds]) if k != "null"] or ["string"]
+    kind = kinds[0]
+    if kind == "string":
+        return "TIMESTAMPTZ" if prop.get("format") == "date-time" else "DATE" if prop.get("format") == "date" \
+            else "VARCHAR"
+    return {"number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN"}.get(kind, "JSON")
+
+
+def columns(schema: dict[str, Any]) -> dict[str, str]:
+    """Canonical field → DuckDB type; the engine's own columns first."""
+    out = {"id": "VARCHAR", "version": "INTEGER"}
+    for name, prop in (schema.get("properties") or {}).items():
+        if name not in ENGINE_COLUMNS:
+            out[name] = duck_type(prop)
+    out["deleted_at"] = "TIMESTAMPTZ"
+    return out
+
+
+def canonical_ddl(entity: str, schema: dict[str, Any]) -> str:
+    cols = columns(schema)
+    body = ",\n    ".join(f'"{name}" {ENGINE_COLUMNS.get(name, kind)}' for name, kind in cols.items())
+    return (f"CREATE SCHEMA IF NOT EXISTS canonical;\n"
+            f"CREATE TABLE IF NOT EXISTS canonical.{TABLE[entity]} (\n    {body}\n);")
+
+
+def ensure(con: Any, canonical: dict[str, dict[str, Any]]) -> None:
+    con.execute(SYNC_DDL)
+    for entity, schema in canonical.items():
+        if entity in TABLE:
+            con.execute(canonical_ddl(entity, schema))

@@ -1,0 +1,194 @@
+"""``crmsync pull``: read a connection incrementally, map into canonical tables, record the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, mark_deleted, save_minted
+from crmsync.canonical.tables import ensure
+from crmsync.project import Project
+from crmsync.read.deletes import deleted_since, missing_ids
+from crmsync.read.metadata import fetch_metadata
+from crmsync.read.run import read_connection
+from crmsync.store import open_store
+
+ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
+
+
+@dataclass
+class PullResult:
+    run_id: str
+    pipeline: str
+    connection: str
+    entities: dict[str, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0
+    status: str = "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
+                "status": self.status, "seconds": round(self.seconds, 3), "entities": self.entities}
+
+
+def pull_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
+                    mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
+                    session: Any, base_url: str, store: str, full_refresh: bool = False,
+                    progress: Callable[[str], None] = lambda _: None) -> PullResult:
+    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec)."""
+    from crmsync.mapping import Mapper, Rejection, build_catalog
+
+    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    started = dt.datetime.now(dt.timezone.utc)
+    ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
+    progress(f"reading {', '.join(ordered)} from {connection}")
+    read = read_connection(project, connection=connection, connector=connector, entities=ordered, session=session,
+                           base_url=base_url, store=store, full_refresh=full_refresh)
+    metadata = fetch_metadata(connector, session, base_url)
+    deleted, cursors = _find_deletes(project, store, connection, connector, mappings, ordered, session, base_url)
+    result = PullResult(run_id, pipeline, connection)
+    with open_store(project.store_path(store)) as con:
+        ensure(con, canonical)
+        book = LinkBook.load(con, connection)
+        con.execute("BEGIN")
+        for entity in ordered:
+            spec = mappings[entity]
+            mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
+            key = _record_id(connector["entities"][spec.source]["list"])
+
+            def results(mapper: Any = mapper, key: str = key, entity: str = entity) -> Iterator[Any]:
+                for raw in _raw_rows(con, read.dataset, entity, read.load_id):
+                    remote_id = str(raw.get(key))
+                    try:
+                        yield remote_id, mapper.pull_result(raw).canonical, None, raw
+                    except Rejection as rejection:
+                        yield remote_id, None, rejection.as_dict(), raw
+
+            counts: EntityCounts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
+                                                schema=canonical[entity], book=book, results=results())
+            counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
+                                          remote_ids=deleted.get(entity, ()))
+            result.entities[entity] = counts.as_dict()
+            progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
+        save_minted(con, book)
+        for (entity, kind), value in cursors.items():
+            con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, ?, ?)", [connection, entity, kind, value])
+        finished = dt.datetime.now(dt.timezone.utc)
+        result.seconds = (finished - started).total_seconds()
+        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
+                    [run_id, pipeline, connection, started, finished, json.dumps(result.entities)])
+        con.execute("COMMIT")
+    return result
+
+
+def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
+                  entities: list[str], session: Any, base_url: str
+                  ) -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
+    """Remote ids deleted in the CRM per entity, and the new feed cursors (applied with the run)."""
+    known: dict[str, list[str]] = {}
+    cursors: dict[tuple[str, str], int] = {}
+    path = project.store_path(store)
+    if path.exists():
+        with open_store(path) as con:
+            ensure(con, {})
+            for entity in entities:
+                known[entity] = [r[0] for r in con.execute(
+                    "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL",
+                    [entity, connection]).fetchall()]
+                row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = ?",
+                                  [connection, entity, "deletes"]).fetchone()
+                cursors[(entity, "deletes")] = int(row[0]) if row else 0
+    out: dict[str, set[str]] = {}
+    for entity in entities:
+        source = mappings[entity].source
+        spec = connector["entities"][source].get("deletes")
+        if not spec or not known.get(entity):
+            continue  # nothing linked yet: nothing can have been deleted from under us
+        if spec["type"] == "events":
+            out[entity], cursors[(entity, "deletes")] = deleted_since(
+                spec, connector["paginator"], session, base_url, cursors.get((entity, "deletes"), 0))
+        elif spec["type"] == "id_scan":
+            out[entity] = missing_ids(connector["entities"][source]["list"], connector["paginator"], session,
+                                      base_url, known[entity])
+    return out, cursors
+
+
+def _record_id(listing: dict[str, Any]) -> str:
+    return listing.get("record_id_field") or listing.get("id_field") or "id"
+
+
+def _raw_rows(con: Any, dataset: str, entity: str, load_id: str | None) -> Iterator[dict[str, Any]]:
+    if load_id is None:
+        return
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                         [dataset, entity]).fetchone()[0]
+    if not exists:
+        return
+    cursor = con.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE _dlt_load_id = ?', [load_id])
+    while True:
+        batch = cursor.fetchmany(2000)
+        if not batch:
+            return
+        for (text,) in batch:
+            row = json.loads(text)
+            yield {k: v for k, v in row.items() if not k.startswith("_dlt_") and k != "_cursor"}
+
+
+def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
+             progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PullResult:
+    """Everything ``crmsync pull PIPELINE`` does: check the specs, open the connection, pull, record the run."""
+    from crmsync.connections.session import authorized_session
+    from crmsync.errors import UserError
+    from crmsync.mapping import load_canonical, parse_mapping
+    from crmsync.specs.problems import did_you_mean
+    from crmsync.specs.project_specs import load_specs
+    from crmsync.specs.yamlload import load_yaml
+
+    specs = load_specs(project)
+    if not specs.ok:
+        shown = "\n  ".join(str(p) for p in specs.problems[:10])
+        raise UserError(f"the project has {len(specs.problems)} spec problem(s); fix them first "
+                        f"(crmsync validate lists them all):\n  {shown}")
+    pipeline = specs.pipelines.get(pipeline_name)
+    if pipeline is None:
+        raise UserError(f"no pipeline {pipeline_name!r}{did_you_mean(pipeline_name, specs.pipelines)}; "
+                        f"known: {', '.join(sorted(specs.pipelines)) or 'none (add pipelines/<name>.yaml)'}")
+    if pipeline.direction == "push":
+        raise UserError(f"pipeline {pipeline_name} is push-only (direction: push); it does not pull")
+    chosen = list(pipeline.entities)
+    if entities:
+        unknown = [e for e in entities if e not in chosen]
+        if unknown:
+            raise UserError(f"pipeline {pipeline_name} does not sync {unknown[0]!r}; its entities: {', '.join(chosen)}")
+        chosen = [e for e in chosen if e in entities]
+    connector = load_yaml(project.connectors_dir / f"{pipeline.crm}.yaml")
+    mappings = {e: parse_mapping(specs.mappings[(pipeline.crm, e)], f"mappings/{pipeline.crm}/{e}.yaml")
+                for e in chosen}
+    session = session or authorized_session(project, pipeline.connection)
+    store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
+    started = dt.datetime.now(dt.timezone.utc)
+    try:
+        return pull_connection(project, pipeline=pipeline.name, connection=pipeline.connection, crm=pipeline.crm,
+                               connector=connector, mappings=mappings, canonical=load_canonical(project.root),
+                               entities=chosen, session=session, base_url=session.base_url, store=store,
+                               full_refresh=full_refresh, progress=progress)
+    except Exception as exc:
+        _record_failure(project, store, pipeline.name, pipeline.connection, started, exc)
+        raise
+
+
+def _record_failure(project: Project, store: str, pipeline: str, connection: str, started: dt.datetime,
+                    exc: Exception) -> None:
+    from crmsync.secrets.masking import mask
+
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    try:
+        with open_store(project.store_path(store)) as con:
+            ensure(con, {})
+            con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, now(), 'failed', NULL, ?)",
+                        [run_id, pipeline, connection, started, mask(f"{type(exc).__name__}: {exc}")[:2000]])
+    except Exception:  # recording must never hide the original failure
+        pass

@@ -1,0 +1,110 @@
+"""Pull both fake CRMs into canonical tables: stable ids, incremental changes, history, no echo."""
+
+import shutil
+
+import duckdb
+import pytest
+import requests
+
+from crmsync.http.pacing import Unlimited
+from crmsync.http.session import CrmSession
+from crmsync.mapping import load_canonical, load_mapping
+from crmsync.project import Project, builtin_project_dir
+from crmsync.pull import pull_connection
+from crmsync.specs.yamlload import load_yaml
+
+ENTITIES = ["contact", "deal", "task"]
+NATIVE_CONTACT = {"amocrm": "contacts", "bitrix24": "contact"}
+
+
+@pytest.fixture
+def project(tmp_path):
+    for folder in ("connectors", "mappings"):
+        shutil.copytree(builtin_project_dir() / folder, tmp_path / folder)
+    return Project(tmp_path)
+
+
+def puller(project, crm, server):
+    connector = load_yaml(project.connectors_dir / f"{crm}.yaml")
+    mappings = {e: load_mapping(project.mappings_dir / crm / f"{e}.yaml") for e in ENTITIES}
+    session = CrmSession.from_connector(connector, Unlimited())
+    base = server.url
+    if crm == "amocrm":
+        session.headers["Authorization"] = "Bearer demo-token"
+    else:
+        base += "/rest/1/demo"
+
+    def pull(**kw):
+        return pull_connection(project, pipeline=crm, connection=crm, crm=crm, connector=connector,
+                               mappings=mappings, canonical=load_canonical(project.root), entities=ENTITIES,
+                               session=session, base_url=base, store="crmsync.duckdb", **kw)
+    return pull
+
+
+def query(project, sql, params=()):
+    con = duckdb.connect(str(project.store_path()), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
+def test_first_pull_then_only_changes(project, fake_crm, crm):
+    server = fake_crm(crm, contacts=400, deals=120, tasks=90, rate_limit=False)
+    pull = puller(project, crm, server)
+    first = pull()
+    assert {e: (c["read"], c["created"], c["rejected"]) for e, c in first.entities.items()} == {
+        "contact": (400, 400, 0), "deal": (120, 120, 0), "task": (90, 90, 0)}
+    ids_before = dict(query(project, "SELECT remote_id, canonical_id FROM sync.links WHERE entity = 'contact'"))
+
+    touched = requests.post(server.url + "/_fake/touch",
+                            json={"entity": NATIVE_CONTACT[crm], "count": 4}).json()["touched"]
+    second = pull()
+    assert second.entities["contact"]["read"] == 4 and second.entities["contact"]["applied"] == 4
+    assert second.entities["deal"]["read"] == 0 and second.entities["task"]["read"] == 0
+    assert dict(query(project, "SELECT remote_id, canonical_id FROM sync.links WHERE entity = 'contact'")) \
+        == ids_before  # canonical ids are stable
+    names = {str(t.get("id", t.get("ID"))): t.get("name", t.get("NAME")) for t in touched}
+    for remote_id, name in names.items():
+        (row,) = query(project, "SELECT c.first_name, c.name, c.version FROM canonical.contacts c JOIN sync.links l "
+                                "ON l.canonical_id = c.id WHERE l.entity = 'contact' AND l.remote_id = ?",
+                       [remote_id])
+        assert name in (row[0], row[1]) and row[2] == 2
+    history = query(project, "SELECT count(DISTINCT canonical_id) FROM sync.changes WHERE run_id = ?",
+                    [second.run_id])
+    assert history == [(4,)]
+    third = pull()
+    assert all(c["applied"] == 0 for c in third.entities.values())
+    runs = query(project, "SELECT kind, status FROM sync.runs ORDER BY started_at")
+    assert runs == [("pull", "ok")] * 3
+
+
+@pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
+def test_deals_link_to_canonical_contacts(project, fake_crm, crm):
+    server = fake_crm(crm, contacts=50, deals=40, tasks=30, rate_limit=False)
+    puller(project, crm, server)()
+    orphans = query(project, """
+        SELECT count(*) FROM canonical.deals d, unnest(CAST(d.contacts AS VARCHAR[])) AS u(cid)
+        WHERE cid NOT IN (SELECT id FROM canonical.contacts)""")
+    assert orphans == [(0,)]
+    linked = query(project, "SELECT count(*) FROM canonical.deals WHERE json_array_length(contacts) > 0")
+    assert linked[0][0] > 20
+
+
+@pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
+def test_deletions_show_up_as_deleted_at(project, fake_crm, crm):
+    server = fake_crm(crm, contacts=60, deals=10, tasks=10, rate_limit=False)
+    pull = puller(project, crm, server)
+    pull()
+    victims = [str(r[0]) for r in query(project, "SELECT remote_id FROM sync.links WHERE entity = 'contact' "
+                                                 "AND base IS NOT NULL ORDER BY remote_id LIMIT 2")]
+    for rid in victims:
+        assert requests.post(server.url + "/_fake/delete", json={"entity": NATIVE_CONTACT[crm], "id": int(rid)}).ok
+    second = pull()
+    assert second.entities["contact"]["deleted"] == 2
+    gone = query(project, "SELECT l.remote_id FROM canonical.contacts c JOIN sync.links l ON l.canonical_id = c.id "
+                          "WHERE l.entity = 'contact' AND c.deleted_at IS NOT NULL")
+    assert sorted(r[0] for r in gone) == sorted(victims)
+    assert query(project, "SELECT count(*) FROM canonical.contacts") == [(60,)]  # marked, never removed
+    assert pull().entities["contact"]["deleted"] == 0  # already marked: not counted twice
