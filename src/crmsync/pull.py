@@ -59,8 +59,14 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
             mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
             key = _record_id(connector["entities"][spec.source]["list"])
 
-            def results(mapper: Any = mapper, key: str = key, entity: str = entity) -> Iterator[Any]:
-                for raw in _raw_rows(con, read.dataset, entity, read.load_id):
+            # Every raw row loaded after the last load this entity applied — not only this run's — so
+            # a run that died between dlt's commit (which moved the cursor) and ours loses nothing.
+            after = _applied_load(con, connection, entity)
+            newest = _newest_load(con, read.dataset, entity)
+
+            def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
+                        ) -> Iterator[Any]:
+                for raw in _raw_rows(con, read.dataset, entity, after):
                     remote_id = str(raw.get(key))
                     try:
                         yield remote_id, mapper.pull_result(raw).canonical, None, raw
@@ -71,6 +77,10 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
                                                 schema=canonical[entity], book=book, results=results())
             counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
                                           remote_ids=deleted.get(entity, ()))
+            counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
+            if newest is not None:
+                con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
+                            [connection, entity, newest])
             result.entities[entity] = counts.as_dict()
             progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
         save_minted(con, book)
@@ -120,14 +130,32 @@ def _record_id(listing: dict[str, Any]) -> str:
     return listing.get("record_id_field") or listing.get("id_field") or "id"
 
 
-def _raw_rows(con: Any, dataset: str, entity: str, load_id: str | None) -> Iterator[dict[str, Any]]:
-    if load_id is None:
+def _table_exists(con: Any, dataset: str, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                            [dataset, table]).fetchone()[0])
+
+
+_LOAD_US = "CAST(CAST(_dlt_load_id AS DOUBLE) * 1000000 AS BIGINT)"  # dlt load ids are epoch seconds
+
+
+def _applied_load(con: Any, connection: str, entity: str) -> int:
+    row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = 'applied_load'",
+                      [connection, entity]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
+    """The newest dlt load id in the raw table, in microseconds (``sync.cursors.value`` is an integer)."""
+    if not _table_exists(con, dataset, entity):
+        return None
+    row = con.execute(f'SELECT max({_LOAD_US}) FROM "{dataset}"."{entity}"').fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[str, Any]]:
+    if not _table_exists(con, dataset, entity):
         return
-    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                         [dataset, entity]).fetchone()[0]
-    if not exists:
-        return
-    cursor = con.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE _dlt_load_id = ?', [load_id])
+    cursor = con.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
     while True:
         batch = cursor.fetchmany(2000)
         if not batch:

@@ -108,3 +108,21 @@ def test_deletions_show_up_as_deleted_at(project, fake_crm, crm):
     assert sorted(r[0] for r in gone) == sorted(victims)
     assert query(project, "SELECT count(*) FROM canonical.contacts") == [(60,)]  # marked, never removed
     assert pull().entities["contact"]["deleted"] == 0  # already marked: not counted twice
+
+
+def test_a_run_that_died_after_loading_raw_data_is_finished_by_the_next(project, fake_crm):
+    from crmsync.read.run import read_connection
+
+    server = fake_crm("amocrm", contacts=80, deals=10, tasks=10, rate_limit=False)
+    pull = puller(project, "amocrm", server)
+    pull()
+    requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "count": 5})
+    # The dlt load commits (and moves the cursor), then the process dies before the canonical apply.
+    session = CrmSession.from_connector(load_yaml(project.connectors_dir / "amocrm.yaml"), Unlimited())
+    session.headers["Authorization"] = "Bearer demo-token"
+    read_connection(project, connection="amocrm", connector=load_yaml(project.connectors_dir / "amocrm.yaml"),
+                    entities=ENTITIES, session=session, base_url=server.url, store="crmsync.duckdb")
+    after = pull()
+    assert after.entities["contact"]["read"] == 0       # the CRM has nothing new for us...
+    assert after.entities["contact"]["applied"] == 5    # ...but the 5 loaded rows reach canonical now
+    assert pull().entities["contact"]["applied"] == 0
