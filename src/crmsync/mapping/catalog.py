@@ -49,11 +49,14 @@ class Stage:
 
 
 class FieldCatalog:
-    """Custom fields of one entity plus the account's users and deal stages, with fast lookups."""
+    """Custom fields of one entity plus the account's users, companies and deal stages, with fast lookups."""
 
     def __init__(self, crm: str, entity: str, fields: list[CustomField] | None = None,
-                 users: list[User] | None = None, stages: list[Stage] | None = None) -> None:
+                 users: list[User] | None = None, stages: list[Stage] | None = None,
+                 companies: Mapping[Any, str] | None = None) -> None:
         self.crm, self.entity = crm, entity
+        self.companies = {str(k): v for k, v in (companies or {}).items()}   # CRM company id -> name
+        self._company_ids = {v: k for k, v in self.companies.items()}
         self.fields = list(fields or [])
         self.users = list(users or [])
         self.stages = list(stages or [])
@@ -91,6 +94,13 @@ class FieldCatalog:
 
     def user_by_email(self, email: str) -> User | None:
         return self._emails.get(email.strip().lower())
+
+    # companies -------------------------------------------------------------------------------
+    def company_name(self, company_id: Any) -> str | None:
+        return self.companies.get(str(company_id))
+
+    def company_id(self, name: str) -> str | None:
+        return self._company_ids.get(name)
 
     # pipelines and stages ---------------------------------------------------------------------
     def stage(self, pipeline_id: Any, stage_id: Any) -> Stage | None:

@@ -5,7 +5,8 @@
 * ``custom_fields``: ``{entity: [...]}`` from ``GET /api/v4/{contacts|leads}/custom_fields``
   (keyed by connector entity: ``contact``, ``deal``; tasks have none);
 * ``pipelines``: from ``GET /api/v4/leads/pipelines`` (each with ``_embedded.statuses``);
-* ``users``: from ``GET /api/v4/users``.
+* ``users``: from ``GET /api/v4/users``;
+* ``companies``: from ``GET /api/v4/companies`` (id → name, for contacts' ``company``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def build(metadata: Mapping[str, Any], entity: str) -> FieldCatalog:
                     "won" if s["id"] == WON else "lost" if s["id"] == LOST else "open")
               for p in metadata.get("pipelines") or ()
               for s in (p.get("_embedded") or {}).get("statuses") or ()]
-    return FieldCatalog("amocrm", entity, fields, users, stages)
+    companies = {c["id"]: c.get("name") or "" for c in metadata.get("companies") or ()}
+    return FieldCatalog("amocrm", entity, fields, users, stages, companies)
 
 
 register_catalog("amocrm", build)

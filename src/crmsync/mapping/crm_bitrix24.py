@@ -34,7 +34,8 @@ def build(metadata: Mapping[str, Any], entity: str) -> FieldCatalog:
         category = entity_id.rpartition("_")[2] if entity_id != "DEAL_STAGE" else "0"
         status = {"S": "won", "F": "lost"}.get(s.get("SEMANTICS") or "", "open")
         stages.append(Stage(category, pipelines.get(category, category), s["STATUS_ID"], s["NAME"], status))
-    return FieldCatalog("bitrix24", entity, fields, users, stages)
+    companies = {c["ID"]: c.get("TITLE") or "" for c in metadata.get("companies") or ()}
+    return FieldCatalog("bitrix24", entity, fields, users, stages, companies)
 
 
 register_catalog("bitrix24", build)

@@ -6,7 +6,7 @@ from ..registry import register_transform
 from .casts import First, Flag, Join, Map, Number, OnlyIf, Text
 from .contact_points import Email, Multifield, Multitext, Phone
 from .custom_values import CfEnum, CfEnums, CfValue, UfEnum
-from .references import CrmBinding, EntityRef, Link, Links, PipelineRef, StageRef, StageStatus, UserRef
+from .references import Company, CrmBinding, EntityRef, Link, Links, PipelineRef, StageRef, StageStatus, UserRef
 from .times import IsoDate, IsoTime, UnixDate, UnixTime
 
 BUILTINS = {
@@ -15,7 +15,7 @@ BUILTINS = {
     "phone": Phone, "email": Email, "multitext": Multitext, "multifield": Multifield,
     "cf_value": CfValue, "cf_enum": CfEnum, "cf_enums": CfEnums, "uf_enum": UfEnum,
     "user": UserRef, "pipeline": PipelineRef, "stage": StageRef, "stage_status": StageStatus,
-    "link": Link, "links": Links, "entity_ref": EntityRef, "crm_binding": CrmBinding,
+    "link": Link, "links": Links, "entity_ref": EntityRef, "crm_binding": CrmBinding, "company": Company,
 }
 for _name, _cls in BUILTINS.items():
     register_transform(_name, _cls)

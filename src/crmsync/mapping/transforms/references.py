@@ -126,6 +126,27 @@ class Link(Transform):
         return _to_crm(ctx, self.spec, self.spec["kind"], value)
 
 
+class Company(Transform):
+    summary = "a CRM company id ⇄ the company's name (from the account's company list in the metadata)"
+    params = {"id": ID_TYPE}
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        if value in NO_ID:
+            return None
+        name = ctx.catalog.company_name(value)
+        if name is None:
+            raise ctx.reject(f"company {value!r} is not in the CRM's company list")
+        return name
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        if value in (None, ""):
+            return None
+        found = ctx.catalog.company_id(value)
+        if found is None:
+            raise ctx.reject(f"no company named {value!r} in the CRM: create it there first")
+        return int(found) if self.spec.get("id") == "integer" and str(found).isdigit() else found
+
+
 class Links(Transform):
     summary = "a list of linked CRM ids (or items with `key`) ⇄ canonical ids, in order"
     params = {"kind": KIND, "id": ID_TYPE, "key": {"type": "string", "description": "items are objects: take this key"}}
