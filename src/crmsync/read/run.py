@@ -24,12 +24,13 @@ def dataset_name(connection: str) -> str:
 def read_connection(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str],
                     session: Any, base_url: str, store: str, full_refresh: bool = False) -> ReadResult:
     dlt = dlt_setup.configure(project)
+    from .duckdb_dest import crmsync_duckdb
     from .source import crm_source
 
     pipeline = dlt.pipeline(
         pipeline_name=f"crmsync_{connection}",
         pipelines_dir=str(project.dlt_dir),
-        destination=dlt.destinations.duckdb(str(project.store_path(store))),
+        destination=crmsync_duckdb(str(project.store_path(store))),
         dataset_name=dataset_name(connection),
     )
     source = crm_source(dlt, connector, entities, session, base_url)

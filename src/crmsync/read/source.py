@@ -33,13 +33,18 @@ def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session
     factory = _READERS.get(paginator["type"])
     if factory is not None:
         resources = [factory(dlt, e, connector["entities"][e], session, base_url, paginator) for e in entities]
-        return dlt.source(lambda: resources, name=connector["name"])()
-    from dlt.sources.rest_api import rest_api_source
+        source = dlt.source(lambda: resources, name=connector["name"])()
+    else:
+        from dlt.sources.rest_api import rest_api_source
 
-    return rest_api_source({
-        "client": {"base_url": base_url.rstrip("/") + "/", "session": session},
-        "resources": [resource_config(e, connector["entities"][e], paginator) for e in entities],
-    }, name=connector["name"])
+        source = rest_api_source({
+            "client": {"base_url": base_url.rstrip("/") + "/", "session": session},
+            "resources": [resource_config(e, connector["entities"][e], paginator) for e in entities],
+        }, name=connector["name"])
+    # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
+    # field, midnight in the portal's zone) into a UTC timestamp of the day before.
+    source.schema.remove_type_detection("iso_timestamp")
+    return source
 
 
 def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, base_url: str,

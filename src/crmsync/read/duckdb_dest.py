@@ -1,0 +1,54 @@
+"""dlt's DuckDB destination, loading jsonl with the column types dlt already knows.
+
+dlt loads a jsonl file with ``INSERT … SELECT * FROM read_json(file)``, and DuckDB's reader then
+guesses types by itself: text such as Bitrix24's ``"1988-05-03T00:00:00+03:00"`` (a *date* field,
+midnight in the portal's zone) becomes a UTC timestamp and lands as ``"1988-05-02 21:00:00+00"``.
+Raw tables must keep what the CRM sent, so this job hands ``read_json`` the table's columns and
+types (missing keys become NULL), and DuckDB guesses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlt.common.storages.load_package import ParsedLoadJobFileName
+from dlt.destinations.impl.duckdb.duck import DuckDbClient, DuckDbCopyJob
+from dlt.destinations.impl.duckdb.factory import duckdb as _DuckDbFactory
+
+
+class _TypedJsonCopyJob(DuckDbCopyJob):
+    def __init__(self, file_path: str, table: Any) -> None:
+        super().__init__(file_path)
+        self._table = table
+
+    def run(self) -> None:
+        if ParsedLoadJobFileName.parse(self._file_path).file_format not in ("jsonl", "typed-jsonl"):
+            super().run()
+            return
+        client = self._job_client
+        sql_client = client.sql_client
+        columns = ", ".join(
+            f"'{_quote(name)}': '{client.type_mapper.to_destination_type(column, self._table)}'"
+            for name, column in self._table["columns"].items() if column.get("data_type"))
+        path = self._file_path.replace("'", "''")
+        sql_client.execute_sql(
+            f"INSERT INTO {sql_client.make_qualified_table_name(self.load_table_name)} BY NAME "
+            f"SELECT * FROM read_json('{path}', format='newline_delimited', columns={{{columns}}})")
+
+
+def _quote(name: str) -> str:
+    return name.replace("'", "''")
+
+
+class _Client(DuckDbClient):
+    def create_load_job(self, table: Any, file_path: str, load_id: str, restore: bool = False) -> Any:
+        job = super().create_load_job(table, file_path, load_id, restore)
+        if type(job) is DuckDbCopyJob:
+            return _TypedJsonCopyJob(file_path, table)
+        return job
+
+
+class crmsync_duckdb(_DuckDbFactory):  # noqa: N801 (dlt names destination factories in lower case)
+    @property
+    def client_class(self) -> type[DuckDbClient]:
+        return _Client
