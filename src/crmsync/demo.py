@@ -1,127 +1,97 @@
-"""The demo: fake AmoCRM and Bitrix24 on loopback, read over their real APIs, then stopped.
+"""The demo: the product end to end on the embedded default, against fake CRMs on loopback.
 
-This grows with the engine (pull, push, conflicts); today it proves the fakes serve real data
-through the same HTTP protocols the connectors will use.
+It scaffolds a project (``crmsync-demo/`` by default, reset on every run), starts fake AmoCRM and
+Bitrix24 with their real rate limits, connects to both (long-lived token, webhook), pulls both into
+one DuckDB file through the shipped connector and mapping specs, shows what landed in the canonical
+tables, edits a record on the CRM side and pulls again to show that only the change travels.
+Write-back (push) joins the demo with the two-way sync milestone.
 """
 
 from __future__ import annotations
 
-import time
+import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from crmsync.fakes import start_fake
+from crmsync.project import Project
+
+NATIVE_CONTACTS = {"amocrm": "contacts", "bitrix24": "contact"}
 
 
 @dataclass
-class EntitySummary:
-    entity: str
-    count: int
-    samples: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CrmSummary:
+class CrmDemo:
     crm: str
     url: str
-    entities: list[EntitySummary]
-    requests: int
+    first_pull: dict[str, dict[str, int]]
+    second_pull: dict[str, dict[str, int]]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
+    limit_errors: int = 0
 
 
 @dataclass
 class DemoResult:
-    crms: list[CrmSummary]
+    project: str
+    store: str
+    crms: list[CrmDemo]
+    canonical_rows: dict[str, int]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def run_demo(seed: int = 42, contacts: int = 60, deals: int = 40, tasks: int = 50,
+def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: int = 40, tasks: int = 50,
              progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+    from crmsync.connections.connect import ConnectOptions, connect
+    from crmsync.pull import run_pull
+    from crmsync.scaffold import init_project
+    from crmsync.store import open_store
+
+    root = Path(project_dir).expanduser().resolve()
+    for leftover in ("crmsync.duckdb", "crmsync.duckdb.wal", ".crmsync"):
+        target = root / leftover
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    init_project(root, force=True)
+    project = Project.at(root)
+    progress(f"project {root}")
     sizes = {"seed": seed, "contacts": contacts, "deals": deals, "tasks": tasks}
     out = []
-    for crm, reader in (("amocrm", _read_amocrm), ("bitrix24", _read_bitrix24)):
+    for crm in ("amocrm", "bitrix24"):
         with start_fake(crm, **sizes) as server:
-            progress(f"fake {crm} listening on {server.url}")
-            with requests.Session() as http:
-                entities = reader(http, server.url)
-            out.append(CrmSummary(crm, server.url, entities, server.stats.total))
+            progress(f"fake {crm} listening on {server.url} (real rate limits)")
+            if crm == "amocrm":
+                opts = ConnectOptions(crm=crm, name=crm, base_url=server.url, long_lived_token="demo-token")
+            else:
+                opts = ConnectOptions(crm=crm, name=crm, webhook_url=server.url + "/rest/1/demo/")
+            connect(project, opts)
+            progress(f"connected {crm}; pulling")
+            first = run_pull(project, crm, progress=progress)
+            edited = requests.post(server.url + "/_fake/touch", json={"entity": NATIVE_CONTACTS[crm], "count": 2},
+                                   timeout=10).json()["touched"]
+            progress(f"edited {len(edited)} contacts in {crm}; pulling again")
+            second = run_pull(project, crm, progress=progress)
+            out.append(CrmDemo(crm, server.url, first.entities, second.entities, requests=server.stats.total,
+                               limit_errors=server.app.rate_limited))
         progress(f"fake {crm} stopped")
-    return DemoResult(out)
-
-
-def _read_amocrm(http: requests.Session, url: str) -> list[EntitySummary]:
-    http.headers["Authorization"] = "Bearer demo-token"
-    out = []
-    for entity, label in (("contacts", "contacts"), ("leads", "deals"), ("tasks", "tasks")):
-        rows: list[dict[str, Any]] = []
-        next_url: str | None = f"{url}/api/v4/{entity}?limit=250"
-        while next_url:
-            resp = _get(http, next_url)
-            if resp.status_code == 204:
-                break
-            page = resp.json()
-            rows.extend(page["_embedded"][entity])
-            next_url = page["_links"].get("next", {}).get("href")
-        out.append(EntitySummary(label, len(rows), [_amocrm_sample(entity, r) for r in rows[:3]]))
-    return out
-
-
-def _amocrm_sample(entity: str, row: dict[str, Any]) -> str:
-    if entity == "tasks":
-        return f"{row['text']} (due {row['complete_till']}, {'done' if row['is_completed'] else 'open'})"
-    extra = ""
-    for cf in row.get("custom_fields_values") or []:
-        if cf.get("field_code") in ("PHONE", "EMAIL"):
-            extra += f", {cf['values'][0]['value'].strip()}"
-    if entity == "leads":
-        extra = f", {row['price']}"
-    return f"{row['name']}{extra}"
-
-
-def _read_bitrix24(http: requests.Session, url: str) -> list[EntitySummary]:
-    base = f"{url}/rest/1/demo/"
-    out = []
-    calls = (
-        ("contacts", "crm.contact.list", {"select": ["ID", "NAME", "LAST_NAME", "PHONE"]}, "result"),
-        ("deals", "crm.deal.list", {"select": ["ID", "TITLE", "OPPORTUNITY", "CURRENCY_ID"]}, "result"),
-        ("tasks", "tasks.task.list", {"select": ["ID", "TITLE", "STATUS", "DEADLINE"]}, "tasks"),
-    )
-    for label, method, params, _ in calls:
-        body = _post(http, base + method, params).json()
-        rows = body["result"]["tasks"] if label == "tasks" else body["result"]
-        samples = [_bitrix_sample(label, r) for r in rows[:3]]
-        out.append(EntitySummary(label, int(body.get("total", len(rows))), samples))
-    return out
-
-
-def _bitrix_sample(label: str, row: dict[str, Any]) -> str:
-    if label == "contacts":
-        phone = (row.get("PHONE") or [{}])[0].get("VALUE", "")
-        return f"{row['NAME']} {row['LAST_NAME']}".strip() + (f", {phone.strip()}" if phone else "")
-    if label == "deals":
-        return f"{row['TITLE']}, {row['OPPORTUNITY']} {row['CURRENCY_ID']}"
-    return f"{row['title']} (status {row['status']}, deadline {row.get('deadline')})"
-
-
-def _get(http: requests.Session, url: str) -> requests.Response:
-    return _send(http, "GET", url)
-
-
-def _post(http: requests.Session, url: str, payload: dict[str, Any]) -> requests.Response:
-    return _send(http, "POST", url, json=payload)
-
-
-def _send(http: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
-    # The fakes enforce the real rate limits; the demo waits as asked instead of failing.
-    for _ in range(10):
-        resp = http.request(method, url, timeout=30, **kwargs)
-        if resp.status_code not in (429, 503):
-            resp.raise_for_status()
-            return resp
-        time.sleep(float(resp.headers.get("Retry-After") or 1))
-    resp.raise_for_status()
-    return resp
+    store = project.store_path()
+    with open_store(store, read_only=True) as con:
+        counts = {t: con.execute(f"SELECT count(*) FROM canonical.{t}").fetchone()[0]
+                  for t in ("contacts", "deals", "tasks")}
+        for demo in out:
+            rows = con.execute(
+                "SELECT c.name, c.phones, c.emails, c.company, c.version FROM canonical.contacts c "
+                "JOIN sync.links l ON l.canonical_id = c.id WHERE l.connection = ? AND l.entity = 'contact' "
+                "ORDER BY c.version DESC, c.name LIMIT 3", [demo.crm]).fetchall()
+            demo.samples = [{"name": r[0], "phones": [p["value"] for p in json.loads(r[1] or "[]")],
+                             "emails": [e["value"] for e in json.loads(r[2] or "[]")], "company": r[3],
+                             "version": r[4]} for r in rows]
+    return DemoResult(str(root), str(store), out, counts)

@@ -119,11 +119,14 @@ def test_port_in_use_is_a_user_error():
         proc.wait(timeout=10)
 
 
-def test_demo_json_reads_both_fakes():
-    r = run("demo", "--json", "--contacts", "30", "--deals", "20", "--tasks", "10", timeout=120)
+def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
+    r = subprocess.run([*crmsync_cmd(), "demo", "--json", "--contacts", "30", "--deals", "20", "--tasks", "10",
+                        "--project-dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
-    counts = {c["crm"]: {e["entity"]: e["count"] for e in c["entities"]} for c in result["crms"]}
-    assert counts == {"amocrm": {"contacts": 30, "deals": 20, "tasks": 10},
-                      "bitrix24": {"contacts": 30, "deals": 20, "tasks": 10}}
-    assert all(c["requests"] > 0 and c["url"].startswith("http://127.0.0.1:") for c in result["crms"])
+    for crm in result["crms"]:
+        assert {e: c["read"] for e, c in crm["first_pull"].items()} == {"contact": 30, "deal": 20, "task": 10}
+        assert crm["second_pull"]["contact"]["read"] == 2 and crm["second_pull"]["contact"]["applied"] == 2
+        assert crm["limit_errors"] == 0 and crm["url"].startswith("http://127.0.0.1:")
+    assert result["canonical_rows"] == {"contacts": 60, "deals": 40, "tasks": 20}
+    assert (tmp_path / "demo" / "crmsync.duckdb").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -10,21 +11,30 @@ from crmsync.demo import run_demo
 
 
 @click.command("demo")
+@click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("crmsync-demo"),
+              show_default=True, help="Where the demo project is created (reset on every run).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the fake CRMs' data.")
 @click.option("--contacts", type=click.IntRange(0), default=60, show_default=True)
 @click.option("--deals", type=click.IntRange(0), default=40, show_default=True)
 @click.option("--tasks", type=click.IntRange(0), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def demo(seed: int, contacts: int, deals: int, tasks: int, as_json: bool) -> None:
-    """Start fake AmoCRM and Bitrix24 on 127.0.0.1, read what they hold over their APIs, stop them."""
+def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as_json: bool) -> None:
+    """Fake AmoCRM and Bitrix24 on 127.0.0.1 → connect → pull into DuckDB → edit in the CRM → pull again."""
     progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
-    result = run_demo(seed=seed, contacts=contacts, deals=deals, tasks=tasks, progress=progress)
+    result = run_demo(project_dir, seed=seed, contacts=contacts, deals=deals, tasks=tasks, progress=progress)
     if as_json:
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
         return
     for crm in result.crms:
-        click.echo(f"\n{crm.crm} ({crm.url}, {crm.requests} API requests)")
-        for ent in crm.entities:
-            click.echo(f"  {ent.entity:<9} {ent.count:>6}")
-            for sample in ent.samples:
-                click.echo(f"      e.g. {sample}")
+        click.echo(f"\n{crm.crm}  ({crm.requests} API requests, {crm.limit_errors} rate-limit errors)")
+        for entity, c in crm.first_pull.items():
+            again = crm.second_pull.get(entity, {})
+            click.echo(f"  {entity:<8} first pull: read {c['read']:>4}, new {c['created']:>4}   "
+                       f"after the edit: read {again.get('read', 0):>2}, applied {again.get('applied', 0):>2}")
+        for s in crm.samples:
+            phones = ", ".join(s["phones"]) or "no phone"
+            click.echo(f"      {s['name']} (v{s['version']}): {phones}; {s['company'] or 'no company'}")
+    rows = ", ".join(f"{n} {t}" for t, n in result.canonical_rows.items())
+    click.echo(f"\ncanonical tables: {rows}")
+    click.echo(f"look inside: duckdb {result.store} \"select name, phones, company from canonical.contacts\"")
+    click.echo(f"or: crmsync status --project-dir {result.project}")
