@@ -46,7 +46,7 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
     ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
     progress(f"reading {', '.join(ordered)} from {connection}")
     read = read_connection(project, connection=connection, connector=connector, entities=ordered, session=session,
-                           base_url=base_url, store=store, full_refresh=full_refresh)
+                           base_url=base_url, store=store, full_refresh=full_refresh, progress=progress)
     metadata = fetch_metadata(connector, session, base_url)
     deleted, cursors = _find_deletes(project, store, connection, connector, mappings, ordered, session, base_url)
     result = PullResult(run_id, pipeline, connection)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +23,11 @@ def dataset_name(connection: str) -> str:
 
 
 def read_connection(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str],
-                    session: Any, base_url: str, store: str, full_refresh: bool = False) -> ReadResult:
+                    session: Any, base_url: str, store: str, full_refresh: bool = False,
+                    progress: Callable[[str], None] | None = None) -> ReadResult:
     dlt = dlt_setup.configure(project)
     from .duckdb_dest import crmsync_duckdb
+    from .progress import ReadProgress
     from .source import crm_source
 
     pipeline = dlt.pipeline(
@@ -33,7 +36,8 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
         destination=crmsync_duckdb(str(project.store_path(store))),
         dataset_name=dataset_name(connection),
     )
-    source = crm_source(dlt, connector, entities, session, base_url)
+    source = crm_source(dlt, connector, entities, session, base_url,
+                        ReadProgress(progress) if progress is not None else None)
     info = pipeline.run(source, loader_file_format="jsonl", refresh="drop_sources" if full_refresh else None)
     load_id = info.loads_ids[-1] if info.loads_ids else None
     counts = {e: 0 for e in entities}

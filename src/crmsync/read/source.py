@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .bitrix_batch import attach_links, batch_pages
+from .progress import ReadProgress
 from .rest import resource_config
 
 CURSOR_COLUMN = "_cursor"  # seconds since the epoch, UTC: comparable whatever the CRM's date format
@@ -24,7 +25,8 @@ def reader_types() -> list[str]:
     return sorted(["page_number", *_READERS])
 
 
-def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session: Any, base_url: str) -> Any:
+def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session: Any, base_url: str,
+               progress: ReadProgress | None = None) -> Any:
     paginator = connector["paginator"]
     unknown = [e for e in entities if e not in connector["entities"]]
     if unknown:
@@ -44,6 +46,9 @@ def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session
     # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
     # field, midnight in the portal's zone) into a UTC timestamp of the day before.
     source.schema.remove_type_detection("iso_timestamp")
+    if progress is not None:
+        for entity in entities:
+            source.resources[entity].add_map(progress.counter(entity))
     return source
 
 

@@ -1,0 +1,14 @@
+from crmsync.read.progress import ReadProgress
+
+
+def test_reports_counts_at_most_every_interval():
+    now = [0.0]
+    said = []
+    progress = ReadProgress(said.append, every_seconds=3, clock=lambda: now[0])
+    contact, deal = progress.counter("contact"), progress.counter("deal")
+    for i in range(10):
+        now[0] = i
+        assert contact({"id": i}) == {"id": i}
+    deal({"id": 1})
+    assert said == ["read so far: contact 4, deal 0", "read so far: contact 7, deal 0",
+                    "read so far: contact 10, deal 0"]
