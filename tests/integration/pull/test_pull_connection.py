@@ -6,12 +6,10 @@ import duckdb
 import pytest
 import requests
 
-from crmsync.http.pacing import Unlimited
-from crmsync.http.session import CrmSession
 from crmsync.mapping import load_canonical, load_mapping
 from crmsync.project import Project, builtin_project_dir
 from crmsync.pull import pull_connection
-from crmsync.specs.yamlload import load_yaml
+from tests.integration.fake_sessions import fake_session
 
 ENTITIES = ["contact", "deal", "task"]
 NATIVE_CONTACT = {"amocrm": "contacts", "bitrix24": "contact"}
@@ -25,14 +23,8 @@ def project(tmp_path):
 
 
 def puller(project, crm, server):
-    connector = load_yaml(project.connectors_dir / f"{crm}.yaml")
+    connector, session, base = fake_session(project, crm, server)
     mappings = {e: load_mapping(project.mappings_dir / crm / f"{e}.yaml") for e in ENTITIES}
-    session = CrmSession.from_connector(connector, Unlimited())
-    base = server.url
-    if crm == "amocrm":
-        session.headers["Authorization"] = "Bearer demo-token"
-    else:
-        base += "/rest/1/demo"
 
     def pull(**kw):
         return pull_connection(project, pipeline=crm, connection=crm, crm=crm, connector=connector,
@@ -118,10 +110,9 @@ def test_a_run_that_died_after_loading_raw_data_is_finished_by_the_next(project,
     pull()
     requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "count": 5})
     # The dlt load commits (and moves the cursor), then the process dies before the canonical apply.
-    session = CrmSession.from_connector(load_yaml(project.connectors_dir / "amocrm.yaml"), Unlimited())
-    session.headers["Authorization"] = "Bearer demo-token"
-    read_connection(project, connection="amocrm", connector=load_yaml(project.connectors_dir / "amocrm.yaml"),
-                    entities=ENTITIES, session=session, base_url=server.url, store="crmsync.duckdb")
+    connector, session, base = fake_session(project, "amocrm", server)
+    read_connection(project, connection="amocrm", connector=connector, entities=ENTITIES, session=session,
+                    base_url=base, store="crmsync.duckdb")
     after = pull()
     assert after.entities["contact"]["read"] == 0       # the CRM has nothing new for us...
     assert after.entities["contact"]["applied"] == 5    # ...but the 5 loaded rows reach canonical now

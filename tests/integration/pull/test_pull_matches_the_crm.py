@@ -14,12 +14,10 @@ import phonenumbers
 import pytest
 
 from crmsync.fakes.world import PIPELINES, build_world
-from crmsync.http.pacing import Unlimited
-from crmsync.http.session import CrmSession
 from crmsync.mapping import load_canonical, load_mapping
 from crmsync.project import Project, builtin_project_dir
 from crmsync.pull import pull_connection
-from crmsync.specs.yamlload import load_yaml
+from tests.integration.fake_sessions import fake_session
 
 SIZES = {"contacts": 700, "deals": 150, "tasks": 150}  # 700 contacts: the 300-record same-second block included
 PHONE_KIND = {"WORK": "work", "MOBILE": "mobile", "HOME": "home", "FAX": "fax", "OTHER": "other"}
@@ -51,14 +49,8 @@ def pulled(request, tmp_path_factory):
     for folder in ("connectors", "mappings"):
         shutil.copytree(builtin_project_dir() / folder, root / folder)
     project = Project(root)
-    connector = load_yaml(project.connectors_dir / f"{crm}.yaml")
     with start_fake(crm, rate_limit=False, **SIZES) as server:
-        session = CrmSession.from_connector(connector, Unlimited())
-        base = server.url
-        if crm == "amocrm":
-            session.headers["Authorization"] = "Bearer demo-token"
-        else:
-            base += "/rest/1/demo"
+        connector, session, base = fake_session(project, crm, server)
         result = pull_connection(
             project, pipeline=crm, connection=crm, crm=crm, connector=connector,
             mappings={e: load_mapping(project.mappings_dir / crm / f"{e}.yaml") for e in ("contact", "deal", "task")},

@@ -6,11 +6,9 @@ import duckdb
 import pytest
 import requests
 
-from crmsync.http.pacing import Unlimited, pacer_for
-from crmsync.http.session import CrmSession
 from crmsync.project import Project, builtin_project_dir
 from crmsync.read.run import read_connection
-from crmsync.specs.yamlload import load_yaml
+from tests.integration.fake_sessions import fake_session
 
 ENTITIES = ["contact", "deal", "task"]
 NATIVE = {"amocrm": {"contact": "contacts", "deal": "leads", "task": "tasks"},
@@ -25,14 +23,7 @@ def project(tmp_path):
 
 
 def reader(project, crm, server, *, paced=False, **kw):
-    connector = load_yaml(project.connectors_dir / f"{crm}.yaml")
-    session = CrmSession.from_connector(connector, pacer_for(connector["rate_limit"]) if paced else Unlimited(),
-                                        sleep=kw.pop("sleep", None) or __import__("time").sleep)
-    base = server.url
-    if crm == "amocrm":
-        session.headers["Authorization"] = "Bearer demo-token"
-    else:
-        base += "/rest/1/demo"
+    connector, session, base = fake_session(project, crm, server, paced=paced, **kw)
 
     def read(**more):
         return read_connection(project, connection=crm, connector=connector, entities=ENTITIES, session=session,
