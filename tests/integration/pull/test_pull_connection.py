@@ -1,5 +1,6 @@
 """Pull both fake CRMs into canonical tables: stable ids, incremental changes, history, no echo."""
 
+import json
 import shutil
 
 import duckdb
@@ -169,3 +170,30 @@ def test_a_record_that_fails_mapping_is_set_aside_and_the_rest_goes_through(proj
     assert result.entities["contact"]["rejected"] == 1 and result.entities["contact"]["applied"] == 30
     (row,) = query(project, "SELECT remote_id, field, reason FROM sync.rejected WHERE run_id = ?", [result.run_id])
     assert row[0] == bad_id and row[1] == "emails" and "not an e-mail" in row[2]
+
+
+def test_a_new_custom_field_and_a_new_enum_option_do_not_break_a_run(project, fake_crm):
+    from crmsync.fakes.amocrm.fields import Enum, FieldBook, FieldDef
+
+    server = fake_crm("amocrm", contacts=20, deals=5, tasks=5, rate_limit=False)
+    pull = puller(project, "amocrm", server)
+    pull()
+    # Someone adds a field the mapping does not know, and a new option to a select it does know.
+    book = server.app.account.fields["contacts"]
+    source = next(f for f in book.fields if f.name == "Источник")
+    source.enums.append(Enum(990001, "Партнёр", 99))
+    book.fields.append(FieldDef(990100, "Любимый цвет", "text", "contacts", 900))
+    server.app.account.fields["contacts"] = FieldBook(book.fields)
+    contact = query(project, "SELECT remote_id FROM sync.links WHERE entity = 'contact' AND base IS NOT NULL "
+                             "ORDER BY remote_id LIMIT 1")[0][0]
+    r = requests.patch(server.url + "/api/v4/contacts", headers={"Authorization": "Bearer demo-token"}, timeout=10,
+                       json=[{"id": int(contact), "custom_fields_values": [
+                           {"field_id": 990100, "values": [{"value": "зелёный"}]},
+                           {"field_id": source.id, "values": [{"enum_id": 990001}]}]}])
+    assert r.status_code == 200, r.text
+    result = pull()
+    assert result.entities["contact"] == {"read": 1, "applied": 1, "created": 0, "unchanged": 0, "rejected": 0,
+                                          "deleted": 0}
+    (custom,) = query(project, "SELECT c.custom FROM canonical.contacts c JOIN sync.links l ON l.canonical_id = c.id "
+                               "WHERE l.entity = 'contact' AND l.remote_id = ?", [contact])[0]
+    assert json.loads(custom)["source"] == "Партнёр"
