@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup
+.PHONY: demo test lint fmt clean setup bench
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
@@ -30,3 +30,6 @@ lint: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks

@@ -79,7 +79,8 @@ class LinkBook:
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode(),
+                           digest_size=16).hexdigest()
 
 
 def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema: dict[str, Any], book: LinkBook,
@@ -117,12 +118,16 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
         row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
         row.update(id=cid, version=version, deleted_at=None)
         upserts.append(row)
-        for name in sorted(changed):
+        encoded = json.dumps(canonical, ensure_ascii=False, default=str)
+        if not base:  # a record new to this link: one history row holds all its values
+            changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "*", "old": None,
+                            "new": encoded, "side": side})
+        for name in sorted(changed) if base else ():
             changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
                             "old": json.dumps(base.get(name), ensure_ascii=False, default=str),
                             "new": json.dumps(canonical.get(name), ensure_ascii=False, default=str), "side": side})
         links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
-                      "base": json.dumps(canonical, ensure_ascii=False, default=str), "base_hash": digest})
+                      "base": encoded, "base_hash": digest})
         book.links[(entity, remote_id)] = Link(cid, digest, canonical)
         counts.applied += 1
     _upsert(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])

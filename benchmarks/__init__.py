@@ -1,0 +1,1 @@
+"""Reproducible performance runs against the fake CRMs (``python -m benchmarks``; ``make bench``)."""
