@@ -47,8 +47,10 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
     progress(f"reading {', '.join(ordered)} from {connection}")
     read = read_connection(project, connection=connection, connector=connector, entities=ordered, session=session,
                            base_url=base_url, store=store, full_refresh=full_refresh, progress=progress)
-    metadata = fetch_metadata(connector, session, base_url)
     deleted, cursors = _find_deletes(project, store, connection, connector, mappings, ordered, session, base_url)
+    # Metadata (custom fields, stages, users) is only needed to map rows: a run with nothing new skips it.
+    pending = any(read.read.values()) or _has_unapplied(project, store, connection, read.dataset, ordered)
+    metadata = fetch_metadata(connector, session, base_url) if pending else {}
     result = PullResult(run_id, pipeline, connection)
     with open_store(project.store_path(store)) as con:
         ensure(con, canonical)
@@ -56,25 +58,26 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
         con.execute("BEGIN")
         for entity in ordered:
             spec = mappings[entity]
-            mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
-            key = _record_id(connector["entities"][spec.source]["list"])
-
             # Every raw row loaded after the last load this entity applied — not only this run's — so
             # a run that died between dlt's commit (which moved the cursor) and ours loses nothing.
             after = _applied_load(con, connection, entity)
             newest = _newest_load(con, read.dataset, entity)
+            counts = EntityCounts()
+            if pending:
+                mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
+                key = _record_id(connector["entities"][spec.source]["list"])
 
-            def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
-                        ) -> Iterator[Any]:
-                for raw in _raw_rows(con, read.dataset, entity, after):
-                    remote_id = str(raw.get(key))
-                    try:
-                        yield remote_id, mapper.pull_result(raw).canonical, None, raw
-                    except Rejection as rejection:
-                        yield remote_id, None, rejection.as_dict(), raw
+                def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
+                            ) -> Iterator[Any]:
+                    for raw in _raw_rows(con, read.dataset, entity, after):
+                        remote_id = str(raw.get(key))
+                        try:
+                            yield remote_id, mapper.pull_result(raw).canonical, None, raw
+                        except Rejection as rejection:
+                            yield remote_id, None, rejection.as_dict(), raw
 
-            counts: EntityCounts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
-                                                schema=canonical[entity], book=book, results=results())
+                counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
+                                      schema=canonical[entity], book=book, results=results())
             counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
                                           remote_ids=deleted.get(entity, ()))
             counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
@@ -128,6 +131,19 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
 
 def _record_id(listing: dict[str, Any]) -> str:
     return listing.get("record_id_field") or listing.get("id_field") or "id"
+
+
+def _has_unapplied(project: Project, store: str, connection: str, dataset: str, entities: list[str]) -> bool:
+    path = project.store_path(store)
+    if not path.exists():
+        return False
+    with open_store(path) as con:
+        ensure(con, {})
+        for entity in entities:
+            newest = _newest_load(con, dataset, entity)
+            if newest is not None and newest > _applied_load(con, connection, entity):
+                return True
+    return False
 
 
 def _table_exists(con: Any, dataset: str, table: str) -> bool:
