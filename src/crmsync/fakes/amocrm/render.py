@@ -6,7 +6,6 @@ are added here, per request.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 EMBEDDED = {"contacts": ("tags", "companies"), "leads": ("tags", "companies"), "companies": ("tags",)}
@@ -32,7 +31,9 @@ class Renderer:
         self.leads_by_contact = leads_by_contact or {}
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(row)
+        # A shallow copy is enough: the answer is serialised at once, and writes replace a stored
+        # row's nested values instead of changing them in place (deepcopy was 60% of a list call).
+        out = dict(row)
         embedded = out.pop("_embedded", None)
         out["_links"] = link(self.base, self.entity, row["id"])
         if embedded is None:  # tasks carry no _embedded

@@ -7,6 +7,7 @@ standard field except multi-fields and user fields. Unknown filter keys are igno
 
 from __future__ import annotations
 
+import bisect
 import copy
 from typing import Any
 
@@ -88,8 +89,23 @@ def list_rows(call: Call, spec: EntitySpec, rows: Any) -> tuple[list[dict[str, A
     tz = call.app.config.timezone
     resolve = resolver(spec)
     conds = filters.compile_filter(call.params.object("filter"), resolve, tz)
-    matched = [r for r in rows if filters.matches(r, conds, read, tz)]
     order = filters.parse_order(call.params.object("order"), resolve)
+    if str(call.params.get("start")).strip() == "-1" and all(k == "ID" and not desc for k, _, desc in order):
+        # The keyset fast path clients use (start=-1, ID ascending): walk rows in ID order and stop
+        # at a full page, as the database would, instead of filtering and sorting the whole table.
+        size, chunk = call.app.config.page_size, []
+        ordered = sorted(rows, key=lambda r: int(r["ID"]))
+        after = max((float(c.values[0]) for c in conds if c.key == "ID" and c.op in (">", ">=")
+                     and c.values and c.values[0] is not None), default=None)
+        if after is not None:  # jump to the first candidate, as an index on ID would
+            ordered = ordered[bisect.bisect_left([int(r["ID"]) for r in ordered], after):]
+        for row in ordered:
+            if filters.matches(row, conds, read, tz):
+                chunk.append(row)
+                if len(chunk) == size:
+                    break
+        return chunk, 0, None
+    matched = [r for r in rows if filters.matches(r, conds, read, tz)]
     matched = filters.order_rows(matched, order, read, tz, "ID")
     return filters.page(matched, call.params.get("start"), call.app.config.page_size)
 
