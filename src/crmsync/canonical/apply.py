@@ -83,19 +83,38 @@ def record_hash(record: dict[str, Any]) -> str:
                            digest_size=16).hexdigest()
 
 
+CHUNK = 2000  # records applied per round trip: memory stays flat however many records a run reads
+
+
 def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema: dict[str, Any], book: LinkBook,
                  results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]]
                  ) -> EntityCounts:
     """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read."""
     counts = EntityCounts()
     cols = columns(schema)
+    chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]] = []
+    for item in results:
+        chunk.append(item)
+        if len(chunk) == CHUNK:
+            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts)
+            chunk = []
+    if chunk:
+        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts)
+    return counts
+
+
+def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
+                 chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
+                 counts: EntityCounts) -> None:
+    cids = {remote_id: book.to_canonical(entity, remote_id) for remote_id, canonical, *_ in chunk
+            if canonical is not None}
+    current = _current_rows(con, entity, cols, list(cids.values()))
     upserts: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    current = _current_rows(con, entity, cols)
     side = f"crm:{connection}"
-    for remote_id, canonical, rejection, raw in results:
+    for remote_id, canonical, rejection, raw in chunk:
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
@@ -104,28 +123,28 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
                              "direction": "pull", "raw": json.dumps(raw, ensure_ascii=False, default=str)})
             continue
         digest = record_hash(canonical)
-        link = book.links.get((entity, remote_id))
-        if link is not None and link.base_hash == digest:
+        link = book.links[(entity, remote_id)]  # to_canonical above made sure there is one
+        if link.base_hash == digest:
             counts.unchanged += 1
             continue
-        cid = link.canonical_id if link else str(uuid.uuid4())
+        base = link.base or {}
+        cid = cids[remote_id]
         old: dict[str, Any] = current.get(cid, {})
-        version = int(old.get("version") or 0) + 1
         if not old:
             counts.created += 1
-        base = (link.base if link else None) or {}
-        changed = {k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)}
         row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
-        row.update(id=cid, version=version, deleted_at=None)
+        row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=None)
         upserts.append(row)
         encoded = json.dumps(canonical, ensure_ascii=False, default=str)
         if not base:  # a record new to this link: one history row holds all its values
             changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "*", "old": None,
                             "new": encoded, "side": side})
-        for name in sorted(changed) if base else ():
-            changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
-                            "old": json.dumps(base.get(name), ensure_ascii=False, default=str),
-                            "new": json.dumps(canonical.get(name), ensure_ascii=False, default=str), "side": side})
+        else:
+            for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):
+                changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
+                                "old": json.dumps(base.get(name), ensure_ascii=False, default=str),
+                                "new": json.dumps(canonical.get(name), ensure_ascii=False, default=str),
+                                "side": side})
         links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
                       "base": encoded, "base_hash": digest})
         book.links[(entity, remote_id)] = Link(cid, digest, canonical)
@@ -134,12 +153,13 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     _upsert(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
                                 "canonical_id": "VARCHAR", "base": "JSON", "base_hash": "VARCHAR"},
             links, key=["entity", "connection", "remote_id"])
+    stored = {(entity, link["remote_id"]) for link in links}
+    book.minted = [m for m in book.minted if (m[0], m[1]) not in stored]
     _insert(con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
                                   "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"}, changes)
     _insert(con, "sync.rejected", {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR",
                                    "remote_id": "VARCHAR", "field": "VARCHAR", "reason": "VARCHAR",
                                    "direction": "VARCHAR", "raw": "JSON"}, rejected)
-    return counts
 
 
 def save_minted(con: Any, book: LinkBook) -> None:
@@ -151,12 +171,13 @@ def save_minted(con: Any, book: LinkBook) -> None:
     book.minted.clear()
 
 
-def _current_rows(con: Any, entity: str, cols: dict[str, str]) -> dict[str, dict[str, Any]]:
-    # One read of the table per run: a pull touches a small share of rows, but a first pull all of
-    # them; keeping it simple and set-based beats a query per record.
+def _current_rows(con: Any, entity: str, cols: dict[str, str], ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
     names = list(cols)
     quoted = ", ".join(f'"{n}"' for n in names)
-    rows = con.execute(f"SELECT {quoted} FROM canonical.{TABLE[entity]}").fetchall()
+    rows = con.execute(f"SELECT {quoted} FROM canonical.{TABLE[entity]} WHERE id IN (SELECT unnest(?))",
+                       [ids]).fetchall()
     out = {}
     for row in rows:
         rec = dict(zip(names, row, strict=True))
