@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ from crmsync.project import Project
 from .problems import Problem
 from .yamlload import SpecYAMLError, load_yaml
 
-try:  # Python 3.11+; on 3.10 config files are not syntax-checked
+if sys.version_info >= (3, 11):
     import tomllib
-except ImportError:  # pragma: no cover
-    tomllib = None  # type: ignore[assignment]
+else:  # the same parser, from PyPI, before it joined the standard library
+    import tomli as tomllib
 
 CANONICAL_DIR = "canonical"
 CANONICAL_SUFFIX = ".schema.json"
@@ -107,8 +108,6 @@ def _parse_json(f: SpecFile, problems: list[Problem]) -> Any:
 
 
 def _check_toml(f: SpecFile, problems: list[Problem]) -> None:
-    if tomllib is None:
-        return
     try:
         f.data = tomllib.loads(f.path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
