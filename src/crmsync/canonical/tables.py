@@ -33,6 +33,19 @@ CREATE TABLE IF NOT EXISTS sync.changes (
     run_id VARCHAR, entity VARCHAR, canonical_id VARCHAR, field VARCHAR, old JSON, new JSON,
     side VARCHAR, changed_at TIMESTAMPTZ DEFAULT now()
 );
+-- every write crmsync means to make to a CRM (crmsync.push.outbox)
+CREATE TABLE IF NOT EXISTS sync.outbox (
+    op_id VARCHAR PRIMARY KEY, run_id VARCHAR, connection VARCHAR NOT NULL, entity VARCHAR NOT NULL,
+    canonical_id VARCHAR NOT NULL, remote_id VARCHAR,
+    kind VARCHAR NOT NULL,           -- create | update
+    fields JSON,                     -- canonical field names written
+    "values" JSON,                   -- the canonical values written (the link's new base comes from them)
+    payload JSON,                    -- the CRM write payload (mapping inverse)
+    idempotency_key VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,         -- pending | sending | sent | failed | rejected | superseded
+    attempts INTEGER NOT NULL DEFAULT 0, last_error VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(), sent_at TIMESTAMPTZ
+);
 """
 
 

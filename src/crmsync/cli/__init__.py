@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "fake-crm": "crmsync.cli.fake_crm:fake_crm",
     "init": "crmsync.cli.init:init",
     "pull": "crmsync.cli.pull:pull",
+    "push": "crmsync.cli.push:push",
     "status": "crmsync.cli.status:status",
     "validate": "crmsync.cli.validate:validate",
 }

@@ -1,0 +1,47 @@
+"""``crmsync push PIPELINE``: write canonical changes back to the CRM (or, with --dry-run, show them)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from crmsync.cli.options import echo_json, json_option, project_option
+from crmsync.project import Project
+
+
+@click.command("push")
+@click.argument("pipeline")
+@click.option("--entity", "entities", multiple=True, metavar="ENTITY",
+              help="Only this entity (contact, deal, task); repeatable. Default: the pipeline's entities.")
+@click.option("--dry-run", is_flag=True, help="Print what would be created and updated; send nothing.")
+@json_option
+@project_option
+def push(project: Project, pipeline: str, entities: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Write canonical rows that changed since the CRM last agreed (and new rows) to PIPELINE's CRM.
+
+    Every write goes through sync.outbox first; a record the mapping or the CRM refuses is set aside
+    in sync.rejected with the reason and the rest is written. `--json` prints per entity the records
+    `created`, `updated`, `deleted`, `conflicts` and `rejected` (with --dry-run: what would be, and the plan).
+    """
+    from crmsync.push import run_push
+
+    progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
+    result = run_push(project, pipeline, entities=list(entities) or None, dry_run=dry_run, progress=progress)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    verb = "would push" if dry_run else "pushed"
+    click.echo(f"{verb} {pipeline} ({result.connection}) in {result.seconds:.1f} s — run {result.run_id}")
+    for entity, c in result.entities.items():
+        click.echo(f"  {entity:<8} created {c['created']:>6}  updated {c['updated']:>6}  rejected {c['rejected']:>5}")
+        if not dry_run:
+            continue
+        plan = result.plan.get(entity) or {}
+        for kind in ("creates", "updates"):
+            for op in plan.get(kind) or []:
+                target = f" → {op['remote_id']}" if op["remote_id"] else ""
+                fields = json.dumps(op["fields"], ensure_ascii=False, default=str)
+                click.echo(f"    {op['kind']:<6} {op['canonical_id']}{target}: {fields}")
+        for r in plan.get("rejected") or []:
+            click.echo(f"    set aside {r['canonical_id']}: {r['field']}: {r['reason']}")

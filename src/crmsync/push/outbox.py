@@ -1,0 +1,127 @@
+"""``sync.outbox``: every write we mean to make to a CRM, before and after it is made.
+
+An operation is ``pending`` until sent; ``sending`` is set (and committed) just before its HTTP
+call, so a run that dies mid-call leaves a trace the next run resolves before planning anything
+(a create is looked up on the CRM rather than sent again). ``sent``, ``rejected`` (the CRM or the
+mapping said no: not retried until the data changes), ``failed`` (transient: retried next run) and
+``superseded`` (the record changed again before the op was sent) are final for this op.
+Re-planning the same change yields the same ``idempotency_key`` and reuses the op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# The table itself is created with the other sync.* tables (crmsync.canonical.tables.SYNC_DDL).
+
+OPEN = ("pending", "failed")  # waiting to be sent (again)
+
+
+@dataclass
+class Op:
+    kind: str
+    entity: str
+    connection: str
+    canonical_id: str
+    remote_id: str | None
+    fields: list[str]
+    values: dict[str, Any]
+    payload: dict[str, Any]
+    idempotency_key: str
+    op_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: str = "pending"
+    attempts: int = 0
+    sent_at: dt.datetime | None = None
+
+    def preview(self) -> dict[str, Any]:
+        return {"kind": self.kind, "canonical_id": self.canonical_id, "remote_id": self.remote_id,
+                "fields": {f: _dig(self.values, f) for f in self.fields}}
+
+
+def _dig(values: dict[str, Any], name: str) -> Any:
+    if name.startswith("custom."):
+        return (values.get("custom") or {}).get(name[7:])
+    return values.get(name)
+
+
+_COLUMNS = ("op_id", "connection", "entity", "canonical_id", "remote_id", "kind", "fields", "values", "payload",
+            "idempotency_key", "status", "attempts", "sent_at")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _from_row(row: tuple[Any, ...]) -> Op:
+    rec = dict(zip(_COLUMNS, row, strict=True))
+    return Op(kind=rec["kind"], entity=rec["entity"], connection=rec["connection"], canonical_id=rec["canonical_id"],
+              remote_id=rec["remote_id"], fields=json.loads(rec["fields"]), values=json.loads(rec["values"]),
+              payload=json.loads(rec["payload"]), idempotency_key=rec["idempotency_key"], op_id=rec["op_id"],
+              status=rec["status"], attempts=rec["attempts"], sent_at=rec["sent_at"])
+
+
+def _select(where: str) -> str:
+    return f"SELECT {', '.join(_quoted(c) for c in _COLUMNS)} FROM sync.outbox WHERE {where}"
+
+
+def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[Op]) -> list[Op]:
+    """Store ``ops`` (a fresh plan of one entity); return the ops to send, reusing known keys.
+
+    A key already ``sent`` or ``rejected`` is not sent again; open ops the plan no longer
+    produces are ``superseded`` (the record changed again, or was pushed some other way).
+    """
+    planned = list(ops)
+    known: dict[str, Op] = {}
+    keys = [o.idempotency_key for o in planned]
+    if keys:
+        for row in con.execute(_select("idempotency_key IN (SELECT unnest(?)) ORDER BY created_at"), [keys]).fetchall():
+            known[row[_COLUMNS.index("idempotency_key")]] = _from_row(row)
+    out: list[Op] = []
+    for op in planned:
+        old = known.get(op.idempotency_key)
+        if old is None:
+            con.execute(f"INSERT INTO sync.outbox (run_id, {', '.join(_quoted(c) for c in _COLUMNS)}) "
+                        f"VALUES (?, {', '.join('?' for _ in _COLUMNS)})",
+                        [run_id, op.op_id, op.connection, op.entity, op.canonical_id, op.remote_id, op.kind,
+                         _dumps(op.fields), _dumps(op.values), _dumps(op.payload), op.idempotency_key, op.status,
+                         op.attempts, op.sent_at])
+            out.append(op)
+        elif old.status in OPEN:
+            con.execute("UPDATE sync.outbox SET status = 'pending', run_id = ?, payload = ? WHERE op_id = ?",
+                        [run_id, _dumps(op.payload), old.op_id])
+            old.payload, old.status = op.payload, "pending"
+            out.append(old)
+    keep = [o.op_id for o in out]
+    con.execute("UPDATE sync.outbox SET status = 'superseded' WHERE connection = ? AND entity = ? "
+                "AND status IN ('pending', 'failed') AND op_id NOT IN (SELECT unnest(?))",
+                [connection, entity, keep or [""]])
+    return out
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def in_flight(con: Any, connection: str, entity: str) -> list[Op]:
+    """Ops marked ``sending`` by a run that did not record their result."""
+    rows = con.execute(_select("connection = ? AND entity = ? AND status = 'sending' ORDER BY created_at"),
+                       [connection, entity]).fetchall()
+    return [_from_row(r) for r in rows]
+
+
+def mark(con: Any, op_ids: list[str], status: str, error: str | None = None) -> None:
+    if not op_ids:
+        return
+    extra = ", attempts = attempts + 1, sent_at = now()" if status == "sending" else ""
+    con.execute(f"UPDATE sync.outbox SET status = ?, last_error = coalesce(?, last_error){extra} "
+                "WHERE op_id IN (SELECT unnest(?))", [status, error, op_ids])
+
+
+def mark_sent(con: Any, op: Op, remote_id: str) -> None:
+    con.execute("UPDATE sync.outbox SET status = 'sent', remote_id = ?, last_error = NULL WHERE op_id = ?",
+                [remote_id, op.op_id])

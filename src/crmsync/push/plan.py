@@ -1,0 +1,163 @@
+"""What a push must write: canonical rows that differ from their link's base, and rows with no link.
+
+For each canonical row of an entity, the push fields (``both`` and ``push`` in the mapping) are
+compared with the *base* — the canonical values last agreed with that CRM record. A linked row
+whose values differ becomes an ``update`` of only the changed fields; a row with no link to this
+connection (and not deleted) becomes a ``create``. The pipeline's ``write_mode`` drops one kind
+(``update_only``: no creates, ``insert_only``: no updates). A row the mapping cannot write (a stage
+name the CRM does not have …) is a :class:`~crmsync.mapping.Rejection`, set aside, not enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.canonical.tables import TABLE, columns
+
+from .outbox import Op
+
+ENGINE = ("id", "version", "deleted_at")
+
+
+@dataclass
+class Plan:
+    entity: str
+    ops: list[Op] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {canonical_id, remote_id, field, reason}
+
+    @property
+    def creates(self) -> list[Op]:
+        return [o for o in self.ops if o.kind == "create"]
+
+    @property
+    def updates(self) -> list[Op]:
+        return [o for o in self.ops if o.kind == "update"]
+
+
+def plain(value: Any) -> Any:
+    """A canonical value as JSON has it (DuckDB hands back dates, timestamps, floats for DOUBLE)."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat() if value.tzinfo else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def same(a: Any, b: Any) -> bool:
+    a, b = plain(a), plain(b)
+    if isinstance(a, str) and isinstance(b, str) and a != b:
+        try:  # the same instant written two ways ("…Z" / "…+00:00" / another offset)
+            return _instant(a) == _instant(b)
+        except ValueError:
+            return False
+    return a == b
+
+
+def _instant(text: str) -> dt.datetime:
+    if "T" not in text:
+        raise ValueError(text)
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def get_field(record: dict[str, Any] | None, name: str) -> Any:
+    record = record or {}
+    if name.startswith("custom."):
+        custom = record.get("custom")
+        return custom.get(name[7:]) if isinstance(custom, dict) else None
+    return record.get(name)
+
+
+def idempotency_key(connection: str, entity: str, canonical_id: str, kind: str, values: dict[str, Any],
+                    base_hash: str | None = None) -> str:
+    """Same change from the same base → same key. The base is part of it so that writing a value
+    again after the CRM changed it back (A→B, B→A in the CRM, A→B again) is a new op."""
+    text = json.dumps([connection, entity, canonical_id, kind, values, base_hash], sort_keys=True,
+                      ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
+                write_mode: str = "upsert") -> Plan:
+    """``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook."""
+    from crmsync.mapping import Rejection
+
+    plan = Plan(entity)
+    push_fields = [b.name for b in mapper.fields if b.spec.pushes]
+    links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
+    for remote_id, canonical_id, base, base_hash in con.execute(
+            "SELECT remote_id, canonical_id, base, base_hash FROM sync.links WHERE entity = ? AND connection = ?",
+            [entity, connection]).fetchall():
+        links[canonical_id] = (remote_id, json.loads(base) if base else None, base_hash)
+    for row in canonical_rows(con, entity, columns(schema)):
+        cid = row["id"]
+        record = {k: plain(v) for k, v in row.items() if k not in ENGINE and v is not None}
+        link = links.get(cid)
+        if link is None:
+            if row.get("deleted_at") is not None or write_mode == "update_only":
+                continue
+            kind, remote_id, base_hash = "create", None, None
+            changed = [f for f in push_fields if get_field(record, f) is not None]
+        else:
+            remote_id, base, base_hash = link
+            if base is None or row.get("deleted_at") is not None or write_mode == "insert_only":
+                continue  # linked but never read (a minted id), or deleted: not ours to write now
+            kind = "update"
+            changed = [f for f in push_fields if not same(get_field(record, f), get_field(base, f))]
+            for name in changed:  # a cleared field is written as null
+                if get_field(record, name) is None:
+                    _put(record, name, None)
+        if not changed:
+            continue
+        values = _subset(record, changed)
+        try:
+            payload = mapper.push(record, fields=changed)
+        except Rejection as rejection:
+            plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **rejection.as_dict()})
+            continue
+        plan.ops.append(Op(kind=kind, entity=entity, connection=connection, canonical_id=cid, remote_id=remote_id,
+                           fields=changed, values=values, payload=payload,
+                           idempotency_key=idempotency_key(connection, entity, cid, kind, values, base_hash)))
+    return plan
+
+
+def canonical_rows(con: Any, entity: str, cols: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """Every row of a canonical table, streamed, JSON columns parsed."""
+    names = list(cols)
+    cursor = con.cursor()  # its own cursor: the caller may run statements while we stream
+    cursor.execute(f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM canonical.{TABLE[entity]} "
+                   "ORDER BY id")
+    while True:
+        batch = cursor.fetchmany(2000)
+        if not batch:
+            return
+        for values in batch:
+            row = dict(zip(names, values, strict=True))
+            for name, kind in cols.items():
+                if kind == "JSON" and isinstance(row[name], str):
+                    row[name] = json.loads(row[name])
+            yield row
+
+
+def _put(record: dict[str, Any], name: str, value: Any) -> None:
+    if name.startswith("custom."):
+        record.setdefault("custom", {})[name[7:]] = value
+    else:
+        record[name] = value
+
+
+def _subset(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in names:
+        _put(out, name, get_field(record, name))
+    return out

@@ -1,0 +1,247 @@
+"""``crmsync push``: plan the writes, keep them in the outbox, send them, record what the CRM agreed.
+
+Per entity (contacts before the deals and tasks that link to them):
+
+1. settle ops a previous run left ``sending`` (it died between the HTTP call and recording the
+   answer): a create is looked up on the CRM (:meth:`Writer.find_created`) and linked if found,
+   so it is never made twice; anything else goes back to ``pending``;
+2. plan (:func:`~crmsync.push.plan.plan_entity`) and enqueue (same change → same op);
+3. send in the connector's batch size, marking each batch ``sending`` (committed) first;
+4. read the written records back and map them as a pull would: that is the link's new base, and
+   canonical takes what the CRM keeps differently (its timestamps, a normalised value), so the
+   pull that reads our writes back finds nothing to apply and the next push plans nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.canonical.apply import Link, LinkBook, _insert, _upsert, record_hash, save_minted
+from crmsync.canonical.tables import TABLE, columns, ensure
+from crmsync.project import Project
+from crmsync.store import open_store
+
+from .outbox import Op, enqueue, in_flight, mark, mark_sent
+from .plan import Plan, get_field, plain, plan_entity, same
+from .writer import Outcome, Writer, chunks, writer_for
+
+ENTITY_ORDER = ("contact", "deal", "task")
+CRASH_HOOK = "CRMSYNC_TEST_CRASH_AFTER_SEND"  # tests only: die after a write's HTTP call, before recording it
+PREVIEW = 5
+
+
+@dataclass
+class PushResult:
+    run_id: str
+    pipeline: str
+    connection: str
+    dry_run: bool = False
+    entities: dict[str, dict[str, int]] = field(default_factory=dict)
+    plan: dict[str, dict[str, Any]] = field(default_factory=dict)  # dry run: what would be sent
+    seconds: float = 0.0
+    status: str = "ok"
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
+               "dry_run": self.dry_run, "status": self.status, "seconds": round(self.seconds, 3),
+               "entities": self.entities}
+        if self.dry_run:
+            out["plan"] = self.plan
+        return out
+
+
+def _counts() -> dict[str, int]:
+    return {"created": 0, "updated": 0, "deleted": 0, "conflicts": 0, "rejected": 0}
+
+
+def push_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
+                    mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
+                    session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
+                    progress: Callable[[str], None] = lambda _: None) -> PushResult:
+    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec)."""
+    from crmsync.mapping import Mapper, build_catalog
+    from crmsync.read.metadata import fetch_metadata
+
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    result = PushResult(run_id, pipeline, connection, dry_run)
+    ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
+    metadata = fetch_metadata(connector, session, base_url)
+    with open_store(project.store_path(store)) as con:
+        ensure(con, canonical)
+        book = LinkBook.load(con, connection)
+        for entity in ordered:
+            spec = mappings[entity]
+            mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
+            writer = writer_for(spec.source, connector, session, base_url)
+            ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity])
+            if not dry_run:
+                ctx.recover()
+            plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
+                               write_mode=write_mode)
+            if dry_run:
+                result.entities[entity] = {**_counts(), "created": len(plan.creates), "updated": len(plan.updates),
+                                           "rejected": len(plan.rejected)}
+                result.plan[entity] = _preview(plan)
+                continue
+            ctx.send(plan)
+            result.entities[entity] = ctx.counts
+            progress(f"{entity}: created {ctx.counts['created']}, updated {ctx.counts['updated']}, "
+                     f"rejected {ctx.counts['rejected']}")
+        result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+        if not dry_run:
+            con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
+                        [run_id, pipeline, connection, started, json.dumps(result.entities)])
+    return result
+
+
+def _preview(plan: Plan) -> dict[str, Any]:
+    return {"creates": [o.preview() for o in plan.creates[:PREVIEW]],
+            "updates": [o.preview() for o in plan.updates[:PREVIEW]],
+            "rejected": plan.rejected[:PREVIEW]}
+
+
+class _Entity:
+    """One entity of one push run: its mapper, writer, links and counts."""
+
+    def __init__(self, con: Any, entity: str, connection: str, run_id: str, mapper: Any, writer: Writer,
+                 book: LinkBook, schema: dict[str, Any]) -> None:
+        self.con, self.entity, self.connection, self.run_id = con, entity, connection, run_id
+        self.mapper, self.writer, self.book, self.schema = mapper, writer, book, schema
+        self.cols = columns(schema)
+        self.counts = _counts()
+
+    # 1. what a dead run left behind ---------------------------------------------------------------
+    def recover(self) -> None:
+        for op in in_flight(self.con, self.connection, self.entity):
+            remote_id = None
+            if op.kind == "create":
+                remote_id = self.writer.find_created(op, lambda raw, op=op: self._is_ours(raw, op))
+            if remote_id is None:
+                mark(self.con, [op.op_id], "pending")  # never reached the CRM, or an update (safe to repeat)
+                continue
+            self.con.execute("BEGIN")
+            self._record([Outcome(op, remote_id)])
+            self.con.execute("COMMIT")
+
+    def _is_ours(self, raw: dict[str, Any], op: Op) -> bool:
+        from crmsync.mapping import Rejection
+
+        if (self.entity, self.writer.record_id(raw)) in self.book.links:
+            return False
+        try:
+            pulled = self.mapper.pull(raw)
+        except Rejection:
+            return False
+        return all(same(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
+
+    # 2.-3. plan, enqueue, send --------------------------------------------------------------------
+    def send(self, plan: Plan) -> None:
+        self.con.execute("BEGIN")
+        self._set_aside([(r["canonical_id"], r.get("remote_id"), r["field"], r["reason"]) for r in plan.rejected])
+        ops = enqueue(self.con, self.run_id, self.connection, self.entity, plan.ops)
+        self.con.execute("COMMIT")
+        for kind in ("create", "update"):
+            for batch in chunks([o for o in ops if o.kind == kind], self.writer.batch_size(kind)):
+                outcomes = self.writer.send(kind, batch, self._sending)
+                if os.environ.get(CRASH_HOOK):
+                    raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
+                self.con.execute("BEGIN")
+                self._record(outcomes)
+                self.con.execute("COMMIT")
+
+    def _sending(self, ops: list[Op]) -> None:
+        mark(self.con, [o.op_id for o in ops], "sending")  # autocommitted before the HTTP call
+
+    # 4. what the CRM agreed -----------------------------------------------------------------------
+    def _record(self, outcomes: list[Outcome]) -> None:
+        from crmsync.mapping import Rejection
+
+        refused = [o for o in outcomes if not o.ok]
+        for o in refused:
+            mark(self.con, [o.op.op_id], "rejected", o.error)
+        self._set_aside([(o.op.canonical_id, o.op.remote_id, "", o.error or "") for o in refused])
+        done = [o for o in outcomes if o.ok]
+        written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
+        blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
+        links, changes = [], []
+        table = f"canonical.{TABLE[self.entity]}"
+        for o in done:
+            op, remote_id = o.op, str(o.remote_id)
+            old = self.book.links.get((self.entity, remote_id))
+            old_base = (old.base if old else None) or {}
+            base: dict[str, Any] | None = None
+            if remote_id in written:
+                try:
+                    base = self.mapper.pull({**blanks, **written[remote_id]})
+                except Rejection:
+                    base = None
+            if base is None:  # not readable back: what we wrote is what we agreed
+                base = {**old_base, **op.values}
+            digest = record_hash(base)
+            links.append({"entity": self.entity, "connection": self.connection, "remote_id": remote_id,
+                          "canonical_id": op.canonical_id, "base": json.dumps(base, ensure_ascii=False, default=str),
+                          "base_hash": digest})
+            self.book.links[(self.entity, remote_id)] = Link(op.canonical_id, digest, base)
+            self._take_crm_values(table, op.canonical_id, base)
+            for name in op.fields:
+                changes.append({"run_id": self.run_id, "entity": self.entity, "canonical_id": op.canonical_id,
+                                "field": name, "old": json.dumps(get_field(old_base, name), ensure_ascii=False,
+                                                                 default=str),
+                                "new": json.dumps(get_field(op.values, name), ensure_ascii=False, default=str),
+                                "side": f"local→{self.connection}"})
+            mark_sent(self.con, op, remote_id)
+            self.counts["created" if op.kind == "create" else "updated"] += 1
+        _upsert(self.con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
+                                         "canonical_id": "VARCHAR", "base": "JSON", "base_hash": "VARCHAR"},
+                links, key=["entity", "connection", "remote_id"])
+        _insert(self.con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
+                                           "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"},
+                changes)
+        save_minted(self.con, self.book)  # ids a read-back minted for linked records must stay stable
+
+    def _take_crm_values(self, table: str, canonical_id: str, base: dict[str, Any]) -> None:
+        """Canonical takes the CRM's view of the record (timestamps it set, values it normalised)."""
+        names = list(self.cols)
+        row = self.con.execute(f"SELECT {', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)} FROM {table} "
+                               "WHERE id = ?", [canonical_id]).fetchone()
+        if row is None:
+            return
+        current = dict(zip(names, row, strict=True))
+        for name, kind in self.cols.items():
+            if kind == "JSON" and isinstance(current[name], str):
+                current[name] = json.loads(current[name])
+        updated = {**current, **{k: v for k, v in base.items() if k in self.cols}}
+        if all(same(updated[k], current[k]) for k in names):
+            return
+        updated["version"] = int(current.get("version") or 0) + 1
+        _upsert(self.con, table, self.cols, [{k: plain(v) for k, v in updated.items()}], key=["id"])
+
+    def _set_aside(self, rows: list[tuple[str, str | None, str, str]]) -> None:
+        """``sync.rejected`` rows (direction push); the same reason for the same record is kept once."""
+        for canonical_id, remote_id, name, reason in rows:
+            raw = json.dumps({"canonical_id": canonical_id})
+            seen = self.con.execute(
+                "SELECT count(*) FROM sync.rejected WHERE direction = 'push' AND entity = ? AND connection = ? "
+                "AND CAST(raw AS VARCHAR) = ? AND field = ? AND reason = ?",
+                [self.entity, self.connection, raw, name, reason]).fetchone()[0]
+            self.counts["rejected"] += 1
+            if not seen:
+                self.con.execute("INSERT INTO sync.rejected (run_id, entity, connection, remote_id, field, reason, "
+                                 "direction, raw) VALUES (?, ?, ?, ?, ?, ?, 'push', ?)",
+                                 [self.run_id, self.entity, self.connection, remote_id, name, reason, raw])
+
+
+def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:
+    """The raw table's columns: a pull sees a key the CRM left out of a record as null, so must we."""
+    from crmsync.read.run import dataset_name
+
+    rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+                       [dataset_name(connection), entity]).fetchall()
+    return [r[0] for r in rows if not r[0].startswith("_dlt_") and r[0] != "_cursor"]

@@ -1,0 +1,248 @@
+"""Writers: send outbox ops to a CRM in its own bulk shape and bring back one result per op.
+
+Keyed by the connector's write style (a registry, like readers and transforms):
+
+* ``array`` (AmoCRM): a JSON array of up to ``batch_size`` items, each with ``request_id`` = op
+  id; results matched by the echoed ``request_id``. AmoCRM rejects a bulk write whole when one
+  item is invalid (400 ``validation-errors``): only the listed items are rejected, the rest are
+  sent again.
+* ``bitrix24_batch`` (Bitrix24): one ``batch`` call with one sub-command per op (keys = op ids),
+  ``halt=0``, each key answered in ``result`` or ``result_error``.
+
+A writer also finds a record a lost create may have made (:meth:`Writer.find_created`) and reads
+written records back (:meth:`Writer.fetch`) so the link's base is exactly what a pull will see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync.errors import CrmError
+from crmsync.http.policy import crm_message
+from crmsync.phpquery import build_query
+from crmsync.read.bitrix_batch import _as_map, attach_links, batch_pages
+
+from .outbox import Op
+
+MARKER = "crmsync"  # Bitrix24 ORIGINATOR_ID of records crmsync creates
+RECOVERY_WINDOW = dt.timedelta(minutes=15)  # how far before a lost create's send we look for it
+
+
+@dataclass
+class Outcome:
+    op: Op
+    remote_id: str | None = None
+    error: str | None = None  # the CRM's reason when it refused the op
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.remote_id is not None
+
+
+class Writer:
+    """One connection's writes of one entity. ``spec``: the connector's entity block."""
+
+    def __init__(self, entity: str, spec: dict[str, Any], paginator: dict[str, Any], session: Any,
+                 base_url: str) -> None:
+        self.entity, self.spec, self.paginator = entity, spec, paginator
+        self.session, self.base_url = session, base_url.rstrip("/")
+
+    def batch_size(self, kind: str) -> int:
+        return int(self.spec[kind].get("batch_size", 50))
+
+    def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
+        """Write one batch; ``sending(ops)`` is called (and must commit) just before each HTTP call."""
+        raise NotImplementedError
+
+    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
+        raise NotImplementedError
+
+    def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        raise NotImplementedError
+
+    def record_id(self, raw: dict[str, Any]) -> str:
+        listing = self.spec["list"]
+        return str(raw.get(listing.get("record_id_field") or listing.get("id_field") or "id"))
+
+
+WriterFactory = Callable[[str, dict[str, Any], dict[str, Any], Any, str], Writer]
+_WRITERS: dict[str, WriterFactory] = {}
+
+
+def register_writer(style: str, factory: WriterFactory) -> None:
+    _WRITERS[style] = factory
+
+
+def write_style(spec: dict[str, Any]) -> str:
+    """``array`` for REST bulk bodies, ``bitrix24_batch`` for method calls packed into ``batch``."""
+    write = spec.get("create") or spec.get("update") or {}
+    return write.get("style") or ("array" if write.get("body") == "array" else "bitrix24_batch")
+
+
+def writer_for(entity: str, connector: dict[str, Any], session: Any, base_url: str) -> Writer:
+    spec = connector["entities"][entity]
+    style = write_style(spec)
+    factory = _WRITERS.get(style)
+    if factory is None:
+        raise ValueError(f"no writer for write style {style!r}; known: {', '.join(sorted(_WRITERS))}")
+    return factory(entity, spec, connector.get("paginator") or {}, session, base_url)
+
+
+def chunks(items: list[Op], size: int) -> Iterator[list[Op]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# -- AmoCRM ---------------------------------------------------------------------------------------
+class ArrayWriter(Writer):
+    def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
+        call = self.spec[kind]
+        out: list[Outcome] = []
+        todo = list(ops)
+        while todo:
+            sending(todo)
+            body = [{**op.payload, **({"id": int(op.remote_id)} if kind == "update" and op.remote_id else {}),
+                     "request_id": op.op_id} for op in todo]
+            response = self.session.request(call.get("method", "POST"), f"{self.base_url}/{call['path']}", json=body)
+            if response.status_code < 300:
+                items = {str(i.get("request_id")): i for i in _dig(response.json(), call.get("results", ""))}
+                for op in todo:
+                    item = items.get(op.op_id)
+                    out.append(Outcome(op, str(item["id"])) if item and item.get("id") is not None
+                               else Outcome(op, error="the CRM answered without a result for this record"))
+                return out
+            refused = _validation_errors(response)
+            if not any(op.op_id in refused for op in todo):  # no per-item detail: one message for the batch
+                return out + [Outcome(op, error=crm_message(response)) for op in todo]
+            out += [Outcome(op, error=refused[op.op_id]) for op in todo if op.op_id in refused]
+            todo = [op for op in todo if op.op_id not in refused]  # all-or-nothing: send the good ones again
+        return out
+
+    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
+        # AmoCRM has no client key on a record and crmsync will not require a dedicated custom field:
+        # look among records changed since shortly before the lost call for one with exactly the
+        # values we wrote (the caller skips records already linked).
+        since = (op.sent_at or dt.datetime.now(dt.timezone.utc)) - RECOVERY_WINDOW
+        params = {k: str(v).replace("{cursor}", str(int(since.timestamp())))
+                  for k, v in (self.spec.get("incremental") or {}).get("params", {}).items()}
+        for raw in self._list(params):
+            if matches(raw):
+                return self.record_id(raw)
+        return None
+
+    def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(remote_ids), 250):
+            for raw in self._list({"filter[id][]": remote_ids[start:start + 250]}):
+                out[self.record_id(raw)] = raw
+        return out
+
+    def _list(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        listing = self.spec["list"]
+        page_param = self.paginator.get("page_param", "page")
+        for page in range(self.paginator.get("first_page", 1), 10_000):
+            response = self.session.get(f"{self.base_url}/{listing['path']}", params={
+                **(listing.get("params") or {}), **params, page_param: page,
+                self.paginator.get("size_param", "limit"): self.paginator.get("size", 250)})
+            if response.status_code == 204 or not response.content:
+                return
+            body = response.json()
+            yield from _dig(body, listing.get("records", ""))
+            if not (body.get("_links") or {}).get("next"):
+                return
+
+
+def _validation_errors(response: Any) -> dict[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    out = {}
+    for item in (body.get("validation-errors") or []) if isinstance(body, dict) else []:
+        reasons = [f"{e.get('path', '')}: {e.get('detail') or e.get('code')}" for e in item.get("errors") or []]
+        out[str(item.get("request_id"))] = "; ".join(reasons) or "refused by the CRM"
+    return out
+
+
+def _dig(body: Any, path: str) -> list[dict[str, Any]]:
+    for part in [p for p in path.split(".") if p]:
+        body = body.get(part) if isinstance(body, dict) else None
+    return body if isinstance(body, list) else []
+
+
+# -- Bitrix24 -------------------------------------------------------------------------------------
+class Bitrix24BatchWriter(Writer):
+    @property
+    def _crm_item(self) -> bool:
+        return str(self.spec["create"]["method"]).startswith("crm.")  # ORIGIN_ID exists on CRM items only
+
+    def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
+        method = self.spec[kind]["method"]
+        cmd = {}
+        for op in ops:
+            fields = dict(op.payload)
+            if kind == "create" and self._crm_item:
+                fields.update(ORIGINATOR_ID=MARKER, ORIGIN_ID=op.idempotency_key)
+            params: dict[str, Any] = {"fields": fields}
+            if kind == "update":
+                params = {("taskId" if method.startswith("tasks.") else "id"): op.remote_id, **params}
+            cmd[op.op_id] = f"{method}?{build_query(params)}"
+        sending(ops)
+        response = self.session.post(f"{self.base_url}/batch", json={"halt": 0, "cmd": cmd})
+        if response.status_code >= 400:
+            raise CrmError(f"Bitrix24 refused the batch write of {method}: {crm_message(response)}")
+        body = response.json().get("result") or {}
+        results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
+        out = []
+        for op in ops:
+            if op.op_id in errors:
+                err = errors[op.op_id] or {}
+                text = str(err.get("error_description") or err.get("error") or "refused").replace("<br>", "").strip()
+                out.append(Outcome(op, error=f"{err.get('error') or 'error'}: {text}"))
+                continue
+            new_id = _new_id(results.get(op.op_id)) if kind == "create" else op.remote_id
+            out.append(Outcome(op, new_id) if new_id else Outcome(op, error="the CRM answered without a result"))
+        return out
+
+    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
+        if self._crm_item:  # the key we wrote into ORIGIN_ID: exact, whatever else changed since
+            found = self._list({"ORIGINATOR_ID": MARKER, "ORIGIN_ID": op.idempotency_key})
+            return self.record_id(found[0]) if found else None
+        since = (op.sent_at or dt.datetime.now(dt.timezone.utc)) - RECOVERY_WINDOW
+        flt = {k: str(v).replace("{cursor}", since.astimezone(dt.timezone.utc).isoformat())
+               for k, v in (self.spec.get("incremental") or {}).get("filter", {}).items()}
+        return next((self.record_id(r) for r in self._list(flt) if matches(r)), None)
+
+    def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(remote_ids), 50):
+            for raw in self._list({"@ID": remote_ids[start:start + 50]}):
+                out[self.record_id(raw)] = raw
+        return out
+
+    def _list(self, flt: dict[str, Any]) -> list[dict[str, Any]]:
+        listing = self.spec["list"]
+        record_id = listing.get("record_id_field", listing.get("id_field", "ID"))
+        pages = list(batch_pages(self.session, self.base_url, listing["method"], select=listing.get("select", ["*"]),
+                                 id_field=listing.get("id_field", "ID"), record_id_field=record_id,
+                                 records_key=listing.get("records"), extra_filter=flt, per_batch=5))
+        if pages and self.spec.get("links"):
+            attach_links(self.session, self.base_url, pages, self.spec["links"], record_id)
+        return [r for page in pages for r in page]
+
+
+def _new_id(result: Any) -> str | None:
+    if isinstance(result, dict):  # tasks.task.add → {"task": {...}}, crm.item.add → {"item": {...}}
+        inner = next((v for v in result.values() if isinstance(v, dict)), result)
+        value = inner.get("id", inner.get("ID"))
+        return str(value) if value is not None else None
+    if isinstance(result, (int, str)) and str(result).isdigit():
+        return str(result)
+    return None
+
+
+register_writer("array", ArrayWriter)
+register_writer("bitrix24_batch", Bitrix24BatchWriter)

@@ -1,0 +1,50 @@
+"""``crmsync push`` end to end: a project, a connection to the fake, pull, an SQL edit, dry run, push."""
+
+import json
+
+import duckdb
+import pytest
+
+from tests.integration.test_pull_cli import run
+
+
+@pytest.fixture
+def project(tmp_path):
+    run(tmp_path, "init", str(tmp_path / "p"))
+    return tmp_path / "p"
+
+
+def sql(project, statement, params=()):
+    con = duckdb.connect(str(project / "crmsync.duckdb"))
+    try:
+        return con.execute(statement, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def test_dry_run_then_push(project, fake_crm):
+    server = fake_crm("bitrix24", contacts=20, deals=5, tasks=5, rate_limit=False)
+    run(project, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")
+    run(project, "pull", "bitrix24", "--json")
+    (cid,) = sql(project, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
+    sql(project, "UPDATE canonical.contacts SET last_name = 'Тестова' WHERE id = ?", [cid])
+
+    shown = run(project, "push", "bitrix24", "--dry-run").stdout
+    assert "would push bitrix24" in shown and f'update {cid}' in shown and '"last_name": "Тестова"' in shown
+    planned = json.loads(run(project, "push", "bitrix24", "--dry-run", "--json").stdout)
+    assert planned["dry_run"] and planned["entities"]["contact"]["updated"] == 1
+    assert sql(project, "SELECT count(*) FROM sync.runs WHERE kind = 'push'") == [(0,)]
+
+    done = json.loads(run(project, "push", "bitrix24", "--json").stdout)
+    assert done["entities"]["contact"] == {"created": 0, "updated": 1, "deleted": 0, "conflicts": 0, "rejected": 0}
+    assert sql(project, "SELECT kind, status FROM sync.runs WHERE run_id = ?", [done["run_id"]]) == [("push", "ok")]
+    again = json.loads(run(project, "push", "bitrix24", "--entity", "contact", "--json").stdout)
+    assert again["entities"] == {"contact": {"created": 0, "updated": 0, "deleted": 0, "conflicts": 0,
+                                             "rejected": 0}}
+
+
+def test_push_errors_are_specific(project):
+    r = run(project, "push", "amocrn", ok=False)
+    assert r.returncode == 2 and "no pipeline 'amocrn' (did you mean 'amocrm'?)" in r.stderr
+    r = run(project, "push", "amocrm", "--entity", "lead", ok=False)
+    assert r.returncode == 2 and "does not sync 'lead'" in r.stderr and "Traceback" not in r.stderr
