@@ -83,6 +83,14 @@ def record_hash(record: dict[str, Any]) -> str:
                            digest_size=16).hexdigest()
 
 
+LINK_COLUMNS = {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR", "canonical_id": "VARCHAR",
+                "base": "JSON", "base_hash": "VARCHAR"}
+LINK_KEY = ["entity", "connection", "remote_id"]
+CHANGE_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR", "field": "VARCHAR",
+                  "old": "JSON", "new": "JSON", "side": "VARCHAR"}
+REJECTED_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
+                    "field": "VARCHAR", "reason": "VARCHAR", "direction": "VARCHAR", "raw": "JSON"}
+
 CHUNK = 2000  # records applied per round trip: memory stays flat however many records a run reads
 
 
@@ -149,24 +157,19 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                       "base": encoded, "base_hash": digest})
         book.links[(entity, remote_id)] = Link(cid, digest, canonical)
         counts.applied += 1
-    _upsert(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])
-    _upsert(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
-                                "canonical_id": "VARCHAR", "base": "JSON", "base_hash": "VARCHAR"},
-            links, key=["entity", "connection", "remote_id"])
+    upsert_rows(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])
+    upsert_rows(con, "sync.links", LINK_COLUMNS, links, key=LINK_KEY)
     stored = {(entity, link["remote_id"]) for link in links}
     book.minted = [m for m in book.minted if (m[0], m[1]) not in stored]
-    _insert(con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
-                                  "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"}, changes)
-    _insert(con, "sync.rejected", {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR",
-                                   "remote_id": "VARCHAR", "field": "VARCHAR", "reason": "VARCHAR",
-                                   "direction": "VARCHAR", "raw": "JSON"}, rejected)
+    insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
+    insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
 
 
 def save_minted(con: Any, book: LinkBook) -> None:
     """Ids minted for referenced records that were not read yet: keep them so they stay stable."""
     rows = [{"entity": e, "connection": book.connection, "remote_id": r, "canonical_id": c}
             for e, r, c in book.minted]
-    _insert(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
+    insert_rows(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
                                 "canonical_id": "VARCHAR"}, rows, on_conflict_nothing=True)
     book.minted.clear()
 
@@ -210,7 +213,7 @@ def _select(cols: dict[str, str], path: str) -> str:
     return f"SELECT {exprs} FROM read_json('{path}', format='newline_delimited', columns={{{spec}}})"
 
 
-def _upsert(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]], key: list[str]) -> None:
+def upsert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]], key: list[str]) -> None:
     if not rows:
         return
     path = _stage(con, cols, rows)
@@ -223,7 +226,7 @@ def _upsert(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any
         os.unlink(path)
 
 
-def _insert(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]],
+def insert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]],
             on_conflict_nothing: bool = False) -> None:
     if not rows:
         return
@@ -250,8 +253,7 @@ def mark_deleted(con: Any, *, entity: str, connection: str, run_id: str, remote_
     if cids:
         con.execute(f"UPDATE {table} SET deleted_at = now(), version = version + 1 WHERE id IN (SELECT unnest(?))",
                     [cids])
-        _insert(con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
-                                      "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"},
+        insert_rows(con, "sync.changes", CHANGE_COLUMNS,
                 [{"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "deleted_at", "old": "null",
                   "new": json.dumps("deleted"), "side": f"crm:{connection}"} for cid in cids])
     return len(cids)

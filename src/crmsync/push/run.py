@@ -22,7 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.canonical.apply import Link, LinkBook, _insert, _upsert, record_hash, save_minted
+from crmsync.canonical.apply import (
+    CHANGE_COLUMNS,
+    LINK_COLUMNS,
+    LINK_KEY,
+    Link,
+    LinkBook,
+    insert_rows,
+    record_hash,
+    save_minted,
+    upsert_rows,
+)
 from crmsync.canonical.tables import TABLE, columns, ensure
 from crmsync.project import Project
 from crmsync.store import open_store
@@ -198,12 +208,8 @@ class _Entity:
                                 "side": f"local→{self.connection}"})
             mark_sent(self.con, op, remote_id)
             self.counts["created" if op.kind == "create" else "updated"] += 1
-        _upsert(self.con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
-                                         "canonical_id": "VARCHAR", "base": "JSON", "base_hash": "VARCHAR"},
-                links, key=["entity", "connection", "remote_id"])
-        _insert(self.con, "sync.changes", {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
-                                           "field": "VARCHAR", "old": "JSON", "new": "JSON", "side": "VARCHAR"},
-                changes)
+        upsert_rows(self.con, "sync.links", LINK_COLUMNS, links, key=LINK_KEY)
+        insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, changes)
         save_minted(self.con, self.book)  # ids a read-back minted for linked records must stay stable
 
     def _take_crm_values(self, table: str, canonical_id: str, base: dict[str, Any]) -> None:
@@ -221,7 +227,7 @@ class _Entity:
         if all(same(updated[k], current[k]) for k in names):
             return
         updated["version"] = int(current.get("version") or 0) + 1
-        _upsert(self.con, table, self.cols, [{k: plain(v) for k, v in updated.items()}], key=["id"])
+        upsert_rows(self.con, table, self.cols, [{k: plain(v) for k, v in updated.items()}], key=["id"])
 
     def _set_aside(self, rows: list[tuple[str, str | None, str, str]]) -> None:
         """``sync.rejected`` rows (direction push); the same reason for the same record is kept once."""
