@@ -19,7 +19,7 @@ from crmsync.demo import run_demo
 @click.option("--tasks", type=click.IntRange(0), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as_json: bool) -> None:
-    """Fake AmoCRM and Bitrix24 on 127.0.0.1 → connect → pull into DuckDB → edit in the CRM → pull again."""
+    """Fake AmoCRM and Bitrix24 on 127.0.0.1: connect, pull into DuckDB, edit both sides, push, no echo."""
     progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
     result = run_demo(project_dir, seed=seed, contacts=contacts, deals=deals, tasks=tasks, progress=progress)
     if as_json:
@@ -34,6 +34,9 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
         for s in crm.samples:
             phones = ", ".join(s["phones"]) or "no phone"
             click.echo(f"      {s['name']} (v{s['version']}): {phones}; {s['company'] or 'no company'}")
+        sent = {e: (c.get("created", 0), c.get("updated", 0)) for e, c in crm.push.items() if any(c.values())}
+        click.echo(f"  push (created, updated): {sent or 'nothing'}; now in {crm.crm}: {', '.join(crm.in_crm)}")
+        click.echo(f"  one more push and pull: {crm.quiet['writes']} writes, {crm.quiet['applied']} changes applied")
     rows = ", ".join(f"{n} {t}" for t, n in result.canonical_rows.items())
     click.echo(f"\ncanonical tables: {rows}")
     click.echo(f"look inside: duckdb {result.store} \"select name, phones, company from canonical.contacts\"")

@@ -199,7 +199,7 @@ class _Entity:
                           "canonical_id": op.canonical_id, "base": json.dumps(base, ensure_ascii=False, default=str),
                           "base_hash": digest})
             self.book.links[(self.entity, remote_id)] = Link(op.canonical_id, digest, base)
-            self._take_crm_values(table, op.canonical_id, base)
+            self._take_crm_values(table, op.canonical_id, base, op.fields)
             for name in op.fields:
                 changes.append({"run_id": self.run_id, "entity": self.entity, "canonical_id": op.canonical_id,
                                 "field": name, "old": json.dumps(get_field(old_base, name), ensure_ascii=False,
@@ -212,8 +212,11 @@ class _Entity:
         insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, changes)
         save_minted(self.con, self.book)  # ids a read-back minted for linked records must stay stable
 
-    def _take_crm_values(self, table: str, canonical_id: str, base: dict[str, Any]) -> None:
-        """Canonical takes the CRM's view of the record (timestamps it set, values it normalised)."""
+    def _take_crm_values(self, table: str, canonical_id: str, base: dict[str, Any], written: list[str]) -> None:
+        """Canonical takes the CRM's view of the record: the fields we wrote (values it normalised)
+        and what it set itself (timestamps). A value this CRM does not hold — a company pulled from
+        another CRM — is never blanked because the record now also lives here.
+        """
         names = list(self.cols)
         row = self.con.execute(f"SELECT {', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)} FROM {table} "
                                "WHERE id = ?", [canonical_id]).fetchone()
@@ -223,7 +226,26 @@ class _Entity:
         for name, kind in self.cols.items():
             if kind == "JSON" and isinstance(current[name], str):
                 current[name] = json.loads(current[name])
-        updated = {**current, **{k: v for k, v in base.items() if k in self.cols}}
+        updated = dict(current)
+        for name, value in base.items():
+            if name not in self.cols:
+                continue
+            mine = updated.get(name)
+            if isinstance(value, dict) and (mine is None or isinstance(mine, dict)):
+                mine = mine or {}
+                updated[name] = {**mine, **{k: v for k, v in value.items() if not _empty(v) or _empty(mine.get(k))}}
+            elif not _empty(value) or _empty(mine):
+                updated[name] = value
+        for name in written:
+            top, _, sub = name.partition(".")
+            if top not in self.cols:
+                continue
+            if sub:  # custom.<name>: only that key of the object
+                merged = dict(updated.get(top) or {})
+                merged[sub] = (base.get(top) or {}).get(sub)
+                updated[top] = merged
+            else:
+                updated[top] = base.get(top)
         if all(same(updated[k], current[k]) for k in names):
             return
         updated["version"] = int(current.get("version") or 0) + 1
@@ -251,3 +273,7 @@ def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:
     rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
                        [dataset_name(connection), entity]).fetchall()
     return [r[0] for r in rows if not r[0].startswith("_dlt_") and r[0] != "_cursor"]
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == [] or value == {} or value == ""
