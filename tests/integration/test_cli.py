@@ -127,6 +127,9 @@ def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
     for crm in result["crms"]:
         assert {e: c["read"] for e, c in crm["first_pull"].items()} == {"contact": 30, "deal": 20, "task": 10}
         assert crm["second_pull"]["contact"]["read"] == 2 and crm["second_pull"]["contact"]["applied"] == 2
-        assert crm["limit_errors"] == 0 and crm["url"].startswith("http://127.0.0.1:")
-    assert result["canonical_rows"] == {"contacts": 60, "deals": 40, "tasks": 20}
+        assert crm["url"].startswith("http://127.0.0.1:")
+        assert crm["push"]["contact"]["created"] >= 1 and crm["push"]["contact"]["updated"] == 1
+        assert len(crm["in_crm"]) == 2  # the SQL rename and the SQL insert are in the CRM
+        assert crm["quiet"] == {"writes": 0, "applied": 0}  # nothing echoes
+    assert result["canonical_rows"] == {"contacts": 62, "deals": 40, "tasks": 20}
     assert (tmp_path / "demo" / "crmsync.duckdb").exists()
