@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .tables import TABLE, columns
+from .values import same
 
 
 @dataclass
@@ -32,10 +33,11 @@ class EntityCounts:
     unchanged: int = 0
     rejected: int = 0
     deleted: int = 0
+    conflicts: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"read": self.read, "applied": self.applied, "created": self.created,
-                "unchanged": self.unchanged, "rejected": self.rejected, "deleted": self.deleted}
+        return {"read": self.read, "applied": self.applied, "created": self.created, "unchanged": self.unchanged,
+                "rejected": self.rejected, "deleted": self.deleted, "conflicts": self.conflicts}
 
 
 @dataclass
@@ -78,6 +80,44 @@ class LinkBook:
         return None
 
 
+_ABSENT = object()
+
+
+def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any], cols: dict[str, str]
+                 ) -> tuple[dict[str, Any], list[tuple[str, Any, Any, Any]]]:
+    """Three-way merge of one record, field by field (``custom`` key by key), against the base.
+
+    Changed only in the CRM → the CRM's value; changed only locally → the local value stays (push
+    sends it); changed on both sides to different values → a clash, returned for ``sync.conflicts``
+    and resolved for the CRM until per-field policies arrive. A field the CRM did not send is left alone.
+    """
+    merged: dict[str, Any] = {}
+    clashes: list[tuple[str, Any, Any, Any]] = []
+
+    def one(name: str, mine: Any, was: Any, theirs: Any) -> Any:
+        if theirs is _ABSENT or same(theirs, was):
+            return mine
+        if not same(mine, was) and not same(mine, theirs):
+            clashes.append((name, was, mine, theirs))
+        return theirs
+
+    for name in cols:
+        if name in ("id", "version", "deleted_at") or name not in crm:
+            continue
+        mine, was, theirs = local.get(name), base.get(name), crm.get(name)
+        if isinstance(theirs, dict) and isinstance(was, dict | None) and isinstance(mine, dict | None):
+            mine, was = mine or {}, was or {}
+            merged[name] = {k: one(f"{name}.{k}", mine.get(k), was.get(k), theirs.get(k, _ABSENT))
+                            for k in sorted(set(mine) | set(theirs))}
+        else:
+            merged[name] = one(name, mine, was, theirs)
+    return merged, clashes
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def record_hash(record: dict[str, Any]) -> str:
     return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode(),
                            digest_size=16).hexdigest()
@@ -90,6 +130,9 @@ CHANGE_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VAR
                   "old": "JSON", "new": "JSON", "side": "VARCHAR"}
 REJECTED_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
                     "field": "VARCHAR", "reason": "VARCHAR", "direction": "VARCHAR", "raw": "JSON"}
+
+CONFLICT_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR", "connection": "VARCHAR",
+                    "field": "VARCHAR", "base": "JSON", "local": "JSON", "crm": "JSON", "resolution": "VARCHAR"}
 
 CHUNK = 2000  # records applied per round trip: memory stays flat however many records a run reads
 
@@ -121,6 +164,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
     links: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
+    conflicts: list[dict[str, Any]] = []
     side = f"crm:{connection}"
     for remote_id, canonical, rejection, raw in chunk:
         counts.read += 1
@@ -140,7 +184,14 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         old: dict[str, Any] = current.get(cid, {})
         if not old:
             counts.created += 1
-        row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
+        if old and base:  # agreed before: a local edit the CRM did not touch must survive this pull
+            merged, clashes = merge_fields(old, base, canonical, cols)
+            row = {**{k: old.get(k) for k in cols}, **merged}
+            conflicts.extend({"run_id": run_id, "entity": entity, "canonical_id": cid, "connection": connection,
+                              "field": name, "base": _json(b), "local": _json(mine), "crm": _json(theirs),
+                              "resolution": "crm_wins"} for name, b, mine, theirs in clashes)
+        else:
+            row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
         row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=None)
         upserts.append(row)
         encoded = json.dumps(canonical, ensure_ascii=False, default=str)
@@ -163,6 +214,8 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
     book.minted = [m for m in book.minted if (m[0], m[1]) not in stored]
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
+    insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
+    counts.conflicts += len(conflicts)
 
 
 def save_minted(con: Any, book: LinkBook) -> None:

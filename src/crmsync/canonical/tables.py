@@ -26,6 +26,10 @@ CREATE TABLE IF NOT EXISTS sync.rejected (
     run_id VARCHAR, entity VARCHAR, connection VARCHAR, remote_id VARCHAR, field VARCHAR, reason VARCHAR,
     direction VARCHAR, raw JSON, rejected_at TIMESTAMPTZ DEFAULT now()
 );
+CREATE TABLE IF NOT EXISTS sync.conflicts (      -- both sides changed one field: both values and the base
+    run_id VARCHAR, entity VARCHAR, canonical_id VARCHAR, connection VARCHAR, field VARCHAR,
+    base JSON, "local" JSON, crm JSON, resolution VARCHAR, created_at TIMESTAMPTZ DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS sync.cursors (        -- positions in feeds that are not dlt's (e.g. delete events)
     connection VARCHAR, entity VARCHAR, kind VARCHAR, value BIGINT, PRIMARY KEY (connection, entity, kind)
 );

@@ -10,7 +10,6 @@ name the CRM does not have …) is a :class:`~crmsync.mapping.Rejection`, set as
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.canonical.tables import TABLE, columns
+from crmsync.canonical.values import plain, same
 
 from .outbox import Op
 
@@ -37,37 +37,6 @@ class Plan:
     @property
     def updates(self) -> list[Op]:
         return [o for o in self.ops if o.kind == "update"]
-
-
-def plain(value: Any) -> Any:
-    """A canonical value as JSON has it (DuckDB hands back dates, timestamps, floats for DOUBLE)."""
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat() if value.tzinfo else value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
-def same(a: Any, b: Any) -> bool:
-    a, b = plain(a), plain(b)
-    if isinstance(a, str) and isinstance(b, str) and a != b:
-        try:  # the same instant written two ways ("…Z" / "…+00:00" / another offset)
-            return _instant(a) == _instant(b)
-        except ValueError:
-            return False
-    return a == b
-
-
-def _instant(text: str) -> dt.datetime:
-    if "T" not in text:
-        raise ValueError(text)
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def get_field(record: dict[str, Any] | None, name: str) -> Any:

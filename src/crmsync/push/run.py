@@ -34,11 +34,12 @@ from crmsync.canonical.apply import (
     upsert_rows,
 )
 from crmsync.canonical.tables import TABLE, columns, ensure
+from crmsync.canonical.values import plain, same
 from crmsync.project import Project
 from crmsync.store import open_store
 
 from .outbox import Op, enqueue, in_flight, mark, mark_sent
-from .plan import Plan, get_field, plain, plan_entity, same
+from .plan import Plan, get_field, plan_entity
 from .writer import Outcome, Writer, chunks, writer_for
 
 ENTITY_ORDER = ("contact", "deal", "task")

@@ -193,7 +193,35 @@ def test_a_new_custom_field_and_a_new_enum_option_do_not_break_a_run(project, fa
     assert r.status_code == 200, r.text
     result = pull()
     assert result.entities["contact"] == {"read": 1, "applied": 1, "created": 0, "unchanged": 0, "rejected": 0,
-                                          "deleted": 0}
+                                          "deleted": 0, "conflicts": 0}
     (custom,) = query(project, "SELECT c.custom FROM canonical.contacts c JOIN sync.links l ON l.canonical_id = c.id "
                                "WHERE l.entity = 'contact' AND l.remote_id = ?", [contact])[0]
     assert json.loads(custom)["source"] == "Партнёр"
+
+
+def test_a_local_edit_survives_a_pull_of_other_changes_and_clashes_are_recorded(project, fake_crm):
+    server = fake_crm("amocrm", contacts=10, deals=2, tasks=2, rate_limit=False)
+    pull = puller(project, "amocrm", server)
+    pull()
+    (remote_id, cid), (other_remote, other_cid) = query(
+        project, "SELECT remote_id, canonical_id FROM sync.links WHERE entity = 'contact' AND base IS NOT NULL "
+                 "ORDER BY remote_id LIMIT 2")
+    con = duckdb.connect(str(project.store_path()))
+    con.execute("UPDATE canonical.contacts SET position = 'Edited locally' WHERE id IN (?, ?)", [cid, other_cid])
+    con.close()
+    # In the CRM: the first contact gets a new name (another field), the second a new position (the same field).
+    headers = {"Authorization": "Bearer demo-token"}
+    requests.patch(server.url + "/api/v4/contacts", headers=headers, timeout=10, json=[
+        {"id": int(remote_id), "first_name": "CrmRenamed"},
+        {"id": int(other_remote), "custom_fields_values": [{"field_code": "POSITION", "values": [{"value": "CRM"}]}]},
+    ]).raise_for_status()
+    result = pull()
+    assert result.entities["contact"]["applied"] == 2 and result.entities["contact"]["conflicts"] == 1
+    rows = dict(query(project, "SELECT id, position FROM canonical.contacts WHERE id IN (?, ?)", [cid, other_cid]))
+    assert rows[cid] == "Edited locally"     # the CRM changed another field: the local edit stays
+    assert rows[other_cid] == "CRM"          # both changed it: the CRM wins for now, and it is on record
+    (conflict,) = query(project, "SELECT canonical_id, field, json_extract_string(\"local\", '$'), "
+                                 "json_extract_string(crm, '$'), resolution FROM sync.conflicts")
+    assert conflict == (other_cid, "position", "Edited locally", "CRM", "crm_wins")
+    (name,) = query(project, "SELECT first_name FROM canonical.contacts WHERE id = ?", [cid])[0]
+    assert name == "CrmRenamed"

@@ -5,8 +5,9 @@ import datetime as dt
 import duckdb
 
 from crmsync.canonical.tables import ensure
+from crmsync.canonical.values import same
 from crmsync.push.outbox import Op, enqueue, mark
-from crmsync.push.plan import idempotency_key, same
+from crmsync.push.plan import idempotency_key
 
 
 def op(values, kind="update", canonical_id="c1"):
