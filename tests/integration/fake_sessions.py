@@ -21,3 +21,14 @@ def fake_session(project: Project, crm: str, server: Any, *, paced: bool = False
         session.headers["Authorization"] = "Bearer demo-token"
         return connector, session, server.url
     return connector, session, server.url + "/rest/1/demo"
+
+
+def store_rows(project: Project, sql: str, params: Any = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query against the project's store, opened read-only and closed again."""
+    import duckdb
+
+    con = duckdb.connect(str(project.store_path()), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()

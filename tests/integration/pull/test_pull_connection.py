@@ -11,6 +11,7 @@ from crmsync.mapping import load_canonical, load_mapping
 from crmsync.project import Project, builtin_project_dir
 from crmsync.pull import pull_connection
 from tests.integration.fake_sessions import fake_session
+from tests.integration.fake_sessions import store_rows as query
 
 ENTITIES = ["contact", "deal", "task"]
 NATIVE_CONTACT = {"amocrm": "contacts", "bitrix24": "contact"}
@@ -34,12 +35,6 @@ def puller(project, crm, server):
     return pull
 
 
-def query(project, sql, params=()):
-    con = duckdb.connect(str(project.store_path()), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])

@@ -2,13 +2,13 @@
 
 import shutil
 
-import duckdb
 import pytest
 import requests
 
 from crmsync.project import Project, builtin_project_dir
 from crmsync.read.run import read_connection
 from tests.integration.fake_sessions import fake_session
+from tests.integration.fake_sessions import store_rows as rows
 
 ENTITIES = ["contact", "deal", "task"]
 NATIVE = {"amocrm": {"contact": "contacts", "deal": "leads", "task": "tasks"},
@@ -31,12 +31,6 @@ def reader(project, crm, server, *, paced=False, **kw):
     return read
 
 
-def rows(project, sql):
-    con = duckdb.connect(str(project.store_path()), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
