@@ -12,6 +12,7 @@ from typing import Any
 from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, mark_deleted, save_minted
 from crmsync.canonical.tables import ensure
 from crmsync.project import Project
+from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import read_connection
@@ -118,7 +119,8 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
                         yield remote_id, None, rejection.as_dict(), raw
 
             counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
-                                  schema=canonical[entity], book=book, results=results(), rules=rules)
+                                  schema=canonical[entity], book=book, results=results(), rules=rules,
+                                  claim=lost_create_claimer(con, connection, entity))
         counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
                                       remote_ids=pulled.deleted.get(entity, ()))
         counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)

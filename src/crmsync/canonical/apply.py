@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,9 +134,11 @@ CHUNK = 2000  # records applied per round trip: memory stays flat however many r
 
 def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema: dict[str, Any], book: LinkBook,
                  results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
-                 rules: ConflictRules | None = None) -> EntityCounts:
+                 rules: ConflictRules | None = None, claim: Callable[[str, dict[str, Any]], str | None] | None = None
+                 ) -> EntityCounts:
     """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read;
-    ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins)."""
+    ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins);
+    ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made."""
     counts = EntityCounts()
     cols = columns(schema)
     rules = rules or ConflictRules(entity)
@@ -144,16 +146,23 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     for item in results:
         chunk.append(item)
         if len(chunk) == CHUNK:
-            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules)
+            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim)
             chunk = []
     if chunk:
-        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules)
+        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim)
     return counts
 
 
 def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
                  chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
-                 counts: EntityCounts, rules: ConflictRules) -> None:
+                 counts: EntityCounts, rules: ConflictRules,
+                 claim: Callable[[str, dict[str, Any]], str | None] | None = None) -> None:
+    if claim is not None:
+        for remote_id, canonical, *_ in chunk:
+            if canonical is not None and (entity, remote_id) not in book.links:
+                cid = claim(remote_id, canonical)
+                if cid is not None:
+                    book.links[(entity, remote_id)] = Link(cid, None, None)
     cids = {remote_id: book.to_canonical(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
     current = _current_rows(con, entity, cols, list(cids.values()))

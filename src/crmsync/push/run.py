@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,8 +193,7 @@ class _Entity:
         for kind in ("create", "update"):
             for batch in chunks([o for o in ops if o.kind == kind], self.writer.batch_size(kind)):
                 outcomes = self.writer.send(kind, batch, self._sending)
-                if os.environ.get(CRASH_HOOK):
-                    raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
+                _crash_hook()
                 self.con.execute("BEGIN")
                 self._record(outcomes)
                 self.con.execute("COMMIT")
@@ -296,6 +296,25 @@ class _Entity:
                 self.con.execute("INSERT INTO sync.rejected (run_id, entity, connection, remote_id, field, reason, "
                                  "direction, raw) VALUES (?, ?, ?, ?, ?, ?, 'push', ?)",
                                  [self.run_id, self.entity, self.connection, remote_id, name, reason, raw])
+
+
+_batches_sent = 0
+
+
+def _crash_hook() -> None:
+    """Tests only. ``CRMSYNC_TEST_CRASH_AFTER_SEND=1`` raises after a batch's HTTP call, before its
+    answer is recorded; ``kill[:N]`` kills this process with SIGKILL after the N-th batch (default 1):
+    no ``finally``, no rollback, exactly what a power cut or an OOM kill leaves behind."""
+    global _batches_sent
+    how = os.environ.get(CRASH_HOOK)
+    if not how:
+        return
+    _batches_sent += 1
+    if how.startswith("kill"):
+        if _batches_sent >= int(how.partition(":")[2] or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return
+    raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
 
 
 def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:
