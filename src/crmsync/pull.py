@@ -213,14 +213,20 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
 def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[str, Any]]:
     if not _table_exists(con, dataset, entity):
         return
-    cursor = con.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
-    while True:
-        batch = cursor.fetchmany(2000)
-        if not batch:
-            return
-        for (text,) in batch:
-            row = json.loads(text)
-            yield {k: v for k, v in row.items() if not k.startswith("_dlt_") and k != "_cursor"}
+    # A cursor of its own: apply runs statements on ``con`` between our batches, and a result read
+    # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
+    cursor = con.cursor()
+    try:
+        cursor.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
+        while True:
+            batch = cursor.fetchmany(2000)
+            if not batch:
+                return
+            for (text,) in batch:
+                row = json.loads(text)
+                yield {k: v for k, v in row.items() if not k.startswith("_dlt_") and k != "_cursor"}
+    finally:
+        cursor.close()
 
 
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
