@@ -51,10 +51,12 @@ class PullRead:
 def pull_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, full_refresh: bool = False, conflicts: Any = None,
-                    pushes: bool = True, progress: Callable[[str], None] = lambda _: None) -> PullResult:
+                    pushes: bool = True, match: dict[str, list[str]] | None = None,
+                    progress: Callable[[str], None] = lambda _: None) -> PullResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec);
     ``conflicts``: the pipeline's :class:`~crmsync.specs.models.Conflicts` (None: the CRM wins);
-    ``pushes``: whether the pipeline writes to the CRM (if not, every field is the CRM's)."""
+    ``pushes``: whether the pipeline writes to the CRM (if not, every field is the CRM's);
+    ``match``: the pipeline's ``match:`` block (None: contacts by e-mail)."""
     pulled = read_phase(project, connection=connection, connector=connector, mappings=mappings, entities=entities,
                         session=session, base_url=base_url, store=store, full_refresh=full_refresh,
                         progress=progress)
@@ -63,7 +65,7 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
         con.execute("BEGIN")
         result = apply_phase(con, pulled, pipeline=pipeline, connection=connection, crm=crm, connector=connector,
                              mappings=mappings, canonical=canonical, conflicts=conflicts, pushes=pushes,
-                             progress=progress)
+                             match=match, progress=progress)
         con.execute("COMMIT")
     return result
 
@@ -86,9 +88,11 @@ def read_phase(project: Project, *, connection: str, connector: dict[str, Any], 
 
 def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                 mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], conflicts: Any = None,
-                pushes: bool = True, progress: Callable[[str], None] = lambda _: None) -> PullResult:
+                pushes: bool = True, match: dict[str, list[str]] | None = None,
+                progress: Callable[[str], None] = lambda _: None) -> PullResult:
     """Map the raw rows not applied yet into canonical and record the run, inside the caller's transaction."""
     from crmsync.canonical.conflicts import ConflictRules, settle_pending
+    from crmsync.canonical.identity import matcher
     from crmsync.mapping import Mapper, Rejection, build_catalog
 
     run_id = f"{pulled.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -120,7 +124,8 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
 
             counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
                                   schema=canonical[entity], book=book, results=results(), rules=rules,
-                                  claim=lost_create_claimer(con, connection, entity))
+                                  claim=lost_create_claimer(con, connection, entity),
+                                  identify=matcher(con, entity, connection, match))
         counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
                                       remote_ids=pulled.deleted.get(entity, ()))
         counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
@@ -245,7 +250,7 @@ def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None
                                    canonical=run.canonical, entities=run.entities, session=session,
                                    base_url=session.base_url, store=run.store, full_refresh=full_refresh,
                                    conflicts=run.pipeline.conflicts, pushes=run.pipeline.direction != "pull",
-                                   progress=progress)
+                                   match=run.pipeline.match, progress=progress)
         except Exception as exc:
             record_failure(project, run, "pull", started, exc)
             raise

@@ -33,7 +33,8 @@ class SyncResult:
     def entities(self) -> dict[str, dict[str, int]]:
         """Per entity: what was sent to the CRM (``created``, ``updated``, ``deleted``), the clashes
         found (``conflicts``), fields still waiting for a person (``held``), records set aside
-        (``rejected``) and canonical rows the pull changed (``applied``)."""
+        (``rejected``), canonical rows the pull changed (``applied``) and new records recognised as
+        rows another CRM brought (``matched``)."""
         names = list((self.pull.entities if self.pull else {}) | (self.push.entities if self.push else {}))
         out = {}
         for entity in names:
@@ -42,7 +43,7 @@ class SyncResult:
             out[entity] = {**{k: pushed.get(k, 0) for k in PUSH_COUNTS}, "conflicts": pulled.get("conflicts", 0),
                            "held": pushed.get("held", 0),
                            "rejected": pulled.get("rejected", 0) + pushed.get("rejected", 0),
-                           "applied": pulled.get("applied", 0)}
+                           "applied": pulled.get("applied", 0), "matched": pulled.get("matched", 0)}
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,7 +82,8 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                 con.execute("BEGIN")
                 if pulled is not None:
                     result.pull = apply_phase(con, pulled, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
-                                              conflicts=pipe.conflicts, pushes=pipe.direction != "pull", **spec)
+                                              conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
+                                              match=pipe.match, **spec)
                 if not dry_run:
                     con.execute("COMMIT")
                 if pipe.direction != "pull":

@@ -135,5 +135,7 @@ def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
         assert len(crm["in_crm"]) == 3  # the rename, the insert and the resolved amount are in the CRM
         assert crm["quiet"] == {"writes": 0, "applied": 0}  # nothing echoes
     assert result["crms"][0]["first_sync"]["contact"]["applied"] == 30
-    assert result["canonical_rows"] == {"contacts": 62, "deals": 40, "tasks": 20}
+    matched = result["crms"][1]["first_sync"]["contact"]["matched"]  # the same people, found by e-mail
+    assert 0 < matched < 30
+    assert result["canonical_rows"] == {"contacts": 30 + 30 + 2 - matched, "deals": 40, "tasks": 20}
     assert (tmp_path / "demo" / "crmsync.duckdb").exists()

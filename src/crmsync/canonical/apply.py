@@ -35,10 +35,12 @@ class EntityCounts:
     rejected: int = 0
     deleted: int = 0
     conflicts: int = 0
+    matched: int = 0  # records new to this connection recognised as rows another CRM brought
 
     def as_dict(self) -> dict[str, int]:
         return {"read": self.read, "applied": self.applied, "created": self.created, "unchanged": self.unchanged,
-                "rejected": self.rejected, "deleted": self.deleted, "conflicts": self.conflicts}
+                "rejected": self.rejected, "deleted": self.deleted, "conflicts": self.conflicts,
+                "matched": self.matched}
 
 
 @dataclass
@@ -134,11 +136,13 @@ CHUNK = 2000  # records applied per round trip: memory stays flat however many r
 
 def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema: dict[str, Any], book: LinkBook,
                  results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
-                 rules: ConflictRules | None = None, claim: Callable[[str, dict[str, Any]], str | None] | None = None
-                 ) -> EntityCounts:
+                 rules: ConflictRules | None = None, claim: Callable[[str, dict[str, Any]], str | None] | None = None,
+                 identify: Callable[[dict[str, Any]], str | None] | None = None) -> EntityCounts:
     """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read;
     ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins);
-    ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made."""
+    ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made;
+    ``identify``: the canonical id of the row a record new to this connection already is
+    (:mod:`.identity`); its values are then merged with that row's as a conflict would be."""
     counts = EntityCounts()
     cols = columns(schema)
     rules = rules or ConflictRules(entity)
@@ -146,23 +150,30 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     for item in results:
         chunk.append(item)
         if len(chunk) == CHUNK:
-            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim)
+            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify)
             chunk = []
     if chunk:
-        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim)
+        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify)
     return counts
 
 
 def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
                  chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                  counts: EntityCounts, rules: ConflictRules,
-                 claim: Callable[[str, dict[str, Any]], str | None] | None = None) -> None:
-    if claim is not None:
-        for remote_id, canonical, *_ in chunk:
-            if canonical is not None and (entity, remote_id) not in book.links:
-                cid = claim(remote_id, canonical)
-                if cid is not None:
-                    book.links[(entity, remote_id)] = Link(cid, None, None)
+                 claim: Callable[[str, dict[str, Any]], str | None] | None = None,
+                 identify: Callable[[dict[str, Any]], str | None] | None = None) -> None:
+    matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
+    for remote_id, canonical, *_ in chunk:
+        if canonical is None or (entity, remote_id) in book.links:
+            continue
+        cid = claim(remote_id, canonical) if claim else None
+        if cid is None and identify is not None:
+            cid = identify(canonical)
+            if cid is not None:
+                matched.add(remote_id)
+                counts.matched += 1
+        if cid is not None:
+            book.links[(entity, remote_id)] = Link(cid, None, None)
     cids = {remote_id: book.to_canonical(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
     current = _current_rows(con, entity, cols, list(cids.values()))
@@ -190,7 +201,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         old: dict[str, Any] = current.get(cid, {})
         if not old:
             counts.created += 1
-        if old and base:  # agreed before: a local edit the CRM did not touch must survive this pull
+        if old and (base or remote_id in matched):  # a local edit the CRM did not touch must survive
             merged, clashes = merge_fields(old, base, canonical, cols)
             row = {**{k: old.get(k) for k in cols}, **merged}
             edited_at = old.get(CLOCK) if not same(old.get(CLOCK), base.get(CLOCK)) else None

@@ -120,6 +120,8 @@ def settle_clashes(row: dict[str, Any], clashes: list[tuple[str, Any, Any, Any]]
         if name == CLOCK:
             continue
         decision = rules.decide(name, local_time, crm_time)
+        if decision.policy == "pull_only" and was is None:
+            continue  # first agreement (a matched record): the CRM's own value, nothing to report
         if decision.take in ("local", "pending"):
             put_field(row, name, mine)
         pending = decision.take == "pending"

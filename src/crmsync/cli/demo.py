@@ -29,7 +29,9 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
         click.echo(f"\n{crm.crm}  ({crm.requests} API requests, {crm.limit_errors} rate-limit errors)")
         for entity, c in crm.first_sync.items():
             edit = crm.edit_sync.get(entity, {})
-            click.echo(f"  {entity:<8} first sync: pulled {c['applied']:>4}, created in {crm.crm} {c['created']:>3}   "
+            same = f" ({c['matched']} already known from another CRM)" if c.get("matched") else ""
+            click.echo(f"  {entity:<8} first sync: pulled {c['applied']:>4}{same}, "
+                       f"created in {crm.crm} {c['created']:>3}   "
                        f"after edits on both sides: pulled {edit.get('applied', 0):>2}, "
                        f"created {edit.get('created', 0)}, updated {edit.get('updated', 0)}, "
                        f"conflicts {edit.get('conflicts', 0)}, "

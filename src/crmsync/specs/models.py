@@ -140,6 +140,7 @@ class Pipeline:
     conflicts: Conflicts = field(default_factory=Conflicts)
     write_mode: str = "upsert"
     deletes: str = "soft"
+    match: dict[str, list[str]] = field(default_factory=lambda: {"contact": ["emails"]})
     staging: TypedBlock = field(default_factory=lambda: TypedBlock("duckdb", {"path": "crmsync.duckdb"}))
 
     @classmethod

@@ -188,7 +188,7 @@ def test_a_new_custom_field_and_a_new_enum_option_do_not_break_a_run(project, fa
     assert r.status_code == 200, r.text
     result = pull()
     assert result.entities["contact"] == {"read": 1, "applied": 1, "created": 0, "unchanged": 0, "rejected": 0,
-                                          "deleted": 0, "conflicts": 0}
+                                          "deleted": 0, "conflicts": 0, "matched": 0}
     (custom,) = query(project, "SELECT c.custom FROM canonical.contacts c JOIN sync.links l ON l.canonical_id = c.id "
                                "WHERE l.entity = 'contact' AND l.remote_id = ?", [contact])[0]
     assert json.loads(custom)["source"] == "Партнёр"
