@@ -24,8 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=10_000, help="N for the pull scenarios (default 10,000)")
     p.add_argument("--memory-sizes", default="10000,100000", help="N list for the memory scenario")
     p.add_argument("--with-1m", action="store_true", help="add 1,000,000 records to the memory scenario (slow)")
-    p.add_argument("--push-records", type=int, default=2_500, help="updates per CRM in the push scenario; "
-                   "creates are half that (default 2,500)")
+    p.add_argument("--push-records", type=int, default=1_500, help="updates per CRM in the push scenario; "
+                   "creates are half that (default 1,500)")
     p.add_argument("--mapping-records", type=int, default=5_000)
     p.add_argument("--noop-command", default=noop.DEFAULT_COMMAND,
                    help="the no-op run's command, {pipeline} filled in (default: %(default)r)")
