@@ -1,37 +1,83 @@
-"""``python -m benchmarks [--records N] [--out FILE]``: run the scenarios, print a table, write JSON.
+"""``python -m benchmarks``: start the fakes, run the scenarios, print a table, write one JSON file.
 
-Every figure is a ratio against a baseline measured in the same run (the machine is noisy).
+Every figure is a ratio against a baseline or a ceiling measured in the same run (the machine is
+noisy), with the raw numbers beside it. ``--quick`` is a smoke run of every scenario in about a minute.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
-from benchmarks import mapping, pull
+from benchmarks import mapping, memory, noop, pull, push, report, throttled, workarounds
+
+SCENARIOS = ("pull", "throttled", "push", "noop", "memory", "mapping")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--records", type=int, default=10_000, help="records per scenario (default 10,000)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/latest.json"))
-    args = parser.parse_args()
-    results = {"machine": {"python": platform.python_version(), "platform": platform.platform(),
-                           "cpus": __import__("os").cpu_count()},
-               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "scenarios": [pull.run(args.records), mapping.run(min(args.records, 5_000))]}
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--records", type=int, default=10_000, help="N for the pull scenarios (default 10,000)")
+    p.add_argument("--memory-sizes", default="10000,100000", help="N list for the memory scenario")
+    p.add_argument("--with-1m", action="store_true", help="add 1,000,000 records to the memory scenario (slow)")
+    p.add_argument("--push-records", type=int, default=1_500, help="updates per CRM in the push scenario; "
+                   "creates are half that (default 1,500)")
+    p.add_argument("--mapping-records", type=int, default=5_000)
+    p.add_argument("--noop-command", default=noop.DEFAULT_COMMAND,
+                   help="the no-op run's command, {pipeline} filled in (default: %(default)r)")
+    p.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
+    p.add_argument("--skip-dlt-defaults", action="store_true", help="leave out the slow dlt-defaults baseline")
+    p.add_argument("--quick", action="store_true", help="smoke run: small N everywhere")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/latest.json"))
+    return p
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import version
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), "0")
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gb": round(int(mem) / 1024 / 1024, 1),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "dlt": version("dlt"), "duckdb": version("duckdb"), "crmsync": version("crmsync")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.quick:
+        args.records, args.memory_sizes, args.push_records, args.mapping_records = 1_000, "1000,5000", 500, 500
+    sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
+    chosen = args.only or list(SCENARIOS)
+    workarounds.apply()
+    runners = {
+        "pull": lambda: pull.run(args.records, skip_defaults=args.skip_dlt_defaults),
+        "throttled": lambda: throttled.run(args.records),
+        "push": lambda: push.run(args.push_records, args.push_records),
+        "noop": lambda: noop.run(args.noop_command, runs=1 if args.quick else 3),
+        "memory": lambda: memory.run(sizes),
+        "mapping": lambda: mapping.run(args.mapping_records),
+    }
+    results: dict[str, Any] = {"machine": machine(), "command": "python -m benchmarks " + " ".join(argv or []),
+                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "scenarios": []}
+    for name in SCENARIOS:
+        if name in chosen:
+            start = time.perf_counter()
+            scenario = runners[name]()
+            scenario["scenario_seconds"] = round(time.perf_counter() - start, 1)
+            results["scenarios"].append(scenario)
+            print(report.render(scenario), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
-    for scenario in results["scenarios"]:
-        print(f"\n{scenario['scenario']} — {scenario['records']:,} records")
-        for name, figures in scenario.items():
-            if isinstance(figures, dict):
-                print(f"  {name:<14} " + "  ".join(f"{k} {v}" for k, v in figures.items()))
     print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

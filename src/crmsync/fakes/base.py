@@ -132,6 +132,12 @@ class BaseApp:
         if action == "revoke-tokens" and request.method == "POST":
             self.oauth.revoke_all()
             return Response.json(200, {"revoked": True})
+        if action == "rate-limit" and request.method == "POST":
+            # A fresh limiter (empty bucket / window), so a benchmark phase starts where a quiet CRM would.
+            with self.lock:
+                self.config.rate_limit = bool(body.get("enabled", True))
+                self.limiter = self._make_limiter() if self.config.rate_limit else None
+            return Response.json(200, {"rate_limit": self.config.rate_limit})
         if action == "clock" and request.method == "POST":
             if "freeze" in body:
                 self.clock.freeze(float(body["freeze"]))

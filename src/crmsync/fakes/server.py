@@ -242,6 +242,9 @@ class FakeServer:
     def _admin(self, request: Request, action: str) -> Response:
         if action == "stats" and request.method == "GET":
             return Response.json(200, {**self.stats.as_dict(), "faults_injected": dict(self.faults.injected)})
+        if action == "stats" and request.method == "DELETE":  # a benchmark phase counts only its own requests
+            self.stats.reset()
+            return Response.json(200, self.stats.as_dict())
         if action == "state" and request.method == "GET":
             return Response.json(200, self.app.snapshot())
         if action == "faults":

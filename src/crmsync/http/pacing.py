@@ -2,9 +2,11 @@
 
 Two models, matching how the CRMs count (and how the fakes enforce it):
 
-* ``requests_per_second`` (AmoCRM: 7/s per token, counted in any one-second window): requests
-  are spaced evenly, ``1/rate`` apart — a burst of 7 followed by an 8th inside the same second
-  would be refused, even spacing never is.
+* ``requests_per_second`` (AmoCRM: 7/s per token, counted in any one-second window): we keep
+  the send times of the last 7 requests and send the next one as soon as the oldest of them is a
+  window (plus margin) old. A run of a few requests (a no-op incremental run makes ~9) goes out at
+  once instead of 1/7 s apart — even spacing cost such a run ~1 s of sleeping; a long run still
+  settles at just under 7/s and is never refused.
 * ``leaky_bucket`` (Bitrix24: each request adds 1, the level drains ``rate``/s, above ``burst`` the
   request is refused): we keep our own copy of the level and wait until one more request fits.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -37,6 +40,9 @@ class Pacer:
         if delay > 0:
             self.waited += delay
             self._sleep(delay)
+
+    def done(self) -> None:
+        """The answer to the request just sent has arrived (for pacers that count from the server's side)."""
 
     def _reserve(self, now: float) -> float:  # returns how long the caller must wait
         raise NotImplementedError
@@ -74,6 +80,31 @@ class EvenSpacing(Pacer):
         if state.get("type") == "even_spacing":
             with self._lock:
                 self._next = max(self._next, self._from_wall(float(state["next"])))
+
+
+class RollingWindow(Pacer):
+    """At most ``limit`` requests in any ``window`` seconds (stretched by ``margin``), bursts allowed."""
+
+    def __init__(self, limit: int, window: float = 1.0, margin: float = 0.03, **kw: Callable) -> None:
+        super().__init__(**kw)
+        self.limit = max(1, int(limit))
+        self.window = window * (1.0 + margin)
+        self._sent: deque[float] = deque(maxlen=self.limit)
+
+    def _reserve(self, now: float) -> float:
+        start = now
+        if len(self._sent) == self.limit:
+            start = max(now, self._sent[0] + self.window)
+        self._sent.append(start)
+        return start - now
+
+    def done(self) -> None:
+        # The server counted the request somewhere between our send and its answer. Counting from
+        # the answer keeps a slow first request (connection set-up, a busy server) from squeezing
+        # the window at the server's end; the cost is one round trip per window.
+        with self._lock:
+            if self._sent:
+                self._sent[-1] = max(self._sent[-1], self._clock())
 
 
 class LeakyBucket(Pacer):
@@ -124,7 +155,7 @@ def pacer_for(spec: dict | None) -> Pacer:
         return Unlimited()
     kind = spec.get("type")
     if kind == "requests_per_second":
-        return EvenSpacing(float(spec["requests"]))
+        return RollingWindow(int(spec["requests"]))
     if kind == "leaky_bucket":
         return LeakyBucket(float(spec["rate"]), float(spec["burst"]))
     raise ValueError(f"rate_limit.type {kind!r} is not one of: requests_per_second, leaky_bucket")

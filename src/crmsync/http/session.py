@@ -95,9 +95,11 @@ class CrmSession(requests.Session):
                 if not kwargs.get("stream"):
                     _ = response.content  # a truncated body fails here, inside the retry loop
             except TRANSIENT as exc:
+                self.pacer.done()
                 last_problem = f"{type(exc).__name__}: {exc}"
                 self._wait(attempt, None)
                 continue
+            self.pacer.done()
             verdict = self.errors.judge(response)
             if verdict.action == OK:
                 return dispatch_hook("response", hooks, response, **kwargs)

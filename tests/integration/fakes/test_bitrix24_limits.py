@@ -57,3 +57,19 @@ def test_drop_and_truncate(fake_crm):
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError, ValueError)):
         requests.get(url).json()
     assert requests.get(url).status_code == 200
+
+
+def test_rate_limit_switches_at_runtime_with_a_fresh_bucket(fake_crm):
+    server = fake_crm("bitrix24", rate_limit=False)
+    server.app.clock.freeze(T0)
+    url = f"{server.url}/rest/1/demo/server.time"
+    with requests.Session() as s:
+        assert all(s.get(url).status_code == 200 for _ in range(60))  # off: no bucket at all
+        assert s.post(f"{server.url}/_fake/rate-limit", json={"enabled": True}).json() == {"rate_limit": True}
+        assert [s.get(url).status_code for _ in range(51)] == [200] * 50 + [503]  # on: starts empty
+        s.post(f"{server.url}/_fake/rate-limit", json={"enabled": True})  # again: a fresh bucket
+        assert s.get(url).status_code == 200
+        s.post(f"{server.url}/_fake/rate-limit", json={"enabled": False})
+        assert all(s.get(url).status_code == 200 for _ in range(60))
+        assert s.get(f"{server.url}/_fake/stats").json()["total"] > 0
+        assert s.delete(f"{server.url}/_fake/stats").json()["total"] == 0

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from crmsync.errors import CrmError
-from crmsync.http.pacing import EvenSpacing, LeakyBucket
+from crmsync.http.pacing import LeakyBucket, RollingWindow
 from crmsync.http.policy import ErrorPolicy, RetryPolicy
 from crmsync.http.session import CrmSession
 from crmsync.project import builtin_project_dir
@@ -17,7 +17,7 @@ B24_SPEC = load_yaml(builtin_project_dir() / "connectors" / "bitrix24.yaml")
 
 
 def amo_session(**kw):
-    s = CrmSession.from_connector(AMO_SPEC, EvenSpacing(7), **kw)
+    s = CrmSession.from_connector(AMO_SPEC, RollingWindow(7), **kw)
     s.headers["Authorization"] = "Bearer demo-token"
     return s
 
@@ -60,7 +60,8 @@ def test_a_hung_request_times_out_and_is_retried(fake_crm):
 
 def test_persistent_outage_stops_with_the_crms_words(fake_crm):
     amo = fake_crm("amocrm", rate_limit=False, faults=["503:1.0"])
-    s = CrmSession.from_connector(AMO_SPEC, EvenSpacing(1000), retry=RetryPolicy(max_attempts=3), sleep=lambda _: None)
+    s = CrmSession.from_connector(AMO_SPEC, RollingWindow(1000), retry=RetryPolicy(max_attempts=3),
+                                  sleep=lambda _: None)
     with pytest.raises(CrmError, match=r"still failing after 3 attempts on GET .*/api/v4/contacts: HTTP 503"):
         s.get(amo.url + "/api/v4/contacts", headers={"Authorization": "Bearer demo-token"})
 
@@ -95,7 +96,7 @@ class RefreshingAuth(requests.auth.AuthBase):
 
 def test_a_401_refreshes_once_then_retries_and_never_loops(fake_crm):
     amo = fake_crm("amocrm", contacts=2, rate_limit=False)
-    s = CrmSession.from_connector(AMO_SPEC, EvenSpacing(1000), sleep=lambda _: None)
+    s = CrmSession.from_connector(AMO_SPEC, RollingWindow(1000), sleep=lambda _: None)
     s.auth = RefreshingAuth("expired")
     assert s.get(amo.url + "/api/v4/contacts").status_code == 200 and s.auth.refreshed == 1
     s.auth = RefreshingAuth("expired")

@@ -81,3 +81,14 @@ def test_real_rate_limits_are_never_hit(project, fake_crm):
     read = reader(project, "amocrm", server, paced=True)
     assert read().read == {"contact": 1000, "deal": 250, "task": 10}
     assert server.stats.by_status.get(429, 0) == 0 and server.app.rate_limited == 0
+
+
+@pytest.mark.parametrize(("contacts", "pages"), [(300, 2), (250, 2), (0, 1)])
+def test_amocrm_reads_stop_on_a_short_page_without_asking_for_the_next(project, fake_crm, contacts, pages):
+    server = fake_crm("amocrm", contacts=contacts, deals=0, tasks=0, rate_limit=False)
+    connector, session, base = fake_session(project, "amocrm", server)
+    read = read_connection(project, connection="amocrm", connector=connector, entities=["contact"], session=session,
+                           base_url=base, store="crmsync.duckdb")
+    assert read.read["contact"] == contacts
+    # 300 = a full page and a short one; 250 = a full page, then AmoCRM's empty 204; 0 = the 204 alone
+    assert server.stats.by_route["GET /api/v4/contacts"] == pages

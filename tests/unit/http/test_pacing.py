@@ -1,6 +1,6 @@
 from crmsync.fakes.ratelimit import LeakyBucket as ServerBucket
 from crmsync.fakes.ratelimit import SlidingWindow
-from crmsync.http.pacing import EvenSpacing, LeakyBucket, pacer_for
+from crmsync.http.pacing import EvenSpacing, LeakyBucket, RollingWindow, pacer_for
 
 
 class FakeTime:
@@ -26,6 +26,35 @@ def test_even_spacing_never_trips_amocrms_window_and_stays_near_the_ceiling():
     assert 0.95 * 7 < rate <= 7
 
 
+def test_rolling_window_sends_a_short_run_at_once_and_never_trips_amocrms_window():
+    t = FakeTime()
+    pacer = RollingWindow(7, clock=t.clock, sleep=t.sleep)
+    server = SlidingWindow(7, 1.0)
+    start = t.now
+    for _ in range(7):  # a no-op incremental run's handful of requests: no waiting at all
+        pacer.acquire()
+        assert server.allow("token", now=t.now)
+    assert t.now == start
+    for _ in range(693):
+        pacer.acquire()
+        assert server.allow("token", now=t.now)
+    rate = 700 / (t.now - start)
+    assert 0.95 * 7 < rate <= 7.1  # the first second's burst, then just under 7/s
+
+
+def test_rolling_window_counts_a_slow_request_from_its_answer():
+    t = FakeTime()
+    pacer = RollingWindow(2, margin=0.0, clock=t.clock, sleep=t.sleep)
+    pacer.acquire()
+    t.now += 0.5  # the first answer took half a second: the server may have counted it that late
+    pacer.done()
+    pacer.acquire()
+    pacer.done()
+    before = t.now
+    pacer.acquire()
+    assert t.now - before == 1.0  # a full window after the first answer, not after its send
+
+
 def test_leaky_bucket_bursts_then_drains_without_ever_being_refused():
     t = FakeTime()
     pacer = LeakyBucket(2, 50, clock=t.clock, sleep=t.sleep)
@@ -49,7 +78,7 @@ def test_penalise_trusts_the_server_when_it_says_full():
 
 
 def test_pacer_for_reads_the_spec():
-    assert isinstance(pacer_for({"type": "requests_per_second", "requests": 7}), EvenSpacing)
+    assert isinstance(pacer_for({"type": "requests_per_second", "requests": 7}), RollingWindow)
     assert isinstance(pacer_for({"type": "leaky_bucket", "rate": 2, "burst": 50}), LeakyBucket)
 
 

@@ -86,3 +86,26 @@ def test_dates_round_trip(day: str) -> None:
 def test_amounts_round_trip_through_text(amount: Any) -> None:
     value = float(amount)
     assert run("number", run("number", value, "inverse", write_as="string")) == value
+
+
+def test_phone_fast_path_matches_the_full_parse():
+    import random
+
+    from crmsync.fakes.world import _phone
+    from crmsync.mapping.transforms import contact_points as cp
+
+    rng = random.Random(7)
+    samples = [_phone(rng) for _ in range(2000)] + [
+        "+44 20 7946 0958", "+1 (212) 555-0123", "+39 06 6982 0000", "+7 800 555 35 35", "+380 44 123 4567",
+        "+79161234567", "+7 916 123-45-67 доб. 12", "+999 123 4567", "+1 23", "+0 916 123"]
+    for text in samples:
+        cleaned = cp._BLANKS.sub(" ", text).strip()
+        try:
+            number = cp.phonenumbers.parse(cleaned, "RU")
+            valid = cp.phonenumbers.is_valid_number(number)
+        except cp.phonenumbers.NumberParseException:
+            valid = False
+        fast = cp._international(cleaned)
+        if fast is not None:  # the fast path only ever answers with what the full parse says
+            assert valid and not number.extension
+            assert fast == cp.phonenumbers.format_number(number, cp.phonenumbers.PhoneNumberFormat.E164), text

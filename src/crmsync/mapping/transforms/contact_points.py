@@ -24,8 +24,34 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _BLANKS = re.compile(r"\s+")
 
 
+_PUNCTUATION = re.compile(r"[\s().\-]+")
+_INTERNATIONAL = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _international(cleaned: str) -> str | None:
+    """E.164 for a valid number already written in international form (+7 916 123-45-67), without
+    ``phonenumbers.parse`` (60 % of the cost): country code by the prefix-free table, then the same
+    validity check. Anything else — an invalid number, a national leading zero — takes the full parse.
+    """
+    digits = _PUNCTUATION.sub("", cleaned)
+    if not _INTERNATIONAL.match(digits):
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[1:1 + size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = digits[1 + size:]
+            if national.startswith("0"):
+                return None
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+            return digits if phonenumbers.is_valid_number(number) else None
+    return None
+
+
 @lru_cache(maxsize=65536)  # parsing costs ~0.1 ms; our own writes and unchanged records come back often
 def _e164(cleaned: str, region: str | None) -> str | None:
+    fast = _international(cleaned)
+    if fast is not None:
+        return fast
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException:

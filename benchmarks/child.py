@@ -1,0 +1,47 @@
+"""``python -m benchmarks.child MODULE:FUNCTION '{"kw": ...}'``: one measured step in a fresh process.
+
+Each variant runs in its own process so that nothing leaks between them: dlt reads its settings
+from environment variables (crmsync's tuned defaults would otherwise turn the "dlt defaults"
+baseline into a tuned one), imports are paid once per variant, and the peak RSS is the variant's
+own (``ru_maxrss`` of this process, not of the harness or the fake). The last stdout line is JSON:
+``{"seconds": …, "peak_rss_mb": …, "result": …}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import resource
+import sys
+import time
+
+
+def main() -> None:
+    target, kwargs = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    module, _, name = target.partition(":")
+    from benchmarks import workarounds
+
+    workarounds.apply()
+    fn = getattr(importlib.import_module(module), name)
+    start = time.perf_counter()
+    result = fn(**kwargs)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_kb / 1024, 1), "result": result}, default=str))
+
+
+def run_child(target: str, **kwargs: object) -> dict:
+    """Run ``target`` in a child process and return its JSON report (raises with its stderr on failure)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]  # the repository: ``benchmarks`` importable from any cwd
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.child", target, json.dumps(kwargs)],
+                          capture_output=True, text=True, cwd=root)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{target} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()

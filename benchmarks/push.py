@@ -1,0 +1,84 @@
+"""Scenario 3: push at the real rate limits — updates, then creates, per second as a share of each
+API's write ceiling (AmoCRM arrays of 250 at 7 req/s; Bitrix24 ``batch`` of 50 under its bucket).
+
+crmsync reads every written batch back (one extra request per batch) so the next pull sees its own
+writes as agreed, not as changes (no echo). That is a design trade-off, so two ceilings are given:
+writes only (what the API allows) and writes + read-back (the best this design can do), and the
+requests per written record as the fake counted them. Each phase starts with the limiter fresh.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks import ceilings
+from benchmarks.child import run_child
+from benchmarks.common import FakeProcess, connected_project
+
+BATCH = {"amocrm": 250, "bitrix24": 50}
+
+
+def _sql(project: Any, statement: str, rows: list[list[Any]] | None = None) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(project.store_path()))
+    try:
+        con.executemany(statement, rows) if rows else con.execute(statement)
+    finally:
+        con.close()
+
+
+def _ceiling_seconds(crm: str, records: int, read_back: bool) -> float:
+    requests = math.ceil(records / BATCH[crm]) * (2 if read_back else 1)
+    if crm == "amocrm":
+        return requests / ceilings.AMO_RPS
+    return ceilings.bitrix24_seconds(requests)
+
+
+def _phase(fake: FakeProcess, project: Any, crm: str, kind: str, n: int) -> dict[str, Any]:
+    fake.rate_limit(True)  # fresh window / empty bucket, statistics zeroed
+    report = run_child("benchmarks.steps:crmsync_push", project=str(project.root), connection=crm, paced=True)
+    stats = fake.stats()
+    fake.rate_limit(False)
+    done = report["result"]["entities"]["contact"]
+    written = done.get("created" if kind == "create" else "updated", 0)
+    row: dict[str, Any] = {"crm": crm, "kind": kind, "records": n, "written": written,
+                           "seconds": round(report["seconds"], 2), "records_per_s": round(written / report["seconds"]),
+                           "requests": stats["total"],
+                           "requests_per_record": round(stats["total"] / max(written, 1), 4),
+                           "by_route": stats["by_route"], "refused_by_limit": report["result"]["throttled"]}
+    for label, read_back in (("writes_only", False), ("with_read_back", True)):
+        ceiling_s = _ceiling_seconds(crm, n, read_back)
+        row[f"ceiling_{label}_records_per_s"] = round(n / ceiling_s) if ceiling_s else None
+        row[f"fraction_{label}"] = ceilings.fraction(report["seconds"], ceiling_s)
+    return row
+
+
+def run_crm(crm: str, updates: int, creates: int) -> list[dict[str, Any]]:
+    with FakeProcess(crm, updates) as fake, tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
+        project = connected_project(Path(tmp), fake)
+        run_child("benchmarks.steps:crmsync_pull", project=tmp, connection=crm, paced=False)
+        _sql(project, "UPDATE canonical.contacts SET first_name = first_name || ' Bench', "
+                      "name = name || ' Bench' WHERE first_name IS NOT NULL")
+        rows = [_phase(fake, project, crm, "update", updates)]
+        new = [[str(uuid.uuid4()), f"Bench New {i}", "Bench", f"New {i}",
+                json.dumps([{"value": f"+7916{i:07d}", "type": "mobile"}]),
+                json.dumps([{"value": f"bench.{i}@example.com", "type": "work"}])] for i in range(creates)]
+        _sql(project, "INSERT INTO canonical.contacts (id, version, name, first_name, last_name, phones, emails) "
+                      "VALUES (?, 1, ?, ?, ?, ?, ?)", new)
+        rows.append(_phase(fake, project, crm, "create", creates))
+    return rows
+
+
+def run(amo_n: int, b24_n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"scenario": "push (real limits)", "records": {"amocrm": amo_n, "bitrix24": b24_n},
+                           "formulas": {"amocrm": "ceil(N/250) writes (×2 with read-back) at 7 req/s",
+                                        "bitrix24": ceilings.FORMULAS["bitrix24 write"]}, "rows": []}
+    out["rows"] += run_crm("amocrm", amo_n, amo_n // 2)
+    out["rows"] += run_crm("bitrix24", b24_n, b24_n // 2)
+    return out
