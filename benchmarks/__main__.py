@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import mapping, memory, noop, pull, push, report, throttled, workarounds
+from benchmarks import mapping, memory, noop, pull, push, report, throttled
 
 SCENARIOS = ("pull", "throttled", "push", "noop", "memory", "mapping")
 
@@ -54,7 +54,6 @@ def main(argv: list[str] | None = None) -> None:
         args.records, args.memory_sizes, args.push_records, args.mapping_records = 1_000, "1000,5000", 500, 500
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
-    workarounds.apply()
     runners = {
         "pull": lambda: pull.run(args.records, skip_defaults=args.skip_dlt_defaults),
         "throttled": lambda: throttled.run(args.records),

@@ -19,9 +19,6 @@ import time
 def main() -> None:
     target, kwargs = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     module, _, name = target.partition(":")
-    from benchmarks import workarounds
-
-    workarounds.apply()
     fn = getattr(importlib.import_module(module), name)
     start = time.perf_counter()
     result = fn(**kwargs)

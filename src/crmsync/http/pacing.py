@@ -106,6 +106,16 @@ class RollingWindow(Pacer):
             if self._sent:
                 self._sent[-1] = max(self._sent[-1], self._clock())
 
+    def snapshot(self) -> dict | None:
+        with self._lock:
+            return {"type": "rolling_window", "sent": [self._to_wall(t) for t in self._sent]} if self._sent else None
+
+    def restore(self, state: dict) -> None:
+        if state.get("type") == "rolling_window":
+            with self._lock:
+                for wall in state["sent"][-self.limit:]:
+                    self._sent.append(self._from_wall(float(wall)))
+
 
 class LeakyBucket(Pacer):
     def __init__(self, rate: float, burst: float, margin: float = 0.03, **kw: Callable) -> None:

@@ -118,3 +118,18 @@ def test_even_spacing_state_survives_a_restart():
         second.acquire()
         assert server.allow("token", now=t.now)
     assert LeakyBucket(2, 50).snapshot() is None and EvenSpacing(7).snapshot() is None
+
+
+def test_rolling_window_state_survives_a_restart():
+    t = FakeTime()
+    server = SlidingWindow(7, 1.0)
+    first = RollingWindow(7, clock=t.clock, sleep=t.sleep)
+    for _ in range(7):
+        first.acquire()
+        assert server.allow("token", now=t.now)
+    second = RollingWindow(7, clock=t.clock, sleep=t.sleep)
+    second.restore(first.snapshot())
+    for _ in range(30):
+        second.acquire()
+        assert server.allow("token", now=t.now)
+    assert RollingWindow(7).snapshot() is None
