@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, mark_deleted, save_minted
-from crmsync.canonical.tables import ensure
+from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, save_minted
+from crmsync.canonical.deletes import apply_remote_deletes
+from crmsync.canonical.tables import columns, ensure
 from crmsync.project import Project
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
@@ -36,9 +37,10 @@ class PullResult:
 
 def pull_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
-                    session: Any, base_url: str, store: str, full_refresh: bool = False,
+                    session: Any, base_url: str, store: str, full_refresh: bool = False, deletes: str = "soft",
                     progress: Callable[[str], None] = lambda _: None) -> PullResult:
-    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec)."""
+    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
+    ``deletes``: the pipeline's setting (crmsync.canonical.deletes says what each does on a pull)."""
     from crmsync.mapping import Mapper, Rejection, build_catalog
 
     run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -78,8 +80,10 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
                 counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
                                       schema=canonical[entity], book=book, results=results())
-            counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
-                                          remote_ids=deleted.get(entity, ()))
+            # After the apply: a record read in this run and deleted since is still deleted at the end.
+            counts.deleted = apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id,
+                                                  cols=columns(canonical[entity]), deleted=deleted.get(entity, {}),
+                                                  mode=deletes)
             counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
             if newest is not None:
                 con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
@@ -99,8 +103,9 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
 def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
                   entities: list[str], session: Any, base_url: str
-                  ) -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
-    """Remote ids deleted in the CRM per entity, and the new feed cursors (applied with the run)."""
+                  ) -> tuple[dict[str, dict[str, dt.datetime | None]], dict[tuple[str, str], int]]:
+    """Remote ids deleted in the CRM per entity (with when, if the CRM says), and the new feed cursors
+    (applied with the run)."""
     known: dict[str, list[str]] = {}
     cursors: dict[tuple[str, str], int] = {}
     path = project.store_path(store)
@@ -109,23 +114,26 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
             ensure(con, {})
             for entity in entities:
                 known[entity] = [r[0] for r in con.execute(
-                    "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL",
+                    "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
+                    "AND remote_deleted_at IS NULL",
                     [entity, connection]).fetchall()]
                 row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = ?",
                                   [connection, entity, "deletes"]).fetchone()
                 cursors[(entity, "deletes")] = int(row[0]) if row else 0
-    out: dict[str, set[str]] = {}
+    out: dict[str, dict[str, dt.datetime | None]] = {}
     for entity in entities:
         source = mappings[entity].source
         spec = connector["entities"][source].get("deletes")
         if not spec or not known.get(entity):
             continue  # nothing linked yet: nothing can have been deleted from under us
         if spec["type"] == "events":
-            out[entity], cursors[(entity, "deletes")] = deleted_since(
+            events, cursors[(entity, "deletes")] = deleted_since(
                 spec, connector["paginator"], session, base_url, cursors.get((entity, "deletes"), 0))
+            out[entity] = {rid: dt.datetime.fromtimestamp(at, dt.timezone.utc) if at else None
+                           for rid, at in events.items()}
         elif spec["type"] == "id_scan":
-            out[entity] = missing_ids(connector["entities"][source]["list"], connector["paginator"], session,
-                                      base_url, known[entity])
+            out[entity] = dict.fromkeys(missing_ids(connector["entities"][source]["list"], connector["paginator"],
+                                                    session, base_url, known[entity]))
     return out, cursors
 
 
@@ -195,7 +203,7 @@ def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None
                                crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
                                canonical=run.canonical, entities=run.entities, session=session,
                                base_url=session.base_url, store=run.store, full_refresh=full_refresh,
-                               progress=progress)
+                               deletes=run.pipeline.deletes, progress=progress)
     except Exception as exc:
         record_failure(project, run, "pull", started, exc)
         raise
