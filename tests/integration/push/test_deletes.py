@@ -1,5 +1,6 @@
 """Deletions both ways, per the pipeline's ``deletes``, against both fake CRMs; no resurrection by a racing edit."""
 
+import json
 import shutil
 
 import pytest
@@ -248,3 +249,35 @@ def test_links_carry_the_crm_records_modification_time(project, fake_crm, crm):
     sync.push()
     (now,) = sync.sql("SELECT remote_updated_at FROM sync.links WHERE canonical_id = ?", [cid])[0]
     assert now > was  # the read-back after the push brought the CRM's new modification time
+
+
+# -- the CLI ------------------------------------------------------------------------------------------
+def test_cli_validate_refuses_hard_for_amocrm_and_bitrix24_push_deletes(tmp_path, fake_crm):
+    from tests.integration.push.test_push_cli import sql
+    from tests.integration.test_pull_cli import run
+
+    run(tmp_path, "init", str(tmp_path / "p"))
+    root = tmp_path / "p"
+    for name in ("amocrm", "bitrix24"):
+        path = root / "pipelines" / f"{name}.yaml"
+        path.write_text(path.read_text().replace("deletes: soft", "deletes: hard"))
+    refused = run(root, "validate", ok=False)
+    assert refused.returncode == 2 and "pipelines/amocrm.yaml:13: deletes: 'hard' sends local deletions" in \
+        refused.stdout + refused.stderr
+    amo = root / "pipelines" / "amocrm.yaml"
+    amo.write_text(amo.read_text().replace("deletes: hard", "deletes: soft"))
+
+    server = fake_crm("bitrix24", contacts=20, deals=5, tasks=5, rate_limit=False)
+    run(root, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")
+    run(root, "pull", "bitrix24", "--json")
+    (cid,) = sql(root, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
+    sql(root, "UPDATE canonical.contacts SET deleted_at = now() WHERE id = ?", [cid])
+    shown = run(root, "push", "bitrix24", "--dry-run").stdout
+    assert f"delete {cid}" in shown and "deleted     1" in shown
+    done = json.loads(run(root, "push", "bitrix24", "--json").stdout)
+    assert done["entities"]["contact"] == {"created": 0, "updated": 0, "deleted": 1, "conflicts": 0, "rejected": 0}
+    again = json.loads(run(root, "push", "bitrix24", "--json").stdout)
+    assert all(c["deleted"] == 0 for c in again["entities"].values())
+    pulled = json.loads(run(root, "pull", "bitrix24", "--json").stdout)
+    assert pulled["entities"]["contact"]["applied"] == 0
+    assert sql(root, "SELECT deleted_at IS NOT NULL FROM canonical.contacts WHERE id = ?", [cid]) == [(True,)]
