@@ -192,11 +192,14 @@ class Bitrix24BatchWriter(Writer):
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
         method = self.spec[kind]["method"]
         id_param = "taskId" if method.startswith("tasks.") else "id"
+        present = self._entries_now(ops) if kind == "update" else {}
         cmd = {}
         for op in ops:
             fields = dict(op.payload)
             if kind == "create" and self._crm_item:
                 fields.update(ORIGINATOR_ID=MARKER, ORIGIN_ID=op.idempotency_key)
+            if kind == "update":
+                fields.update(_replacing(fields, present.get(str(op.remote_id)) or {}))
             params: dict[str, Any] = {id_param: op.remote_id} if kind == "delete" else {"fields": fields}
             if kind == "update":
                 params = {id_param: op.remote_id, **params}
@@ -218,6 +221,11 @@ class Bitrix24BatchWriter(Writer):
             new_id = _new_id(results.get(op.op_id)) if kind == "create" else op.remote_id
             out.append(Outcome(op, new_id) if new_id else Outcome(op, error="the CRM answered without a result"))
         return out
+
+    def _entries_now(self, ops: list[Op]) -> dict[str, dict[str, Any]]:
+        """The records about to get a multi-field list (PHONE, EMAIL …), as the CRM has them now."""
+        ids = [str(op.remote_id) for op in ops if any(_entry_list(v) for v in op.payload.values())]
+        return self.fetch(ids) if ids else {}
 
     def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
         if self._crm_item:  # the key we wrote into ORIGIN_ID: exact, whatever else changed since
@@ -244,6 +252,27 @@ class Bitrix24BatchWriter(Writer):
         if pages and self.spec.get("links"):
             attach_links(self.session, self.base_url, pages, self.spec["links"], record_id)
         return [r for page in pages for r in page]
+
+
+def _entry_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(e, dict) for e in value)
+
+
+def _replacing(fields: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Multi-field lists that replace what the record has. A legacy update adds entries without ``ID``
+    and keeps the ones it does not mention, so writing ``[]`` would clear nothing and a new phone would
+    sit beside the old one: each entry the record has now goes first with ``DELETE: Y``. Read just
+    before the write, so an entry added in the CRM since the last pull is not left behind either.
+    """
+    out = {}
+    for key, value in fields.items():
+        existing = current.get(key)
+        if not _entry_list(value) or not _entry_list(existing):
+            continue
+        named = {str(e.get("ID")) for e in value if e.get("ID")}
+        drop = [{"ID": e["ID"], "DELETE": "Y"} for e in existing if e.get("ID") and str(e["ID"]) not in named]
+        out[key] = drop + value
+    return out
 
 
 def _not_found(error: dict[str, Any]) -> bool:

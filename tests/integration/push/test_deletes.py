@@ -251,6 +251,28 @@ def test_links_carry_the_crm_records_modification_time(project, fake_crm, crm):
     assert now > was  # the read-back after the push brought the CRM's new modification time
 
 
+# -- Bitrix24 multi-fields -----------------------------------------------------------------------------
+def test_bitrix24_phones_and_emails_are_replaced_and_cleared(project, fake_crm):
+    sync = synced_with(project, fake_crm, "bitrix24", "soft")
+    (cid,) = sync.sql("SELECT id FROM canonical.contacts WHERE json_array_length(phones) > 0 "
+                      "AND json_array_length(emails) > 0 ORDER BY id LIMIT 1")[0]
+    rid = sync.remote_id("contact", cid)
+    sync.sql("UPDATE canonical.contacts SET phones = CAST(? AS JSON) WHERE id = ?",
+             [json.dumps([{"value": "+79161234567", "type": "mobile"}]), cid])
+    sync.push()
+    assert [(p["VALUE"], p["VALUE_TYPE"]) for p in sync.fake_contact(rid)["PHONE"]] == [("+79161234567", "MOBILE")]
+
+    sync.sql("UPDATE canonical.contacts SET phones = CAST('[]' AS JSON), emails = CAST('[]' AS JSON) "
+             "WHERE id = ?", [cid])
+    assert sync.push().entities["contact"]["updated"] == 1
+    raw = sync.fake_contact(rid)
+    assert not raw.get("PHONE") and not raw.get("EMAIL")
+    assert all(c["applied"] == 0 for c in sync.pull().entities.values())  # nothing echoes
+    phones, emails = sync.sql("SELECT phones, emails FROM canonical.contacts WHERE id = ?", [cid])[0]
+    assert json.loads(phones or "[]") == [] and json.loads(emails or "[]") == []
+    assert nothing_written(sync.push())
+
+
 # -- the CLI ------------------------------------------------------------------------------------------
 def test_cli_validate_refuses_hard_for_amocrm_and_bitrix24_push_deletes(tmp_path, fake_crm):
     from tests.integration.push.test_push_cli import sql
