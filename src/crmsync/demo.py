@@ -1,11 +1,12 @@
 """The demo: the product end to end on the embedded default, against fake CRMs on loopback.
 
 It scaffolds a project (``crmsync-demo/`` by default, reset on every run), starts fake AmoCRM and
-Bitrix24 with their real rate limits, connects to both (long-lived token, webhook), and for each:
-pulls into one DuckDB file through the shipped connector and mapping specs; edits a record in the
-CRM and pulls again (only the change travels); edits canonical rows with SQL (a rename, a new
-contact) and pushes them back, reading the CRM to show they arrived; then pushes and pulls once
-more to show that nothing echoes.
+Bitrix24 with their real rate limits, connects to both (long-lived token, webhook), and for each
+runs the whole two-way loop through ``crmsync sync``: a first sync into one DuckDB file; then edits
+on both sides — contacts changed in the CRM, a contact renamed and one added with SQL, and one
+deal's amount changed on both sides (the shipped pipelines make ``deal.amount`` a manual conflict);
+a sync that merges it all and holds the amount back; the conflict resolved for the local value; a
+sync that sends it; and one more sync that has nothing to do.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ import requests
 from crmsync.fakes import start_fake
 from crmsync.project import Project
 
-NATIVE_CONTACTS = {"amocrm": "contacts", "bitrix24": "contact"}
+NATIVE = {"amocrm": {"contact": "contacts", "deal": "leads", "first_name": "first_name", "amount": "price"},
+          "bitrix24": {"contact": "contact", "deal": "deals", "first_name": "NAME", "amount": "OPPORTUNITY"}}
 
 
 @dataclass
 class CrmDemo:
     crm: str
     url: str
-    first_pull: dict[str, dict[str, int]]
-    second_pull: dict[str, dict[str, int]]
-    push: dict[str, dict[str, int]] = field(default_factory=dict)
-    in_crm: list[str] = field(default_factory=list)       # what the CRM holds after the push
-    quiet: dict[str, int] = field(default_factory=dict)   # writes and changes on the run after
+    first_sync: dict[str, dict[str, int]]
+    edit_sync: dict[str, dict[str, int]] = field(default_factory=dict)     # both sides edited
+    conflict: dict[str, Any] = field(default_factory=dict)                 # the manual one, and its resolution
+    resolve_sync: dict[str, dict[str, int]] = field(default_factory=dict)  # sends the decision
+    in_crm: list[str] = field(default_factory=list)        # what the CRM holds at the end
+    quiet: dict[str, int] = field(default_factory=dict)    # writes and changes on the sync after
     samples: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
     limit_errors: int = 0
@@ -52,11 +55,11 @@ class DemoResult:
 
 def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: int = 40, tasks: int = 50,
              progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+    from crmsync.conflict_review import list_conflicts, resolve
     from crmsync.connections.connect import ConnectOptions, connect
-    from crmsync.pull import run_pull
-    from crmsync.push import run_push
     from crmsync.scaffold import init_project
     from crmsync.store import open_store
+    from crmsync.sync import run_sync
 
     root = Path(project_dir).expanduser().resolve()
     for leftover in ("crmsync.duckdb", "crmsync.duckdb.wal", ".crmsync"):
@@ -71,6 +74,7 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
     sizes = {"seed": seed, "contacts": contacts, "deals": deals, "tasks": tasks}
     out = []
     for crm in ("amocrm", "bitrix24"):
+        native = NATIVE[crm]
         with start_fake(crm, **sizes) as server:
             progress(f"fake {crm} listening on {server.url} (real rate limits)")
             if crm == "amocrm":
@@ -78,21 +82,27 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
             else:
                 opts = ConnectOptions(crm=crm, name=crm, webhook_url=server.url + "/rest/1/demo/")
             connect(project, opts)
-            progress(f"connected {crm}; pulling")
-            first = run_pull(project, crm, progress=progress)
-            edited = requests.post(server.url + "/_fake/touch", json={"entity": NATIVE_CONTACTS[crm], "count": 2},
+            progress(f"connected {crm}; first sync")
+            demo = CrmDemo(crm, server.url, run_sync(project, crm, progress=progress).entities)
+            edited = requests.post(server.url + "/_fake/touch", json={"entity": native["contact"], "count": 2},
                                    timeout=10).json()["touched"]
-            progress(f"edited {len(edited)} contacts in {crm}; pulling again")
-            second = run_pull(project, crm, progress=progress)
-            demo = CrmDemo(crm, server.url, first.entities, second.entities)
-            renamed = _edit_locally(project, crm)
-            progress(f"edited canonical rows with SQL: renamed {renamed!r}, added 'Демо Новый'; pushing")
-            demo.push = run_push(project, crm, progress=progress).entities
-            demo.in_crm = _names_in_crm(server, crm, [renamed, "Демо Новый"])
-            again_push = run_push(project, crm).entities
-            again_pull = run_pull(project, crm).entities
-            demo.quiet = {"writes": sum(c.get("created", 0) + c.get("updated", 0) for c in again_push.values()),
-                          "applied": sum(c["applied"] for c in again_pull.values())}
+            renamed = _edit_locally(project, crm, avoid=[str(r.get("id", r.get("ID"))) for r in edited])
+            deal = _edit_amount_both_sides(project, crm, server)
+            progress(f"edited {len(edited)} contacts in {crm}; with SQL renamed {renamed!r} and added 'Демо "
+                     f"Новый'; deal {deal['remote_id']} amount: {deal['local']} here, {deal['crm']} in {crm}; syncing")
+            demo.edit_sync = run_sync(project, crm, progress=progress).entities
+            pending = [c for c in list_conflicts(project).conflicts if c["entity"] == "deal"]
+            if pending:
+                resolve(project, ids=[pending[0]["conflict_id"]], take="local")
+                deal["resolved"] = "local"
+                progress(f"conflict {pending[0]['conflict_id']} on deal.amount resolved: keep {deal['local']}; "
+                         "syncing")
+            demo.conflict = deal
+            demo.resolve_sync = run_sync(project, crm, progress=progress).entities
+            demo.in_crm = _in_crm(server, crm, [renamed, "Демо Новый"], deal)
+            again = run_sync(project, crm).entities
+            demo.quiet = {"writes": sum(c["created"] + c["updated"] + c["deleted"] for c in again.values()),
+                          "applied": sum(c["applied"] for c in again.values())}
             demo.requests, demo.limit_errors = server.stats.total, server.app.rate_limited
             out.append(demo)
         progress(f"fake {crm} stopped")
@@ -111,8 +121,31 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
     return DemoResult(str(root), str(store), out, counts)
 
 
-def _edit_locally(project: Project, crm: str) -> str:
-    """What a person or an app does with SQL: rename one contact, insert a new one."""
+def _edit_amount_both_sides(project: Project, crm: str, server: Any) -> dict[str, Any]:
+    """One deal's amount changed here (SQL) and in the CRM (its API) before the next sync."""
+    from crmsync.store import open_store
+
+    with open_store(project.store_path()) as con:
+        cid, remote_id, amount = con.execute(
+            "SELECT c.id, l.remote_id, coalesce(c.amount, 0) FROM canonical.deals c JOIN sync.links l "
+            "ON l.canonical_id = c.id WHERE l.connection = ? AND l.entity = 'deal' AND l.base IS NOT NULL "
+            "ORDER BY l.remote_id LIMIT 1", [crm]).fetchone()
+        local, theirs = int(amount) + 500, int(amount) + 100
+        con.execute("UPDATE canonical.deals SET amount = ? WHERE id = ?", [local, cid])
+    from crmsync.connections.session import authorized_session
+
+    session = authorized_session(project, crm)  # paced like crmsync's own calls: no 429 for the demo's edit
+    if crm == "amocrm":
+        session.patch(server.url + "/api/v4/leads", json=[{"id": int(remote_id), "price": theirs}]).raise_for_status()
+    else:
+        session.post(server.url + "/rest/1/demo/crm.deal.update",
+                     json={"id": remote_id, "fields": {"OPPORTUNITY": theirs}}).raise_for_status()
+    return {"field": "deal.amount", "canonical_id": cid, "remote_id": remote_id, "local": local, "crm": theirs,
+            "resolved": None}
+
+
+def _edit_locally(project: Project, crm: str, avoid: list[str]) -> str:
+    """What a person or an app does with SQL: rename one contact (not one the CRM side edits), insert one."""
     import uuid
 
     from crmsync.store import open_store
@@ -121,7 +154,7 @@ def _edit_locally(project: Project, crm: str) -> str:
         cid, first, last = con.execute(
             "SELECT c.id, c.first_name, c.last_name FROM canonical.contacts c JOIN sync.links l "
             "ON l.canonical_id = c.id WHERE l.connection = ? AND l.entity = 'contact' AND c.first_name IS NOT NULL "
-            "ORDER BY l.remote_id LIMIT 1", [crm]).fetchone()
+            "AND l.remote_id NOT IN (SELECT unnest(?)) ORDER BY l.remote_id LIMIT 1", [crm, avoid or [""]]).fetchone()
         renamed = f"{first} (renamed in DuckDB)"
         con.execute("UPDATE canonical.contacts SET first_name = ?, name = ? WHERE id = ?",
                     [renamed, f"{renamed} {last}".strip(), cid])
@@ -132,9 +165,15 @@ def _edit_locally(project: Project, crm: str) -> str:
     return renamed
 
 
-def _names_in_crm(server: Any, crm: str, wanted: list[str]) -> list[str]:
-    """Which of ``wanted`` first names the fake CRM now holds (its admin view: no rate limit to spend)."""
+def _in_crm(server: Any, crm: str, names: list[str], deal: dict[str, Any]) -> list[str]:
+    """What the fake CRM now holds of our edits (its admin view: no rate limit to spend)."""
+    native = NATIVE[crm]
     rows = requests.get(f"{server.url}/_fake/records", params={"entity": "contacts"}, timeout=30).json()["records"]
-    key = "first_name" if crm == "amocrm" else "NAME"
-    names = {row.get(key) for row in rows}
-    return [w for w in wanted if w in names or w.split()[0] in names]
+    held = {row.get(native["first_name"]) for row in rows}
+    found = [n for n in names if n in held or n.split()[0] in held]
+    deals = requests.get(f"{server.url}/_fake/records", params={"entity": native["deal"]}, timeout=30).json()
+    for row in deals["records"]:
+        if str(row.get("id", row.get("ID"))) == str(deal["remote_id"]) and \
+                float(row.get(native["amount"]) or 0) == deal["local"]:
+            found.append(f"deal {deal['remote_id']} amount {deal['local']}")
+    return found

@@ -19,3 +19,9 @@ class CrmError(CrmsyncError):
     """The CRM said no: carries what it said and what to do."""
 
     exit_code = 3
+
+
+class BusyError(CrmsyncError):
+    """Another crmsync run holds the connection: nothing was done, try again when it ends."""
+
+    exit_code = 4

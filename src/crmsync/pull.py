@@ -13,6 +13,7 @@ from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, save_m
 from crmsync.canonical.deletes import apply_remote_deletes
 from crmsync.canonical.tables import columns, ensure
 from crmsync.project import Project
+from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import read_connection
@@ -35,15 +36,45 @@ class PullResult:
                 "status": self.status, "seconds": round(self.seconds, 3), "entities": self.entities}
 
 
+@dataclass
+class PullRead:
+    """What the read half of a pull brought: raw loads in the store, deletions, feed cursors, metadata."""
+
+    read: Any                                   # crmsync.read.run.ReadResult
+    entities: list[str]                         # in apply order
+    deleted: dict[str, dict[str, dt.datetime | None]]  # remote id → when the CRM deleted it, if it says
+    cursors: dict[tuple[str, str], int]
+    pending: bool                               # raw rows wait to be applied
+    metadata: dict[str, Any]
+    started: dt.datetime
+
+
 def pull_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
-                    session: Any, base_url: str, store: str, full_refresh: bool = False, deletes: str = "soft",
+                    session: Any, base_url: str, store: str, full_refresh: bool = False, conflicts: Any = None,
+                    pushes: bool = True, deletes: str = "soft",
                     progress: Callable[[str], None] = lambda _: None) -> PullResult:
-    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
+    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec);
+    ``conflicts``: the pipeline's :class:`~crmsync.specs.models.Conflicts` (None: the CRM wins);
+    ``pushes``: whether the pipeline writes to the CRM (if not, every field is the CRM's);
     ``deletes``: the pipeline's setting (crmsync.canonical.deletes says what each does on a pull)."""
-    from crmsync.mapping import Mapper, Rejection, build_catalog
+    pulled = read_phase(project, connection=connection, connector=connector, mappings=mappings, entities=entities,
+                        session=session, base_url=base_url, store=store, full_refresh=full_refresh,
+                        progress=progress)
+    with open_store(project.store_path(store)) as con:
+        ensure(con, canonical)
+        con.execute("BEGIN")
+        result = apply_phase(con, pulled, pipeline=pipeline, connection=connection, crm=crm, connector=connector,
+                             mappings=mappings, canonical=canonical, conflicts=conflicts, pushes=pushes,
+                             deletes=deletes, progress=progress)
+        con.execute("COMMIT")
+    return result
 
-    run_id = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+def read_phase(project: Project, *, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
+               entities: list[str], session: Any, base_url: str, store: str, full_refresh: bool = False,
+               progress: Callable[[str], None] = lambda _: None) -> PullRead:
+    """Read the CRM into the raw tables (dlt commits them itself) and find what it deleted."""
     started = dt.datetime.now(dt.timezone.utc)
     ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
     progress(f"reading {', '.join(ordered)} from {connection}")
@@ -53,51 +84,64 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
     # Metadata (custom fields, stages, users) is only needed to map rows: a run with nothing new skips it.
     pending = any(read.read.values()) or _has_unapplied(project, store, connection, read.dataset, ordered)
     metadata = fetch_metadata(connector, session, base_url) if pending else {}
+    return PullRead(read, ordered, deleted, cursors, pending, metadata, started)
+
+
+def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
+                mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], conflicts: Any = None,
+                pushes: bool = True, deletes: str = "soft",
+                progress: Callable[[str], None] = lambda _: None) -> PullResult:
+    """Map the raw rows not applied yet into canonical and record the run, inside the caller's transaction."""
+    from crmsync.canonical.conflicts import ConflictRules, settle_pending
+    from crmsync.mapping import Mapper, Rejection, build_catalog
+
+    run_id = f"{pulled.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     result = PullResult(run_id, pipeline, connection)
-    with open_store(project.store_path(store)) as con:
-        ensure(con, canonical)
-        book = LinkBook.load(con, connection)
-        con.execute("BEGIN")
-        for entity in ordered:
-            spec = mappings[entity]
-            # Every raw row loaded after the last load this entity applied — not only this run's — so
-            # a run that died between dlt's commit (which moved the cursor) and ours loses nothing.
-            after = _applied_load(con, connection, entity)
-            newest = _newest_load(con, read.dataset, entity)
-            counts = EntityCounts()
-            if pending:
-                mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
-                key = _record_id(connector["entities"][spec.source]["list"])
+    read = pulled.read
+    settle_pending(con, canonical)  # choices made since the last run count before new clashes
+    book = LinkBook.load(con, connection)
+    for entity in pulled.entities:
+        spec = mappings[entity]
+        # Every raw row loaded after the last load this entity applied — not only this run's — so
+        # a run that died between dlt's commit (which moved the cursor) and ours loses nothing.
+        after = _applied_load(con, connection, entity)
+        newest = _newest_load(con, read.dataset, entity)
+        counts = EntityCounts()
+        if pulled.pending:
+            mapper = Mapper(spec, build_catalog(crm, pulled.metadata, spec.source), book, canonical.get(entity))
+            key = _record_id(connector["entities"][spec.source]["list"])
+            rules = ConflictRules.of(conflicts, entity,
+                                     pushed=[b.name for b in mapper.fields if b.spec.pushes] if pushes else [])
 
-                def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
-                            ) -> Iterator[Any]:
-                    for raw in _raw_rows(con, read.dataset, entity, after):
-                        remote_id = str(raw.get(key))
-                        try:
-                            yield remote_id, mapper.pull_result(raw).canonical, None, raw
-                        except Rejection as rejection:
-                            yield remote_id, None, rejection.as_dict(), raw
+            def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
+                        ) -> Iterator[Any]:
+                for raw in _raw_rows(con, read.dataset, entity, after):
+                    remote_id = str(raw.get(key))
+                    try:
+                        yield remote_id, mapper.pull_result(raw).canonical, None, raw
+                    except Rejection as rejection:
+                        yield remote_id, None, rejection.as_dict(), raw
 
-                counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
-                                      schema=canonical[entity], book=book, results=results())
-            # After the apply: a record read in this run and deleted since is still deleted at the end.
-            counts.deleted = apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id,
-                                                  cols=columns(canonical[entity]), deleted=deleted.get(entity, {}),
-                                                  mode=deletes)
-            counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
-            if newest is not None:
-                con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
-                            [connection, entity, newest])
-            result.entities[entity] = counts.as_dict()
-            progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
-        save_minted(con, book)
-        for (entity, kind), value in cursors.items():
-            con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, ?, ?)", [connection, entity, kind, value])
-        finished = dt.datetime.now(dt.timezone.utc)
-        result.seconds = (finished - started).total_seconds()
-        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
-                    [run_id, pipeline, connection, started, finished, json.dumps(result.entities)])
-        con.execute("COMMIT")
+            counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
+                                  schema=canonical[entity], book=book, results=results(), rules=rules,
+                                  claim=lost_create_claimer(con, connection, entity))
+        # After the apply: a record read in this run and deleted since is still deleted at the end.
+        counts.deleted = apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id,
+                                              cols=columns(canonical[entity]), deleted=pulled.deleted.get(entity, {}),
+                                              mode=deletes)
+        counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
+        if newest is not None:
+            con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
+                        [connection, entity, newest])
+        result.entities[entity] = counts.as_dict()
+        progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
+    save_minted(con, book)
+    for (entity, kind), value in pulled.cursors.items():
+        con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, ?, ?)", [connection, entity, kind, value])
+    finished = dt.datetime.now(dt.timezone.utc)
+    result.seconds = (finished - pulled.started).total_seconds()
+    con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
+                [run_id, pipeline, connection, pulled.started, finished, json.dumps(result.entities)])
     return result
 
 
@@ -179,31 +223,39 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
 def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[str, Any]]:
     if not _table_exists(con, dataset, entity):
         return
-    cursor = con.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
-    while True:
-        batch = cursor.fetchmany(2000)
-        if not batch:
-            return
-        for (text,) in batch:
-            row = json.loads(text)
-            yield {k: v for k, v in row.items() if not k.startswith("_dlt_") and k != "_cursor"}
+    # A cursor of its own: apply runs statements on ``con`` between our batches, and a result read
+    # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
+    cursor = con.cursor()
+    try:
+        cursor.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
+        while True:
+            batch = cursor.fetchmany(2000)
+            if not batch:
+                return
+            for (text,) in batch:
+                row = json.loads(text)
+                yield {k: v for k, v in row.items() if not k.startswith("_dlt_") and k != "_cursor"}
+    finally:
+        cursor.close()
 
 
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PullResult:
     """Everything ``crmsync pull PIPELINE`` does: check the specs, open the connection, pull, record the run."""
     from crmsync.connections.session import authorized_session
-    from crmsync.runs import prepare_run, record_failure
+    from crmsync.runs import prepare_run, record_failure, run_lock
 
     run = prepare_run(project, pipeline_name, kind="pull", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
-    started = dt.datetime.now(dt.timezone.utc)
-    try:
-        return pull_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
-                               crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
-                               canonical=run.canonical, entities=run.entities, session=session,
-                               base_url=session.base_url, store=run.store, full_refresh=full_refresh,
-                               deletes=run.pipeline.deletes, progress=progress)
-    except Exception as exc:
-        record_failure(project, run, "pull", started, exc)
-        raise
+    with run_lock(project, run):
+        started = dt.datetime.now(dt.timezone.utc)
+        try:
+            return pull_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
+                                   crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
+                                   canonical=run.canonical, entities=run.entities, session=session,
+                                   base_url=session.base_url, store=run.store, full_refresh=full_refresh,
+                                   conflicts=run.pipeline.conflicts, pushes=run.pipeline.direction != "pull",
+                                   deletes=run.pipeline.deletes, progress=progress)
+        except Exception as exc:
+            record_failure(project, run, "pull", started, exc)
+            raise

@@ -1,15 +1,18 @@
-"""What every pipeline run (pull, push) does around its work: check the specs, pick the pipeline and
-its entities, load the connector and mappings, and record a failed run in ``sync.runs``."""
+"""What every pipeline run (pull, push, sync) does around its work: check the specs, pick the pipeline
+and its entities, load the connector and mappings, hold the connection's run lock, and record a
+failed run in ``sync.runs``."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from crmsync.errors import UserError
+from crmsync.errors import BusyError, UserError
 from crmsync.project import Project
 
 
@@ -38,8 +41,8 @@ def prepare_run(project: Project, pipeline_name: str, *, kind: str, entities: li
     if pipeline is None:
         raise UserError(f"no pipeline {pipeline_name!r}{did_you_mean(pipeline_name, specs.pipelines)}; "
                         f"known: {', '.join(sorted(specs.pipelines)) or 'none (add pipelines/<name>.yaml)'}")
-    other = {"pull": "push", "push": "pull"}[kind]
-    if pipeline.direction == other:
+    other = {"pull": "push", "push": "pull"}.get(kind)
+    if other and pipeline.direction == other:
         raise UserError(f"pipeline {pipeline_name} is {other}-only (direction: {other}); it does not {kind}")
     chosen = list(pipeline.entities)
     if entities:
@@ -66,3 +69,34 @@ def record_failure(project: Project, run: PreparedRun, kind: str, started: dt.da
         con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, ?, ?, now(), 'failed', NULL, ?)",
                     [run_id, run.pipeline.name, run.pipeline.connection, kind, started,
                      mask(f"{type(exc).__name__}: {exc}")[:2000]])
+
+
+LOCK_WAIT = "CRMSYNC_LOCK_WAIT_SECONDS"  # how long a run waits for another run of its connection (default 0)
+
+
+@contextlib.contextmanager
+def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
+    """One pull, push or sync per connection at a time, across processes.
+
+    Two pushes at once would both plan the same outbox ops and both send them; a pull next to a
+    push could apply a half-recorded write. The lock is a file lock, so a killed run leaves none.
+    """
+    from filelock import FileLock, Timeout
+
+    project.locks_dir.mkdir(parents=True, exist_ok=True)
+    path = project.locks_dir / f"run-{run.pipeline.connection}.lock"
+    try:
+        wait = float(os.environ.get(LOCK_WAIT, "0"))
+    except ValueError:
+        raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise BusyError(f"another crmsync run of connection {run.pipeline.connection!r} is in progress (it holds "
+                        f"{path}); nothing was done. Run again when it ends, or set {LOCK_WAIT} to wait for it."
+                        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

@@ -125,11 +125,16 @@ def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     for crm in result["crms"]:
-        assert {e: c["read"] for e, c in crm["first_pull"].items()} == {"contact": 30, "deal": 20, "task": 10}
-        assert crm["second_pull"]["contact"]["read"] == 2 and crm["second_pull"]["contact"]["applied"] == 2
         assert crm["url"].startswith("http://127.0.0.1:")
-        assert crm["push"]["contact"]["created"] >= 1 and crm["push"]["contact"]["updated"] == 1
-        assert len(crm["in_crm"]) == 2  # the SQL rename and the SQL insert are in the CRM
+        first, edit = crm["first_sync"], crm["edit_sync"]
+        assert first["deal"]["applied"] == 20 and first["task"]["applied"] == 10
+        assert edit["contact"]["applied"] == 2  # the two contacts edited in the CRM
+        assert edit["contact"]["created"] >= 1 and edit["contact"]["updated"] == 1  # the SQL insert and rename
+        assert edit["deal"]["conflicts"] == 1 and edit["deal"]["held"] == 1 and edit["deal"]["updated"] == 0
+        assert crm["conflict"]["resolved"] == "local" and crm["resolve_sync"]["deal"]["updated"] == 1
+        assert len(crm["in_crm"]) == 3  # the rename, the insert and the resolved amount are in the CRM
         assert crm["quiet"] == {"writes": 0, "applied": 0}  # nothing echoes
+        assert crm["limit_errors"] == 0
+    assert result["crms"][0]["first_sync"]["contact"]["applied"] == 30
     assert result["canonical_rows"] == {"contacts": 62, "deals": 40, "tasks": 20}
     assert (tmp_path / "demo" / "crmsync.duckdb").exists()

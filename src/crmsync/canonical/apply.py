@@ -17,10 +17,11 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .conflicts import CLOCK, CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede
 from .tables import TABLE, columns
 from .values import same
 
@@ -89,8 +90,9 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     """Three-way merge of one record, field by field (``custom`` key by key), against the base.
 
     Changed only in the CRM → the CRM's value; changed only locally → the local value stays (push
-    sends it); changed on both sides to different values → a clash, returned for ``sync.conflicts``
-    and resolved for the CRM until per-field policies arrive. A field the CRM did not send is left alone.
+    sends it); changed on both sides to different values → a clash: the CRM's value for now, and
+    returned so the pipeline's policy can decide (:mod:`.conflicts`). A field the CRM did not send is
+    left alone.
     """
     merged: dict[str, Any] = {}
     clashes: list[tuple[str, Any, Any, Any]] = []
@@ -115,10 +117,6 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     return merged, clashes
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
 def record_hash(record: dict[str, Any]) -> str:
     return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode(),
                            digest_size=16).hexdigest()
@@ -133,32 +131,40 @@ CHANGE_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VAR
 REJECTED_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
                     "field": "VARCHAR", "reason": "VARCHAR", "direction": "VARCHAR", "raw": "JSON"}
 
-CONFLICT_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR", "connection": "VARCHAR",
-                    "field": "VARCHAR", "base": "JSON", "local": "JSON", "crm": "JSON", "resolution": "VARCHAR"}
-
 CHUNK = 2000  # records applied per round trip: memory stays flat however many records a run reads
 
 
 def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema: dict[str, Any], book: LinkBook,
-                 results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]]
+                 results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
+                 rules: ConflictRules | None = None, claim: Callable[[str, dict[str, Any]], str | None] | None = None
                  ) -> EntityCounts:
-    """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read."""
+    """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read;
+    ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins);
+    ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made."""
     counts = EntityCounts()
     cols = columns(schema)
+    rules = rules or ConflictRules(entity)
     chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]] = []
     for item in results:
         chunk.append(item)
         if len(chunk) == CHUNK:
-            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts)
+            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim)
             chunk = []
     if chunk:
-        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts)
+        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim)
     return counts
 
 
 def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
                  chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
-                 counts: EntityCounts) -> None:
+                 counts: EntityCounts, rules: ConflictRules,
+                 claim: Callable[[str, dict[str, Any]], str | None] | None = None) -> None:
+    if claim is not None:
+        for remote_id, canonical, *_ in chunk:
+            if canonical is not None and (entity, remote_id) not in book.links:
+                cid = claim(remote_id, canonical)
+                if cid is not None:
+                    book.links[(entity, remote_id)] = Link(cid, None, None)
     cids = {remote_id: book.to_canonical(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
     current = _current_rows(con, entity, cols, list(cids.values()))
@@ -189,9 +195,9 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         if old and base:  # agreed before: a local edit the CRM did not touch must survive this pull
             merged, clashes = merge_fields(old, base, canonical, cols)
             row = {**{k: old.get(k) for k in cols}, **merged}
-            conflicts.extend({"run_id": run_id, "entity": entity, "canonical_id": cid, "connection": connection,
-                              "field": name, "base": _json(b), "local": _json(mine), "crm": _json(theirs),
-                              "resolution": "crm_wins"} for name, b, mine, theirs in clashes)
+            edited_at = old.get(CLOCK) if not same(old.get(CLOCK), base.get(CLOCK)) else None
+            conflicts.extend(settle_clashes(row, clashes, rules, local_time=edited_at, crm_time=canonical.get(CLOCK),
+                                            run_id=run_id, canonical_id=cid, connection=connection))
         else:
             row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
         row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
@@ -216,6 +222,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
     book.minted = [m for m in book.minted if (m[0], m[1]) not in stored]
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
+    supersede(con, conflicts)
     insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
     counts.conflicts += len(conflicts)
 

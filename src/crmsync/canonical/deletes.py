@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .apply import CHANGE_COLUMNS, CONFLICT_COLUMNS, insert_rows
+from .apply import CHANGE_COLUMNS, insert_rows
+from .conflicts import CONFLICT_COLUMNS
 from .tables import TABLE
 from .values import plain, same
 
@@ -66,6 +68,10 @@ def apply_remote_deletes(con: Any, *, entity: str, connection: str, run_id: str,
                     [{"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "deleted_at", "old": "null",
                       "new": json.dumps("deleted"), "side": f"crm:{connection}"} for cid in targets])
         insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, lost)
+        # A manual conflict waiting on a record the CRM deleted has nothing left to decide.
+        con.execute("UPDATE sync.conflicts SET status = 'superseded', resolved_at = now(), resolved_by = 'engine', "
+                    "reason = 'the CRM deleted the record' WHERE status = 'pending' AND entity = ? "
+                    "AND canonical_id IN (SELECT unnest(?))", [entity, targets])
     return len(targets)
 
 
@@ -81,9 +87,12 @@ def _unsent_edits(run_id: str, entity: str, connection: str, row: dict[str, Any]
             mine = json.loads(mine)
         pairs = ([(f"{name}.{k}", (mine or {}).get(k), v) for k, v in base[name].items()]
                  if isinstance(base[name], dict) and isinstance(mine, dict | None) else [(name, mine, base[name])])
-        out.extend({"run_id": run_id, "entity": entity, "canonical_id": row["id"], "connection": connection,
-                    "field": field, "base": _json(was), "local": _json(now), "crm": "null",
-                    "resolution": "deleted_in_crm"} for field, now, was in pairs if not same(now, was))
+        out.extend({"conflict_id": uuid.uuid4().hex[:12], "run_id": run_id, "entity": entity,
+                    "canonical_id": row["id"], "connection": connection, "field": field, "base": _json(was),
+                    "local": _json(now), "crm": "null", "policy": "deletes", "status": "resolved",
+                    "resolution": "deleted_in_crm", "reason": "the CRM deleted the record before this edit reached "
+                    "it; the value stays on the deleted row", "resolved_at": dt.datetime.now(dt.timezone.utc),
+                    "resolved_by": "engine"} for field, now, was in pairs if not same(now, was))
     return out
 
 

@@ -32,6 +32,15 @@ CREATE TABLE IF NOT EXISTS sync.conflicts (      -- both sides changed one field
     run_id VARCHAR, entity VARCHAR, canonical_id VARCHAR, connection VARCHAR, field VARCHAR,
     base JSON, "local" JSON, crm JSON, resolution VARCHAR, created_at TIMESTAMPTZ DEFAULT now()
 );
+-- added after the first release of the table (crmsync.canonical.conflicts explains each)
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS conflict_id VARCHAR;
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS policy VARCHAR;
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS status VARCHAR;       -- resolved | pending | superseded
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS reason VARCHAR;
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS take VARCHAR;         -- set by a person: crm | local | value
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS "value" JSON;         -- with take = 'value'
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS resolved_at TIMESTAMPTZ;
+ALTER TABLE sync.conflicts ADD COLUMN IF NOT EXISTS resolved_by VARCHAR;
 CREATE TABLE IF NOT EXISTS sync.cursors (        -- positions in feeds that are not dlt's (e.g. delete events)
     connection VARCHAR, entity VARCHAR, kind VARCHAR, value BIGINT, PRIMARY KEY (connection, entity, kind)
 );

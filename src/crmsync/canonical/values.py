@@ -35,3 +35,20 @@ def _instant(text: str) -> dt.datetime:
     if "T" not in text:
         raise ValueError(text)
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def get_field(record: dict[str, Any] | None, name: str) -> Any:
+    """A canonical field by name; ``custom.<key>`` reaches into the ``custom`` object."""
+    record = record or {}
+    if name.startswith("custom."):
+        custom = record.get("custom")
+        return custom.get(name[7:]) if isinstance(custom, dict) else None
+    return record.get(name)
+
+
+def put_field(record: dict[str, Any], name: str, value: Any) -> None:
+    if name.startswith("custom."):
+        custom = record.get("custom")
+        record["custom"] = {**(custom if isinstance(custom, dict) else {}), name[7:]: value}
+    else:
+        record[name] = value

@@ -17,6 +17,7 @@ from crmsync.secrets.masking import mask
 # command name -> "module:attribute"; imported lazily so `crmsync --help` and no-op runs stay fast.
 COMMANDS: dict[str, str] = {
     "connect": "crmsync.cli.connect:connect",
+    "conflicts": "crmsync.cli.conflicts:conflicts",
     "connections": "crmsync.cli.connections:connections",
     "demo": "crmsync.cli.demo:demo",
     "fake-crm": "crmsync.cli.fake_crm:fake_crm",
@@ -24,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "pull": "crmsync.cli.pull:pull",
     "push": "crmsync.cli.push:push",
     "status": "crmsync.cli.status:status",
+    "sync": "crmsync.cli.sync:sync",
     "validate": "crmsync.cli.validate:validate",
 }
 
@@ -32,7 +34,8 @@ Exit codes:
   0  success
   1  unexpected internal error (traceback written to a log file)
   2  usage or configuration error: fix the command or the files
-  3  a CRM refused the request: its message says what to do"""
+  3  a CRM refused the request: its message says what to do
+  4  another run of the same connection is in progress: nothing was done"""
 
 
 class LazyGroup(click.Group):

@@ -19,7 +19,7 @@ from crmsync.demo import run_demo
 @click.option("--tasks", type=click.IntRange(0), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as_json: bool) -> None:
-    """Fake AmoCRM and Bitrix24 on 127.0.0.1: connect, pull into DuckDB, edit both sides, push, no echo."""
+    """Fake AmoCRM and Bitrix24 on 127.0.0.1: sync into DuckDB, edit both sides, resolve a conflict, sync, no echo."""
     progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
     result = run_demo(project_dir, seed=seed, contacts=contacts, deals=deals, tasks=tasks, progress=progress)
     if as_json:
@@ -27,17 +27,25 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
         return
     for crm in result.crms:
         click.echo(f"\n{crm.crm}  ({crm.requests} API requests, {crm.limit_errors} rate-limit errors)")
-        for entity, c in crm.first_pull.items():
-            again = crm.second_pull.get(entity, {})
-            click.echo(f"  {entity:<8} first pull: read {c['read']:>4}, new {c['created']:>4}   "
-                       f"after the edit: read {again.get('read', 0):>2}, applied {again.get('applied', 0):>2}")
+        for entity, c in crm.first_sync.items():
+            edit = crm.edit_sync.get(entity, {})
+            click.echo(f"  {entity:<8} first sync: pulled {c['applied']:>4}, created in {crm.crm} {c['created']:>3}   "
+                       f"after edits on both sides: pulled {edit.get('applied', 0):>2}, "
+                       f"created {edit.get('created', 0)}, updated {edit.get('updated', 0)}, "
+                       f"conflicts {edit.get('conflicts', 0)}, "
+                       f"held {edit.get('held', 0)}")
         for s in crm.samples:
             phones = ", ".join(s["phones"]) or "no phone"
             click.echo(f"      {s['name']} (v{s['version']}): {phones}; {s['company'] or 'no company'}")
-        sent = {e: (c.get("created", 0), c.get("updated", 0)) for e, c in crm.push.items() if any(c.values())}
-        click.echo(f"  push (created, updated): {sent or 'nothing'}; now in {crm.crm}: {', '.join(crm.in_crm)}")
-        click.echo(f"  one more push and pull: {crm.quiet['writes']} writes, {crm.quiet['applied']} changes applied")
+        c = crm.conflict
+        if c:
+            click.echo(f"  conflict on {c['field']} of deal {c['remote_id']}: local {c['local']}, {crm.crm} {c['crm']}"
+                       f" → resolved: {c['resolved'] or 'not yet'}; the next sync updated "
+                       f"{sum(e['updated'] for e in crm.resolve_sync.values())} record(s)")
+        click.echo(f"  now in {crm.crm}: {', '.join(crm.in_crm) or 'nothing of ours'}")
+        click.echo(f"  one more sync: {crm.quiet['writes']} writes, {crm.quiet['applied']} changes applied")
     rows = ", ".join(f"{n} {t}" for t, n in result.canonical_rows.items())
     click.echo(f"\ncanonical tables: {rows}")
     click.echo(f"look inside: duckdb {result.store} \"select name, phones, company from canonical.contacts\"")
-    click.echo(f"or: crmsync status --project-dir {result.project}")
+    click.echo(f"or: crmsync status --project-dir {result.project}; "
+               f"crmsync conflicts list --all --project-dir {result.project}")

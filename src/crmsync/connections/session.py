@@ -10,6 +10,10 @@ Relative URLs are joined to the connection's API base (``session.base_url``).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -82,6 +86,31 @@ class ConnectionSession(CrmSession):
         return super().request(method, url, *args, **kwargs)
 
 
+_PACERS: dict[Path, Pacer] = {}
+
+
+def shared_pacer(project: Project, connection_name: str, rate_limit: dict | None) -> Pacer:
+    """The connection's pacer: one per process, carrying on from the last process's state file
+    (``.crmsync/pacing/<connection>.json``, written at exit), so back-to-back runs stay under the limit."""
+    path = project.state_dir / "pacing" / f"{connection_name}.json"
+    pacer = _PACERS.get(path)
+    if pacer is None:
+        pacer = _PACERS[path] = pacer_for(rate_limit)
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            pacer.restore(json.loads(path.read_text(encoding="utf-8")))
+        atexit.register(_save_pacer, path, pacer)
+    return pacer
+
+
+def _save_pacer(path: Path, pacer: Pacer) -> None:
+    state = pacer.snapshot()
+    if state is None:
+        return
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(state), encoding="utf-8")
+
+
 def authorized_session(project: Project, connection_name: str, *, pacer: Pacer | None = None,
                        vault: Vault | None = None, **session_options: Any) -> ConnectionSession:
     """A ready session for connection ``connection_name`` of ``project`` (see the module docstring).
@@ -91,7 +120,8 @@ def authorized_session(project: Project, connection_name: str, *, pacer: Pacer |
     """
     tokens = TokenManager(project, connection_name, vault=vault)
     spec = tokens.connector.raw
-    session = ConnectionSession.from_connector(spec, pacer or pacer_for(spec.get("rate_limit")), **session_options)
+    pacer = pacer or shared_pacer(project, connection_name, spec.get("rate_limit"))
+    session = ConnectionSession.from_connector(spec, pacer, **session_options)
     session.tokens = tokens
     session.auth = ConnectionAuth(tokens)
     conn = tokens.connection

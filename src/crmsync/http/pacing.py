@@ -9,7 +9,9 @@ Two models, matching how the CRMs count (and how the fakes enforce it):
   request is refused): we keep our own copy of the level and wait until one more request fits.
 
 A small ``margin`` keeps us a little under the limit, so clock jitter between us and the server
-does not turn into 429/503s. One pacer is shared by every session of a connection in a process.
+does not turn into 429/503s. One pacer is shared by every session of a connection in a process,
+and its state outlives the process (:meth:`Pacer.snapshot` / :meth:`Pacer.restore`, in wall-clock
+time): the CRM's bucket does not empty because our run ended, so the next run must not assume it did.
 """
 
 from __future__ import annotations
@@ -39,6 +41,19 @@ class Pacer:
     def _reserve(self, now: float) -> float:  # returns how long the caller must wait
         raise NotImplementedError
 
+    def snapshot(self) -> dict | None:
+        """What the next process needs to go on where this one stopped (None: nothing to keep)."""
+        return None
+
+    def restore(self, state: dict) -> None:
+        """Take over a :meth:`snapshot` made by another process (ignored if it is of another kind)."""
+
+    def _to_wall(self, mono: float) -> float:
+        return time.time() + (mono - self._clock())
+
+    def _from_wall(self, wall: float) -> float:
+        return self._clock() + (wall - time.time())
+
 
 class EvenSpacing(Pacer):
     def __init__(self, rate: float, margin: float = 0.03, **kw: Callable) -> None:
@@ -50,6 +65,15 @@ class EvenSpacing(Pacer):
         start = max(now, self._next)
         self._next = start + self.interval
         return start - now
+
+    def snapshot(self) -> dict | None:
+        with self._lock:
+            return {"type": "even_spacing", "next": self._to_wall(self._next)} if self._next else None
+
+    def restore(self, state: dict) -> None:
+        if state.get("type") == "even_spacing":
+            with self._lock:
+                self._next = max(self._next, self._from_wall(float(state["next"])))
 
 
 class LeakyBucket(Pacer):
@@ -70,6 +94,17 @@ class LeakyBucket(Pacer):
         self._level = level + 1.0
         self._last = now
         return wait
+
+    def snapshot(self) -> dict | None:
+        with self._lock:
+            if self._last is None:
+                return None
+            return {"type": "leaky_bucket", "level": self._level, "at": self._to_wall(self._last)}
+
+    def restore(self, state: dict) -> None:
+        if state.get("type") == "leaky_bucket":
+            with self._lock:
+                self._level, self._last = float(state["level"]), self._from_wall(float(state["at"]))
 
     def penalise(self) -> None:
         """The server said the bucket is full: believe it, and start from full."""

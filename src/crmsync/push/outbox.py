@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,3 +126,25 @@ def mark(con: Any, op_ids: list[str], status: str, error: str | None = None) -> 
 def mark_sent(con: Any, op: Op, remote_id: str) -> None:
     con.execute("UPDATE sync.outbox SET status = 'sent', remote_id = ?, last_error = NULL WHERE op_id = ?",
                 [remote_id, op.op_id])
+
+
+def lost_create_claimer(con: Any, connection: str, entity: str) -> Callable[[str, dict[str, Any]], str | None] | None:
+    """For a pull: a CRM record nobody links to may be one of our creates whose answer was lost
+    (the push died after the HTTP call). It is claimed — linked to the canonical row that made it,
+    the op marked sent — when its mapped values are exactly the values that op wrote; otherwise the
+    pull would take it for someone else's new record and the next push would create it again."""
+    from crmsync.canonical.values import get_field, same
+
+    ops = [o for o in in_flight(con, connection, entity) if o.kind == "create"]
+    if not ops:
+        return None
+
+    def claim(remote_id: str, canonical: dict[str, Any]) -> str | None:
+        for op in ops:
+            if all(same(get_field(canonical, f), get_field(op.values, f)) for f in op.fields):
+                ops.remove(op)
+                mark_sent(con, op, remote_id)
+                return op.canonical_id
+        return None
+
+    return claim

@@ -6,6 +6,7 @@ whose values differ becomes an ``update`` of only the changed fields; a row with
 connection (and not deleted) becomes a ``create``. The pipeline's ``write_mode`` drops one kind
 (``update_only``: no creates, ``insert_only``: no updates). A row the mapping cannot write (a stage
 name the CRM does not have …) is a :class:`~crmsync.mapping.Rejection`, set aside, not enqueued.
+A field with a manual conflict waiting (``sync.conflicts``) is held back from every CRM until resolved.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from crmsync.canonical.conflicts import held_fields
 from crmsync.canonical.tables import TABLE, columns
-from crmsync.canonical.values import plain, same
+from crmsync.canonical.values import get_field, plain, put_field, same
 
 from .outbox import Op
 
@@ -29,6 +31,7 @@ class Plan:
     entity: str
     ops: list[Op] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {canonical_id, remote_id, field, reason}
+    held: list[dict[str, Any]] = field(default_factory=list)  # {canonical_id, fields}: manual conflicts wait
 
     @property
     def creates(self) -> list[Op]:
@@ -37,14 +40,6 @@ class Plan:
     @property
     def updates(self) -> list[Op]:
         return [o for o in self.ops if o.kind == "update"]
-
-
-def get_field(record: dict[str, Any] | None, name: str) -> Any:
-    record = record or {}
-    if name.startswith("custom."):
-        custom = record.get("custom")
-        return custom.get(name[7:]) if isinstance(custom, dict) else None
-    return record.get(name)
 
 
 def idempotency_key(connection: str, entity: str, canonical_id: str, kind: str, values: dict[str, Any],
@@ -63,6 +58,7 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
 
     plan = Plan(entity)
     push_fields = [b.name for b in mapper.fields if b.spec.pushes]
+    held = held_fields(con, entity)
     links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
     for remote_id, canonical_id, base, base_hash in con.execute(
             # A record the CRM no longer has reads as "never agreed": nothing to update, nothing to create.
@@ -87,7 +83,12 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
             changed = [f for f in push_fields if not same(get_field(record, f), get_field(base, f))]
             for name in changed:  # a cleared field is written as null
                 if get_field(record, name) is None:
-                    _put(record, name, None)
+                    put_field(record, name, None)
+        waiting = held.get(cid, set())
+        if waiting & set(changed):
+            plan.held.append({"canonical_id": cid, "remote_id": remote_id,
+                              "fields": sorted(waiting & set(changed))})
+            changed = [f for f in changed if f not in waiting]
         if not changed:
             continue
         values = _subset(record, changed)
@@ -120,15 +121,8 @@ def canonical_rows(con: Any, entity: str, cols: dict[str, str]) -> Iterator[dict
             yield row
 
 
-def _put(record: dict[str, Any], name: str, value: Any) -> None:
-    if name.startswith("custom."):
-        record.setdefault("custom", {})[name[7:]] = value
-    else:
-        record[name] = value
-
-
 def _subset(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in names:
-        _put(out, name, get_field(record, name))
+        put_field(out, name, get_field(record, name))
     return out

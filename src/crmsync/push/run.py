@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,13 +35,13 @@ from crmsync.canonical.apply import (
     upsert_rows,
 )
 from crmsync.canonical.tables import TABLE, columns, ensure
-from crmsync.canonical.values import plain, same
+from crmsync.canonical.values import get_field, plain, same
 from crmsync.project import Project
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
 from .outbox import Op, enqueue, in_flight, mark, mark_sent
-from .plan import Plan, get_field, plan_entity
+from .plan import Plan, plan_entity
 from .writer import Outcome, Writer, chunks, writer_for
 
 ENTITY_ORDER = ("contact", "deal", "task")
@@ -69,49 +70,82 @@ class PushResult:
 
 
 def _counts() -> dict[str, int]:
-    return {"created": 0, "updated": 0, "deleted": 0, "conflicts": 0, "rejected": 0}
+    return {"created": 0, "updated": 0, "deleted": 0, "conflicts": 0, "rejected": 0, "held": 0}
 
 
 def push_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
-                    deletes: str = "soft", progress: Callable[[str], None] = lambda _: None) -> PushResult:
+                    con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None
+                    ) -> PushResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
-    ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes)."""
-    from crmsync.mapping import Mapper, build_catalog
+    ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes).
+
+    ``con``: an open store connection to work in (``crmsync sync``); a dry run on it leaves the
+    caller's transaction open. Without one the push opens the store itself.
+    """
     from crmsync.read.metadata import fetch_metadata
+
+    metadata = fetch_metadata(connector, session, base_url)
+    args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
+                canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
+                dry_run=dry_run, metadata=metadata, deletes=deletes, progress=progress)
+    if con is not None:
+        return _push(con, **args)
+    with open_store(project.store_path(store)) as own:
+        ensure(own, canonical)
+        if not dry_run:
+            return _push(own, **args)
+        own.execute("BEGIN")  # a dry run settles and plans like a real one, then forgets it all
+        try:
+            return _push(own, **args)
+        finally:
+            own.execute("ROLLBACK")
+
+
+def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
+          canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
+          dry_run: bool, metadata: dict[str, Any], deletes: str, progress: Callable[[str], None]) -> PushResult:
+    from crmsync.canonical.conflicts import settle_pending
+    from crmsync.mapping import Mapper, build_catalog
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     result = PushResult(run_id, pipeline, connection, dry_run)
     ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
-    metadata = fetch_metadata(connector, session, base_url)
-    with open_store(project.store_path(store)) as con:
-        ensure(con, canonical)
-        book = LinkBook.load(con, connection)
-        for entity in ordered:
-            spec = mappings[entity]
-            mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
-            writer = writer_for(spec.source, connector, session, base_url)
-            ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
-            if not dry_run:
-                ctx.recover()
-            plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
-                               write_mode=write_mode)
-            plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
-            if dry_run:
-                result.entities[entity] = {**_counts(), "created": len(plan.creates), "updated": len(plan.updates),
-                                           "deleted": len(_deletes(plan)), "rejected": len(plan.rejected)}
-                result.plan[entity] = _preview(plan)
-                continue
-            ctx.send(plan)
-            result.entities[entity] = ctx.counts
-            progress(f"{entity}: created {ctx.counts['created']}, updated {ctx.counts['updated']}, "
-                     f"deleted {ctx.counts['deleted']}, rejected {ctx.counts['rejected']}")
-        result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    if dry_run:
+        settle_pending(con, canonical)
+    else:
+        con.execute("BEGIN")
+        settle_pending(con, canonical)  # resolutions made by SQL since the last run: before planning
+        con.execute("COMMIT")
+    book = LinkBook.load(con, connection)
+    for entity in ordered:
+        spec = mappings[entity]
+        mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
+        writer = writer_for(spec.source, connector, session, base_url)
+        ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run:
-            con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
-                        [run_id, pipeline, connection, started, json.dumps(result.entities)])
+            ctx.recover()
+        plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
+                           write_mode=write_mode)
+        plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
+        if dry_run:
+            result.entities[entity] = {**_counts(), "created": len(plan.creates), "updated": len(plan.updates),
+                                       "deleted": len(_deletes(plan)), "rejected": len(plan.rejected),
+                                       "held": len(plan.held)}
+            result.plan[entity] = _preview(plan)
+            continue
+        ctx.send(plan)
+        ctx.counts["held"] = len(plan.held)
+        result.entities[entity] = ctx.counts
+        progress(f"{entity}: created {ctx.counts['created']}, updated {ctx.counts['updated']}, "
+                 f"deleted {ctx.counts['deleted']}, rejected {ctx.counts['rejected']}"
+                 + (f", held {len(plan.held)} (manual conflicts)" if plan.held else ""))
+    result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    if not dry_run:
+        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
+                    [run_id, pipeline, connection, started, json.dumps(result.entities)])
     return result
 
 
@@ -119,7 +153,7 @@ def _preview(plan: Plan) -> dict[str, Any]:
     return {"creates": [o.preview() for o in plan.creates[:PREVIEW]],
             "updates": [o.preview() for o in plan.updates[:PREVIEW]],
             "deletes": [o.preview() for o in _deletes(plan)[:PREVIEW]],
-            "rejected": plan.rejected[:PREVIEW]}
+            "rejected": plan.rejected[:PREVIEW], "held": plan.held[:PREVIEW]}
 
 
 def _deletes(plan: Plan) -> list[Op]:
@@ -171,8 +205,7 @@ class _Entity:
             todo = [o for o in ops if o.kind == kind]
             for batch in chunks(todo, self.writer.batch_size(kind)) if todo else ():
                 outcomes = self.writer.send(kind, batch, self._sending)
-                if os.environ.get(CRASH_HOOK):
-                    raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
+                _crash_hook()
                 self.con.execute("BEGIN")
                 self._record(self._settle_deletions(kind, outcomes))
                 self.con.execute("COMMIT")
@@ -288,6 +321,25 @@ class _Entity:
                 self.con.execute("INSERT INTO sync.rejected (run_id, entity, connection, remote_id, field, reason, "
                                  "direction, raw) VALUES (?, ?, ?, ?, ?, ?, 'push', ?)",
                                  [self.run_id, self.entity, self.connection, remote_id, name, reason, raw])
+
+
+_batches_sent = 0
+
+
+def _crash_hook() -> None:
+    """Tests only. ``CRMSYNC_TEST_CRASH_AFTER_SEND=1`` raises after a batch's HTTP call, before its
+    answer is recorded; ``kill[:N]`` kills this process with SIGKILL after the N-th batch (default 1):
+    no ``finally``, no rollback, exactly what a power cut or an OOM kill leaves behind."""
+    global _batches_sent
+    how = os.environ.get(CRASH_HOOK)
+    if not how:
+        return
+    _batches_sent += 1
+    if how.startswith("kill"):
+        if _batches_sent >= int(how.partition(":")[2] or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return
+    raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
 
 
 def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:

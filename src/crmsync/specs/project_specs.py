@@ -206,9 +206,9 @@ def _conflict_references(f: SpecFile, entities: list[Any], canonical: dict[str, 
         return []
     out = []
     for key in rules:
-        if not isinstance(key, str) or key.count(".") != 1:
+        if not isinstance(key, str) or key.count(".") not in (1, 2):
             continue  # the schema already said what form the key must have
-        entity, name = key.split(".")
+        entity, name, *sub = key.split(".")
         path = ["conflicts", "fields", key]
         where, line = f"conflicts.fields.{key}", line_of(f.data, path)
         if entity not in canonical:
@@ -219,6 +219,9 @@ def _conflict_references(f: SpecFile, entities: list[Any], canonical: dict[str, 
         if canonical[entity].data is not None and name not in fields:
             out.append(Problem(f.name, line, where, f"canonical {entity!r} has no field {name!r}"
                                f"{did_you_mean(name, fields)}", tuple(sorted(fields))))
+        elif sub and name != "custom":
+            out.append(Problem(f.name, line, where, f"only custom values have a rule per key ({entity}.custom.<name>);"
+                               f" {entity}.{name} is a plain field", (f"{entity}.{name}", f"{entity}.custom.<name>")))
         if entity not in entities:
             out.append(Problem(f.name, line, where, f"this pipeline does not sync {entity!r}",
                                tuple(str(e) for e in entities)))

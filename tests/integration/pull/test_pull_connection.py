@@ -216,7 +216,15 @@ def test_a_local_edit_survives_a_pull_of_other_changes_and_clashes_are_recorded(
     assert rows[cid] == "Edited locally"     # the CRM changed another field: the local edit stays
     assert rows[other_cid] == "CRM"          # both changed it: the CRM wins for now, and it is on record
     (conflict,) = query(project, "SELECT canonical_id, field, json_extract_string(\"local\", '$'), "
-                                 "json_extract_string(crm, '$'), resolution FROM sync.conflicts")
-    assert conflict == (other_cid, "position", "Edited locally", "CRM", "crm_wins")
+                                 "json_extract_string(crm, '$'), policy, resolution, status FROM sync.conflicts")
+    assert conflict == (other_cid, "position", "Edited locally", "CRM", "crm_wins", "crm", "resolved")
     (name,) = query(project, "SELECT first_name FROM canonical.contacts WHERE id = ?", [cid])[0]
     assert name == "CrmRenamed"
+
+
+def test_more_rows_than_one_apply_chunk_all_arrive(project, fake_crm):
+    """Apply works in chunks of 2,000 while the raw rows stream: every one of 4,500 must land once."""
+    server = fake_crm("bitrix24", contacts=4500, deals=1, tasks=1, rate_limit=False)
+    result = puller(project, "bitrix24", server)()
+    assert result.entities["contact"]["read"] == 4500 and result.entities["contact"]["created"] == 4500
+    assert query(project, "SELECT count(*), count(DISTINCT id) FROM canonical.contacts") == [(4500, 4500)]

@@ -296,9 +296,21 @@ def test_cli_validate_refuses_hard_for_amocrm_and_bitrix24_push_deletes(tmp_path
     shown = run(root, "push", "bitrix24", "--dry-run").stdout
     assert f"delete {cid}" in shown and "deleted     1" in shown
     done = json.loads(run(root, "push", "bitrix24", "--json").stdout)
-    assert done["entities"]["contact"] == {"created": 0, "updated": 0, "deleted": 1, "conflicts": 0, "rejected": 0}
+    assert done["entities"]["contact"] == {"created": 0, "updated": 0, "deleted": 1, "conflicts": 0, "rejected": 0,
+                                           "held": 0}
     again = json.loads(run(root, "push", "bitrix24", "--json").stdout)
     assert all(c["deleted"] == 0 for c in again["entities"].values())
     pulled = json.loads(run(root, "pull", "bitrix24", "--json").stdout)
     assert pulled["entities"]["contact"]["applied"] == 0
     assert sql(root, "SELECT deleted_at IS NOT NULL FROM canonical.contacts WHERE id = ?", [cid]) == [(True,)]
+
+    # crmsync sync follows the same setting: a CRM deletion comes in, a local one goes out
+    (other, theirs) = sql(root, "SELECT c.id, l.remote_id FROM canonical.contacts c JOIN sync.links l "
+                                "ON l.canonical_id = c.id WHERE c.deleted_at IS NULL ORDER BY c.id LIMIT 2")
+    sql(root, "UPDATE canonical.contacts SET deleted_at = now() WHERE id = ?", [other[0]])
+    assert requests.post(server.url + "/_fake/delete", json={"entity": "contact", "id": int(theirs[1])}).ok
+    synced = json.loads(run(root, "sync", "bitrix24", "--json").stdout)
+    assert synced["pull"]["entities"]["contact"]["deleted"] == 1
+    assert synced["push"]["entities"]["contact"]["deleted"] == 1
+    assert sql(root, "SELECT count(*) FROM sync.links WHERE canonical_id IN (?, ?) AND remote_deleted_at IS NOT NULL",
+               [other[0], theirs[0]]) == [(2,)]

@@ -36,11 +36,12 @@ def test_dry_run_then_push(project, fake_crm):
     assert sql(project, "SELECT count(*) FROM sync.runs WHERE kind = 'push'") == [(0,)]
 
     done = json.loads(run(project, "push", "bitrix24", "--json").stdout)
-    assert done["entities"]["contact"] == {"created": 0, "updated": 1, "deleted": 0, "conflicts": 0, "rejected": 0}
+    assert done["entities"]["contact"] == {"created": 0, "updated": 1, "deleted": 0, "conflicts": 0, "rejected": 0,
+                                           "held": 0}
     assert sql(project, "SELECT kind, status FROM sync.runs WHERE run_id = ?", [done["run_id"]]) == [("push", "ok")]
     again = json.loads(run(project, "push", "bitrix24", "--entity", "contact", "--json").stdout)
     assert again["entities"] == {"contact": {"created": 0, "updated": 0, "deleted": 0, "conflicts": 0,
-                                             "rejected": 0}}
+                                             "rejected": 0, "held": 0}}
 
 
 def test_push_errors_are_specific(project):

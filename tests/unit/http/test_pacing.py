@@ -51,3 +51,41 @@ def test_penalise_trusts_the_server_when_it_says_full():
 def test_pacer_for_reads_the_spec():
     assert isinstance(pacer_for({"type": "requests_per_second", "requests": 7}), EvenSpacing)
     assert isinstance(pacer_for({"type": "leaky_bucket", "rate": 2, "burst": 50}), LeakyBucket)
+
+
+def test_a_new_process_carries_on_from_the_last_ones_bucket():
+    t = FakeTime()
+    servers = [ServerBucket(2, 50), ServerBucket(2, 50)]  # the same portal, as seen by two next runs
+    first = LeakyBucket(2, 50, clock=t.clock, sleep=t.sleep)
+    for _ in range(49):  # the whole burst, as a run that just ended would leave it
+        first.acquire()
+        assert all(server.allow("ip", now=t.now) for server in servers)
+    state = first.snapshot()
+
+    naive = LeakyBucket(2, 50, clock=t.clock, sleep=t.sleep)  # what a fresh process assumed before
+    refused = 0
+    for _ in range(10):
+        naive.acquire()
+        refused += not servers[0].allow("ip", now=t.now)
+    assert refused > 0
+
+    second = LeakyBucket(2, 50, clock=t.clock, sleep=t.sleep)
+    second.restore(state)
+    for _ in range(100):
+        second.acquire()
+        assert servers[1].allow("ip", now=t.now)
+
+
+def test_even_spacing_state_survives_a_restart():
+    t = FakeTime()
+    server = SlidingWindow(7, 1.0)
+    first = EvenSpacing(7, clock=t.clock, sleep=t.sleep)
+    for _ in range(20):
+        first.acquire()
+        assert server.allow("token", now=t.now)
+    second = EvenSpacing(7, clock=t.clock, sleep=t.sleep)
+    second.restore(first.snapshot())
+    for _ in range(20):
+        second.acquire()
+        assert server.allow("token", now=t.now)
+    assert LeakyBucket(2, 50).snapshot() is None and EvenSpacing(7).snapshot() is None

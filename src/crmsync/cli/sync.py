@@ -1,0 +1,56 @@
+"""``crmsync sync PIPELINE``: pull what changed in the CRM, then push what changed locally."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from crmsync.cli.options import echo_json, json_option, project_option
+from crmsync.project import Project
+
+
+@click.command("sync")
+@click.argument("pipeline")
+@click.option("--entity", "entities", multiple=True, metavar="ENTITY",
+              help="Only this entity (contact, deal, task); repeatable. Default: the pipeline's entities.")
+@click.option("--full-refresh", is_flag=True, help="Forget the read cursors and read everything again.")
+@click.option("--dry-run", is_flag=True,
+              help="Read the CRM, then show what the pull would change and the push would send; change nothing.")
+@json_option
+@project_option
+def sync(project: Project, pipeline: str, entities: tuple[str, ...], full_refresh: bool, dry_run: bool,
+         as_json: bool) -> None:
+    """Two-way sync of PIPELINE: pull (three-way merge, conflict policies), then push, in one run.
+
+    A field changed on both sides follows the pipeline's `conflicts:` policy; every clash is kept in
+    sync.conflicts, and `manual` ones wait for `crmsync conflicts resolve`. `--json` prints per entity
+    `created`, `updated`, `deleted` (sent to the CRM), `conflicts` (clashes found), `held` (fields
+    waiting for a manual decision), `rejected` and `applied` (canonical rows the pull changed), and the
+    pull and push results in full.
+    """
+    from crmsync.sync import run_sync
+
+    progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
+    result = run_sync(project, pipeline, entities=list(entities) or None, full_refresh=full_refresh,
+                      dry_run=dry_run, progress=progress)
+    if as_json:
+        echo_json(result.as_dict())
+        return
+    verb = "would sync (dry run: nothing was changed or sent)" if dry_run else "synced"
+    click.echo(f"{verb} {pipeline} ({result.connection}) in {result.seconds:.1f} s — run {result.run_id}")
+    for entity, c in result.entities.items():
+        click.echo(f"  {entity:<8} pulled {c['applied']:>6}  created {c['created']:>5}  updated {c['updated']:>5}  "
+                   f"deleted {c['deleted']:>4}  conflicts {c['conflicts']:>4}  held {c['held']:>4}  "
+                   f"rejected {c['rejected']:>4}")
+        plan = (result.push.plan if result.push and dry_run else {}).get(entity) or {}
+        for kind in ("creates", "updates", "deletes"):
+            for op in plan.get(kind) or []:
+                target = f" → {op['remote_id']}" if op.get("remote_id") else ""
+                fields = json.dumps(op.get("fields"), ensure_ascii=False, default=str)
+                click.echo(f"    {op['kind']:<6} {op['canonical_id']}{target}: {fields}")
+        for held in plan.get("held") or []:
+            click.echo(f"    held   {held['canonical_id']}: {', '.join(held['fields'])} (crmsync conflicts list)")
+    pending = sum(c["held"] for c in result.entities.values())
+    if pending:
+        click.echo(f"{pending} record(s) have fields waiting for a decision: crmsync conflicts list")

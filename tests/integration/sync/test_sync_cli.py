@@ -1,0 +1,233 @@
+"""``crmsync sync`` and ``crmsync conflicts`` end to end: the real CLI, a fake CRM over HTTP, a DuckDB file.
+
+The same field is changed locally (SQL) and in the CRM (its API), then one sync runs: each policy
+of the pipeline's ``conflicts:`` block must pick its side, push what it picked, record the clash,
+and a second sync must send nothing.
+"""
+
+import json
+
+import duckdb
+import pytest
+import requests
+import yaml
+
+from tests.integration.test_pull_cli import run
+
+AMO = {"Authorization": "Bearer demo-token"}
+
+
+@pytest.fixture
+def project(tmp_path):
+    run(tmp_path, "init", str(tmp_path / "p"))
+    return tmp_path / "p"
+
+
+def sql(project, statement, params=()):
+    con = duckdb.connect(str(project / "crmsync.duckdb"))
+    try:
+        return con.execute(statement, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def set_policy(project, crm, default, fields=None):
+    path = project / "pipelines" / f"{crm}.yaml"
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec["conflicts"] = {"default": default, "clock_skew_seconds": 5, "fields": fields or {}}
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+
+
+def sync(project, crm, *extra):
+    return json.loads(run(project, "sync", crm, "--json", *extra).stdout)
+
+
+def sent(result):
+    return sum(c[k] for c in result["entities"].values() for k in ("created", "updated", "deleted"))
+
+
+class Amo:
+    """The fake AmoCRM seen through its API: one contact's position and names."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def set_position(self, remote_id, value):
+        requests.patch(self.server.url + "/api/v4/contacts", headers=AMO, timeout=10, json=[
+            {"id": int(remote_id), "custom_fields_values": [{"field_code": "POSITION", "values": [{"value": value}]}]},
+        ]).raise_for_status()
+
+    def contact(self, remote_id):
+        return requests.get(f"{self.server.url}/api/v4/contacts/{remote_id}", headers=AMO, timeout=10).json()
+
+    def position(self, remote_id):
+        for f in self.contact(remote_id).get("custom_fields_values") or []:
+            if f.get("field_code") == "POSITION":
+                return f["values"][0]["value"]
+        return None
+
+    def writes(self):
+        return sum(n for route, n in self.server.stats.by_route.items()
+                   if route.split()[0] in ("POST", "PATCH") and "/api/v4/" in route)
+
+
+@pytest.fixture
+def amo(project, fake_crm):
+    server = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
+    run(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url, "--long-lived-token", "demo-token")
+    return Amo(server)
+
+
+def first_contact(project):
+    return sql(project, "SELECT l.canonical_id, l.remote_id FROM sync.links l WHERE l.entity = 'contact' "
+                        "AND l.connection = 'amocrm' AND l.base IS NOT NULL ORDER BY l.remote_id LIMIT 1")[0]
+
+
+def canonical_position(project, cid):
+    return sql(project, "SELECT position FROM canonical.contacts WHERE id = ?", [cid])[0][0]
+
+
+def clash(project, amo, *, stamp=False):
+    """Local edit and CRM edit of one contact's position; ``stamp``: the local edit sets updated_at."""
+    cid, remote_id = first_contact(project)
+    sql(project, "UPDATE canonical.contacts SET position = 'Local'" + (", updated_at = now()" if stamp else "")
+        + " WHERE id = ?", [cid])
+    amo.set_position(remote_id, "CRM")
+    return cid, remote_id
+
+
+def conflicts(project):
+    return sql(project, "SELECT field, json_extract_string(\"local\", '$'), json_extract_string(crm, '$'), policy, "
+                        "status, resolution FROM sync.conflicts ORDER BY created_at")
+
+
+@pytest.mark.parametrize(("policy", "stamp", "clock", "winner"), [
+    ("crm_wins", False, 0, "CRM"),
+    ("local_wins", False, 0, "Local"),
+    ("newest_wins", True, -3600, "Local"),   # the CRM's change is an hour old, the local edit is stamped now
+    ("newest_wins", True, 0, "CRM"),         # the CRM's change is the later one
+    ("newest_wins", False, -3600, "CRM"),    # an unstamped local edit has no time: the CRM wins
+])
+def test_a_field_changed_on_both_sides_follows_the_policy(project, amo, policy, stamp, clock, winner):
+    set_policy(project, "amocrm", policy)
+    first = sync(project, "amocrm")
+    assert first["entities"]["contact"]["applied"] == 8 and sent(first) == 0
+    if clock:
+        requests.post(amo.server.url + "/_fake/clock", json={"advance": clock}, timeout=10).raise_for_status()
+    cid, remote_id = clash(project, amo, stamp=stamp)
+    if not clock and stamp:  # make the CRM's change clearly later than the stamped local edit
+        requests.post(amo.server.url + "/_fake/clock", json={"advance": 60}, timeout=10).raise_for_status()
+        amo.set_position(remote_id, "CRM")
+
+    result = sync(project, "amocrm")
+    assert result["entities"]["contact"]["conflicts"] == 1
+    assert canonical_position(project, cid) == winner
+    assert amo.position(remote_id) == winner
+    assert result["entities"]["contact"]["updated"] == (1 if winner == "Local" else 0)
+    assert conflicts(project) == [("position", "Local", "CRM", policy, "resolved", winner.lower())]
+
+    writes = amo.writes()
+    again = sync(project, "amocrm")
+    assert sent(again) == 0 and amo.writes() == writes
+    assert again["entities"]["contact"]["applied"] == 0 and again["entities"]["contact"]["conflicts"] == 0
+
+
+def test_different_fields_changed_on_each_side_merge_both_ways(project, amo):
+    set_policy(project, "amocrm", "crm_wins")
+    sync(project, "amocrm")
+    cid, remote_id = first_contact(project)
+    sql(project, "UPDATE canonical.contacts SET last_name = 'Локальная' WHERE id = ?", [cid])
+    amo.set_position(remote_id, "CRM")
+    result = sync(project, "amocrm")
+    assert result["entities"]["contact"]["conflicts"] == 0 and result["entities"]["contact"]["updated"] == 1
+    assert sql(project, "SELECT last_name, position FROM canonical.contacts WHERE id = ?", [cid]) == [
+        ("Локальная", "CRM")]
+    remote = amo.contact(remote_id)
+    assert remote["last_name"] == "Локальная" and amo.position(remote_id) == "CRM"
+    assert sent(sync(project, "amocrm")) == 0
+
+
+def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project, amo):
+    set_policy(project, "amocrm", "crm_wins", {"contact.position": "manual"})
+    sync(project, "amocrm")
+    cid, remote_id = clash(project, amo)
+
+    result = sync(project, "amocrm")
+    contact = result["entities"]["contact"]
+    assert contact["conflicts"] == 1 and contact["held"] == 1 and contact["updated"] == 0
+    assert canonical_position(project, cid) == "Local" and amo.position(remote_id) == "CRM"
+    listed = json.loads(run(project, "conflicts", "list", "--json").stdout)
+    assert listed["pending"] == 1
+    (pending,) = listed["conflicts"]
+    assert (pending["field"], pending["local"], pending["crm"], pending["status"]) == ("position", "Local", "CRM",
+                                                                                       "pending")
+    shown = run(project, "conflicts", "list").stdout
+    assert pending["conflict_id"] in shown and "contact.position" in shown
+
+    again = sync(project, "amocrm")  # still waiting: nothing is sent, nothing is overwritten
+    assert sent(again) == 0 and again["entities"]["contact"]["held"] == 1 and amo.position(remote_id) == "CRM"
+
+    bad = run(project, "conflicts", "resolve", pending["conflict_id"], ok=False)
+    assert bad.returncode == 2 and "--take crm, --take local, or --value JSON" in bad.stderr
+    missing = run(project, "conflicts", "resolve", "nope", "--take", "local", ok=False)
+    assert missing.returncode == 2 and "no pending conflict nope" in missing.stderr
+
+    run(project, "conflicts", "resolve", pending["conflict_id"], "--take", "local")
+    assert canonical_position(project, cid) == "Local"
+    done = sync(project, "amocrm")
+    assert done["entities"]["contact"]["updated"] == 1 and amo.position(remote_id) == "Local"
+    assert sent(sync(project, "amocrm")) == 0
+    assert json.loads(run(project, "conflicts", "list", "--json").stdout)["pending"] == 0
+    assert sql(project, "SELECT status, resolution, resolved_by FROM sync.conflicts") == [("resolved", "local", "cli")]
+
+
+def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
+    set_policy(project, "amocrm", "manual")
+    sync(project, "amocrm")
+    cid, remote_id = clash(project, amo)
+    sync(project, "amocrm")
+    sql(project, "UPDATE sync.conflicts SET take = 'crm' WHERE status = 'pending'")
+    result = sync(project, "amocrm")  # the SQL decision is carried out by the next run
+    assert sent(result) == 0 and canonical_position(project, cid) == "CRM"
+    assert sql(project, "SELECT status, resolution, resolved_by FROM sync.conflicts") == [("resolved", "crm", "sql")]
+
+    sql(project, "UPDATE canonical.contacts SET position = 'Local again' WHERE id = ?", [cid])
+    amo.set_position(remote_id, "CRM again")
+    sync(project, "amocrm")
+    (conflict_id,) = sql(project, "SELECT conflict_id FROM sync.conflicts WHERE status = 'pending'")[0]
+    bad = run(project, "conflicts", "resolve", conflict_id, "--value", "42", ok=False)
+    assert bad.returncode == 2 and "is not a valid contact.position" in bad.stderr
+    run(project, "conflicts", "resolve", "--all", "--entity", "contact", "--value", '"Chosen"')
+    assert sync(project, "amocrm")["entities"]["contact"]["updated"] == 1
+    assert amo.position(remote_id) == "Chosen" and canonical_position(project, cid) == "Chosen"
+
+
+def test_sync_dry_run_shows_the_plan_and_changes_nothing(project, amo):
+    set_policy(project, "amocrm", "local_wins")
+    sync(project, "amocrm")
+    cid, remote_id = clash(project, amo)
+    versions = sql(project, "SELECT id, version, position FROM canonical.contacts ORDER BY id")
+
+    shown = run(project, "sync", "amocrm", "--dry-run").stdout
+    assert "would sync" in shown and f"update {cid}" in shown and '"position": "Local"' in shown
+    planned = sync(project, "amocrm", "--dry-run")
+    assert planned["dry_run"] and planned["entities"]["contact"]["updated"] == 1
+    assert planned["entities"]["contact"]["conflicts"] == 1
+    assert sql(project, "SELECT id, version, position FROM canonical.contacts ORDER BY id") == versions
+    assert sql(project, "SELECT count(*) FROM sync.conflicts") == [(0,)]
+    assert amo.position(remote_id) == "CRM"
+
+    result = sync(project, "amocrm")  # the real run does what the dry run showed
+    assert result["entities"]["contact"]["updated"] == 1 and amo.position(remote_id) == "Local"
+
+
+def test_a_second_run_of_the_same_connection_waits_its_turn(project, amo):
+    from filelock import FileLock
+
+    lock = FileLock(str(project / ".crmsync" / "locks" / "run-amocrm.lock"))
+    (project / ".crmsync" / "locks").mkdir(parents=True, exist_ok=True)
+    with lock:
+        busy = run(project, "sync", "amocrm", ok=False)
+    assert busy.returncode == 4 and "another crmsync run of connection 'amocrm' is in progress" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    assert sync(project, "amocrm")["entities"]["contact"]["applied"] == 8
