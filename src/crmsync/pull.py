@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, mark_deleted, save_minted
-from crmsync.canonical.tables import ensure
+from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, save_minted
+from crmsync.canonical.deletes import apply_remote_deletes
+from crmsync.canonical.tables import columns, ensure
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.deletes import deleted_since, missing_ids
@@ -41,7 +42,7 @@ class PullRead:
 
     read: Any                                   # crmsync.read.run.ReadResult
     entities: list[str]                         # in apply order
-    deleted: dict[str, set[str]]
+    deleted: dict[str, dict[str, dt.datetime | None]]  # remote id → when the CRM deleted it, if it says
     cursors: dict[tuple[str, str], int]
     pending: bool                               # raw rows wait to be applied
     metadata: dict[str, Any]
@@ -52,11 +53,13 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, full_refresh: bool = False, conflicts: Any = None,
                     pushes: bool = True, match: dict[str, list[str]] | None = None,
+                    deletes: str = "soft",
                     progress: Callable[[str], None] = lambda _: None) -> PullResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec);
     ``conflicts``: the pipeline's :class:`~crmsync.specs.models.Conflicts` (None: the CRM wins);
     ``pushes``: whether the pipeline writes to the CRM (if not, every field is the CRM's);
-    ``match``: the pipeline's ``match:`` block (None: contacts by e-mail)."""
+    ``match``: the pipeline's ``match:`` block (None: contacts by e-mail);
+    ``deletes``: the pipeline's setting (crmsync.canonical.deletes says what each does on a pull)."""
     pulled = read_phase(project, connection=connection, connector=connector, mappings=mappings, entities=entities,
                         session=session, base_url=base_url, store=store, full_refresh=full_refresh,
                         progress=progress)
@@ -65,7 +68,7 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
         con.execute("BEGIN")
         result = apply_phase(con, pulled, pipeline=pipeline, connection=connection, crm=crm, connector=connector,
                              mappings=mappings, canonical=canonical, conflicts=conflicts, pushes=pushes,
-                             match=match, progress=progress)
+                             match=match, deletes=deletes, progress=progress)
         con.execute("COMMIT")
     return result
 
@@ -89,6 +92,7 @@ def read_phase(project: Project, *, connection: str, connector: dict[str, Any], 
 def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                 mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], conflicts: Any = None,
                 pushes: bool = True, match: dict[str, list[str]] | None = None,
+                deletes: str = "soft",
                 progress: Callable[[str], None] = lambda _: None) -> PullResult:
     """Map the raw rows not applied yet into canonical and record the run, inside the caller's transaction."""
     from crmsync.canonical.conflicts import ConflictRules, settle_pending
@@ -126,8 +130,10 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
                                   schema=canonical[entity], book=book, results=results(), rules=rules,
                                   claim=lost_create_claimer(con, connection, entity),
                                   identify=matcher(con, entity, connection, match))
-        counts.deleted = mark_deleted(con, entity=entity, connection=connection, run_id=run_id,
-                                      remote_ids=pulled.deleted.get(entity, ()))
+        # After the apply: a record read in this run and deleted since is still deleted at the end.
+        counts.deleted = apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id,
+                                              cols=columns(canonical[entity]), deleted=pulled.deleted.get(entity, {}),
+                                              mode=deletes)
         counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
         if newest is not None:
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
@@ -146,8 +152,9 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
 
 def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
                   entities: list[str], session: Any, base_url: str
-                  ) -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
-    """Remote ids deleted in the CRM per entity, and the new feed cursors (applied with the run)."""
+                  ) -> tuple[dict[str, dict[str, dt.datetime | None]], dict[tuple[str, str], int]]:
+    """Remote ids deleted in the CRM per entity (with when, if the CRM says), and the new feed cursors
+    (applied with the run)."""
     known: dict[str, list[str]] = {}
     cursors: dict[tuple[str, str], int] = {}
     path = project.store_path(store)
@@ -156,23 +163,26 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
             ensure(con, {})
             for entity in entities:
                 known[entity] = [r[0] for r in con.execute(
-                    "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL",
+                    "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
+                    "AND remote_deleted_at IS NULL",
                     [entity, connection]).fetchall()]
                 row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = ?",
                                   [connection, entity, "deletes"]).fetchone()
                 cursors[(entity, "deletes")] = int(row[0]) if row else 0
-    out: dict[str, set[str]] = {}
+    out: dict[str, dict[str, dt.datetime | None]] = {}
     for entity in entities:
         source = mappings[entity].source
         spec = connector["entities"][source].get("deletes")
         if not spec or not known.get(entity):
             continue  # nothing linked yet: nothing can have been deleted from under us
         if spec["type"] == "events":
-            out[entity], cursors[(entity, "deletes")] = deleted_since(
+            events, cursors[(entity, "deletes")] = deleted_since(
                 spec, connector["paginator"], session, base_url, cursors.get((entity, "deletes"), 0))
+            out[entity] = {rid: dt.datetime.fromtimestamp(at, dt.timezone.utc) if at else None
+                           for rid, at in events.items()}
         elif spec["type"] == "id_scan":
-            out[entity] = missing_ids(connector["entities"][source]["list"], connector["paginator"], session,
-                                      base_url, known[entity])
+            out[entity] = dict.fromkeys(missing_ids(connector["entities"][source]["list"], connector["paginator"],
+                                                    session, base_url, known[entity]))
     return out, cursors
 
 
@@ -250,7 +260,8 @@ def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None
                                    canonical=run.canonical, entities=run.entities, session=session,
                                    base_url=session.base_url, store=run.store, full_refresh=full_refresh,
                                    conflicts=run.pipeline.conflicts, pushes=run.pipeline.direction != "pull",
-                                   match=run.pipeline.match, progress=progress)
+                                   match=run.pipeline.match, deletes=run.pipeline.deletes,
+                                   progress=progress)
         except Exception as exc:
             record_failure(project, run, "pull", started, exc)
             raise

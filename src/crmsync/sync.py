@@ -83,14 +83,14 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                 if pulled is not None:
                     result.pull = apply_phase(con, pulled, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
                                               conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
-                                              match=pipe.match, **spec)
+                                              match=pipe.match, deletes=pipe.deletes, **spec)
                 if not dry_run:
                     con.execute("COMMIT")
                 if pipe.direction != "pull":
                     session.records_can_fail = True  # from here on a refused record is set aside
                     result.push = push_connection(project, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
                                                   entities=run.entities, store=run.store, write_mode=pipe.write_mode,
-                                                  dry_run=dry_run, con=con, **spec, **crm)
+                                                  dry_run=dry_run, con=con, deletes=pipe.deletes, **spec, **crm)
                 if dry_run:
                     con.execute("ROLLBACK")
         except Exception as exc:

@@ -48,6 +48,7 @@ class Link:
     canonical_id: str
     base_hash: str | None
     base: dict[str, Any] | None
+    remote_deleted: bool = False  # the CRM record is gone (sync.links.remote_deleted_at is set)
 
 
 @dataclass
@@ -61,10 +62,10 @@ class LinkBook:
     @classmethod
     def load(cls, con: Any, connection: str) -> LinkBook:
         book = cls(connection)
-        rows = con.execute("SELECT entity, remote_id, canonical_id, base_hash, base FROM sync.links "
-                           "WHERE connection = ?", [connection]).fetchall()
-        for entity, remote_id, canonical_id, base_hash, base in rows:
-            book.links[(entity, remote_id)] = Link(canonical_id, base_hash, json.loads(base) if base else None)
+        rows = con.execute("SELECT entity, remote_id, canonical_id, base_hash, base, remote_deleted_at IS NOT NULL "
+                           "FROM sync.links WHERE connection = ?", [connection]).fetchall()
+        for entity, remote_id, canonical_id, base_hash, base, gone in rows:
+            book.links[(entity, remote_id)] = Link(canonical_id, base_hash, json.loads(base) if base else None, gone)
         return book
 
     def to_canonical(self, kind: str, crm_id: str) -> str | None:
@@ -124,7 +125,8 @@ def record_hash(record: dict[str, Any]) -> str:
 
 
 LINK_COLUMNS = {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR", "canonical_id": "VARCHAR",
-                "base": "JSON", "base_hash": "VARCHAR"}
+                "base": "JSON", "base_hash": "VARCHAR", "remote_updated_at": "TIMESTAMPTZ",
+                "remote_deleted_at": "TIMESTAMPTZ"}  # a record the CRM just sent or took is not deleted there
 LINK_KEY = ["entity", "connection", "remote_id"]
 CHANGE_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR", "field": "VARCHAR",
                   "old": "JSON", "new": "JSON", "side": "VARCHAR"}
@@ -209,7 +211,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                                             run_id=run_id, canonical_id=cid, connection=connection))
         else:
             row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
-        row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=None)
+        row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
         upserts.append(row)
         encoded = json.dumps(canonical, ensure_ascii=False, default=str)
         if not base:  # a record new to this link: one history row holds all its values
@@ -222,7 +224,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                                 "new": json.dumps(canonical.get(name), ensure_ascii=False, default=str),
                                 "side": side})
         links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
-                      "base": encoded, "base_hash": digest})
+                      "base": encoded, "base_hash": digest, "remote_updated_at": canonical.get("updated_at")})
         book.links[(entity, remote_id)] = Link(cid, digest, canonical)
         counts.applied += 1
     upsert_rows(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])
@@ -234,6 +236,14 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
     supersede(con, conflicts)
     insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
     counts.conflicts += len(conflicts)
+
+
+def deleted_after_pull(row: dict[str, Any], link: Link) -> Any:
+    """``deleted_at`` of a row the CRM just sent. The CRM listing a record it had deleted means it was
+    restored there: the row comes back. A deletion made locally stands (it is pushed, or kept local,
+    per the pipeline's ``deletes``): a CRM edit racing it lands on the deleted row and in history.
+    """
+    return None if link.remote_deleted else row.get("deleted_at")
 
 
 def save_minted(con: Any, book: LinkBook) -> None:
@@ -308,23 +318,3 @@ def insert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str,
         con.execute(f"INSERT INTO {table} ({names}) {_select(cols, path)}{tail}")
     finally:
         os.unlink(path)
-
-
-def mark_deleted(con: Any, *, entity: str, connection: str, run_id: str, remote_ids: Iterable[str]) -> int:
-    """Set ``deleted_at`` on the canonical rows linked to ``remote_ids``; rows are never removed."""
-    ids = sorted(set(remote_ids))
-    if not ids:
-        return 0
-    table = f"canonical.{TABLE[entity]}"
-    targets = con.execute(
-        f"SELECT c.id FROM {table} c JOIN sync.links l ON l.canonical_id = c.id "
-        "WHERE l.entity = ? AND l.connection = ? AND l.remote_id IN (SELECT unnest(?)) AND c.deleted_at IS NULL",
-        [entity, connection, ids]).fetchall()
-    cids = [t[0] for t in targets]
-    if cids:
-        con.execute(f"UPDATE {table} SET deleted_at = now(), version = version + 1 WHERE id IN (SELECT unnest(?))",
-                    [cids])
-        insert_rows(con, "sync.changes", CHANGE_COLUMNS,
-                [{"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "deleted_at", "old": "null",
-                  "new": json.dumps("deleted"), "side": f"crm:{connection}"} for cid in cids])
-    return len(cids)

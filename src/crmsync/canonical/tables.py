@@ -14,10 +14,12 @@ CREATE TABLE IF NOT EXISTS sync.links (
     canonical_id VARCHAR NOT NULL,
     base JSON,                      -- the canonical values last agreed with this CRM record
     base_hash VARCHAR,
-    remote_updated_at TIMESTAMPTZ,
+    remote_updated_at TIMESTAMPTZ,  -- the CRM record's own modification time, as last read
     linked_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    remote_deleted_at TIMESTAMPTZ,  -- when we learnt the CRM record is gone (deleted there, or by our push)
     PRIMARY KEY (entity, connection, remote_id)
 );
+ALTER TABLE sync.links ADD COLUMN IF NOT EXISTS remote_deleted_at TIMESTAMPTZ;  -- stores made before it existed
 CREATE TABLE IF NOT EXISTS sync.runs (
     run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, connection VARCHAR, kind VARCHAR,
     started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, status VARCHAR, counts JSON, error VARCHAR
@@ -50,12 +52,12 @@ CREATE TABLE IF NOT EXISTS sync.changes (
 CREATE TABLE IF NOT EXISTS sync.outbox (
     op_id VARCHAR PRIMARY KEY, run_id VARCHAR, connection VARCHAR NOT NULL, entity VARCHAR NOT NULL,
     canonical_id VARCHAR NOT NULL, remote_id VARCHAR,
-    kind VARCHAR NOT NULL,           -- create | update
+    kind VARCHAR NOT NULL,           -- create | update | delete
     fields JSON,                     -- canonical field names written
     "values" JSON,                   -- the canonical values written (the link's new base comes from them)
     payload JSON,                    -- the CRM write payload (mapping inverse)
     idempotency_key VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,         -- pending | sending | sent | failed | rejected | superseded
+    status VARCHAR NOT NULL,         -- pending | sending | sent | failed | rejected | superseded | gone
     attempts INTEGER NOT NULL DEFAULT 0, last_error VARCHAR,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(), sent_at TIMESTAMPTZ
 );

@@ -34,11 +34,12 @@ def push(project: Project, pipeline: str, entities: tuple[str, ...], dry_run: bo
     verb = "would push" if dry_run else "pushed"
     click.echo(f"{verb} {pipeline} ({result.connection}) in {result.seconds:.1f} s — run {result.run_id}")
     for entity, c in result.entities.items():
-        click.echo(f"  {entity:<8} created {c['created']:>6}  updated {c['updated']:>6}  rejected {c['rejected']:>5}")
+        click.echo(f"  {entity:<8} created {c['created']:>6}  updated {c['updated']:>6}  deleted {c['deleted']:>5}  "
+                   f"rejected {c['rejected']:>5}")
         if not dry_run:
             continue
         plan = result.plan.get(entity) or {}
-        for kind in ("creates", "updates"):
+        for kind in ("creates", "updates", "deletes"):
             for op in plan.get(kind) or []:
                 target = f" → {op['remote_id']}" if op["remote_id"] else ""
                 fields = json.dumps(op["fields"], ensure_ascii=False, default=str)

@@ -29,7 +29,7 @@ def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None
                                    crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
                                    canonical=run.canonical, entities=run.entities, session=session,
                                    base_url=session.base_url, store=run.store, write_mode=run.pipeline.write_mode,
-                                   dry_run=dry_run, progress=progress)
+                                   dry_run=dry_run, deletes=run.pipeline.deletes, progress=progress)
         except Exception as exc:
             if not dry_run:
                 record_failure(project, run, "push", started, exc)

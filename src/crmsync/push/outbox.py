@@ -4,7 +4,8 @@ An operation is ``pending`` until sent; ``sending`` is set (and committed) just 
 call, so a run that dies mid-call leaves a trace the next run resolves before planning anything
 (a create is looked up on the CRM rather than sent again). ``sent``, ``rejected`` (the CRM or the
 mapping said no: not retried until the data changes), ``failed`` (transient: retried next run) and
-``superseded`` (the record changed again before the op was sent) are final for this op.
+``superseded`` (the record changed again before the op was sent) and ``gone`` (the CRM record no
+longer exists: handled as a deletion, crmsync.push.deletes) are final for this op.
 Re-planning the same change yields the same ``idempotency_key`` and reuses the op.
 """
 

@@ -61,7 +61,9 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     held = held_fields(con, entity)
     links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
     for remote_id, canonical_id, base, base_hash in con.execute(
-            "SELECT remote_id, canonical_id, base, base_hash FROM sync.links WHERE entity = ? AND connection = ?",
+            # A record the CRM no longer has reads as "never agreed": nothing to update, nothing to create.
+            "SELECT remote_id, canonical_id, CASE WHEN remote_deleted_at IS NULL THEN base END, base_hash "
+            "FROM sync.links WHERE entity = ? AND connection = ?",
             [entity, connection]).fetchall():
         links[canonical_id] = (remote_id, json.loads(base) if base else None, base_hash)
     for row in canonical_rows(con, entity, columns(schema)):

@@ -39,6 +39,7 @@ from crmsync.canonical.values import get_field, plain, same
 from crmsync.project import Project
 from crmsync.store import open_store
 
+from .deletes import plan_deletes, record_deletes, record_gone
 from .outbox import Op, enqueue, in_flight, mark, mark_sent
 from .plan import Plan, plan_entity
 from .writer import Outcome, Writer, chunks, writer_for
@@ -75,8 +76,10 @@ def _counts() -> dict[str, int]:
 def push_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
-                    con: Any = None, progress: Callable[[str], None] = lambda _: None) -> PushResult:
+                    con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None
+                    ) -> PushResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
+    ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes).
 
     ``con``: an open store connection to work in (``crmsync sync``); a dry run on it leaves the
     caller's transaction open. Without one the push opens the store itself.
@@ -86,7 +89,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
     metadata = fetch_metadata(connector, session, base_url)
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=metadata, progress=progress)
+                dry_run=dry_run, metadata=metadata, deletes=deletes, progress=progress)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -102,7 +105,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
-          dry_run: bool, metadata: dict[str, Any], progress: Callable[[str], None]) -> PushResult:
+          dry_run: bool, metadata: dict[str, Any], deletes: str, progress: Callable[[str], None]) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
     from crmsync.mapping import Mapper, build_catalog
 
@@ -121,22 +124,24 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
         spec = mappings[entity]
         mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
         writer = writer_for(spec.source, connector, session, base_url)
-        ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity])
+        ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run:
             ctx.recover()
         plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
                            write_mode=write_mode)
+        plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
         if dry_run:
             result.entities[entity] = {**_counts(), "created": len(plan.creates), "updated": len(plan.updates),
-                                       "rejected": len(plan.rejected), "held": len(plan.held)}
+                                       "deleted": len(_deletes(plan)), "rejected": len(plan.rejected),
+                                       "held": len(plan.held)}
             result.plan[entity] = _preview(plan)
             continue
         ctx.send(plan)
         ctx.counts["held"] = len(plan.held)
         result.entities[entity] = ctx.counts
         progress(f"{entity}: created {ctx.counts['created']}, updated {ctx.counts['updated']}, "
-                 f"rejected {ctx.counts['rejected']}" + (f", held {len(plan.held)} (manual conflicts)"
-                                                         if plan.held else ""))
+                 f"deleted {ctx.counts['deleted']}, rejected {ctx.counts['rejected']}"
+                 + (f", held {len(plan.held)} (manual conflicts)" if plan.held else ""))
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     if not dry_run:
         con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
@@ -147,15 +152,21 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
 def _preview(plan: Plan) -> dict[str, Any]:
     return {"creates": [o.preview() for o in plan.creates[:PREVIEW]],
             "updates": [o.preview() for o in plan.updates[:PREVIEW]],
+            "deletes": [o.preview() for o in _deletes(plan)[:PREVIEW]],
             "rejected": plan.rejected[:PREVIEW], "held": plan.held[:PREVIEW]}
+
+
+def _deletes(plan: Plan) -> list[Op]:
+    return [o for o in plan.ops if o.kind == "delete"]
 
 
 class _Entity:
     """One entity of one push run: its mapper, writer, links and counts."""
 
     def __init__(self, con: Any, entity: str, connection: str, run_id: str, mapper: Any, writer: Writer,
-                 book: LinkBook, schema: dict[str, Any]) -> None:
+                 book: LinkBook, schema: dict[str, Any], deletes: str = "soft") -> None:
         self.con, self.entity, self.connection, self.run_id = con, entity, connection, run_id
+        self.deletes = deletes
         self.mapper, self.writer, self.book, self.schema = mapper, writer, book, schema
         self.cols = columns(schema)
         self.counts = _counts()
@@ -190,13 +201,27 @@ class _Entity:
         self._set_aside([(r["canonical_id"], r.get("remote_id"), r["field"], r["reason"]) for r in plan.rejected])
         ops = enqueue(self.con, self.run_id, self.connection, self.entity, plan.ops)
         self.con.execute("COMMIT")
-        for kind in ("create", "update"):
-            for batch in chunks([o for o in ops if o.kind == kind], self.writer.batch_size(kind)):
+        for kind in ("create", "update", "delete"):
+            todo = [o for o in ops if o.kind == kind]
+            for batch in chunks(todo, self.writer.batch_size(kind)) if todo else ():
                 outcomes = self.writer.send(kind, batch, self._sending)
                 _crash_hook()
                 self.con.execute("BEGIN")
-                self._record(outcomes)
+                self._record(self._settle_deletions(kind, outcomes))
                 self.con.execute("COMMIT")
+
+    def _settle_deletions(self, kind: str, outcomes: list[Outcome]) -> list[Outcome]:
+        """Record deletes, and updates the CRM refused because it deleted the record meanwhile
+        (crmsync.push.deletes); return the outcomes left for :meth:`_record`."""
+        where = {"run_id": self.run_id, "entity": self.entity, "connection": self.connection}
+        if kind == "delete":
+            refused = record_deletes(self.con, **where, outcomes=outcomes)
+            self.counts["deleted"] += len(outcomes) - len(refused)
+            return refused
+        gone = [o for o in outcomes if o.gone]
+        if gone:
+            record_gone(self.con, **where, cols=self.cols, outcomes=gone, mode=self.deletes)
+        return [o for o in outcomes if not o.gone]
 
     def _sending(self, ops: list[Op]) -> None:
         mark(self.con, [o.op_id for o in ops], "sending")  # autocommitted before the HTTP call
@@ -229,7 +254,7 @@ class _Entity:
             digest = record_hash(base)
             links.append({"entity": self.entity, "connection": self.connection, "remote_id": remote_id,
                           "canonical_id": op.canonical_id, "base": json.dumps(base, ensure_ascii=False, default=str),
-                          "base_hash": digest})
+                          "base_hash": digest, "remote_updated_at": base.get("updated_at")})
             self.book.links[(self.entity, remote_id)] = Link(op.canonical_id, digest, base)
             self._take_crm_values(table, op.canonical_id, base, op.fields)
             for name in op.fields:

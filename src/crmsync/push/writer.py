@@ -7,7 +7,10 @@ Keyed by the connector's write style (a registry, like readers and transforms):
   item is invalid (400 ``validation-errors``): only the listed items are rejected, the rest are
   sent again.
 * ``bitrix24_batch`` (Bitrix24): one ``batch`` call with one sub-command per op (keys = op ids),
-  ``halt=0``, each key answered in ``result`` or ``result_error``.
+  ``halt=0``, each key answered in ``result`` or ``result_error``. Deletes go the same way.
+
+An op refused because the CRM record no longer exists comes back with ``gone`` set: the caller
+marks the record deleted instead of retrying it (crmsync.push.deletes).
 
 A writer also finds a record a lost create may have made (:meth:`Writer.find_created`) and reads
 written records back (:meth:`Writer.fetch`) so the link's base is exactly what a pull will see.
@@ -36,6 +39,7 @@ class Outcome:
     op: Op
     remote_id: str | None = None
     error: str | None = None  # the CRM's reason when it refused the op
+    gone: bool = False  # refused because the record does not exist (deleted in the CRM)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +103,8 @@ def chunks(items: list[Op], size: int) -> Iterator[list[Op]]:
 # -- AmoCRM ---------------------------------------------------------------------------------------
 class ArrayWriter(Writer):
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
+        if kind == "delete":  # no CRM of this style deletes through its API (crmsync validate says so)
+            raise CrmError(f"the {self.entity} connector has no way to delete records through the API")
         call = self.spec[kind]
         out: list[Outcome] = []
         todo = list(ops)
@@ -114,10 +120,10 @@ class ArrayWriter(Writer):
                     out.append(Outcome(op, str(item["id"])) if item and item.get("id") is not None
                                else Outcome(op, error="the CRM answered without a result for this record"))
                 return out
-            refused = _validation_errors(response)
+            refused, gone = _validation_errors(response)
             if not any(op.op_id in refused for op in todo):  # no per-item detail: one message for the batch
                 return out + [Outcome(op, error=crm_message(response)) for op in todo]
-            out += [Outcome(op, error=refused[op.op_id]) for op in todo if op.op_id in refused]
+            out += [Outcome(op, error=refused[op.op_id], gone=op.op_id in gone) for op in todo if op.op_id in refused]
             todo = [op for op in todo if op.op_id not in refused]  # all-or-nothing: send the good ones again
         return out
 
@@ -155,16 +161,20 @@ class ArrayWriter(Writer):
                 return
 
 
-def _validation_errors(response: Any) -> dict[str, str]:
+def _validation_errors(response: Any) -> tuple[dict[str, str], set[str]]:
+    """Reasons per ``request_id``, and the requests refused only because their ``id`` does not exist."""
     try:
         body = response.json()
     except ValueError:
-        return {}
-    out = {}
+        return {}, set()
+    out, gone = {}, set()
     for item in (body.get("validation-errors") or []) if isinstance(body, dict) else []:
-        reasons = [f"{e.get('path', '')}: {e.get('detail') or e.get('code')}" for e in item.get("errors") or []]
+        errors = item.get("errors") or []
+        reasons = [f"{e.get('path', '')}: {e.get('detail') or e.get('code')}" for e in errors]
         out[str(item.get("request_id"))] = "; ".join(reasons) or "refused by the CRM"
-    return out
+        if errors and all(e.get("code") == "NotFound" and e.get("path") == "id" for e in errors):
+            gone.add(str(item.get("request_id")))
+    return out, gone
 
 
 def _dig(body: Any, path: str) -> list[dict[str, Any]]:
@@ -181,14 +191,18 @@ class Bitrix24BatchWriter(Writer):
 
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
         method = self.spec[kind]["method"]
+        id_param = "taskId" if method.startswith("tasks.") else "id"
+        present = self._entries_now(ops) if kind == "update" else {}
         cmd = {}
         for op in ops:
             fields = dict(op.payload)
             if kind == "create" and self._crm_item:
                 fields.update(ORIGINATOR_ID=MARKER, ORIGIN_ID=op.idempotency_key)
-            params: dict[str, Any] = {"fields": fields}
             if kind == "update":
-                params = {("taskId" if method.startswith("tasks.") else "id"): op.remote_id, **params}
+                fields.update(_replacing(fields, present.get(str(op.remote_id)) or {}))
+            params: dict[str, Any] = {id_param: op.remote_id} if kind == "delete" else {"fields": fields}
+            if kind == "update":
+                params = {id_param: op.remote_id, **params}
             cmd[op.op_id] = f"{method}?{build_query(params)}"
         sending(ops)
         response = self.session.post(f"{self.base_url}/batch", json={"halt": 0, "cmd": cmd})
@@ -201,11 +215,17 @@ class Bitrix24BatchWriter(Writer):
             if op.op_id in errors:
                 err = errors[op.op_id] or {}
                 text = str(err.get("error_description") or err.get("error") or "refused").replace("<br>", "").strip()
-                out.append(Outcome(op, error=f"{err.get('error') or 'error'}: {text}"))
+                out.append(Outcome(op, op.remote_id, error=f"{err.get('error') or 'error'}: {text}",
+                                   gone=kind != "create" and _not_found(err)))
                 continue
             new_id = _new_id(results.get(op.op_id)) if kind == "create" else op.remote_id
             out.append(Outcome(op, new_id) if new_id else Outcome(op, error="the CRM answered without a result"))
         return out
+
+    def _entries_now(self, ops: list[Op]) -> dict[str, dict[str, Any]]:
+        """The records about to get a multi-field list (PHONE, EMAIL …), as the CRM has them now."""
+        ids = [str(op.remote_id) for op in ops if any(_entry_list(v) for v in op.payload.values())]
+        return self.fetch(ids) if ids else {}
 
     def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
         if self._crm_item:  # the key we wrote into ORIGIN_ID: exact, whatever else changed since
@@ -232,6 +252,33 @@ class Bitrix24BatchWriter(Writer):
         if pages and self.spec.get("links"):
             attach_links(self.session, self.base_url, pages, self.spec["links"], record_id)
         return [r for page in pages for r in page]
+
+
+def _entry_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(e, dict) for e in value)
+
+
+def _replacing(fields: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """Multi-field lists that replace what the record has. A legacy update adds entries without ``ID``
+    and keeps the ones it does not mention, so writing ``[]`` would clear nothing and a new phone would
+    sit beside the old one: each entry the record has now goes first with ``DELETE: Y``. Read just
+    before the write, so an entry added in the CRM since the last pull is not left behind either.
+    """
+    out = {}
+    for key, value in fields.items():
+        existing = current.get(key)
+        if not _entry_list(value) or not _entry_list(existing):
+            continue
+        named = {str(e.get("ID")) for e in value if e.get("ID")}
+        drop = [{"ID": e["ID"], "DELETE": "Y"} for e in existing if e.get("ID") and str(e["ID"]) not in named]
+        out[key] = drop + value
+    return out
+
+
+def _not_found(error: dict[str, Any]) -> bool:
+    """Bitrix24's ways of saying the record does not exist: legacy ``""``/"Not found", crm.item
+    ``NOT_FOUND``, tasks "Task not found or not accessible"."""
+    return error.get("error") == "NOT_FOUND" or "not found" in str(error.get("error_description") or "").lower()
 
 
 def _new_id(result: Any) -> str | None:

@@ -19,12 +19,12 @@ MAX_PAGES = 10_000
 
 
 def deleted_since(spec: dict[str, Any], paginator: dict[str, Any], session: Any, base_url: str,
-                  cursor: int) -> tuple[set[str], int]:
-    """``events``: ids deleted since ``cursor`` (unix seconds) and the new cursor."""
+                  cursor: int) -> tuple[dict[str, int], int]:
+    """``events``: ids deleted since ``cursor`` (unix seconds) → when (unix seconds), and the new cursor."""
     url = base_url.rstrip("/") + "/" + spec["path"]
     page_param, size_param = paginator.get("page_param", "page"), paginator.get("size_param", "limit")
     params = {k: str(v).replace("{cursor}", str(cursor)) for k, v in (spec.get("params") or {}).items()}
-    ids: set[str] = set()
+    ids: dict[str, int] = {}
     newest = cursor
     for page in range(paginator.get("first_page", 1), MAX_PAGES):
         response = session.get(url, params={**params, page_param: page, size_param: spec.get("page_size", 100)})
@@ -33,8 +33,10 @@ def deleted_since(spec: dict[str, Any], paginator: dict[str, Any], session: Any,
         body = response.json()
         events = _dig(body, spec.get("records", "_embedded.events"))
         for event in events:
-            ids.add(str(event[spec.get("id_field", "entity_id")]))
-            newest = max(newest, int(event.get("created_at") or 0))
+            at = int(event.get("created_at") or 0)
+            rid = str(event[spec.get("id_field", "entity_id")])
+            ids[rid] = max(ids.get(rid, 0), at)
+            newest = max(newest, at)
         if not events or not (body.get("_links") or {}).get("next"):
             break
     return ids, newest

@@ -181,7 +181,22 @@ def _pipeline_references(f: SpecFile, connectors: dict[str, SpecFile], canonical
             out.append(Problem(f.name, line_of(data, ["entities", i]), f"entities[{i}]",
                                f"{entity!r} has no mapping: create mappings/{crm}/{entity}.yaml"))
     out.extend(_conflict_references(f, entities, canonical))
+    out.extend(_hard_deletes(f, crm, entities, known))
     return out
+
+
+def _hard_deletes(f: SpecFile, crm: Any, entities: list[Any], known: dict[str, Any] | None) -> list[Problem]:
+    """``deletes: hard`` sends local deletions to the CRM: every synced entity needs a ``delete`` call."""
+    if f.data.get("deletes") != "hard" or known is None:
+        return []
+    missing = [e for e in entities if isinstance(e, str) and isinstance(known.get(e), dict)
+               and "delete" not in known[e]]
+    if not missing:
+        return []
+    return [Problem(f.name, line_of(f.data, ["deletes"]), "deletes",
+                    f"'hard' sends local deletions to the CRM, but connector {crm!r} cannot delete "
+                    f"{', '.join(repr(e) for e in missing)} (its entities have no 'delete' call); "
+                    "use soft to keep deletions local, or sync only entities it can delete", ("soft", "never"))]
 
 
 def _conflict_references(f: SpecFile, entities: list[Any], canonical: dict[str, SpecFile]) -> list[Problem]:

@@ -5,7 +5,6 @@ import shutil
 
 import duckdb
 import pytest
-import requests
 
 from crmsync.mapping import load_canonical, load_mapping
 from crmsync.project import Project, builtin_project_dir
@@ -41,7 +40,7 @@ class Sync:
         else:
             body = request.body or b""
             body = body.decode() if isinstance(body, bytes) else body
-            wrote = request.url.endswith("/batch") and any(m in body for m in (".add?", ".update?"))
+            wrote = request.url.endswith("/batch") and any(m in body for m in (".add?", ".update?", ".delete?"))
         self.writes += wrote
         return response
 
@@ -174,18 +173,17 @@ def test_a_crash_after_sending_a_create_does_not_duplicate_it(synced, monkeypatc
 
 
 def test_a_record_the_crm_refuses_is_set_aside_and_the_rest_is_written(synced):
-    (good, gone) = [r[0] for r in synced.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 2")]
-    gone_remote = synced.remote_id("contact", gone)
-    native = "contacts" if synced.crm == "amocrm" else "contact"
-    assert requests.post(synced.server.url + "/_fake/delete", json={"entity": native, "id": int(gone_remote)}).ok
-    synced.sql("UPDATE canonical.contacts SET last_name = 'Изменён' WHERE id IN (?, ?)", [good, gone])
+    # Both CRMs refuse a task with no title (the mapping lets it through: the CRM is the judge).
+    # A record deleted in the CRM meanwhile is not a refusal: tests/integration/push/test_deletes.py.
+    (owner, due) = synced.sql("SELECT owner, due_at FROM canonical.tasks ORDER BY id LIMIT 1")[0]
+    synced.sql("INSERT INTO canonical.tasks (id, version, title, owner, due_at) "
+               "VALUES ('t-good', 1, 'Позвонить', ?, ?), ('t-bad', 1, NULL, ?, ?)", [owner, due, owner, due])
     result = synced.push()
-    assert result.entities["contact"]["updated"] == 1 and result.entities["contact"]["rejected"] == 1
-    raw = synced.fake_contact(synced.remote_id("contact", good))
-    assert (raw["last_name"] if synced.crm == "amocrm" else raw["LAST_NAME"]) == "Изменён"
+    assert result.entities["task"]["created"] == 1 and result.entities["task"]["rejected"] == 1
+    assert synced.sql("SELECT count(*) FROM sync.links WHERE canonical_id = 't-good'") == [(1,)]
     (reason,) = synced.sql("SELECT reason FROM sync.rejected WHERE direction = 'push'")[0]
-    assert "not found" in reason.lower()
-    assert synced.sql("SELECT status FROM sync.outbox WHERE canonical_id = ?", [gone]) == [("rejected",)]
+    assert "blank" in reason or "title is not specified" in reason
+    assert synced.sql("SELECT status FROM sync.outbox WHERE canonical_id = 't-bad'") == [("rejected",)]
     writes = synced.writes
     synced.push()
     assert synced.writes == writes  # a refused change is not sent again until the data changes

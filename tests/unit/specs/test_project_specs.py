@@ -164,3 +164,13 @@ def test_stray_yml_and_bad_canonical_schema(project):
     got = texts(project)
     assert "pipelines/nightly.yml: spec files end in .yaml: rename it to nightly.yaml" in got
     assert any(t.startswith("mappings/canonical/deal.schema.json:1: type: ") for t in got)
+
+
+def test_hard_deletes_need_a_delete_call_for_every_entity(project):
+    line = edit(project, "pipelines/amocrm.yaml", "deletes: soft", "deletes: hard")
+    assert texts(project) == [
+        f"pipelines/amocrm.yaml:{line}: deletes: 'hard' sends local deletions to the CRM, but connector 'amocrm' "
+        "cannot delete 'contact', 'deal', 'task' (its entities have no 'delete' call); use soft to keep deletions "
+        "local, or sync only entities it can delete (allowed: soft, never)"]
+    edit(project, "pipelines/bitrix24.yaml", "deletes: soft", "deletes: hard")  # Bitrix24 deletes all three
+    assert len(texts(project)) == 1

@@ -1,0 +1,34 @@
+"""How writers read the CRM's replies: a record that is gone, and multi-field lists that replace."""
+
+from crmsync.push.writer import _not_found, _replacing, _validation_errors
+
+
+class Reply:
+    def __init__(self, body):
+        self.body = body
+
+    def json(self):
+        return self.body
+
+
+def test_bitrix24_ways_of_saying_not_found():
+    assert _not_found({"error": "", "error_description": "Not found"})
+    assert _not_found({"error": "NOT_FOUND", "error_description": "Item not found"})
+    assert _not_found({"error": "ERROR_CORE", "error_description": "Task not found or not accessible<br>"})
+    assert not _not_found({"error": "", "error_description": "ID is not defined or invalid."})
+
+
+def test_amocrm_not_found_only_when_the_id_itself_is_missing():
+    reasons, gone = _validation_errors(Reply({"validation-errors": [
+        {"request_id": "a", "errors": [{"code": "NotFound", "path": "id", "detail": "Entity 5 not found."}]},
+        {"request_id": "b", "errors": [{"code": "NotFound", "path": "entity_id", "detail": "Entity 9 not found."}]},
+    ]}))
+    assert set(reasons) == {"a", "b"} and gone == {"a"}
+
+
+def test_a_written_entry_list_drops_what_the_record_has_now():
+    now = {"PHONE": [{"ID": "1", "VALUE": "+7900"}, {"ID": "2", "VALUE": "+7901"}], "CONTACT_IDS": [5]}
+    fields = {"PHONE": [], "EMAIL": [{"VALUE": "a@b.ru"}], "CONTACT_IDS": [6], "NAME": "X"}
+    assert _replacing(fields, now) == {"PHONE": [{"ID": "1", "DELETE": "Y"}, {"ID": "2", "DELETE": "Y"}]}
+    kept = _replacing({"PHONE": [{"ID": "2", "VALUE": "+7902"}]}, now)  # an entry named by ID is changed, not dropped
+    assert kept == {"PHONE": [{"ID": "1", "DELETE": "Y"}, {"ID": "2", "VALUE": "+7902"}]}
