@@ -57,3 +57,16 @@ def test_pull_errors_are_specific(project, fake_crm):
     assert "Traceback" not in r.stderr
     r = run(project, "pull", "amocrm", ok=False)  # no connection named amocrm yet
     assert r.returncode == 2 and "no connection named 'amocrm'" in r.stderr and "crmsync connect" in r.stderr
+
+
+def run_here(project: Path, *args: str) -> str:
+    """The same command line in this process (no interpreter start, no re-import): for the many
+    successful calls of a scenario; failures and exit codes are checked with :func:`run`."""
+    from click.testing import CliRunner
+
+    from crmsync.cli import cli
+
+    where = [] if args[0] == "init" else ["--project-dir", str(project)]
+    result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout

@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.sync.test_sync_cli import project, sent, sql  # noqa: F401  (project is a fixture)
 from tests.integration.test_cli import crmsync_cmd
-from tests.integration.test_pull_cli import run
+from tests.integration.test_pull_cli import run_here
 
 NEW = 300  # AmoCRM: 2 create batches of up to 250; Bitrix24: 6 batches of 50
 
@@ -24,10 +24,10 @@ def first_names(server, crm):
 def test_a_push_killed_mid_batch_resumes_without_duplicates_or_lost_updates(project, fake_crm, crm):  # noqa: F811
     server = fake_crm(crm, contacts=20, deals=4, tasks=4, rate_limit=False)
     if crm == "amocrm":
-        run(project, "connect", crm, "--name", crm, "--base-url", server.url, "--long-lived-token", "demo-token")
+        run_here(project, "connect", crm, "--name", crm, "--base-url", server.url, "--long-lived-token", "demo-token")
     else:
-        run(project, "connect", crm, "--name", crm, "--webhook-url", server.url + "/rest/1/demo/")
-    run(project, "sync", crm, "--json")
+        run_here(project, "connect", crm, "--name", crm, "--webhook-url", server.url + "/rest/1/demo/")
+    run_here(project, "sync", crm, "--json")
     before = len(first_names(server, crm))
     (cid,) = sql(project, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
     sql(project, "UPDATE canonical.contacts SET last_name = 'Updated' WHERE id = ?", [cid])
@@ -41,7 +41,7 @@ def test_a_push_killed_mid_batch_resumes_without_duplicates_or_lost_updates(proj
     assert sql(project, "SELECT count(*) FROM sync.outbox WHERE status = 'sending'")[0][0] > 0
     assert len(first_names(server, crm)) > before  # the lost batch did reach the CRM
 
-    resumed = json.loads(run(project, "sync", crm, "--json").stdout)
+    resumed = json.loads(run_here(project, "sync", crm, "--json"))
     names = first_names(server, crm)
     assert len(names) == before + NEW
     assert sorted(n for n in names if str(n).startswith("Kill")) == sorted(f"Kill{i}" for i in range(NEW))
@@ -52,4 +52,4 @@ def test_a_push_killed_mid_batch_resumes_without_duplicates_or_lost_updates(proj
     row = server.app.table("contacts").rows[int(remote)]
     assert row.get("last_name", row.get("LAST_NAME")) == "Updated"
     assert resumed["entities"]["contact"]["rejected"] == 0
-    assert sent(json.loads(run(project, "sync", crm, "--json").stdout)) == 0
+    assert sent(json.loads(run_here(project, "sync", crm, "--json"))) == 0

@@ -12,14 +12,14 @@ import pytest
 import requests
 import yaml
 
-from tests.integration.test_pull_cli import run
+from tests.integration.test_pull_cli import run, run_here
 
 AMO = {"Authorization": "Bearer demo-token"}
 
 
 @pytest.fixture
 def project(tmp_path):
-    run(tmp_path, "init", str(tmp_path / "p"))
+    run_here(tmp_path, "init", str(tmp_path / "p"))
     return tmp_path / "p"
 
 
@@ -39,7 +39,7 @@ def set_policy(project, crm, default, fields=None):
 
 
 def sync(project, crm, *extra):
-    return json.loads(run(project, "sync", crm, "--json", *extra).stdout)
+    return json.loads(run_here(project, "sync", crm, "--json", *extra))
 
 
 def sent(result):
@@ -74,7 +74,8 @@ class Amo:
 @pytest.fixture
 def amo(project, fake_crm):
     server = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
-    run(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url, "--long-lived-token", "demo-token")
+    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
+             "--long-lived-token", "demo-token")
     return Amo(server)
 
 
@@ -156,12 +157,12 @@ def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project
     contact = result["entities"]["contact"]
     assert contact["conflicts"] == 1 and contact["held"] == 1 and contact["updated"] == 0
     assert canonical_position(project, cid) == "Local" and amo.position(remote_id) == "CRM"
-    listed = json.loads(run(project, "conflicts", "list", "--json").stdout)
+    listed = json.loads(run_here(project, "conflicts", "list", "--json"))
     assert listed["pending"] == 1
     (pending,) = listed["conflicts"]
     assert (pending["field"], pending["local"], pending["crm"], pending["status"]) == ("position", "Local", "CRM",
                                                                                        "pending")
-    shown = run(project, "conflicts", "list").stdout
+    shown = run_here(project, "conflicts", "list")
     assert pending["conflict_id"] in shown and "contact.position" in shown
 
     again = sync(project, "amocrm")  # still waiting: nothing is sent, nothing is overwritten
@@ -172,12 +173,12 @@ def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project
     missing = run(project, "conflicts", "resolve", "nope", "--take", "local", ok=False)
     assert missing.returncode == 2 and "no pending conflict nope" in missing.stderr
 
-    run(project, "conflicts", "resolve", pending["conflict_id"], "--take", "local")
+    run_here(project, "conflicts", "resolve", pending["conflict_id"], "--take", "local")
     assert canonical_position(project, cid) == "Local"
     done = sync(project, "amocrm")
     assert done["entities"]["contact"]["updated"] == 1 and amo.position(remote_id) == "Local"
     assert sent(sync(project, "amocrm")) == 0
-    assert json.loads(run(project, "conflicts", "list", "--json").stdout)["pending"] == 0
+    assert json.loads(run_here(project, "conflicts", "list", "--json"))["pending"] == 0
     assert sql(project, "SELECT status, resolution, resolved_by FROM sync.conflicts") == [("resolved", "local", "cli")]
 
 
@@ -197,7 +198,7 @@ def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
     (conflict_id,) = sql(project, "SELECT conflict_id FROM sync.conflicts WHERE status = 'pending'")[0]
     bad = run(project, "conflicts", "resolve", conflict_id, "--value", "42", ok=False)
     assert bad.returncode == 2 and "is not a valid contact.position" in bad.stderr
-    run(project, "conflicts", "resolve", "--all", "--entity", "contact", "--value", '"Chosen"')
+    run_here(project, "conflicts", "resolve", "--all", "--entity", "contact", "--value", '"Chosen"')
     assert sync(project, "amocrm")["entities"]["contact"]["updated"] == 1
     assert amo.position(remote_id) == "Chosen" and canonical_position(project, cid) == "Chosen"
 
@@ -208,7 +209,7 @@ def test_sync_dry_run_shows_the_plan_and_changes_nothing(project, amo):
     cid, remote_id = clash(project, amo)
     versions = sql(project, "SELECT id, version, position FROM canonical.contacts ORDER BY id")
 
-    shown = run(project, "sync", "amocrm", "--dry-run").stdout
+    shown = run_here(project, "sync", "amocrm", "--dry-run")
     assert "would sync" in shown and f"update {cid}" in shown and '"position": "Local"' in shown
     planned = sync(project, "amocrm", "--dry-run")
     assert planned["dry_run"] and planned["entities"]["contact"]["updated"] == 1
