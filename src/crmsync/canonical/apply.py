@@ -43,45 +43,66 @@ class EntityCounts:
                 "matched": self.matched}
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
+    """One ``sync.links`` row as a run keeps it in memory: ids and the base's hash, not the base."""
+
     canonical_id: str
     base_hash: str | None
-    base: dict[str, Any] | None
     remote_deleted: bool = False  # the CRM record is gone (sync.links.remote_deleted_at is set)
 
 
 @dataclass
 class LinkBook:
-    """``sync.links`` of one connection, in memory for a run; also the mapping layer's resolver."""
+    """``sync.links`` of one connection for a run; also the mapping layer's resolver.
+
+    Only ids and hashes stay in memory (about 200 bytes a link, so a million links fit); the base
+    values are read per chunk, for the records whose hash changed (:meth:`bases`).
+    """
 
     connection: str
     links: dict[tuple[str, str], Link] = field(default_factory=dict)
     minted: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, remote_id, canonical_id)
+    _remote: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, canonical id) → remote id
 
     @classmethod
     def load(cls, con: Any, connection: str) -> LinkBook:
         book = cls(connection)
-        rows = con.execute("SELECT entity, remote_id, canonical_id, base_hash, base, remote_deleted_at IS NOT NULL "
-                           "FROM sync.links WHERE connection = ?", [connection]).fetchall()
-        for entity, remote_id, canonical_id, base_hash, base, gone in rows:
-            book.links[(entity, remote_id)] = Link(canonical_id, base_hash, json.loads(base) if base else None, gone)
+        cursor = con.cursor()  # streamed: a million links never sit in memory twice
+        try:
+            cursor.execute("SELECT entity, remote_id, canonical_id, base_hash, remote_deleted_at IS NOT NULL "
+                           "FROM sync.links WHERE connection = ?", [connection])
+            while batch := cursor.fetchmany(10_000):
+                for entity, remote_id, canonical_id, base_hash, gone in batch:
+                    book.put(entity, remote_id, Link(canonical_id, base_hash, gone))
+        finally:
+            cursor.close()
         return book
+
+    def put(self, entity: str, remote_id: str, link: Link) -> None:
+        self.links[(entity, remote_id)] = link
+        self._remote[(entity, link.canonical_id)] = remote_id
+
+    def bases(self, con: Any, entity: str, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The base values of these links (those that have one), in one query."""
+        if not remote_ids:
+            return {}
+        rows = con.execute("SELECT remote_id, base FROM sync.links WHERE connection = ? AND entity = ? "
+                           "AND remote_id IN (SELECT unnest(?)) AND base IS NOT NULL",
+                           [self.connection, entity, remote_ids]).fetchall()
+        return {remote_id: json.loads(base) for remote_id, base in rows}
 
     def to_canonical(self, kind: str, crm_id: str) -> str | None:
         """The canonical id of a linked record; a record not seen yet gets its id now (entity order is free)."""
         link = self.links.get((kind, str(crm_id)))
         if link is None:
-            link = Link(str(uuid.uuid4()), None, None)
-            self.links[(kind, str(crm_id))] = link
+            link = Link(str(uuid.uuid4()), None)
+            self.put(kind, str(crm_id), link)
             self.minted.append((kind, str(crm_id), link.canonical_id))
         return link.canonical_id
 
     def to_crm(self, kind: str, canonical_id: str) -> str | None:
-        for (entity, remote_id), link in self.links.items():
-            if entity == kind and link.canonical_id == canonical_id:
-                return remote_id
-        return None
+        return self._remote.get((kind, canonical_id))
 
 
 _ABSENT = object()
@@ -175,17 +196,20 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                 matched.add(remote_id)
                 counts.matched += 1
         if cid is not None:
-            book.links[(entity, remote_id)] = Link(cid, None, None)
+            book.put(entity, remote_id, Link(cid, None))
     cids = {remote_id: book.to_canonical(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
-    current = _current_rows(con, entity, cols, list(cids.values()))
+    current = current_rows(con, entity, cols, list(cids.values()))
     upserts: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
     side = f"crm:{connection}"
-    for remote_id, canonical, rejection, raw in chunk:
+    digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
+    bases = book.bases(con, entity, [item[0] for item, d in zip(chunk, digests, strict=True)
+                                     if d is not None and book.links[(entity, item[0])].base_hash not in (None, d)])
+    for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
@@ -193,12 +217,11 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                              "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
                              "direction": "pull", "raw": json.dumps(raw, ensure_ascii=False, default=str)})
             continue
-        digest = record_hash(canonical)
         link = book.links[(entity, remote_id)]  # to_canonical above made sure there is one
         if link.base_hash == digest:
             counts.unchanged += 1
             continue
-        base = link.base or {}
+        base = bases.get(remote_id) or {}
         cid = cids[remote_id]
         old: dict[str, Any] = current.get(cid, {})
         if not old:
@@ -225,7 +248,8 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                                 "side": side})
         links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
                       "base": encoded, "base_hash": digest, "remote_updated_at": canonical.get("updated_at")})
-        book.links[(entity, remote_id)] = Link(cid, digest, canonical)
+        book.put(entity, remote_id, Link(cid, digest))
+        bases[remote_id] = canonical  # the same record again later in this chunk merges against this
         counts.applied += 1
     upsert_rows(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])
     upsert_rows(con, "sync.links", LINK_COLUMNS, links, key=LINK_KEY)
@@ -255,7 +279,7 @@ def save_minted(con: Any, book: LinkBook) -> None:
     book.minted.clear()
 
 
-def _current_rows(con: Any, entity: str, cols: dict[str, str], ids: list[str]) -> dict[str, dict[str, Any]]:
+def current_rows(con: Any, entity: str, cols: dict[str, str], ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
     names = list(cols)

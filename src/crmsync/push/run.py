@@ -29,6 +29,7 @@ from crmsync.canonical.apply import (
     LINK_KEY,
     Link,
     LinkBook,
+    current_rows,
     insert_rows,
     record_hash,
     save_minted,
@@ -237,12 +238,11 @@ class _Entity:
         done = [o for o in outcomes if o.ok]
         written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
         blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
-        links, changes = [], []
-        table = f"canonical.{TABLE[self.entity]}"
+        links, changes, agreed = [], [], []
+        old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
         for o in done:
             op, remote_id = o.op, str(o.remote_id)
-            old = self.book.links.get((self.entity, remote_id))
-            old_base = (old.base if old else None) or {}
+            old_base = old_bases.get(remote_id) or {}
             base: dict[str, Any] | None = None
             if remote_id in written:
                 try:
@@ -255,8 +255,8 @@ class _Entity:
             links.append({"entity": self.entity, "connection": self.connection, "remote_id": remote_id,
                           "canonical_id": op.canonical_id, "base": json.dumps(base, ensure_ascii=False, default=str),
                           "base_hash": digest, "remote_updated_at": base.get("updated_at")})
-            self.book.links[(self.entity, remote_id)] = Link(op.canonical_id, digest, base)
-            self._take_crm_values(table, op.canonical_id, base, op.fields)
+            self.book.put(self.entity, remote_id, Link(op.canonical_id, digest))
+            agreed.append((op.canonical_id, base, op.fields))
             for name in op.fields:
                 changes.append({"run_id": self.run_id, "entity": self.entity, "canonical_id": op.canonical_id,
                                 "field": name, "old": json.dumps(get_field(old_base, name), ensure_ascii=False,
@@ -265,48 +265,30 @@ class _Entity:
                                 "side": f"local→{self.connection}"})
             mark_sent(self.con, op, remote_id)
             self.counts["created" if op.kind == "create" else "updated"] += 1
+        self._take_crm_values(agreed)
         upsert_rows(self.con, "sync.links", LINK_COLUMNS, links, key=LINK_KEY)
         insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, changes)
         save_minted(self.con, self.book)  # ids a read-back minted for linked records must stay stable
 
-    def _take_crm_values(self, table: str, canonical_id: str, base: dict[str, Any], written: list[str]) -> None:
-        """Canonical takes the CRM's view of the record: the fields we wrote (values it normalised)
-        and what it set itself (timestamps). A value this CRM does not hold — a company pulled from
-        another CRM — is never blanked because the record now also lives here.
+    def _take_crm_values(self, agreed: list[tuple[str, dict[str, Any], list[str]]]) -> None:
+        """Canonical takes the CRM's view of each written record: the fields we wrote (values it
+        normalised) and what it set itself (timestamps). A value this CRM does not hold — a company
+        pulled from another CRM — is never blanked because the record now also lives here.
+        ``agreed``: (canonical id, the read-back base, the fields written); one read, one write.
         """
-        names = list(self.cols)
-        row = self.con.execute(f"SELECT {', '.join(f'{chr(34)}{n}{chr(34)}' for n in names)} FROM {table} "
-                               "WHERE id = ?", [canonical_id]).fetchone()
-        if row is None:
-            return
-        current = dict(zip(names, row, strict=True))
-        for name, kind in self.cols.items():
-            if kind == "JSON" and isinstance(current[name], str):
-                current[name] = json.loads(current[name])
-        updated = dict(current)
-        for name, value in base.items():
-            if name not in self.cols:
+        current = current_rows(self.con, self.entity, self.cols, [cid for cid, _, _ in agreed])
+        rows = []
+        for canonical_id, base, written in agreed:
+            row = current.get(canonical_id)
+            if row is None:
                 continue
-            mine = updated.get(name)
-            if isinstance(value, dict) and (mine is None or isinstance(mine, dict)):
-                mine = mine or {}
-                updated[name] = {**mine, **{k: v for k, v in value.items() if not _empty(v) or _empty(mine.get(k))}}
-            elif not _empty(value) or _empty(mine):
-                updated[name] = value
-        for name in written:
-            top, _, sub = name.partition(".")
-            if top not in self.cols:
+            updated = _crm_view(row, base, written, self.cols)
+            if all(same(updated[k], row[k]) for k in self.cols):
                 continue
-            if sub:  # custom.<name>: only that key of the object
-                merged = dict(updated.get(top) or {})
-                merged[sub] = (base.get(top) or {}).get(sub)
-                updated[top] = merged
-            else:
-                updated[top] = base.get(top)
-        if all(same(updated[k], current[k]) for k in names):
-            return
-        updated["version"] = int(current.get("version") or 0) + 1
-        upsert_rows(self.con, table, self.cols, [{k: plain(v) for k, v in updated.items()}], key=["id"])
+            updated["version"] = int(row.get("version") or 0) + 1
+            rows.append({k: plain(v) for k, v in updated.items()})
+            current[canonical_id] = updated  # the same record twice in one batch builds on the first
+        upsert_rows(self.con, f"canonical.{TABLE[self.entity]}", self.cols, rows, key=["id"])
 
     def _set_aside(self, rows: list[tuple[str, str | None, str, str]]) -> None:
         """``sync.rejected`` rows (direction push); the same reason for the same record is kept once."""
@@ -340,6 +322,31 @@ def _crash_hook() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         return
     raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
+
+
+def _crm_view(current: dict[str, Any], base: dict[str, Any], written: list[str], cols: dict[str, str]
+              ) -> dict[str, Any]:
+    updated = dict(current)
+    for name, value in base.items():
+        if name not in cols:
+            continue
+        mine = updated.get(name)
+        if isinstance(value, dict) and (mine is None or isinstance(mine, dict)):
+            mine = mine or {}
+            updated[name] = {**mine, **{k: v for k, v in value.items() if not _empty(v) or _empty(mine.get(k))}}
+        elif not _empty(value) or _empty(mine):
+            updated[name] = value
+    for name in written:
+        top, _, sub = name.partition(".")
+        if top not in cols:
+            continue
+        if sub:  # custom.<name>: only that key of the object
+            merged = dict(updated.get(top) or {})
+            merged[sub] = (base.get(top) or {}).get(sub)
+            updated[top] = merged
+        else:
+            updated[top] = base.get(top)
+    return updated
 
 
 def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:
