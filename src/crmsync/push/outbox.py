@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from crmsync.canonical.apply import insert_rows
+
 # The table itself is created with the other sync.* tables (crmsync.canonical.tables.SYNC_DDL).
 
 OPEN = ("pending", "failed")  # waiting to be sent (again)
@@ -50,6 +52,10 @@ def _dig(values: dict[str, Any], name: str) -> Any:
     return values.get(name)
 
 
+_NEW_COLUMNS = {"run_id": "VARCHAR", "op_id": "VARCHAR", "connection": "VARCHAR", "entity": "VARCHAR",
+                "canonical_id": "VARCHAR", "remote_id": "VARCHAR", "kind": "VARCHAR", "fields": "JSON",
+                "values": "JSON", "payload": "JSON", "idempotency_key": "VARCHAR", "status": "VARCHAR",
+                "attempts": "INTEGER"}
 _COLUMNS = ("op_id", "connection", "entity", "canonical_id", "remote_id", "kind", "fields", "values", "payload",
             "idempotency_key", "status", "attempts", "sent_at")
 
@@ -83,20 +89,21 @@ def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[O
         for row in con.execute(_select("idempotency_key IN (SELECT unnest(?)) ORDER BY created_at"), [keys]).fetchall():
             known[row[_COLUMNS.index("idempotency_key")]] = _from_row(row)
     out: list[Op] = []
+    new: list[dict[str, Any]] = []
     for op in planned:
         old = known.get(op.idempotency_key)
         if old is None:
-            con.execute(f"INSERT INTO sync.outbox (run_id, {', '.join(_quoted(c) for c in _COLUMNS)}) "
-                        f"VALUES (?, {', '.join('?' for _ in _COLUMNS)})",
-                        [run_id, op.op_id, op.connection, op.entity, op.canonical_id, op.remote_id, op.kind,
-                         _dumps(op.fields), _dumps(op.values), _dumps(op.payload), op.idempotency_key, op.status,
-                         op.attempts, op.sent_at])
+            new.append({"run_id": run_id, "op_id": op.op_id, "connection": op.connection, "entity": op.entity,
+                        "canonical_id": op.canonical_id, "remote_id": op.remote_id, "kind": op.kind,
+                        "fields": _dumps(op.fields), "values": _dumps(op.values), "payload": _dumps(op.payload),
+                        "idempotency_key": op.idempotency_key, "status": op.status, "attempts": op.attempts})
             out.append(op)
         elif old.status in OPEN:
             con.execute("UPDATE sync.outbox SET status = 'pending', run_id = ?, payload = ? WHERE op_id = ?",
                         [run_id, _dumps(op.payload), old.op_id])
             old.payload, old.status = op.payload, "pending"
             out.append(old)
+    insert_rows(con, "sync.outbox", _NEW_COLUMNS, new)  # one statement however many ops
     keep = [o.op_id for o in out]
     con.execute("UPDATE sync.outbox SET status = 'superseded' WHERE connection = ? AND entity = ? "
                 "AND status IN ('pending', 'failed') AND op_id NOT IN (SELECT unnest(?))",
@@ -124,8 +131,16 @@ def mark(con: Any, op_ids: list[str], status: str, error: str | None = None) -> 
 
 
 def mark_sent(con: Any, op: Op, remote_id: str) -> None:
-    con.execute("UPDATE sync.outbox SET status = 'sent', remote_id = ?, last_error = NULL WHERE op_id = ?",
-                [remote_id, op.op_id])
+    mark_all_sent(con, [(op, remote_id)])
+
+
+def mark_all_sent(con: Any, done: list[tuple[Op, str]]) -> None:
+    """Record the CRM's agreement to a batch of ops in one statement."""
+    if not done:
+        return
+    con.execute("UPDATE sync.outbox SET status = 'sent', remote_id = d.remote_id, last_error = NULL "
+                "FROM (SELECT unnest(?) AS op_id, unnest(?) AS remote_id) d WHERE sync.outbox.op_id = d.op_id",
+                [[op.op_id for op, _ in done], [r for _, r in done]])
 
 
 def lost_create_claimer(con: Any, connection: str, entity: str) -> Callable[[str, dict[str, Any]], str | None] | None:

@@ -41,7 +41,7 @@ from crmsync.project import Project
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
-from .outbox import Op, enqueue, in_flight, mark, mark_sent
+from .outbox import Op, enqueue, in_flight, mark, mark_all_sent
 from .plan import Plan, plan_entity
 from .writer import Outcome, Writer, chunks, writer_for
 
@@ -238,7 +238,7 @@ class _Entity:
         done = [o for o in outcomes if o.ok]
         written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
         blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
-        links, changes, agreed = [], [], []
+        links, changes, agreed, sent = [], [], [], []
         old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
         for o in done:
             op, remote_id = o.op, str(o.remote_id)
@@ -263,9 +263,10 @@ class _Entity:
                                                                  default=str),
                                 "new": json.dumps(get_field(op.values, name), ensure_ascii=False, default=str),
                                 "side": f"local→{self.connection}"})
-            mark_sent(self.con, op, remote_id)
+            sent.append((op, remote_id))
             self.counts["created" if op.kind == "create" else "updated"] += 1
         self._take_crm_values(agreed)
+        mark_all_sent(self.con, sent)
         upsert_rows(self.con, "sync.links", LINK_COLUMNS, links, key=LINK_KEY)
         insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, changes)
         save_minted(self.con, self.book)  # ids a read-back minted for linked records must stay stable

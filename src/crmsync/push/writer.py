@@ -156,8 +156,10 @@ class ArrayWriter(Writer):
             if response.status_code == 204 or not response.content:
                 return
             body = response.json()
-            yield from _dig(body, listing.get("records", ""))
-            if not (body.get("_links") or {}).get("next"):
+            records = _dig(body, listing.get("records", ""))
+            yield from records
+            # A short page is the last one: asking on would only fetch AmoCRM's empty 204.
+            if len(records) < int(self.paginator.get("size", 250)) or not (body.get("_links") or {}).get("next"):
                 return
 
 
