@@ -14,6 +14,7 @@ from crmsync.canonical.deletes import apply_remote_deletes
 from crmsync.canonical.tables import columns, ensure
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
+from crmsync.read.columns import is_engine_column
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import read_connection
@@ -239,7 +240,7 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
                 return
             for (text,) in batch:
                 row = json.loads(text)
-                yield {k: v for k, v in row.items() if not k.startswith("_dlt_") and k != "_cursor"}
+                yield {k: v for k, v in row.items() if not is_engine_column(k)}
     finally:
         cursor.close()
 

@@ -38,6 +38,7 @@ from crmsync.canonical.apply import (
 from crmsync.canonical.tables import TABLE, columns, ensure
 from crmsync.canonical.values import get_field, plain, same
 from crmsync.project import Project
+from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
@@ -356,7 +357,7 @@ def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:
 
     rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
                        [dataset_name(connection), entity]).fetchall()
-    return [r[0] for r in rows if not r[0].startswith("_dlt_") and r[0] != "_cursor"]
+    return [r[0] for r in rows if not is_engine_column(r[0])]
 
 
 def _empty(value: Any) -> bool:

@@ -25,6 +25,11 @@ def dataset_name(connection: str) -> str:
 def read_connection(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str],
                     session: Any, base_url: str, store: str, full_refresh: bool = False,
                     progress: Callable[[str], None] | None = None) -> ReadResult:
+    if not full_refresh and _nothing_new(project, connection=connection, connector=connector, entities=entities,
+                                         session=session, base_url=base_url, store=store):
+        if progress is not None:
+            progress(f"{connection}: nothing new since the last run")
+        return ReadResult(None, dict.fromkeys(entities, 0), dataset_name(connection))
     dlt = dlt_setup.configure(project)
     from .duckdb_dest import crmsync_duckdb
     from .progress import ReadProgress
@@ -47,3 +52,18 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
             if table in counts:
                 counts[table] = rows
     return ReadResult(load_id, counts, dataset_name(connection))
+
+
+def _nothing_new(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str], session: Any,
+                 base_url: str, store: str) -> bool:
+    """The CRM has nothing newer than the raw tables and dlt has nothing half-done: dlt need not start."""
+    from crmsync.store import open_store
+
+    from .probe import dlt_has_pending, nothing_new
+
+    path = project.store_path(store)
+    if not path.exists() or dlt_has_pending(project.dlt_dir / f"crmsync_{connection}"):
+        return False
+    with open_store(path) as con:
+        return nothing_new(con, dataset=dataset_name(connection), connector=connector, entities=entities,
+                           session=session, base_url=base_url)

@@ -7,10 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from .bitrix_batch import attach_links, batch_pages
+from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .progress import ReadProgress
 from .rest import resource_config
-
-CURSOR_COLUMN = "_cursor"  # seconds since the epoch, UTC: comparable whatever the CRM's date format
 
 ReaderFactory = Callable[..., Any]
 _READERS: dict[str, ReaderFactory] = {}
@@ -46,6 +45,9 @@ def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session
     # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
     # field, midnight in the portal's zone) into a UTC timestamp of the day before.
     source.schema.remove_type_detection("iso_timestamp")
+    if factory is None:  # the registered readers fingerprint their rows themselves, before links are attached
+        for entity in entities:
+            source.resources[entity].add_map(_fingerprint)
     if progress is not None:
         for entity in entities:
             source.resources[entity].add_map(progress.counter(entity))
@@ -58,8 +60,10 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
     record_id = listing.get("record_id_field", listing.get("id_field", "ID"))
 
     # dlt keeps the cursor in its state (committed with the data, restored from the store on a new
-    # machine); ``lag`` re-reads the overlap window and dlt drops the boundary rows it already has.
-    window = dlt.sources.incremental(CURSOR_COLUMN, initial_value=0, lag=(inc or {}).get("overlap_seconds") or None)
+    # machine); ``lag`` re-reads the overlap window and dlt drops the boundary rows it already has —
+    # by id *and content*: a record changed again within the boundary second is a new row, not a copy.
+    window = dlt.sources.incremental(CURSOR_COLUMN, initial_value=0, lag=(inc or {}).get("overlap_seconds") or None,
+                                     primary_key=(record_id, ROWHASH_COLUMN))
 
     def read(cursor: Any = window) -> Any:
         since = _iso(cursor.start_value or 0)
@@ -70,6 +74,9 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
                             page_size=paginator.get("page_size", 50),
                             per_batch=paginator.get("commands_per_batch", 50))
         for group in _groups(pages, paginator.get("commands_per_batch", 50)):
+            for page in group:
+                for row in page:
+                    row[ROWHASH_COLUMN] = row_hash(row)  # as the list call sent it, like the probe sees it
             if spec.get("links"):
                 attach_links(session, base_url, group, spec["links"], record_id)
             for page in group:
@@ -86,6 +93,11 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
         return dlt.resource(read_all, name=entity, primary_key=record_id, write_disposition="merge",
                             max_table_nesting=0)
     return dlt.resource(read, name=entity, primary_key=record_id, write_disposition="merge", max_table_nesting=0)
+
+
+def _fingerprint(row: dict[str, Any]) -> dict[str, Any]:
+    row[ROWHASH_COLUMN] = row_hash(row)
+    return row
 
 
 def _groups(pages: Any, size: int) -> Any:

@@ -1,0 +1,27 @@
+"""Columns crmsync adds to every raw row, and how a raw row's content is fingerprinted.
+
+``_cursor``: the record's modification time as epoch seconds (comparable whatever the CRM's date
+format). ``_rowhash``: a hash of the record exactly as the CRM sent it. Incremental reads are
+inclusive of the last cursor value, so a record changed again within that same second comes back
+with a cursor already seen: only its content tells the change apart from the copy we hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+CURSOR_COLUMN = "_cursor"
+ROWHASH_COLUMN = "_rowhash"
+ENGINE = (CURSOR_COLUMN, ROWHASH_COLUMN)
+
+
+def row_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k not in ENGINE}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def is_engine_column(name: str) -> bool:
+    return name.startswith("_dlt_") or name in ENGINE
