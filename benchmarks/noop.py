@@ -1,7 +1,7 @@
 """Scenario 4: a scheduled incremental run with nothing to do, as a whole process.
 
-The command is a parameter (default ``crmsync pull {pipeline}``; ``crmsync sync {pipeline}`` once it
-exists): the store is pulled once, then the command runs again with nothing changed in the CRM
+The command is a parameter (default ``crmsync sync {pipeline}``, the scheduled two-way run; ``crmsync
+pull {pipeline}`` for the read half alone): the store is pulled once, then the command runs again with nothing changed in the CRM
 (limits on, as a real schedule would meet them). Wall time is the median of a few runs; the
 breakdown comes from ``-X importtime`` (imports) and one run under cProfile (phases, HTTP, DuckDB).
 """
@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.child import run_child
 from benchmarks.common import FakeProcess, connected_project
 
-DEFAULT_COMMAND = "crmsync pull {pipeline}"
+DEFAULT_COMMAND = "crmsync sync {pipeline}"
 # Phases by the function that owns them (file suffix, function name): cumulative seconds under cProfile.
 PHASES = {
     "spec load + checks": ("crmsync/runs.py", "prepare_run"),

@@ -57,7 +57,7 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     from crmsync.mapping import Rejection
 
     plan = Plan(entity)
-    push_fields = [b.name for b in mapper.fields if b.spec.pushes]
+    push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     held = held_fields(con, entity)
     links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
     for remote_id, canonical_id, base, base_hash in con.execute(

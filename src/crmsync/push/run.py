@@ -88,7 +88,13 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
     """
     from crmsync.read.metadata import fetch_metadata
 
-    metadata = fetch_metadata(connector, session, base_url)
+    fetched: list[dict[str, Any]] = []
+
+    def metadata() -> dict[str, Any]:  # fetched once, and only if some record is to be written
+        if not fetched:
+            fetched.append(fetch_metadata(connector, session, base_url))
+        return fetched[0]
+
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
                 dry_run=dry_run, metadata=metadata, deletes=deletes, progress=progress)
@@ -107,7 +113,8 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
-          dry_run: bool, metadata: dict[str, Any], deletes: str, progress: Callable[[str], None]) -> PushResult:
+          dry_run: bool, metadata: Callable[[], dict[str, Any]], deletes: str, progress: Callable[[str], None]
+          ) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
     from crmsync.mapping import Mapper, build_catalog
 
@@ -124,7 +131,8 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
     book = LinkBook.load(con, connection)
     for entity in ordered:
         spec = mappings[entity]
-        mapper = Mapper(spec, build_catalog(crm, metadata, spec.source), book, canonical.get(entity))
+        mapper = _LazyMapper(spec, lambda spec=spec, entity=entity: Mapper(
+            spec, build_catalog(crm, metadata(), spec.source), book, canonical.get(entity)))
         writer = writer_for(spec.source, connector, session, base_url)
         ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run:
@@ -149,6 +157,19 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
         con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
                     [run_id, pipeline, connection, started, json.dumps(result.entities)])
     return result
+
+
+class _LazyMapper:
+    """A Mapper built on first use: planning needs only the spec, so a push with nothing to write
+    never fetches the CRM's custom-field metadata (five requests, a second of an idle sync)."""
+
+    def __init__(self, spec: Any, build: Callable[[], Any]) -> None:
+        self.spec, self._build, self._real = spec, build, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._real is None:
+            self._real = self._build()
+        return getattr(self._real, name)
 
 
 def _preview(plan: Plan) -> dict[str, Any]:
