@@ -1,9 +1,10 @@
 """Scenario 4: a scheduled incremental run with nothing to do, as a whole process.
 
-The command is a parameter (default ``crmsync sync {pipeline}``, the scheduled two-way run; ``crmsync
-pull {pipeline}`` for the read half alone): the store is pulled once, then the command runs again with nothing changed in the CRM
-(limits on, as a real schedule would meet them). Wall time is the median of a few runs; the
-breakdown comes from ``-X importtime`` (imports) and one run under cProfile (phases, HTTP, DuckDB).
+The command is a parameter (default ``crmsync sync {pipeline}``, the scheduled two-way run;
+``crmsync pull {pipeline}`` for the read half alone): the store is pulled once, then the command
+runs again with nothing changed in the CRM (limits on, as a real schedule would meet them). Wall
+time is the median of a few runs; the breakdown comes from ``-X importtime`` (imports) and one run
+under cProfile (phases, HTTP, DuckDB).
 """
 
 from __future__ import annotations

@@ -249,20 +249,15 @@ def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PullResult:
     """Everything ``crmsync pull PIPELINE`` does: check the specs, open the connection, pull, record the run."""
     from crmsync.connections.session import authorized_session
-    from crmsync.runs import prepare_run, record_failure, run_lock
+    from crmsync.runs import guarded_run, prepare_run
 
     run = prepare_run(project, pipeline_name, kind="pull", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
-    with run_lock(project, run):
-        started = dt.datetime.now(dt.timezone.utc)
-        try:
-            return pull_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
-                                   crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
-                                   canonical=run.canonical, entities=run.entities, session=session,
-                                   base_url=session.base_url, store=run.store, full_refresh=full_refresh,
-                                   conflicts=run.pipeline.conflicts, pushes=run.pipeline.direction != "pull",
-                                   match=run.pipeline.match, deletes=run.pipeline.deletes,
-                                   progress=progress)
-        except Exception as exc:
-            record_failure(project, run, "pull", started, exc)
-            raise
+    with guarded_run(project, run, "pull"):
+        return pull_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
+                               crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
+                               canonical=run.canonical, entities=run.entities, session=session,
+                               base_url=session.base_url, store=run.store, full_refresh=full_refresh,
+                               conflicts=run.pipeline.conflicts, pushes=run.pipeline.direction != "pull",
+                               match=run.pipeline.match, deletes=run.pipeline.deletes,
+                               progress=progress)

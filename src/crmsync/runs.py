@@ -100,3 +100,17 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def guarded_run(project: Project, run: PreparedRun, kind: str, *, record: bool = True) -> Iterator[None]:
+    """The connection's run lock around a run; a run that fails is recorded in ``sync.runs``
+    (unless ``record`` is off: a dry run leaves no trace) and the error goes on to the caller."""
+    with run_lock(project, run):
+        started = dt.datetime.now(dt.timezone.utc)
+        try:
+            yield
+        except Exception as exc:
+            if record:
+                record_failure(project, run, kind, started, exc)
+            raise

@@ -61,7 +61,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     from crmsync.connections.session import authorized_session
     from crmsync.pull import apply_phase, read_phase
     from crmsync.push import push_connection
-    from crmsync.runs import prepare_run, record_failure, run_lock
+    from crmsync.runs import guarded_run, prepare_run
     from crmsync.store import open_store
 
     run = prepare_run(project, pipeline_name, kind="sync", entities=entities)
@@ -71,31 +71,26 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     result = SyncResult(f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", pipe.name, pipe.connection, dry_run)
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)
     crm = dict(session=session, base_url=session.base_url)
-    with run_lock(project, run):
-        try:
-            pulled = None
-            if pipe.direction != "push":
-                pulled = read_phase(project, entities=run.entities, store=run.store, full_refresh=full_refresh,
-                                    **spec, **crm)
-            with open_store(project.store_path(run.store)) as con:
-                ensure(con, run.canonical)
-                con.execute("BEGIN")
-                if pulled is not None:
-                    result.pull = apply_phase(con, pulled, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
-                                              conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
-                                              match=pipe.match, deletes=pipe.deletes, **spec)
-                if not dry_run:
-                    con.execute("COMMIT")
-                if pipe.direction != "pull":
-                    session.records_can_fail = True  # from here on a refused record is set aside
-                    result.push = push_connection(project, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
-                                                  entities=run.entities, store=run.store, write_mode=pipe.write_mode,
-                                                  dry_run=dry_run, con=con, deletes=pipe.deletes, **spec, **crm)
-                if dry_run:
-                    con.execute("ROLLBACK")
-        except Exception as exc:
+    with guarded_run(project, run, "sync", record=not dry_run):
+        pulled = None
+        if pipe.direction != "push":
+            pulled = read_phase(project, entities=run.entities, store=run.store, full_refresh=full_refresh,
+                                **spec, **crm)
+        with open_store(project.store_path(run.store)) as con:
+            ensure(con, run.canonical)
+            con.execute("BEGIN")
+            if pulled is not None:
+                result.pull = apply_phase(con, pulled, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
+                                          conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
+                                          match=pipe.match, deletes=pipe.deletes, **spec)
             if not dry_run:
-                record_failure(project, run, "sync", started, exc)
-            raise
+                con.execute("COMMIT")
+            if pipe.direction != "pull":
+                session.records_can_fail = True  # from here on a refused record is set aside
+                result.push = push_connection(project, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
+                                              entities=run.entities, store=run.store, write_mode=pipe.write_mode,
+                                              dry_run=dry_run, con=con, deletes=pipe.deletes, **spec, **crm)
+            if dry_run:
+                con.execute("ROLLBACK")
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     return result

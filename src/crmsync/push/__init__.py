@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -17,20 +16,14 @@ def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PushResult:
     """Everything ``crmsync push PIPELINE`` does: check the specs, open the connection, push, record the run."""
     from crmsync.connections.session import authorized_session
-    from crmsync.runs import prepare_run, record_failure, run_lock
+    from crmsync.runs import guarded_run, prepare_run
 
     run = prepare_run(project, pipeline_name, kind="push", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
     session.records_can_fail = True  # a refused record is set aside, not the end of the run
-    with run_lock(project, run):
-        started = dt.datetime.now(dt.timezone.utc)
-        try:
-            return push_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
-                                   crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
-                                   canonical=run.canonical, entities=run.entities, session=session,
-                                   base_url=session.base_url, store=run.store, write_mode=run.pipeline.write_mode,
-                                   dry_run=dry_run, deletes=run.pipeline.deletes, progress=progress)
-        except Exception as exc:
-            if not dry_run:
-                record_failure(project, run, "push", started, exc)
-            raise
+    with guarded_run(project, run, "push", record=not dry_run):
+        return push_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
+                               crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
+                               canonical=run.canonical, entities=run.entities, session=session,
+                               base_url=session.base_url, store=run.store, write_mode=run.pipeline.write_mode,
+                               dry_run=dry_run, deletes=run.pipeline.deletes, progress=progress)

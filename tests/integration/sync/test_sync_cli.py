@@ -7,11 +7,11 @@ and a second sync must send nothing.
 
 import json
 
-import duckdb
 import pytest
 import requests
 import yaml
 
+from tests.integration.push.test_push_cli import sql
 from tests.integration.test_pull_cli import run, run_here
 
 AMO = {"Authorization": "Bearer demo-token"}
@@ -21,14 +21,6 @@ AMO = {"Authorization": "Bearer demo-token"}
 def project(tmp_path):
     run_here(tmp_path, "init", str(tmp_path / "p"))
     return tmp_path / "p"
-
-
-def sql(project, statement, params=()):
-    con = duckdb.connect(str(project / "crmsync.duckdb"))
-    try:
-        return con.execute(statement, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def set_policy(project, crm, default, fields=None):
