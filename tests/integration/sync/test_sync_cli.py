@@ -224,3 +224,40 @@ def test_a_second_run_of_the_same_connection_waits_its_turn(project, amo):
     assert busy.returncode == 4 and "another crmsync run of connection 'amocrm' is in progress" in busy.stderr
     assert "Traceback" not in busy.stderr
     assert sync(project, "amocrm")["entities"]["contact"]["applied"] == 8
+
+
+class B24:
+    """The fake Bitrix24 seen through its webhook: one contact's position (POST)."""
+
+    def __init__(self, server):
+        self.server, self.base = server, server.url + "/rest/1/demo/"
+
+    def set_position(self, remote_id, value):
+        requests.post(self.base + "crm.contact.update", json={"id": remote_id, "fields": {"POST": value}},
+                      timeout=10).raise_for_status()
+
+    def position(self, remote_id):
+        return requests.post(self.base + "crm.contact.get", json={"id": remote_id}, timeout=10).json()["result"]["POST"]
+
+
+@pytest.mark.parametrize(("policy", "winner"), [("local_wins", "Local"), ("crm_wins", "CRM"), ("manual", None)])
+def test_bitrix24_clashes_follow_the_policy_too(project, fake_crm, policy, winner):
+    server = fake_crm("bitrix24", contacts=8, deals=3, tasks=3, rate_limit=False)
+    b24 = B24(server)
+    run_here(project, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", b24.base)
+    set_policy(project, "bitrix24", policy)
+    sync(project, "bitrix24")
+    cid, remote_id = sql(project, "SELECT canonical_id, remote_id FROM sync.links WHERE entity = 'contact' "
+                                  "AND base IS NOT NULL ORDER BY remote_id LIMIT 1")[0]
+    sql(project, "UPDATE canonical.contacts SET position = 'Local' WHERE id = ?", [cid])
+    b24.set_position(remote_id, "CRM")
+
+    result = sync(project, "bitrix24")["entities"]["contact"]
+    assert result["conflicts"] == 1
+    if winner is None:  # manual: the local value stays here, the CRM keeps its own, the field is held
+        assert result["held"] == 1 and canonical_position(project, cid) == "Local" and b24.position(remote_id) == "CRM"
+        (conflict_id,) = sql(project, "SELECT conflict_id FROM sync.conflicts WHERE status = 'pending'")[0]
+        run_here(project, "conflicts", "resolve", conflict_id, "--take", "crm")
+        winner = "CRM"
+    assert canonical_position(project, cid) == winner and b24.position(remote_id) == winner
+    assert sent(sync(project, "bitrix24")) == 0
