@@ -42,6 +42,10 @@ def _ceiling_seconds(crm: str, records: int, read_back: bool) -> float:
 
 def _phase(fake: FakeProcess, project: Any, crm: str, kind: str, n: int) -> dict[str, Any]:
     fake.rate_limit(True)  # fresh window / empty bucket, statistics zeroed
+    # crmsync carries its pacer's view of the bucket from one process to the next; the fake's bucket
+    # was just emptied, so that view must go too, or a phase waits for a bucket that is not full.
+    for state in (Path(project.root) / ".crmsync" / "pacing").glob("*.json"):
+        state.unlink()
     report = run_child("benchmarks.steps:crmsync_push", project=str(project.root), connection=crm, paced=True)
     stats = fake.stats()
     fake.rate_limit(False)
