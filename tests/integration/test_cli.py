@@ -120,22 +120,22 @@ def test_port_in_use_is_a_user_error():
 
 
 def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
-    r = subprocess.run([*crmsync_cmd(), "demo", "--json", "--contacts", "30", "--deals", "20", "--tasks", "10",
+    r = subprocess.run([*crmsync_cmd(), "demo", "--json", "--contacts", "20", "--deals", "12", "--tasks", "8",
                         "--project-dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     for crm in result["crms"]:
         assert crm["url"].startswith("http://127.0.0.1:")
         first, edit = crm["first_sync"], crm["edit_sync"]
-        assert first["deal"]["applied"] == 20 and first["task"]["applied"] == 10
+        assert first["deal"]["applied"] == 12 and first["task"]["applied"] == 8
         assert edit["contact"]["applied"] == 2  # the two contacts edited in the CRM
         assert edit["contact"]["created"] >= 1 and edit["contact"]["updated"] == 1  # the SQL insert and rename
         assert edit["deal"]["conflicts"] == 1 and edit["deal"]["held"] == 1 and edit["deal"]["updated"] == 0
         assert crm["conflict"]["resolved"] == "local" and crm["resolve_sync"]["deal"]["updated"] == 1
         assert len(crm["in_crm"]) == 3  # the rename, the insert and the resolved amount are in the CRM
         assert crm["quiet"] == {"writes": 0, "applied": 0}  # nothing echoes
-    assert result["crms"][0]["first_sync"]["contact"]["applied"] == 30
+    assert result["crms"][0]["first_sync"]["contact"]["applied"] == 20
     matched = result["crms"][1]["first_sync"]["contact"]["matched"]  # the same people, found by e-mail
-    assert 0 < matched < 30
-    assert result["canonical_rows"] == {"contacts": 30 + 30 + 2 - matched, "deals": 40, "tasks": 20}
+    assert 0 < matched < 20
+    assert result["canonical_rows"] == {"contacts": 20 + 20 + 2 - matched, "deals": 24, "tasks": 16}
     assert (tmp_path / "demo" / "crmsync.duckdb").exists()
