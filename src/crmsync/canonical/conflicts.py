@@ -170,7 +170,7 @@ class Settled:
 def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = "sql") -> list[Settled]:
     """Carry out the choices people made (``take`` set by SQL or the CLI) on pending conflicts, and
     close the ones whose sides now agree. The caller commits."""
-    from .apply import CHANGE_COLUMNS, insert_rows, upsert_rows
+    from .apply import CHANGE_COLUMNS, current_rows, insert_rows, upsert_rows
 
     rows = con.execute("SELECT conflict_id, entity, canonical_id, connection, field, \"local\", crm, take, "
                        "\"value\", resolved_by FROM sync.conflicts WHERE status = 'pending' "
@@ -180,7 +180,7 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
         if entity not in canonical:
             continue
         cols = columns(canonical[entity])
-        current = _row(con, entity, cols, cid)
+        current = current_rows(con, entity, cols, [cid]).get(cid)
         if current is None:
             continue
         base = _base(con, entity, connection, cid)
@@ -210,19 +210,6 @@ def _close(con: Any, conflict_id: str, resolution: str, by: str, reason: str) ->
     con.execute("UPDATE sync.conflicts SET status = 'resolved', resolution = ?, resolved_at = now(), "
                 "resolved_by = ?, reason = coalesce(reason || '; ', '') || ? WHERE conflict_id = ?",
                 [resolution, by, reason, conflict_id])
-
-
-def _row(con: Any, entity: str, cols: dict[str, str], cid: str) -> dict[str, Any] | None:
-    names = list(cols)
-    got = con.execute(f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM canonical.{TABLE[entity]} "
-                      "WHERE id = ?", [cid]).fetchone()
-    if got is None:
-        return None
-    row = dict(zip(names, got, strict=True))
-    for name, kind in cols.items():
-        if kind == "JSON" and isinstance(row[name], str):
-            row[name] = json.loads(row[name])
-    return row
 
 
 def _base(con: Any, entity: str, connection: str, cid: str) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -36,13 +37,18 @@ def push(project: Project, pipeline: str, entities: tuple[str, ...], dry_run: bo
     for entity, c in result.entities.items():
         click.echo(f"  {entity:<8} created {c['created']:>6}  updated {c['updated']:>6}  deleted {c['deleted']:>5}  "
                    f"rejected {c['rejected']:>5}")
-        if not dry_run:
-            continue
-        plan = result.plan.get(entity) or {}
-        for kind in ("creates", "updates", "deletes"):
-            for op in plan.get(kind) or []:
-                target = f" → {op['remote_id']}" if op["remote_id"] else ""
-                fields = json.dumps(op["fields"], ensure_ascii=False, default=str)
-                click.echo(f"    {op['kind']:<6} {op['canonical_id']}{target}: {fields}")
-        for r in plan.get("rejected") or []:
-            click.echo(f"    set aside {r['canonical_id']}: {r['field']}: {r['reason']}")
+        if dry_run:
+            echo_plan(result.plan.get(entity) or {})
+
+
+def echo_plan(plan: dict[str, Any]) -> None:
+    """One entity's dry-run plan (crmsync push, crmsync sync): the first few ops of each kind."""
+    for kind in ("creates", "updates", "deletes"):
+        for op in plan.get(kind) or []:
+            target = f" → {op['remote_id']}" if op.get("remote_id") else ""
+            fields = json.dumps(op.get("fields"), ensure_ascii=False, default=str)
+            click.echo(f"    {op['kind']:<6} {op['canonical_id']}{target}: {fields}")
+    for r in plan.get("rejected") or []:
+        click.echo(f"    set aside {r['canonical_id']}: {r['field']}: {r['reason']}")
+    for held in plan.get("held") or []:
+        click.echo(f"    held   {held['canonical_id']}: {', '.join(held['fields'])} (crmsync conflicts list)")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from crmsync.cli.options import echo_json, json_option, project_option
+from crmsync.cli.push import echo_plan
 from crmsync.project import Project
 
 
@@ -43,14 +42,8 @@ def sync(project: Project, pipeline: str, entities: tuple[str, ...], full_refres
         click.echo(f"  {entity:<8} pulled {c['applied']:>6}  created {c['created']:>5}  updated {c['updated']:>5}  "
                    f"deleted {c['deleted']:>4}  conflicts {c['conflicts']:>4}  held {c['held']:>4}  "
                    f"rejected {c['rejected']:>4}")
-        plan = (result.push.plan if result.push and dry_run else {}).get(entity) or {}
-        for kind in ("creates", "updates", "deletes"):
-            for op in plan.get(kind) or []:
-                target = f" → {op['remote_id']}" if op.get("remote_id") else ""
-                fields = json.dumps(op.get("fields"), ensure_ascii=False, default=str)
-                click.echo(f"    {op['kind']:<6} {op['canonical_id']}{target}: {fields}")
-        for held in plan.get("held") or []:
-            click.echo(f"    held   {held['canonical_id']}: {', '.join(held['fields'])} (crmsync conflicts list)")
+        if dry_run and result.push:
+            echo_plan(result.push.plan.get(entity) or {})
     pending = sum(c["held"] for c in result.entities.values())
     if pending:
         click.echo(f"{pending} record(s) have fields waiting for a decision: crmsync conflicts list")
