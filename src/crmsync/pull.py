@@ -12,6 +12,7 @@ from typing import Any
 from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, save_minted
 from crmsync.canonical.deletes import apply_remote_deletes
 from crmsync.canonical.tables import columns, ensure
+from crmsync.jsontext import loads
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.columns import is_engine_column
@@ -239,7 +240,7 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
             if not batch:
                 return
             for (text,) in batch:
-                row = json.loads(text)
+                row = loads(text)
                 yield {k: v for k, v in row.items() if not is_engine_column(k)}
     finally:
         cursor.close()

@@ -13,13 +13,14 @@ per table (row-by-row inserts into DuckDB run at a few hundred rows per second).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from crmsync.jsontext import dump_bytes, dumps, loads
 
 from .conflicts import CLOCK, CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede
 from .tables import TABLE, columns
@@ -90,7 +91,7 @@ class LinkBook:
         rows = con.execute("SELECT remote_id, base FROM sync.links WHERE connection = ? AND entity = ? "
                            "AND remote_id IN (SELECT unnest(?)) AND base IS NOT NULL",
                            [self.connection, entity, remote_ids]).fetchall()
-        return {remote_id: json.loads(base) for remote_id, base in rows}
+        return {remote_id: loads(base) for remote_id, base in rows}
 
     def to_canonical(self, kind: str, crm_id: str) -> str | None:
         """The canonical id of a linked record; a record not seen yet gets its id now (entity order is free)."""
@@ -141,8 +142,7 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.blake2b(json.dumps(record, sort_keys=True, ensure_ascii=False, default=str).encode(),
-                           digest_size=16).hexdigest()
+    return hashlib.blake2b(dump_bytes(record, sort_keys=True), digest_size=16).hexdigest()
 
 
 LINK_COLUMNS = {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR", "canonical_id": "VARCHAR",
@@ -215,7 +215,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
             counts.rejected += 1
             rejected.append({"run_id": run_id, "entity": entity, "connection": connection, "remote_id": remote_id,
                              "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
-                             "direction": "pull", "raw": json.dumps(raw, ensure_ascii=False, default=str)})
+                             "direction": "pull", "raw": dumps(raw)})
             continue
         link = book.links[(entity, remote_id)]  # to_canonical above made sure there is one
         if link.base_hash == digest:
@@ -236,15 +236,14 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
             row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
         row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
         upserts.append(row)
-        encoded = json.dumps(canonical, ensure_ascii=False, default=str)
+        encoded = dumps(canonical)
         if not base:  # a record new to this link: one history row holds all its values
             changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "*", "old": None,
                             "new": encoded, "side": side})
         else:
             for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):
                 changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
-                                "old": json.dumps(base.get(name), ensure_ascii=False, default=str),
-                                "new": json.dumps(canonical.get(name), ensure_ascii=False, default=str),
+                                "old": dumps(base.get(name)), "new": dumps(canonical.get(name)),
                                 "side": side})
         links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
                       "base": encoded, "base_hash": digest, "remote_updated_at": canonical.get("updated_at")})
@@ -291,24 +290,21 @@ def current_rows(con: Any, entity: str, cols: dict[str, str], ids: list[str]) ->
         rec = dict(zip(names, row, strict=True))
         for name, kind in cols.items():
             if kind == "JSON" and isinstance(rec[name], str):
-                rec[name] = json.loads(rec[name])
+                rec[name] = loads(rec[name])
         out[rec["id"]] = rec
     return out
 
 
 def _stage(con: Any, cols: dict[str, str], rows: list[dict[str, Any]]) -> str:
     fd, path = tempfile.mkstemp(prefix="crmsync-stage-", suffix=".jsonl")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps({k: _jsonable(row.get(k), cols[k]) for k in cols}, ensure_ascii=False,
-                                default=str))
-            fh.write("\n")
+    with os.fdopen(fd, "wb") as fh:
+        fh.writelines(dump_bytes({k: _jsonable(row.get(k), cols[k]) for k in cols}) + b"\n" for row in rows)
     return path
 
 
 def _jsonable(value: Any, kind: str) -> Any:
     if kind == "JSON" and value is not None and not isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return dumps(value)
     return value
 
 

@@ -9,8 +9,9 @@ with a cursor already seen: only its content tells the change apart from the cop
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+from crmsync.jsontext import dump_bytes
 
 CURSOR_COLUMN = "_cursor"
 ROWHASH_COLUMN = "_rowhash"
@@ -19,8 +20,7 @@ ENGINE = (CURSOR_COLUMN, ROWHASH_COLUMN)
 
 def row_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k not in ENGINE}
-    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(dump_bytes(body, sort_keys=True), digest_size=12).hexdigest()
 
 
 def is_engine_column(name: str) -> bool:
