@@ -30,7 +30,6 @@ from crmsync.errors import CrmError
 
 from .pacing import LeakyBucket, Pacer, Unlimited
 from .policy import FAIL_RECORD, OK, REFRESH, RETRY, ErrorPolicy, RetryPolicy, retry_after
-from .readahead import ReadAhead
 
 DEFAULT_TIMEOUT = (10.0, 90.0)  # connect, read: a hung server must not hang a run
 TRANSIENT = (ConnectionError, Timeout, ChunkedEncodingError, ContentDecodingError)
@@ -64,7 +63,6 @@ class CrmSession(requests.Session):
         self.stats = SessionStats()
         self._sleep = sleep
         self.records_can_fail = records_can_fail  # writes: a rejected payload is the record's problem
-        self.ahead = ReadAhead()
         self.headers["User-Agent"] = "crmsync"
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CrmSession:
@@ -87,25 +85,6 @@ class CrmSession(requests.Session):
         # Response hooks (dlt's raise_for_status among them) must see only the final answer, not
         # each attempt: run them ourselves once we have decided.
         hooks, request.hooks = request.hooks, default_hooks()
-        ahead = self.ahead.take(request)
-        response, settled = ahead.result() if ahead is not None else self._exchange(request, kwargs)
-        return dispatch_hook("response", hooks, response, **kwargs) if settled else response
-
-    def read_ahead(self, request: requests.Request) -> None:
-        """Start sending ``request`` now, for a :meth:`send` of the same request that will follow
-        (:mod:`crmsync.http.readahead`)."""
-        prepared = self.prepare_request(request)
-        prepared.hooks = default_hooks()
-        kwargs = self.merge_environment_settings(prepared.url, {}, None, None, None)
-        kwargs["timeout"] = self.timeout
-        self.ahead.start(prepared, lambda: self._exchange(prepared, kwargs))
-
-    def close(self) -> None:
-        self.ahead.close()
-        super().close()
-
-    def _exchange(self, request: requests.PreparedRequest, kwargs: dict[str, Any]) -> tuple[requests.Response, bool]:
-        """Send until there is an answer to act on: (the response, whether it is a success)."""
         refreshed = False
         last_problem = ""
         for attempt in range(1, self.retry.max_attempts + 1):
@@ -123,7 +102,7 @@ class CrmSession(requests.Session):
             self.pacer.done()
             verdict = self.errors.judge(response)
             if verdict.action == OK:
-                return response, True
+                return dispatch_hook("response", hooks, response, **kwargs)
             if verdict.action == RETRY:
                 if response.status_code in (429, 503):
                     self.stats.throttled += 1
@@ -139,7 +118,7 @@ class CrmSession(requests.Session):
                 request = self.auth(request.copy())
                 continue
             if verdict.action == FAIL_RECORD and self.records_can_fail:
-                return response, False  # the caller sets the record aside with the CRM's message
+                return response  # the caller sets the record aside with the CRM's message
             raise CrmError(self._explain(request, response.status_code, verdict.crm_message, verdict.hint))
         raise CrmError(f"{self.crm_title} still failing after {self.retry.max_attempts} attempts on "
                        f"{request.method} {safe_url(request.url or '')}: {last_problem}. "

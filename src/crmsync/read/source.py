@@ -40,7 +40,7 @@ def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session
 
         source = rest_api_source({
             "client": {"base_url": base_url.rstrip("/") + "/", "session": session},
-            "resources": [resource_config(e, connector["entities"][e], paginator, session) for e in entities],
+            "resources": [resource_config(e, connector["entities"][e], paginator) for e in entities],
         }, name=connector["name"])
     # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
     # field, midnight in the portal's zone) into a UTC timestamp of the day before.
