@@ -109,3 +109,32 @@ def test_phone_fast_path_matches_the_full_parse():
         if fast is not None:  # the fast path only ever answers with what the full parse says
             assert valid and not number.extension
             assert fast == cp.phonenumbers.format_number(number, cp.phonenumbers.PhoneNumberFormat.E164), text
+
+
+@pytest.mark.parametrize("region", ["RU", "US", "DE", "KZ", "GB", "BY"])
+def test_phone_national_fast_path_matches_the_full_parse(region: str):
+    """RU, US, DE, KZ have a plain-digit national prefix (fast path); GB and BY a pattern (full parse)."""
+    import random
+
+    from crmsync.fakes.world import _phone
+    from crmsync.mapping.transforms import contact_points as cp
+
+    rng = random.Random(11)
+    samples = [_phone(rng) for _ in range(500)]
+    samples += ["".join(rng.choice("0123456789") for _ in range(rng.randint(5, 13))) for _ in range(1500)]
+    samples += ["8 (916) 123-45-67", "8 800 555 35 35", "9161234567", "0 30 123456", "(212) 555-0123",
+                "1 212 555 0123", "020 7946 0958", "07700 900123", "8 (727) 250-00-00", "8 017 200-00-00"]
+    answered = 0
+    for text in samples:
+        cleaned = cp._BLANKS.sub(" ", text).strip()
+        fast = cp._national(cleaned, region)
+        if fast is None:
+            continue
+        answered += 1
+        number = cp.phonenumbers.parse(cleaned, region)  # the fast path only answers what the full parse says
+        assert cp.phonenumbers.is_valid_number(number) and not number.extension, text
+        assert fast == cp.phonenumbers.format_number(number, cp.phonenumbers.PhoneNumberFormat.E164), text
+    if region in ("GB", "BY"):
+        assert answered == 0
+    else:
+        assert answered > 20  # the fast path is actually taken for this region's national numbers
