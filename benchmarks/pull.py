@@ -35,6 +35,7 @@ def run(n: int, *, skip_defaults: bool = False) -> dict[str, Any]:
                 report = run_child("benchmarks.steps:crmsync_pull", project=str(root), connection="amocrm",
                                    paced=False)
                 rows = store_count(project, "SELECT count(*) FROM canonical.contacts")
+                out["crmsync_timings"] = report["result"].get("timings", {})
             elif name == "requests loop":
                 report = run_child("benchmarks.steps:requests_loop", url=fake.url, root=str(root))
                 rows = report["result"]["rows"]

@@ -23,7 +23,8 @@ def crmsync_pull(project: str, connection: str, paced: bool, entities: list[str]
     session = session_for(proj, connection, paced=paced)
     result = run_pull(proj, connection, entities=entities or ["contact"], session=session)
     return {"entities": result.entities, "requests": session.stats.requests, "retries": session.stats.retries,
-            "throttled": session.stats.throttled, "paced_wait": round(session.pacer.waited, 3)}
+            "throttled": session.stats.throttled, "paced_wait": round(session.pacer.waited, 3),
+            "timings": result.timings}
 
 
 def crmsync_push(project: str, connection: str, paced: bool, entities: list[str] | None = None) -> dict[str, Any]:

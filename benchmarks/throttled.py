@@ -35,7 +35,7 @@ def _pull(crm: str, n: int, *, rate_limit: bool, faults: tuple[str, ...] = ()) -
     return {"seconds": round(report["seconds"], 2), "records_per_s": round(n / report["seconds"]),
             "requests": stats["total"], "canonical_rows": rows, "distinct_remote_ids": distinct,
             "refused_by_limit": limited, "faults_injected": sum(stats["faults_injected"].values()),
-            "client_retries": r["retries"], "paced_wait_s": r["paced_wait"]}
+            "client_retries": r["retries"], "paced_wait_s": r["paced_wait"], "timings": r.get("timings", {})}
 
 
 def run(n: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,10 +33,12 @@ class PullResult:
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     status: str = "ok"
+    timings: dict[str, float] = field(default_factory=dict)  # where the seconds went: read (dlt's steps), apply
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
-                "status": self.status, "seconds": round(self.seconds, 3), "entities": self.entities}
+                "status": self.status, "seconds": round(self.seconds, 3), "timings": self.timings,
+                "entities": self.entities}
 
 
 @dataclass
@@ -49,6 +52,7 @@ class PullRead:
     pending: bool                               # raw rows wait to be applied
     metadata: dict[str, Any]
     started: dt.datetime
+    read_seconds: float = 0.0                   # the whole read half: dlt, the deletions feed, metadata
 
 
 def pull_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
@@ -88,7 +92,8 @@ def read_phase(project: Project, *, connection: str, connector: dict[str, Any], 
     # Metadata (custom fields, stages, users) is only needed to map rows: a run with nothing new skips it.
     pending = any(read.read.values()) or _has_unapplied(project, store, connection, read.dataset, ordered)
     metadata = fetch_metadata(connector, session, base_url) if pending else {}
-    return PullRead(read, ordered, deleted, cursors, pending, metadata, started)
+    return PullRead(read, ordered, deleted, cursors, pending, metadata, started,
+                    (dt.datetime.now(dt.timezone.utc) - started).total_seconds())
 
 
 def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
@@ -104,6 +109,7 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
     run_id = f"{pulled.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     result = PullResult(run_id, pipeline, connection)
     read = pulled.read
+    applying = time.perf_counter()
     settle_pending(con, canonical)  # choices made since the last run count before new clashes
     book = LinkBook.load(con, connection)
     for entity in pulled.entities:
@@ -147,6 +153,8 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
         con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, ?, ?)", [connection, entity, kind, value])
     finished = dt.datetime.now(dt.timezone.utc)
     result.seconds = (finished - pulled.started).total_seconds()
+    result.timings = {"read": round(pulled.read_seconds, 3), **{f"read.{k}": v for k, v in read.timings.items()},
+                      "apply": round(time.perf_counter() - applying, 3)}
     con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
                 [run_id, pipeline, connection, pulled.started, finished, json.dumps(result.entities)])
     return result

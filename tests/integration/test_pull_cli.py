@@ -34,6 +34,9 @@ def test_init_connect_pull_status(project, fake_crm):
         result = json.loads(run(project, "pull", name, "--json").stdout)
         assert {e: c["read"] for e, c in result["entities"].items()} == {"contact": 300, "deal": 60, "task": 40}
         assert all(c["rejected"] == 0 for c in result["entities"].values())
+        timings = result["timings"]  # where a run's time went, dlt's steps included
+        assert {"read", "read.extract", "read.normalize", "read.load", "apply"} <= set(timings)
+        assert 0 < timings["read.extract"] <= timings["read"] <= result["seconds"]
     assert amo.stats.by_status.get(429, 0) == 0 and b24.stats.by_status.get(503, 0) == 0
 
     requests.post(amo.url + "/_fake/touch", json={"entity": "leads", "count": 2})

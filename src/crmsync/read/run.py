@@ -16,6 +16,7 @@ class ReadResult:
     load_id: str | None
     read: dict[str, int] = field(default_factory=dict)  # records received per entity this run
     dataset: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per dlt step (extract, normalize, load)
 
 
 def dataset_name(connection: str) -> str:
@@ -51,7 +52,15 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
         for table, rows in trace.last_normalize_info.row_counts.items():
             if table in counts:
                 counts[table] = rows
-    return ReadResult(load_id, counts, dataset_name(connection))
+    return ReadResult(load_id, counts, dataset_name(connection), _step_seconds(trace))
+
+
+def _step_seconds(trace: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for step in getattr(trace, "steps", None) or []:
+        if step.step in ("extract", "normalize", "load") and step.started_at and step.finished_at:
+            out[step.step] = round((step.finished_at - step.started_at).total_seconds(), 3)
+    return out
 
 
 def _nothing_new(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str], session: Any,
