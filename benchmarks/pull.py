@@ -21,6 +21,21 @@ from benchmarks.common import FakeProcess, connected_project, store_count
 VARIANTS = ("crmsync", "requests loop", "dlt tuned", "dlt defaults")
 
 
+DEFAULTS_UP_TO = 10_000  # dlt's defaults took 81 s and 10 GB of RSS for 100k (shared/reference/dlt-notes.md)
+
+
+def run_sizes(sizes: list[int], *, skip_defaults: bool = False) -> dict[str, Any]:
+    """Scenario 1 for each N: one table, a row per (N, variant), ratios within the same N."""
+    out: dict[str, Any] = {"scenario": "unthrottled pull (AmoCRM contacts)", "records": sizes, "rows": [],
+                           "target": {}, "crmsync_timings": {}}
+    for n in sizes:
+        one = run(n, skip_defaults=skip_defaults or n > DEFAULTS_UP_TO)
+        out["rows"] += one["rows"]
+        out["target"][str(n)] = one["target"]
+        out["crmsync_timings"][str(n)] = one.get("crmsync_timings", {})
+    return out
+
+
 def run(n: int, *, skip_defaults: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": "unthrottled pull (AmoCRM contacts)", "records": n, "rows": []}
     with FakeProcess("amocrm", n) as fake, tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
@@ -48,7 +63,7 @@ def run(n: int, *, skip_defaults: bool = False) -> dict[str, Any]:
         ours = figures["crmsync"]["records_per_s"]
         for name, f in figures.items():
             f["crmsync_vs_this"] = round(ours / f["records_per_s"], 2)
-            out["rows"].append({"variant": name, **f})
+            out["rows"].append({"records": n, "variant": name, **f})
     out["target"] = {"crmsync records/s >= 20,000": ours >= 20_000,
                      "crmsync >= dlt tuned": ours >= figures["dlt tuned"]["records_per_s"]}
     return out
