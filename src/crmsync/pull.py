@@ -19,7 +19,7 @@ from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.columns import is_engine_column
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
-from crmsync.read.run import read_connection
+from crmsync.read.run import dataset_name, read_connection
 from crmsync.store import open_store
 
 ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
@@ -43,121 +43,173 @@ class PullResult:
 
 @dataclass
 class PullRead:
-    """What the read half of a pull brought: raw loads in the store, deletions, feed cursors, metadata."""
+    """What the read half of a pull brought: raw loads in the store, deletions, feed cursors."""
 
     read: Any                                   # crmsync.read.run.ReadResult
     entities: list[str]                         # in apply order
     deleted: dict[str, dict[str, dt.datetime | None]]  # remote id → when the CRM deleted it, if it says
     cursors: dict[tuple[str, str], int]
-    pending: bool                               # raw rows wait to be applied
-    metadata: dict[str, Any]
     started: dt.datetime
-    read_seconds: float = 0.0                   # the whole read half: dlt, the deletions feed, metadata
+    read_seconds: float = 0.0                   # the whole read half: dlt, the deletions feed
 
 
-def pull_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
-                    mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
-                    session: Any, base_url: str, store: str, full_refresh: bool = False, conflicts: Any = None,
-                    pushes: bool = True, match: dict[str, list[str]] | None = None,
-                    deletes: str = "soft",
-                    progress: Callable[[str], None] = lambda _: None) -> PullResult:
-    """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec);
-    ``conflicts``: the pipeline's :class:`~crmsync.specs.models.Conflicts` (None: the CRM wins);
-    ``pushes``: whether the pipeline writes to the CRM (if not, every field is the CRM's);
-    ``match``: the pipeline's ``match:`` block (None: contacts by e-mail);
-    ``deletes``: the pipeline's setting (crmsync.canonical.deletes says what each does on a pull)."""
-    pulled = read_phase(project, connection=connection, connector=connector, mappings=mappings, entities=entities,
-                        session=session, base_url=base_url, store=store, full_refresh=full_refresh,
-                        progress=progress)
-    with open_store(project.store_path(store)) as con:
-        ensure(con, canonical)
+@dataclass
+class PullSpec:
+    """Everything about a pull that is not a run's state: the pipeline, its connection and specs."""
+
+    pipeline: str
+    connection: str
+    crm: str
+    connector: dict[str, Any]
+    mappings: dict[str, Any]                    # canonical entity → a loaded mapping spec
+    canonical: dict[str, dict[str, Any]]
+    session: Any
+    base_url: str
+    store: str
+    conflicts: Any = None                       # the pipeline's Conflicts (None: the CRM wins)
+    pushes: bool = True                         # the pipeline writes to the CRM (if not, every field is the CRM's)
+    match: dict[str, list[str]] | None = None   # the pipeline's ``match:`` block (None: contacts by e-mail)
+    deletes: str = "soft"                       # crmsync.canonical.deletes says what each setting does on a pull
+    progress: Callable[[str], None] = lambda _: None
+
+
+def pull_connection(project: Project, *, entities: list[str], full_refresh: bool = False, **spec: Any) -> PullResult:
+    """A pull of one connection; ``spec``: the fields of :class:`PullSpec`."""
+    return pull_rounds(project, PullSpec(**spec), entities=entities, full_refresh=full_refresh)
+
+
+def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_refresh: bool = False) -> PullResult:
+    """Read and apply in rounds: each round's rows are applied and committed while the next pages
+    are fetched (crmsync.read.run), then deletions and the run's record in a last transaction."""
+    applier = PullApply(spec, entities)
+
+    def apply_round(_: Any) -> None:
+        with open_store(project.store_path(spec.store)) as con:
+            ensure(con, spec.canonical)
+            con.execute("BEGIN")
+            applier.rows(con)
+            con.execute("COMMIT")
+
+    pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh, on_round=apply_round)
+    with open_store(project.store_path(spec.store)) as con:
+        ensure(con, spec.canonical)
         con.execute("BEGIN")
-        result = apply_phase(con, pulled, pipeline=pipeline, connection=connection, crm=crm, connector=connector,
-                             mappings=mappings, canonical=canonical, conflicts=conflicts, pushes=pushes,
-                             match=match, deletes=deletes, progress=progress)
+        result = applier.finish(con, pulled)
         con.execute("COMMIT")
     return result
 
 
-def read_phase(project: Project, *, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
-               entities: list[str], session: Any, base_url: str, store: str, full_refresh: bool = False,
-               progress: Callable[[str], None] = lambda _: None) -> PullRead:
+def read_phase(project: Project, spec: PullSpec, *, entities: list[str], full_refresh: bool = False,
+               on_round: Callable[[Any], None] | None = None) -> PullRead:
     """Read the CRM into the raw tables (dlt commits them itself) and find what it deleted."""
     started = dt.datetime.now(dt.timezone.utc)
-    ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
-    progress(f"reading {', '.join(ordered)} from {connection}")
-    read = read_connection(project, connection=connection, connector=connector, entities=ordered, session=session,
-                           base_url=base_url, store=store, full_refresh=full_refresh, progress=progress)
-    deleted, cursors = _find_deletes(project, store, connection, connector, mappings, ordered, session, base_url)
-    # Metadata (custom fields, stages, users) is only needed to map rows: a run with nothing new skips it.
-    pending = any(read.read.values()) or _has_unapplied(project, store, connection, read.dataset, ordered)
-    metadata = fetch_metadata(connector, session, base_url) if pending else {}
-    return PullRead(read, ordered, deleted, cursors, pending, metadata, started,
-                    (dt.datetime.now(dt.timezone.utc) - started).total_seconds())
+    ordered = ordered_entities(entities)
+    spec.progress(f"reading {', '.join(ordered)} from {spec.connection}")
+    read = read_connection(project, connection=spec.connection, connector=spec.connector, entities=ordered,
+                           session=spec.session, base_url=spec.base_url, store=spec.store,
+                           full_refresh=full_refresh, progress=spec.progress, on_round=on_round)
+    deleted, cursors = _find_deletes(project, spec.store, spec.connection, spec.connector, spec.mappings, ordered,
+                                     spec.session, spec.base_url)
+    seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    return PullRead(read, ordered, deleted, cursors, started, seconds)
 
 
-def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
-                mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], conflicts: Any = None,
-                pushes: bool = True, match: dict[str, list[str]] | None = None,
-                deletes: str = "soft",
-                progress: Callable[[str], None] = lambda _: None) -> PullResult:
-    """Map the raw rows not applied yet into canonical and record the run, inside the caller's transaction."""
-    from crmsync.canonical.conflicts import ConflictRules, settle_pending
-    from crmsync.canonical.identity import matcher
-    from crmsync.mapping import Mapper, Rejection, build_catalog
+def ordered_entities(entities: list[str]) -> list[str]:
+    return [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
 
-    run_id = f"{pulled.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    result = PullResult(run_id, pipeline, connection)
-    read = pulled.read
-    applying = time.perf_counter()
-    settle_pending(con, canonical)  # choices made since the last run count before new clashes
-    book = LinkBook.load(con, connection)
-    for entity in pulled.entities:
-        spec = mappings[entity]
-        # Every raw row loaded after the last load this entity applied — not only this run's — so
-        # a run that died between dlt's commit (which moved the cursor) and ours loses nothing.
-        after = _applied_load(con, connection, entity)
-        newest = _newest_load(con, read.dataset, entity)
-        counts = EntityCounts()
-        if pulled.pending:
-            mapper = Mapper(spec, build_catalog(crm, pulled.metadata, spec.source), book, canonical.get(entity))
-            key = _record_id(connector["entities"][spec.source]["list"])
-            rules = ConflictRules.of(conflicts, entity,
-                                     pushed=[b.name for b in mapper.fields if b.spec.pushes] if pushes else [])
+
+class PullApply:
+    """The apply half of one pull: raw rows into canonical as they load (:meth:`rows`, once per read
+    round or once at the end), then deletions and the run's record (:meth:`finish`)."""
+
+    def __init__(self, spec: PullSpec, entities: list[str]) -> None:
+        self.spec = spec
+        self.entities = ordered_entities(entities)
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.counts = {e: EntityCounts() for e in self.entities}
+        self.book: LinkBook | None = None
+        self.seconds = 0.0
+        self._metadata: dict[str, Any] | None = None
+
+    def rows(self, con: Any) -> None:
+        """Map every raw row loaded since its entity's last applied load into canonical, in the caller's
+        transaction — not only this run's rows, so a run that died between dlt's commit (which moved
+        the cursor) and ours loses nothing."""
+        from crmsync.canonical.conflicts import ConflictRules, settle_pending
+        from crmsync.canonical.identity import matcher
+        from crmsync.mapping import Mapper, Rejection, build_catalog
+
+        spec, began = self.spec, time.perf_counter()
+        if self.book is None:
+            settle_pending(con, spec.canonical)  # choices made since the last run count before new clashes
+            self.book = LinkBook.load(con, spec.connection)
+        dataset = dataset_name(spec.connection)
+        for entity in self.entities:
+            after, newest = _applied_load(con, spec.connection, entity), _newest_load(con, dataset, entity)
+            if newest is None or newest <= after:
+                continue
+            mapping = spec.mappings[entity]
+            mapper = Mapper(mapping, build_catalog(spec.crm, self.metadata(), mapping.source), self.book,
+                            spec.canonical.get(entity))
+            key = _record_id(spec.connector["entities"][mapping.source]["list"])
+            rules = ConflictRules.of(spec.conflicts, entity,
+                                     pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
 
             def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
                         ) -> Iterator[Any]:
-                for raw in _raw_rows(con, read.dataset, entity, after):
+                for raw in _raw_rows(con, dataset, entity, after):
                     remote_id = str(raw.get(key))
                     try:
                         yield remote_id, mapper.pull_result(raw).canonical, None, raw
                     except Rejection as rejection:
                         yield remote_id, None, rejection.as_dict(), raw
 
-            counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
-                                  schema=canonical[entity], book=book, results=results(), rules=rules,
-                                  claim=lost_create_claimer(con, connection, entity),
-                                  identify=matcher(con, entity, connection, match))
-        # After the apply: a record read in this run and deleted since is still deleted at the end.
-        counts.deleted = apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id,
-                                              cols=columns(canonical[entity]), deleted=pulled.deleted.get(entity, {}),
-                                              mode=deletes)
-        counts.read = read.read.get(entity, 0)  # what the CRM sent this run (apply may also finish older loads)
-        if newest is not None:
+            self.counts[entity].add(apply_pulled(
+                con, entity=entity, connection=spec.connection, run_id=self.run_id, schema=spec.canonical[entity],
+                book=self.book, results=results(), rules=rules,
+                claim=lost_create_claimer(con, spec.connection, entity),
+                identify=matcher(con, entity, spec.connection, spec.match)))
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
-                        [connection, entity, newest])
-        result.entities[entity] = counts.as_dict()
-        progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
-    save_minted(con, book)
-    for (entity, kind), value in pulled.cursors.items():
-        con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, ?, ?)", [connection, entity, kind, value])
-    finished = dt.datetime.now(dt.timezone.utc)
-    result.seconds = (finished - pulled.started).total_seconds()
-    result.timings = {"read": round(pulled.read_seconds, 3), **{f"read.{k}": v for k, v in read.timings.items()},
-                      "apply": round(time.perf_counter() - applying, 3)}
-    con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
-                [run_id, pipeline, connection, pulled.started, finished, json.dumps(result.entities)])
-    return result
+                        [spec.connection, entity, newest])
+        save_minted(con, self.book)
+        self.seconds += time.perf_counter() - began
+
+    def metadata(self) -> dict[str, Any]:
+        """Custom fields, stages, users: fetched once, and only by a run that has rows to map."""
+        if self._metadata is None:
+            self._metadata = fetch_metadata(self.spec.connector, self.spec.session, self.spec.base_url)
+        return self._metadata
+
+    def finish(self, con: Any, pulled: PullRead) -> PullResult:
+        """Apply what is left, then the deletions, the feed cursors and the run's record, in the
+        caller's transaction."""
+        spec = self.spec
+        self.rows(con)
+        began = time.perf_counter()
+        result = PullResult(self.run_id, spec.pipeline, spec.connection)
+        for entity in self.entities:
+            counts = self.counts[entity]
+            # After the apply: a record read in this run and deleted since is still deleted at the end.
+            counts.deleted = apply_remote_deletes(con, entity=entity, connection=spec.connection, run_id=self.run_id,
+                                                  cols=columns(spec.canonical[entity]),
+                                                  deleted=pulled.deleted.get(entity, {}), mode=spec.deletes)
+            counts.read = pulled.read.read.get(entity, 0)  # what the CRM sent (apply may also finish older loads)
+            result.entities[entity] = counts.as_dict()
+            spec.progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
+        for (entity, kind), value in pulled.cursors.items():
+            con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, ?, ?)",
+                        [spec.connection, entity, kind, value])
+        finished = dt.datetime.now(dt.timezone.utc)
+        result.seconds = (finished - pulled.started).total_seconds()
+        result.timings = {"read": round(pulled.read_seconds, 3),
+                          **{f"read.{k}": v for k, v in pulled.read.timings.items()},
+                          "read.rounds": pulled.read.rounds,
+                          "apply": round(self.seconds + time.perf_counter() - began, 3)}
+        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
+                    [self.run_id, spec.pipeline, spec.connection, pulled.started, finished,
+                     json.dumps(result.entities)])
+        return result
 
 
 def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
@@ -198,19 +250,6 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
 
 def _record_id(listing: dict[str, Any]) -> str:
     return listing.get("record_id_field") or listing.get("id_field") or "id"
-
-
-def _has_unapplied(project: Project, store: str, connection: str, dataset: str, entities: list[str]) -> bool:
-    path = project.store_path(store)
-    if not path.exists():
-        return False
-    with open_store(path) as con:
-        ensure(con, {})
-        for entity in entities:
-            newest = _newest_load(con, dataset, entity)
-            if newest is not None and newest > _applied_load(con, connection, entity):
-                return True
-    return False
 
 
 def _table_exists(con: Any, dataset: str, table: str) -> bool:
@@ -263,10 +302,14 @@ def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None
     run = prepare_run(project, pipeline_name, kind="pull", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
     with guarded_run(project, run, "pull"):
-        return pull_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
-                               crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
-                               canonical=run.canonical, entities=run.entities, session=session,
-                               base_url=session.base_url, store=run.store, full_refresh=full_refresh,
-                               conflicts=run.pipeline.conflicts, pushes=run.pipeline.direction != "pull",
-                               match=run.pipeline.match, deletes=run.pipeline.deletes,
-                               progress=progress)
+        return pull_rounds(project, pull_spec(run, session, progress), entities=run.entities,
+                           full_refresh=full_refresh)
+
+
+def pull_spec(run: Any, session: Any, progress: Callable[[str], None] = lambda _: None) -> PullSpec:
+    """The :class:`PullSpec` of a prepared run (crmsync.runs.prepare_run)."""
+    pipe = run.pipeline
+    return PullSpec(pipeline=pipe.name, connection=pipe.connection, crm=pipe.crm, connector=run.connector,
+                    mappings=run.mappings, canonical=run.canonical, session=session, base_url=session.base_url,
+                    store=run.store, conflicts=pipe.conflicts, pushes=pipe.direction != "pull", match=pipe.match,
+                    deletes=pipe.deletes, progress=progress)

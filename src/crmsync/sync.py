@@ -59,7 +59,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     """Everything ``crmsync sync PIPELINE`` does; a failed run is recorded in ``sync.runs``."""
     from crmsync.canonical.tables import ensure
     from crmsync.connections.session import authorized_session
-    from crmsync.pull import apply_phase, read_phase
+    from crmsync.pull import PullApply, pull_spec, read_phase
     from crmsync.push import push_connection
     from crmsync.runs import guarded_run, prepare_run
     from crmsync.store import open_store
@@ -71,18 +71,26 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     result = SyncResult(f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", pipe.name, pipe.connection, dry_run)
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)
     crm = dict(session=session, base_url=session.base_url)
+    pulling = pull_spec(run, session, progress)
+    applier = PullApply(pulling, run.entities)
+
+    def apply_round(_: Any) -> None:  # a real sync applies each read round as it loads; a dry run at the end
+        with open_store(project.store_path(run.store)) as con:
+            ensure(con, run.canonical)
+            con.execute("BEGIN")
+            applier.rows(con)
+            con.execute("COMMIT")
+
     with guarded_run(project, run, "sync", record=not dry_run):
         pulled = None
         if pipe.direction != "push":
-            pulled = read_phase(project, entities=run.entities, store=run.store, full_refresh=full_refresh,
-                                **spec, **crm)
+            pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
+                                on_round=None if dry_run else apply_round)
         with open_store(project.store_path(run.store)) as con:
             ensure(con, run.canonical)
             con.execute("BEGIN")
             if pulled is not None:
-                result.pull = apply_phase(con, pulled, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
-                                          conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
-                                          match=pipe.match, deletes=pipe.deletes, **spec)
+                result.pull = applier.finish(con, pulled)
             if not dry_run:
                 con.execute("COMMIT")
             if pipe.direction != "pull":

@@ -38,6 +38,10 @@ class EntityCounts:
     conflicts: int = 0
     matched: int = 0  # records new to this connection recognised as rows another CRM brought
 
+    def add(self, other: EntityCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def as_dict(self) -> dict[str, int]:
         return {"read": self.read, "applied": self.applied, "created": self.created, "unchanged": self.unchanged,
                 "rejected": self.rejected, "deleted": self.deleted, "conflicts": self.conflicts,

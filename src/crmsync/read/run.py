@@ -1,4 +1,9 @@
-"""Run one read of a connection into the store: ``raw_<connection>`` tables, cursors in dlt state."""
+"""Run one read of a connection into the store: ``raw_<connection>`` tables, cursors in dlt state.
+
+A read runs dlt in rounds (:class:`~crmsync.read.source.ConnectorRead`): each round loads the pages
+that have arrived, and ``on_round`` may apply them while the next pages are being fetched. The
+cursors move with the last round, so a read that stops half-way is read again next time.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,15 @@ class ReadResult:
     read: dict[str, int] = field(default_factory=dict)  # records received per entity this run
     dataset: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # seconds per dlt step (extract, normalize, load)
+    rounds: int = 0  # dlt runs (each one a load package)
+
+    def add_round(self, load_id: str | None, counts: dict[str, int], timings: dict[str, float]) -> None:
+        self.load_id = load_id or self.load_id
+        for entity, rows in counts.items():
+            self.read[entity] = self.read.get(entity, 0) + rows
+        for step, seconds in timings.items():
+            self.timings[step] = round(self.timings.get(step, 0.0) + seconds, 3)
+        self.rounds += 1
 
 
 def dataset_name(connection: str) -> str:
@@ -25,16 +39,20 @@ def dataset_name(connection: str) -> str:
 
 def read_connection(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str],
                     session: Any, base_url: str, store: str, full_refresh: bool = False,
-                    progress: Callable[[str], None] | None = None) -> ReadResult:
+                    progress: Callable[[str], None] | None = None,
+                    on_round: Callable[[ReadResult], None] | None = None) -> ReadResult:
+    """``on_round``: called after each round's load (the raw tables hold it), with the totals so far."""
+    result = ReadResult(None, dict.fromkeys(entities, 0), dataset_name(connection))
     if not full_refresh and _nothing_new(project, connection=connection, connector=connector, entities=entities,
                                          session=session, base_url=base_url, store=store):
         if progress is not None:
             progress(f"{connection}: nothing new since the last run")
-        return ReadResult(None, dict.fromkeys(entities, 0), dataset_name(connection))
+        return result
     dlt = dlt_setup.configure(project)
     from .duckdb_dest import crmsync_duckdb
+    from .probe import dlt_has_pending
     from .progress import ReadProgress
-    from .source import crm_source
+    from .source import ConnectorRead
 
     pipeline = dlt.pipeline(
         pipeline_name=f"crmsync_{connection}",
@@ -42,17 +60,51 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
         destination=crmsync_duckdb(str(project.store_path(store))),
         dataset_name=dataset_name(connection),
     )
-    source = crm_source(dlt, connector, entities, session, base_url,
-                        ReadProgress(progress) if progress is not None else None)
-    info = pipeline.run(source, loader_file_format="jsonl", refresh="drop_sources" if full_refresh else None)
-    load_id = info.loads_ids[-1] if info.loads_ids else None
-    counts = {e: 0 for e in entities}
+    if dlt_has_pending(project.dlt_dir / f"crmsync_{connection}"):
+        # An earlier run died between dlt's steps: dlt finishes that package first (and would not
+        # extract anything new in the same run).
+        _round(pipeline, None, {}, result, on_round)
+    reads = ConnectorRead(dlt, connector, entities, session, base_url,
+                          ReadProgress(progress) if progress is not None else None)
+    try:
+        while not reads.done:
+            refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
+            _round(pipeline, reads.next_source(), {"refresh": refresh}, result, on_round)
+    finally:
+        reads.close()
+    return result
+
+
+def _round(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,
+           on_round: Callable[[ReadResult], None] | None) -> None:
+    try:
+        info = pipeline.run(source, loader_file_format="jsonl", **options) if source is not None else pipeline.run()
+    except Exception as exc:
+        ours = _our_error(exc)
+        if ours is None:
+            raise
+        raise ours from exc  # the CRM's own words (and exit code), not dlt's step wrapper
+    counts: dict[str, int] = {}
     trace = pipeline.last_trace
     if trace is not None and trace.last_normalize_info is not None:
-        for table, rows in trace.last_normalize_info.row_counts.items():
-            if table in counts:
-                counts[table] = rows
-    return ReadResult(load_id, counts, dataset_name(connection), _step_seconds(trace))
+        counts = {t: n for t, n in trace.last_normalize_info.row_counts.items() if t in result.read}
+    result.add_round(info.loads_ids[-1] if info and info.loads_ids else None, counts, _step_seconds(trace))
+    if on_round is not None:
+        on_round(result)
+
+
+def _our_error(exc: BaseException) -> BaseException | None:
+    """The crmsync error (a CRM's answer, a missing setting) dlt wrapped in its step failure, if any."""
+    from crmsync.errors import CrmsyncError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CrmsyncError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _step_seconds(trace: Any) -> dict[str, float]:

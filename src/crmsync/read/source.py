@@ -1,4 +1,5 @@
-"""One dlt source per connection: REST connectors through dlt rest_api, others through a registered reader."""
+"""What a pull reads from a connection, as dlt sources: page-numbered REST listings streamed round by
+round (:mod:`.rest`), other APIs through a registered reader (Bitrix24's batch)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import Any
 from .bitrix_batch import attach_links, batch_pages
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .progress import ReadProgress
-from .rest import resource_config
+from .rest import PagedRead, round_records
 
 ReaderFactory = Callable[..., Any]
 _READERS: dict[str, ReaderFactory] = {}
 
 
 def register_reader(paginator_type: str, factory: ReaderFactory) -> None:
-    """Register a reader for connectors whose ``paginator.type`` dlt rest_api cannot express."""
+    """Register a reader for connectors whose ``paginator.type`` is not a numbered page listing."""
     _READERS[paginator_type] = factory
 
 
@@ -24,34 +25,52 @@ def reader_types() -> list[str]:
     return sorted(["page_number", *_READERS])
 
 
-def crm_source(dlt: Any, connector: dict[str, Any], entities: list[str], session: Any, base_url: str,
-               progress: ReadProgress | None = None) -> Any:
-    paginator = connector["paginator"]
-    unknown = [e for e in entities if e not in connector["entities"]]
-    if unknown:
-        raise ValueError(f"connector {connector['name']} has no entity {unknown[0]!r}; "
-                         f"known: {', '.join(connector['entities'])}")
-    factory = _READERS.get(paginator["type"])
-    if factory is not None:
-        resources = [factory(dlt, e, connector["entities"][e], session, base_url, paginator) for e in entities]
-        source = dlt.source(lambda: resources, name=connector["name"])()
-    else:
-        from dlt.sources.rest_api import rest_api_source
+class ConnectorRead:
+    """What one pull reads from a connection, as one dlt source per round.
 
-        source = rest_api_source({
-            "client": {"base_url": base_url.rstrip("/") + "/", "session": session},
-            "resources": [resource_config(e, connector["entities"][e], paginator) for e in entities],
-        }, name=connector["name"])
-    # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
-    # field, midnight in the portal's zone) into a UTC timestamp of the day before.
-    source.schema.remove_type_detection("iso_timestamp")
-    if factory is None:  # the registered readers fingerprint their rows themselves, before links are attached
-        for entity in entities:
-            source.resources[entity].add_map(_fingerprint)
-    if progress is not None:
-        for entity in entities:
-            source.resources[entity].add_map(progress.counter(entity))
-    return source
+    Page-numbered REST listings stream (:class:`~crmsync.read.rest.PagedRead`): each round takes the
+    pages that have arrived, until every listing is read. A registered reader (Bitrix24's batch) is
+    read whole in the first round.
+    """
+
+    def __init__(self, dlt: Any, connector: dict[str, Any], entities: list[str], session: Any, base_url: str,
+                 progress: ReadProgress | None = None) -> None:
+        paginator = connector["paginator"]
+        unknown = [e for e in entities if e not in connector["entities"]]
+        if unknown:
+            raise ValueError(f"connector {connector['name']} has no entity {unknown[0]!r}; "
+                             f"known: {', '.join(connector['entities'])}")
+        self.dlt, self.name, self.entities, self.progress = dlt, connector["name"], entities, progress
+        factory = _READERS.get(paginator["type"])
+        if factory is None and paginator["type"] != "page_number":
+            raise ValueError(f"paginator.type {paginator['type']!r} has no reader (known: {', '.join(reader_types())})")
+        self._whole = [factory(dlt, e, connector["entities"][e], session, base_url, paginator)
+                       for e in entities] if factory is not None else []
+        self._paged = [] if factory is not None else [
+            PagedRead(dlt, e, connector["entities"][e], session, base_url, paginator, round_records())
+            for e in entities]
+        self.rounds = 0
+
+    @property
+    def done(self) -> bool:
+        return self.rounds > 0 and all(p.done for p in self._paged)
+
+    def next_source(self) -> Any:
+        resources = self._whole if self.rounds == 0 else []
+        resources = resources + [p.resource() for p in self._paged if not p.done]
+        self.rounds += 1
+        source = self.dlt.source(lambda: resources, name=self.name)()
+        # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
+        # field, midnight in the portal's zone) into a UTC timestamp of the day before.
+        source.schema.remove_type_detection("iso_timestamp")
+        if self.progress is not None:
+            for resource in source.resources.values():
+                resource.add_map(self.progress.counter(resource.name))
+        return source
+
+    def close(self) -> None:
+        for paged in self._paged:
+            paged.close()
 
 
 def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, base_url: str,
@@ -93,11 +112,6 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
         return dlt.resource(read_all, name=entity, primary_key=record_id, write_disposition="merge",
                             max_table_nesting=0)
     return dlt.resource(read, name=entity, primary_key=record_id, write_disposition="merge", max_table_nesting=0)
-
-
-def _fingerprint(row: dict[str, Any]) -> dict[str, Any]:
-    row[ROWHASH_COLUMN] = row_hash(row)
-    return row
 
 
 def _groups(pages: Any, size: int) -> Any:

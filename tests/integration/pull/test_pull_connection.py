@@ -228,3 +228,38 @@ def test_more_rows_than_one_apply_chunk_all_arrive(project, fake_crm):
     result = puller(project, "bitrix24", server)()
     assert result.entities["contact"]["read"] == 4500 and result.entities["contact"]["created"] == 4500
     assert query(project, "SELECT count(*), count(DISTINCT id) FROM canonical.contacts") == [(4500, 4500)]
+
+
+def test_a_long_pull_applies_round_by_round_and_a_failure_half_way_loses_nothing(project, fake_crm, monkeypatch):
+    from crmsync.errors import CrmError
+
+    monkeypatch.setenv("CRMSYNC_READ_ROUND_RECORDS", "500")
+    server = fake_crm("amocrm", contacts=1600, deals=0, tasks=0, rate_limit=False)
+    connector, session, base = fake_session(project, "amocrm", server)
+    mappings = {e: load_mapping(project.mappings_dir / "amocrm" / f"{e}.yaml") for e in ENTITIES}
+    get, failing = session.get, {"on": True}
+
+    def flaky(url, **kw):  # the CRM fails for good on the 6th page of contacts
+        if failing["on"] and url.endswith("/contacts") and kw.get("params", {}).get("page") == 6:
+            raise CrmError("AmoCRM answered 500 to GET /api/v4/contacts: gone for lunch")
+        return get(url, **kw)
+
+    session.get = flaky
+
+    def pull():
+        return pull_connection(project, pipeline="amocrm", connection="amocrm", crm="amocrm", connector=connector,
+                               mappings=mappings, canonical=load_canonical(project.root), entities=["contact"],
+                               session=session, base_url=base, store="crmsync.duckdb")
+
+    with pytest.raises(CrmError, match="gone for lunch"):
+        pull()
+    # the first two rounds (pages 1-4) were applied and committed before the failure
+    assert query(project, "SELECT count(*) FROM canonical.contacts")[0][0] == 1000
+    failing["on"] = False
+    result = pull()  # the cursor had not moved: the listing is read again, what was applied compares unchanged
+    assert result.timings["read.rounds"] == 4
+    assert result.entities["contact"]["read"] == 1600 and result.entities["contact"]["created"] == 600
+    assert result.entities["contact"]["unchanged"] == 1000
+    assert query(project, "SELECT count(*), count(DISTINCT remote_id) FROM sync.links")[0] == (1600, 1600)
+    assert query(project, "SELECT count(*) FROM canonical.contacts")[0][0] == 1600
+    assert pull().entities["contact"]["read"] == 0

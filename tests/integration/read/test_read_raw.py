@@ -66,6 +66,28 @@ def test_cursor_resumes_from_the_store_on_a_fresh_machine(project, fake_crm, crm
     assert read().read == {"contact": 3, "deal": 0, "task": 0}
 
 
+def test_a_long_read_loads_in_rounds_and_moves_the_cursor_only_at_the_end(project, fake_crm, monkeypatch):
+    monkeypatch.setenv("CRMSYNC_READ_ROUND_RECORDS", "500")
+    server = fake_crm("amocrm", contacts=1600, deals=0, tasks=0, rate_limit=False)
+    read = reader(project, "amocrm", server)
+    seen = []
+
+    def stop_after_two(result):  # a run that dies after its second round
+        seen.append((result.rounds, dict(result.read)))
+        if result.rounds == 2:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        read(on_round=stop_after_two)
+    assert seen == [(1, {"contact": 500, "deal": 0, "task": 0}), (2, {"contact": 1000, "deal": 0, "task": 0})]
+    assert rows(project, "SELECT count(*) FROM raw_amocrm.contact")[0][0] == 1000  # two rounds loaded...
+    again = read()  # ...but the cursor did not move: everything is read again, nothing twice
+    assert again.rounds == 4 and again.read["contact"] == 1600
+    assert rows(project, "SELECT count(*), count(DISTINCT id) FROM raw_amocrm.contact")[0] == (1600, 1600)
+    requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "count": 3})
+    assert read().read["contact"] == 3  # and now it has moved: only the changes
+
+
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
 def test_faults_give_the_same_result_as_a_clean_run(project, fake_crm, crm):
     faults = ["429:0.1", "503:0.1", "500:0.05", "drop:0.05", "truncate:0.05"]

@@ -1,0 +1,63 @@
+"""Pages fetched ahead by a thread of their own, so a read goes on while the engine works.
+
+At a CRM's rate limit most of a read is waiting: AmoCRM allows 7 requests a second, and mapping and
+applying 250 records takes the engine a fraction of that. A :class:`PageStream` keeps requesting
+pages (through the connection's session, so pacing, retries and error rules are the usual ones)
+into a bounded queue while the pull loads and applies the pages already here
+(:func:`crmsync.read.run.read_connection` works in rounds). The queue holds about one round: memory stays
+flat when the engine is the slower side, as the thread then waits for room.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+_PAGE, _END, _ERROR = "page", "end", "error"
+
+
+class PageStream:
+    def __init__(self, pages: Iterator[list[dict[str, Any]]], depth: int = 40) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.done = False  # every page has been handed out
+        self._thread = threading.Thread(target=self._fetch, args=(pages,), name="crmsync-pages", daemon=True)
+        self._thread.start()
+
+    def take(self, records: int) -> Iterator[list[dict[str, Any]]]:
+        """This round's pages: ``records`` of them (a page more at most), or the rest of the listing."""
+        taken = 0
+        while not self.done and taken < records:
+            kind, item = self._queue.get()
+            if kind == _END:
+                self.done = True
+            elif kind == _ERROR:
+                self.done = True
+                raise item
+            else:
+                taken += len(item)
+                yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+    def _fetch(self, pages: Iterator[list[dict[str, Any]]]) -> None:
+        try:
+            for page in pages:
+                if not self._put((_PAGE, page)):
+                    return
+            self._put((_END, None))
+        except BaseException as exc:  # the reader re-raises it in the pulling thread
+            self._put((_ERROR, exc))
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
