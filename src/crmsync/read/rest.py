@@ -26,10 +26,12 @@ from .columns import ROWHASH_COLUMN, row_hash
 from .stream import PageStream
 
 INITIAL = {"unix_seconds": 0, "iso8601": "1970-01-01T00:00:00+00:00"}
-# Records per dlt run. A run has a fixed cost (~0.5 s of normalise and load here), so a read of up
-# to this many is one run as before; a larger one is applied in rounds of this size while the next
-# round is fetched, and its memory no longer grows with the read.
+# Records per dlt run ("round"). A run has a fixed cost (~0.5 s of normalise and load here), so a
+# round waits for ROUND_FIRST records (or the end of the listing) and then takes whatever else has
+# arrived, up to ROUND_RECORDS: at a CRM's rate limit the rounds follow the pace of the CRM; without
+# one they are ROUND_RECORDS long, and a read's memory no longer grows with its size.
 ROUND_RECORDS = 20_000
+ROUND_FIRST = 5_000
 ROUND_SETTING = "CRMSYNC_READ_ROUND_RECORDS"
 
 
@@ -116,7 +118,7 @@ class PagedRead:
                 if self.newest is not None else INITIAL[self._format]
             pages = listing_pages(self.session, self.base_url, self.spec, self.paginator, since)
             self.stream = PageStream(pages, depth=self.round_records // int(self.paginator.get("size") or 50) + 1)
-        for page in self.stream.take(self.round_records):
+        for page in self.stream.take(min(ROUND_FIRST, self.round_records), self.round_records):
             fresh = [row for row in page if self._fresh(row)]
             if fresh:
                 yield fresh

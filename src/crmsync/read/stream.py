@@ -26,11 +26,15 @@ class PageStream:
         self._thread = threading.Thread(target=self._fetch, args=(pages,), name="crmsync-pages", daemon=True)
         self._thread.start()
 
-    def take(self, records: int) -> Iterator[list[dict[str, Any]]]:
-        """This round's pages: ``records`` of them (a page more at most), or the rest of the listing."""
+    def take(self, least: int, most: int) -> Iterator[list[dict[str, Any]]]:
+        """This round's pages: waits for ``least`` records (or the end of the listing), then takes what
+        else has arrived, up to ``most`` (a page over at most)."""
         taken = 0
-        while not self.done and taken < records:
-            kind, item = self._queue.get()
+        while not self.done and taken < most:
+            try:
+                kind, item = self._queue.get(block=taken < least)
+            except queue.Empty:
+                return
             if kind == _END:
                 self.done = True
             elif kind == _ERROR:

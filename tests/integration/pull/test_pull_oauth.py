@@ -41,4 +41,6 @@ def test_token_expiring_mid_pull_is_refreshed_and_nothing_is_lost(project, fake_
     assert {e: (c["read"], c["rejected"]) for e, c in result.entities.items()} == {
         "contact": (1300, 0), "deal": (200, 0), "task": (100, 0)}
     assert server.app.oauth.refresh_count == before + 1        # one refresh, no 401 loop
-    assert server.stats.by_status.get(401, 0) == 1
+    # each entity's listing streams on a thread of its own: the requests in flight when the token
+    # expired are each answered 401 once, and all go on with the one refreshed token
+    assert 1 <= server.stats.by_status.get(401, 0) <= 3
