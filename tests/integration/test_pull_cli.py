@@ -73,3 +73,13 @@ def run_here(project: Path, *args: str) -> str:
     result = CliRunner().invoke(cli, [*args, *where], catch_exceptions=False)
     assert result.exit_code == 0, f"{args}: {result.output}"
     return result.stdout
+
+
+def test_a_crm_refusing_the_read_is_reported_in_its_own_words(project, fake_crm):
+    amo = fake_crm("amocrm", contacts=30, deals=5, tasks=5, rate_limit=False,
+                   faults=["403:1.0@/api/v4/contacts"])
+    run(project, "connect", "amocrm", "--name", "amocrm", "--base-url", amo.url, "--long-lived-token", "demo-token")
+    r = run(project, "pull", "amocrm", ok=False)
+    assert r.returncode == 3, r.stderr  # the CRM said no: not an internal error wrapped by dlt
+    assert "internal error" not in r.stderr and "PipelineStepFailed" not in r.stderr
+    assert "403" in r.stderr and "blocked this IP" in r.stderr

@@ -44,7 +44,13 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
     )
     source = crm_source(dlt, connector, entities, session, base_url,
                         ReadProgress(progress) if progress is not None else None)
-    info = pipeline.run(source, loader_file_format="jsonl", refresh="drop_sources" if full_refresh else None)
+    try:
+        info = pipeline.run(source, loader_file_format="jsonl", refresh="drop_sources" if full_refresh else None)
+    except Exception as exc:
+        ours = _our_error(exc)
+        if ours is None:
+            raise
+        raise ours from exc  # the CRM's own words (and exit code), not dlt's step wrapper
     load_id = info.loads_ids[-1] if info.loads_ids else None
     counts = {e: 0 for e in entities}
     trace = pipeline.last_trace
@@ -53,6 +59,20 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
             if table in counts:
                 counts[table] = rows
     return ReadResult(load_id, counts, dataset_name(connection), _step_seconds(trace))
+
+
+def _our_error(exc: BaseException) -> BaseException | None:
+    """The crmsync error (a CRM's answer, a missing setting) dlt wrapped in its step failure, if any."""
+    from crmsync.errors import CrmsyncError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CrmsyncError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _step_seconds(trace: Any) -> dict[str, float]:
