@@ -90,7 +90,8 @@ def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_r
             applier.rows(con)
             con.execute("COMMIT")
 
-    pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh, on_round=apply_round)
+    pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh, on_round=apply_round,
+                        on_start=applier.metadata)
     with open_store(project.store_path(spec.store)) as con:
         ensure(con, spec.canonical)
         con.execute("BEGIN")
@@ -100,14 +101,16 @@ def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_r
 
 
 def read_phase(project: Project, spec: PullSpec, *, entities: list[str], full_refresh: bool = False,
-               on_round: Callable[[Any], None] | None = None) -> PullRead:
+               on_round: Callable[[Any], None] | None = None, on_start: Callable[[], Any] | None = None
+               ) -> PullRead:
     """Read the CRM into the raw tables (dlt commits them itself) and find what it deleted."""
     started = dt.datetime.now(dt.timezone.utc)
     ordered = ordered_entities(entities)
     spec.progress(f"reading {', '.join(ordered)} from {spec.connection}")
     read = read_connection(project, connection=spec.connection, connector=spec.connector, entities=ordered,
                            session=spec.session, base_url=spec.base_url, store=spec.store,
-                           full_refresh=full_refresh, progress=spec.progress, on_round=on_round)
+                           full_refresh=full_refresh, progress=spec.progress, on_round=on_round,
+                           on_start=on_start)
     deleted, cursors = _find_deletes(project, spec.store, spec.connection, spec.connector, spec.mappings, ordered,
                                      spec.session, spec.base_url)
     seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()

@@ -85,7 +85,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
         pulled = None
         if pipe.direction != "push":
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
-                                on_round=None if dry_run else apply_round)
+                                on_round=None if dry_run else apply_round, on_start=applier.metadata)
         with open_store(project.store_path(run.store)) as con:
             ensure(con, run.canonical)
             con.execute("BEGIN")

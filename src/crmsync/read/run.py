@@ -40,14 +40,19 @@ def dataset_name(connection: str) -> str:
 def read_connection(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str],
                     session: Any, base_url: str, store: str, full_refresh: bool = False,
                     progress: Callable[[str], None] | None = None,
-                    on_round: Callable[[ReadResult], None] | None = None) -> ReadResult:
-    """``on_round``: called after each round's load (the raw tables hold it), with the totals so far."""
+                    on_round: Callable[[ReadResult], None] | None = None,
+                    on_start: Callable[[], None] | None = None) -> ReadResult:
+    """``on_round``: called after each round's load (the raw tables hold it), with the totals so far;
+    ``on_start``: called once it is clear that there is something to read, before the pages stream in
+    (requests made there do not queue behind the listing's for the rate limit)."""
     result = ReadResult(None, dict.fromkeys(entities, 0), dataset_name(connection))
     if not full_refresh and _nothing_new(project, connection=connection, connector=connector, entities=entities,
                                          session=session, base_url=base_url, store=store):
         if progress is not None:
             progress(f"{connection}: nothing new since the last run")
         return result
+    if on_start is not None:
+        on_start()
     dlt = dlt_setup.configure(project)
     from .duckdb_dest import crmsync_duckdb
     from .probe import dlt_has_pending
