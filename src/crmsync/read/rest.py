@@ -22,14 +22,17 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from crmsync.http.pacing import Unlimited
+
 from .columns import ROWHASH_COLUMN, row_hash
 from .stream import PageStream
 
 INITIAL = {"unix_seconds": 0, "iso8601": "1970-01-01T00:00:00+00:00"}
-# Records per dlt run ("round"). A run has a fixed cost (~0.5 s of normalise and load here), so a
-# round waits for ROUND_FIRST records (or the end of the listing) and then takes whatever else has
-# arrived, up to ROUND_RECORDS: at a CRM's rate limit the rounds follow the pace of the CRM; without
-# one they are ROUND_RECORDS long, and a read's memory no longer grows with its size.
+# Records per dlt run ("round"). A run has a fixed cost (~0.5 s of normalise and load here). Paced
+# by a rate limit, a round waits for ROUND_FIRST records (or the end of the listing) and takes what
+# else keeps arriving, up to ROUND_RECORDS: the engine applies while the CRM makes it wait. Unpaced
+# there is no waiting to fill, and a round is ROUND_RECORDS long. Either way a read's memory no
+# longer grows with its size.
 ROUND_RECORDS = 20_000
 ROUND_FIRST = 5_000
 ROUND_SETTING = "CRMSYNC_READ_ROUND_RECORDS"
@@ -118,7 +121,9 @@ class PagedRead:
                 if self.newest is not None else INITIAL[self._format]
             pages = listing_pages(self.session, self.base_url, self.spec, self.paginator, since)
             self.stream = PageStream(pages, depth=self.round_records // int(self.paginator.get("size") or 50) + 1)
-        for page in self.stream.take(min(ROUND_FIRST, self.round_records), self.round_records):
+        paced = not isinstance(getattr(self.session, "pacer", None), Unlimited)
+        least = min(ROUND_FIRST, self.round_records) if paced else self.round_records
+        for page in self.stream.take(least, self.round_records):
             fresh = [row for row in page if self._fresh(row)]
             if fresh:
                 yield fresh

@@ -26,13 +26,15 @@ class PageStream:
         self._thread = threading.Thread(target=self._fetch, args=(pages,), name="crmsync-pages", daemon=True)
         self._thread.start()
 
-    def take(self, least: int, most: int) -> Iterator[list[dict[str, Any]]]:
-        """This round's pages: waits for ``least`` records (or the end of the listing), then takes what
-        else has arrived, up to ``most`` (a page over at most)."""
+    def take(self, least: int, most: int, grace: float = 0.05) -> Iterator[list[dict[str, Any]]]:
+        """This round's pages: waits for ``least`` records (or the end of the listing), then goes on
+        while pages keep coming (each within ``grace`` seconds), up to ``most`` (a page over at most).
+        Paced by a rate limit, pages come slower than that and a round ends at ``least``; unpaced,
+        they keep coming and a round is ``most`` long."""
         taken = 0
         while not self.done and taken < most:
             try:
-                kind, item = self._queue.get(block=taken < least)
+                kind, item = self._queue.get(timeout=None if taken < least else grace)
             except queue.Empty:
                 return
             if kind == _END:
