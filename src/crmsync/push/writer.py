@@ -40,6 +40,7 @@ class Outcome:
     remote_id: str | None = None
     error: str | None = None  # the CRM's reason when it refused the op
     gone: bool = False  # refused because the record does not exist (deleted in the CRM)
+    raw: dict[str, Any] | None = None  # the record as the CRM holds it after the write, if read back already
 
     @property
     def ok(self) -> bool:
@@ -141,14 +142,19 @@ class ArrayWriter(Writer):
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(remote_ids), 250):
-            for raw in self._list({"filter[id][]": remote_ids[start:start + 250]}):
+        size = int(self.paginator.get("size", 250))
+        for start in range(0, len(remote_ids), size):
+            chunk = remote_ids[start:start + size]
+            for raw in self._list({"filter[id][]": chunk}, expected=len(set(chunk))):
                 out[self.record_id(raw)] = raw
         return out
 
-    def _list(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _list(self, params: dict[str, Any], expected: int | None = None) -> Iterator[dict[str, Any]]:
+        """``expected``: how many records the filter can match at most (the ids asked for); once that
+        many came the listing is complete, where a full page would otherwise cost one more request."""
         listing = self.spec["list"]
         page_param = self.paginator.get("page_param", "page")
+        seen = 0
         for page in range(self.paginator.get("first_page", 1), 10_000):
             response = self.session.get(f"{self.base_url}/{listing['path']}", params={
                 **(listing.get("params") or {}), **params, page_param: page,
@@ -158,6 +164,9 @@ class ArrayWriter(Writer):
             body = response.json()
             records = _dig(body, listing.get("records", ""))
             yield from records
+            seen += len(records)
+            if expected is not None and seen >= expected:
+                return
             # A short page is the last one: asking on would only fetch AmoCRM's empty 204.
             if len(records) < int(self.paginator.get("size", 250)) or not (body.get("_links") or {}).get("next"):
                 return

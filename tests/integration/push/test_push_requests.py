@@ -1,0 +1,58 @@
+"""What a push costs in requests, and what happens when a batch fails while the next is ready.
+
+Reading each written batch back is what keeps the next pull from taking our own writes for
+changes; these tests pin how many requests that read-back takes and that it still does its job.
+"""
+
+import pytest
+
+from crmsync.errors import CrmError
+from tests.integration.push.test_push import Sync, project  # noqa: F401  (project is a fixture)
+
+
+def routes(server, route):
+    return server.stats.by_route.get(route, 0)
+
+
+def test_amocrm_reads_a_full_batch_back_in_one_request(project, fake_crm):  # noqa: F811
+    server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    # A read-back of exactly one page: AmoCRM's ``next`` link would cost a request for an empty 204.
+    sync.connector["paginator"]["size"] = 10
+    sync.connector["entities"]["contact"]["update"]["batch_size"] = 10
+    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
+             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 20)")
+    server.stats.reset()
+    assert sync.push().entities["contact"]["updated"] == 20
+    assert routes(server, "PATCH /api/v4/contacts") == 2
+    assert routes(server, "GET /api/v4/contacts") == 2  # one read-back per written batch
+    assert all(c["applied"] == 0 for c in sync.pull().entities.values())  # read back exactly as a pull sees it
+
+
+def test_a_failed_batch_stops_the_push_after_recording_the_ones_before(project, fake_crm):  # noqa: F811
+    server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    sync.session._sleep = lambda _: None  # the retries of the failing batch need not back off here
+    sync.connector["entities"]["contact"]["update"]["batch_size"] = 10
+    ids = [r[0] for r in sync.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 30")]
+    sync.sql("UPDATE canonical.contacts SET last_name = 'Партия' WHERE id IN (SELECT unnest(?))", [ids])
+
+    def fail_after_first_read_back(response, **_):  # from batch 2 on, every write is refused with a 500
+        if "filter%5Bid%5D" in response.request.url and not server.faults.rules():
+            server.faults.add(500, count=1000, path="/api/v4/contacts")
+        return response
+
+    sync.session.hooks["response"].append(fail_after_first_read_back)
+    with pytest.raises(CrmError, match="still failing"):
+        sync.push()
+    sync.session.hooks["response"].remove(fail_after_first_read_back)
+    server.faults.clear()
+    status = dict(sync.sql("SELECT status, count(*) FROM sync.outbox GROUP BY status"))
+    assert status == {"sent": 10, "sending": 10, "pending": 10}  # batch 3 was never handed over
+    sent = [r[0] for r in sync.sql("SELECT canonical_id FROM sync.outbox WHERE status = 'sent'")]
+    assert sync.sql("SELECT count(*) FROM sync.links WHERE canonical_id IN (SELECT unnest(?)) "
+                    "AND json_extract_string(base, '$.last_name') = 'Партия'", [sent]) == [(10,)]
+    assert sync.push().entities["contact"]["updated"] == 20  # the rest goes out next time
+    assert sync.pull().entities["contact"]["applied"] == 0
