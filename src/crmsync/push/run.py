@@ -194,6 +194,7 @@ class _Entity:
         self.mapper, self.writer, self.book, self.schema = mapper, writer, book, schema
         self.cols = columns(schema)
         self.counts = _counts()
+        self._blanks: dict[str, None] | None = None
 
     # 1. what a dead run left behind ---------------------------------------------------------------
     def recover(self) -> None:
@@ -304,7 +305,9 @@ class _Entity:
         done = [o for o in outcomes if o.ok]
         if written is None:
             written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
-        blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
+        if self._blanks is None:  # the raw table's columns do not change during a push
+            self._blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
+        blanks = self._blanks
         links, changes, agreed, sent = [], [], [], []
         old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
         for o in done:
