@@ -354,7 +354,7 @@ class _Entity:
             if row is None:
                 continue
             updated = _crm_view(row, base, written, self.cols)
-            if all(same(updated[k], row[k]) for k in self.cols):
+            if all(updated[k] == row[k] or same(updated[k], row[k]) for k in self.cols):  # == first: cheap
                 continue
             updated["version"] = int(row.get("version") or 0) + 1
             rows.append({k: plain(v) for k, v in updated.items()})
