@@ -3,13 +3,16 @@
 Per entity (contacts before the deals and tasks that link to them):
 
 1. settle ops a previous run left ``sending`` (it died between the HTTP call and recording the
-   answer): a create is looked up on the CRM (:meth:`Writer.find_created`) and linked if found,
+   answer): creates are looked up on the CRM (:meth:`Writer.find_created`) and linked if found,
    so it is never made twice; anything else goes back to ``pending``;
 2. plan (:func:`~crmsync.push.plan.plan_entity`) and enqueue (same change → same op);
 3. send in the connector's batch size, marking each batch ``sending`` (committed) first;
 4. read the written records back and map them as a pull would: that is the link's new base, and
-   canonical takes what the CRM keeps differently (its timestamps, a normalised value), so the
-   pull that reads our writes back finds nothing to apply and the next push plans nothing.
+   canonical takes what the CRM keeps differently (its timestamps, a normalised value, a value it
+   derives such as AmoCRM's ``name`` from first and last name), so the pull that reads our writes
+   back finds nothing to apply and the next push plans nothing.
+
+Steps 3 and 4 overlap: batch k+1 is on the wire (write, read-back) while batch k is recorded.
 """
 
 from __future__ import annotations
@@ -198,15 +201,13 @@ class _Entity:
 
     # 1. what a dead run left behind ---------------------------------------------------------------
     def recover(self) -> None:
-        for op in in_flight(self.con, self.connection, self.entity):
-            remote_id = None
-            if op.kind == "create":
-                remote_id = self.writer.find_created(op, lambda raw, op=op: self._is_ours(raw, op))
-            if remote_id is None:
-                mark(self.con, [op.op_id], "pending")  # never reached the CRM, or an update (safe to repeat)
-                continue
+        ops = in_flight(self.con, self.connection, self.entity)
+        found = self.writer.find_created([op for op in ops if op.kind == "create"], self._is_ours) if ops else {}
+        # never reached the CRM, or an update (safe to repeat)
+        mark(self.con, [op.op_id for op in ops if op.op_id not in found], "pending")
+        if found:
             self.con.execute("BEGIN")
-            self._record([Outcome(op, remote_id)])
+            self._record([Outcome(op, found[op.op_id]) for op in ops if op.op_id in found])
             self.con.execute("COMMIT")
 
     def _is_ours(self, raw: dict[str, Any], op: Op) -> bool:

@@ -12,7 +12,7 @@ Keyed by the connector's write style (a registry, like readers and transforms):
 An op refused because the CRM record no longer exists comes back with ``gone`` set: the caller
 marks the record deleted instead of retrying it (crmsync.push.deletes).
 
-A writer also finds a record a lost create may have made (:meth:`Writer.find_created`) and reads
+A writer also finds the records lost creates may have made (:meth:`Writer.find_created`) and reads
 written records back (:meth:`Writer.fetch`) so the link's base is exactly what a pull will see.
 """
 
@@ -62,7 +62,26 @@ class Writer:
         """Write one batch; ``sending(ops)`` is called (and must commit) just before each HTTP call."""
         raise NotImplementedError
 
-    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
+    def find_created(self, ops: list[Op], matches: Callable[[dict[str, Any], Op], bool]) -> dict[str, str]:
+        """The records lost creates made, as ``op_id`` → remote id, for the ops found. The CRM has no
+        client key on a record: look once among the records changed since shortly before the
+        earliest lost call for ones with exactly the values an op wrote (the caller's ``matches``
+        skips records already linked); a record is given to one op only."""
+        if not ops:
+            return {}
+        since = min(op.sent_at or dt.datetime.now(dt.timezone.utc) for op in ops) - RECOVERY_WINDOW
+        found: dict[str, str] = {}
+        for raw in self._changed_since(since):
+            if self.record_id(raw) in found.values():
+                continue
+            op = next((o for o in ops if o.op_id not in found and matches(raw, o)), None)
+            if op is not None:
+                found[op.op_id] = self.record_id(raw)
+                if len(found) == len(ops):
+                    break
+        return found
+
+    def _changed_since(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -128,17 +147,11 @@ class ArrayWriter(Writer):
             todo = [op for op in todo if op.op_id not in refused]  # all-or-nothing: send the good ones again
         return out
 
-    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
-        # AmoCRM has no client key on a record and crmsync will not require a dedicated custom field:
-        # look among records changed since shortly before the lost call for one with exactly the
-        # values we wrote (the caller skips records already linked).
-        since = (op.sent_at or dt.datetime.now(dt.timezone.utc)) - RECOVERY_WINDOW
+    def _changed_since(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        # AmoCRM has no client key on a record and crmsync will not require a dedicated custom field.
         params = {k: str(v).replace("{cursor}", str(int(since.timestamp())))
                   for k, v in (self.spec.get("incremental") or {}).get("params", {}).items()}
-        for raw in self._list(params):
-            if matches(raw):
-                return self.record_id(raw)
-        return None
+        return self._list(params)
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -274,14 +287,24 @@ class Bitrix24BatchWriter(Writer):
         ids = [str(op.remote_id) for op in ops if any(_entry_list(v) for v in op.payload.values())]
         return self.fetch(ids) if ids else {}
 
-    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
-        if self._crm_item:  # the key we wrote into ORIGIN_ID: exact, whatever else changed since
-            found = self._list({"ORIGINATOR_ID": MARKER, "ORIGIN_ID": op.idempotency_key})
-            return self.record_id(found[0]) if found else None
-        since = (op.sent_at or dt.datetime.now(dt.timezone.utc)) - RECOVERY_WINDOW
+    def find_created(self, ops: list[Op], matches: Callable[[dict[str, Any], Op], bool]) -> dict[str, str]:
+        if not self._crm_item:  # tasks have no ORIGIN_ID: by content, as for AmoCRM
+            return super().find_created(ops, matches)
+        # The key we wrote into ORIGIN_ID: exact whatever else changed since, 50 keys a call.
+        by_key = {op.idempotency_key: op.op_id for op in ops}
+        found: dict[str, str] = {}
+        keys = list(by_key)
+        for start in range(0, len(keys), 50):
+            for raw in self._list({"ORIGINATOR_ID": MARKER, "@ORIGIN_ID": keys[start:start + 50]}):
+                op_id = by_key.get(str(raw.get("ORIGIN_ID")))
+                if op_id is not None and op_id not in found:
+                    found[op_id] = self.record_id(raw)
+        return found
+
+    def _changed_since(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
         flt = {k: str(v).replace("{cursor}", since.astimezone(dt.timezone.utc).isoformat())
                for k, v in (self.spec.get("incremental") or {}).get("filter", {}).items()}
-        return next((self.record_id(r) for r in self._list(flt) if matches(r)), None)
+        return iter(self._list(flt))
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

@@ -88,3 +88,31 @@ def test_a_failed_batch_stops_the_push_after_recording_the_ones_before(project, 
                     "AND json_extract_string(base, '$.last_name') = 'Партия'", [sent]) == [(10,)]
     assert sync.push().entities["contact"]["updated"] == 20  # the rest goes out next time
     assert sync.pull().entities["contact"]["applied"] == 0
+
+
+def test_bitrix24_finds_lost_creates_fifty_keys_a_request(project, fake_crm, monkeypatch):  # noqa: F811
+    server = fake_crm("bitrix24", contacts=5, deals=2, tasks=2, rate_limit=False)
+    sync = Sync(project, "bitrix24", server)
+    sync.pull()
+    before = sync.count_contacts()
+    sync.sql("INSERT INTO canonical.contacts (id, version, first_name, last_name) "
+             "SELECT 'lost-' || i, 1, 'Имя' || i, 'Потерянный' FROM range(60) t(i)")
+    monkeypatch.setenv("CRMSYNC_TEST_CRASH_AFTER_SEND", "1")  # dies before recording the first batch
+    with pytest.raises(RuntimeError):
+        sync.push()
+    monkeypatch.delenv("CRMSYNC_TEST_CRASH_AFTER_SEND")
+    lost = sync.sql("SELECT count(*) FROM sync.outbox WHERE status = 'sending'")[0][0]
+    assert lost == 60  # the batch on the wire when it died reached the CRM too
+    lookups = []
+
+    def note_lookup(response, **_):
+        body = response.request.body or b""
+        if b"ORIGIN_ID" in body and b".add?" not in body:
+            lookups.append(response)
+        return response
+
+    sync.session.hooks["response"].append(note_lookup)
+    result = sync.push()
+    assert result.entities["contact"]["created"] == 60 and len(lookups) == 2  # was one request per create
+    assert sync.count_contacts() == before + 60
+    assert sync.sql("SELECT count(DISTINCT remote_id) FROM sync.links WHERE canonical_id LIKE 'lost-%'") == [(60,)]
