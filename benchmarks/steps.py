@@ -26,6 +26,15 @@ def crmsync_pull(project: str, connection: str, paced: bool, entities: list[str]
             "throttled": session.stats.throttled, "paced_wait": round(session.pacer.waited, 3)}
 
 
+def crmsync_pull_phases(project: str, connection: str) -> dict[str, Any]:
+    """:func:`crmsync_pull` (unpaced) with the peak RSS of each phase (:mod:`benchmarks.phases`)."""
+    from benchmarks.phases import PhaseSampler
+
+    with PhaseSampler() as sampler:
+        result = crmsync_pull(project, connection, paced=False)
+    return {**result, "phase_peaks_mb": sampler.peaks}
+
+
 def crmsync_push(project: str, connection: str, paced: bool, entities: list[str] | None = None) -> dict[str, Any]:
     from crmsync.push import run_push
 
