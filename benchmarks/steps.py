@@ -27,6 +27,15 @@ def crmsync_pull(project: str, connection: str, paced: bool, entities: list[str]
             "timings": result.timings}
 
 
+def crmsync_pull_phases(project: str, connection: str) -> dict[str, Any]:
+    """:func:`crmsync_pull` (unpaced) with the peak RSS of each phase (:mod:`benchmarks.phases`)."""
+    from benchmarks.phases import PhaseSampler
+
+    with PhaseSampler() as sampler:
+        result = crmsync_pull(project, connection, paced=False)
+    return {**result, "phase_peaks_mb": sampler.peaks}
+
+
 def crmsync_push(project: str, connection: str, paced: bool, entities: list[str] | None = None) -> dict[str, Any]:
     """Also ``before_first_write``: seconds from the step's start to the first write request (process
     set-up, spec loading, metadata, planning), so the sending itself can be told from the fixed costs."""

@@ -74,7 +74,7 @@ def pull_connection(project: Project, *, pipeline: str, connection: str, crm: st
         con.execute("BEGIN")
         result = apply_phase(con, pulled, pipeline=pipeline, connection=connection, crm=crm, connector=connector,
                              mappings=mappings, canonical=canonical, conflicts=conflicts, pushes=pushes,
-                             match=match, deletes=deletes, progress=progress)
+                             match=match, deletes=deletes, progress=progress, commit_chunks=True)
         con.execute("COMMIT")
     return result
 
@@ -100,8 +100,16 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
                 mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], conflicts: Any = None,
                 pushes: bool = True, match: dict[str, list[str]] | None = None,
                 deletes: str = "soft",
-                progress: Callable[[str], None] = lambda _: None) -> PullResult:
-    """Map the raw rows not applied yet into canonical and record the run, inside the caller's transaction."""
+                progress: Callable[[str], None] = lambda _: None, commit_chunks: bool = False) -> PullResult:
+    """Map the raw rows not applied yet into canonical and record the run, inside the caller's transaction.
+
+    ``commit_chunks``: commit after each chunk of records (and begin again), so that DuckDB does not
+    hold a whole pull's uncommitted rows and index changes in memory (one transaction for a million
+    records ran out of the store's memory cap). A run killed midway keeps the chunks it committed,
+    with their links' new base hashes and the ids minted for their references; ``applied_load``
+    moves only with the last commit, so the next run maps the same raw rows again, finds the
+    committed ones unchanged and applies the rest. (Records the mapping rejected in the killed run
+    stay in ``sync.rejected`` under its run id, and are rejected again by the next.)"""
     from crmsync.canonical.conflicts import ConflictRules, settle_pending
     from crmsync.canonical.identity import matcher
     from crmsync.mapping import Mapper, Rejection, build_catalog
@@ -137,7 +145,8 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
             counts = apply_pulled(con, entity=entity, connection=connection, run_id=run_id,
                                   schema=canonical[entity], book=book, results=results(), rules=rules,
                                   claim=lost_create_claimer(con, connection, entity),
-                                  identify=matcher(con, entity, connection, match))
+                                  identify=matcher(con, entity, connection, match),
+                                  after_chunk=(lambda: _commit_chunk(con, book)) if commit_chunks else None)
         # After the apply: a record read in this run and deleted since is still deleted at the end.
         counts.deleted = apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id,
                                               cols=columns(canonical[entity]), deleted=pulled.deleted.get(entity, {}),
@@ -158,6 +167,12 @@ def apply_phase(con: Any, pulled: PullRead, *, pipeline: str, connection: str, c
     con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
                 [run_id, pipeline, connection, pulled.started, finished, json.dumps(result.entities)])
     return result
+
+
+def _commit_chunk(con: Any, book: LinkBook) -> None:
+    save_minted(con, book)  # the rows just written refer to these ids: they must survive together
+    con.execute("COMMIT")
+    con.execute("BEGIN")
 
 
 def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],

@@ -82,7 +82,8 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
             if pulled is not None:
                 result.pull = apply_phase(con, pulled, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
                                           conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
-                                          match=pipe.match, deletes=pipe.deletes, **spec)
+                                          match=pipe.match, deletes=pipe.deletes, commit_chunks=not dry_run,
+                                          **spec)
             if not dry_run:
                 con.execute("COMMIT")
             if pipe.direction != "pull":

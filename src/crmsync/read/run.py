@@ -32,14 +32,14 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
             progress(f"{connection}: nothing new since the last run")
         return ReadResult(None, dict.fromkeys(entities, 0), dataset_name(connection))
     dlt = dlt_setup.configure(project)
-    from .duckdb_dest import crmsync_duckdb
+    from .duckdb_dest import store_destination
     from .progress import ReadProgress
     from .source import crm_source
 
     pipeline = dlt.pipeline(
         pipeline_name=f"crmsync_{connection}",
         pipelines_dir=str(project.dlt_dir),
-        destination=crmsync_duckdb(str(project.store_path(store))),
+        destination=store_destination(str(project.store_path(store))),
         dataset_name=dataset_name(connection),
     )
     source = crm_source(dlt, connector, entities, session, base_url,
