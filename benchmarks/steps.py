@@ -27,14 +27,41 @@ def crmsync_pull(project: str, connection: str, paced: bool, entities: list[str]
             "timings": result.timings}
 
 
+def crmsync_pull_phases(project: str, connection: str) -> dict[str, Any]:
+    """:func:`crmsync_pull` (unpaced) with the peak RSS of each phase (:mod:`benchmarks.phases`)."""
+    from benchmarks.phases import PhaseSampler
+
+    with PhaseSampler() as sampler:
+        result = crmsync_pull(project, connection, paced=False)
+    return {**result, "phase_peaks_mb": sampler.peaks}
+
+
 def crmsync_push(project: str, connection: str, paced: bool, entities: list[str] | None = None) -> dict[str, Any]:
+    """Also ``before_first_write``: seconds from the step's start to the first write request (process
+    set-up, spec loading, metadata, planning), so the sending itself can be told from the fixed costs."""
+    import time
+
     from crmsync.push import run_push
+
+    started = time.perf_counter()
+    first_write: list[float] = []
+
+    def note_write(response: requests.Response, **_: Any) -> requests.Response:
+        request = response.request
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+        writes = request.method in ("POST", "PATCH") and "/rest/" not in (request.url or "") or \
+            (request.url or "").endswith("/batch") and any(m in body for m in (".add?", ".update?", ".delete?"))
+        if writes and not first_write:
+            first_write.append(time.perf_counter() - response.elapsed.total_seconds())
+        return response
 
     proj = Project.at(project)
     session = session_for(proj, connection, paced=paced)
+    session.hooks["response"].append(note_write)
     result = run_push(proj, connection, entities=entities or ["contact"], session=session)
     return {"entities": result.entities, "requests": session.stats.requests, "retries": session.stats.retries,
-            "throttled": session.stats.throttled, "paced_wait": round(session.pacer.waited, 3)}
+            "throttled": session.stats.throttled, "paced_wait": round(session.pacer.waited, 3),
+            "before_first_write": round(first_write[0] - started, 3) if first_write else None}
 
 
 def dlt_pull(url: str, root: str, tuned: bool) -> dict[str, Any]:

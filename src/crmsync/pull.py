@@ -125,8 +125,17 @@ class PullApply:
     """The apply half of one pull: raw rows into canonical as they load (:meth:`rows`, once per read
     round or once at the end), then deletions and the run's record (:meth:`finish`)."""
 
-    def __init__(self, spec: PullSpec, entities: list[str]) -> None:
+    def __init__(self, spec: PullSpec, entities: list[str], *, commit_chunks: bool = True) -> None:
+        """``commit_chunks``: commit after each chunk of records (and begin again), so that DuckDB does
+        not hold a whole read's uncommitted rows and index changes in memory (one transaction for a
+        million records ran out of the store's memory cap). A run killed midway keeps the chunks it
+        committed, with their links' new base hashes and the ids minted for their references;
+        ``applied_load`` moves only after the entity's last chunk, so the next run maps the same raw
+        rows again, finds the committed ones unchanged and applies the rest. (Records the mapping
+        rejected in the killed run stay in ``sync.rejected`` under its run id, and are rejected again.)
+        A dry run does not commit chunks: it rolls everything back."""
         self.spec = spec
+        self.commit_chunks = commit_chunks
         self.entities = ordered_entities(entities)
         self.started = dt.datetime.now(dt.timezone.utc)
         self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -172,7 +181,8 @@ class PullApply:
                 con, entity=entity, connection=spec.connection, run_id=self.run_id, schema=spec.canonical[entity],
                 book=self.book, results=results(), rules=rules,
                 claim=lost_create_claimer(con, spec.connection, entity),
-                identify=matcher(con, entity, spec.connection, spec.match)))
+                identify=matcher(con, entity, spec.connection, spec.match),
+                after_chunk=(lambda book=self.book: _commit_chunk(con, book)) if self.commit_chunks else None))
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
@@ -213,6 +223,12 @@ class PullApply:
                     [self.run_id, spec.pipeline, spec.connection, pulled.started, finished,
                      json.dumps(result.entities)])
         return result
+
+
+def _commit_chunk(con: Any, book: LinkBook) -> None:
+    save_minted(con, book)  # the rows just written refer to these ids: they must survive together
+    con.execute("COMMIT")
+    con.execute("BEGIN")
 
 
 def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],

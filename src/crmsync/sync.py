@@ -72,7 +72,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)
     crm = dict(session=session, base_url=session.base_url)
     pulling = pull_spec(run, session, progress)
-    applier = PullApply(pulling, run.entities)
+    applier = PullApply(pulling, run.entities, commit_chunks=not dry_run)  # a dry run rolls it all back
 
     def apply_round(_: Any) -> None:  # a real sync applies each read round as it loads; a dry run at the end
         with open_store(project.store_path(run.store)) as con:

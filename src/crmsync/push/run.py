@@ -3,13 +3,16 @@
 Per entity (contacts before the deals and tasks that link to them):
 
 1. settle ops a previous run left ``sending`` (it died between the HTTP call and recording the
-   answer): a create is looked up on the CRM (:meth:`Writer.find_created`) and linked if found,
+   answer): creates are looked up on the CRM (:meth:`Writer.find_created`) and linked if found,
    so it is never made twice; anything else goes back to ``pending``;
 2. plan (:func:`~crmsync.push.plan.plan_entity`) and enqueue (same change → same op);
 3. send in the connector's batch size, marking each batch ``sending`` (committed) first;
 4. read the written records back and map them as a pull would: that is the link's new base, and
-   canonical takes what the CRM keeps differently (its timestamps, a normalised value), so the
-   pull that reads our writes back finds nothing to apply and the next push plans nothing.
+   canonical takes what the CRM keeps differently (its timestamps, a normalised value, a value it
+   derives such as AmoCRM's ``name`` from first and last name), so the pull that reads our writes
+   back finds nothing to apply and the next push plans nothing.
+
+Steps 3 and 4 overlap: batch k+1 is on the wire (write, read-back) while batch k is recorded.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import signal
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,18 +197,17 @@ class _Entity:
         self.mapper, self.writer, self.book, self.schema = mapper, writer, book, schema
         self.cols = columns(schema)
         self.counts = _counts()
+        self._blanks: dict[str, None] | None = None
 
     # 1. what a dead run left behind ---------------------------------------------------------------
     def recover(self) -> None:
-        for op in in_flight(self.con, self.connection, self.entity):
-            remote_id = None
-            if op.kind == "create":
-                remote_id = self.writer.find_created(op, lambda raw, op=op: self._is_ours(raw, op))
-            if remote_id is None:
-                mark(self.con, [op.op_id], "pending")  # never reached the CRM, or an update (safe to repeat)
-                continue
+        ops = in_flight(self.con, self.connection, self.entity)
+        found = self.writer.find_created([op for op in ops if op.kind == "create"], self._is_ours) if ops else {}
+        # never reached the CRM, or an update (safe to repeat)
+        mark(self.con, [op.op_id for op in ops if op.op_id not in found], "pending")
+        if found:
             self.con.execute("BEGIN")
-            self._record([Outcome(op, remote_id)])
+            self._record([Outcome(op, found[op.op_id]) for op in ops if op.op_id in found])
             self.con.execute("COMMIT")
 
     def _is_ours(self, raw: dict[str, Any], op: Op) -> bool:
@@ -224,14 +227,56 @@ class _Entity:
         self._set_aside([(r["canonical_id"], r.get("remote_id"), r["field"], r["reason"]) for r in plan.rejected])
         ops = enqueue(self.con, self.run_id, self.connection, self.entity, plan.ops)
         self.con.execute("COMMIT")
+        # One batch on the wire while the one before it is recorded: the HTTP (write, read-back) runs
+        # in a worker thread, one request at a time as before, and this thread maps and stores the
+        # previous answer meanwhile, so at the rate limit the next write is not held up by our CPU.
+        # Only this thread touches the store. A batch is marked ``sending`` (committed) before it is
+        # handed over, and only once the batch before it came back without an error: a run stops at
+        # the first failed batch as before, and one killed at any point leaves at most two to recover.
+        batches = []
         for kind in ("create", "update", "delete"):
             todo = [o for o in ops if o.kind == kind]
-            for batch in chunks(todo, self.writer.batch_size(kind)) if todo else ():
-                outcomes = self.writer.send(kind, batch, self._sending)
-                _crash_hook()
-                self.con.execute("BEGIN")
-                self._record(self._settle_deletions(kind, outcomes))
-                self.con.execute("COMMIT")
+            batches += [(kind, b) for b in chunks(todo, self.writer.batch_size(kind))] if todo else []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmsync-push") as wire:
+            previous: tuple[str, Future[_Answer]] | None = None
+            for kind, batch in batches:
+                if previous and previous[1].exception():  # waits for its HTTP
+                    break
+                self._sending(batch)
+                current = (kind, wire.submit(self._exchange, kind, batch))
+                if previous:
+                    self._finish(*previous)
+                previous = current
+            if previous:
+                self._finish(*previous)
+
+    def _exchange(self, kind: str, batch: list[Op]) -> _Answer:
+        """Worker thread, HTTP only: write ``batch``, then read back what the write did not return."""
+        answer = _Answer()
+        calls = 0
+
+        def sending(ops: list[Op]) -> None:
+            nonlocal calls
+            calls += 1
+            if calls > 1:  # the batch was marked before it came here; a re-send is counted in _finish
+                answer.resent.update(o.op_id for o in ops)
+
+        answer.outcomes = self.writer.send(kind, batch, sending)
+        if kind != "delete":
+            done = [o for o in answer.outcomes if o.ok]
+            answer.written = {str(o.remote_id): o.raw for o in done if o.raw is not None}
+            unread = [str(o.remote_id) for o in done if o.raw is None]
+            answer.written.update(self.writer.fetch(unread) if unread else {})
+        return answer
+
+    def _finish(self, kind: str, future: Future[_Answer]) -> None:
+        answer = future.result()
+        _crash_hook()
+        self.con.execute("BEGIN")
+        if answer.resent:
+            mark(self.con, sorted(answer.resent), "sending")  # counts the attempt, as a send would have
+        self._record(self._settle_deletions(kind, answer.outcomes), answer.written)
+        self.con.execute("COMMIT")
 
     def _settle_deletions(self, kind: str, outcomes: list[Outcome]) -> list[Outcome]:
         """Record deletes, and updates the CRM refused because it deleted the record meanwhile
@@ -250,7 +295,8 @@ class _Entity:
         mark(self.con, [o.op_id for o in ops], "sending")  # autocommitted before the HTTP call
 
     # 4. what the CRM agreed -----------------------------------------------------------------------
-    def _record(self, outcomes: list[Outcome]) -> None:
+    def _record(self, outcomes: list[Outcome], written: dict[str, dict[str, Any]] | None = None) -> None:
+        """``written``: the records as read back after the write, by remote id (None: read them now)."""
         from crmsync.mapping import Rejection
 
         refused = [o for o in outcomes if not o.ok]
@@ -258,8 +304,11 @@ class _Entity:
             mark(self.con, [o.op.op_id], "rejected", o.error)
         self._set_aside([(o.op.canonical_id, o.op.remote_id, "", o.error or "") for o in refused])
         done = [o for o in outcomes if o.ok]
-        written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
-        blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
+        if written is None:
+            written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
+        if self._blanks is None:  # the raw table's columns do not change during a push
+            self._blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
+        blanks = self._blanks
         links, changes, agreed, sent = [], [], [], []
         old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
         for o in done:
@@ -306,7 +355,7 @@ class _Entity:
             if row is None:
                 continue
             updated = _crm_view(row, base, written, self.cols)
-            if all(same(updated[k], row[k]) for k in self.cols):
+            if all(updated[k] == row[k] or same(updated[k], row[k]) for k in self.cols):  # == first: cheap
                 continue
             updated["version"] = int(row.get("version") or 0) + 1
             rows.append({k: plain(v) for k, v in updated.items()})
@@ -326,6 +375,16 @@ class _Entity:
                 self.con.execute("INSERT INTO sync.rejected (run_id, entity, connection, remote_id, field, reason, "
                                  "direction, raw) VALUES (?, ?, ?, ?, ?, ?, 'push', ?)",
                                  [self.run_id, self.entity, self.connection, remote_id, name, reason, raw])
+
+
+@dataclass
+class _Answer:
+    """What one batch's HTTP brought back: outcomes, the written records as read back (by remote
+    id), and the ops the writer sent a second time (AmoCRM re-sends the good part of a refused array)."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resent: set[str] = field(default_factory=set)
 
 
 _batches_sent = 0

@@ -12,7 +12,7 @@ Keyed by the connector's write style (a registry, like readers and transforms):
 An op refused because the CRM record no longer exists comes back with ``gone`` set: the caller
 marks the record deleted instead of retrying it (crmsync.push.deletes).
 
-A writer also finds a record a lost create may have made (:meth:`Writer.find_created`) and reads
+A writer also finds the records lost creates may have made (:meth:`Writer.find_created`) and reads
 written records back (:meth:`Writer.fetch`) so the link's base is exactly what a pull will see.
 """
 
@@ -40,6 +40,7 @@ class Outcome:
     remote_id: str | None = None
     error: str | None = None  # the CRM's reason when it refused the op
     gone: bool = False  # refused because the record does not exist (deleted in the CRM)
+    raw: dict[str, Any] | None = None  # the record as the CRM holds it after the write, if read back already
 
     @property
     def ok(self) -> bool:
@@ -61,7 +62,26 @@ class Writer:
         """Write one batch; ``sending(ops)`` is called (and must commit) just before each HTTP call."""
         raise NotImplementedError
 
-    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
+    def find_created(self, ops: list[Op], matches: Callable[[dict[str, Any], Op], bool]) -> dict[str, str]:
+        """The records lost creates made, as ``op_id`` → remote id, for the ops found. The CRM has no
+        client key on a record: look once among the records changed since shortly before the
+        earliest lost call for ones with exactly the values an op wrote (the caller's ``matches``
+        skips records already linked); a record is given to one op only."""
+        if not ops:
+            return {}
+        since = min(op.sent_at or dt.datetime.now(dt.timezone.utc) for op in ops) - RECOVERY_WINDOW
+        found: dict[str, str] = {}
+        for raw in self._changed_since(since):
+            if self.record_id(raw) in found.values():
+                continue
+            op = next((o for o in ops if o.op_id not in found and matches(raw, o)), None)
+            if op is not None:
+                found[op.op_id] = self.record_id(raw)
+                if len(found) == len(ops):
+                    break
+        return found
+
+    def _changed_since(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -127,28 +147,27 @@ class ArrayWriter(Writer):
             todo = [op for op in todo if op.op_id not in refused]  # all-or-nothing: send the good ones again
         return out
 
-    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
-        # AmoCRM has no client key on a record and crmsync will not require a dedicated custom field:
-        # look among records changed since shortly before the lost call for one with exactly the
-        # values we wrote (the caller skips records already linked).
-        since = (op.sent_at or dt.datetime.now(dt.timezone.utc)) - RECOVERY_WINDOW
+    def _changed_since(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
+        # AmoCRM has no client key on a record and crmsync will not require a dedicated custom field.
         params = {k: str(v).replace("{cursor}", str(int(since.timestamp())))
                   for k, v in (self.spec.get("incremental") or {}).get("params", {}).items()}
-        for raw in self._list(params):
-            if matches(raw):
-                return self.record_id(raw)
-        return None
+        return self._list(params)
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(remote_ids), 250):
-            for raw in self._list({"filter[id][]": remote_ids[start:start + 250]}):
+        size = int(self.paginator.get("size", 250))
+        for start in range(0, len(remote_ids), size):
+            chunk = remote_ids[start:start + size]
+            for raw in self._list({"filter[id][]": chunk}, expected=len(set(chunk))):
                 out[self.record_id(raw)] = raw
         return out
 
-    def _list(self, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _list(self, params: dict[str, Any], expected: int | None = None) -> Iterator[dict[str, Any]]:
+        """``expected``: how many records the filter can match at most (the ids asked for); once that
+        many came the listing is complete, where a full page would otherwise cost one more request."""
         listing = self.spec["list"]
         page_param = self.paginator.get("page_param", "page")
+        seen = 0
         for page in range(self.paginator.get("first_page", 1), 10_000):
             response = self.session.get(f"{self.base_url}/{listing['path']}", params={
                 **(listing.get("params") or {}), **params, page_param: page,
@@ -158,6 +177,9 @@ class ArrayWriter(Writer):
             body = response.json()
             records = _dig(body, listing.get("records", ""))
             yield from records
+            seen += len(records)
+            if expected is not None and seen >= expected:
+                return
             # A short page is the last one: asking on would only fetch AmoCRM's empty 204.
             if len(records) < int(self.paginator.get("size", 250)) or not (body.get("_links") or {}).get("next"):
                 return
@@ -186,10 +208,38 @@ def _dig(body: Any, path: str) -> list[dict[str, Any]]:
 
 
 # -- Bitrix24 -------------------------------------------------------------------------------------
+BATCH_COMMANDS = 50  # Bitrix24's limit of sub-calls in one ``batch``
+READ_BACK = "crmsync_read_back"  # the batch key of the list call that reads the written records back
+
+
 class Bitrix24BatchWriter(Writer):
+    """Sub-calls of a ``batch`` run in order, so one list call after the writes reads the written
+    records back in the same request (one request per batch instead of two). It finds updated
+    records by ID and created CRM items by the ``ORIGIN_ID`` we gave them; a created task (no
+    ORIGIN_ID) and an entity whose records need a second call for their links are read back by
+    :meth:`fetch` after the write, as before.
+    """
+
     @property
     def _crm_item(self) -> bool:
         return str(self.spec["create"]["method"]).startswith("crm.")  # ORIGIN_ID exists on CRM items only
+
+    def batch_size(self, kind: str) -> int:
+        size = super().batch_size(kind)
+        return min(size, BATCH_COMMANDS - 1) if self._reads_back(kind) else size
+
+    def _reads_back(self, kind: str) -> bool:
+        if self.spec.get("links"):
+            return False
+        return kind == "update" or (kind == "create" and self._crm_item)
+
+    def _read_back(self, kind: str, ops: list[Op]) -> str:
+        listing = self.spec["list"]
+        flt: dict[str, Any] = ({"@" + listing.get("id_field", "ID"): [op.remote_id for op in ops]} if kind == "update"
+                               else {"ORIGINATOR_ID": MARKER, "@ORIGIN_ID": [op.idempotency_key for op in ops]})
+        params = {"filter": flt, "order": {listing.get("id_field", "ID"): "ASC"},
+                  "select": listing.get("select", ["*"]), "start": -1}
+        return f"{listing['method']}?{build_query(params)}"
 
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
         method = self.spec[kind]["method"]
@@ -206,12 +256,19 @@ class Bitrix24BatchWriter(Writer):
             if kind == "update":
                 params = {id_param: op.remote_id, **params}
             cmd[op.op_id] = f"{method}?{build_query(params)}"
+        if self._reads_back(kind) and len(ops) < BATCH_COMMANDS:
+            cmd[READ_BACK] = self._read_back(kind, ops)
         sending(ops)
         response = self.session.post(f"{self.base_url}/batch", json={"halt": 0, "cmd": cmd})
         if response.status_code >= 400:
             raise CrmError(f"Bitrix24 refused the batch write of {method}: {crm_message(response)}")
         body = response.json().get("result") or {}
         results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
+        rows = results.get(READ_BACK) or []
+        if self.spec["list"].get("records") and isinstance(rows, dict):
+            rows = rows.get(self.spec["list"]["records"]) or []
+        # A record missing here (the read-back call failed, or saw fewer) is read back by fetch().
+        written = {self.record_id(r): r for r in rows if isinstance(r, dict)}
         out = []
         for op in ops:
             if op.op_id in errors:
@@ -221,7 +278,8 @@ class Bitrix24BatchWriter(Writer):
                                    gone=kind != "create" and _not_found(err)))
                 continue
             new_id = _new_id(results.get(op.op_id)) if kind == "create" else op.remote_id
-            out.append(Outcome(op, new_id) if new_id else Outcome(op, error="the CRM answered without a result"))
+            out.append(Outcome(op, new_id, raw=written.get(str(new_id))) if new_id
+                       else Outcome(op, error="the CRM answered without a result"))
         return out
 
     def _entries_now(self, ops: list[Op]) -> dict[str, dict[str, Any]]:
@@ -229,14 +287,24 @@ class Bitrix24BatchWriter(Writer):
         ids = [str(op.remote_id) for op in ops if any(_entry_list(v) for v in op.payload.values())]
         return self.fetch(ids) if ids else {}
 
-    def find_created(self, op: Op, matches: Callable[[dict[str, Any]], bool]) -> str | None:
-        if self._crm_item:  # the key we wrote into ORIGIN_ID: exact, whatever else changed since
-            found = self._list({"ORIGINATOR_ID": MARKER, "ORIGIN_ID": op.idempotency_key})
-            return self.record_id(found[0]) if found else None
-        since = (op.sent_at or dt.datetime.now(dt.timezone.utc)) - RECOVERY_WINDOW
+    def find_created(self, ops: list[Op], matches: Callable[[dict[str, Any], Op], bool]) -> dict[str, str]:
+        if not self._crm_item:  # tasks have no ORIGIN_ID: by content, as for AmoCRM
+            return super().find_created(ops, matches)
+        # The key we wrote into ORIGIN_ID: exact whatever else changed since, 50 keys a call.
+        by_key = {op.idempotency_key: op.op_id for op in ops}
+        found: dict[str, str] = {}
+        keys = list(by_key)
+        for start in range(0, len(keys), 50):
+            for raw in self._list({"ORIGINATOR_ID": MARKER, "@ORIGIN_ID": keys[start:start + 50]}):
+                op_id = by_key.get(str(raw.get("ORIGIN_ID")))
+                if op_id is not None and op_id not in found:
+                    found[op_id] = self.record_id(raw)
+        return found
+
+    def _changed_since(self, since: dt.datetime) -> Iterator[dict[str, Any]]:
         flt = {k: str(v).replace("{cursor}", since.astimezone(dt.timezone.utc).isoformat())
                for k, v in (self.spec.get("incremental") or {}).get("filter", {}).items()}
-        return next((self.record_id(r) for r in self._list(flt) if matches(r)), None)
+        return iter(self._list(flt))
 
     def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

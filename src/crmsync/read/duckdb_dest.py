@@ -5,6 +5,11 @@ guesses types by itself: text such as Bitrix24's ``"1988-05-03T00:00:00+03:00"``
 midnight in the portal's zone) becomes a UTC timestamp and lands as ``"1988-05-02 21:00:00+00"``.
 Raw tables must keep what the CRM sent, so this job hands ``read_json`` the table's columns and
 types (missing keys become NULL), and DuckDB guesses nothing.
+
+dlt opens a new DuckDB connection for each step of a load (the copy into staging, the merge), and
+DuckDB's ``memory_limit`` belongs to the connection's database instance: a cap set in one job is
+gone in the next. :func:`store_destination` gives every connection dlt opens the store's cap
+(without it the merge of 100k contacts alone took 550 MB on top of the process).
 """
 
 from __future__ import annotations
@@ -25,12 +30,8 @@ class _TypedJsonCopyJob(DuckDbCopyJob):
         if ParsedLoadJobFileName.parse(self._file_path).file_format not in ("jsonl", "typed-jsonl"):
             super().run()
             return
-        from crmsync.store import memory_limit
-
         client = self._job_client
         sql_client = client.sql_client
-        # The same cap as crmsync's own connections (crmsync.store): loads and merges spill, not grow.
-        sql_client.execute_sql(f"SET memory_limit = '{memory_limit()}'")
         columns = ", ".join(
             f"'{_quote(name)}': '{client.type_mapper.to_destination_type(column, self._table)}'"
             for name, column in self._table["columns"].items() if column.get("data_type"))
@@ -56,3 +57,12 @@ class crmsync_duckdb(_DuckDbFactory):  # noqa: N801 (dlt names destination facto
     @property
     def client_class(self) -> type[DuckDbClient]:
         return _Client
+
+
+def store_destination(path: str) -> crmsync_duckdb:
+    """The store at ``path`` as dlt's destination, with the memory cap of crmsync's own connections."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    from crmsync.store import memory_limit
+
+    return crmsync_duckdb(DuckDbCredentials(path, global_config={"memory_limit": memory_limit()}))

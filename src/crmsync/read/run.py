@@ -54,7 +54,7 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
     if on_start is not None:
         on_start()
     dlt = dlt_setup.configure(project)
-    from .duckdb_dest import crmsync_duckdb
+    from .duckdb_dest import store_destination
     from .probe import dlt_has_pending
     from .progress import ReadProgress
     from .source import ConnectorRead
@@ -62,7 +62,7 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
     pipeline = dlt.pipeline(
         pipeline_name=f"crmsync_{connection}",
         pipelines_dir=str(project.dlt_dir),
-        destination=crmsync_duckdb(str(project.store_path(store))),
+        destination=store_destination(str(project.store_path(store))),
         dataset_name=dataset_name(connection),
     )
     if dlt_has_pending(project.dlt_dir / f"crmsync_{connection}"):
