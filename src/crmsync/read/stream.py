@@ -19,14 +19,16 @@ _PAGE, _END, _ERROR = "page", "end", "error"
 
 
 class PageStream:
-    def __init__(self, pages: Iterator[list[dict[str, Any]]], depth: int = 40) -> None:
+    """``pages``: (records in the page, the page) pairs; :meth:`take` hands out the pages."""
+
+    def __init__(self, pages: Iterator[tuple[int, Any]], depth: int = 40) -> None:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self.done = False  # every page has been handed out
         self._thread = threading.Thread(target=self._fetch, args=(pages,), name="crmsync-pages", daemon=True)
         self._thread.start()
 
-    def take(self, least: int, most: int, grace: float = 0.05) -> Iterator[list[dict[str, Any]]]:
+    def take(self, least: int, most: int, grace: float = 0.05) -> Iterator[Any]:
         """This round's pages: waits for ``least`` records (or the end of the listing), then goes on
         while pages keep coming (each within ``grace`` seconds), up to ``most`` (a page over at most).
         Paced by a rate limit, pages come slower than that and a round ends at ``least``; unpaced,
@@ -43,14 +45,15 @@ class PageStream:
                 self.done = True
                 raise item
             else:
-                taken += len(item)
-                yield item
+                records, page = item
+                taken += records
+                yield page
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=120)
 
-    def _fetch(self, pages: Iterator[list[dict[str, Any]]]) -> None:
+    def _fetch(self, pages: Iterator[tuple[int, Any]]) -> None:
         try:
             for page in pages:
                 if not self._put((_PAGE, page)):
