@@ -17,7 +17,8 @@ PHASES = (
     ("extract", "dlt/pipeline/pipeline.py", "extract"),
     ("normalize", "dlt/pipeline/pipeline.py", "normalize"),
     ("load", "dlt/pipeline/pipeline.py", "load"),
-    ("apply", "crmsync/pull.py", "apply_phase"),
+    ("apply", "crmsync/pull.py", "rows"),    # PullApply.rows: each read round's records into canonical
+    ("apply", "crmsync/pull.py", "finish"),  # PullApply.finish: what is left, deletions, the run's record
 )
 
 PHASE_NAMES = (*dict.fromkeys(name for name, _, _ in PHASES), "other")

@@ -280,9 +280,9 @@ def test_bitrix24_phones_and_emails_are_replaced_and_cleared(project, fake_crm):
 # -- the CLI ------------------------------------------------------------------------------------------
 def test_cli_validate_refuses_hard_for_amocrm_and_bitrix24_push_deletes(tmp_path, fake_crm):
     from tests.integration.push.test_push_cli import sql
-    from tests.integration.test_pull_cli import run
+    from tests.integration.test_pull_cli import run, run_here
 
-    run(tmp_path, "init", str(tmp_path / "p"))
+    run_here(tmp_path, "init", str(tmp_path / "p"))
     root = tmp_path / "p"
     for name in ("amocrm", "bitrix24"):
         path = root / "pipelines" / f"{name}.yaml"
@@ -294,18 +294,18 @@ def test_cli_validate_refuses_hard_for_amocrm_and_bitrix24_push_deletes(tmp_path
     amo.write_text(amo.read_text().replace("deletes: hard", "deletes: soft"))
 
     server = fake_crm("bitrix24", contacts=20, deals=5, tasks=5, rate_limit=False)
-    run(root, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")
-    run(root, "pull", "bitrix24", "--json")
+    run_here(root, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")
+    run_here(root, "pull", "bitrix24", "--json")
     (cid,) = sql(root, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
     sql(root, "UPDATE canonical.contacts SET deleted_at = now() WHERE id = ?", [cid])
-    shown = run(root, "push", "bitrix24", "--dry-run").stdout
+    shown = run_here(root, "push", "bitrix24", "--dry-run")
     assert f"delete {cid}" in shown and "deleted     1" in shown
-    done = json.loads(run(root, "push", "bitrix24", "--json").stdout)
+    done = json.loads(run_here(root, "push", "bitrix24", "--json"))
     assert done["entities"]["contact"] == {"created": 0, "updated": 0, "deleted": 1, "conflicts": 0, "rejected": 0,
                                            "held": 0}
-    again = json.loads(run(root, "push", "bitrix24", "--json").stdout)
+    again = json.loads(run_here(root, "push", "bitrix24", "--json"))
     assert all(c["deleted"] == 0 for c in again["entities"].values())
-    pulled = json.loads(run(root, "pull", "bitrix24", "--json").stdout)
+    pulled = json.loads(run_here(root, "pull", "bitrix24", "--json"))
     assert pulled["entities"]["contact"]["applied"] == 0
     assert sql(root, "SELECT deleted_at IS NOT NULL FROM canonical.contacts WHERE id = ?", [cid]) == [(True,)]
 

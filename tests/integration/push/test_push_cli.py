@@ -5,12 +5,12 @@ import json
 import duckdb
 import pytest
 
-from tests.integration.test_pull_cli import run
+from tests.integration.test_pull_cli import run, run_here
 
 
 @pytest.fixture
 def project(tmp_path):
-    run(tmp_path, "init", str(tmp_path / "p"))
+    run_here(tmp_path, "init", str(tmp_path / "p"))
     return tmp_path / "p"
 
 
@@ -24,22 +24,22 @@ def sql(project, statement, params=()):
 
 def test_dry_run_then_push(project, fake_crm):
     server = fake_crm("bitrix24", contacts=20, deals=5, tasks=5, rate_limit=False)
-    run(project, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")
-    run(project, "pull", "bitrix24", "--json")
+    run_here(project, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")
+    run_here(project, "pull", "bitrix24", "--json")
     (cid,) = sql(project, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
     sql(project, "UPDATE canonical.contacts SET last_name = 'Тестова' WHERE id = ?", [cid])
 
-    shown = run(project, "push", "bitrix24", "--dry-run").stdout
+    shown = run_here(project, "push", "bitrix24", "--dry-run")
     assert "would push bitrix24" in shown and f'update {cid}' in shown and '"last_name": "Тестова"' in shown
-    planned = json.loads(run(project, "push", "bitrix24", "--dry-run", "--json").stdout)
+    planned = json.loads(run_here(project, "push", "bitrix24", "--dry-run", "--json"))
     assert planned["dry_run"] and planned["entities"]["contact"]["updated"] == 1
     assert sql(project, "SELECT count(*) FROM sync.runs WHERE kind = 'push'") == [(0,)]
 
-    done = json.loads(run(project, "push", "bitrix24", "--json").stdout)
+    done = json.loads(run_here(project, "push", "bitrix24", "--json"))
     assert done["entities"]["contact"] == {"created": 0, "updated": 1, "deleted": 0, "conflicts": 0, "rejected": 0,
                                            "held": 0}
     assert sql(project, "SELECT kind, status FROM sync.runs WHERE run_id = ?", [done["run_id"]]) == [("push", "ok")]
-    again = json.loads(run(project, "push", "bitrix24", "--entity", "contact", "--json").stdout)
+    again = json.loads(run_here(project, "push", "bitrix24", "--entity", "contact", "--json"))
     assert again["entities"] == {"contact": {"created": 0, "updated": 0, "deleted": 0, "conflicts": 0,
                                              "rejected": 0, "held": 0}}
 
