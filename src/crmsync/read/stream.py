@@ -50,8 +50,10 @@ class PageStream:
                 yield page
 
     def close(self) -> None:
+        """Stop fetching. A request already on the wire is not waited for (a run that failed should
+        say so now, not after the CRM's read timeout); its daemon thread ends with it."""
         self._stop.set()
-        self._thread.join(timeout=120)
+        self._thread.join(timeout=2)
 
     def _fetch(self, pages: Iterator[tuple[int, Any]]) -> None:
         try:
