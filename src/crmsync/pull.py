@@ -82,16 +82,8 @@ def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_r
     """Read and apply in rounds: each round's rows are applied and committed while the next pages
     are fetched (crmsync.read.run), then deletions and the run's record in a last transaction."""
     applier = PullApply(spec, entities)
-
-    def apply_round(_: Any) -> None:
-        with open_store(project.store_path(spec.store)) as con:
-            ensure(con, spec.canonical)
-            con.execute("BEGIN")
-            applier.rows(con)
-            con.execute("COMMIT")
-
-    pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh, on_round=apply_round,
-                        on_start=applier.metadata)
+    pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh,
+                        on_round=lambda _: applier.commit_rows(project), on_start=applier.metadata)
     with open_store(project.store_path(spec.store)) as con:
         ensure(con, spec.canonical)
         con.execute("BEGIN")
@@ -187,6 +179,14 @@ class PullApply:
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
         self.seconds += time.perf_counter() - began
+
+    def commit_rows(self, project: Project) -> None:
+        """:meth:`rows` in a transaction of its own: what a read round loaded, applied and committed."""
+        with open_store(project.store_path(self.spec.store)) as con:
+            ensure(con, self.spec.canonical)
+            con.execute("BEGIN")
+            self.rows(con)
+            con.execute("COMMIT")
 
     def metadata(self) -> dict[str, Any]:
         """Custom fields, stages, users: fetched once, and only by a run that has rows to map."""

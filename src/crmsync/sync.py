@@ -74,18 +74,13 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     pulling = pull_spec(run, session, progress)
     applier = PullApply(pulling, run.entities, commit_chunks=not dry_run)  # a dry run rolls it all back
 
-    def apply_round(_: Any) -> None:  # a real sync applies each read round as it loads; a dry run at the end
-        with open_store(project.store_path(run.store)) as con:
-            ensure(con, run.canonical)
-            con.execute("BEGIN")
-            applier.rows(con)
-            con.execute("COMMIT")
-
     with guarded_run(project, run, "sync", record=not dry_run):
         pulled = None
         if pipe.direction != "push":
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
-                                on_round=None if dry_run else apply_round, on_start=applier.metadata)
+                                # a real sync applies each read round as it loads; a dry run all at the end
+                                on_round=None if dry_run else lambda _: applier.commit_rows(project),
+                                on_start=applier.metadata)
         with open_store(project.store_path(run.store)) as con:
             ensure(con, run.canonical)
             con.execute("BEGIN")

@@ -27,6 +27,7 @@ from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
 from crmsync.phpquery import build_query
 from crmsync.read.bitrix_batch import _as_map, attach_links, batch_pages
+from crmsync.read.rest import records_at
 
 from .outbox import Op
 
@@ -134,7 +135,7 @@ class ArrayWriter(Writer):
                      "request_id": op.op_id} for op in todo]
             response = self.session.request(call.get("method", "POST"), f"{self.base_url}/{call['path']}", json=body)
             if response.status_code < 300:
-                items = {str(i.get("request_id")): i for i in _dig(response.json(), call.get("results", ""))}
+                items = {str(i.get("request_id")): i for i in records_at(response.json(), call.get("results", ""))}
                 for op in todo:
                     item = items.get(op.op_id)
                     out.append(Outcome(op, str(item["id"])) if item and item.get("id") is not None
@@ -175,7 +176,7 @@ class ArrayWriter(Writer):
             if response.status_code == 204 or not response.content:
                 return
             body = response.json()
-            records = _dig(body, listing.get("records", ""))
+            records = records_at(body, listing.get("records", ""))
             yield from records
             seen += len(records)
             if expected is not None and seen >= expected:
@@ -199,12 +200,6 @@ def _validation_errors(response: Any) -> tuple[dict[str, str], set[str]]:
         if errors and all(e.get("code") == "NotFound" and e.get("path") == "id" for e in errors):
             gone.add(str(item.get("request_id")))
     return out, gone
-
-
-def _dig(body: Any, path: str) -> list[dict[str, Any]]:
-    for part in [p for p in path.split(".") if p]:
-        body = body.get(part) if isinstance(body, dict) else None
-    return body if isinstance(body, list) else []
 
 
 # -- Bitrix24 -------------------------------------------------------------------------------------

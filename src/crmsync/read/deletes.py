@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .bitrix_batch import batch_pages
+from .rest import records_at
 
 MAX_PAGES = 10_000
 
@@ -31,7 +32,7 @@ def deleted_since(spec: dict[str, Any], paginator: dict[str, Any], session: Any,
         if response.status_code == 204 or not response.content:
             break
         body = response.json()
-        events = _dig(body, spec.get("records", "_embedded.events"))
+        events = records_at(body, spec.get("records", "_embedded.events"))
         for event in events:
             at = int(event.get("created_at") or 0)
             rid = str(event[spec.get("id_field", "entity_id")])
@@ -54,9 +55,3 @@ def missing_ids(listing: dict[str, Any], paginator: dict[str, Any], session: Any
                             per_batch=paginator.get("commands_per_batch", 50)):
         alive.update(str(r[record_id]) for r in page)
     return {k for k in known if k not in alive}
-
-
-def _dig(value: Any, path: str) -> list[Any]:
-    for part in path.split("."):
-        value = (value or {}).get(part)
-    return value or []

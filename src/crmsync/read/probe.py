@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmsync.jsontext import loads
 from crmsync.phpquery import build_query
 
 from .columns import ROWHASH_COLUMN, row_hash
+from .rest import listing_pages, records_at
 
 
 def nothing_new(con: Any, *, dataset: str, connector: dict[str, Any], entities: list[str], session: Any,
@@ -41,7 +43,7 @@ def _entity_is_current(con: Any, dataset: str, connector: dict[str, Any], entity
         return False
     paginator = connector["paginator"]
     if paginator["type"] == "page_number":
-        seen = _rest_page(session, base_url, listing, paginator, inc, newest)
+        seen = _rest_page(session, base_url, spec, paginator, newest)
     elif paginator["type"] == "bitrix24_batch":
         seen = _bitrix24_page(session, base_url, listing, inc, newest, record_id)
     else:
@@ -68,24 +70,16 @@ def _has_columns(con: Any, dataset: str, table: str, names: list[str]) -> bool:
     return all(n in got for n in names)
 
 
-def _rest_page(session: Any, base_url: str, listing: dict[str, Any], paginator: dict[str, Any],
-               inc: dict[str, Any], newest: Any) -> list[dict[str, Any]] | None:
-    params = dict(listing.get("params") or {})
-    params.update({k: str(v).replace("{cursor}", str(newest)) for k, v in inc["params"].items()})
-    size = int(paginator.get("size", 250))
-    params[paginator.get("size_param", "limit")] = size
-    params[paginator.get("page_param", "page")] = paginator.get("first_page", 1)
-    response = session.get(f"{base_url.rstrip('/')}/{listing['path']}", params=params)
-    if response.status_code == paginator.get("empty_status", 204) or not response.content:
+def _rest_page(session: Any, base_url: str, spec: dict[str, Any], paginator: dict[str, Any], newest: Any
+               ) -> list[dict[str, Any]] | None:
+    """The listing's first page from ``newest`` on, as the read would ask for it; None if it is full."""
+    first = next(listing_pages(session, base_url, spec, paginator, newest), None)
+    if first is None:
         return []
-    if response.status_code >= 300:
-        return None
-    body: Any = response.json()
-    for part in [p for p in str(listing.get("records", "")).split(".") if p]:
-        body = body.get(part) if isinstance(body, dict) else None
-    if not isinstance(body, list) or len(body) >= size:
+    count, body = first
+    if count >= int(paginator.get("size", 250)):
         return None  # a full page: there may be more, let dlt read it
-    return body
+    return records_at(loads(body), spec["list"]["records"])
 
 
 def _bitrix24_page(session: Any, base_url: str, listing: dict[str, Any], inc: dict[str, Any], newest: Any,

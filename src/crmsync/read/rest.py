@@ -71,7 +71,7 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], paginator: 
         response = session.get(url, params=params)
         if response.status_code == paginator.get("empty_status", 204) or not response.content:
             return
-        count = len(select(loads(response.content), listing["records"]))
+        count = len(records_at(loads(response.content), listing["records"]))
         if not count:
             return
         yield count, response.content
@@ -80,7 +80,8 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], paginator: 
         page += 1
 
 
-def select(body: Any, path: str) -> list[dict[str, Any]]:
+def records_at(body: Any, path: str) -> list[dict[str, Any]]:
+    """The records a CRM answer holds at the connector spec's dotted ``records`` path ([] if none)."""
     for part in [p for p in str(path).split(".") if p]:
         body = body.get(part) if isinstance(body, dict) else None
     return body if isinstance(body, list) else []
@@ -98,7 +99,7 @@ class PagedRead:
         self.stream: PageStream | None = None
         self.newest: Any = None  # the largest cursor value read so far
         self.boundary: set[str] = set()  # fingerprints of the records read with that value
-        self._known: set[str] = set()  # the last run's boundary: re-read as the filter is inclusive
+        self._known: frozenset[str] = frozenset()  # the last run's boundary: re-read as the filter is inclusive
         self._last: Any = None
         self.done = False
 
@@ -119,7 +120,8 @@ class PagedRead:
         if self.stream is None:
             held = self._cursor_state(state)
             self.newest = self._last = held.get("last_value")
-            self.boundary = self._known = set(held.get("boundary") or [])
+            self._known = frozenset(held.get("boundary") or [])
+            self.boundary = set(self._known)
             since = _back(self.newest, (self.inc or {}).get("overlap_seconds") or 0, self._format) \
                 if self.newest is not None else INITIAL[self._format]
             pages = listing_pages(self.session, self.base_url, self.spec, self.paginator, since)
@@ -127,7 +129,7 @@ class PagedRead:
         paced = not isinstance(getattr(self.session, "pacer", None), Unlimited)
         least = min(ROUND_FIRST, self.round_records) if paced else self.round_records
         for body in self.stream.take(least, self.round_records):
-            fresh = [row for row in select(loads(body), self.spec["list"]["records"]) if self._fresh(row)]
+            fresh = [row for row in records_at(loads(body), self.spec["list"]["records"]) if self._fresh(row)]
             if fresh:
                 yield fresh
         if self.stream.done:
@@ -147,7 +149,7 @@ class PagedRead:
         if self.newest is None or not _same(later, self.newest, self._format):
             self.newest, self.boundary = later, set()
         if _same(value, self.newest, self._format):
-            self.boundary = self.boundary | {digest}
+            self.boundary.add(digest)
         return True
 
     @property
