@@ -8,6 +8,7 @@ from typing import Any
 
 from crmsync.canonical.tables import TABLE
 from crmsync.project import Project
+from crmsync.read.held_state import held_resources
 from crmsync.store import open_store
 
 
@@ -70,13 +71,8 @@ def pipeline_status(project: Project, *, pipeline: str, connection: str, entitie
 
 def _cursors(project: Project, connection: str, source_name: str) -> dict[str, Any]:
     """The incremental cursors from dlt's local state (dlt restores it from the store on a new machine)."""
-    state_file = project.dlt_dir / f"crmsync_{connection}" / "state.json"
-    if not state_file.exists():
-        return {}
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    resources = ((state.get("sources") or {}).get(source_name) or {}).get("resources") or {}
     out = {}
-    for entity, body in resources.items():
-        for value in ((body or {}).get("incremental") or {}).values():
+    for entity, body in held_resources(project.dlt_dir, connection, source_name).items():
+        for value in (body.get("incremental") or {}).values():
             out[entity] = value.get("last_value")
     return out

@@ -90,9 +90,9 @@ def records_at(body: Any, path: str) -> list[dict[str, Any]]:
 class PagedRead:
     """One entity's read, across the rounds of one pull."""
 
-    def __init__(self, dlt: Any, entity: str, spec: dict[str, Any], session: Any, base_url: str,
+    def __init__(self, entity: str, spec: dict[str, Any], session: Any, base_url: str,
                  paginator: dict[str, Any], round_records: int = ROUND_RECORDS) -> None:
-        self.dlt, self.entity, self.spec = dlt, entity, spec
+        self.entity, self.spec = entity, spec
         self.session, self.base_url, self.paginator = session, base_url, paginator
         self.round_records = round_records
         self.inc = spec.get("incremental")
@@ -101,31 +101,44 @@ class PagedRead:
         self.boundary: set[str] = set()  # fingerprints of the records read with that value
         self._known: frozenset[str] = frozenset()  # the last run's boundary: re-read as the filter is inclusive
         self._last: Any = None
+        self._checked = False  # the stream's starting point agreed with the state dlt handed the first round
         self.done = False
 
-    def resource(self) -> Any:
+    def start(self, held: dict[str, Any]) -> None:
+        """Start requesting pages from the cursor in ``held`` (this resource's dlt state): before dlt
+        itself has started, from its state file (:mod:`.held_state`), or in the first round."""
+        cursor = self._cursor_state(held)
+        self.newest = self._last = cursor.get("last_value")
+        self._known = frozenset(cursor.get("boundary") or [])
+        self.boundary = set(self._known)
+        since = _back(self.newest, (self.inc or {}).get("overlap_seconds") or 0, self._format) \
+            if self.newest is not None else INITIAL[self._format]
+        pages = listing_pages(self.session, self.base_url, self.spec, self.paginator, since)
+        self.stream = PageStream(pages, depth=self.round_records // int(self.paginator.get("size") or 50) + 1)
+
+    def resource(self, dlt: Any) -> Any:
         """This round's dlt resource: the pages that have arrived since the last round."""
         def pages() -> Iterator[list[dict[str, Any]]]:  # dlt wants a plain function, not a method
-            yield from self._round()
+            yield from self._round(dlt.current.resource_state())
 
-        return self.dlt.resource(pages, name=self.entity, primary_key=self.spec["list"].get("id_field", "id"),
-                                 write_disposition="merge", max_table_nesting=0)
+        return dlt.resource(pages, name=self.entity, primary_key=self.spec["list"].get("id_field", "id"),
+                            write_disposition="merge", max_table_nesting=0)
 
     def close(self) -> None:
         if self.stream is not None:
             self.stream.close()
 
-    def _round(self) -> Iterator[list[dict[str, Any]]]:
-        state = self.dlt.current.resource_state()
-        if self.stream is None:
+    def _round(self, state: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        if not self._checked:
+            self._checked = True
             held = self._cursor_state(state)
-            self.newest = self._last = held.get("last_value")
-            self._known = frozenset(held.get("boundary") or [])
-            self.boundary = set(self._known)
-            since = _back(self.newest, (self.inc or {}).get("overlap_seconds") or 0, self._format) \
-                if self.newest is not None else INITIAL[self._format]
-            pages = listing_pages(self.session, self.base_url, self.spec, self.paginator, since)
-            self.stream = PageStream(pages, depth=self.round_records // int(self.paginator.get("size") or 50) + 1)
+            if self.stream is not None and (held.get("last_value"), sorted(held.get("boundary") or [])) != \
+                    (self._last, sorted(self._known)):
+                self.close()  # dlt's state is not the file's (restored from the store, reset): its cursor rules
+                self.stream = None
+            if self.stream is None:
+                self.start(state)
+        assert self.stream is not None
         paced = not isinstance(getattr(self.session, "pacer", None), Unlimited)
         least = min(ROUND_FIRST, self.round_records) if paced else self.round_records
         for body in self.stream.take(least, self.round_records):
@@ -157,6 +170,7 @@ class PagedRead:
         return (self.inc or {}).get("format", "unix_seconds")
 
     def _cursor_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The cursor's place in a resource's state (dlt's incremental keeps it there too)."""
         if not self.inc:
             return {}
         return state.setdefault("incremental", {}).setdefault(self.inc["cursor"], {})

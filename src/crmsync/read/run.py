@@ -14,6 +14,7 @@ from typing import Any
 from crmsync.project import Project
 
 from . import dlt_setup
+from .held_state import held_resources, pipeline_name
 
 
 @dataclass
@@ -53,28 +54,32 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
         return result
     if on_start is not None:
         on_start()
-    dlt = dlt_setup.configure(project)
-    from .duckdb_dest import store_destination
-    from .probe import dlt_has_pending
     from .progress import ReadProgress
     from .source import ConnectorRead
 
-    pipeline = dlt.pipeline(
-        pipeline_name=f"crmsync_{connection}",
-        pipelines_dir=str(project.dlt_dir),
-        destination=store_destination(str(project.store_path(store))),
-        dataset_name=dataset_name(connection),
-    )
-    if dlt_has_pending(project.dlt_dir / f"crmsync_{connection}"):
-        # An earlier run died between dlt's steps: dlt finishes that package first (and would not
-        # extract anything new in the same run).
-        _round(pipeline, None, {}, result, on_round)
-    reads = ConnectorRead(dlt, connector, entities, session, base_url,
+    reads = ConnectorRead(connector, entities, session, base_url,
                           ReadProgress(progress) if progress is not None else None)
     try:
+        # The listings start before dlt does (~1 s of imports and set-up): at a rate limit that is
+        # seven pages' worth of the CRM's time.
+        reads.start({} if full_refresh else held_resources(project.dlt_dir, connection, connector["name"]))
+        dlt = dlt_setup.configure(project)
+        from .duckdb_dest import store_destination
+        from .probe import dlt_has_pending
+
+        pipeline = dlt.pipeline(
+            pipeline_name=pipeline_name(connection),
+            pipelines_dir=str(project.dlt_dir),
+            destination=store_destination(str(project.store_path(store))),
+            dataset_name=dataset_name(connection),
+        )
+        if dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
+            # An earlier run died between dlt's steps: dlt finishes that package first (and would not
+            # extract anything new in the same run).
+            _round(pipeline, None, {}, result, on_round)
         while not reads.done:
             refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
-            _round(pipeline, reads.next_source(), {"refresh": refresh}, result, on_round)
+            _round(pipeline, reads.next_source(dlt), {"refresh": refresh}, result, on_round)
     finally:
         reads.close()
     return result
@@ -128,7 +133,7 @@ def _nothing_new(project: Project, *, connection: str, connector: dict[str, Any]
     from .probe import dlt_has_pending, nothing_new
 
     path = project.store_path(store)
-    if not path.exists() or dlt_has_pending(project.dlt_dir / f"crmsync_{connection}"):
+    if not path.exists() or dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
         return False
     with open_store(path) as con:
         return nothing_new(con, dataset=dataset_name(connection), connector=connector, entities=entities,

@@ -33,33 +33,39 @@ class ConnectorRead:
     read whole in the first round.
     """
 
-    def __init__(self, dlt: Any, connector: dict[str, Any], entities: list[str], session: Any, base_url: str,
+    def __init__(self, connector: dict[str, Any], entities: list[str], session: Any, base_url: str,
                  progress: ReadProgress | None = None) -> None:
         paginator = connector["paginator"]
         unknown = [e for e in entities if e not in connector["entities"]]
         if unknown:
             raise ValueError(f"connector {connector['name']} has no entity {unknown[0]!r}; "
                              f"known: {', '.join(connector['entities'])}")
-        self.dlt, self.name, self.entities, self.progress = dlt, connector["name"], entities, progress
-        factory = _READERS.get(paginator["type"])
-        if factory is None and paginator["type"] != "page_number":
+        self.connector, self.name, self.entities, self.progress = connector, connector["name"], entities, progress
+        self.session, self.base_url = session, base_url
+        self._factory = _READERS.get(paginator["type"])
+        if self._factory is None and paginator["type"] != "page_number":
             raise ValueError(f"paginator.type {paginator['type']!r} has no reader (known: {', '.join(reader_types())})")
-        self._whole = [factory(dlt, e, connector["entities"][e], session, base_url, paginator)
-                       for e in entities] if factory is not None else []
-        self._paged = [] if factory is not None else [
-            PagedRead(dlt, e, connector["entities"][e], session, base_url, paginator, round_records())
-            for e in entities]
+        self._paged = [] if self._factory is not None else [
+            PagedRead(e, connector["entities"][e], session, base_url, paginator, round_records()) for e in entities]
         self.rounds = 0
 
     @property
     def done(self) -> bool:
         return self.rounds > 0 and all(p.done for p in self._paged)
 
-    def next_source(self) -> Any:
-        resources = self._whole if self.rounds == 0 else []
-        resources = resources + [p.resource() for p in self._paged if not p.done]
+    def start(self, held: dict[str, dict[str, Any]]) -> None:
+        """Start requesting the listings' pages now, from the cursors in ``held`` (each resource's
+        state as dlt's state file has it), while dlt starts up; the first round checks them."""
+        for paged in self._paged:
+            paged.start(held.get(paged.entity) or {})
+
+    def next_source(self, dlt: Any) -> Any:
+        resources = [self._factory(dlt, e, self.connector["entities"][e], self.session, self.base_url,
+                                   self.connector["paginator"]) for e in self.entities] \
+            if self._factory is not None and self.rounds == 0 else []
+        resources = resources + [p.resource(dlt) for p in self._paged if not p.done]
         self.rounds += 1
-        source = self.dlt.source(lambda: resources, name=self.name)()
+        source = dlt.source(lambda: resources, name=self.name)()
         # Raw tables keep what the CRM sent: dlt would turn "1988-05-03T00:00:00+03:00" (a Bitrix24 date
         # field, midnight in the portal's zone) into a UTC timestamp of the day before.
         source.schema.remove_type_detection("iso_timestamp")

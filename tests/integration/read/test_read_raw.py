@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from crmsync.project import Project, builtin_project_dir
+from crmsync.read.held_state import held_resources
 from crmsync.read.run import read_connection
 from tests.integration.fake_sessions import fake_session
 from tests.integration.fake_sessions import store_rows as rows
@@ -64,6 +65,19 @@ def test_cursor_resumes_from_the_store_on_a_fresh_machine(project, fake_crm, crm
     shutil.rmtree(project.dlt_dir)  # the local pipeline folder is gone; the store still has the state
     requests.post(server.url + "/_fake/touch", json={"entity": NATIVE[crm]["contact"], "count": 3})
     assert read().read == {"contact": 3, "deal": 0, "task": 0}
+
+
+def test_the_listing_starts_before_dlt_from_the_cursor_dlt_holds(project, fake_crm):
+    server = fake_crm("amocrm", contacts=300, deals=0, tasks=0, rate_limit=False)
+    read = reader(project, "amocrm", server)
+    read()
+    held = held_resources(project.dlt_dir, "amocrm", "amocrm")["contact"]["incremental"]["updated_at"]
+    assert held["last_value"] == rows(project, "SELECT max(updated_at) FROM raw_amocrm.contact")[0][0]
+    requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "count": 3})
+    before = server.stats.by_route["GET /api/v4/contacts"]
+    assert read().read["contact"] == 3
+    # the probe's page, then the read's one page: the stream started before dlt was not started over
+    assert server.stats.by_route["GET /api/v4/contacts"] - before == 2
 
 
 def test_a_long_read_loads_in_rounds_and_moves_the_cursor_only_at_the_end(project, fake_crm, monkeypatch):
