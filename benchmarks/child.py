@@ -3,8 +3,10 @@
 Each variant runs in its own process so that nothing leaks between them: dlt reads its settings
 from environment variables (crmsync's tuned defaults would otherwise turn the "dlt defaults"
 baseline into a tuned one), imports are paid once per variant, and the peak RSS is the variant's
-own (``ru_maxrss`` of this process, not of the harness or the fake). The last stdout line is JSON:
-``{"seconds": …, "peak_rss_mb": …, "result": …}``.
+own (``ru_maxrss`` of this process, not of the harness or the fake). ``cpu_seconds`` is the CPU the
+step used (user + system, all its threads): on a shared machine it varies less than the wall time,
+and it is what a variant costs when the CRM, not the engine, sets the pace. The last stdout line is
+JSON: ``{"seconds": …, "cpu_seconds": …, "peak_rss_mb": …, "result": …}``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,17 @@ def main() -> None:
     target, kwargs = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
     module, _, name = target.partition(":")
     fn = getattr(importlib.import_module(module), name)
-    start = time.perf_counter()
+    start, before = time.perf_counter(), _cpu()
     result = fn(**kwargs)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu() - before
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": round(peak_kb / 1024, 1), "result": result}, default=str))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": round(cpu, 3), "peak_rss_mb": round(peak_kb / 1024, 1),
+                      "result": result}, default=str))
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_child(target: str, **kwargs: object) -> dict:

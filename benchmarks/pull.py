@@ -59,10 +59,13 @@ def run(n: int, *, skip_defaults: bool = False) -> dict[str, Any]:
                                    tuned=name == "dlt tuned")
                 rows = report["result"]["rows"]
             figures[name] = {"seconds": round(report["seconds"], 2), "records_per_s": round(n / report["seconds"]),
+                             "cpu_seconds": round(report["cpu_seconds"], 2),
+                             "cpu_ms_per_record": round(1000 * report["cpu_seconds"] / n, 3),
                              "rows": rows, "peak_rss_mb": report["peak_rss_mb"]}
-        ours = figures["crmsync"]["records_per_s"]
+        ours, ours_cpu = figures["crmsync"]["records_per_s"], figures["crmsync"]["cpu_seconds"]
         for name, f in figures.items():
             f["crmsync_vs_this"] = round(ours / f["records_per_s"], 2)
+            f["cpu_crmsync_over_this"] = round(ours_cpu / f["cpu_seconds"], 2) if f["cpu_seconds"] else None
             out["rows"].append({"records": n, "variant": name, **f})
     out["target"] = {"crmsync records/s >= 20,000": ours >= 20_000,
                      "crmsync >= dlt tuned": ours >= figures["dlt tuned"]["records_per_s"]}
