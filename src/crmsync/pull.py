@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, save_minted
+from crmsync.canonical.apply import CHUNK, EntityCounts, LinkBook, apply_pulled, save_minted
 from crmsync.canonical.deletes import apply_remote_deletes
 from crmsync.canonical.tables import columns, ensure
 from crmsync.jsontext import loads
@@ -71,6 +71,8 @@ class PullSpec:
     match: dict[str, list[str]] | None = None   # the pipeline's ``match:`` block (None: contacts by e-mail)
     deletes: str = "soft"                       # crmsync.canonical.deletes says what each setting does on a pull
     progress: Callable[[str], None] = lambda _: None
+    chunk_size: int = CHUNK                     # records applied, and committed, at a time
+    on_chunk: Callable[[str], None] | None = None  # called with the entity after each committed chunk
 
 
 def pull_connection(project: Project, *, entities: list[str], full_refresh: bool = False, **spec: Any) -> PullResult:
@@ -174,11 +176,18 @@ class PullApply:
                 book=self.book, results=results(), rules=rules,
                 claim=lost_create_claimer(con, spec.connection, entity),
                 identify=matcher(con, entity, spec.connection, spec.match),
-                after_chunk=(lambda book=self.book: _commit_chunk(con, book)) if self.commit_chunks else None))
+                after_chunk=(lambda entity=entity: self._chunk_done(con, entity)) if self.commit_chunks else None,
+                chunk_size=spec.chunk_size))
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
         self.seconds += time.perf_counter() - began
+
+    def _chunk_done(self, con: Any, entity: str) -> None:
+        assert self.book is not None
+        _commit_chunk(con, self.book)
+        if self.spec.on_chunk is not None:
+            self.spec.on_chunk(entity)
 
     def commit_rows(self, project: Project) -> None:
         """:meth:`rows` in a transaction of its own: what a read round loaded, applied and committed."""

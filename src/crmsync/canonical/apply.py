@@ -165,20 +165,20 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
                  results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                  rules: ConflictRules | None = None, claim: Callable[[str, dict[str, Any]], str | None] | None = None,
                  identify: Callable[[dict[str, Any]], str | None] | None = None,
-                 after_chunk: Callable[[], None] | None = None) -> EntityCounts:
+                 after_chunk: Callable[[], None] | None = None, chunk_size: int = CHUNK) -> EntityCounts:
     """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read;
     ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins);
     ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made;
     ``identify``: the canonical id of the row a record new to this connection already is
     (:mod:`.identity`); its values are then merged with that row's as a conflict would be;
-    ``after_chunk``: called once each chunk is written (the pull commits there)."""
+    ``after_chunk``: called once each chunk of ``chunk_size`` records is written (the pull commits there)."""
     counts = EntityCounts()
     cols = columns(schema)
     rules = rules or ConflictRules(entity)
     chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]] = []
     for item in results:
         chunk.append(item)
-        if len(chunk) == CHUNK:
+        if len(chunk) == chunk_size:
             _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify)
             chunk = []
             if after_chunk is not None:

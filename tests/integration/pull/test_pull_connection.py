@@ -263,37 +263,32 @@ def test_a_long_pull_applies_round_by_round_and_a_failure_half_way_loses_nothing
     assert query(project, "SELECT count(*), count(DISTINCT remote_id) FROM sync.links")[0] == (1600, 1600)
     assert query(project, "SELECT count(*) FROM canonical.contacts")[0][0] == 1600
     assert pull().entities["contact"]["read"] == 0
-def test_a_pull_that_dies_during_the_apply_is_finished_by_the_next(tmp_path, fake_crm, monkeypatch):
+def test_a_pull_that_dies_during_the_apply_is_finished_by_the_next(tmp_path, fake_crm):
     # The apply commits each chunk (DuckDB would otherwise hold a whole pull's uncommitted rows in
     # memory): a run dying midway keeps its committed chunks, and the next one must end where a clean
     # run ends — every record once, references to the same ids, nothing lost.
-    from crmsync.canonical import apply
-
     clean_project, killed_project = (Project(tmp_path / n) for n in ("clean", "killed"))
     for p in (clean_project, killed_project):
         for folder in ("connectors", "mappings"):
             shutil.copytree(builtin_project_dir() / folder, p.root / folder)
     server = fake_crm("amocrm", contacts=130, deals=60, tasks=40, rate_limit=False)
     puller(clean_project, "amocrm", server)()
-    monkeypatch.setattr(apply, "CHUNK", 25)
-    real, chunks = apply._apply_chunk, []
+    chunks = []
 
-    def dies_in_the_deals(*args, **kw):
-        chunks.append(args[1])
-        if args[1] == "deal" and chunks.count("deal") == 2:
+    def dies_in_the_deals(entity):  # killed once the first chunk of deals is committed
+        chunks.append(entity)
+        if entity == "deal":
             raise RuntimeError("killed")
-        return real(*args, **kw)
 
-    monkeypatch.setattr(apply, "_apply_chunk", dies_in_the_deals)
     pull = puller(killed_project, "amocrm", server)
     with pytest.raises(RuntimeError, match="killed"):
-        pull()
+        pull(chunk_size=25, on_chunk=dies_in_the_deals)
+    assert chunks == ["contact"] * 5 + ["deal"]
     # the contacts and the first chunk of deals were committed; the rest of the run was not
     assert query(killed_project, "SELECT count(*) FROM canonical.contacts") == [(130,)]
     assert query(killed_project, "SELECT count(*) FROM canonical.deals") == [(25,)]
     assert query(killed_project, "SELECT count(*) FROM sync.runs") == [(0,)]
-    monkeypatch.setattr(apply, "_apply_chunk", real)
-    after = pull()
+    after = pull(chunk_size=25)
     assert after.entities["contact"]["read"] == 0 and after.entities["contact"]["applied"] == 0
     assert after.entities["deal"]["applied"] == 35 and after.entities["task"]["applied"] == 40
     assert canonical_snapshot(killed_project) == canonical_snapshot(clean_project)
