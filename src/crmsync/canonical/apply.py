@@ -263,10 +263,20 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
     stored = {(entity, link["remote_id"]) for link in links}
     book.minted = [m for m in book.minted if (m[0], m[1]) not in stored]
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
+    forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
     supersede(con, conflicts)
     insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
     counts.conflicts += len(conflicts)
+
+
+def forget_unfinished_rejections(con: Any, entity: str, connection: str, run_id: str, remote_ids: list[str]) -> None:
+    """A pull killed midway kept the rejections of the chunks it committed, under a run id that never
+    finished (no ``sync.runs`` row). This run maps those records again: each keeps one rejection, the
+    one of the run that ends (or none, if the record now maps)."""
+    con.execute("DELETE FROM sync.rejected WHERE direction = 'pull' AND entity = ? AND connection = ? AND run_id <> ? "
+                "AND remote_id IN (SELECT unnest(?)) AND run_id NOT IN (SELECT run_id FROM sync.runs)",
+                [entity, connection, run_id, remote_ids])
 
 
 def deleted_after_pull(row: dict[str, Any], link: Link) -> Any:

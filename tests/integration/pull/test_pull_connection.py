@@ -167,6 +167,26 @@ def test_a_record_that_fails_mapping_is_set_aside_and_the_rest_goes_through(proj
     assert row[0] == bad_id and row[1] == "emails" and "not an e-mail" in row[2]
 
 
+def test_a_record_set_aside_by_a_killed_run_is_set_aside_once_by_the_run_that_finishes(project, fake_crm):
+    server = fake_crm("amocrm", contacts=30, deals=0, tasks=0, rate_limit=False)
+    bad = [{"name": "Broken E-mail", "custom_fields_values": [
+        {"field_code": "EMAIL", "values": [{"value": "not an e-mail", "enum_code": "WORK"}]}]}]
+    created = requests.post(server.url + "/api/v4/contacts", json=bad, timeout=10,
+                            headers={"Authorization": "Bearer demo-token"}).json()
+    bad_id = str(created["_embedded"]["contacts"][0]["id"])
+    pull = puller(project, "amocrm", server)
+
+    def killed(entity):  # dies once its one chunk of 31 contacts is committed
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        pull(chunk_size=31, on_chunk=killed)
+    assert query(project, "SELECT count(*) FROM sync.rejected WHERE remote_id = ?", [bad_id]) == [(1,)]
+    result = pull()  # maps the same raw rows again
+    assert result.entities["contact"]["rejected"] == 1
+    assert query(project, "SELECT run_id FROM sync.rejected WHERE remote_id = ?", [bad_id]) == [(result.run_id,)]
+
+
 def test_a_new_custom_field_and_a_new_enum_option_do_not_break_a_run(project, fake_crm):
     from crmsync.fakes.amocrm.fields import Enum, FieldBook, FieldDef
 
