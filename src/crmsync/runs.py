@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from crmsync.bulk_gc import records_in_bulk
 from crmsync.errors import BusyError, UserError
 from crmsync.project import Project
 
@@ -105,8 +106,9 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
 @contextlib.contextmanager
 def guarded_run(project: Project, run: PreparedRun, kind: str, *, record: bool = True) -> Iterator[None]:
     """The connection's run lock around a run; a run that fails is recorded in ``sync.runs``
-    (unless ``record`` is off: a dry run leaves no trace) and the error goes on to the caller."""
-    with run_lock(project, run):
+    (unless ``record`` is off: a dry run leaves no trace) and the error goes on to the caller.
+    The garbage collector is set for many records meanwhile (:mod:`crmsync.bulk_gc`)."""
+    with run_lock(project, run), records_in_bulk():
         started = dt.datetime.now(dt.timezone.utc)
         try:
             yield
