@@ -51,6 +51,14 @@ def test_a_bitrix24_date_keeps_its_calendar_day() -> None:
         run("iso_time", "2025-04-15T08:58:11")
 
 
+def test_a_unix_timestamp_out_of_any_calendar_sets_the_record_aside() -> None:
+    assert run("unix_time", 1767205600) == "2025-12-31T18:26:40Z"
+    assert run("unix_time", "-62135596800") == "1-01-01T00:00:00Z"
+    for value in (10**12, 10**20, -10**15):  # year 33658; beyond the platform's time_t (it used to crash the run)
+        with pytest.raises(Rejection, match="not a Unix timestamp of the years 1 to 9999"):
+            run("unix_time", value)
+
+
 def test_numbers_keep_two_places_and_write_as_the_crm_wants() -> None:
     assert run("number", "1000000.005") == 1000000.0
     assert run("number", "12,5") == 12.5
