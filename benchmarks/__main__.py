@@ -26,8 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=10_000, help="N for the throttled pull (default 10,000)")
     p.add_argument("--memory-sizes", default="10000,100000", help="N list for the memory scenario")
     p.add_argument("--with-1m", action="store_true", help="add 1,000,000 records to the memory scenario (slow)")
-    p.add_argument("--push-records", type=int, default=1_500, help="updates per CRM in the push scenario; "
-                   "creates are half that (default 1,500)")
+    p.add_argument("--push-records", default="1500,10000",
+                   help="N list for the push scenario: N updates, then N/2 creates, per CRM and N (default "
+                        "%(default)s: the small N shows what a run's fixed costs weigh, the large one the steady "
+                        "state)")
     p.add_argument("--mapping-records", type=int, default=5_000)
     p.add_argument("--noop-command", default=noop.DEFAULT_COMMAND,
                    help="the no-op run's command, {pipeline} filled in (default: %(default)r)")
@@ -53,7 +55,7 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.quick:
-        args.records, args.memory_sizes, args.push_records, args.mapping_records = 1_000, "1000,5000", 500, 500
+        args.records, args.memory_sizes, args.push_records, args.mapping_records = 1_000, "1000,5000", "500", 500
         args.pull_sizes = "1000"
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         "pull": lambda: pull.run_sizes([int(s) for s in args.pull_sizes.split(",")],
                                        skip_defaults=args.skip_dlt_defaults),
         "throttled": lambda: throttled.run(args.records),
-        "push": lambda: push.run(args.push_records, args.push_records),
+        "push": lambda: push.run([int(s) for s in args.push_records.split(",")]),
         "noop": lambda: noop.run(args.noop_command, runs=1 if args.quick else 3),
         "memory": lambda: memory.run(sizes),
         "mapping": lambda: mapping.run(args.mapping_records),

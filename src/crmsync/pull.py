@@ -85,7 +85,7 @@ def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_r
     are fetched (crmsync.read.run), then deletions and the run's record in a last transaction."""
     applier = PullApply(spec, entities)
     pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh,
-                        on_round=lambda _: applier.commit_rows(project), on_start=applier.metadata)
+                        on_round=lambda _: applier.commit_rows(project), on_start=applier.prefetch)
     with open_store(project.store_path(spec.store)) as con:
         ensure(con, spec.canonical)
         con.execute("BEGIN")
@@ -136,7 +136,7 @@ class PullApply:
         self.counts = {e: EntityCounts() for e in self.entities}
         self.book: LinkBook | None = None
         self.seconds = 0.0
-        self._metadata: dict[str, Any] | None = None
+        self.fetched_metadata: dict[str, Any] = {}  # what metadata() asked for so far (sync hands it to the push)
 
     def rows(self, con: Any) -> None:
         """Map every raw row loaded since its entity's last applied load into canonical, in the caller's
@@ -144,7 +144,7 @@ class PullApply:
         the cursor) and ours loses nothing."""
         from crmsync.canonical.conflicts import ConflictRules, settle_pending
         from crmsync.canonical.identity import matcher
-        from crmsync.mapping import Mapper, Rejection, build_catalog
+        from crmsync.mapping import Mapper, Rejection, build_catalog, catalog_needs
 
         spec, began = self.spec, time.perf_counter()
         if self.book is None:
@@ -156,8 +156,9 @@ class PullApply:
             if newest is None or newest <= after:
                 continue
             mapping = spec.mappings[entity]
-            mapper = Mapper(mapping, build_catalog(spec.crm, self.metadata(), mapping.source), self.book,
-                            spec.canonical.get(entity))
+            needs = catalog_needs(mapping)
+            catalog = build_catalog(spec.crm, self.metadata(needs, mapping.source), mapping.source, needs)
+            mapper = Mapper(mapping, catalog, self.book, spec.canonical.get(entity))
             key = _record_id(spec.connector["entities"][mapping.source]["list"])
             rules = ConflictRules.of(spec.conflicts, entity,
                                      pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
@@ -197,11 +198,19 @@ class PullApply:
             self.rows(con)
             con.execute("COMMIT")
 
-    def metadata(self) -> dict[str, Any]:
-        """Custom fields, stages, users: fetched once, and only by a run that has rows to map."""
-        if self._metadata is None:
-            self._metadata = fetch_metadata(self.spec.connector, self.spec.session, self.spec.base_url)
-        return self._metadata
+    def prefetch(self) -> None:
+        """The metadata every pulled entity's mapping uses, before the pages stream in."""
+        from crmsync.mapping import catalog_needs
+
+        for entity in self.entities:
+            mapping = self.spec.mappings[entity]
+            self.metadata(catalog_needs(mapping), mapping.source)
+
+    def metadata(self, parts: frozenset[str], entity: str) -> dict[str, Any]:
+        """Custom fields, stages, users: only by a run that has rows of ``entity`` to map, only the
+        ``parts`` its mapping uses, each call once per run."""
+        return fetch_metadata(self.spec.connector, self.spec.session, self.spec.base_url, parts=parts,
+                              entities=[entity], into=self.fetched_metadata)
 
     def finish(self, con: Any, pulled: PullRead) -> PullResult:
         """Apply what is left, then the deletions, the feed cursors and the run's record, in the

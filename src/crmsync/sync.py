@@ -80,7 +80,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
                                 # a real sync applies each read round as it loads; a dry run all at the end
                                 on_round=None if dry_run else lambda _: applier.commit_rows(project),
-                                on_start=applier.metadata)
+                                on_start=applier.prefetch)
         with open_store(project.store_path(run.store)) as con:
             ensure(con, run.canonical)
             con.execute("BEGIN")
@@ -92,7 +92,8 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                 session.records_can_fail = True  # from here on a refused record is set aside
                 result.push = push_connection(project, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
                                               entities=run.entities, store=run.store, write_mode=pipe.write_mode,
-                                              dry_run=dry_run, con=con, deletes=pipe.deletes, **spec, **crm)
+                                              dry_run=dry_run, con=con, deletes=pipe.deletes,
+                                              metadata=applier.fetched_metadata, **spec, **crm)
             if dry_run:
                 con.execute("ROLLBACK")
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # most values: nothing to convert (checked first, by exact type)
+
 
 def plain(value: Any) -> Any:
     """A canonical value as JSON has it (DuckDB hands back dates, timestamps, floats for DOUBLE)."""
+    if type(value) in _AS_IS:
+        return value
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.timezone.utc).isoformat() if value.tzinfo else value.isoformat()
     if isinstance(value, dt.date):
@@ -22,7 +26,8 @@ def plain(value: Any) -> Any:
 
 
 def same(a: Any, b: Any) -> bool:
-    a, b = plain(a), plain(b)
+    if type(a) not in _AS_IS or type(b) not in _AS_IS:
+        a, b = plain(a), plain(b)
     if isinstance(a, str) and isinstance(b, str) and a != b:
         try:  # the same instant written two ways ("…Z" / "…+00:00" / another offset)
             return _instant(a) == _instant(b)

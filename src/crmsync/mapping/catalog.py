@@ -4,15 +4,24 @@ A :class:`FieldCatalog` is built from the CRM's own metadata responses (never fr
 mapping), so one mapping file works for every account of that CRM. Builders are registered per CRM::
 
     register_catalog("amocrm", build)     # build(metadata: dict, entity: str) -> FieldCatalog
+
+A catalog has four parts (:data:`PARTS`). A run fetches only the metadata calls that provide the
+parts its mappings use (the connector's ``metadata.<call>.provides``; :func:`catalog_needs`), and
+a lookup in a part that was not fetched raises instead of answering "unknown".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..specs.problems import did_you_mean
+
+if TYPE_CHECKING:
+    from .spec import MappingSpec
+
+PARTS = ("custom_fields", "users", "stages", "companies")
 
 
 @dataclass(frozen=True)
@@ -65,10 +74,17 @@ class FieldCatalog:
         self._stages = {(str(s.pipeline_id), str(s.id)): s for s in self.stages}
         self._pipelines = {str(s.pipeline_id): s.pipeline for s in self.stages}
         self._pipeline_ids = {s.pipeline: s.pipeline_id for s in self.stages}
+        self.parts: frozenset[str] = frozenset(PARTS)   # what the metadata it was built from covers
+
+    def _need(self, part: str) -> None:
+        if part not in self.parts:
+            raise LookupError(f"the {self.crm} {part} were not fetched for this {self.entity} mapping: a transform "
+                              f"that looks them up must say so (Transform.catalog = ({part!r},))")
 
     # custom fields ---------------------------------------------------------------------------
     def find_field(self, ref: Mapping[str, Any]) -> CustomField:
         """The field named by ``{id: …}``, ``{code: …}`` or ``{name: …}``; LookupError says what exists."""
+        self._need("custom_fields")
         (how, wanted), = ref.items()
         if how == "id":
             found = [f for f in self.fields if str(f.id) == str(wanted)]
@@ -90,32 +106,41 @@ class FieldCatalog:
 
     # users -------------------------------------------------------------------------------------
     def user(self, user_id: Any) -> User | None:
+        self._need("users")
         return self._users.get(str(user_id))
 
     def user_by_email(self, email: str) -> User | None:
+        self._need("users")
         return self._emails.get(email.strip().lower())
 
     # companies -------------------------------------------------------------------------------
     def company_name(self, company_id: Any) -> str | None:
+        self._need("companies")
         return self.companies.get(str(company_id))
 
     def company_id(self, name: str) -> str | None:
+        self._need("companies")
         return self._company_ids.get(name)
 
     # pipelines and stages ---------------------------------------------------------------------
     def stage(self, pipeline_id: Any, stage_id: Any) -> Stage | None:
+        self._need("stages")
         return self._stages.get((str(pipeline_id), str(stage_id)))
 
     def stage_named(self, pipeline: str | None, name: str) -> Stage | None:
+        self._need("stages")
         return next((s for s in self.stages if s.pipeline == pipeline and s.name == name), None)
 
     def pipeline_name(self, pipeline_id: Any) -> str | None:
+        self._need("stages")
         return self._pipelines.get(str(pipeline_id))
 
     def pipeline_id(self, name: str) -> Any | None:
+        self._need("stages")
         return self._pipeline_ids.get(name)
 
     def pipeline_names(self) -> list[str]:
+        self._need("stages")
         return list(self._pipeline_ids)
 
 
@@ -127,11 +152,13 @@ def register_catalog(crm: str, builder: CatalogBuilder) -> None:
     _BUILDERS[crm] = builder
 
 
-def build_catalog(crm: str, metadata: Mapping[str, Any], entity: str) -> FieldCatalog:
+def build_catalog(crm: str, metadata: Mapping[str, Any], entity: str,
+                  parts: Iterable[str] | None = None) -> FieldCatalog:
     """The catalog of ``entity`` (a connector entity: contact, deal, task) from ``metadata``.
 
     ``metadata`` holds the CRM's metadata responses as the reader fetched them; each CRM module
-    documents the keys it reads (see ``crm_amocrm`` and ``crm_bitrix24``).
+    documents the keys it reads (see ``crm_amocrm`` and ``crm_bitrix24``). ``parts``: what was
+    fetched for it (:func:`catalog_needs`; None: everything).
     """
     from . import crm_amocrm, crm_bitrix24  # noqa: F401  (register the built-in CRMs)
 
@@ -139,4 +166,22 @@ def build_catalog(crm: str, metadata: Mapping[str, Any], entity: str) -> FieldCa
         builder = _BUILDERS[crm]
     except KeyError:
         raise LookupError(f"no catalog builder for CRM {crm!r}; known: {', '.join(sorted(_BUILDERS))}") from None
-    return builder(metadata, entity)
+    catalog = builder(metadata, entity)
+    if parts is not None:
+        catalog.parts = frozenset(parts)
+    return catalog
+
+
+def catalog_needs(spec: MappingSpec) -> frozenset[str]:
+    """The catalog parts a mapping looks things up in: ``custom_fields`` when a field comes from (or
+    goes to) a custom field, and what its transforms declare (:attr:`Transform.catalog`)."""
+    from .registry import get_transform
+    from .spec import CustomFieldRef
+
+    needs: set[str] = set()
+    for f in spec.fields:
+        if isinstance(f.source, CustomFieldRef) or isinstance(f.target, CustomFieldRef):
+            needs.add("custom_fields")
+        for t in f.transforms:
+            needs.update(get_transform(t["type"]).catalog)
+    return frozenset(needs)

@@ -26,6 +26,9 @@ class Transform:
     has_inverse: ClassVar[bool] = True
     handles_none: ClassVar[bool] = False            # False: a null value passes through untouched
     needs_custom_field: ClassVar[bool] = False      # reads the field's options from the catalog
+    # The parts of the account's metadata (FieldCatalog) it looks up: users, stages, companies. A run
+    # fetches only the metadata its mappings need; a part it did not fetch refuses lookups loudly.
+    catalog: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.spec = {k: v for k, v in spec.items() if k != "type"}

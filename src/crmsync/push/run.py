@@ -82,26 +82,28 @@ def _counts() -> dict[str, int]:
 def push_connection(project: Project, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any],
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
-                    con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None
-                    ) -> PushResult:
+                    con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None,
+                    metadata: dict[str, Any] | None = None) -> PushResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
     ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes).
+    ``metadata``: what this run already fetched of the CRM's metadata (``crmsync sync``: its pull's),
+    completed here only as far as the records to write need it.
 
     ``con``: an open store connection to work in (``crmsync sync``); a dry run on it leaves the
     caller's transaction open. Without one the push opens the store itself.
     """
     from crmsync.read.metadata import fetch_metadata
 
-    fetched: list[dict[str, Any]] = []
+    fetched: dict[str, Any] = {} if metadata is None else metadata
 
-    def metadata() -> dict[str, Any]:  # fetched once, and only if some record is to be written
-        if not fetched:
-            fetched.append(fetch_metadata(connector, session, base_url))
-        return fetched[0]
+    def fetch(parts: frozenset[str], entity: str) -> dict[str, Any]:
+        """Only if some record of ``entity`` is to be written, and only what its mapping uses
+        (``parts``); each call is made once per run (contacts and deals share the users)."""
+        return fetch_metadata(connector, session, base_url, parts=parts, entities=[entity], into=fetched)
 
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=metadata, deletes=deletes, progress=progress)
+                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -117,10 +119,10 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
-          dry_run: bool, metadata: Callable[[], dict[str, Any]], deletes: str, progress: Callable[[str], None]
-          ) -> PushResult:
+          dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]], deletes: str,
+          progress: Callable[[str], None]) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
-    from crmsync.mapping import Mapper, build_catalog
+    from crmsync.mapping import Mapper, build_catalog, catalog_needs
 
     started = dt.datetime.now(dt.timezone.utc)
     run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -135,8 +137,9 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
     book = LinkBook.load(con, connection)
     for entity in ordered:
         spec = mappings[entity]
-        mapper = _LazyMapper(spec, lambda spec=spec, entity=entity: Mapper(
-            spec, build_catalog(crm, metadata(), spec.source), book, canonical.get(entity)))
+        needs = catalog_needs(spec)
+        mapper = _LazyMapper(spec, lambda spec=spec, entity=entity, needs=needs: Mapper(
+            spec, build_catalog(crm, metadata(needs, spec.source), spec.source, needs), book, canonical.get(entity)))
         writer = writer_for(spec.source, connector, session, base_url)
         ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run:
@@ -165,7 +168,7 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
 
 class _LazyMapper:
     """A Mapper built on first use: planning needs only the spec, so a push with nothing to write
-    never fetches the CRM's custom-field metadata (five requests, a second of an idle sync)."""
+    never fetches the CRM's metadata (AmoCRM: up to five requests, a second of an idle sync)."""
 
     def __init__(self, spec: Any, build: Callable[[], Any]) -> None:
         self.spec, self._build, self._real = spec, build, None

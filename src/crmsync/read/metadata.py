@@ -3,10 +3,16 @@
 Each entry is a request (a REST ``path`` or a Bitrix24-style ``method``), or a mapping of entity
 name → request. What comes back is handed unchanged (records only) to the mapping layer, which
 resolves custom fields by code or name and stages by pipeline through it.
+
+A request says which part of the mapping layer's catalog it ``provides`` (custom_fields, users,
+stages, companies), so a run asks only for what its mappings use
+(:func:`crmsync.mapping.catalog_needs`): pushing contacts to AmoCRM needs neither the deals'
+custom fields nor the pipelines. A request that does not say is always made.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from crmsync.errors import CrmError
@@ -14,13 +20,27 @@ from crmsync.errors import CrmError
 MAX_PAGES = 200  # metadata lists are small; a runaway "next" must not loop forever
 
 
-def fetch_metadata(connector: dict[str, Any], session: Any, base_url: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def fetch_metadata(connector: dict[str, Any], session: Any, base_url: str, *, parts: Iterable[str] | None = None,
+                   entities: Iterable[str] | None = None, into: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The connector's metadata; with ``parts``, only the requests that provide them (or do not say
+    what they provide); with ``entities``, of the per-entity entries only theirs. ``into``: what an
+    earlier call fetched, completed in place (nothing is asked twice)."""
+    wanted = None if parts is None else set(parts)
+    chosen = None if entities is None else set(entities)
+    out: dict[str, Any] = {} if into is None else into
+
+    def needed(spec: dict[str, Any]) -> bool:
+        return wanted is None or spec.get("provides") is None or spec["provides"] in wanted
+
     for key, spec in (connector.get("metadata") or {}).items():
         if _is_request(spec):
-            out[key] = fetch(spec, connector, session, base_url)
-        else:
-            out[key] = {entity: fetch(sub, connector, session, base_url) for entity, sub in spec.items()}
+            if key not in out and needed(spec):
+                out[key] = fetch(spec, connector, session, base_url)
+            continue
+        got = out.setdefault(key, {})
+        for entity, sub in spec.items():
+            if entity not in got and (chosen is None or entity in chosen) and needed(sub):
+                got[entity] = fetch(sub, connector, session, base_url)
     return out
 
 

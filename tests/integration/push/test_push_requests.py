@@ -34,6 +34,27 @@ def test_amocrm_reads_a_full_batch_back_in_one_request(project, fake_crm):  # no
     assert all(c["applied"] == 0 for c in sync.pull().entities.values())  # read back exactly as a pull sees it
 
 
+def test_a_push_fetches_only_the_metadata_its_mappings_use(project, fake_crm):  # noqa: F811
+    server = fake_crm("amocrm", contacts=30, deals=4, tasks=2, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
+             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    server.stats.reset()
+    assert sync.push().entities["contact"]["updated"] == 3
+    asked = {route for route in server.stats.by_route if route.startswith("GET ") and route != "GET /api/v4/contacts"}
+    # contacts: their own custom fields, the users (owner), the companies (company); no deal fields, no pipelines
+    assert asked == {"GET /api/v4/contacts/custom_fields", "GET /api/v4/users", "GET /api/v4/companies"}
+    sync.sql("UPDATE canonical.deals SET title = title || ' Изм' WHERE id IN (SELECT id FROM canonical.deals LIMIT 1)")
+    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' 2' WHERE id IN "
+             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 1)")
+    server.stats.reset()
+    pushed = sync.push().entities
+    assert pushed["contact"]["updated"] == 1 and pushed["deal"]["updated"] == 1
+    for route in ("contacts/custom_fields", "leads/custom_fields", "leads/pipelines", "users", "companies"):
+        assert routes(server, f"GET /api/v4/{route}") == 1, route  # each once, the users shared
+
+
 def test_bitrix24_reads_the_written_records_back_inside_the_write_batch(project, fake_crm):  # noqa: F811
     server = fake_crm("bitrix24", contacts=60, deals=2, tasks=2, rate_limit=False)
     sync = Sync(project, "bitrix24", server)

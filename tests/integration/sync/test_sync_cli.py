@@ -130,8 +130,12 @@ def test_different_fields_changed_on_each_side_merge_both_ways(project, amo):
     cid, remote_id = first_contact(project)
     sql(project, "UPDATE canonical.contacts SET last_name = 'Локальная' WHERE id = ?", [cid])
     amo.set_position(remote_id, "CRM")
+    amo.server.stats.reset()
     result = sync(project, "amocrm")
     assert result["entities"]["contact"]["conflicts"] == 0 and result["entities"]["contact"]["updated"] == 1
+    metadata = {route: n for route, n in amo.server.stats.by_route.items()
+                if route.endswith(("/custom_fields", "/pipelines", "/users", "/companies"))}
+    assert metadata and set(metadata.values()) == {1}  # the push writes with what the pull fetched
     assert sql(project, "SELECT last_name, position FROM canonical.contacts WHERE id = ?", [cid]) == [
         ("Локальная", "CRM")]
     remote = amo.contact(remote_id)

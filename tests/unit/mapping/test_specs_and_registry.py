@@ -146,3 +146,27 @@ def test_catalogs_come_from_metadata_without_hard_coded_ids() -> None:
     source = b24.find_field({"name": "Источник"})
     assert source.id.startswith("UF_CRM_") and source.option_id("Сайт") is not None
     assert b24.user_by_email("ALEKSEY.GROMOV@crm-team.example").id == "1"
+
+
+def test_a_mapping_needs_the_catalog_parts_its_fields_and_transforms_use() -> None:
+    from crmsync.mapping import catalog_needs
+    from crmsync.mapping.spec import load_mapping
+
+    from .helpers import mapping_path
+
+    assert catalog_needs(load_mapping(mapping_path("amocrm", "contact"))) == {"custom_fields", "users", "companies"}
+    assert catalog_needs(load_mapping(mapping_path("amocrm", "deal"))) >= {"custom_fields", "users", "stages"}
+    plain = parse_mapping(loads("crm: amocrm\nentity: task\nsource: task\nfields:\n  text: {from: text}\n"), "m.yaml")
+    assert catalog_needs(plain) == set()
+
+
+def test_a_catalog_refuses_lookups_in_parts_that_were_not_fetched() -> None:
+    from crmsync.mapping import build_catalog
+
+    catalog = build_catalog("amocrm", metadata("amocrm"), "contact", parts={"custom_fields"})
+    assert catalog.find_field({"code": "PHONE"}).code == "PHONE"
+    with pytest.raises(LookupError, match=r"the amocrm users were not fetched for this contact mapping: a transform "
+                                          r"that looks them up must say so \(Transform.catalog = \('users',\)\)"):
+        catalog.user(1)
+    with pytest.raises(LookupError, match="stages were not fetched"):
+        catalog.stage(1, 142)

@@ -39,6 +39,7 @@ def _to_crm(ctx: Context, spec: dict[str, Any], kind: str, canonical_id: Any) ->
 
 class UserRef(Transform):
     summary = "a CRM user id ⇄ that user's e-mail (the same person in every CRM), from the account's users"
+    catalog = ("users",)
 
     def forward(self, value: Any, ctx: Context) -> Any:
         if value in NO_ID:
@@ -59,6 +60,7 @@ class UserRef(Transform):
 
 class PipelineRef(Transform):
     summary = "a pipeline (funnel) id ⇄ its name"
+    catalog = ("stages",)
 
     def forward(self, value: Any, ctx: Context) -> Any:
         name = ctx.catalog.pipeline_name(value)
@@ -78,6 +80,7 @@ class _StageBase(Transform):
     params = {"pipeline": {"type": "string", "description": "CRM field holding the pipeline id (stage ids may repeat "
                                                             "across pipelines: AmoCRM 142/143)"}}
     required = ("pipeline",)
+    catalog = ("stages",)
 
     def _stage(self, value: Any, ctx: Context) -> Any:
         pipeline = get_path(ctx.record, self.spec["pipeline"])
@@ -129,6 +132,7 @@ class Link(Transform):
 class Company(Transform):
     summary = "a CRM company id ⇄ the company's name (from the account's company list in the metadata)"
     params = {"id": ID_TYPE}
+    catalog = ("companies",)
 
     def forward(self, value: Any, ctx: Context) -> Any:
         if value in NO_ID:
