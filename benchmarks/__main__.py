@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=10_000, help="N for the throttled pull (default 10,000)")
     p.add_argument("--memory-sizes", default="10000,100000", help="N list for the memory scenario")
     p.add_argument("--with-1m", action="store_true", help="add 1,000,000 records to the memory scenario (slow)")
-    p.add_argument("--push-records", default="1500,10000",
+    p.add_argument("--push-records", default="1500,5000",
                    help="N list for the push scenario: N updates, then N/2 creates, per CRM and N (default "
                         "%(default)s: the small N shows what a run's fixed costs weigh, the large one the steady "
                         "state)")
