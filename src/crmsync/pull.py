@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.canonical.apply import EntityCounts, LinkBook, apply_pulled, save_minted
+from crmsync.canonical.apply import EntityCounts, apply_pulled, save_minted
 from crmsync.canonical.deletes import apply_remote_deletes
+from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
 from crmsync.jsontext import loads
 from crmsync.project import Project
@@ -148,6 +149,7 @@ class PullApply:
         if self.book is None:
             settle_pending(con, spec.canonical)  # choices made since the last run count before new clashes
             self.book = LinkBook.load(con, spec.connection)
+        self.book.con = con  # each read round applies on a connection of its own
         dataset = dataset_name(spec.connection)
         for entity in self.entities:
             after, newest = _applied_load(con, spec.connection, entity), _newest_load(con, dataset, entity)
