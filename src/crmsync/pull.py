@@ -245,9 +245,11 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
         with open_store(path) as con:
             ensure(con, {})
             for entity in entities:
+                spec = connector["entities"][mappings[entity].source].get("deletes") or {}
+                # the events feed needs only to know there is something to lose; an id scan needs the ids
                 known[entity] = [r[0] for r in con.execute(
                     "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
-                    "AND remote_deleted_at IS NULL",
+                    "AND remote_deleted_at IS NULL" + ("" if spec.get("type") == "id_scan" else " LIMIT 1"),
                     [entity, connection]).fetchall()]
                 row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = ?",
                                   [connection, entity, "deletes"]).fetchone()
