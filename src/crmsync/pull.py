@@ -10,8 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from crmsync.canonical.apply import CHUNK, EntityCounts, LinkBook, apply_pulled, save_minted
+from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_minted
 from crmsync.canonical.deletes import apply_remote_deletes
+from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
 from crmsync.jsontext import loads
 from crmsync.project import Project
@@ -150,6 +151,7 @@ class PullApply:
         if self.book is None:
             settle_pending(con, spec.canonical)  # choices made since the last run count before new clashes
             self.book = LinkBook.load(con, spec.connection)
+        self.book.con = con  # each read round applies on a connection of its own
         dataset = dataset_name(spec.connection)
         for entity in self.entities:
             after, newest = _applied_load(con, spec.connection, entity), _newest_load(con, dataset, entity)
@@ -261,9 +263,11 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
         with open_store(path) as con:
             ensure(con, {})
             for entity in entities:
+                spec = connector["entities"][mappings[entity].source].get("deletes") or {}
+                # the events feed needs only to know there is something to lose; an id scan needs the ids
                 known[entity] = [r[0] for r in con.execute(
                     "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
-                    "AND remote_deleted_at IS NULL",
+                    "AND remote_deleted_at IS NULL" + ("" if spec.get("type") == "id_scan" else " LIMIT 1"),
                     [entity, connection]).fetchall()]
                 row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = ?",
                                   [connection, entity, "deletes"]).fetchone()

@@ -15,14 +15,14 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crmsync.jsontext import dump_bytes, dumps, loads
 
 from .conflicts import CLOCK, CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede
+from .links import Link, LinkBook
 from .tables import TABLE, columns
 from .values import same
 
@@ -46,68 +46,6 @@ class EntityCounts:
         return {"read": self.read, "applied": self.applied, "created": self.created, "unchanged": self.unchanged,
                 "rejected": self.rejected, "deleted": self.deleted, "conflicts": self.conflicts,
                 "matched": self.matched}
-
-
-@dataclass(slots=True)
-class Link:
-    """One ``sync.links`` row as a run keeps it in memory: ids and the base's hash, not the base."""
-
-    canonical_id: str
-    base_hash: str | None
-    remote_deleted: bool = False  # the CRM record is gone (sync.links.remote_deleted_at is set)
-
-
-@dataclass
-class LinkBook:
-    """``sync.links`` of one connection for a run; also the mapping layer's resolver.
-
-    Only ids and hashes stay in memory (about 200 bytes a link, so a million links fit); the base
-    values are read per chunk, for the records whose hash changed (:meth:`bases`).
-    """
-
-    connection: str
-    links: dict[tuple[str, str], Link] = field(default_factory=dict)
-    minted: list[tuple[str, str, str]] = field(default_factory=list)  # (entity, remote_id, canonical_id)
-    _remote: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, canonical id) → remote id
-
-    @classmethod
-    def load(cls, con: Any, connection: str) -> LinkBook:
-        book = cls(connection)
-        cursor = con.cursor()  # streamed: a million links never sit in memory twice
-        try:
-            cursor.execute("SELECT entity, remote_id, canonical_id, base_hash, remote_deleted_at IS NOT NULL "
-                           "FROM sync.links WHERE connection = ?", [connection])
-            while batch := cursor.fetchmany(10_000):
-                for entity, remote_id, canonical_id, base_hash, gone in batch:
-                    book.put(entity, remote_id, Link(canonical_id, base_hash, gone))
-        finally:
-            cursor.close()
-        return book
-
-    def put(self, entity: str, remote_id: str, link: Link) -> None:
-        self.links[(entity, remote_id)] = link
-        self._remote[(entity, link.canonical_id)] = remote_id
-
-    def bases(self, con: Any, entity: str, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """The base values of these links (those that have one), in one query."""
-        if not remote_ids:
-            return {}
-        rows = con.execute("SELECT remote_id, base FROM sync.links WHERE connection = ? AND entity = ? "
-                           "AND remote_id IN (SELECT unnest(?)) AND base IS NOT NULL",
-                           [self.connection, entity, remote_ids]).fetchall()
-        return {remote_id: loads(base) for remote_id, base in rows}
-
-    def to_canonical(self, kind: str, crm_id: str) -> str | None:
-        """The canonical id of a linked record; a record not seen yet gets its id now (entity order is free)."""
-        link = self.links.get((kind, str(crm_id)))
-        if link is None:
-            link = Link(str(uuid.uuid4()), None)
-            self.put(kind, str(crm_id), link)
-            self.minted.append((kind, str(crm_id), link.canonical_id))
-        return link.canonical_id
-
-    def to_crm(self, kind: str, canonical_id: str) -> str | None:
-        return self._remote.get((kind, canonical_id))
 
 
 _ABSENT = object()
@@ -194,6 +132,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                  claim: Callable[[str, dict[str, Any]], str | None] | None = None,
                  identify: Callable[[dict[str, Any]], str | None] | None = None) -> None:
     matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
+    book.fetch(entity, [remote_id for remote_id, canonical, *_ in chunk if canonical is not None])
     for remote_id, canonical, *_ in chunk:
         if canonical is None or (entity, remote_id) in book.links:
             continue
@@ -205,7 +144,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                 counts.matched += 1
         if cid is not None:
             book.put(entity, remote_id, Link(cid, None))
-    cids = {remote_id: book.to_canonical(entity, remote_id) for remote_id, canonical, *_ in chunk
+    cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
     current = current_rows(con, entity, cols, list(cids.values()))
     upserts: list[dict[str, Any]] = []
@@ -260,8 +199,8 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         counts.applied += 1
     upsert_rows(con, f"canonical.{TABLE[entity]}", cols, upserts, key=["id"])
     upsert_rows(con, "sync.links", LINK_COLUMNS, links, key=LINK_KEY)
-    stored = {(entity, link["remote_id"]) for link in links}
-    book.minted = [m for m in book.minted if (m[0], m[1]) not in stored]
+    for link in links:  # stored with their rows: no longer only minted
+        book.minted.pop((entity, link["remote_id"]), None)
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
     forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
@@ -290,7 +229,7 @@ def deleted_after_pull(row: dict[str, Any], link: Link) -> Any:
 def save_minted(con: Any, book: LinkBook) -> None:
     """Ids minted for referenced records that were not read yet: keep them so they stay stable."""
     rows = [{"entity": e, "connection": book.connection, "remote_id": r, "canonical_id": c}
-            for e, r, c in book.minted]
+            for (e, r), c in book.minted.items()]
     insert_rows(con, "sync.links", {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
                                 "canonical_id": "VARCHAR"}, rows, on_conflict_nothing=True)
     book.minted.clear()

@@ -31,14 +31,13 @@ from crmsync.canonical.apply import (
     CHANGE_COLUMNS,
     LINK_COLUMNS,
     LINK_KEY,
-    Link,
-    LinkBook,
     current_rows,
     insert_rows,
     record_hash,
     save_minted,
     upsert_rows,
 )
+from crmsync.canonical.links import Link, LinkBook
 from crmsync.canonical.tables import TABLE, columns, ensure
 from crmsync.canonical.values import get_field, plain, same
 from crmsync.project import Project
@@ -216,7 +215,7 @@ class _Entity:
     def _is_ours(self, raw: dict[str, Any], op: Op) -> bool:
         from crmsync.mapping import Rejection
 
-        if (self.entity, self.writer.record_id(raw)) in self.book.links:
+        if self.book.linked(self.entity, self.writer.record_id(raw)):
             return False
         try:
             pulled = self.mapper.pull(raw)

@@ -76,7 +76,10 @@ def _national(cleaned: str, region: str | None) -> str | None:
     return f"+{code}{national}" if phonenumbers.is_valid_number(number) else None
 
 
-@lru_cache(maxsize=65536)  # parsing costs ~0.1 ms; our own writes and unchanged records come back often
+# Parsing costs ~50 us. The cache serves what comes back within a run or two: the incremental
+# overlap, a push's read-back, our writes read by the next pull. A full pull of distinct people hit
+# it 3.5 % of the time, and 65,536 entries held ~18 MB (a 100k pull's memory grew by it).
+@lru_cache(maxsize=8192)
 def _e164(cleaned: str, region: str | None) -> str | None:
     fast = _international(cleaned) if cleaned.startswith("+") else _national(cleaned, region)
     if fast is not None:
