@@ -15,6 +15,7 @@ from crmsync.project import Project
 
 from . import dlt_setup
 from .held_state import held_resources, pipeline_name
+from .stream import fetching_beside_the_engine
 
 
 @dataclass
@@ -59,6 +60,14 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
 
     reads = ConnectorRead(connector, entities, session, base_url,
                           ReadProgress(progress) if progress is not None else None)
+    with fetching_beside_the_engine():
+        _read_rounds(project, reads, connection=connection, connector=connector, store=store,
+                     full_refresh=full_refresh, result=result, on_round=on_round)
+    return result
+
+
+def _read_rounds(project: Project, reads: Any, *, connection: str, connector: dict[str, Any], store: str,
+                 full_refresh: bool, result: ReadResult, on_round: Callable[[ReadResult], None] | None) -> None:
     try:
         # The listings start before dlt does (~1 s of imports and set-up): at a rate limit that is
         # seven pages' worth of the CRM's time.
@@ -82,7 +91,6 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
             _round(pipeline, reads.next_source(dlt), {"refresh": refresh}, result, on_round)
     finally:
         reads.close()
-    return result
 
 
 def _round(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,
