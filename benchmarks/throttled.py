@@ -23,6 +23,10 @@ def _pull(crm: str, n: int, *, rate_limit: bool, faults: tuple[str, ...] = ()) -
     with FakeProcess(crm, n, rate_limit=rate_limit) as fake, \
             tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
         project = connected_project(Path(tmp), fake)
+        if rate_limit:
+            # A fresh window: connecting made requests in this process, whose pacer state reaches a
+            # child only through the state file written at exit, so the pull would not count them.
+            fake.rate_limit(True)
         for spec in faults:  # after connecting: the faults are for the pull
             fake.admin("POST", "faults", spec=spec)
         fake.admin("DELETE", "stats")
