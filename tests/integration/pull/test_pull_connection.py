@@ -153,13 +153,18 @@ def test_faults_end_in_the_same_canonical_data_as_a_clean_run(tmp_path, fake_crm
     assert canonical_snapshot(faulty_project) == canonical_snapshot(clean_project)
 
 
-def test_a_record_that_fails_mapping_is_set_aside_and_the_rest_goes_through(project, fake_crm):
-    server = fake_crm("amocrm", contacts=30, deals=5, tasks=5, rate_limit=False)
+def add_contact_with_a_broken_email(server):
+    """A contact the mapping sets aside (its e-mail is not one); its AmoCRM id."""
     bad = [{"name": "Broken E-mail", "custom_fields_values": [
         {"field_code": "EMAIL", "values": [{"value": "not an e-mail", "enum_code": "WORK"}]}]}]
     created = requests.post(server.url + "/api/v4/contacts", json=bad, timeout=10,
                             headers={"Authorization": "Bearer demo-token"}).json()
-    bad_id = str(created["_embedded"]["contacts"][0]["id"])
+    return str(created["_embedded"]["contacts"][0]["id"])
+
+
+def test_a_record_that_fails_mapping_is_set_aside_and_the_rest_goes_through(project, fake_crm):
+    server = fake_crm("amocrm", contacts=30, deals=5, tasks=5, rate_limit=False)
+    bad_id = add_contact_with_a_broken_email(server)
     result = puller(project, "amocrm", server)()
     assert result.entities["contact"]["read"] == 31
     assert result.entities["contact"]["rejected"] == 1 and result.entities["contact"]["applied"] == 30
@@ -169,11 +174,7 @@ def test_a_record_that_fails_mapping_is_set_aside_and_the_rest_goes_through(proj
 
 def test_a_record_set_aside_by_a_killed_run_is_set_aside_once_by_the_run_that_finishes(project, fake_crm):
     server = fake_crm("amocrm", contacts=30, deals=0, tasks=0, rate_limit=False)
-    bad = [{"name": "Broken E-mail", "custom_fields_values": [
-        {"field_code": "EMAIL", "values": [{"value": "not an e-mail", "enum_code": "WORK"}]}]}]
-    created = requests.post(server.url + "/api/v4/contacts", json=bad, timeout=10,
-                            headers={"Authorization": "Bearer demo-token"}).json()
-    bad_id = str(created["_embedded"]["contacts"][0]["id"])
+    bad_id = add_contact_with_a_broken_email(server)
     pull = puller(project, "amocrm", server)
 
     def killed(entity):  # dies once its one chunk of 31 contacts is committed
