@@ -29,13 +29,16 @@ from .columns import ROWHASH_COLUMN, row_hash
 from .stream import PageStream
 
 INITIAL = {"unix_seconds": 0, "iso8601": "1970-01-01T00:00:00+00:00"}
-# Records per dlt run ("round"). A run has a fixed cost (~0.5 s of normalise and load here). Paced
-# by a rate limit, a round waits for ROUND_FIRST records (or the end of the listing) and takes what
-# else keeps arriving, up to ROUND_RECORDS: the engine applies while the CRM makes it wait. Unpaced
-# there is no waiting to fill, and a round is ROUND_RECORDS long. Either way a read's memory no
-# longer grows with its size.
+# Records per dlt run ("round"). A run has a fixed cost (~0.6 s of CPU here). Paced by a rate
+# limit, the first round waits for ROUND_FIRST records and later ones for ROUND_LEAST (or the end
+# of the listing), each taking what else keeps arriving, up to ROUND_RECORDS: the engine applies
+# while the CRM makes it wait. A small first round starts the engine early (a 10k read at AmoCRM's
+# limit, 4 alternating runs each: 8.48 -> 8.08 s on average); later rounds stay larger, as more
+# runs cost more than they overlap (a 30k read: the same either way). Unpaced there is no waiting
+# to fill, and a round is ROUND_RECORDS long. Either way a read's memory no longer grows with its size.
 ROUND_RECORDS = 20_000
-ROUND_FIRST = 5_000
+ROUND_FIRST = 2_500
+ROUND_LEAST = 5_000
 ROUND_SETTING = "CRMSYNC_READ_ROUND_RECORDS"
 
 
@@ -102,6 +105,7 @@ class PagedRead:
         self._known: frozenset[str] = frozenset()  # the last run's boundary: re-read as the filter is inclusive
         self._last: Any = None
         self._checked = False  # the stream's starting point agreed with the state dlt handed the first round
+        self._rounds = 0
         self.done = False
 
     def start(self, held: dict[str, Any]) -> None:
@@ -140,7 +144,8 @@ class PagedRead:
                 self.start(state)
         assert self.stream is not None
         paced = not isinstance(getattr(self.session, "pacer", None), Unlimited)
-        least = min(ROUND_FIRST, self.round_records) if paced else self.round_records
+        least = min(ROUND_LEAST if self._rounds else ROUND_FIRST, self.round_records) if paced else self.round_records
+        self._rounds += 1
         for body in self.stream.take(least, self.round_records):
             fresh = [row for row in records_at(loads(body), self.spec["list"]["records"]) if self._fresh(row)]
             if fresh:
