@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -53,17 +54,20 @@ class ConnectionAuth(AuthBase):
     def __init__(self, tokens: TokenManager) -> None:
         self.tokens = tokens
         self.spec = tokens.connector.auth(tokens.connection.auth_type)
-        self._sent: str | None = None
+        # The credential each thread sent last: the listings stream on threads of their own, and a
+        # 401 must name the token its own request carried. With one shared value a thread whose old
+        # token was refused could name the fresh one another thread had just sent, and refresh again.
+        self._sent = threading.local()
         self._ok_recorded = False
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        self._sent = self.tokens.credential()
+        self._sent.value = self.tokens.credential()
         if "response" not in request.hooks or self._record not in request.hooks["response"]:
             request.register_hook("response", self._record)
-        return apply_credential(request, self.spec, self._sent)
+        return apply_credential(request, self.spec, self._sent.value)
 
     def refresh(self) -> None:
-        self.tokens.refresh(stale=self._sent)
+        self.tokens.refresh(stale=getattr(self._sent, "value", None))
 
     def _record(self, response: requests.Response, **_: Any) -> requests.Response:
         # "last successful call" for `connections list`: once per session, not once per request.
