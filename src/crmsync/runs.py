@@ -107,7 +107,7 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
 def guarded_run(project: Project, run: PreparedRun, kind: str, *, record: bool = True) -> Iterator[None]:
     """The connection's run lock around a run; a run that fails is recorded in ``sync.runs``
     (unless ``record`` is off: a dry run leaves no trace) and the error goes on to the caller.
-    The garbage collector is set for many records meanwhile (:mod:`crmsync.bulk_gc`)."""
+    Python's cyclic garbage collector is off meanwhile (:mod:`crmsync.bulk_gc`)."""
     with run_lock(project, run), records_in_bulk():
         started = dt.datetime.now(dt.timezone.utc)
         try:
