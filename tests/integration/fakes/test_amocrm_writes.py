@@ -209,3 +209,29 @@ def test_explicit_timestamps_are_honoured(fake_amocrm):
                                                       "updated_at": 1600000100}])
     c = call(fake_amocrm, "GET", f"/api/v4/contacts/{r.json()['_embedded']['contacts'][0]['id']}").json()
     assert (c["created_at"], c["updated_at"]) == (1600000000, 1600000100)
+
+
+def test_a_listing_asked_again_after_a_change_shows_it(fake_crm):
+    """The fake keeps a query's filtered, ordered records for its next pages; any write or admin change
+    must make the same query see the new state."""
+    server = fake_crm("amocrm", contacts=600, rate_limit=False)
+    server.app.clock.freeze(1_900_000_000)
+    query = {"filter[updated_at][from]": 1_900_000_000, "order[updated_at]": "asc", "limit": 250}
+
+    def listed() -> list[int]:
+        seen, page = [], 1
+        while (r := call(server, "GET", "/api/v4/contacts", page=page, **query)).status_code == 200:
+            seen += [c["id"] for c in r.json()["_embedded"]["contacts"]]
+            page += 1
+        return seen
+
+    assert listed() == []
+    first = call(server, "GET", "/api/v4/contacts", limit=3).json()["_embedded"]["contacts"]
+    call(server, "PATCH", "/api/v4/contacts", [{"id": first[0]["id"], "name": "changed"}])
+    assert listed() == [first[0]["id"]]
+    touched = requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "ids": [first[1]["id"]]},
+                            timeout=10)
+    assert touched.status_code == 200
+    assert sorted(listed()) == sorted([first[0]["id"], first[1]["id"]])
+    requests.post(server.url + "/_fake/delete", json={"entity": "contacts", "id": first[0]["id"]}, timeout=10)
+    assert listed() == [first[1]["id"]]
