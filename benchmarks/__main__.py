@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--pull-sizes", default="10000,100000",
                    help="N list for the unthrottled pull (dlt's defaults only up to 10,000: 10 GB at 100k)")
-    p.add_argument("--records", type=int, default=10_000, help="N for the throttled pull (default 10,000)")
+    p.add_argument("--records", default="10000",
+                   help="N list for the throttled pull (default %(default)s; 100000 shows the steady state, "
+                        "about 10 more minutes)")
     p.add_argument("--memory-sizes", default="10000,100000", help="N list for the memory scenario")
     p.add_argument("--with-1m", action="store_true", help="add 1,000,000 records to the memory scenario (slow)")
     p.add_argument("--push-records", default="1500,5000",
@@ -66,7 +68,7 @@ def _compile_bytecode() -> None:
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.quick:
-        args.records, args.memory_sizes, args.push_records, args.mapping_records = 1_000, "1000,5000", "500", 500
+        args.records, args.memory_sizes, args.push_records, args.mapping_records = "1000", "1000,5000", "500", 500
         args.pull_sizes = "1000"
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     runners = {
         "pull": lambda: pull.run_sizes([int(s) for s in args.pull_sizes.split(",")],
                                        skip_defaults=args.skip_dlt_defaults),
-        "throttled": lambda: throttled.run(args.records),
+        "throttled": lambda: throttled.run_sizes([int(s) for s in args.records.split(",")]),
         "push": lambda: push.run([int(s) for s in args.push_records.split(",")]),
         "noop": lambda: noop.run(args.noop_command, runs=1 if args.quick else 3),
         "memory": lambda: memory.run(sizes),

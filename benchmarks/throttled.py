@@ -42,6 +42,16 @@ def _pull(crm: str, n: int, *, rate_limit: bool, faults: tuple[str, ...] = ()) -
             "client_retries": r["retries"], "paced_wait_s": r["paced_wait"], "timings": r.get("timings", {})}
 
 
+def run_sizes(sizes: list[int]) -> dict[str, Any]:
+    """Scenario 2 for each N: a small N shows what a run's fixed costs weigh (start-up, the first
+    round's wait, the last round's load and apply after the last page), a large one the steady state."""
+    out: dict[str, Any] = {"scenario": "throttled pull (real limits)", "records": sizes, "rows": [],
+                           "formulas": {k: v for k, v in ceilings.FORMULAS.items() if "read" in k or k == "amocrm"}}
+    for n in sizes:
+        out["rows"] += run(n)["rows"]
+    return out
+
+
 def run(n: int) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": "throttled pull (real limits)", "records": n, "rows": [],
                            "formulas": {k: v for k, v in ceilings.FORMULAS.items() if "read" in k or k == "amocrm"}}
@@ -54,10 +64,11 @@ def run(n: int) -> dict[str, Any]:
             else:
                 ceiling_s = ceilings.bitrix24_seconds(ceilings.bitrix24_read_requests(n))
             bound = max(ceiling_s, free["seconds"])  # the limit, or the unthrottled run where it does not bind
-            f.update({"crm": crm, "run": label, "ceiling_records_per_s": round(n / ceiling_s) if ceiling_s else None,
-                      "ceiling_fraction": ceilings.fraction(f["seconds"], ceiling_s),
-                      "unthrottled_records_per_s": free["records_per_s"],
-                      "fraction_of_bound": round(bound / f["seconds"], 3),
-                      "complete": f["canonical_rows"] == n == f["distinct_remote_ids"]})
-            out["rows"].append(f)
+            out["rows"].append({
+                "records": n, "crm": crm, "run": label, **f,
+                "ceiling_records_per_s": round(n / ceiling_s) if ceiling_s else None,
+                "ceiling_fraction": ceilings.fraction(f["seconds"], ceiling_s),
+                "unthrottled_records_per_s": free["records_per_s"],
+                "fraction_of_bound": round(bound / f["seconds"], 3),
+                "complete": f["canonical_rows"] == n == f["distinct_remote_ids"]})
     return out
