@@ -134,3 +134,25 @@ def test_reference_data(fake_bitrix24):
     assert meta["PHONE"]["type"] == "crm_multifield" and meta["TYPE_ID"]["statusType"] == "CONTACT_TYPE"
     assert call(fake_bitrix24, "profile")["result"]["ID"] == "1"
     assert call(fake_bitrix24, "server.time")["result"].endswith("+03:00")
+
+
+def test_keyset_scan_sees_records_added_and_deleted_since_the_last_scan(fake_bitrix24):
+    """The fake keeps a table's ID order between keyset pages; an add, a delete (by API, inside a
+    batch or by the admin route) must show in the next scan."""
+    def scan() -> list[int]:
+        seen, last = [], 0
+        while True:
+            rows = call(fake_bitrix24, "crm.contact.list", select=["ID"], order={"ID": "ASC"}, filter={">ID": last},
+                        start=-1)["result"]
+            seen += [int(r["ID"]) for r in rows]
+            if len(rows) < 50:
+                return seen
+            last = rows[-1]["ID"]
+
+    before = scan()
+    added = int(call(fake_bitrix24, "crm.contact.add", fields={"NAME": "New"})["result"])
+    assert scan() == [*before, added]
+    call(fake_bitrix24, "batch", cmd={"d": f"crm.contact.delete?id={before[0]}"})
+    assert scan() == [*before[1:], added]
+    requests.post(f"{fake_bitrix24.url}/_fake/delete", json={"entity": "contacts", "id": added}, timeout=10)
+    assert scan() == before[1:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import itertools
 from typing import Any
 
 from crmsync.phpquery import as_list
@@ -85,7 +86,7 @@ def find(call: Call, spec: EntitySpec) -> tuple[int, dict[str, Any]]:
 
 
 def list_rows(call: Call, spec: EntitySpec, rows: Any) -> tuple[list[dict[str, Any]], int, int | None]:
-    """Filter, order and page the rows of an entity (shared with ``crm.item.list`` via its own resolver)."""
+    """Filter, order and page the rows of an entity's table (shared with ``crm.item.list`` via its own resolver)."""
     tz = call.app.config.timezone
     resolve = resolver(spec)
     conds = filters.compile_filter(call.params.object("filter"), resolve, tz)
@@ -94,12 +95,11 @@ def list_rows(call: Call, spec: EntitySpec, rows: Any) -> tuple[list[dict[str, A
         # The keyset fast path clients use (start=-1, ID ascending): walk rows in ID order and stop
         # at a full page, as the database would, instead of filtering and sorting the whole table.
         size, chunk = call.app.config.page_size, []
-        ordered = sorted(rows, key=lambda r: int(r["ID"]))
+        ordered, ids = call.app.id_order(spec.table)
         after = max((float(c.values[0]) for c in conds if c.key == "ID" and c.op in (">", ">=")
                      and c.values and c.values[0] is not None), default=None)
-        if after is not None:  # jump to the first candidate, as an index on ID would
-            ordered = ordered[bisect.bisect_left([int(r["ID"]) for r in ordered], after):]
-        for row in ordered:
+        start = bisect.bisect_left(ids, after) if after is not None else 0  # as an index on ID would
+        for row in itertools.islice(ordered, start, None):
             if filters.matches(row, conds, read, tz):
                 chunk.append(row)
                 if len(chunk) == size:
