@@ -77,3 +77,14 @@ def test_a_batch_passes_the_leaky_bucket_once(fake_crm):
     assert len(body["result"]["result"]) == 40
     batch(server, cmd=["profile"])
     assert batch(server, 503, cmd=["profile"])["error"] == "QUERY_LIMIT_EXCEEDED"
+
+
+def test_keyset_page_after_the_last_record_and_one_referring_to_it_are_empty(fake_bitrix24):
+    """The last batch of a keyset read: c0 starts after the last ID, so c1's ``$result[c0][49][ID]``
+    names nothing and its bound is empty — no record matches it."""
+    keyset = "crm.contact.list?order[ID]=ASC&start=-1&select[]=ID&filter[>ID]="
+    res = batch(fake_bitrix24, cmd={"c0": keyset + "60", "c1": keyset + "$result[c0][49][ID]",
+                                    "c2": keyset + "58"})["result"]
+    assert res["result_error"] == []
+    assert res["result"]["c0"] == [] and res["result"]["c1"] == []
+    assert [row["ID"] for row in res["result"]["c2"]] == ["59", "60"]

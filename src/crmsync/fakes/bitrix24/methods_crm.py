@@ -95,6 +95,11 @@ def list_rows(call: Call, spec: EntitySpec, rows: Any) -> tuple[list[dict[str, A
         # The keyset fast path clients use (start=-1, ID ascending): walk rows in ID order and stop
         # at a full page, as the database would, instead of filtering and sorting the whole table.
         size, chunk = call.app.config.page_size, []
+        if any(c.op in (">", ">=", "<", "<=") and c.pattern is None and (not c.values or c.values[0] is None)
+               for c in conds):
+            # A bound that is empty (a batch's ``$result[c0][49][ID]`` after c0 came back short) matches no
+            # record: answer at once, as an index would, rather than test every record against it.
+            return chunk, 0, None
         ordered, ids = call.app.id_order(spec.table)
         after = max((float(c.values[0]) for c in conds if c.key == "ID" and c.op in (">", ">=")
                      and c.values and c.values[0] is not None), default=None)
