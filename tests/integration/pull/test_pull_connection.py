@@ -98,6 +98,36 @@ def test_deletions_show_up_as_deleted_at(project, fake_crm, crm):
     assert pull().entities["contact"]["deleted"] == 0  # already marked: not counted twice
 
 
+def test_an_id_scan_only_looks_for_records_linked_before_the_run(project, fake_crm):
+    """Bitrix24 has no delete feed: a pull lists every id to find the missing ones. A first pull has
+    just read every record, so it does not; the next pull does, and finds a deletion."""
+    from urllib.parse import unquote
+
+    server = fake_crm("bitrix24", contacts=60, deals=10, tasks=10, rate_limit=False)
+    connector, session, base = fake_session(project, "bitrix24", server)
+    scans: list[str] = []
+
+    def note_scan(response, **_):
+        body = unquote(response.request.body.decode() if isinstance(response.request.body, bytes) else "")
+        if "/batch" in (response.request.url or "") and "crm.contact.list" in body and "UF_" not in body:
+            scans.append(body)  # the id scan selects ID alone; the read also asks for user fields
+        return response
+
+    session.hooks["response"].append(note_scan)
+    mappings = {e: load_mapping(project.mappings_dir / "bitrix24" / f"{e}.yaml") for e in ENTITIES}
+
+    def pull_with_hook():
+        return pull_connection(project, pipeline="bitrix24", connection="bitrix24", crm="bitrix24",
+                               connector=connector, mappings=mappings, canonical=load_canonical(project.root),
+                               entities=ENTITIES, session=session, base_url=base, store="crmsync.duckdb")
+
+    assert pull_with_hook().entities["contact"]["created"] == 60
+    assert scans == []
+    assert requests.post(server.url + "/_fake/delete", json={"entity": "contact", "id": 7}).ok
+    assert pull_with_hook().entities["contact"]["deleted"] == 1
+    assert len(scans) == 1
+
+
 def test_a_run_that_died_after_loading_raw_data_is_finished_by_the_next(project, fake_crm):
     from crmsync.read.run import read_connection
 
