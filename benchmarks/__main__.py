@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     runners = {
         "pull": lambda: pull.run_sizes([int(s) for s in args.pull_sizes.split(",")],
                                        skip_defaults=args.skip_dlt_defaults),
-        "throttled": lambda: throttled.run_sizes([int(s) for s in args.records.split(",")]),
+        "throttled": lambda: throttled.run([int(s) for s in args.records.split(",")]),
         "push": lambda: push.run([int(s) for s in args.push_records.split(",")]),
         "noop": lambda: noop.run(args.noop_command, runs=1 if args.quick else 3),
         "memory": lambda: memory.run(sizes),

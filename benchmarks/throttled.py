@@ -42,19 +42,16 @@ def _pull(crm: str, n: int, *, rate_limit: bool, faults: tuple[str, ...] = ()) -
             "client_retries": r["retries"], "paced_wait_s": r["paced_wait"], "timings": r.get("timings", {})}
 
 
-def run_sizes(sizes: list[int]) -> dict[str, Any]:
+def run(sizes: list[int]) -> dict[str, Any]:
     """Scenario 2 for each N: a small N shows what a run's fixed costs weigh (start-up, the first
     round's wait, the last round's load and apply after the last page), a large one the steady state."""
-    out: dict[str, Any] = {"scenario": "throttled pull (real limits)", "records": sizes, "rows": [],
-                           "formulas": {k: v for k, v in ceilings.FORMULAS.items() if "read" in k or k == "amocrm"}}
-    for n in sizes:
-        out["rows"] += run(n)["rows"]
-    return out
+    return {"scenario": "throttled pull (real limits)", "records": sizes,
+            "rows": [row for n in sizes for row in _rows(n)],
+            "formulas": {k: v for k, v in ceilings.FORMULAS.items() if "read" in k or k == "amocrm"}}
 
 
-def run(n: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"scenario": "throttled pull (real limits)", "records": n, "rows": [],
-                           "formulas": {k: v for k, v in ceilings.FORMULAS.items() if "read" in k or k == "amocrm"}}
+def _rows(n: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
     for crm in ("amocrm", "bitrix24"):
         free = _pull(crm, n, rate_limit=False)
         for label, faults in (("limits on", ()), ("limits on + 5% 429/503", FAULTS)):
@@ -64,11 +61,11 @@ def run(n: int) -> dict[str, Any]:
             else:
                 ceiling_s = ceilings.bitrix24_seconds(ceilings.bitrix24_read_requests(n))
             bound = max(ceiling_s, free["seconds"])  # the limit, or the unthrottled run where it does not bind
-            out["rows"].append({
+            rows.append({
                 "records": n, "crm": crm, "run": label, **f,
                 "ceiling_records_per_s": round(n / ceiling_s) if ceiling_s else None,
                 "ceiling_fraction": ceilings.fraction(f["seconds"], ceiling_s),
                 "unthrottled_records_per_s": free["records_per_s"],
                 "fraction_of_bound": round(bound / f["seconds"], 3),
                 "complete": f["canonical_rows"] == n == f["distinct_remote_ids"]})
-    return out
+    return rows

@@ -263,9 +263,16 @@ def _linked_before(project: Project, spec: PullSpec, entities: list[str]) -> set
         return set()
     with open_store(path) as con:
         ensure(con, {})
-        return {e for e in scans if con.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
-            "AND remote_deleted_at IS NULL LIMIT 1)", [e, spec.connection]).fetchone()[0]}
+        return {e for e in scans if _live_links(con, e, spec.connection, limit=1)}
+
+
+def _live_links(con: Any, entity: str, connection: str, limit: int | None = None) -> list[str]:
+    """Remote ids of records agreed with the CRM and not known to be deleted there: what a deletion
+    check looks for."""
+    return [r[0] for r in con.execute(
+        "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
+        "AND remote_deleted_at IS NULL" + ("" if limit is None else f" LIMIT {int(limit)}"),
+        [entity, connection]).fetchall()]
 
 
 def _find_deletes(project: Project, store: str, connection: str, connector: dict[str, Any], mappings: dict[str, Any],
@@ -282,10 +289,10 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
             for entity in entities:
                 spec = connector["entities"][mappings[entity].source].get("deletes") or {}
                 # the events feed needs only to know there is something to lose; an id scan needs the ids
-                known[entity] = [r[0] for r in con.execute(
-                    "SELECT remote_id FROM sync.links WHERE entity = ? AND connection = ? AND base IS NOT NULL "
-                    "AND remote_deleted_at IS NULL" + ("" if spec.get("type") == "id_scan" else " LIMIT 1"),
-                    [entity, connection]).fetchall()]
+                if spec.get("type") == "id_scan":
+                    known[entity] = _live_links(con, entity, connection) if entity in scanned else []
+                else:
+                    known[entity] = _live_links(con, entity, connection, limit=1)
                 row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = ?",
                                   [connection, entity, "deletes"]).fetchone()
                 cursors[(entity, "deletes")] = int(row[0]) if row else 0
@@ -300,7 +307,7 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
                 spec, connector["paginator"], session, base_url, cursors.get((entity, "deletes"), 0))
             out[entity] = {rid: dt.datetime.fromtimestamp(at, dt.timezone.utc) if at else None
                            for rid, at in events.items()}
-        elif spec["type"] == "id_scan" and entity in scanned:
+        elif spec["type"] == "id_scan":
             out[entity] = dict.fromkeys(missing_ids(connector["entities"][source]["list"], connector["paginator"],
                                                     session, base_url, known[entity]))
     return out, cursors

@@ -103,7 +103,6 @@ class FakeBitrix24(BaseApp):
 
     def delete_record(self, entity: str, rid: int) -> bool:
         with self.lock:
-            self._id_orders.clear()
             table = self.table(entity)
             row = table.rows.pop(rid, None)
             if row is None:
