@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from decimal import Decimal
+
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from ..specs.problems import dotted
 from .errors import Rejection
@@ -20,11 +22,28 @@ def load_canonical(project_dir: Path) -> dict[str, dict[str, Any]]:
             for p in sorted(folder.glob("*.schema.json"))}
 
 
+def within_scale(value: int | float, places: int) -> bool:
+    """``value`` has at most ``places`` decimals as written (repr: the shortest text that reads back as it)."""
+    if type(value) is int:
+        return True
+    written = Decimal(repr(value))
+    return not written.is_finite() or -written.as_tuple().exponent <= places  # inf: the bounds say why
+
+
+def _x_scale(validator: Any, places: Any, instance: Any, schema: dict[str, Any]) -> Any:
+    if type(instance) in (int, float) and not within_scale(instance, places):
+        yield ValidationError(f"{instance!r} has more than {places} decimal places")
+
+
+# ``x-scale`` (crmsync.canonical.tables: the DECIMAL column's scale) is checked, not rounded away by the store.
+_Validator = validators.extend(Draft202012Validator, {"x-scale": _x_scale})
+
+
 class CanonicalCheck:
     """Validates canonical records; the first problem becomes a :class:`Rejection` naming the field."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = Draft202012Validator(schema)
+        self._validator = _Validator(schema)
         try:
             self._fast = compile_schema(schema)
         except Unsupported:
