@@ -21,9 +21,9 @@ from typing import Any
 
 from crmsync.jsontext import dump_bytes, dumps, loads
 
-from .conflicts import CLOCK, CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede
+from .conflicts import CONFLICT_COLUMNS, ConflictRules, instant, settle_clashes, supersede
 from .links import Link, LinkBook
-from .tables import TABLE, columns
+from .tables import CLOCK, CREATED, TABLE, columns
 from .values import same
 
 
@@ -81,6 +81,31 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
         else:
             merged[name] = one(name, mine, was, theirs)
     return merged, clashes
+
+
+def edit_time(row: dict[str, Any], base: dict[str, Any]) -> Any:
+    """When the row's side of a clash was edited: the row's clock, if an edit moved it past the time
+    this CRM's record had when we last agreed with it; otherwise None — the edit left ``updated_at``
+    alone, so it has no time of its own. The clock is only moved by edits (an SQL or app edit, a
+    CRM's edit pulled in), never by crmsync writing a value to a CRM (crmsync.push.run), so another
+    CRM's read-back cannot make an older edit look newer."""
+    mine, agreed = instant(row.get(CLOCK)), instant(base.get(CLOCK))
+    if mine is None or (agreed is not None and mine <= agreed):
+        return None
+    return row.get(CLOCK)
+
+
+def keep_clocks(row: dict[str, Any], old: dict[str, Any], crm: dict[str, Any]) -> None:
+    """A CRM's record merged into a row that already existed: the row was last edited at the later of
+    the two edit times (an older CRM edit does not move the clock back), and it came to be at the
+    earlier of the two creations (a copy made in a second CRM is not the record's creation)."""
+    for name, later in ((CLOCK, True), (CREATED, False)):
+        if name not in row or name not in crm:
+            continue
+        times = [t for t in ((instant(old.get(name)), old.get(name)), (instant(crm.get(name)), crm.get(name)))
+                 if t[0] is not None]
+        if times:
+            row[name] = (max if later else min)(times, key=lambda t: t[0])[1]
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -176,11 +201,16 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         if old and (base or remote_id in matched):  # a local edit the CRM did not touch must survive
             merged, clashes = merge_fields(old, base, canonical, cols)
             row = {**{k: old.get(k) for k in cols}, **merged}
-            edited_at = old.get(CLOCK) if not same(old.get(CLOCK), base.get(CLOCK)) else None
-            conflicts.extend(settle_clashes(row, clashes, rules, local_time=edited_at, crm_time=canonical.get(CLOCK),
-                                            run_id=run_id, canonical_id=cid, connection=connection))
+            conflicts.extend(settle_clashes(row, clashes, rules, local_time=edit_time(old, base),
+                                            crm_time=canonical.get(CLOCK), run_id=run_id, canonical_id=cid,
+                                            connection=connection))
+            keep_clocks(row, old, canonical)
         else:
             row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
+            if old:  # our own create, found in the CRM (claimed): its times are when we wrote it, not edits
+                keep_clocks(row, old, {CREATED: canonical.get(CREATED)})
+                if old.get(CLOCK) is not None:
+                    row[CLOCK] = old[CLOCK]
         row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
         upserts.append(row)
         encoded = dumps(canonical)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
-
-from decimal import Decimal
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
