@@ -184,7 +184,7 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
         if current is None:
             continue
         base = _base(con, entity, connection, cid)
-        now = get_field(current, name)
+        now = plain(get_field(current, name))
         if take is None:
             if base is not None and same(now, get_field(base, name)):
                 _close(con, conflict_id, "agreed", "engine", "the value is the CRM's again")
