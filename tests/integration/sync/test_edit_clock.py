@@ -90,12 +90,13 @@ def test_created_at_is_the_first_creation_and_read_backs_do_not_move_the_edit_cl
                             f"FROM canonical.{table} c JOIN sync.links l ON l.canonical_id = c.id AND l.entity = ? "
                             "WHERE l.base IS NOT NULL GROUP BY ALL HAVING count(*) = 2", [entity])
         assert rows, entity
-        for cid, created, updated, first_created, last_written in rows:
+        for cid, created, updated, first_created, _ in rows:
             assert isinstance(created, dt.datetime) and isinstance(updated, dt.datetime)
             assert created == first_created, (entity, cid)  # the copy made in the other CRM is later
-        # The records one CRM created for the other's were last *edited* at the original's time,
-        # not when crmsync wrote the copy (the copy's write time is in that link's base only).
-        assert any(updated < last_written for _, _, updated, _, last_written in rows), entity
+        if entity != "contact":  # deals and tasks are not matched across CRMs: one CRM holds crmsync's copies
+            # Those records were last *edited* at the original's time, not when crmsync wrote the copy
+            # (the copy's write time is in that link's base only).
+            assert any(updated < last_written for _, _, updated, _, last_written in rows), entity
 
 
 def test_a_crm_deletion_reports_only_unsent_edits_of_fields_written_to_that_crm(project, both):  # noqa: F811
