@@ -69,6 +69,8 @@ class ConflictRules:
         return self.fields.get(f"{self.entity}.{name}") or self.fields.get(f"{self.entity}.{top}") or self.default
 
     def decide(self, name: str, local_time: Any, crm_time: Any) -> Decision:
+        """``local_time``: when the local side was edited, or a function of the field name that says it
+        (asked only under newest_wins)."""
         if self.pushed is not None and name not in self.pushed and name.split(".")[0] not in self.pushed:
             return Decision("crm", "pull_only", "the mapping never writes this field to the CRM")
         policy = self.policy(name)
@@ -78,7 +80,7 @@ class ConflictRules:
             return Decision("local", policy, "the pipeline's policy")
         if policy == "manual":
             return Decision("pending", policy, "waits for crmsync conflicts resolve")
-        return self._newest(local_time, crm_time)
+        return self._newest(local_time(name) if callable(local_time) else local_time, crm_time)
 
     def _newest(self, local_time: Any, crm_time: Any) -> Decision:
         local, crm = instant(local_time), instant(crm_time)
@@ -114,7 +116,8 @@ def _json(value: Any) -> str:
 def settle_clashes(row: dict[str, Any], clashes: list[tuple[str, Any, Any, Any]], rules: ConflictRules, *,
                    local_time: Any, crm_time: Any, run_id: str, canonical_id: str, connection: str
                    ) -> list[dict[str, Any]]:
-    """Apply each clash's decision to ``row`` (merged with the CRM's value by default); the conflict rows."""
+    """Apply each clash's decision to ``row`` (merged with the CRM's value by default); the conflict rows.
+    ``local_time``: when the local side was edited, or a function of the field name that says it."""
     out = []
     for name, was, mine, theirs in clashes:
         if name in CLOCKS:

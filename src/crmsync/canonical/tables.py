@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS sync.changes (
     run_id VARCHAR, entity VARCHAR, canonical_id VARCHAR, field VARCHAR, old JSON, new JSON,
     side VARCHAR, changed_at TIMESTAMPTZ DEFAULT now()
 );
+-- when the edit that made `new` was made (changed_at: when crmsync recorded it); null: not known
+ALTER TABLE sync.changes ADD COLUMN IF NOT EXISTS edited_at TIMESTAMPTZ;
 -- every write crmsync means to make to a CRM (crmsync.push.outbox)
 CREATE TABLE IF NOT EXISTS sync.outbox (
     op_id VARCHAR PRIMARY KEY, run_id VARCHAR, connection VARCHAR NOT NULL, entity VARCHAR NOT NULL,
