@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from crmsync.errors import UserError
+
 TABLE = {"contact": "contacts", "deal": "deals", "task": "tasks"}  # canonical entity → table name
 
 SYNC_DDL = """
@@ -144,7 +146,10 @@ def columns(schema: dict[str, Any]) -> dict[str, str]:
     out = {"id": "VARCHAR", "version": "INTEGER"}
     for name, prop in (schema.get("properties") or {}).items():
         if name not in ENGINE_COLUMNS:
-            out[name] = duck_type(prop)
+            try:
+                out[name] = duck_type(prop)
+            except ValueError as exc:
+                raise UserError(f"{schema.get('$id') or 'a canonical schema'}: properties.{name}: {exc}") from None
     out["deleted_at"] = "TIMESTAMPTZ"
     return out
 

@@ -35,14 +35,14 @@ def _x_scale(validator: Any, places: Any, instance: Any, schema: dict[str, Any])
 
 
 # ``x-scale`` (crmsync.canonical.tables: the DECIMAL column's scale) is checked, not rounded away by the store.
-_Validator = validators.extend(Draft202012Validator, {"x-scale": _x_scale})
+CanonicalValidator = validators.extend(Draft202012Validator, {"x-scale": _x_scale})
 
 
 class CanonicalCheck:
     """Validates canonical records; the first problem becomes a :class:`Rejection` naming the field."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = _Validator(schema)
+        self._validator = CanonicalValidator(schema)
         try:
             self._fast = compile_schema(schema)
         except Unsupported:
