@@ -209,7 +209,7 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
         if not same(old, chosen):
             put_field(current, name, chosen)
             current["version"] = int(current.get("version") or 0) + 1
-            upsert_rows(con, f"canonical.{TABLE[entity]}", cols, [{k: plain(v) for k, v in current.items()}],
+            upsert_rows(con, f"canonical.{TABLE[entity]}", cols, [current],
                         key=["id"])
             insert_rows(con, "sync.changes", CHANGE_COLUMNS,
                         [{"run_id": f"resolve-{conflict_id}", "entity": entity, "canonical_id": cid, "field": name,

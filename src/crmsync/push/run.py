@@ -42,7 +42,7 @@ from crmsync.canonical.apply import (
 from crmsync.canonical.deletes import pushed_fields
 from crmsync.canonical.links import Link, LinkBook
 from crmsync.canonical.tables import CLOCK, CREATED, TABLE, columns, ensure
-from crmsync.canonical.values import get_field, plain, same
+from crmsync.canonical.values import get_field, same
 from crmsync.project import Project
 from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
@@ -373,7 +373,7 @@ class _Entity:
             if all(updated[k] == row[k] or same(updated[k], row[k]) for k in self.cols):  # == first: cheap
                 continue
             updated["version"] = int(row.get("version") or 0) + 1
-            rows.append({k: plain(v) for k, v in updated.items()})
+            rows.append(updated)  # typed values as they are: a timestamp keeps its microseconds
             current[canonical_id] = updated  # the same record twice in one batch builds on the first
         upsert_rows(self.con, f"canonical.{TABLE[self.entity]}", self.cols, rows, key=["id"])
 

@@ -42,7 +42,7 @@ def v1_store(path, deals=()):
                 "VALUES ('t1', 2, 'Call', '2026-03-01T09:30:00Z', true, '{\"kind\": \"contact\", \"id\": \"c1\"}', "
                 "'2025-02-02T02:02:02Z')")
     con.execute("INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash) "
-                "VALUES ('contact', 'amocrm', '11', 'c1', '{\"first_name\": \"Ann\"}', 'h1')")
+                "VALUES ('contact', 'old-portal', '11', 'c1', '{\"first_name\": \"Ann\"}', 'h1')")
     return con
 
 
