@@ -100,13 +100,14 @@ def edit_time(row: dict[str, Any], base: dict[str, Any]) -> Any:
 def known_edit_times(con: Any, entity: str, values: dict[str, dict[str, Any]], fields: dict[str, set[str]]
                      ) -> dict[tuple[str, str], Any]:
     """(canonical id, field) → when the value the record has (``values``) was made, where history knows
-    it: the ``edited_at`` of the latest ``sync.changes`` row of that field, if it produced that value (a
-    CRM's edit pulled in, a local edit seen before the row's clock moved on, a local edit sent to a
-    CRM). ``fields``: canonical id → top-level field names. One query for all of them."""
+    it: the ``edited_at`` of the latest ``sync.changes`` row of that field that records an edit (a CRM's
+    edit pulled in, a local edit seen before the row's clock moved on, a resolved conflict), if it
+    produced that value. crmsync's writes to a CRM (side ``local→…``) are no edits and are passed over.
+    ``fields``: canonical id → top-level field names. One query for all of them."""
     if not fields:
         return {}
     rows = con.execute("SELECT canonical_id, field, new, edited_at FROM sync.changes WHERE entity = ? "
-                       "AND canonical_id IN (SELECT unnest(?)) "
+                       "AND canonical_id IN (SELECT unnest(?)) AND side NOT LIKE 'local→%' "
                        "QUALIFY changed_at = max(changed_at) OVER (PARTITION BY canonical_id, field)",
                        [entity, list(fields)]).fetchall()
     out: dict[tuple[str, str], Any] = {}

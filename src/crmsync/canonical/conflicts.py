@@ -213,7 +213,8 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
                         key=["id"])
             insert_rows(con, "sync.changes", CHANGE_COLUMNS,
                         [{"run_id": f"resolve-{conflict_id}", "entity": entity, "canonical_id": cid, "field": name,
-                          "old": _json(old), "new": _json(chosen), "side": "resolve"}])
+                          "old": _json(old), "new": _json(chosen), "side": "resolve",
+                          "edited_at": _now()}])  # a decision is an edit, made now
         _close(con, conflict_id, take, who or by, f"resolved: took {take}")
         done.append(Settled(conflict_id, entity, cid, name, take, chosen))
     return done

@@ -32,9 +32,7 @@ from crmsync.canonical.apply import (
     LINK_COLUMNS,
     LINK_KEY,
     current_rows,
-    edit_time,
     insert_rows,
-    known_edit_times,
     record_hash,
     save_minted,
     upsert_rows,
@@ -317,13 +315,6 @@ class _Entity:
         blanks = self._blanks
         links, changes, agreed, sent = [], [], [], []
         old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
-        # When the edits being sent were made, so history keeps it per field (crmsync.canonical.apply)
-        clocks = dict(self.con.execute(
-            f"SELECT id, {CLOCK} FROM canonical.{TABLE[self.entity]} WHERE id IN (SELECT unnest(?))",
-            [[o.op.canonical_id for o in done]]).fetchall()) if done else {}
-        updates = [o.op for o in done if o.op.kind == "update"]
-        known = known_edit_times(self.con, self.entity, {op.canonical_id: op.values for op in updates},
-                                 {op.canonical_id: {f.split(".")[0] for f in op.fields} for op in updates})
         for o in done:
             op, remote_id = o.op, str(o.remote_id)
             old_base = old_bases.get(remote_id) or {}
@@ -346,9 +337,7 @@ class _Entity:
                                 "field": name, "old": json.dumps(get_field(old_base, name), ensure_ascii=False,
                                                                  default=str),
                                 "new": json.dumps(get_field(op.values, name), ensure_ascii=False, default=str),
-                                "side": f"local→{self.connection}",
-                                "edited_at": known.get((op.canonical_id, name.split(".")[0]), edit_time(
-                                    {CLOCK: clocks.get(op.canonical_id)}, old_base))})
+                                "side": f"local→{self.connection}"})
             sent.append((op, remote_id))
             self.counts["created" if op.kind == "create" else "updated"] += 1
         self._take_crm_values(agreed)
