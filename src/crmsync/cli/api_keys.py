@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from crmsync.cli.options import echo_json, json_option, project_option
@@ -32,7 +34,8 @@ def create(project: Project, name: str, scope: str, as_json: bool) -> None:
 
     result = create_key(project, name, scope)
     if as_json:
-        echo_json(result)
+        # not echo_json: its masking hides any "token" field, and this is the one time the key is shown
+        click.echo(json.dumps(result, indent=2))
         return
     click.echo(result["token"])
     click.echo(f"key {name} ({result['key_id']}, scope {scope}): copy it now, it is not shown again", err=True)

@@ -1,9 +1,13 @@
 """Runs started by the server: each one a child process (``crmsync sync|pull|push PIPELINE --json``).
 
 A child cannot take the server down by crashing or growing, and it takes the store's lock only
-while it works. One run per connection: a run asked for while another of the same connection goes
-on is *skipped* (not queued) and recorded as such in ``sync.runs``; a CLI run holding the
-connection's lock makes the child exit with code 4, which counts as skipped too.
+while it works. DuckDB allows one process at a time to write a file (dlt's load does not wait for
+another), so the children take turns on the project's store (``store_lock``; a run waiting for it
+is ``queued``), and the API reads the store only between them (:mod:`crmsync.serve.storeguard`).
+
+One run per connection: a run asked for while another of the same connection goes on is *skipped*
+(not queued) and recorded as such in ``sync.runs``; a CLI run holding the connection's lock makes
+the child exit with code 4, which counts as skipped too.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class Runner:
         self._skipped: dict[str, list[Job]] = {}             # recorded when the connection's run ends
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._threads: list[threading.Thread] = []
+        self.store_lock = threading.Lock()                   # held by a child's whole run, or an API access
         self.stopping = False
 
     # -- asking -----------------------------------------------------------------------------------
@@ -100,8 +105,6 @@ class Runner:
                 self._skipped.setdefault(job.connection, []).append(job)
                 return job
             self._busy[job.connection] = job
-            job.status = "running"
-            job.started_at = _now()
         args = [job.kind, job.pipeline, "--json", "--project-dir", str(self.project.root)]
         args += ["--dry-run"] if dry_run else []
         args += ["--full-refresh"] if full_refresh else []
@@ -123,6 +126,15 @@ class Runner:
 
     # -- the child ----------------------------------------------------------------------------------
     def _run(self, job: Job, args: list[str]) -> None:
+        with self.store_lock:
+            if self.stopping:
+                self._finish(job, None, "", "the server stopped before the run could start")
+                return
+            job.status = "running"
+            job.started_at = _now()
+            self._run_child(job, args)
+
+    def _run_child(self, job: Job, args: list[str]) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         try:
             # its own session: a Ctrl-C at the server's terminal reaches the server, which decides
@@ -152,12 +164,15 @@ class Runner:
         elif code == BUSY_EXIT:
             job.status = "skipped"
             job.error = _error_text(stderr)
-        elif self.stopping and code is not None and (code < 0 or code == INTERRUPTED_EXIT):
+        elif self.stopping and (code is None or code < 0 or code == INTERRUPTED_EXIT):
             job.status = "interrupted"
-            job.error = "the server was stopped during the run; committed work is kept and the next run goes on"
+            job.error = ("the server stopped before the run started" if code is None else
+                         "the server was stopped during the run; committed work is kept and the next run goes on")
         else:
             job.status = "failed"
             job.error = _error_text(stderr) or f"the run ended with exit code {code}"
+        for listener in self.on_finish:  # before the connection is free: the scheduler sees a failure first
+            listener(job)
         with self._lock:
             if self._busy.get(job.connection) is job:
                 del self._busy[job.connection]
@@ -165,8 +180,6 @@ class Runner:
         from crmsync.serve.history import record_skipped
 
         record_skipped(self.project, waiting + ([job] if job.status == "skipped" else []))
-        for listener in self.on_finish:
-            listener(job)
 
     def _skip(self, job: Job, why: str) -> None:
         job.status = "skipped"

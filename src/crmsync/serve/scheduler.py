@@ -50,7 +50,7 @@ class Scheduler:
         self._state_path = project.state_dir / "serve" / "schedule.json"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # held across a submit, whose skip calls _finished
         runner.on_finish.append(self._finished)
 
     # -- life -----------------------------------------------------------------------------------------
@@ -78,21 +78,22 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             now = self.clock.now()
-            with self._lock:
-                due = [(plan, "retry" if plan.failures else "schedule") for plan in self.plans.values()
-                       if plan.due is not None and plan.due <= now]
-            for plan, trigger in due:
-                self._fire(plan, now, trigger)
+            for plan in self.plans.values():
+                with self._lock:
+                    if plan.due is not None and plan.due <= now:
+                        self._fire(plan, now, "retry" if plan.failures else "schedule")
             upcoming = [p.due for p in self.plans.values() if p.due is not None]
             self.clock.wait(self._stop, min(upcoming) if upcoming else now + dt.timedelta(hours=1))
 
-    def _fire(self, plan: Plan, now: dt.datetime, trigger: str) -> Job:
+    def _fire(self, plan: Plan, now: dt.datetime, trigger: str) -> Job | None:
         with self._lock:
+            if plan.due is None or plan.due > now and trigger != "catch-up":
+                return None          # a run that ended meanwhile failed: the retry's backoff decides now
             plan.next_at = next_run(plan.pipeline, now)   # every slot up to now is served by this one run
             if plan.failures:
                 plan.retry_at = None                      # set again if this run fails too
-        self._save_fired(plan.pipeline.name, now)
-        return self.runner.submit(plan.pipeline, trigger=trigger)
+            self._save_fired(plan.pipeline.name, now)
+            return self.runner.submit(plan.pipeline, trigger=trigger)
 
     def _finished(self, job: Job) -> None:
         plan = self.plans.get(job.pipeline)

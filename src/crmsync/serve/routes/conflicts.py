@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from crmsync.serve import storeguard
 from crmsync.serve.auth import require
 from crmsync.serve.errors import responses
 
@@ -15,11 +16,12 @@ router = APIRouter(prefix="/api/conflicts", tags=["conflicts"])
 
 @router.get("", summary="Pending conflicts, newest first (`all=true`: also resolved ones)",
             responses=responses(400, 401, 403), dependencies=[Depends(require("read"))])
-def list_conflicts(request: Request, all: bool = False, entity: str | None = None,  # noqa: A002 (the CLI's --all)
-                   limit: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:
+def list_conflicts(request: Request, response: Response, all: bool = False,  # noqa: A002 (the CLI's --all)
+                   entity: str | None = None, limit: int = Query(100, ge=1, le=10000)) -> dict[str, Any]:
     from crmsync.conflict_review import list_conflicts as listing
 
-    return listing(request.app.state.project, everything=all, entity=entity, limit=limit).as_dict()
+    return storeguard.read(request, response, lambda: listing(request.app.state.project, everything=all,
+                                                              entity=entity, limit=limit).as_dict())
 
 
 class ResolveRequest(BaseModel):
@@ -37,6 +39,6 @@ class ResolveRequest(BaseModel):
 def resolve(request: Request, body: ResolveRequest) -> dict[str, Any]:
     from crmsync.conflict_review import resolve as do_resolve
 
-    return do_resolve(request.app.state.project, ids=body.ids, take=body.take, value=body.value,
-                      has_value=body.has_value, every_pending=body.all, entity=body.entity,
-                      field_name=body.field).as_dict()
+    return storeguard.write(request, lambda: do_resolve(
+        request.app.state.project, ids=body.ids, take=body.take, value=body.value, has_value=body.has_value,
+        every_pending=body.all, entity=body.entity, field_name=body.field).as_dict())

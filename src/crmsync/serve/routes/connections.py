@@ -14,11 +14,12 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from crmsync.errors import CrmsyncError
+from crmsync.serve import storeguard
 from crmsync.serve.auth import require
 from crmsync.serve.errors import ApiError, from_library, responses
 
@@ -31,10 +32,11 @@ _pending_lock = threading.Lock()
 
 @router.get("/connections", summary="Connections and their status (as `crmsync connections list --json`)",
             responses=responses(401, 403), dependencies=[Depends(require("read"))])
-def list_connections(request: Request) -> dict[str, Any]:
+def list_connections(request: Request, response: Response) -> dict[str, Any]:
     from crmsync.connections.manage import list_connections as listing
 
-    return {"connections": [c.to_dict() for c in listing(request.app.state.project)]}
+    return storeguard.read(request, response, lambda: {
+        "connections": [c.to_dict() for c in listing(request.app.state.project)]})
 
 
 class ConnectionCreate(BaseModel):
@@ -59,7 +61,7 @@ def create_connection(request: Request, body: ConnectionCreate) -> dict[str, Any
     opts = ConnectOptions(crm=body.crm, name=body.name, long_lived_token=body.long_lived_token,
                           webhook_url=body.webhook_url, base_url=body.base_url, subdomain=body.subdomain,
                           replace=body.replace)
-    return connect(request.app.state.project, opts).to_dict()
+    return storeguard.write(request, lambda: connect(request.app.state.project, opts).to_dict())
 
 
 @router.delete("/connections/{name}", summary="Delete a connection and its stored credentials",
@@ -67,7 +69,7 @@ def create_connection(request: Request, body: ConnectionCreate) -> dict[str, Any
 def delete_connection(request: Request, name: str) -> dict[str, Any]:
     from crmsync.connections.manage import delete_connection as delete
 
-    return delete(request.app.state.project, name)
+    return storeguard.write(request, lambda: delete(request.app.state.project, name))
 
 
 @router.get("/connections/{name}/auth-url", responses=responses(400, 401, 403),
@@ -88,7 +90,7 @@ def auth_url(request: Request, name: str, crm: str = Query(description="amocrm o
     opts = ConnectOptions(crm=crm, name=name, client_id=client_id, client_secret=x_client_secret, base_url=base_url,
                           subdomain=subdomain, portal=portal, authorize_url=authorize_url, token_url=token_url,
                           redirect_uri=redirect, replace=replace)
-    result = consent(request.app.state.project, opts)
+    result = storeguard.write(request, lambda: consent(request.app.state.project, opts))
     state = dict(parse_qsl(urlsplit(result.url).query)).get("state", "")
     with _pending_lock:
         now = time.monotonic()
@@ -112,7 +114,7 @@ def oauth_callback(request: Request) -> HTMLResponse:
     opts = entry[1]
     opts.code = str(request.url)
     try:
-        connected = connect(request.app.state.project, opts)
+        connected = storeguard.write(request, lambda: connect(request.app.state.project, opts))
     except CrmsyncError as exc:
         err = from_library(exc)
         return _page(err.status, f"Nothing was saved: {err.message}")

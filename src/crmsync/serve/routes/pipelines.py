@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from crmsync.serve import storeguard
 from crmsync.serve.auth import require
 from crmsync.serve.errors import ApiError, responses
 
@@ -20,20 +21,29 @@ def _pipeline(request: Request, name: str) -> Any:
     return pipelines[name]
 
 
-def _describe(request: Request, name: str) -> dict[str, Any]:
-    """What `crmsync status --json` says of the pipeline, plus what the server knows: schedule, next run, health."""
-    from crmsync.status import pipeline_status
+def _statuses(request: Request, response: Response, names: list[str]) -> list[dict[str, Any]]:
+    """What `crmsync status --json` says of the pipelines (read from the store between runs)."""
+    from crmsync.status import StatusResult, pipeline_status
 
-    p = request.app.state.pipelines[name]
-    status = pipeline_status(request.app.state.project, pipeline=p.name, connection=p.connection,
-                             entities=list(p.entities), store=_store(p), source_name=p.crm)
-    shown = request.app.state.scheduler.describe(name)
-    last = status.last_run or {}
+    pipes = request.app.state.pipelines
+
+    def work() -> list[dict[str, Any]]:
+        return StatusResult([
+            pipeline_status(request.app.state.project, pipeline=p.name, connection=p.connection,
+                            entities=list(p.entities), store=_store(p), source_name=p.crm)
+            for p in (pipes[n] for n in names)]).as_dict()["pipelines"]
+
+    return storeguard.read(request, response, work)
+
+
+def _describe(request: Request, status: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's status plus what the server knows now: schedule, next run, the run in flight, health."""
+    p = request.app.state.pipelines[status["pipeline"]]
+    shown = request.app.state.scheduler.describe(p.name)
+    last = status.get("last_run") or {}
     health = ("running" if shown["running"] else "failing" if shown["failures"] else
               "never run" if not last else "failing" if last.get("status") == "failed" else "ok")
-    from dataclasses import asdict
-
-    return {**asdict(status), **shown, "crm": p.crm, "direction": p.direction, "health": health}
+    return {**status, **shown, "crm": p.crm, "direction": p.direction, "health": health}
 
 
 def _store(p: Any) -> str:
@@ -42,15 +52,16 @@ def _store(p: Any) -> str:
 
 @router.get("/pipelines", summary="Every pipeline: schedule, next run, last run, health (and `status --json`)",
             responses=responses(401, 403), dependencies=[Depends(require("read"))])
-def list_pipelines(request: Request) -> dict[str, Any]:
-    return {"pipelines": [_describe(request, name) for name in sorted(request.app.state.pipelines)]}
+def list_pipelines(request: Request, response: Response) -> dict[str, Any]:
+    names = sorted(request.app.state.pipelines)
+    return {"pipelines": [_describe(request, s) for s in _statuses(request, response, names)]}
 
 
 @router.get("/pipelines/{name}", summary="One pipeline", responses=responses(401, 403, 404),
             dependencies=[Depends(require("read"))])
-def get_pipeline(request: Request, name: str) -> dict[str, Any]:
+def get_pipeline(request: Request, response: Response, name: str) -> dict[str, Any]:
     _pipeline(request, name)
-    return _describe(request, name)
+    return _describe(request, _statuses(request, response, [name])[0])
 
 
 class RunRequest(BaseModel):
@@ -100,20 +111,16 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
 
 @router.get("/runs", summary="Run history from sync.runs: counts, timings, status, errors (newest first)",
             responses=responses(401, 403), dependencies=[Depends(require("read"))])
-def list_runs(request: Request, pipeline: str | None = None, status: str | None = None,
+def list_runs(request: Request, response: Response, pipeline: str | None = None, status: str | None = None,
               limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
     from crmsync.serve.history import list_runs as runs
 
     stores = sorted({_store(p) for p in request.app.state.pipelines.values()}) or ["crmsync.duckdb"]
-    return runs(request.app.state.project, stores, pipeline=pipeline, status=status, limit=limit)
+    return storeguard.read(request, response, lambda: runs(request.app.state.project, stores, pipeline=pipeline,
+                                                           status=status, limit=limit))
 
 
 @router.get("/status", summary="Exactly what `crmsync status --json` prints",
             responses=responses(401, 403), dependencies=[Depends(require("read"))])
-def status(request: Request) -> dict[str, Any]:
-    from crmsync.status import StatusResult, pipeline_status
-
-    pipes = request.app.state.pipelines
-    return StatusResult([
-        pipeline_status(request.app.state.project, pipeline=p.name, connection=p.connection, entities=list(p.entities),
-                        store=_store(p), source_name=p.crm) for p in (pipes[n] for n in sorted(pipes))]).as_dict()
+def status(request: Request, response: Response) -> dict[str, Any]:
+    return {"pipelines": _statuses(request, response, sorted(request.app.state.pipelines))}
