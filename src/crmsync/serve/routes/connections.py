@@ -100,7 +100,7 @@ def auth_url(request: Request, name: str, crm: str = Query(description="amocrm o
     return {**result.to_dict(), "expires_in": PENDING_SECONDS}
 
 
-@router.get(CALLBACK, response_class=HTMLResponse, include_in_schema=False)
+@router.get(CALLBACK.removeprefix("/api"), response_class=HTMLResponse, include_in_schema=False)
 def oauth_callback(request: Request) -> HTMLResponse:
     """Where the CRM sends the browser back; the one-time ``state`` stands in for an API key here."""
     from crmsync.connections.connect import connect
