@@ -27,6 +27,9 @@ def _loopback(host: str) -> bool:
               help="Required to listen on anything but loopback (every route but /healthz still needs an API key).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="HTTPS: the certificate (PEM).")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="HTTPS: its private key (PEM).")
+@click.option("--with-fakes", is_flag=True,
+              help="Also run the fake CRMs this project's connections point at on 127.0.0.1 (the demo project's: "
+                   "fresh seeded data on the same ports), stopped with the server.")
 @click.option("--no-schedule", is_flag=True, help="Run pipelines only when asked (API, page), never on schedule.")
 @click.option("--stop-grace", type=click.FloatRange(0), default=60, show_default=True,
               help="On SIGTERM/Ctrl-C, seconds a run in flight may take to finish before it is interrupted "
@@ -35,7 +38,7 @@ def _loopback(host: str) -> bool:
               help="A failed pipeline is retried after this many seconds, doubling with each failure (at most 1 h).")
 @project_option
 def serve(project: Project, host: str, port: int, allow_remote: bool, tls_cert: str | None, tls_key: str | None,
-          no_schedule: bool, stop_grace: float, retry_base: float) -> None:
+          with_fakes: bool, no_schedule: bool, stop_grace: float, retry_base: float) -> None:
     """Run pipelines on their `schedule:`, serve the operations API (docs at /docs) and the status page at /.
 
     \b
@@ -80,4 +83,32 @@ def serve(project: Project, host: str, port: int, allow_remote: bool, tls_cert: 
                    err=True)
 
     server.startup = announce  # type: ignore[method-assign]
-    server.run()
+    fakes = _start_fakes(project) if with_fakes else []
+    try:
+        server.run()
+    finally:
+        for fake in fakes:
+            fake.stop()
+
+
+def _start_fakes(project: Project) -> list[object]:
+    from urllib.parse import urlsplit
+
+    from crmsync.connections import repository
+    from crmsync.fakes import fake_names, start_fake
+
+    started = []
+    for conn in repository.list_all(project):
+        where = urlsplit(conn.base_url)
+        if where.hostname != "127.0.0.1" or not where.port or conn.crm not in fake_names():
+            continue
+        try:
+            started.append(start_fake(conn.crm, port=where.port))
+        except OSError as exc:
+            raise UserError(f"--with-fakes: cannot start fake {conn.crm} on port {where.port} for connection "
+                            f"{conn.name}: {exc.strerror}") from None
+        click.echo(f"fake {conn.crm} on http://127.0.0.1:{where.port} for connection {conn.name}", err=True)
+    if not started:
+        raise UserError("--with-fakes: no connection of this project points at a fake CRM on 127.0.0.1 "
+                        "(crmsync demo makes such a project)")
+    return started
