@@ -15,7 +15,7 @@ from crmsync.serve.clock import Clock
 from crmsync.serve.errors import ApiError, api_error_handler, library_error_handler
 from crmsync.serve.jobs import Runner
 from crmsync.serve.metrics import Metrics
-from crmsync.serve.scheduler import Scheduler
+from crmsync.serve.scheduler import Scheduler, log_run
 
 DESCRIPTION = """The operations API of `crmsync serve`: pipelines and their schedules, runs to start and
 follow, run history, conflicts, connections, metrics. Responses have the shapes `crmsync … --json` prints.
@@ -43,7 +43,7 @@ def create_app(project: Project, *, clock: Clock | None = None, schedule: bool =
     on request). ``stop_grace``: seconds a run in flight may take to finish when the server stops."""
     pipelines = load_pipelines(project)
     metrics = Metrics()
-    runner = Runner(project, on_finish=[metrics.observe])
+    runner = Runner(project, on_finish=[metrics.observe, log_run])
     scheduler = Scheduler(project, runner, pipelines, clock, retry_base=retry_base, enabled=schedule)
 
     @contextlib.asynccontextmanager

@@ -46,13 +46,11 @@ def _counts(result: dict[str, Any]) -> tuple[int, int, int, float]:
     pull = result.get("pull") if "pull" in result else (result if result.get("timings") is not None else None)
     push = result.get("push") if "push" in result else (None if pull is result else result)
     read = written = rejected = 0
-    waited = 0.0
     for counts in ((pull or {}).get("entities") or {}).values():
         read += int(counts.get("read", 0) or 0)
         rejected += int(counts.get("rejected", 0) or 0)
     for counts in ((push or {}).get("entities") or {}).values():
         written += sum(int(counts.get(k, 0) or 0) for k in ("created", "updated", "deleted"))
         rejected += int(counts.get("rejected", 0) or 0)
-    for part in (pull, push):
-        waited += float(((part or {}).get("timings") or {}).get("rate_limit_wait", 0) or 0)
+    waited = float(result.get("rate_limit_wait") or 0.0)   # `crmsync sync --json` says it; pull and push not yet
     return read, written, rejected, waited

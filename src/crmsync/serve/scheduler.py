@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,9 +80,13 @@ class Scheduler:
         while not self._stop.is_set():
             now = self.clock.now()
             for plan in self.plans.values():
-                with self._lock:
-                    if plan.due is not None and plan.due <= now:
-                        self._fire(plan, now, "retry" if plan.failures else "schedule")
+                try:
+                    with self._lock:
+                        if plan.due is not None and plan.due <= now:
+                            self._fire(plan, now, "retry" if plan.failures else "schedule")
+                except Exception as exc:  # one pipeline's trouble (a full disk, say) must not stop the others
+                    plan.last_error = f"the scheduler could not start a run: {type(exc).__name__}: {exc}"
+                    _log(f"{plan.pipeline.name}: {plan.last_error}")
             upcoming = [p.due for p in self.plans.values() if p.due is not None]
             self.clock.wait(self._stop, min(upcoming) if upcoming else now + dt.timedelta(hours=1))
 
@@ -136,6 +141,20 @@ class Scheduler:
         fired = {k: v.isoformat() for k, v in self._load_state().items()}
         fired[name] = when.isoformat()
         _write_atomically(self._state_path, json.dumps({"fired": fired}, indent=1))
+
+
+def _log(message: str) -> None:
+    print(f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S}Z {message}", file=sys.stderr, flush=True)
+
+
+def log_run(job: Job) -> None:
+    """One line per finished run on the server's stderr (the details are in the API and sync.runs)."""
+    took = ""
+    if job.started_at and job.finished_at:
+        seconds = (dt.datetime.fromisoformat(job.finished_at) - dt.datetime.fromisoformat(job.started_at))
+        took = f" in {seconds.total_seconds():.1f} s"
+    why = f": {job.error.splitlines()[0]}" if job.error and job.status != "ok" else ""
+    _log(f"{job.pipeline} {job.kind}{' (dry run)' if job.dry_run else ''} [{job.trigger}] {job.status}{took}{why}")
 
 
 def _iso(value: dt.datetime | None) -> str | None:
