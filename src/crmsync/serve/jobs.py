@@ -93,18 +93,21 @@ class Runner:
                entities: list[str] | None = None, full_refresh: bool = False) -> Job:
         store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
         job = Job(f"job-{uuid.uuid4().hex[:12]}", pipeline.name, pipeline.connection, kind, dry_run, trigger, store)
+        skip = None
         with self._lock:
             self._remember(job)
             running = self._busy.get(job.connection)
             if self.stopping:
-                self._skip(job, "the server is stopping")
-                return job
-            if running is not None:
-                self._skip(job, f"a {running.kind} run of connection {job.connection!r} ({running.job_id}, "
-                                f"{running.trigger}) was still in progress")
+                skip = "the server is stopping"
+            elif running is not None:
+                skip = (f"a {running.kind} run of connection {job.connection!r} ({running.job_id}, "
+                        f"{running.trigger}) was still in progress")
                 self._skipped.setdefault(job.connection, []).append(job)
-                return job
-            self._busy[job.connection] = job
+            else:
+                self._busy[job.connection] = job
+        if skip is not None:
+            self._skip(job, skip)  # outside the lock: listeners may take their own
+            return job
         args = [job.kind, job.pipeline, "--json", "--project-dir", str(self.project.root)]
         args += ["--dry-run"] if dry_run else []
         args += ["--full-refresh"] if full_refresh else []
@@ -207,6 +210,8 @@ class Runner:
         deadline = time.monotonic() + grace
         for proc in procs:
             _wait(proc, deadline - time.monotonic())
+        with self._lock:
+            procs = list(self._procs.values())   # and any that started while the first ones ended
         for proc in procs:
             if proc.poll() is None:
                 _signal(proc, signal.SIGINT)
