@@ -102,16 +102,21 @@ class Scheduler:
 
     def _finished(self, job: Job) -> None:
         plan = self.plans.get(job.pipeline)
-        if plan is None or job.dry_run or job.status not in ("ok", "failed"):
+        if plan is None or job.dry_run:
             return
         with self._lock:
             if job.status == "ok":
                 plan.failures, plan.retry_at, plan.last_error = 0, None, None
-                return
-            plan.failures += 1
-            plan.last_error = job.error
-            wait = min(self.retry_cap, self.retry_base * 2 ** (plan.failures - 1))
-            plan.retry_at = self.clock.now() + dt.timedelta(seconds=wait)
+            elif job.status == "failed":
+                plan.failures += 1
+                plan.last_error = job.error
+                plan.retry_at = self.clock.now() + self._backoff(plan.failures)
+            elif plan.failures and plan.retry_at is None and job.trigger == "retry":
+                # the retry itself was skipped (a CLI run held the connection): try again later, not never
+                plan.retry_at = self.clock.now() + self._backoff(plan.failures)
+
+    def _backoff(self, failures: int) -> dt.timedelta:
+        return dt.timedelta(seconds=min(self.retry_cap, self.retry_base * 2 ** (failures - 1)))
 
     # -- what the API shows ---------------------------------------------------------------------------
     def describe(self, name: str) -> dict[str, Any]:
