@@ -162,27 +162,29 @@ class Runner:
             job.result = json.loads(stdout) if stdout.strip() else None
         except json.JSONDecodeError:
             job.result = None
+        from crmsync.serve.history import record_skipped
+
         if code == 0:
-            job.status = "ok"
+            status = "ok"
         elif code == BUSY_EXIT:
-            job.status = "skipped"
+            status = "skipped"
             job.error = _error_text(stderr)
+            record_skipped(self.project, [job])  # in sync.runs before anyone sees the job as done
         elif self.stopping and (code is None or code < 0 or code == INTERRUPTED_EXIT):
-            job.status = "interrupted"
+            status = "interrupted"
             job.error = ("the server stopped before the run started" if code is None else
                          "the server was stopped during the run; committed work is kept and the next run goes on")
         else:
-            job.status = "failed"
+            status = "failed"
             job.error = _error_text(stderr) or f"the run ended with exit code {code}"
+        job.status = status
         for listener in self.on_finish:  # before the connection is free: the scheduler sees a failure first
             listener(job)
         with self._lock:
             if self._busy.get(job.connection) is job:
                 del self._busy[job.connection]
             waiting = self._skipped.pop(job.connection, [])
-        from crmsync.serve.history import record_skipped
-
-        record_skipped(self.project, waiting + ([job] if job.status == "skipped" else []))
+        record_skipped(self.project, waiting)
 
     def _skip(self, job: Job, why: str) -> None:
         job.status = "skipped"
