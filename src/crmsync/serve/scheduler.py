@@ -125,7 +125,7 @@ class Scheduler:
         running = self.runner.running(pipe.connection)
         return {"schedule": pipe.schedule or "manual", "timezone": pipe.timezone or "UTC",
                 "next_run": _iso(plan.due if self.enabled else None),
-                "failures": plan.failures, "retry_at": _iso(plan.retry_at),
+                "failures": plan.failures, "retry_at": _iso(plan.retry_at), "last_error": plan.last_error,
                 "running": running.as_dict() if running is not None and running.pipeline == name else None}
 
     # -- the fired-slot file --------------------------------------------------------------------------

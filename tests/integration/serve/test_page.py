@@ -1,5 +1,6 @@
 """The status page in a real headless browser (Playwright driving Debian's chromium): it asks for a
-key, shows the pipelines and their runs, and "Run now" starts a run whose result then appears."""
+key, shows the pipelines and their runs, resolves a pending conflict, and "Run now" starts a run
+whose result then appears (and carries the decision to the CRM)."""
 
 import os
 import shutil
@@ -7,6 +8,7 @@ import shutil
 import pytest
 
 from tests.integration.serve.served import make_project
+from tests.integration.sync.test_sync_cli import Amo, clash, set_policy
 from tests.integration.test_pull_cli import run_here
 
 CHROMIUM = "CRMSYNC_CHROMIUM"  # a chromium binary other than Debian's, if wanted
@@ -24,7 +26,11 @@ def chromium() -> str:
 def test_status_page_shows_pipelines_and_runs_and_runs_now(tmp_path, fake_crm, serve):
     from playwright.sync_api import expect, sync_playwright
 
-    project, _ = make_project(tmp_path, fake_crm, schedule="*/15 * * * *")
+    project, server = make_project(tmp_path, fake_crm, schedule="*/15 * * * *")
+    set_policy(project, "amocrm", "crm_wins", {"contact.position": "manual"})
+    run_here(project, "sync", "amocrm", "--json")
+    amo = Amo(server)
+    _, remote_id = clash(project, amo)  # position: 'Local' here, 'CRM' there
     run_here(project, "sync", "amocrm", "--json")
     served = serve(project)
     before = len(served.get("/api/runs?limit=100")["runs"])
@@ -44,10 +50,20 @@ def test_status_page_shows_pipelines_and_runs_and_runs_now(tmp_path, fake_crm, s
             expect(runs).to_have_count(before)
             expect(runs.first).to_contain_text("ok")
 
+            conflict = page.locator("#conflicts tbody tr").first
+            expect(conflict).to_contain_text("contact.position")
+            expect(conflict).to_contain_text('"Local"')
+            expect(conflict).to_contain_text('"CRM"')
+            conflict.get_by_role("button", name="keep local").click()
+            expect(page.locator("#notice")).to_contain_text("resolved: keep local")
+            expect(page.locator("#conflicts tbody")).to_contain_text("none pending")
+            assert amo.position(remote_id) == "CRM"  # decided, not yet sent
+
             page.click("button[data-pipeline=amocrm]")
             expect(page.locator("#notice")).to_contain_text("run of amocrm ok", timeout=90_000)
             expect(runs).to_have_count(before + 2, timeout=15_000)  # the sync's pull and push rows
             expect(runs.first).to_contain_text("amocrm")
+            assert amo.position(remote_id) == "Local"  # the run sent the decision
             page.reload()  # the key stays for the tab
             expect(page.locator("#pipelines tbody tr").first).to_contain_text("amocrm")
         finally:
