@@ -24,11 +24,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_project(tmp_path: Path, fake_crm: Any, *, schedule: str = "manual", contacts: int = 15) -> tuple[Path, Any]:
+def make_project(tmp_path: Path, fake_crm: Any, *, schedule: str = "manual", contacts: int = 15,
+                 rate_limit: bool = False) -> tuple[Path, Any]:
     """A project whose `amocrm` pipeline (contacts only, for speed) talks to a fake AmoCRM; bitrix24's is removed."""
     run_here(tmp_path, "init", str(tmp_path / "p"))
     project = tmp_path / "p"
-    amo = fake_crm("amocrm", contacts=contacts, deals=2, tasks=2, rate_limit=False)
+    amo = fake_crm("amocrm", contacts=contacts, deals=2, tasks=2, rate_limit=rate_limit)
     run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", amo.url,
              "--long-lived-token", "demo-token")
     (project / "pipelines" / "bitrix24.yaml").unlink()
