@@ -58,6 +58,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
              ) -> SyncResult:
     """Everything ``crmsync sync PIPELINE`` does; a failed run is recorded in ``sync.runs``."""
     from crmsync.canonical.tables import ensure
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.pull import PullApply, pull_spec, read_phase
     from crmsync.push import push_connection
@@ -67,6 +68,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     run = prepare_run(project, pipeline_name, kind="sync", entities=entities)
     pipe = run.pipeline
     session = session or authorized_session(project, pipe.connection)
+    ensure_bound(session, pipe.crm, pipe.name)  # before anything is read or written
     started = dt.datetime.now(dt.timezone.utc)
     result = SyncResult(f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", pipe.name, pipe.connection, dry_run)
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)

@@ -25,6 +25,14 @@ _WHERE = {"amocrm": "--subdomain/--base-url", "bitrix24": "--webhook-url/--porta
 def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: str, *,
            display_base: str | None = None, expect_subdomain: str | None = None) -> dict[str, Any]:
     """Call the check endpoint; returns a small, non-secret summary of the account."""
+    return verify_answer(connector, auth, base_url, credential, display_base=display_base,
+                         expect_subdomain=expect_subdomain)[0]
+
+
+def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: str, *,
+                  display_base: str | None = None, expect_subdomain: str | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`verify`, and the check call's whole answer (what the account's identity is read from)."""
     shown = display_base or base_url
     root = base_url.rstrip("/") + "/"
     url = urljoin(root, connector.check_path or connector.check_method or "")
@@ -56,7 +64,7 @@ def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: 
         raise UserError(f"wrong subdomain: the credential belongs to the account '{account['subdomain']}', not "
                         f"'{expect_subdomain}'. Use --subdomain {account['subdomain']} or a token of that account. "
                         f"Nothing was saved")
-    return account
+    return account, body
 
 
 def _summary(crm: str, body: dict[str, Any]) -> dict[str, Any]:

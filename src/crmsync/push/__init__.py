@@ -15,11 +15,13 @@ __all__ = ["PushResult", "push_connection", "run_push"]
 def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None = None, dry_run: bool = False,
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PushResult:
     """Everything ``crmsync push PIPELINE`` does: check the specs, open the connection, push, record the run."""
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.runs import guarded_run, prepare_run
 
     run = prepare_run(project, pipeline_name, kind="push", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
+    ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
     session.records_can_fail = True  # a refused record is set aside, not the end of the run
     with guarded_run(project, run, "push", record=not dry_run):
         return push_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
