@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crmsync.errors import UserError
+from crmsync.http.pacing import Pacer
 from crmsync.project import Project
 from crmsync.secrets.masking import register
 from crmsync.secrets.vault import Vault, vault_for
@@ -29,6 +30,7 @@ from . import oauth_flow as flow
 from .check import verify_answer
 from .grants import request_tokens
 from .model import OK, Connection
+from .session import shared_pacer
 from .spec import LONG_LIVED_TOKEN, OAUTH2, WEBHOOK_URL, ConnectorAuth, load_connector_auth
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -105,12 +107,13 @@ def connect(project: Project, opts: ConnectOptions, *, on_url: Callable[[str], N
         binding.check_replace(old, Connection(opts.name, opts.crm, kind, ""), new_account=False,
                               title=connector.title)
     vault = vault_for(project.state_dir)
+    pacer = shared_pacer(project, opts.name, connector.raw.get("rate_limit"))
     if kind == LONG_LIVED_TOKEN:
-        conn = _long_lived(connector, opts)
+        conn = _long_lived(connector, opts, pacer)
     elif kind == WEBHOOK_URL:
-        conn = _webhook(connector, opts)
+        conn = _webhook(connector, opts, pacer)
     else:
-        conn = _oauth(project, connector, _with_stored(project, vault, opts), on_url)
+        conn = _oauth(project, connector, _with_stored(project, vault, opts), on_url, pacer)
     conn.last_ok_at = time.time()
     if old is not None:
         binding.check_replace(old, conn, new_account=opts.new_account, title=connector.title)
@@ -135,17 +138,17 @@ def auth_url(project: Project, opts: ConnectOptions) -> AuthUrlResult:
 
 
 # -- the three ways in -------------------------------------------------------------------------------
-def _long_lived(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
+def _long_lived(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Connection:
     register(opts.long_lived_token)
     base = _amo_base(opts)
     account, body = verify_answer(connector, connector.auth(LONG_LIVED_TOKEN), base, opts.long_lived_token or "",
-                                  expect_subdomain=opts.subdomain)
+                                  expect_subdomain=opts.subdomain, pacer=pacer)
     return Connection(opts.name, opts.crm, LONG_LIVED_TOKEN, base,
                       {"account": account, **_bound(connector, body=body, base_url=base)},
                       {"token": opts.long_lived_token})
 
 
-def _webhook(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
+def _webhook(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Connection:
     url = (opts.webhook_url or "").strip()
     register(url)
     match = _WEBHOOK.match(url)
@@ -155,7 +158,8 @@ def _webhook(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
                         "webhook). Nothing was saved")
     register(match.group(3))
     shown = f"{match.group(1)}/rest/{match.group(2)}/***/"
-    account, body = verify_answer(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown)
+    account, body = verify_answer(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown,
+                                  pacer=pacer)
     return Connection(opts.name, opts.crm, WEBHOOK_URL, shown,
                       {"portal": match.group(1), "webhook_user": match.group(2), "account": account,
                        **_bound(connector, body=body, base_url=url)},
@@ -163,7 +167,7 @@ def _webhook(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
 
 
 def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
-           on_url: Callable[[str], None]) -> Connection:
+           on_url: Callable[[str], None], pacer: Pacer) -> Connection:
     auth = connector.auth(OAUTH2)
     if not opts.client_id or not opts.client_secret:
         raise UserError(f"OAuth needs the integration's --client-id and --client-secret (or "
@@ -194,7 +198,8 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
     base = grant.extra.get("client_endpoint") if opts.crm == "bitrix24" else _amo_base(opts, redirect.params)
     if not base:
         raise UserError(f"{connector.title} did not say which address to call; pass --base-url")
-    account, body = verify_answer(connector, auth, base, grant.access_token, expect_subdomain=opts.subdomain)
+    account, body = verify_answer(connector, auth, base, grant.access_token, expect_subdomain=opts.subdomain,
+                                  pacer=pacer)
     settings = {**_bound(connector, body=body, grant=grant.extra, base_url=base),
                 "client_id": opts.client_id, "token_url": token_url, "redirect_uri": redirect_uri,
                 "authorize_url": _authorize_base(connector, opts), "account": account,
