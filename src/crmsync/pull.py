@@ -367,8 +367,8 @@ def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None
 
     run = prepare_run(project, pipeline_name, kind="pull", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
-    ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
     with guarded_run(project, run, "pull"):
+        ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
         return pull_rounds(project, pull_spec(run, session, progress), entities=run.entities,
                            full_refresh=full_refresh)
 

@@ -68,7 +68,6 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     run = prepare_run(project, pipeline_name, kind="sync", entities=entities)
     pipe = run.pipeline
     session = session or authorized_session(project, pipe.connection)
-    ensure_bound(session, pipe.crm, pipe.name)  # before anything is read or written
     started = dt.datetime.now(dt.timezone.utc)
     result = SyncResult(f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", pipe.name, pipe.connection, dry_run)
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)
@@ -77,6 +76,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     applier = PullApply(pulling, run.entities, commit_chunks=not dry_run)  # a dry run rolls it all back
 
     with guarded_run(project, run, "sync", record=not dry_run):
+        ensure_bound(session, pipe.crm, pipe.name)  # the right CRM and account, before anything is written
         pulled = None
         if pipe.direction != "push":
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,

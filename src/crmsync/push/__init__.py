@@ -21,9 +21,9 @@ def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None
 
     run = prepare_run(project, pipeline_name, kind="push", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
-    ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
     session.records_can_fail = True  # a refused record is set aside, not the end of the run
     with guarded_run(project, run, "push", record=not dry_run):
+        ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
         return push_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
                                crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
                                canonical=run.canonical, entities=run.entities, session=session,

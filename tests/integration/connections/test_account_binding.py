@@ -160,6 +160,8 @@ def test_an_amocrm_answering_as_another_account_stops_the_run_before_it_writes(p
         assert "NotForTheOther" not in json.dumps(records(second, "contacts"))
         routes = {route.split("?")[0] for route in second.stats.by_route}
         assert routes == {"GET /api/v4/account"}, routes   # the check call, and nothing else
+    failed = sql(project, "SELECT kind, error FROM sync.runs WHERE status = 'failed' ORDER BY started_at")
+    assert [k for k, _ in failed] == ["sync", "push", "pull"] and all("now reaches" in e for _, e in failed)
 
 
 def test_a_bitrix24_token_refresh_that_names_another_portal_stops_the_run(project, fake_crm):
