@@ -160,6 +160,8 @@ def test_an_amocrm_answering_as_another_account_stops_the_run_before_it_writes(p
         assert "NotForTheOther" not in json.dumps(records(second, "contacts"))
         routes = {route.split("?")[0] for route in second.stats.by_route}
         assert routes == {"GET /api/v4/account"}, routes   # the check call, and nothing else
+        tested = run(project, "connections", "test", "amocrm", ok=False)
+        assert tested.returncode == 2 and "now reaches the account account_id 777" in tested.stderr
     failed = sql(project, "SELECT kind, error FROM sync.runs WHERE status = 'failed' ORDER BY started_at")
     assert [k for k, _ in failed] == ["sync", "push", "pull"] and all("now reaches" in e for _, e in failed)
 
