@@ -96,6 +96,7 @@ def test_replace_to_another_account_is_refused_and_new_account_detaches_the_link
     for rid in linked:   # the new account's records with the numbers the first account's links had
         assert json.dumps(after[rid], sort_keys=True, default=str) == before[rid], rid
     assert "LaterEdit" not in json.dumps([after[r] for r in before])
+    assert linked_remote_ids(project, crm) >= set(before)   # the new account was read from the start
     assert "LaterEdit" not in json.dumps(records(first, "contacts"))   # and nothing more went to the first
 
 
