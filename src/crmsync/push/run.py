@@ -46,7 +46,7 @@ from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
 from .outbox import Op, enqueue, in_flight, mark, mark_all_sent
-from .plan import Plan, plan_entity
+from .plan import Plan, assume_created, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
 
 ENTITY_ORDER = ("contact", "deal", "task")
@@ -62,6 +62,7 @@ class PushResult:
     dry_run: bool = False
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
     plan: dict[str, dict[str, Any]] = field(default_factory=dict)  # dry run: what would be sent
+    planned: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)  # dry run: all of it
     seconds: float = 0.0
     status: str = "ok"
 
@@ -151,6 +152,8 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
                                        "deleted": len(_deletes(plan)), "rejected": len(plan.rejected),
                                        "held": len(plan.held)}
             result.plan[entity] = _preview(plan)
+            result.planned += planned(plan)
+            assume_created(book, plan)  # the real run creates them before the next entity refers to them
             continue
         ctx.send(plan)
         ctx.counts["held"] = len(plan.held)
