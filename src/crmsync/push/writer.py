@@ -61,7 +61,7 @@ class Writer:
         self.session, self.base_url = session, base_url.rstrip("/")
 
     def batch_size(self, kind: str) -> int:
-        return int(self.spec[kind].get("batch_size", 50))
+        return int((self.spec.get(kind) or {}).get("batch_size", 50))  # no such call: send() says so
 
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
         """Write one batch; ``sending(ops)`` is called (and must commit) just before each HTTP call."""

@@ -1,0 +1,111 @@
+"""The fault matrix: every write kind of both CRMs through every way an answer goes wrong.
+
+For each CRM × write (create, update, delete) × fault (the answer truncated, dropped or never sent
+after the CRM applied the write; a 5xx after it applied it; a 429, which it did not apply): one push
+run with the fault, then a clean follow-up run (pull and push), leave exactly the intended records in
+the fake, counted through its admin route ``/_fake/records``. The push settles a lost answer in the
+same run (it asks the CRM what became of the write), so the intended state holds after the first
+run already, and the follow-up run writes nothing.
+
+AmoCRM's API deletes nothing (``crmsync validate`` refuses ``deletes: hard`` there), so its delete
+column is not applicable: :func:`test_amocrm_delete_is_not_applicable` pins that a push refuses it
+without writing.
+"""
+
+import pytest
+import requests
+
+from crmsync.errors import CrmError
+from tests.integration.push.test_push import Sync, project  # noqa: F401  (project is a fixture)
+
+FAULTS = ["truncate-after", "drop-after", "hang-after", "500-after", "429-before"]
+WRITE_ROUTE = {("amocrm", "create"): "/api/v4/contacts", ("amocrm", "update"): "/api/v4/contacts",
+               ("bitrix24", "create"): "crm.contact.add", ("bitrix24", "update"): "crm.contact.update",
+               ("bitrix24", "delete"): "crm.contact.delete"}
+CASES = [(crm, kind, fault) for (crm, kind) in WRITE_ROUTE for fault in FAULTS]
+HANG_SECONDS = 2.0  # the fake's hang; the session gives up after CRMSYNC_HTTP_TIMEOUT's 0.7 s
+
+
+def records(server):
+    """``{id: (first name, last name)}`` of every contact the fake holds, through its admin route."""
+    rows = requests.get(server.url + "/_fake/records", params={"entity": "contacts"}, timeout=10).json()["records"]
+    return {int(r.get("id", r.get("ID"))): (r.get("first_name", r.get("NAME")), r.get("last_name", r.get("LAST_NAME")))
+            for r in rows}
+
+
+def intended(before, kind, target):
+    """What the fake must hold after the write, with ``None`` for the created record's unknown id."""
+    after = dict(before)
+    if kind == "update":
+        after[target] = (before[target][0], "Matrix")
+    elif kind == "delete":
+        del after[target]
+    else:
+        after[None] = ("Fault", "Matrix")
+    return after
+
+
+def as_found(now, before):
+    """``now`` keyed like :func:`intended`: a single new record under ``None``; several stay apart (and differ)."""
+    new = {rid: names for rid, names in now.items() if rid not in before}
+    kept = {rid: names for rid, names in now.items() if rid in before}
+    if len(new) == 1:
+        kept[None] = next(iter(new.values()))
+        return kept
+    return {**kept, **new}
+
+
+@pytest.mark.parametrize("crm, kind, fault", CASES, ids=lambda v: v)
+def test_one_run_and_a_clean_one_leave_exactly_the_intended_records(project, fake_crm, monkeypatch,  # noqa: F811
+                                                                     crm, kind, fault):
+    if fault.startswith("hang"):
+        monkeypatch.setenv("CRMSYNC_HTTP_TIMEOUT", "5,0.7")  # the documented setting, read by the session
+    server = fake_crm(crm, contacts=4, deals=1, tasks=1, rate_limit=False)
+    sync = Sync(project, crm, server)
+    sync.session._sleep = lambda _: None  # a 429's Retry-After need not be waited out here
+    mode = "hard" if kind == "delete" else "soft"
+    sync.pull()
+    cid, target = sync.sql("SELECT canonical_id, CAST(remote_id AS INTEGER) FROM sync.links "
+                           "WHERE entity = 'contact' AND connection = ? ORDER BY remote_id LIMIT 1", [crm])[0]
+    if kind == "create":
+        sync.sql("INSERT INTO canonical.contacts (id, version, first_name, last_name) "
+                 "VALUES ('fault-matrix', 1, 'Fault', 'Matrix')")
+        cid = "fault-matrix"
+    elif kind == "update":
+        sync.sql("UPDATE canonical.contacts SET last_name = 'Matrix' WHERE id = ?", [cid])
+    else:
+        sync.sql("UPDATE canonical.contacts SET deleted_at = now() WHERE id = ?", [cid])
+    before = records(server)
+    want = intended(before, kind, target)
+    server.faults.add_spec(f"{fault}:x1@{WRITE_ROUTE[crm, kind]}").hang_seconds = HANG_SECONDS
+
+    pushed = sync.push(deletes=mode).entities["contact"]
+    assert server.faults.injected == {fault: 1}, (pushed, server.stats.by_route)  # the fault did hit the write
+    assert pushed[{"create": "created", "update": "updated", "delete": "deleted"}[kind]] == 1
+    assert as_found(records(server), before) == want  # settled within the run that lost the answer
+    # the lost answer was settled by asking the CRM, never by sending the write again blind
+    assert sync.session.stats.unknown == (0 if fault.startswith("429") else 1)
+
+    writes = sync.writes
+    sync.pull()
+    again = sync.push(deletes=mode).entities
+    assert all(c["created"] == c["updated"] == c["deleted"] == 0 for c in again.values())
+    assert sync.writes == writes
+    assert as_found(records(server), before) == want
+    assert sync.sql("SELECT status, count(*) FROM sync.outbox WHERE canonical_id = ? GROUP BY status", [cid]) == [
+        ("sent", 1)]
+    links = sync.sql("SELECT remote_id, remote_deleted_at IS NOT NULL FROM sync.links "
+                     "WHERE entity = 'contact' AND connection = ? AND canonical_id = ?", [crm, cid])
+    assert len(links) == 1 and links[0][1] == (kind == "delete")
+    assert sync.sql("SELECT count(*) FROM sync.rejected") == [(0,)]
+
+
+def test_amocrm_delete_is_not_applicable(project, fake_crm):  # noqa: F811
+    server = fake_crm("amocrm", contacts=2, deals=1, tasks=1, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    sync.sql("UPDATE canonical.contacts SET deleted_at = now() WHERE id = (SELECT min(id) FROM canonical.contacts)")
+    before = records(server)
+    with pytest.raises(CrmError, match="no way to delete records through the API"):
+        sync.push(deletes="hard")
+    assert sync.writes == 0 and records(server) == before
