@@ -109,3 +109,49 @@ def test_amocrm_delete_is_not_applicable(project, fake_crm):  # noqa: F811
     with pytest.raises(CrmError, match="no way to delete records through the API"):
         sync.push(deletes="hard")
     assert sync.writes == 0 and records(server) == before
+
+
+# Deals and tasks take the same path; tasks are found by content in both CRMs (no key on the record).
+OTHER = {("amocrm", "deal"): ("leads", "name", "/api/v4/leads"), ("amocrm", "task"): ("tasks", "text", "/api/v4/tasks"),
+         ("bitrix24", "deal"): ("deals", "TITLE", "crm.deal."), ("bitrix24", "task"): ("tasks", "title", "tasks.task.")}
+
+
+def titles(server, table, key):
+    rows = requests.get(server.url + "/_fake/records", params={"entity": table}, timeout=10).json()["records"]
+    return {int(r.get("id", r.get("ID"))): r.get(key) for r in rows}
+
+
+@pytest.mark.parametrize("crm, entity", list(OTHER), ids=lambda v: v)
+@pytest.mark.parametrize("kind", ["create", "update"])
+def test_deals_and_tasks_whose_answer_is_dropped_are_written_once(project, fake_crm, crm, entity, kind):  # noqa: F811
+    table, key, route = OTHER[crm, entity]
+    server = fake_crm(crm, contacts=2, deals=2, tasks=2, rate_limit=False)
+    sync = Sync(project, crm, server)
+    sync.pull()
+    plural = f"{entity}s"
+    cid, rid = sync.sql("SELECT canonical_id, CAST(remote_id AS INTEGER) FROM sync.links WHERE entity = ? "
+                        "AND connection = ? ORDER BY remote_id LIMIT 1", [entity, crm])[0]
+    if kind == "update":
+        sync.sql(f"UPDATE canonical.{plural} SET title = 'Matrix {entity}' WHERE id = ?", [cid])
+    elif entity == "deal":
+        sync.sql("INSERT INTO canonical.deals (id, version, title, amount, pipeline, stage, owner) "
+                 "SELECT 'fault-matrix', 1, 'Matrix deal', 100, pipeline, stage, owner FROM canonical.deals "
+                 "WHERE id = ?", [cid])
+    else:
+        sync.sql("INSERT INTO canonical.tasks (id, version, title, due_at, completed, owner) "
+                 "SELECT 'fault-matrix', 1, 'Matrix task', '2030-02-01T09:00:00Z', false, owner FROM canonical.tasks "
+                 "WHERE id = ?", [cid])
+    before = titles(server, table, key)
+    server.faults.add_spec(f"drop-after:x1@{route}")
+
+    assert sync.push().entities[entity]["created" if kind == "create" else "updated"] == 1
+    assert server.faults.injected == {"drop-after": 1} and sync.session.stats.unknown == 1
+    writes = sync.writes
+    sync.pull()
+    assert all(c["created"] == c["updated"] == 0 for c in sync.push().entities.values()) and sync.writes == writes
+    now = titles(server, table, key)
+    if kind == "update":
+        assert now == {**before, rid: f"Matrix {entity}"}
+    else:
+        assert {i: t for i, t in now.items() if i in before} == before
+        assert [t for i, t in now.items() if i not in before] == [f"Matrix {entity}"]
