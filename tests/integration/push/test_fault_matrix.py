@@ -155,3 +155,38 @@ def test_deals_and_tasks_whose_answer_is_dropped_are_written_once(project, fake_
     else:
         assert {i: t for i, t in now.items() if i in before} == before
         assert [t for i, t in now.items() if i not in before] == [f"Matrix {entity}"]
+
+
+@pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
+def test_a_lost_answer_the_crm_cannot_be_asked_about_waits_for_the_next_run(project, fake_crm, crm):  # noqa: F811
+    from crmsync.http.policy import RetryPolicy
+
+    server = fake_crm(crm, contacts=2, deals=1, tasks=1, rate_limit=False)
+    sync = Sync(project, crm, server)
+    sync.pull()
+    sync.session.retry, sync.session._sleep = RetryPolicy(max_attempts=2), lambda _: None
+    sync.sql("INSERT INTO canonical.contacts (id, version, first_name, last_name) "
+             "VALUES ('fault-matrix', 1, 'Fault', 'Matrix')")
+    before = records(server)
+    route = WRITE_ROUTE[crm, "create"]
+    server.faults.add_spec(f"drop-after:x1@{route}")
+    pick = server.faults.pick
+
+    def then_down(path, writes=()):  # the fake goes down right after it applied the write
+        rule = pick(path, writes)
+        if rule is not None and rule.when == "after":
+            server.faults.add(503, rate=1.0)
+        return rule
+
+    server.faults.pick = then_down
+
+    with pytest.raises(CrmError, match="could not be asked what became of them.*status 'unknown'"):
+        sync.push()
+    assert sync.sql("SELECT status FROM sync.outbox WHERE canonical_id = 'fault-matrix'") == [("unknown",)]
+    server.faults.clear()
+    assert as_found(records(server), before) == intended(before, "create", None)  # once, never resent blind
+
+    writes = sync.writes
+    assert sync.push().entities["contact"]["created"] == 1  # the next run finds it and links it
+    assert sync.writes == writes and as_found(records(server), before) == intended(before, "create", None)
+    assert sync.sql("SELECT status FROM sync.outbox WHERE canonical_id = 'fault-matrix'") == [("sent",)]
