@@ -242,7 +242,10 @@ class _Entity:
         for op in ops:
             raw = records.get(str(op.remote_id))
             if kind == "delete":
-                (resend.append(op) if raw is not None else landed.append(Outcome(op, op.remote_id)))
+                if raw is None:  # gone, as the delete meant
+                    landed.append(Outcome(op, op.remote_id))
+                else:
+                    resend.append(op)
             elif raw is None:  # deleted in the CRM meanwhile: handled as that deletion
                 landed.append(Outcome(op, op.remote_id, error="the record no longer exists in the CRM", gone=True))
             elif self._shows(raw, op):
