@@ -57,10 +57,12 @@ class ErrorRule:
     action: str
     error: tuple[str, ...] = ()
     hint: str | None = None
+    executed: bool | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ErrorRule:
-        return cls(_tuple(data["status"]), data["action"], _tuple(data.get("error")), data.get("hint"))
+        return cls(_tuple(data["status"]), data["action"], _tuple(data.get("error")), data.get("hint"),
+                   data.get("executed"))
 
 
 @dataclass(frozen=True)
