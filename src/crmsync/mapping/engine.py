@@ -13,7 +13,7 @@ from .context import Context
 from .errors import MappingError, Rejection
 from .layouts import layout_for
 from .paths import MISSING, get_path, set_path
-from .raw_values import ENVELOPED, Unreadable, unwrap
+from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .registry import Transform, get_transform
 from .resolver import Resolver
 from .spec import CustomFieldRef, FieldSpec, MappingSpec, Source, load_mapping
@@ -101,12 +101,18 @@ class Mapper:
                     value = unwrap(value)
                 except Unreadable as exc:
                     raise ctx.reject(str(exc)) from None
+            malformed = deep_text_problem(value) if type(value) is str else None  # whatever the transforms
+            if malformed:                                                          # would make of it
+                raise ctx.reject(f"the CRM's value {malformed}")
             try:
                 for t in bound.chain:
                     if value is not None or t.handles_none:
                         value = t.forward(value, ctx)
             except _SURPRISES as exc:
                 raise ctx.reject(f"cannot read {value!r}: {exc}") from exc
+            malformed = deep_text_problem(value)
+            if malformed:
+                raise ctx.reject(f"the text {malformed}")
             _place(out, bound.name, value)
         if self.check is not None:
             self.check(out, "pull")
@@ -146,6 +152,9 @@ class Mapper:
             if value is MISSING:
                 continue
             ctx.field, ctx.custom = name, bound.custom
+            malformed = deep_text_problem(value)
+            if malformed:
+                raise ctx.reject(f"the text {malformed}; the CRM would refuse or mangle it")
             ctx.current = None if current is None else self._read(current, bound)
             if ctx.current is MISSING:
                 ctx.current = None

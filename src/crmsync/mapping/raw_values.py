@@ -64,6 +64,24 @@ def text_problem(text: str) -> str | None:
     return f"holds {kind} U+{ord(char):04X} at position {found.start()}"
 
 
+def deep_text_problem(value: Any) -> str | None:
+    """:func:`text_problem` of the first malformed text anywhere in ``value`` (lists, objects)."""
+    kind = type(value)
+    if kind is str:
+        return text_problem(value)
+    if kind is list:
+        for item in value:
+            found = deep_text_problem(item)
+            if found:
+                return found
+    elif kind is dict:
+        for item in value.values():
+            found = deep_text_problem(item)
+            if found:
+                return found
+    return None
+
+
 def exact_decimal(value: Any) -> Decimal | None:
     """``value`` (a number or numeric text) as an exact Decimal; None if it is not a finite number."""
     if isinstance(value, bool):

@@ -48,13 +48,12 @@ class PushChecks:
 
     def note(self, canonical_id: str, remote_id: str | None, record: dict[str, Any],
              base: dict[str, Any] | None) -> None:
-        """Remember a row whose pull-only fields differ from what this CRM last agreed (or that has
-        pull-only values and no link): :meth:`pull_only_edits` decides, against every CRM's base."""
+        """Remember a linked row whose pull-only fields differ from what this CRM last agreed:
+        :meth:`pull_only_edits` decides, against every CRM's base. A new row is not noted: its
+        pull-only values (a full name beside the first and last) are the CRM's to set."""
         if base is None:
-            differ = {n: get_field(record, n) for n in self.pull_only if get_field(record, n) is not None}
-        else:
-            differ = {n: get_field(record, n) for n in self.pull_only
-                      if not same(get_field(record, n), get_field(base, n))}
+            return
+        differ = {n: get_field(record, n) for n in self.pull_only if not same(get_field(record, n), get_field(base, n))}
         if differ:
             self._candidates[canonical_id] = (remote_id, differ)
             if len(self._candidates) >= CHUNK:
