@@ -45,9 +45,43 @@ def page_is_plain(body: bytes) -> bool:
     return not _LONG_DIGITS.search(body) and not _EXPONENT.search(body)
 
 
+def _plain(value: Any) -> bool:
+    """Nothing in ``value`` needs an envelope (the common case, checked without building anything)."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if kind is int:
+        return INT64[0] <= value <= INT64[1]
+    if kind is float:
+        return math.isfinite(value) and abs(value) < 2**63
+    if kind is list:
+        for item in value:  # noqa: SIM110 - a loop: all(genexpr) costs ~3x per call on this path
+            if not _plain(item):
+                return False
+        return True
+    if kind is dict:
+        for item in value.values():
+            if not _plain(item):
+                return False
+    return True
+
+
 def storable(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with every value the raw tables cannot keep exactly put in an envelope (the same
     object when there is none)."""
+    for value in row.values():
+        if value is not None and type(value) is not str and not _plain(value):
+            break
+        if type(value) is str and not value.isascii() and not _plain(value):
+            break
+    else:
+        return row
     found = False
 
     def fix(value: Any) -> Any:
