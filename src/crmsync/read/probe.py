@@ -89,7 +89,7 @@ def _bitrix24_page(session: Any, base_url: str, listing: dict[str, Any], inc: di
     response = session.post(f"{base_url.rstrip('/')}/{listing['method']}?{build_query(params)}")
     if response.status_code >= 300:
         return None
-    body = response.json()
+    body = loads_exact(response.content)
     rows = body.get("result")
     if isinstance(rows, dict) and listing.get("records"):
         rows = rows.get(listing["records"])
