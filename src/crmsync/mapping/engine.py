@@ -101,8 +101,9 @@ class Mapper:
                     value = unwrap(value)
                 except Unreadable as exc:
                     raise ctx.reject(str(exc)) from None
-            malformed = deep_text_problem(value) if type(value) is str else None  # whatever the transforms
-            if malformed:                                                          # would make of it
+            # Malformed text is bad whatever the transforms would make of it (a flag, a label).
+            malformed = deep_text_problem(value) if type(value) is str else None
+            if malformed:
                 raise ctx.reject(f"the CRM's value {malformed}")
             try:
                 for t in bound.chain:
