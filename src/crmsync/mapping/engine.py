@@ -102,7 +102,7 @@ class Mapper:
                 except Unreadable as exc:
                     raise ctx.reject(str(exc)) from None
             # Malformed text is bad whatever the transforms would make of it (a flag, a label).
-            malformed = deep_text_problem(value) if type(value) is str else None
+            malformed = deep_text_problem(value) if type(value) in (str, list) else None
             if malformed:
                 raise ctx.reject(f"the CRM's value {malformed}")
             try:
