@@ -24,6 +24,7 @@ from crmsync.mapping.raw_values import ENVELOPED, INT64, number_envelope, unread
 
 _LONG_DIGITS = re.compile(rb"\d{19,}")  # an integer that may not fit in 64 bits (or a long digit string)
 _EXPONENT = re.compile(rb"\d[eE][+-]?\d")  # a float such as 1e26 (a BIGINT column cannot take it)
+_NOT_JSON = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]")  # what only the standard library reads
 VARIANT = "\u25b6v_"  # dlt's variant column: "price" holding text in a BIGINT column lands in "price▶v_text"
 
 
@@ -40,9 +41,9 @@ def loads_exact(body: bytes | str) -> Any:
 
 
 def page_is_plain(body: bytes) -> bool:
-    """A page orjson parsed holds nothing :func:`storable` would change: no long integer, no float
-    in exponent form (NaN and lone surrogates orjson refuses). Most pages: they skip the walk."""
-    return not _LONG_DIGITS.search(body) and not _EXPONENT.search(body)
+    """A page holds nothing :func:`storable` would change: no long integer, no float in exponent
+    form, no NaN, Infinity or surrogate escape. Most pages: they skip the walk."""
+    return not _LONG_DIGITS.search(body) and not _EXPONENT.search(body) and not _NOT_JSON.search(body)
 
 
 def _plain(value: Any) -> bool:

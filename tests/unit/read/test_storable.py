@@ -38,6 +38,7 @@ def test_a_plain_row_is_returned_as_is():
     assert storable(row) is row
     assert page_is_plain(b'{"a": 12, "b": "1x"}') and not page_is_plain(b'{"a": 1e26}')
     assert not page_is_plain(b'{"a": 10000000000000000000000}')
+    assert not page_is_plain(b'{"a": NaN}') and not page_is_plain(b'{"a": "\\ud800"}')
 
 
 def test_dlt_variant_columns_fold_back_into_their_column():
