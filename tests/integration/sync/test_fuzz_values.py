@@ -233,16 +233,18 @@ def _pull_round(world: World, draw_value: Any) -> None:
                            before_canonical, row))
     con.close()
     assert placed
-    result = world.sync.pull()  # no exception: whatever the CRM holds, the run ends normally
-    assert sum(c["read"] for c in result.entities.values()) >= len(placed)  # every changed record was read
-    rejected = world.rejections(result.run_id, "pull")
-    for entity, remote_id, name, _, _, bad, readers, _, _ in placed:
-        if (entity, remote_id) in rejected:
-            assert rejected[entity, remote_id] in readers, (entity, name, bad.label, rejected[entity, remote_id][:200])
-        else:
-            assert not bad.always_bad, f"{world.crm} {entity}.{name} took {bad.label} {bad.value!r}"[:300]
-    for _, _, _, where, before, _, _, _, row in placed:
-        world.restore(row, where, before)
+    try:
+        result = world.sync.pull()  # no exception: whatever the CRM holds, the run ends normally
+        assert sum(c["read"] for c in result.entities.values()) >= len(placed)  # every changed record was read
+        rejected = world.rejections(result.run_id, "pull")
+        for entity, remote_id, name, _, _, bad, readers, _, _ in placed:
+            if (entity, remote_id) in rejected:
+                assert rejected[entity, remote_id] in readers, (entity, name, bad, rejected[entity, remote_id][:200])
+            else:
+                assert not bad.always_bad, f"{world.crm} {entity}.{name} took {bad}"
+    finally:  # the next example starts from the CRM as it was, whatever happened in this one
+        for _, _, _, where, before, _, _, _, row in placed:
+            world.restore(row, where, before)
     fixed = world.sync.pull()
     assert not world.rejections(fixed.run_id, "pull"), "a fixed value is still set aside"
     con = world.db()
@@ -303,21 +305,23 @@ def _push_round(world: World, data: Any) -> None:
                 sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = ? WHERE id = ?", [bad.value, cid])
             placed.append((entity, cid, name, top, before, bad))
     con.close()
-    result = world.sync.push()  # no exception
-    sent = {(e, c) for e, c in world.sync.sql("SELECT entity, canonical_id FROM sync.outbox WHERE run_id = ? "
-                                              "AND status = 'sent'", [result.run_id])}
-    # A refusal already on record for the same record, field and reason is not written twice.
-    rejected = world.rejections(None, "push")
-    for entity, cid, name, _, _, bad in placed:
-        if (entity, cid) not in sent:
-            assert rejected.get((entity, cid)), (entity, name, bad.label)  # a rejection names its field
-        else:
-            assert not bad.always_bad, f"{world.crm} {entity}.{name} sent {bad.label} {bad.value!r}"[:300]
-    con = world.db()
-    for entity, cid, _, top, before, _ in placed:  # fix: the value it had before
-        kind = columns(world.canonical[entity])[top]
-        con.execute(f"UPDATE canonical.{TABLE[entity]} SET {top} = CAST(? AS {kind}) WHERE id = ?", [before, cid])
-    con.close()
+    try:
+        result = world.sync.push()  # no exception
+        sent = {(e, c) for e, c in world.sync.sql("SELECT entity, canonical_id FROM sync.outbox WHERE run_id = ? "
+                                                  "AND status = 'sent'", [result.run_id])}
+        # A refusal already on record for the same record, field and reason is not written twice.
+        rejected = world.rejections(None, "push")
+        for entity, cid, name, _, _, bad in placed:
+            if (entity, cid) not in sent:
+                assert rejected.get((entity, cid)), (entity, name, bad)  # a rejection names its field
+            else:
+                assert not bad.always_bad, f"{world.crm} {entity}.{name} sent {bad}"
+    finally:  # fix: the value each field had before
+        con = world.db()
+        for entity, cid, _, top, before, _ in placed:
+            kind = columns(world.canonical[entity])[top]
+            con.execute(f"UPDATE canonical.{TABLE[entity]} SET {top} = CAST(? AS {kind}) WHERE id = ?", [before, cid])
+        con.close()
     fixed = world.sync.push()
     assert all(c["rejected"] == 0 for c in fixed.entities.values()), "a fixed value is still refused"
     world.sync.pull()
