@@ -14,6 +14,7 @@ the reason the field cannot be read.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,7 @@ from typing import Any
 TAG = "$crmsync"
 ENVELOPED = "_crmsync_enveloped"  # a raw column: this row holds at least one envelope
 INT64 = (-(2**63), 2**63 - 1)
+_ENVELOPE_TEXT = '{"' + TAG + '"'
 
 # C0 controls other than tab, line feed and carriage return, DEL, and lone surrogates: no CRM
 # field holds them as typed (most drop or reject them; JSON and DuckDB tools choke on some).
@@ -41,7 +43,13 @@ def unreadable_envelope(text: str, reason: str) -> dict[str, str]:
 
 
 def unwrap(value: Any) -> Any:
-    """``value`` with its envelopes opened: a number's exact text, or :class:`Unreadable`."""
+    """``value`` with its envelopes opened: a number's exact text, or :class:`Unreadable`. A text
+    column keeps an envelope as its JSON text (dlt writes an object into a text column that way)."""
+    if isinstance(value, str) and value.startswith(_ENVELOPE_TEXT):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
     if isinstance(value, dict):
         kind = value.get(TAG)
         if kind == "number":

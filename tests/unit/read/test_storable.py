@@ -58,3 +58,10 @@ def test_dlt_variant_columns_fold_back_into_their_column():
 ])
 def test_a_malformed_or_absurd_modification_time_never_moves_the_cursor(value, fmt, ok):
     assert (cursor_value(value, fmt) is not None) == ok
+
+
+def test_an_envelope_kept_as_text_by_a_text_column_is_opened_too():
+    with pytest.raises(Unreadable, match="not a number"):
+        unwrap('{"$crmsync":"unreadable","text":"nan","reason":"not a number"}')
+    assert unwrap('{"$crmsync":"number","text":"1e+26"}') == "1e+26"
+    assert unwrap('{"a": 1}') == '{"a": 1}'
