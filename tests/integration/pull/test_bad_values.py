@@ -159,3 +159,35 @@ def test_text_in_a_number_column_is_read_from_dlt_s_variant_column(project, fake
     assert f"price{VARIANT}json" in columns  # the envelope loaded beside the BIGINT column, not as null
     (reason,) = [r[2] for r in rejected(project, "deal")]
     assert "10000000000000000000000000" in reason  # the exact value the CRM sent, not a rounded float
+
+
+def test_the_cli_sync_ends_normally_and_names_the_record(tmp_path, fake_crm):
+    """The issue's repro through the real CLI: a deal price of 1e25 in AmoCRM and an amount of 1e30
+    set with SQL. Before: "internal error: InvalidOperation", exit 1, deals and tasks never pushed."""
+    import json
+
+    import duckdb
+
+    from tests.integration.test_pull_cli import run, run_here
+
+    server = fake_crm("amocrm", contacts=4, deals=4, tasks=2, rate_limit=False)
+    run_here(tmp_path, "init", str(tmp_path / "p"))
+    project = tmp_path / "p"
+    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
+             "--long-lived-token", "demo-token")
+    run_here(project, "sync", "amocrm", "--json")
+    api = Crm("amocrm", server)
+    victim, local = api.ids("deal")[:2]
+    api.set("deal", victim, "price", 10**25)
+    con = duckdb.connect(str(project / "crmsync.duckdb"))
+    con.execute("UPDATE canonical.deals SET amount = 1e30 WHERE id = (SELECT canonical_id FROM sync.links "
+                "WHERE entity = 'deal' AND remote_id = ?)", [local])
+    con.close()
+
+    result = run(project, "sync", "amocrm", "--json")  # exit 0: no internal error
+    counts = json.loads(result.stdout)["entities"]["deal"]
+    assert counts["rejected"] >= 2, counts
+    con = duckdb.connect(str(project / "crmsync.duckdb"), read_only=True)
+    rows = con.execute("SELECT remote_id, field, direction FROM sync.rejected ORDER BY direction").fetchall()
+    con.close()
+    assert rows == [(victim, "amount", "pull"), (local, "amount", "push")]
