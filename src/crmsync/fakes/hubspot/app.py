@@ -97,6 +97,15 @@ class FakeHubSpot(BaseApp):
             pairs = sum(len(ids) for by_type in self.links.links.values() for ids in by_type.values())
             return {**super().snapshot(), "associations": pairs // 2}
 
+    def writes(self, request: Request) -> list[str]:
+        """For faults that hit writes: any CRM call but GET and the POSTs that only read (search, batch read)."""
+        path = request.path.rstrip("/")
+        if request.method in ("GET", "HEAD", "OPTIONS") or not path.startswith("/crm/"):
+            return []
+        if request.method == "POST" and (path.endswith("/search") or path.endswith("/batch/read")):
+            return []
+        return [f"{request.method} {path}"]
+
     def admin(self, request: Request, action: str) -> Response | None:
         if action == "restore" and request.method == "POST":
             body = request.json() or {}
