@@ -134,3 +134,33 @@ def test_paging_past_10000_results_is_the_documented_400(fake_crm):
     newest = requests.post(url, headers=H, timeout=30, json={
         "limit": 1, "sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}]}).json()
     assert newest["total"] == 10_050 and newest["results"]
+
+
+def test_contacts_answer_to_lastmodifieddate_not_hs_lastmodifieddate(fake_crm):
+    srv = fake_crm("hubspot", rate_limit=False)
+    url = f"{srv.url}/crm/v3/objects/contacts/search"
+
+    def count(prop: str) -> int:
+        body = {"filterGroups": [{"filters": [{"propertyName": prop, "operator": "GTE", "value": "0"}]}]}
+        return requests.post(url, headers=H, json=body, timeout=5).json()["total"]
+
+    assert count("lastmodifieddate") == 60 and count("hs_lastmodifieddate") == 0
+    rec = requests.get(f"{srv.url}/crm/v3/objects/contacts/101", headers=H, params={
+        "properties": "hs_lastmodifieddate"}, timeout=5).json()
+    assert rec["properties"]["hs_lastmodifieddate"] == rec["updatedAt"]  # readable, just not searchable
+    lenient = fake_crm("hubspot", rate_limit=False, contacts_search_modified=True)
+    body = {"filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}]}]}
+    assert requests.post(f"{lenient.url}/crm/v3/objects/contacts/search", headers=H, json=body,
+                         timeout=5).json()["total"] == 60
+
+
+def test_a_write_between_pages_is_seen_by_the_next_search(fake_crm):
+    srv = fake_crm("hubspot", rate_limit=False)
+    body = {"filterGroups": [{"filters": [{"propertyName": "dealstage", "operator": "EQ", "value": "closedwon"}]}],
+            "limit": 1}
+    first = search(srv, "deals", body)
+    outside = next(d for d in search(srv, "deals", {"limit": 40, "properties": ["dealstage"]})["results"]
+                   if d["properties"]["dealstage"] != "closedwon")
+    requests.patch(f"{srv.url}/crm/v3/objects/deals/{outside['id']}", headers=H, timeout=5,
+                   json={"properties": {"dealstage": "closedwon"}})
+    assert search(srv, "deals", body)["total"] == first["total"] + 1

@@ -48,6 +48,9 @@ class HubSpotConfig(FakeConfig):
     search_filters_total: int = 18
     batch_update_missing: str = "multi_status"  # ids a batch update cannot find: 207 ("multi_status") or 404
     associations_touch: bool = True  # an association change moves both records' modified stamps
+    # A contacts search filtering on hs_lastmodifieddate matches nothing (HubSpot's known pitfall: contacts
+    # answer to lastmodifieddate); True makes it work like lastmodifieddate.
+    contacts_search_modified: bool = False
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -86,6 +89,7 @@ class FakeHubSpot(BaseApp):
         self.tables, self.links = seed_tables(self.portal, world)
         self._orders: dict[tuple[str, bool], list[int]] = {}
         self._emails: dict[str, int] | None = None
+        self.generation = 0  # moves on every write; cached search matches of older generations are stale
         self.writer = Writer(self)
         self.objects = Objects(self)
 
@@ -107,6 +111,8 @@ class FakeHubSpot(BaseApp):
         return [f"{request.method} {path}"]
 
     def admin(self, request: Request, action: str) -> Response | None:
+        if request.method != "GET":
+            self.generation += 1
         if action == "restore" and request.method == "POST":
             body = request.json() or {}
             ok = self.restore_record(str(body["entity"]), int(body["id"]))
@@ -227,6 +233,8 @@ class FakeHubSpot(BaseApp):
                 return errors.rate_limited(verdict.policy, verdict.headers)
             headers = verdict.headers
         with self.lock:
+            if self.writes(request):
+                self.generation += 1
             try:
                 response = self._route(request, path.split("/")[2:])
             except ApiError as exc:

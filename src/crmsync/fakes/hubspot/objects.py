@@ -7,6 +7,7 @@ record created or archived during a walk never makes another one appear twice or
 from __future__ import annotations
 
 import bisect
+import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -45,6 +46,7 @@ def _now_iso(app: FakeHubSpot) -> str:
 class Objects:
     def __init__(self, app: FakeHubSpot) -> None:
         self.app = app
+        self._searches: dict[tuple[str, str], tuple[int, list[dict[str, Any]]]] = {}
 
     def _render(self, obj: str, row: dict[str, Any], props: list[str] | None, assoc: list[str] | None = None
                 ) -> dict[str, Any]:
@@ -97,11 +99,24 @@ class Objects:
         return Response.json(200, self._render(obj, row, _names(request, "properties"), self._assoc(request)))
 
     def search(self, request: Request, obj: str) -> Response:
+        """Pages of one query reuse its matches until anything is written: filtering and sorting a large
+        portal for every page would bill the fake's CPU to the client measured beside it."""
         body = request.json()
-        portal = self.app.portal
-        limits = search.Limits(*self.app.config.search_filter_limits())
-        page, total, nxt = search.run(body, obj, self.app.tables[obj].rows.values(),
-                                      lambda n: portal.prop(obj, n), lambda r, n: value(obj, r, n), limits)
+        if not isinstance(body, dict):
+            raise validation("The request body must be a JSON object")
+        key = (obj, json.dumps({k: v for k, v in body.items() if k not in ("after", "limit", "properties")},
+                               sort_keys=True, default=str))
+        cached = self._searches.get(key)
+        if cached is None or cached[0] != self.app.generation:
+            portal, cfg = self.app.portal, self.app.config
+            dead = frozenset({"hs_lastmodifieddate"}) if obj == "contacts" and not cfg.contacts_search_modified else \
+                frozenset()
+            matched = search.select(body, obj, self.app.tables[obj].rows.values(), lambda n: portal.prop(obj, n),
+                                    lambda r, n: value(obj, r, n), search.Limits(*cfg.search_filter_limits()), dead)
+            if len(self._searches) >= 16:
+                self._searches.clear()
+            cached = self._searches[key] = (self.app.generation, matched)
+        page, total, nxt = search.page(body, cached[1])
         props = body.get("properties") if isinstance(body.get("properties"), list) else None
         out: dict[str, Any] = {"total": total, "results": [self._render(obj, r, props) for r in page]}
         if nxt is not None:

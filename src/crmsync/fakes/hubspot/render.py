@@ -19,7 +19,7 @@ def value(obj: str, row: dict[str, Any], name: str) -> str | None:
         return str(row["id"])
     if name == created:
         return iso_ms(row["created"])
-    if name == modified:
+    if name == modified or name == "hs_lastmodifieddate":  # contacts carry both names
         return iso_ms(row["updated"])
     return row["props"].get(name)
 

@@ -148,6 +148,8 @@ def build(owners: list[tuple[str, str]], pipelines: list[tuple[str, str]], stage
         Property("lifecyclestage", "Lifecycle Stage", ENUM, "radio", "contactinformation",
                  [(v, v.title()) for v in ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead",
                                            "opportunity", "customer", "evangelist", "other")]),
+        Property("hs_lastmodifieddate", "Object last modified date/time", DATETIME, "date", "contactinformation",
+                 read_only=True, calculated=True),
         owner, *stamps("contacts"), *_custom(w.CONTACT_FIELDS)]
     deals = [
         Property("dealname", "Deal Name", STRING, "text", "dealinformation"),

@@ -40,7 +40,8 @@ def _key(prop: Property | None, text: str | None) -> Any:
     return text.lower()
 
 
-def _filter(spec: Any, lookup: Callable[[str], Property | None]) -> Callable[[Callable[[str], str | None]], bool]:
+def _filter(spec: Any, lookup: Callable[[str], Property | None], dead: frozenset[str]
+            ) -> Callable[[Callable[[str], str | None]], bool]:
     if not isinstance(spec, dict) or not isinstance(spec.get("propertyName"), str):
         raise validation("each filter needs a propertyName and an operator")
     name, op = spec["propertyName"], str(spec.get("operator", "EQ")).upper()
@@ -51,6 +52,8 @@ def _filter(spec: Any, lookup: Callable[[str], Property | None]) -> Callable[[Ca
     prop = lookup(name)
     if prop is None:
         raise validation(f"Property \"{name}\" does not exist", subCategory="PROPERTY_DOESNT_EXIST")
+    if name in dead:
+        return lambda get: False
 
     def one(v: Any) -> Any:
         return _key(prop, str(v).lower() if isinstance(v, bool) else str(v))
@@ -89,9 +92,29 @@ def _filter(spec: Any, lookup: Callable[[str], Property | None]) -> Callable[[Ca
 
 
 def run(body: Any, obj: str, rows: Iterable[dict[str, Any]], lookup: Callable[[str], Property | None],
-        getter: Callable[[dict[str, Any], str], str | None], limits: Limits
+        getter: Callable[[dict[str, Any], str], str | None], limits: Limits, dead: frozenset[str] = frozenset()
         ) -> tuple[list[dict[str, Any]], int, int | None]:
-    """(page rows, total matches, next offset or None)."""
+    """(page rows, total matches, next offset or None); filters on a ``dead`` property match nothing."""
+    return page(body, select(body, obj, rows, lookup, getter, limits, dead))
+
+
+def page(body: dict[str, Any], matched: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int | None]:
+    limit = _int(body.get("limit", 10), "limit")
+    if not 0 < limit <= MAX_LIMIT:
+        raise validation(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
+    offset = _int(body.get("after", 0) or 0, "after")
+    if offset >= WINDOW:
+        raise ApiError(400, f"Search results are limited to {WINDOW} total results for any given query; "
+                       f"after={offset} is past the window. Narrow the query (for example by "
+                       "hs_lastmodifieddate) instead of paging further.", "VALIDATION_ERROR")
+    rows = matched[offset: offset + limit]
+    return rows, len(matched), offset + limit if offset + limit < len(matched) else None
+
+
+def select(body: Any, obj: str, rows: Iterable[dict[str, Any]], lookup: Callable[[str], Property | None],
+           getter: Callable[[dict[str, Any], str], str | None], limits: Limits, dead: frozenset[str] = frozenset()
+           ) -> list[dict[str, Any]]:
+    """Every record the query matches, in its sort order (paging aside)."""
     if not isinstance(body, dict):
         raise validation("The request body must be a JSON object")
     groups = body.get("filterGroups") or []
@@ -104,13 +127,9 @@ def run(body: Any, obj: str, rows: Iterable[dict[str, Any]], lookup: Callable[[s
             raise validation("each filterGroup needs a list of filters")
         if len(filters) > limits.per_group:
             raise validation(f"Too many filters in a group: at most {limits.per_group} are allowed")
-        tests.append([_filter(f, lookup) for f in filters])
+        tests.append([_filter(f, lookup, dead) for f in filters])
     if sum(len(t) for t in tests) > limits.total:
         raise validation(f"Too many filters: at most {limits.total} in all groups are allowed")
-    limit = _int(body.get("limit", 10), "limit")
-    if not 0 < limit <= MAX_LIMIT:
-        raise validation(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
-    offset = _int(body.get("after", 0) or 0, "after")
     query = str(body.get("query") or "").strip().lower()
     matched = []
     for row in rows:
@@ -121,14 +140,7 @@ def run(body: Any, obj: str, rows: Iterable[dict[str, Any]], lookup: Callable[[s
         if query and not any(query in (get(n) or "").lower() for n in SEARCHABLE[obj]):
             continue
         matched.append(row)
-    matched = _sorted(matched, body.get("sorts") or [], lookup, getter)
-    if offset >= WINDOW:
-        raise ApiError(400, f"Search results are limited to {WINDOW} total results for any given query; "
-                       f"after={offset} is past the window. Narrow the query (for example by "
-                       "hs_lastmodifieddate) instead of paging further.", "VALIDATION_ERROR")
-    page = matched[offset: offset + limit]
-    nxt = offset + limit if offset + limit < len(matched) else None
-    return page, len(matched), nxt
+    return _sorted(matched, body.get("sorts") or [], lookup, getter)
 
 
 def _int(raw: Any, name: str) -> int:
