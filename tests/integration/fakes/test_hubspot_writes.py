@@ -161,3 +161,16 @@ def test_injected_write_faults_use_hubspot_bodies(fake_crm):
     r = requests.get(url(srv, "deals"), headers=H, timeout=5)
     assert r.status_code == 500 and r.json()["category"] == "INTERNAL_ERROR"
     assert requests.get(url(srv, "deals"), headers=H, timeout=5).status_code == 200
+
+
+def test_batch_upsert_by_email_creates_once_then_updates(srv):
+    body = {"inputs": [{"idProperty": "email", "id": "Upsert@Example.com", "properties": {"firstname": "Up"}}]}
+    first = requests.post(url(srv, "contacts/batch/upsert"), headers=H, json=body, timeout=5)
+    assert first.status_code == 200 and first.json()["results"][0]["new"] is True
+    body["inputs"][0]["properties"]["firstname"] = "Again"
+    second = requests.post(url(srv, "contacts/batch/upsert"), headers=H, json=body, timeout=5).json()["results"][0]
+    assert second["new"] is False and second["id"] == first.json()["results"][0]["id"]
+    assert second["properties"]["firstname"] == "Again" and second["properties"]["email"] == "upsert@example.com"
+    r = requests.post(url(srv, "deals/batch/upsert"), headers=H, timeout=5,
+                      json={"inputs": [{"idProperty": "dealname", "id": "x", "properties": {}}]})
+    assert r.status_code == 400 and "not a unique property" in r.json()["message"]

@@ -169,6 +169,11 @@ class Objects:
         if action == "archive":
             self.app.writer.batch_archive(obj, body)
             return Response.empty(204)
+        if action == "upsert":
+            done = self.app.writer.batch_upsert(obj, body)
+            return Response.json(200, {"status": "COMPLETE", "results": [
+                {**self._render(obj, r, list(r["props"])), "new": new} for r, new in done],
+                "startedAt": started, "completedAt": _now_iso(self.app)})
         if action == "create":
             rows, missing = self.app.writer.batch_create(obj, body), []
         elif action == "update":

@@ -192,6 +192,30 @@ class Writer:
             raise not_found(missing[0])
         return [self._update(obj, row, props) for row, props in prepared], missing
 
+    def batch_upsert(self, obj: str, body: Any) -> list[tuple[dict[str, Any], bool]]:
+        """Create or update by a unique property (contacts: ``email``); (record, created) per input."""
+        plan: list[tuple[dict[str, Any] | None, dict[str, str | None]]] = []
+        problems: list[dict[str, Any]] = []
+        for item in inputs_of(body):
+            if not isinstance(item, dict) or not item.get("idProperty") or not item.get("id"):
+                raise validation("each upsert input needs idProperty, id and properties")
+            ident, id_property = str(item["id"]), str(item["idProperty"])
+            row = self._row(obj, ident, id_property)
+            props, bad = self._properties(obj, {id_property: ident, **(item.get("properties") or {})},
+                                          creating=row is None)
+            problems += bad
+            plan.append((row, props))
+        if problems:
+            raise property_errors(problems, self.app.config.hub_id)
+        out = []
+        for row, props in plan:
+            if row is None:
+                existing = self.app.email_index().get(str(props.get("email"))) if obj == "contacts" else None
+                row = self.app.tables[obj].rows.get(existing) if existing is not None else None
+            out.append((self._update(obj, row, props), False) if row is not None else
+                       (self._create(obj, props, []), True))
+        return out
+
     def batch_archive(self, obj: str, body: Any) -> None:
         for item in inputs_of(body):
             self.archive(obj, str(item.get("id", "")) if isinstance(item, dict) else "")
