@@ -164,3 +164,15 @@ def test_a_write_between_pages_is_seen_by_the_next_search(fake_crm):
     requests.patch(f"{srv.url}/crm/v3/objects/deals/{outside['id']}", headers=H, timeout=5,
                    json={"properties": {"dealstage": "closedwon"}})
     assert search(srv, "deals", body)["total"] == first["total"] + 1
+
+
+def test_new_records_reach_search_after_the_index_delay(fake_crm):
+    srv = fake_crm("hubspot", rate_limit=False, search_index_delay=5)
+    srv.app.clock.freeze(1767225600)
+    made = requests.post(f"{srv.url}/crm/v3/objects/deals", headers=H, timeout=5,
+                         json={"properties": {"dealname": "Fresh deal"}}).json()
+    body = {"filterGroups": [{"filters": [{"propertyName": "dealname", "operator": "EQ", "value": "Fresh deal"}]}]}
+    assert search(srv, "deals", body)["total"] == 0  # a client that searches for its lost create finds nothing yet
+    assert requests.get(f"{srv.url}/crm/v3/objects/deals/{made['id']}", headers=H, timeout=5).status_code == 200
+    srv.app.clock.advance(5)
+    assert [d["id"] for d in search(srv, "deals", body)["results"]] == [made["id"]]

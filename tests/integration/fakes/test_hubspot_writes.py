@@ -65,7 +65,7 @@ def test_invalid_values_are_one_400_listing_each_property(srv):
     problems = {p["name"]: p["error"] for p in json.loads(body["message"].split(": ", 1)[1])}
     assert problems == {"amount": "INVALID_FLOAT", "dealstage": "INVALID_OPTION", "colour": "PROPERTY_DOESNT_EXIST",
                         "hs_object_id": "READ_ONLY_VALUE", "contract_date": "INVALID_DATE"}
-    assert "not midnight" in body["message"]
+    assert "1767225600001 is at 00:00:00.001 UTC, not midnight!" in body["message"]
     assert requests.get(url(srv, "deals/5041"), headers=H, timeout=5).status_code == 404  # nothing was made
 
 

@@ -51,6 +51,9 @@ class HubSpotConfig(FakeConfig):
     # A contacts search filtering on hs_lastmodifieddate matches nothing (HubSpot's known pitfall: contacts
     # answer to lastmodifieddate); True makes it work like lastmodifieddate.
     contacts_search_modified: bool = False
+    # Seconds before a new record shows in search (HubSpot indexes asynchronously, reported up to ~30 s);
+    # 0 keeps tests simple, a few seconds tests a client's lost-create recovery honestly.
+    search_index_delay: float = 0.0
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():

@@ -107,11 +107,16 @@ class Objects:
         key = (obj, json.dumps({k: v for k, v in body.items() if k not in ("after", "limit", "properties")},
                                sort_keys=True, default=str))
         cached = self._searches.get(key)
-        if cached is None or cached[0] != self.app.generation:
-            portal, cfg = self.app.portal, self.app.config
+        cfg = self.app.config
+        if cached is None or cached[0] != self.app.generation or cfg.search_index_delay:
+            portal = self.app.portal
             dead = frozenset({"hs_lastmodifieddate"}) if obj == "contacts" and not cfg.contacts_search_modified else \
                 frozenset()
-            matched = search.select(body, obj, self.app.tables[obj].rows.values(), lambda n: portal.prop(obj, n),
+            rows = self.app.tables[obj].rows.values()
+            if cfg.search_index_delay:
+                indexed = self.app.now_ms() - int(cfg.search_index_delay * 1000)
+                rows = [r for r in rows if r["created"] <= indexed]
+            matched = search.select(body, obj, rows, lambda n: portal.prop(obj, n),
                                     lambda r, n: value(obj, r, n), search.Limits(*cfg.search_filter_limits()), dead)
             if len(self._searches) >= 16:
                 self._searches.clear()

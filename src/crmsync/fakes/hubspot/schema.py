@@ -82,8 +82,8 @@ class Property:
             if self.type == DATE:
                 if ms % 86_400_000:
                     at = ms % 86_400_000
-                    return None, ("INVALID_DATE", f"{ms} is at {at // 3_600_000}:{at // 60_000 % 60}:"
-                                  f"{at // 1000 % 60}.{at % 1000} UTC, not midnight!")
+                    return None, ("INVALID_DATE", f"{ms} is at {at // 3_600_000:02d}:{at // 60_000 % 60:02d}:"
+                                  f"{at // 1000 % 60:02d}.{at % 1000:03d} UTC, not midnight!")
                 return day(ms), None
             return iso_ms(ms), None
         if self.type == BOOL:
