@@ -78,7 +78,7 @@ def test_create_conflict_update_and_archive(server):
 def test_batch_update_and_read_of_deals(server):
     api = client(server)
     api.crm.deals.batch_api.update(batch_input_simple_public_object_batch_input=BatchInputSimplePublicObjectBatchInput(
-        inputs=[{"id": "5001", "properties": {"dealstage": "closedwon"}}]))
+        inputs=[{"id": "5001", "properties": {"pipeline": "default", "dealstage": "closedwon"}}]))
     got = api.crm.deals.batch_api.read(batch_read_input_simple_public_object_id={
         "inputs": [{"id": "5001"}], "properties": ["dealstage"], "propertiesWithHistory": []})
     assert got.results[0].properties["dealstage"] == "closedwon"

@@ -174,3 +174,21 @@ def test_batch_upsert_by_email_creates_once_then_updates(srv):
     r = requests.post(url(srv, "deals/batch/upsert"), headers=H, timeout=5,
                       json={"inputs": [{"idProperty": "dealname", "id": "x", "properties": {}}]})
     assert r.status_code == 400 and "not a unique property" in r.json()["message"]
+
+
+def test_deal_defaults_stage_checks_and_task_completion(srv):
+    made = requests.post(url(srv, "deals"), headers=H, json={"properties": {"dealname": "Bare"}}, timeout=5).json()
+    assert (made["properties"]["pipeline"], made["properties"]["dealstage"]) == ("default", "appointmentscheduled")
+    other = requests.get(f"{srv.url}/crm/v3/pipelines/deals", headers=H, timeout=5).json()["results"][1]
+    r = requests.patch(url(srv, f"deals/{made['id']}"), headers=H, timeout=5,
+                       json={"properties": {"dealstage": other["stages"][0]["id"]}})
+    assert r.status_code == 400 and "is not a valid stage of pipeline default" in r.json()["message"]
+    r = requests.patch(url(srv, f"deals/{made['id']}"), headers=H, timeout=5, json={"properties": {
+        "pipeline": other["id"], "dealstage": other["stages"][0]["id"]}})
+    assert r.status_code == 200
+    task = requests.post(url(srv, "tasks"), headers=H, timeout=5, json={"properties": {
+        "hs_timestamp": "2026-02-01T10:00:00Z", "hs_task_status": "COMPLETED"}}).json()
+    assert task["properties"]["hs_task_completion_date"]
+    reopened = requests.patch(url(srv, f"tasks/{task['id']}"), headers=H, timeout=5, params={},
+                              json={"properties": {"hs_task_status": "NOT_STARTED"}}).json()
+    assert "hs_task_completion_date" not in reopened["properties"]

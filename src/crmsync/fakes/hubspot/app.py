@@ -161,10 +161,18 @@ class FakeHubSpot(BaseApp):
         if row is not None and self.config.associations_touch:
             row["updated"] = self.now_ms()
 
-    def derive_deal(self, row: dict[str, Any]) -> None:
-        found = self.portal.stage(str(row["props"].get("dealstage", "")))
-        won = found is not None and found[1].closed and found[1].probability == "1.0"
-        row["props"]["hs_is_closed_won"] = "true" if won else "false"
+    def derive(self, obj: str, row: dict[str, Any]) -> None:
+        """The calculated properties HubSpot keeps in step with a write."""
+        props = row["props"]
+        if obj == "deals":
+            found = self.portal.stage(str(props.get("dealstage", "")))
+            won = found is not None and found[1].closed and found[1].probability == "1.0"
+            props["hs_is_closed_won"] = "true" if won else "false"
+        elif obj == "tasks":
+            if props.get("hs_task_status") == "COMPLETED":
+                props.setdefault("hs_task_completion_date", iso_ms(self.now_ms()))
+            else:
+                props.pop("hs_task_completion_date", None)
 
     def archive(self, obj: str, rid: int) -> bool:
         table = self.tables[obj]
@@ -229,7 +237,9 @@ class FakeHubSpot(BaseApp):
         headers: dict[str, str] = {}
         if self.limiter is not None:
             is_search = request.method == "POST" and path.endswith("/search")
-            verdict = self.limiter.check(str(token), oauth=token != self.config.token, search=is_search)
+            oauth = token != self.config.token
+            # private apps are limited per app (its token), OAuth apps per account
+            verdict = self.limiter.check("oauth" if oauth else str(token), oauth=oauth, search=is_search)
             if verdict.policy is not None:
                 with self.lock:
                     self.rate_limited += 1

@@ -36,7 +36,10 @@ class Writer:
         self.app = app
 
     # -- checks ---------------------------------------------------------------------------------
-    def _properties(self, obj: str, raw: Any, creating: bool) -> tuple[dict[str, str | None], list[dict[str, Any]]]:
+    def _properties(self, obj: str, raw: Any, row: dict[str, Any] | None
+                    ) -> tuple[dict[str, str | None], list[dict[str, Any]]]:
+        """The values to store and the problems with them; ``row`` is the record an update changes (None: create)."""
+        creating = row is None
         if not isinstance(raw, dict):
             raise validation("\"properties\" must be an object of property names to values")
         out: dict[str, str | None] = {}
@@ -59,7 +62,28 @@ class Writer:
         if creating and obj == "tasks" and not out.get("hs_timestamp"):
             problems.append({"name": "hs_timestamp", "error": "REQUIRED_PROPERTY",
                              "message": "hs_timestamp is required to create a task"})
+        if creating and obj == "deals" and not problems:
+            pipeline = out.setdefault("pipeline", "default") or "default"
+            first = next((p.stages[0].id for p in self.app.portal.pipelines if p.id == pipeline), None)
+            if first is not None:
+                out.setdefault("dealstage", first)
+        if not problems:
+            problems = self._stage_problems(obj, self._merged(row, out))
         return out, problems
+
+    def _stage_problems(self, obj: str, merged: dict[str, Any]) -> list[dict[str, Any]]:
+        """A deal's stage must belong to its pipeline (each pipeline has its own stages)."""
+        stage, pipeline = merged.get("dealstage"), merged.get("pipeline")
+        found = self.app.portal.stage(str(stage)) if obj == "deals" and stage else None
+        if found is None or not pipeline or found[0].id == pipeline:
+            return []
+        return [{"name": "dealstage", "error": "INVALID_OPTION",
+                 "message": f"{stage} is not a valid stage of pipeline {pipeline}"}]
+
+    def _merged(self, row: dict[str, Any] | None, props: dict[str, str | None]) -> dict[str, Any]:
+        merged = dict(row["props"]) if row is not None else {}
+        merged.update(props)
+        return merged
 
     def _check_email(self, obj: str, props: dict[str, str | None], own_id: int | None,
                      pending: set[str] | None = None) -> None:
@@ -97,8 +121,7 @@ class Writer:
         rid = table.new_id()
         row = {"id": rid, "created": now, "updated": now, "archived": False, "archivedAt": None,
                "props": {k: v for k, v in props.items() if v is not None}}
-        if obj == "deals":
-            self.app.derive_deal(row)
+        self.app.derive(obj, row)
         table.rows[rid] = row
         self.app.changed(obj, created=True)
         for target, to_id, type_id in assoc:
@@ -113,8 +136,7 @@ class Writer:
                 row["props"].pop(name, None)
             else:
                 row["props"][name] = val
-        if obj == "deals":
-            self.app.derive_deal(row)
+        self.app.derive(obj, row)
         if row["props"] != before:  # HubSpot moves the modified stamp only when a value changed
             row["updated"] = self.app.now_ms()
         self.app.changed(obj)
@@ -132,7 +154,7 @@ class Writer:
     def create(self, obj: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise validation("The request body must be a JSON object")
-        props, problems = self._properties(obj, body.get("properties", {}), creating=True)
+        props, problems = self._properties(obj, body.get("properties", {}), None)
         if problems:
             raise property_errors(problems, self.app.config.hub_id)
         self._check_email(obj, props, None)
@@ -143,7 +165,7 @@ class Writer:
         if row is None:
             raise not_found(ident)
         props, problems = self._properties(obj, (body or {}).get("properties", {}) if isinstance(body, dict)
-                                           else None, creating=False)
+                                           else None, row)
         if problems:
             raise property_errors(problems, self.app.config.hub_id)
         self._check_email(obj, props, row["id"])
@@ -161,7 +183,7 @@ class Writer:
         for item in inputs_of(body):
             if not isinstance(item, dict):
                 raise validation("each input must be an object with \"properties\"")
-            props, bad = self._properties(obj, item.get("properties", {}), creating=True)
+            props, bad = self._properties(obj, item.get("properties", {}), None)
             problems += bad
             if not bad:
                 self._check_email(obj, props, None, pending)
@@ -181,7 +203,7 @@ class Writer:
             if row is None:
                 missing.append(ident)
                 continue
-            props, bad = self._properties(obj, item.get("properties", {}), creating=False)
+            props, bad = self._properties(obj, item.get("properties", {}), row)
             problems += bad
             if not bad:
                 self._check_email(obj, props, row["id"])
@@ -202,7 +224,7 @@ class Writer:
             ident, id_property = str(item["id"]), str(item["idProperty"])
             row = self._row(obj, ident, id_property)
             props, bad = self._properties(obj, {id_property: ident, **(item.get("properties") or {})},
-                                          creating=row is None)
+                                          row)
             problems += bad
             plan.append((row, props))
         if problems:
