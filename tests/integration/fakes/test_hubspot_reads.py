@@ -176,3 +176,11 @@ def test_owners_are_the_worlds_users(server):
     deal = requests.get(f"{server.url}/crm/v3/objects/deals/5001", headers=H, timeout=5,
                         params={"properties": "hubspot_owner_id"}).json()
     assert deal["properties"]["hubspot_owner_id"] in {o["id"] for o in everyone}
+
+
+@pytest.mark.parametrize("path", ["/crm/v3/owners?limit=x", "/crm/v3/objects/contacts?limit=x",
+                                  "/crm/v3/objects/contacts?after=abc",
+                                  "/crm/v4/objects/contacts/101/associations/deals?after=z"])
+def test_malformed_paging_parameters_are_400s(server, path):
+    r = requests.get(server.url + path, headers=H, timeout=5)
+    assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..server import Request, Response
 from .associations import OBJECT_TYPE_IDS, TYPE_IDS, object_type, twin
-from .errors import ApiError, not_found, validation
+from .errors import ApiError, int_param, not_found, validation
 from .writes import inputs_of
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ def objects_route(app: FakeHubSpot, request: Request, parts: list[str]) -> Respo
         to = _pair(parts[0], rest[0])[1]
         targets = app.links.of(frm, fid, to)
         alive = [(t, ids) for t, ids in sorted(targets.items()) if t in app.tables[to].rows]
-        limit = min(int(request.query.get("limit", 500)), 500)
-        after = int(request.query.get("after", 0) or 0)
+        limit = min(max(int_param(request.query, "limit", 500), 1), 500)
+        after = int_param(request.query, "after", 0)
         page = alive[after: after + limit]
         body: dict[str, Any] = {"results": [{"toObjectId": t, "associationTypes": _types(to, ids)} for t, ids in page]}
         if after + limit < len(alive):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..server import Request, Response
 from .associations import object_type
-from .errors import ApiError, not_found
+from .errors import ApiError, int_param, not_found
 from .seed import Pipeline
 
 if TYPE_CHECKING:
@@ -62,8 +62,8 @@ def owners(app: FakeHubSpot, request: Request, parts: list[str]) -> Response:
         rows = [o for o in rows if o["email"].lower() == str(email).lower()]
     if str(request.query.get("archived", "false")).lower() == "true":
         rows = []
-    limit = min(max(int(request.query.get("limit", 100)), 1), 500)
-    after = int(request.query.get("after", 0) or 0)
+    limit = min(max(int_param(request.query, "limit", 100), 1), 500)
+    after = int_param(request.query, "after", 0)
     page: dict[str, Any] = {"results": rows[after: after + limit]}
     if after + limit < len(rows):
         page["paging"] = {"next": {"after": str(after + limit),

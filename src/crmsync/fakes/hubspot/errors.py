@@ -53,6 +53,17 @@ def property_errors(problems: list[dict[str, Any]], portal_id: int) -> ApiError:
                               for p in problems])
 
 
+def int_param(query: dict[str, Any], name: str, default: int) -> int:
+    """A numeric query parameter, or the 400 HubSpot answers for one that is not a number."""
+    raw = query.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise validation(f"{name} must be an integer, not {raw!r}") from None
+
+
 def not_found(object_id: str) -> ApiError:
     return ApiError(404, "Object not found.  objectId are usually numeric.", "OBJECT_NOT_FOUND",
                     context={"id": [object_id]})

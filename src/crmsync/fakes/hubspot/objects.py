@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from ..server import Request, Response
 from . import search
 from .associations import object_type
-from .errors import ApiError, not_found, validation
+from .errors import ApiError, int_param, not_found, validation
 from .render import render, value
 from .schema import DEFAULTS
 from .values import iso_ms
@@ -66,10 +66,7 @@ class Objects:
     # -- reads ----------------------------------------------------------------------------------
     def list(self, request: Request, obj: str) -> Response:
         q = request.query
-        try:
-            limit = int(q.get("limit", 10))
-        except ValueError:
-            raise validation(f"limit must be an integer, not {q.get('limit')!r}") from None
+        limit = int_param(q, "limit", 10)
         if limit < 1:
             raise validation("limit must be at least 1")
         limit = min(limit, LIST_MAX)  # HubSpot answers at most 100 per page, larger asks are clamped

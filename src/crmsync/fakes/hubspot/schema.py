@@ -9,6 +9,7 @@ what exists, what each accepts, and which are read-only.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,7 @@ class Property:
         return text, None
 
 
+@functools.lru_cache(maxsize=1024)  # seeding a large portal asks for the same few labels millions of times
 def option_value(label: str) -> str:
     """The internal value HubSpot derives from an option's first label (lower case, ASCII, underscores)."""
     return re.sub(r"[^a-z0-9]+", "_", label.lower().translate(w.TRANSLIT)).strip("_")
