@@ -1,7 +1,8 @@
 """``/crm/v3/objects/{type}``: list with ``after`` cursors, get, search, batch read, and the write routes.
 
-List pages walk records in id order; ``paging.next.after`` is the id the next page starts at, so a
-record created or archived during a walk never makes another one appear twice or go missing.
+List pages walk records in id order; ``paging.next.after`` is one past the last id served (as in HubSpot's
+published examples), so a record created or archived during a walk never makes another appear twice or
+go missing.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Objects:
         props, assoc = _names(request, "properties"), self._assoc(request)
         body: dict[str, Any] = {"results": [self._render(obj, rows[i], props, assoc) for i in page_ids]}
         if start + limit < len(ids):
-            nxt = str(ids[start + limit])
+            nxt = str(ids[start + limit - 1] + 1)  # HubSpot's cursor reads "the id after the last one served"
             keep = [(k, v) for k, v in request.query_pairs if k != "after"] + [("after", nxt)]
             body["paging"] = {"next": {"after": nxt,
                                        "link": f"{request.base_url}{request.path}?{urlencode(keep)}"}}
