@@ -28,6 +28,7 @@ class SyncResult:
     pull: Any = None   # crmsync.pull.PullResult, or None when the pipeline is push-only
     push: Any = None   # crmsync.push.PushResult, or None when the pipeline is pull-only
     seconds: float = 0.0
+    rate_limit_wait: float = 0.0  # seconds the run's requests waited to stay under the CRM's rate limit
 
     @property
     def entities(self) -> dict[str, dict[str, int]]:
@@ -49,6 +50,7 @@ class SyncResult:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
                 "dry_run": self.dry_run, "status": "ok", "seconds": round(self.seconds, 3),
+                "rate_limit_wait": round(self.rate_limit_wait, 3),
                 "entities": self.entities, "pull": self.pull.as_dict() if self.pull else None,
                 "push": self.push.as_dict() if self.push else None}
 
@@ -97,4 +99,5 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
             if dry_run:
                 con.execute("ROLLBACK")
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    result.rate_limit_wait = float(getattr(getattr(session, "pacer", None), "waited", 0.0) or 0.0)
     return result

@@ -182,7 +182,20 @@ def _pipeline_references(f: SpecFile, connectors: dict[str, SpecFile], canonical
                                f"{entity!r} has no mapping: create mappings/{crm}/{entity}.yaml"))
     out.extend(_conflict_references(f, entities, canonical))
     out.extend(_hard_deletes(f, crm, entities, known))
+    out.extend(_schedule(f))
     return out
+
+
+def _schedule(f: SpecFile) -> list[Problem]:
+    """The schema checks the shape of ``schedule``; croniter and zoneinfo say whether it can be scheduled."""
+    from crmsync.schedule import schedule_problem
+
+    schedule, zone = f.data.get("schedule"), f.data.get("timezone")
+    problem = schedule_problem(schedule if isinstance(schedule, str) else None, zone if isinstance(zone, str) else None)
+    if problem is None:
+        return []
+    key = "timezone" if problem.startswith("timezone") else "schedule"
+    return [Problem(f.name, line_of(f.data, [key]), key, problem)]
 
 
 def _hard_deletes(f: SpecFile, crm: Any, entities: list[Any], known: dict[str, Any] | None) -> list[Problem]:
