@@ -60,6 +60,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
              ) -> SyncResult:
     """Everything ``crmsync sync PIPELINE`` does; a failed run is recorded in ``sync.runs``."""
     from crmsync.canonical.tables import ensure
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.pull import PullApply, pull_spec, read_phase
     from crmsync.push import push_connection
@@ -77,6 +78,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     applier = PullApply(pulling, run.entities, commit_chunks=not dry_run)  # a dry run rolls it all back
 
     with guarded_run(project, run, "sync", record=not dry_run):
+        ensure_bound(session, pipe.crm, pipe.name)  # the right CRM and account, before anything is written
         pulled = None
         if pipe.direction != "push":
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
