@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -158,7 +159,7 @@ def _items(arg: Any, _: dict[str, Any]) -> Check:
 
 def _bound(test: Callable[[Any, Any], bool]) -> Callable[[Any, dict[str, Any]], Check]:
     def make(arg: Any, _: dict[str, Any]) -> Check:
-        return lambda v: type(v) not in (int, float) or test(v, arg)
+        return lambda v: type(v) not in (int, float, Decimal) or test(v, arg)
 
     return make
 
@@ -170,7 +171,7 @@ def _format(arg: Any, _: dict[str, Any]) -> Check:
 def _scale(arg: Any, _: dict[str, Any]) -> Check:
     from .canonical import within_scale
 
-    return lambda v: type(v) not in (int, float) or within_scale(v, arg)
+    return lambda v: type(v) not in (int, float, Decimal) or within_scale(v, arg)
 
 
 _KEYWORDS: dict[str, Callable[[Any, dict[str, Any]], Check]] = {
