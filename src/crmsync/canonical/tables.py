@@ -77,6 +77,7 @@ ENGINE_DDL = {  # the engine's own columns; the defaults make an INSERT of just 
 }
 ENGINE_COLUMNS = {"id": "VARCHAR", "version": "INTEGER", "deleted_at": "TIMESTAMPTZ"}
 _SCALARS = {"integer": "BIGINT", "boolean": "BOOLEAN"}
+GUARD = 4  # extra decimal places a DECIMAL column keeps beyond the schema's x-scale (see decimal_type)
 
 
 def _kinds(prop: dict[str, Any]) -> list[str]:
@@ -98,7 +99,9 @@ def decimal_type(prop: dict[str, Any]) -> str:
                          f"(e.g. 1e16 for 16 whole digits), got {bound}")
     if not 0 <= scale <= 38 or digits + scale > 38:
         raise ValueError(f"a decimal field holds at most 38 digits, got {digits} whole and x-scale {scale}")
-    return f"DECIMAL({digits + scale},{scale})"
+    # GUARD more decimals than the schema allows: the column keeps 100.125 as typed, so the CHECK of
+    # :func:`checks` refuses it at UPDATE time instead of the column rounding it silently to 100.13.
+    return f"DECIMAL({digits + scale + GUARD},{scale + GUARD})"
 
 
 def duck_type(prop: dict[str, Any]) -> str:
@@ -129,6 +132,12 @@ def checks(expr: str, prop: dict[str, Any], kind: str) -> list[str]:
         for key, op in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
             if key in prop:
                 out.append(f"{expr} {op} {prop[key]!r}")
+    if kind.startswith("DECIMAL"):
+        scale = int(prop.get("x-scale", 0))
+        out.append(f"{expr} = round({expr}, {scale})")
+        for key, op in (("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
+            if key in prop:
+                out.append(f"{expr} {op} {Decimal(str(prop[key])):f}")
     if kind == "JSON":
         kinds = _kinds(prop)
         allowed = [{"array": "ARRAY", "object": "OBJECT"}[k] for k in kinds if k in ("array", "object")]

@@ -54,7 +54,7 @@ def test_a_previous_release_store_is_migrated_with_every_value_typed(tmp_path):
                              "WHERE table_schema = 'canonical'").fetchall())
     assert types["contacts.updated_at"] == types["deals.closed_at"] == types["tasks.due_at"] == \
         "TIMESTAMP WITH TIME ZONE"
-    assert types["deals.amount"] == "DECIMAL(18,2)" and types["tasks.completed"] == "BOOLEAN"
+    assert types["deals.amount"] == "DECIMAL(22,6)" and types["tasks.completed"] == "BOOLEAN"
 
     c1 = con.execute("SELECT version, name, phones, emails, company, owner, custom, created_at, updated_at "
                      "FROM canonical.contacts WHERE id = 'c1'").fetchone()
@@ -90,7 +90,7 @@ def test_a_value_that_would_not_survive_stops_the_migration_and_changes_nothing(
     with pytest.raises(UserError) as caught:
         ensure(con, CANONICAL)
     text = str(caught.value)
-    assert "canonical.deals.amount must become DECIMAL(18,2)" in text and "id d1: '12.345'" in text
+    assert "canonical.deals.amount must become DECIMAL(22,6)" in text and "id d1: '12.345'" in text
     assert "canonical.deals.status" in text and "id d2: 'bogus'" in text and "one of open, won, lost" in text
     assert "canonical.deals.closed_at must become TIMESTAMPTZ" in text and "'last tuesday'" in text
     assert "nothing was changed" in text

@@ -26,7 +26,7 @@ def test_types_come_from_the_schemas():
     contact, deal, task = (columns(CANONICAL[e]) for e in ("contact", "deal", "task"))
     assert contact["created_at"] == contact["updated_at"] == "TIMESTAMPTZ"
     assert contact["emails"] == contact["phones"] == contact["custom"] == "JSON"
-    assert deal["amount"] == "DECIMAL(18,2)" and deal["closed_at"] == "TIMESTAMPTZ"
+    assert deal["amount"] == "DECIMAL(22,6)" and deal["closed_at"] == "TIMESTAMPTZ"
     assert task["completed"] == "BOOLEAN" and task["due_at"] == "TIMESTAMPTZ"
     assert duck_type({"type": ["string", "null"], "format": "date"}) == "DATE"
     assert duck_type({"type": "integer"}) == "BIGINT"
@@ -34,7 +34,7 @@ def test_types_come_from_the_schemas():
 
 def test_a_decimal_needs_power_of_ten_bounds():
     assert decimal_type({"format": "decimal", "x-scale": 4, "exclusiveMaximum": 1e6, "exclusiveMinimum": 0}) \
-        == "DECIMAL(10,4)"
+        == "DECIMAL(14,8)"
     with pytest.raises(ValueError, match="power of ten"):
         decimal_type({"format": "decimal", "x-scale": 2, "maximum": 500})
 
