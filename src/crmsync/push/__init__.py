@@ -21,9 +21,10 @@ def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None
     run = prepare_run(project, pipeline_name, kind="push", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
     session.records_can_fail = True  # a refused record is set aside, not the end of the run
-    with guarded_run(project, run, "push", record=not dry_run):
+    with guarded_run(project, run, "push", record=not dry_run) as ticket:
         return push_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
                                crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
                                canonical=run.canonical, entities=run.entities, session=session,
                                base_url=session.base_url, store=run.store, write_mode=run.pipeline.write_mode,
-                               dry_run=dry_run, deletes=run.pipeline.deletes, progress=progress)
+                               dry_run=dry_run, deletes=run.pipeline.deletes, progress=progress,
+                               ticket=ticket)
