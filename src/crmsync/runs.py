@@ -94,7 +94,6 @@ def write_run(con: Any, ticket: RunTicket, *, pipeline: str, connection: str, st
     the pull's transaction, and again at its end); ``parts`` and an earlier error are kept unless given."""
     from crmsync.jsontext import dumps
 
-    ensure_runs(con)
     old = con.execute("SELECT parts FROM sync.runs WHERE run_id = ?", [ticket.run_id]).fetchone()
     merged = {**(loads_or_empty(old[0]) if old else {}), **(parts or {})}
     con.execute("INSERT OR REPLACE INTO sync.runs (run_id, pipeline, connection, kind, started_at, finished_at, "
@@ -102,11 +101,6 @@ def write_run(con: Any, ticket: RunTicket, *, pipeline: str, connection: str, st
                 [ticket.run_id, pipeline, connection, ticket.kind, ticket.started,
                  dt.datetime.now(dt.timezone.utc) if finished else None, status,
                  dumps(entities) if entities is not None else None, error, dumps(merged) if merged else None])
-
-
-def ensure_runs(con: Any) -> None:
-    """Stores made before a run had parts get the column on first write."""
-    con.execute("ALTER TABLE sync.runs ADD COLUMN IF NOT EXISTS parts JSON")
 
 
 def loads_or_empty(text: Any) -> dict[str, Any]:
@@ -128,7 +122,6 @@ def record_failure(project: Project, run: PreparedRun, ticket: RunTicket, exc: B
 
     with contextlib.suppress(Exception), open_store(project.store_path(run.store)) as con:
         ensure(con, {})
-        ensure_runs(con)
         counts = con.execute("SELECT counts FROM sync.runs WHERE run_id = ?", [ticket.run_id]).fetchone()
         text = "interrupted" if status == "interrupted" and not str(exc) else f"{type(exc).__name__}: {exc}"
         write_run(con, ticket, pipeline=run.pipeline.name, connection=run.pipeline.connection, status=status,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from crmsync.errors import UserError
+from crmsync.errors import BusyError, UserError
 
 LOCK_WAIT_SECONDS = 30.0
 MEMORY_LIMIT = "CRMSYNC_DUCKDB_MEMORY_LIMIT"  # e.g. 1GB; DuckDB's own default is 80 % of the machine's RAM
@@ -38,14 +38,34 @@ def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
     delay = 0.05
+    told = False
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+            if "lock" not in str(exc).lower():
                 raise UserError(f"cannot open the store {path}: {exc}") from None
+            holder = _holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise BusyError(f"the store {path} is held by {holder}; nothing was done",
+                                hint="close that DuckDB client (or end that process) and run again; "
+                                     "read-only tools can open the store with read_only=True") from None
+            if not told and delay >= 0.4:  # a moment's wait (another run's short transaction) is not news
+                told = True
+                from crmsync.waiting import notify
+
+                notify(f"waiting up to {LOCK_WAIT_SECONDS:.0f} s for the store {path.name}: it is held by {holder}"
+                       " (close it, e.g. a DuckDB client, to go on)")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _holder(message: str) -> str:
+    """Who holds the store, in DuckDB's words ("Conflicting lock is held in /usr/bin/duckdb (PID 4242)")."""
+    import re
+
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+    return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
 
 
 @contextmanager
