@@ -55,7 +55,9 @@ def normalise(data: Any, key: object = None) -> Any:
 def success(command: str, data: dict[str, Any], *, exit_code: int = 0) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TypeError(f"{command}: --json data must be an object, not {type(data).__name__}")
-    return {"command": command, "ok": exit_code == 0, "exit_code": exit_code, **normalise(data)}
+    document: dict[str, Any] = {"command": command, "ok": exit_code == 0, "exit_code": exit_code}
+    document.update((k, v) for k, v in normalise(data).items() if k not in document)  # the envelope wins
+    return document
 
 
 def failure(command: str, exc: BaseException, *, exit_code: int | None = None, message: str | None = None
@@ -67,9 +69,27 @@ def failure(command: str, exc: BaseException, *, exit_code: int | None = None, m
             "error": {"code": name, "message": message if message is not None else str(exc), "hint": hint}}
 
 
-def schema(command: str) -> dict[str, Any]:
-    """The JSON Schema of ``command``'s ``--json`` document (``conflicts list`` → conflicts-list)."""
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema ``name`` of crmsync/schemas/output (``conflicts list`` → conflicts-list)."""
     from crmsync.jsontext import loads
 
-    name = command.replace(" ", "-")
-    return loads(resources.files(SCHEMA_PACKAGE).joinpath(f"{name}.schema.json").read_bytes())
+    file = resources.files("crmsync").joinpath("schemas", "output", f"{name.replace(' ', '-')}.schema.json")
+    return loads(file.read_bytes())
+
+
+def check(document: dict[str, Any]) -> None:
+    """Validate a ``--json`` document against its command's schema (a result: exit 0, or 5 for a run
+    with issues; validate's own) or the error schema; raises ``jsonschema.ValidationError``."""
+    import jsonschema
+    from referencing import Registry, Resource
+
+    names = [p.name.removesuffix(".schema.json")
+             for p in resources.files("crmsync").joinpath("schemas", "output").iterdir()
+             if p.name.endswith(".schema.json")]
+    registry = Registry().with_resources(
+        (schema(n)["$id"], Resource.from_contents(schema(n))) for n in names)
+    command = document.get("command", "")
+    is_result = document.get("exit_code") in (0, 5) or command == "validate"
+    chosen = schema(command if is_result else "error")
+    jsonschema.Draft202012Validator(chosen, registry=registry,
+                                    format_checker=jsonschema.FormatChecker()).validate(document)

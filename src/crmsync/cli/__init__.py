@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import traceback
 
@@ -114,6 +113,7 @@ def _fail(command: str, as_json: bool, exc: BaseException, text: str, *, exit_co
         from crmsync.output import failure
 
         message = text.removeprefix("error: ") if code != INTERNAL else text
-        click.echo(mask(json.dumps(failure(command, exc, exit_code=code, message=message), indent=2,
-                                   ensure_ascii=False, default=str)))
+        from crmsync.cli.options import print_document
+
+        print_document(failure(command, exc, exit_code=code, message=message))
     sys.exit(code)

@@ -56,7 +56,26 @@ def echo_json(data: dict[str, Any], *, exit_code: int = 0, error: dict[str, Any]
     document = success(command_name(), data, exit_code=exit_code)
     if error is not None:
         document["error"] = error
-    click.echo(mask(json.dumps(document, indent=2, ensure_ascii=False, default=str)))
+    print_document(document)
+
+
+SECRET_KEYS = {"access_token", "refresh_token", "client_secret", "token", "webhook_url", "long_lived_token"}
+
+
+def masked(value: Any, key: object = None) -> Any:
+    """``value`` with every string masked (crmsync.secrets.masking) and secret-named fields blanked. Done
+    per value, not on the dumped text, so the envelope's own ``"code"`` is not taken for an OAuth code."""
+    if isinstance(value, dict):
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    if isinstance(value, str):
+        return "***" if key in SECRET_KEYS and value else mask(value)
+    return value
+
+
+def print_document(document: dict[str, Any]) -> None:
+    click.echo(json.dumps(masked(document), indent=2, ensure_ascii=False, default=str))
 
 
 def run_exit_code(data: dict[str, Any], strict: bool) -> int:

@@ -17,7 +17,7 @@ def test_full_oauth_connect_through_the_loopback_callback(project, fake_crm, crm
     assert result["name"] == "main" and result["auth"] == "oauth2" and result["status"] == "ok"
     assert server.app.oauth.exchange_count == 1
     assert "state=" in err and "redirect_uri=http%3A%2F%2F127.0.0.1" in err
-    listed = json.loads(crmsync(project, "connections", "list", "--json").stdout)
+    listed = json.loads(crmsync(project, "connections", "list", "--json").stdout)["connections"]
     assert [(c["name"], c["status"]) for c in listed] == [("main", "ok")]
     assert listed[0]["last_ok_at"] and listed[0]["token_expires_at"]
     shown = crmsync(project, "connections", "show", "main", "--json")

@@ -308,7 +308,7 @@ def test_a_long_pull_applies_round_by_round_and_a_failure_half_way_loses_nothing
     assert query(project, "SELECT count(*) FROM canonical.contacts")[0][0] == 1000
     failing["on"] = False
     result = pull()  # the cursor had not moved: the listing is read again, what was applied compares unchanged
-    assert result.timings["read.rounds"] == 4
+    assert result.rounds == 4
     assert result.entities["contact"]["read"] == 1600 and result.entities["contact"]["new_rows"] == 600
     assert result.entities["contact"]["unchanged"] == 1000
     assert query(project, "SELECT count(*), count(DISTINCT remote_id) FROM sync.links")[0] == (1600, 1600)
