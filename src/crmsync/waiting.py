@@ -29,6 +29,17 @@ def add_sink(sink: Callable[[str], None]) -> Callable[[], None]:
     return lambda: _sinks.remove(sink) if sink in _sinks else None
 
 
+@contextmanager
+def redirected(sink: Callable[[str], None]) -> Iterator[None]:
+    """Only ``sink`` gets the lines meanwhile (a live progress display prints them above itself)."""
+    saved = _sinks[:]
+    _sinks[:] = [sink]
+    try:
+        yield
+    finally:
+        _sinks[:] = saved
+
+
 def seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 

@@ -58,6 +58,11 @@ def cli() -> None:
 
     Start with `crmsync demo`: it runs fake CRMs on loopback and shows the whole loop.
     """
+    from crmsync.waiting import add_sink
+
+    # a run that waits (a lock, a back-off, a slow CRM) says so on stderr: never in --json stdout
+    ctx = click.get_current_context()
+    ctx.call_on_close(add_sink(lambda line: click.echo(f"… {line}", err=True)))
 
 
 def invoked_command(argv: list[str]) -> tuple[str, bool]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import click
 
-from crmsync.waiting import add_sink
+from crmsync.waiting import redirected
 
 
 def _terminal() -> bool:
@@ -29,8 +29,7 @@ def progress_for(as_json: bool) -> Iterator[Callable[[str], None]]:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                       transient=True) as bar:
             task = bar.add_task("starting", total=None)
-            stop = add_sink(lambda line: console.print(f"[yellow]… {line}[/yellow]", highlight=False))
-            try:
+            with redirected(lambda line: console.print(f"[yellow]… {line}[/yellow]", highlight=False)):
                 if as_json:
                     yield lambda _: None
                 else:
@@ -39,11 +38,6 @@ def progress_for(as_json: bool) -> Iterator[Callable[[str], None]]:
                         if not message.startswith("read so far"):
                             console.print(f"· {message}", highlight=False)
                     yield show
-            finally:
-                stop()
         return
-    stop = add_sink(lambda line: click.echo(f"… {line}", err=True))
-    try:
-        yield (lambda _: None) if as_json else (lambda message: click.echo(f"· {message}", err=True))
-    finally:
-        stop()
+    # waiting lines already go to stderr (crmsync.cli.main installs that)
+    yield (lambda _: None) if as_json else (lambda message: click.echo(f"· {message}", err=True))

@@ -54,7 +54,9 @@ def test_long_lived_token_and_webhook_url(project, fake_crm):
     assert "/rest/1/***/" in r.stdout and "/rest/1/demo/" not in r.stdout
     r = crmsync(project, "connections", "test", "b24")
     assert r.returncode == 0 and "b24: ok" in r.stdout
-    r = crmsync(project, "connections", "delete", "amo")
+    r = crmsync(project, "connections", "delete", "amo")  # no terminal to ask on: refused, nothing deleted
+    assert r.returncode == 2 and "needs confirmation: add --yes" in r.stderr
+    r = crmsync(project, "connections", "delete", "amo", "--yes")
     assert r.returncode == 0
     assert [c.name for c in repository.list_all(project)] == ["b24"]
 
