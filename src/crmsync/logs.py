@@ -17,18 +17,24 @@ from crmsync.project import Project
 from crmsync.secrets.masking import MaskingFilter, mask
 
 LOG_FILE = "crmsync.log"
-_installed: set[str] = set()
-_current: list[Project] = []  # the project of this command, once known (the crash file goes there)
+_installed: dict[str, logging.Handler] = {}  # at most one: the project this process works on now
+_current: list[Project] = []  # that project (the crash file goes there)
 log = logging.getLogger("crmsync")
+LOGGERS = ("crmsync", "urllib3")
 
 
 def log_to_project(project: Project) -> logging.Handler | None:
-    """Send crmsync's (and urllib3's) log records to the project's log file; idempotent per file."""
-    if not _current:
-        _current.append(project)
-    path = project.logs_dir / LOG_FILE
-    if str(path) in _installed:
+    """Send crmsync's (and urllib3's) log records to the project's log file, and only to it: a process
+    that works on several projects in turn (tests, a server) never writes one's records into another's."""
+    path = str(project.logs_dir / LOG_FILE)
+    _current[:] = [project]
+    if path in _installed:
         return None
+    for old, handler in list(_installed.items()):
+        for name in LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+        del _installed[old]
     try:
         project.logs_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8")
@@ -37,11 +43,11 @@ def log_to_project(project: Project) -> logging.Handler | None:
     handler.addFilter(MaskingFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
     level = getattr(logging, os.environ.get("CRMSYNC_LOG_LEVEL", "INFO").upper(), logging.INFO)
-    for name in ("crmsync", "urllib3"):
+    for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(min(level, logger.level or logging.WARNING))
         logger.addHandler(handler)
-    _installed.add(str(path))
+    _installed[path] = handler
     return handler
 
 

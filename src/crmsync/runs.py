@@ -54,6 +54,10 @@ def prepare_run(project: Project, pipeline_name: str, *, kind: str, entities: li
     mappings = {e: parse_mapping(specs.mappings[(pipeline.crm, e)], f"mappings/{pipeline.crm}/{e}.yaml")
                 for e in chosen}
     store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
+    folder = project.store_path(store).parent
+    if not folder.is_dir():
+        raise UserError(f"pipelines/{pipeline_name}.yaml: staging.path: the folder {folder} does not exist",
+                        hint=f"create it (mkdir -p {folder}) or point staging.path at an existing folder")
     return PreparedRun(pipeline, load_yaml(project.connectors_dir / f"{pipeline.crm}.yaml"), mappings,
                        load_canonical(project.root), chosen, store)
 
