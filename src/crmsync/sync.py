@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from crmsync.dry_copy import cannot_write, quiet_session, shadow_project
 from crmsync.project import Project
 
 PUSH_COUNTS = ("created", "updated", "deleted")
@@ -80,6 +82,11 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     run = prepare_run(project, pipeline_name, kind="sync", entities=entities)
     pipe = run.pipeline
     session = session or authorized_session(project, pipe.connection)
+    if dry_run and not Path(run.store).is_absolute() and cannot_write(project.store_path(run.store)):
+        quiet_session(session)
+        with shadow_project(project, run.store) as shadow:
+            return run_sync(shadow, pipeline_name, entities=entities, full_refresh=full_refresh, dry_run=True,
+                            progress=progress, session=session)
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)
     crm = dict(session=session, base_url=session.base_url)
     pulling = pull_spec(run, session, progress)

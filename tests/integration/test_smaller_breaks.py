@@ -119,3 +119,23 @@ def test_an_sql_take_that_means_nothing_is_said_and_the_field_stays_held(project
     assert r.returncode == 5 and "take 'bogus' is not one of: crm, local, value" in r.stderr
     listed = json.loads(run_here(project, "conflicts", "list", "--json"))
     assert listed["pending"] == 1 and "take 'bogus'" in listed["conflicts"][0]["reason"]
+
+
+def test_a_dry_run_beside_a_reader_works_on_a_copy_and_changes_nothing(project, amo):
+    run_here(project, "sync", "amocrm")
+    (cid,) = sql(project, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
+    sql(project, "UPDATE canonical.contacts SET last_name = 'Dry' WHERE id = ?", [cid])
+    before = sql(project, "SELECT (SELECT count(*) FROM sync.runs), (SELECT count(*) FROM sync.outbox)")
+    reader = duckdb.connect(str(project / "crmsync.duckdb"), read_only=True)
+    try:
+        for command in ("sync", "push"):
+            r = exit_code(project, command, "amocrm", "--dry-run", "--json")
+            assert r.returncode == 0, r.stderr
+            assert json.loads(r.stdout)["entities"]["contact"]["updated"] == 1
+            assert "works on a copy" in r.stderr
+    finally:
+        reader.close()
+    assert sql(project, "SELECT (SELECT count(*) FROM sync.runs), (SELECT count(*) FROM sync.outbox)") == before
+    assert json.loads(run_here(project, "sync", "amocrm", "--json"))["entities"]["contact"]["updated"] == 1
+    assert Amo(amo).contact(sql(project, "SELECT remote_id FROM sync.links WHERE canonical_id = ?",
+                                [cid])[0][0])["last_name"] == "Dry"
