@@ -107,11 +107,24 @@ def main() -> None:
         _fail(command, as_json, exc, f"{message}", exit_code=INTERNAL)
 
 
+def dlt_commands(text: str) -> str:
+    """dlt's own advice (`dlt pipeline NAME info`) only works with crmsync's pipelines folder named."""
+    import re
+
+    from crmsync.logs import current_project
+
+    project = current_project()
+    if project is None or "`dlt pipeline " not in text:
+        return text
+    return re.sub(r"`dlt pipeline (?!--pipelines-dir)", f"`dlt pipeline --pipelines-dir {project.dlt_dir} ", text)
+
+
 def _fail(command: str, as_json: bool, exc: BaseException, text: str, *, exit_code: int | None = None) -> None:
     """Report a failure: a line on stderr (and in the project's log), and with --json its document on stdout."""
     from crmsync.logs import log
 
     code = exit_code if exit_code is not None else getattr(exc, "exit_code", INTERNAL)
+    text = dlt_commands(text)
     log.warning("crmsync %s: exit %s: %s", command, code, mask(str(exc)))
     click.echo(mask(text), err=True)
     if as_json:
