@@ -8,6 +8,7 @@ Library code calls :func:`notify`; the front end decides where lines go (the CLI
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,12 +41,20 @@ def redirected(sink: Callable[[str], None]) -> Iterator[None]:
         _sinks[:] = saved
 
 
+def _seconds_env(name: str, default: float) -> float:
+    try:
+        return max(float(os.environ.get(name, default)), 0.1)
+    except ValueError:
+        return default
+
+
 def seconds(value: float) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
 SHOWN_BACKOFF = 1.0   # shorter back-offs (a 429 under a burst) go to the log only: a line each would flood
-SLOW_ANSWER = 10.0    # seconds without an answer before a line says so (timeouts are 60-90 s)
+SLOW_ANSWER = "CRMSYNC_SLOW_ANSWER_SECONDS"  # seconds without an answer before a line says so (default 10;
+                                             # the CRMs' timeouts are 60-90 s)
 
 
 def backing_off(crm: str, reason: str, delay: float, attempt: int, attempts: int) -> None:
@@ -66,7 +75,7 @@ _watcher: list[threading.Thread] = []
 def slow_answer(crm: str, method: str | None, url: str, after: float | None = None) -> Iterator[None]:
     """A line if ``crm`` has not answered ``method url`` within ``after`` seconds (then again every
     ``after``). One watcher thread serves every request: a request costs a dict entry, not a thread."""
-    every = SLOW_ANSWER if after is None else after
+    every = after if after is not None else _seconds_env(SLOW_ANSWER, 10.0)
     began = time.monotonic()
     key = id(object()) ^ threading.get_ident()
     with _watch_lock:

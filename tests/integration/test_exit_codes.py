@@ -49,12 +49,18 @@ def amo(project, fake_crm):
     return server
 
 
-def test_the_table_is_the_one_the_help_prints():
+def test_one_table_in_the_help_and_in_the_readme():
+    import re
+    from pathlib import Path
+
     r = subprocess.run([*crmsync_cmd(), "--help"], capture_output=True, text=True, timeout=60)
     for code, (_, meaning) in errors.EXIT_CODES.items():
-        assert f"{code:<3} {meaning[:40]}" in " ".join(r.stdout.split()) or f"{code} " in r.stdout
-    assert {errors.OK, errors.CONFIG, errors.CRM, errors.BUSY, errors.ISSUES, errors.INTERRUPTED} == \
-        {0, 2, 3, 4, 5, 130}
+        assert re.search(rf"^\s+{code}\s+{re.escape(meaning[:30])}", r.stdout, re.M), (code, r.stdout)
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("### Exit codes"):readme.index("### Status and run history")]
+    rows = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\| `(\d+)` \|[^|]+\| (`\w+`|—) \|$", table, re.M)}
+    assert set(rows) == set(errors.EXIT_CODES)
+    assert all(rows[code] == (f"`{name}`" if name else "—") for code, (name, _) in errors.EXIT_CODES.items())
 
 
 @pytest.mark.parametrize("command", RUNS)
