@@ -108,6 +108,9 @@ def test_validate_and_init_errors(project, tmp_path):
     (project / "pipelines" / "amocrm.yaml").write_text("name: amocrm\nwrite_mode: upsret\n")
     data = document(project, "validate", code=2)
     assert data["problems"] and data["error"]["code"] == "config"
+    made = json.loads(run(tmp_path, "init", str(tmp_path / "fresh"), "--json").stdout)
+    check(made)
+    assert made["command"] == "init" and made["ok"] and made["created"]
     (tmp_path / "file").write_text("")
     r = run(tmp_path, "init", str(tmp_path / "file"), "--json", ok=False)
     assert r.returncode == 2
