@@ -146,7 +146,7 @@ def test_an_inserted_contact_is_created_once_and_linked(synced):
     writes = synced.writes
     assert all(c["created"] == 0 and c["updated"] == 0 for c in synced.push().entities.values())
     assert synced.writes == writes
-    assert all(c["applied"] == 0 and c["created"] == 0 for c in synced.pull().entities.values())
+    assert all(c["applied"] == 0 and c["new_rows"] == 0 for c in synced.pull().entities.values())
     assert synced.count_contacts() == before + 1
     (created_at,) = synced.sql("SELECT created_at FROM canonical.contacts WHERE id = 'new-1'")[0]
     assert created_at is not None  # canonical took what the CRM set
