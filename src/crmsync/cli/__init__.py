@@ -104,7 +104,7 @@ def main() -> None:
 
         path = write_crash(traceback.format_exc())
         message = f"internal error: {type(exc).__name__}: {exc} (traceback written to {path})"
-        _fail(command, as_json, exc, f"{message}", exit_code=INTERNAL)
+        _fail(command, as_json, exc, message, exit_code=INTERNAL)
 
 
 def dlt_commands(text: str) -> str:
@@ -128,10 +128,9 @@ def _fail(command: str, as_json: bool, exc: BaseException, text: str, *, exit_co
     log.warning("crmsync %s: exit %s: %s", command, code, mask(str(exc)))
     click.echo(mask(text), err=True)
     if as_json:
+        from crmsync.cli.options import print_document
         from crmsync.output import failure
 
         message = text.removeprefix("error: ") if code != INTERNAL else text
-        from crmsync.cli.options import print_document
-
         print_document(failure(command, exc, exit_code=code, message=message))
     sys.exit(code)

@@ -6,6 +6,7 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+LONG_ALLOWED = 40   # more allowed values than this are shortened in the text (--json keeps them all)
 SHOWN_ALLOWED = 12
 
 
@@ -21,7 +22,7 @@ class Problem:
         where = f"{self.file}:{self.line}" if self.line else self.file
         what = f"{self.path}: {self.message}" if self.path else self.message
         text = f"{where}: {what}"
-        if len(self.allowed) > SHOWN_ALLOWED:  # e.g. the 245 phone regions: a line a person can read
+        if len(self.allowed) > LONG_ALLOWED:  # e.g. the 245 phone regions: a line a person can read
             shown = ", ".join(self.allowed[:SHOWN_ALLOWED])
             text += f" (allowed: one of {len(self.allowed)} values: {shown}, …; --json lists them all)"
         elif self.allowed:

@@ -292,5 +292,5 @@ def test_a_lost_task_create_is_found_by_its_content_not_sent_again(synced, monke
     assert synced.push().entities["task"]["created"] == 1
     assert synced.writes == writes
     after = synced.pull().entities["task"]
-    assert after["created"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
+    assert after["new_rows"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
     assert synced.sql("SELECT count(*) FROM sync.links WHERE entity = 'task' AND canonical_id = 't-lost'") == [(1,)]
