@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench
+.PHONY: demo test lint fmt clean setup bench chromium
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
 	@sh scripts/make-venv.sh "$(PYTHON)" "$(VENV)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# `make demo` ends by printing the `crmsync serve` command for its project: the serve extra comes with it.
+$(VENV)/.serve: $(VENV)/.base
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[serve]"
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.base
@@ -17,10 +22,19 @@ $(VENV)/.dev: $(VENV)/.base
 
 setup: $(VENV)/.dev
 
-demo: $(VENV)/.base
+demo: $(VENV)/.serve
 	$(BIN)/crmsync demo
 
-test: $(VENV)/.dev
+# The status page's browser test drives Debian's chromium (Playwright's own browser download needs the
+# internet). Installed here when missing and we are root; otherwise the test fails saying how to get it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the status page's browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: no chromium; the browser test will fail: sudo apt-get install -y chromium" >&2; fi; }
+
+test: $(VENV)/.dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -1,29 +1,48 @@
-"""When a pipeline runs next: its ``schedule:`` cron (five fields, UTC) read by croniter. ``crmsync
-status`` shows it and ``crmsync serve`` runs on it, so both agree to the second."""
+"""When a pipeline runs next: its ``schedule:`` (five-field cron, or ``manual``) in its ``timezone:``.
+
+croniter reads the cron expression; the time zone comes from the IANA database (zoneinfo), so a
+schedule of ``0 9 * * *`` in Europe/Moscow is 09:00 there whatever the server's own zone, across DST.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import CroniterBadCronError, croniter
+MANUAL = "manual"
 
 
-def cron_problem(expression: str) -> str | None:
-    """What is wrong with ``expression`` as a schedule, or None (``crmsync validate`` reports it)."""
-    if len(expression.split()) != 5:
-        return "a schedule has five fields: minute hour day-of-month month day-of-week"
-    try:
-        croniter(expression)
-    except (CroniterBadCronError, ValueError, KeyError) as exc:
-        return f"not a valid cron expression: {exc}"
+def _field(pipeline_spec: Any, name: str) -> Any:
+    return pipeline_spec.get(name) if isinstance(pipeline_spec, dict) else getattr(pipeline_spec, name, None)
+
+
+def schedule_problem(expression: str | None, timezone: str | None = None) -> str | None:
+    """Why ``expression``/``timezone`` cannot be scheduled, in words; None when they can."""
+    from croniter import croniter
+
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return f"timezone {timezone!r} is not an IANA time zone name (e.g. UTC, Europe/Moscow, America/New_York)"
+    if not expression or expression.strip() == MANUAL:
+        return None
+    if not croniter.is_valid(expression.strip()):
+        return (f"schedule {expression!r} is not a five-field cron expression (minute hour day-of-month month "
+                f"day-of-week, e.g. \"*/15 * * * *\") or {MANUAL!r}")
     return None
 
 
-def next_run(expression: str | None, after: dt.datetime | None = None) -> dt.datetime | None:
-    """The first time at or after ``after`` (default: now, UTC) that ``expression`` names; None without a
-    schedule. The clock is UTC: a cron of ``0 9 * * *`` runs at 09:00 UTC."""
-    if not expression or cron_problem(expression):
+def next_run(pipeline_spec: Any, after: dt.datetime) -> dt.datetime | None:
+    """The first scheduled time strictly after ``after`` (aware, UTC); None for a manual pipeline."""
+    from croniter import croniter
+
+    expression = (_field(pipeline_spec, "schedule") or "").strip()
+    if not expression or expression == MANUAL:
         return None
-    start = (after or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
-    # croniter's get_next is strictly after its start: step back a microsecond so an exact slot counts
-    return croniter(expression, start - dt.timedelta(microseconds=1)).get_next(dt.datetime)
+    zone = ZoneInfo(_field(pipeline_spec, "timezone") or "UTC")
+    if after.tzinfo is None:
+        after = after.replace(tzinfo=dt.timezone.utc)
+    following = croniter(expression, after.astimezone(zone)).get_next(dt.datetime)
+    return following.astimezone(dt.timezone.utc)

@@ -39,6 +39,7 @@ class PipelineStatus:
     crm: str = ""
     direction: str = "both"
     schedule: str | None = None
+    timezone: str | None = None
     next_run_at: dt.datetime | None = None
     last_run: dict[str, Any] | None = None        # the newest run of any kind
     last_runs: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # pull / push / sync
@@ -62,16 +63,20 @@ def project_status(project: Project, pipeline: str | None = None) -> StatusResul
     specs = load_specs(project)
     return StatusResult([
         pipeline_status(project, pipeline=p.name, connection=p.connection, entities=list(p.entities),
-                        store=store_of(p), source_name=p.crm, schedule=p.schedule, direction=p.direction)
+                        store=store_of(p), source_name=p.crm, schedule=p.schedule, direction=p.direction,
+                        timezone=getattr(p, "timezone", None))
         for p in pick_pipelines(specs, pipeline)])
 
 
 def pipeline_status(project: Project, *, pipeline: str, connection: str, entities: list[str], store: str,
-                    source_name: str, schedule: str | None = None, direction: str = "both") -> PipelineStatus:
+                    source_name: str, schedule: str | None = None, direction: str = "both",
+                    timezone: str | None = None) -> PipelineStatus:
     from crmsync.run_history import held_connections, run_rows
     from crmsync.schedule import next_run
 
-    out = PipelineStatus(pipeline, connection, source_name, direction, schedule, next_run(schedule))
+    now = dt.datetime.now(dt.timezone.utc)
+    out = PipelineStatus(pipeline, connection, source_name, direction, schedule, timezone,
+                         next_run({"schedule": schedule, "timezone": timezone}, now))
     out.last_runs = {"pull": None, "push": None, "sync": None}
     cursors = _cursors(project, connection, source_name)
     path = project.store_path(store)

@@ -29,6 +29,7 @@ class SyncResult:
     pull: Any = None   # crmsync.pull.PullResult, or None when the pipeline is push-only
     push: Any = None   # crmsync.push.PushResult, or None when the pipeline is pull-only
     seconds: float = 0.0
+    rate_limit_wait: float = 0.0  # seconds the run's requests waited to stay under the CRM's rate limit
 
     @property
     def entities(self) -> dict[str, dict[str, int]]:
@@ -61,7 +62,8 @@ class SyncResult:
 
         out = {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
                "dry_run": self.dry_run, "status": self.status, "issues": issues_of(self.entities),
-               "seconds": round(self.seconds, 3), "entities": self.entities, **self.parts()}
+               "seconds": round(self.seconds, 3), "rate_limit_wait": round(self.rate_limit_wait, 3),
+               "entities": self.entities, **self.parts()}
         if self.dry_run and self.push is not None:
             out["plan"] = self.push.plan
         return out
@@ -122,4 +124,5 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                 write_run(con, ticket, pipeline=pipe.name, connection=pipe.connection, status=result.status,
                           entities=result.entities, parts={k: v for k, v in result.parts().items() if v})
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    result.rate_limit_wait = float(getattr(getattr(session, "pacer", None), "waited", 0.0) or 0.0)
     return result

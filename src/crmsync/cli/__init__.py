@@ -14,6 +14,7 @@ from crmsync.secrets.masking import mask
 
 # command name -> "module:attribute"; imported lazily so `crmsync --help` and no-op runs stay fast.
 COMMANDS: dict[str, str] = {
+    "api-keys": "crmsync.cli.api_keys:api_keys",
     "connect": "crmsync.cli.connect:connect",
     "conflicts": "crmsync.cli.conflicts:conflicts",
     "connections": "crmsync.cli.connections:connections",
@@ -23,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "pull": "crmsync.cli.pull:pull",
     "push": "crmsync.cli.push:push",
     "runs": "crmsync.cli.runs:runs",
+    "serve": "crmsync.cli.serve:serve",
     "status": "crmsync.cli.status:status",
     "sync": "crmsync.cli.sync:sync",
     "validate": "crmsync.cli.validate:validate",

@@ -51,3 +51,6 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
     click.echo(f"look inside: duckdb {result.store} \"select name, phones, company from canonical.contacts\"")
     click.echo(f"or: crmsync status --project-dir {result.project}; "
                f"crmsync conflicts list --all --project-dir {result.project}")
+    click.echo(f"\nrun it as a service (scheduler, API at /docs, status page at {result.serve['page']}; "
+               f"the page's API key: {result.serve['api_key']}):")
+    click.echo(f"  {result.serve['command']}")

@@ -137,6 +137,7 @@ class Pipeline:
     entities: tuple[str, ...]
     direction: str = "both"
     schedule: str | None = None
+    timezone: str | None = None
     conflicts: Conflicts = field(default_factory=Conflicts)
     write_mode: str = "upsert"
     deletes: str = "soft"

@@ -58,7 +58,6 @@ def load_specs(project: Project, *, mapping_check: MappingCheck | None = None) -
     for f in found.pipelines:
         if isinstance(f.data, dict):
             problems.extend(_pipeline_references(f, connectors, canonical, mapped))
-            problems.extend(_schedule(f))
 
     bad_files = {p.file for p in problems}
     specs.connectors = {n: Connector.from_data(f.data) for n, f in connectors.items() if f.name not in bad_files}
@@ -85,15 +84,6 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> d
             problems.append(Problem(f.name, line_of(f.data, ["name"]), "name",
                                     f"{name!r} must equal the file name {f.path.stem!r}"))
     return out
-
-
-def _schedule(f: SpecFile) -> list[Problem]:
-    """A cron the schema's five-field pattern lets through but no scheduler could run (``61 * * * *``)."""
-    from crmsync.schedule import cron_problem
-
-    cron = f.data.get("schedule")
-    problem = cron_problem(cron) if isinstance(cron, str) and len(cron.split()) == 5 else None
-    return [Problem(f.name, line_of(f.data, ["schedule"]), "schedule", problem)] if problem else []
 
 
 def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:
@@ -202,7 +192,20 @@ def _pipeline_references(f: SpecFile, connectors: dict[str, SpecFile], canonical
                                f"{entity!r} has no mapping: create mappings/{crm}/{entity}.yaml"))
     out.extend(_conflict_references(f, entities, canonical))
     out.extend(_hard_deletes(f, crm, entities, known))
+    out.extend(_schedule(f))
     return out
+
+
+def _schedule(f: SpecFile) -> list[Problem]:
+    """The schema checks the shape of ``schedule``; croniter and zoneinfo say whether it can be scheduled."""
+    from crmsync.schedule import schedule_problem
+
+    schedule, zone = f.data.get("schedule"), f.data.get("timezone")
+    problem = schedule_problem(schedule if isinstance(schedule, str) else None, zone if isinstance(zone, str) else None)
+    if problem is None:
+        return []
+    key = "timezone" if problem.startswith("timezone") else "schedule"
+    return [Problem(f.name, line_of(f.data, [key]), key, problem)]
 
 
 def _hard_deletes(f: SpecFile, crm: Any, entities: list[Any], known: dict[str, Any] | None) -> list[Problem]:
