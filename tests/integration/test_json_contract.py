@@ -23,8 +23,8 @@ def document(project, *args, code=0):
     return data
 
 
-COMMAND_WORDS = {"connect", "connections", "list", "show", "test", "delete", "rotate-key", "validate", "pull", "push",
-                 "sync", "status", "runs", "conflicts", "resolve"}
+COMMAND_WORDS = {"api-keys", "create", "revoke", "connect", "connections", "list", "show", "test", "delete",
+                 "rotate-key", "validate", "pull", "push", "sync", "status", "runs", "conflicts", "resolve"}
 
 
 def timestamps(value, key=None):
@@ -117,3 +117,11 @@ def test_validate_and_init_errors(project, tmp_path):
     data = json.loads(r.stdout)
     check(data)
     assert data["command"] == "init" and data["error"]["code"] == "config"
+
+
+def test_api_keys_documents(project):
+    made = document(project, "api-keys", "create", "ops", "--scope", "operate")
+    assert made["name"] == "ops" and len(made["token"]) >= 16  # the one time the key is shown: not masked
+    assert [k["name"] for k in document(project, "api-keys", "list")["keys"]] == ["ops"]
+    assert document(project, "api-keys", "revoke", "ops")["revoked"][0]["name"] == "ops"
+    assert document(project, "api-keys", "revoke", "nope", code=2)["error"]["code"] == "config"

@@ -38,7 +38,7 @@ def _exit_codes_help() -> str:
 
 
 EXIT_CODES = _exit_codes_help()
-GROUPS = {"conflicts", "connections"}
+GROUPS = {"api-keys", "conflicts", "connections"}
 
 
 class LazyGroup(click.Group):
