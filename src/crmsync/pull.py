@@ -376,12 +376,14 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PullResult:
     """Everything ``crmsync pull PIPELINE`` does: check the specs, open the connection, pull, record the run."""
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.runs import guarded_run, prepare_run
 
     run = prepare_run(project, pipeline_name, kind="pull", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
     with guarded_run(project, run, "pull") as ticket:
+        ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
         return pull_rounds(project, pull_spec(run, session, progress), entities=run.entities,
                            full_refresh=full_refresh, ticket=ticket)
 

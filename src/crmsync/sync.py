@@ -75,6 +75,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     """Everything ``crmsync sync PIPELINE`` does, recorded as one run in ``sync.runs`` (its pull and push
     parts under one id: the pull part is committed with the pull's changes, the end says how it went)."""
     from crmsync.canonical.tables import ensure
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.pull import PullApply, pull_spec, read_phase
     from crmsync.push import push_connection
@@ -94,6 +95,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     pulling = pull_spec(run, session, progress)
 
     with guarded_run(project, run, "sync", record=not dry_run) as ticket:
+        ensure_bound(session, pipe.crm, pipe.name)  # the right CRM and account, before anything is written
         started = ticket.started
         result = SyncResult(ticket.run_id, pipe.name, pipe.connection, dry_run)
         # a dry run rolls it all back

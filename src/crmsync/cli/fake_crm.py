@@ -35,8 +35,9 @@ _ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24
               help="Bitrix24 only: inbound webhook code, URL /rest/1/<code>/ [default: demo].")
 @click.option("--no-rate-limit", is_flag=True, help="Switch off the real rate limits (7 req/s; 2/s burst 50).")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
-              help="Inject faults: KIND:RATE or KIND:xN[@PATH], KIND = 429|503|500|… |hang|drop|truncate. "
-                   "Repeatable. Example: --fault 429:0.05 --fault drop:x2")
+              help="Inject faults: KIND:RATE or KIND:xN[@PATH], KIND = 429|503|500|… |hang|drop|truncate, "
+                   "optionally with -after (writes only: applied, then the answer is lost) or -before (writes "
+                   "only: not applied). Repeatable. Example: --fault 429:0.05 --fault drop-after:x1@/api/v4/leads")
 @click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed for rate-based faults.")
 @click.option("--tls", is_flag=True,
               help="Serve HTTPS with a throwaway self-signed certificate for 127.0.0.1/localhost; its path is "

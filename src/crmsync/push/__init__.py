@@ -16,6 +16,7 @@ __all__ = ["PushResult", "push_connection", "run_push"]
 def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None = None, dry_run: bool = False,
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PushResult:
     """Everything ``crmsync push PIPELINE`` does: check the specs, open the connection, push, record the run."""
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.dry_copy import cannot_write, quiet_session, shadow_project
     from crmsync.runs import guarded_run, prepare_run
@@ -29,6 +30,7 @@ def run_push(project: Project, pipeline_name: str, *, entities: list[str] | None
                             session=session)
     session.records_can_fail = True  # a refused record is set aside, not the end of the run
     with guarded_run(project, run, "push", record=not dry_run) as ticket:
+        ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
         return push_connection(project, pipeline=run.pipeline.name, connection=run.pipeline.connection,
                                crm=run.pipeline.crm, connector=run.connector, mappings=run.mappings,
                                canonical=run.canonical, entities=run.entities, session=session,

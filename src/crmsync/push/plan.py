@@ -103,6 +103,25 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     return plan
 
 
+def planned(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """What a plan would send, as (entity, kind, canonical id, fields): what a dry run promises."""
+    return [(plan.entity, o.kind, o.canonical_id, tuple(sorted(o.fields or ()))) for o in plan.ops]
+
+
+def assume_created(book: Any, plan: Plan) -> None:
+    """Dry run: the real run creates these records before it maps the entities after this one, whose
+    references to them then resolve (a new deal's new contact). Stand-in remote ids let the plan
+    resolve them the same way; they are negative, so never a CRM's, and nothing is stored."""
+    creates = plan.creates
+    if not creates:
+        return
+    from crmsync.canonical.links import Link
+
+    book.to_crm(plan.entity, "")  # load this kind's map first, so that put() extends it
+    for n, op in enumerate(creates, 1):
+        book.put(plan.entity, f"-{n}", Link(op.canonical_id, None))
+
+
 def canonical_rows(con: Any, entity: str, cols: dict[str, str]) -> Iterator[dict[str, Any]]:
     """Every row of a canonical table, streamed, JSON columns parsed."""
     names = list(cols)

@@ -31,7 +31,7 @@ def batch_pages(session: Any, base_url: str, method: str, *, select: list[str], 
             params = {"filter": {**extra_filter, f">{id_field}": after}, "order": {id_field: "ASC"},
                       "select": select, "start": -1}
             cmd[f"c{k}"] = f"{method}?{build_query(params)}"
-        response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd})
+        response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd}, idempotent=True)  # list calls
         if response.status_code >= 400:
             raise CrmError(f"Bitrix24 refused the batch read of {method}: {crm_message(response)}")
         body = response.json().get("result") or {}
@@ -74,7 +74,7 @@ def attach_links(session: Any, base_url: str, pages: list[list[dict[str, Any]]],
         params = {**(links.get("params") or {}), "select": links.get("select", ["id"]),
                   "filter": {links["match"]: [r[record_id_field] for r in page]}, "start": -1}
         cmd[f"l{k}"] = f"{links['method']}?{build_query(params)}"
-    response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd})
+    response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd}, idempotent=True)  # list calls
     body = response.json().get("result") or {}
     results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
     if errors:

@@ -86,7 +86,7 @@ def _bitrix24_page(session: Any, base_url: str, listing: dict[str, Any], inc: di
                    record_id: str) -> list[dict[str, Any]] | None:
     params = {"filter": {k: str(v).replace("{cursor}", str(newest)) for k, v in inc.get("filter", {}).items()},
               "select": listing.get("select", ["*"])}  # the reader's select: the same field names come back
-    response = session.post(f"{base_url.rstrip('/')}/{listing['method']}?{build_query(params)}")
+    response = session.post(f"{base_url.rstrip('/')}/{listing['method']}?{build_query(params)}", idempotent=True)
     if response.status_code >= 300:
         return None
     body = response.json()

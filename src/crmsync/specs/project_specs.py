@@ -55,9 +55,11 @@ def load_specs(project: Project, *, mapping_check: MappingCheck | None = None) -
     pipelines = _check_named(found.pipelines, "pipeline", problems)
     canonical = _check_canonical(found.canonical, problems)
     mapped = _check_mappings(found, connectors, canonical, problems, mapping_check or _mapping_check())
+    stored = _stored_connection_crms(project)
     for f in found.pipelines:
         if isinstance(f.data, dict):
             problems.extend(_pipeline_references(f, connectors, canonical, mapped))
+            problems.extend(_pipeline_connection(f, stored))
 
     bad_files = {p.file for p in problems}
     specs.connectors = {n: Connector.from_data(f.data) for n, f in connectors.items() if f.name not in bad_files}
@@ -194,6 +196,35 @@ def _pipeline_references(f: SpecFile, connectors: dict[str, SpecFile], canonical
     out.extend(_hard_deletes(f, crm, entities, known))
     out.extend(_schedule(f))
     return out
+
+
+def _stored_connection_crms(project: Project) -> dict[str, str]:
+    """Connection name → its CRM, from the store's ``sync.connections`` when it can be read without waiting
+    (offline: no CRM is called). A store another process holds is skipped: each run checks it again."""
+    import duckdb
+
+    path = project.store_path()
+    if not path.is_file():
+        return {}
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return dict(con.execute("SELECT name, crm FROM sync.connections").fetchall())
+    except duckdb.Error:
+        return {}
+
+
+def _pipeline_connection(f: SpecFile, stored: dict[str, str]) -> list[Problem]:
+    """A pipeline's ``crm`` must be its connection's CRM: otherwise its calls go to another CRM's API."""
+    crm, name = f.data.get("crm"), f.data.get("connection")
+    have = stored.get(name) if isinstance(name, str) else None
+    if not isinstance(crm, str) or have is None or have == crm:
+        return []
+    same = sorted(n for n, c in stored.items() if c == crm)
+    return [Problem(f.name, line_of(f.data, ["connection"]), "connection",
+                    f"connection {name!r} is a {have} connection, but this pipeline has crm: {crm}; point "
+                    f"`connection:` at a {crm} connection" + ("" if same else
+                                                              f" (create one with `crmsync connect {crm} --name ...`)"),
+                    tuple(same))]
 
 
 def _schedule(f: SpecFile) -> list[Problem]:
