@@ -47,6 +47,13 @@ def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            # This process already has the file open for writing (a run reading a connection mid-way,
+            # a server thread): DuckDB refuses a second, read-only configuration, and a read-write one
+            # shares the open database instead of taking another lock.
+            if not read_only or "different configuration" not in str(exc):
+                raise
+            return duckdb.connect(str(path))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 damaged = "not a valid duckdb database" in str(exc).lower()
