@@ -36,10 +36,10 @@ def test_help_and_version():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["fake-crm", "bitrix24", "--token", "x"], "--token applies to amocrm only"),
+    (["fake-crm", "bitrix24", "--token", "x"], "--token applies to amocrm and hubspot only, not bitrix24"),
     (["fake-crm", "amocrm", "--webhook-code", "x"], "--webhook-code applies to bitrix24 only"),
     (["fake-crm", "amocrm", "--fault", "teapot:x1"], "is not one of"),
-    (["fake-crm", "hubspot"], "'hubspot' is not one of 'amocrm', 'bitrix24'"),
+    (["fake-crm", "salesforce"], "'salesforce' is not one of 'amocrm', 'bitrix24', 'hubspot'"),
     (["fake-crm", "amocrm", "--set", "next_link=sometimes"], "next_link='sometimes' is not one of: when_full, exact"),
     (["fake-crm", "amocrm", "--set", "nxt=1"], "not a setting of the fake amocrm"),
 ])
