@@ -359,6 +359,11 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
         return
     # A cursor of its own: apply runs statements on ``con`` between our batches, and a result read
     # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
+    from crmsync.read.storable import fold_variants, variant_columns
+
+    variants = variant_columns([r[0] for r in con.execute(  # values dlt loaded beside a column of another type
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [dataset, entity]).fetchall()])
     cursor = con.cursor()
     try:
         cursor.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
@@ -368,7 +373,8 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
                 return
             for (text,) in batch:
                 row = loads(text)
-                yield {k: v for k, v in row.items() if not is_engine_column(k)}
+                row = {k: v for k, v in row.items() if not is_engine_column(k)}
+                yield fold_variants(row, variants) if variants else row
     finally:
         cursor.close()
 

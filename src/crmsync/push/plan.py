@@ -21,6 +21,7 @@ from crmsync.canonical.conflicts import held_fields
 from crmsync.canonical.tables import TABLE, columns
 from crmsync.canonical.values import get_field, plain, put_field, same
 
+from .checks import PushChecks
 from .outbox import Op
 
 ENGINE = ("id", "version", "deleted_at")
@@ -59,6 +60,7 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     plan = Plan(entity)
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     held = held_fields(con, entity)
+    checks = PushChecks(con, entity, mapper)
     links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
     for remote_id, canonical_id, base, base_hash in con.execute(
             # A record the CRM no longer has reads as "never agreed": nothing to update, nothing to create.
@@ -84,12 +86,17 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
             for name in changed:  # a cleared field is written as null
                 if get_field(record, name) is None:
                     put_field(record, name, None)
+        checks.note(cid, remote_id, record, None if link is None else base)
         waiting = held.get(cid, set())
         if waiting & set(changed):
             plan.held.append({"canonical_id": cid, "remote_id": remote_id,
                               "fields": sorted(waiting & set(changed))})
             changed = [f for f in changed if f not in waiting]
         if not changed:
+            continue
+        refused = checks.refuse(record, changed, kind)  # what the CRM would refuse or mangle: never sent
+        if refused is not None:
+            plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **refused, "direction": "push"})
             continue
         values = _subset(record, changed)
         try:
@@ -100,6 +107,7 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
         plan.ops.append(Op(kind=kind, entity=entity, connection=connection, canonical_id=cid, remote_id=remote_id,
                            fields=changed, values=values, payload=payload,
                            idempotency_key=idempotency_key(connection, entity, cid, kind, values, base_hash)))
+    plan.rejected += checks.pull_only_edits()
     return plan
 
 

@@ -173,17 +173,18 @@ def test_a_crash_after_sending_a_create_does_not_duplicate_it(synced, monkeypatc
 
 
 def test_a_record_the_crm_refuses_is_set_aside_and_the_rest_is_written(synced):
-    # Both CRMs refuse a task with no title (the mapping lets it through: the CRM is the judge).
-    # A record deleted in the CRM meanwhile is not a refusal: tests/integration/push/test_deletes.py.
+    # Both CRMs refuse a task with no title: the mappings declare it required (limits), so it is set
+    # aside before anything is sent. A record deleted in the CRM meanwhile is not a refusal:
+    # tests/integration/push/test_deletes.py.
     (owner, due) = synced.sql("SELECT owner, due_at FROM canonical.tasks ORDER BY id LIMIT 1")[0]
     synced.sql("INSERT INTO canonical.tasks (id, version, title, owner, due_at) "
                "VALUES ('t-good', 1, 'Позвонить', ?, ?), ('t-bad', 1, NULL, ?, ?)", [owner, due, owner, due])
     result = synced.push()
     assert result.entities["task"]["created"] == 1 and result.entities["task"]["rejected"] == 1
     assert synced.sql("SELECT count(*) FROM sync.links WHERE canonical_id = 't-good'") == [(1,)]
-    (reason,) = synced.sql("SELECT reason FROM sync.rejected WHERE direction = 'push'")[0]
-    assert "blank" in reason or "title is not specified" in reason
-    assert synced.sql("SELECT status FROM sync.outbox WHERE canonical_id = 't-bad'") == [("rejected",)]
+    (field, reason) = synced.sql("SELECT field, reason FROM sync.rejected WHERE direction = 'push'")[0]
+    assert field == "title" and "required by the CRM" in reason
+    assert synced.sql("SELECT status FROM sync.outbox WHERE canonical_id = 't-bad'") == []  # never sent
     writes = synced.writes
     synced.push()
     assert synced.writes == writes  # a refused change is not sent again until the data changes
