@@ -295,3 +295,16 @@ def test_a_lost_task_create_is_found_by_its_content_not_sent_again(synced, monke
     after = synced.pull().entities["task"]
     assert after["new_rows"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
     assert synced.sql("SELECT count(*) FROM sync.links WHERE entity = 'task' AND canonical_id = 't-lost'") == [(1,)]
+
+
+def test_a_value_set_back_and_forth_locally_reaches_the_crm_every_time(synced):
+    """A→B, B→A, A→B, … from the store within one CRM second: a later write is the same change from
+    the same base as an earlier one, and must still be sent (its key follows the record's last write)."""
+    (cid, original) = synced.sql("SELECT id, first_name FROM canonical.contacts ORDER BY id LIMIT 1")[0]
+    remote = synced.remote_id("contact", cid)
+    synced.server.app.clock.freeze(synced.server.app.clock.now())  # all three writes in one CRM second
+    for value in ("Туда", original, "Туда", original, "Туда"):
+        synced.sql("UPDATE canonical.contacts SET first_name = ? WHERE id = ?", [value, cid])
+        assert synced.push().entities["contact"]["updated"] == 1, value
+        assert first_name(synced.fake_contact(remote), synced.crm) == value
+    assert synced.push().entities["contact"]["updated"] == 0
