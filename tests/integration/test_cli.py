@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from crmsync import __version__
+from crmsync.output import check
 
 
 def crmsync_cmd() -> list[str]:
@@ -124,6 +125,7 @@ def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
                         "--project-dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
+    check(result)  # the --json contract: envelope and crmsync/schemas/output/demo.schema.json
     for crm in result["crms"]:
         assert crm["url"].startswith("http://127.0.0.1:")
         first, edit = crm["first_sync"], crm["edit_sync"]

@@ -66,7 +66,8 @@ def test_json_output(tmp_path):
     project = make_project(tmp_path / "p")
     r = invoke("validate", "--project-dir", str(project.root), "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output) == {"ok": True, "problems": [], "files": len(_files(project.root))}
+    assert json.loads(r.output) == {"command": "validate", "ok": True, "exit_code": 0, "problems": [],
+                                    "files": len(_files(project.root))}
     edit(project, "pipelines/amocrm.yaml", "write_mode: upsert", "write_mode: upsret")
     r = invoke("validate", "--project-dir", str(project.root), "--json")
     assert r.exit_code == 2

@@ -34,8 +34,12 @@ def create(project: Project, name: str, scope: str, as_json: bool) -> None:
 
     result = create_key(project, name, scope)
     if as_json:
-        # not echo_json: its masking hides any "token" field, and this is the one time the key is shown
-        click.echo(json.dumps(result, indent=2))
+        # the envelope, but not echo_json: its masking hides any "token" field, and this is the one time
+        # the key is shown
+        from crmsync.cli.options import command_name
+        from crmsync.output import success
+
+        click.echo(json.dumps(success(command_name(), result), indent=2))
         return
     click.echo(result["token"])
     click.echo(f"key {name} ({result['key_id']}, scope {scope}): copy it now, it is not shown again", err=True)

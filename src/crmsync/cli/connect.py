@@ -9,7 +9,6 @@ import click
 from crmsync.cli.options import echo_json, json_option, project_option
 from crmsync.connections.connect import ConnectOptions, auth_url
 from crmsync.connections.connect import connect as do_connect
-from crmsync.logs import log_to_project
 from crmsync.project import Project
 
 
@@ -64,7 +63,6 @@ def connect(project: Project, crm: str, name: str, only_url: bool, as_json: bool
       crmsync connect bitrix24 --name b24 --webhook-url https://acme.bitrix24.ru/rest/1/abc123/
       crmsync connect bitrix24 --name b24 --portal https://acme.bitrix24.ru --client-id ID --auth-url
     """
-    log_to_project(project)
     opts = ConnectOptions(crm=crm, name=name, **options)  # type: ignore[arg-type]
     if only_url:
         result = auth_url(project, opts)

@@ -63,6 +63,12 @@ def _store(project: Project, *, write: bool) -> Iterator[duckdb.DuckDBPyConnecti
     if not write and not path.exists():
         yield None
         return
+    if not write:  # reading a connection never needs (or waits for) write access to the store
+        with open_store(path, read_only=True) as con:
+            there = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sync' "
+                                "AND table_name = 'connections'").fetchone()[0]
+            yield con if there else None
+        return
     with open_store(path) as con:
         con.execute(DDL)
         yield con

@@ -38,6 +38,7 @@ from requests.hooks import default_hooks, dispatch_hook
 from urllib3.exceptions import ConnectTimeoutError
 
 from crmsync.errors import CrmError, UserError
+from crmsync.waiting import backing_off, slow_answer
 
 from .pacing import LeakyBucket, Pacer, Unlimited
 from .policy import FAIL_RECORD, OK, REFRESH, RETRY, ErrorPolicy, RetryPolicy, retry_after
@@ -159,15 +160,16 @@ class CrmSession(requests.Session):
             self.pacer.acquire()
             self.stats.requests += 1
             try:
-                response = super().send(request, **kwargs)
-                if not kwargs.get("stream"):
-                    _ = response.content  # a truncated body fails here, inside the retry loop
+                with slow_answer(self.crm_title, request.method, safe_url(request.url or "")):
+                    response = super().send(request, **kwargs)
+                    if not kwargs.get("stream"):
+                        _ = response.content  # a truncated body fails here, inside the retry loop
             except TRANSIENT as exc:
                 self.pacer.done()
                 last_problem = f"{type(exc).__name__}: {exc}"
                 if not idempotent and not never_sent(exc):
                     raise self._unknown(request, f"{type(exc).__name__}") from exc
-                self._wait(attempt, None)
+                self._wait(attempt, None, last_problem)
                 continue
             self.pacer.done()
             verdict = self.errors.judge(response)
@@ -181,7 +183,7 @@ class CrmSession(requests.Session):
                     if isinstance(self.pacer, LeakyBucket):
                         self.pacer.penalise()
                 last_problem = f"HTTP {response.status_code}: {verdict.crm_message}"
-                self._wait(attempt, retry_after(response))
+                self._wait(attempt, retry_after(response), last_problem)
                 continue
             if verdict.action == REFRESH and not refreshed and hasattr(self.auth, "refresh"):
                 refreshed = True
@@ -196,11 +198,13 @@ class CrmSession(requests.Session):
                        f"{request.method} {safe_url(request.url or '')}: {last_problem}. "
                        f"Check the CRM's status and run again: nothing was lost, the next run resumes.")
 
-    def _wait(self, attempt: int, server_said: float | None) -> None:
+    def _wait(self, attempt: int, server_said: float | None, reason: str = "") -> None:
         if attempt >= self.retry.max_attempts:
             return
         self.stats.retries += 1
-        self._sleep(self.retry.backoff(attempt, server_said))
+        delay = self.retry.backoff(attempt, server_said)
+        backing_off(self.crm_title, reason, delay, attempt, self.retry.max_attempts)  # visible waiting
+        self._sleep(delay)
 
     def _unknown(self, request: requests.PreparedRequest, problem: str) -> OutcomeUnknown:
         self.stats.unknown += 1

@@ -26,7 +26,6 @@ import datetime as dt
 import json
 import os
 import signal
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,10 +74,15 @@ class PushResult:
     seconds: float = 0.0
     status: str = "ok"
 
+    def part(self) -> dict[str, Any]:
+        """What ``sync.runs.parts`` keeps of a push."""
+        return {"seconds": round(self.seconds, 3), "entities": self.entities}
+
     def as_dict(self) -> dict[str, Any]:
+        from crmsync.runs import issues_of
+
         out = {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
-               "dry_run": self.dry_run, "status": self.status, "seconds": round(self.seconds, 3),
-               "entities": self.entities}
+               "dry_run": self.dry_run, "status": self.status, "issues": issues_of(self.entities), **self.part()}
         if self.dry_run:
             out["plan"] = self.plan
         return out
@@ -92,7 +96,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
                     con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None,
-                    metadata: dict[str, Any] | None = None) -> PushResult:
+                    metadata: dict[str, Any] | None = None, ticket: Any = None) -> PushResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
     ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes).
     ``metadata``: what this run already fetched of the CRM's metadata (``crmsync sync``: its pull's),
@@ -100,6 +104,9 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
     ``con``: an open store connection to work in (``crmsync sync``); a dry run on it leaves the
     caller's transaction open. Without one the push opens the store itself.
+
+    ``ticket`` (crmsync.runs.RunTicket): the run this push is, or is the last part of (a sync
+    records the run itself, with both parts).
     """
     from crmsync.read.metadata import fetch_metadata
 
@@ -112,7 +119,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress)
+                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress, ticket=ticket)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -129,12 +136,14 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
           dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]], deletes: str,
-          progress: Callable[[str], None]) -> PushResult:
+          progress: Callable[[str], None], ticket: Any = None) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
     from crmsync.mapping import Mapper, build_catalog, catalog_needs
+    from crmsync.runs import RunTicket, new_run_id, outcome, write_run
 
     started = dt.datetime.now(dt.timezone.utc)
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    ticket = ticket or RunTicket(new_run_id(started), "push", started)
+    run_id = ticket.run_id
     result = PushResult(run_id, pipeline, connection, dry_run)
     ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
     if dry_run:
@@ -171,9 +180,10 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
                  f"deleted {ctx.counts['deleted']}, rejected {ctx.counts['rejected']}"
                  + (f", held {len(plan.held)} (manual conflicts)" if plan.held else ""))
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
-    if not dry_run:
-        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
-                    [run_id, pipeline, connection, started, json.dumps(result.entities)])
+    result.status = outcome(result.entities)
+    if not dry_run and ticket.kind == "push":
+        write_run(con, ticket, pipeline=pipeline, connection=connection, status=result.status,
+                  entities=result.entities, parts={"push": result.part()})
     return result
 
 

@@ -29,7 +29,8 @@ def record_skipped(project: Project, jobs: list[Any]) -> None:
             ensure(con, {})
             for job in group:
                 when = dt.datetime.fromisoformat(job.created_at)
-                con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, ?, ?, ?, 'skipped', NULL, ?)",
+                con.execute("INSERT INTO sync.runs (run_id, pipeline, connection, kind, started_at, finished_at, "
+                            "status, counts, error) VALUES (?, ?, ?, ?, ?, ?, 'skipped', NULL, ?)",
                             [f"{when:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", job.pipeline, job.connection, job.kind,
                              when, dt.datetime.fromisoformat(job.finished_at or job.created_at), job.error])
 

@@ -34,6 +34,7 @@ KINDS = ("sync", "pull", "push")
 KEEP_JOBS = 500            # finished jobs the server remembers (the store keeps the whole history)
 INTERRUPTED_EXIT = 130     # crmsync's exit code after a SIGINT / Ctrl-C
 BUSY_EXIT = 4              # crmsync's exit code for "another run of this connection holds the lock"
+ISSUES_EXIT = 5            # done, but records were set aside, refused or held: not a failure to retry
 
 
 def _now() -> str:
@@ -49,7 +50,7 @@ class Job:
     dry_run: bool
     trigger: str                   # schedule | catch-up | retry | api
     store: str = "crmsync.duckdb"
-    status: str = "queued"         # queued | running | ok | failed | skipped | interrupted
+    status: str = "queued"         # queued | running | ok | issues | failed | skipped | interrupted
     created_at: str = field(default_factory=_now)
     started_at: str | None = None
     finished_at: str | None = None
@@ -166,6 +167,9 @@ class Runner:
 
         if code == 0:
             status = "ok"
+        elif code == ISSUES_EXIT:
+            status = "issues"
+            job.error = _error_text(stderr)
         elif code == BUSY_EXIT:
             status = "skipped"
             job.error = _error_text(stderr)

@@ -31,7 +31,7 @@ class Metrics:
         if job.status == "failed":
             self.errors.labels(job.pipeline, "run").inc()
         result = job.result or {}
-        if job.status != "ok" or job.dry_run:
+        if job.status not in ("ok", "issues") or job.dry_run:  # issues: done, with records set aside
             return
         self.seconds.labels(job.pipeline, job.kind).observe(float(result.get("seconds") or 0.0))
         read, written, rejected, waited = _counts(result)

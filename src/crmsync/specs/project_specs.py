@@ -77,6 +77,7 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> d
     for f in files:
         out[f.path.stem] = f    # unparsable ones too: they exist, and their problem is already reported
         if f.data is None:
+            _empty(f, kind, problems)
             continue
         file_problems = check(f.data, schema, f.name)
         problems.extend(file_problems)
@@ -87,6 +88,13 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> d
     return out
 
 
+def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:
+    """An empty file parses as nothing, without a YAML error: say so (it used to crash validate)."""
+    if not any(p.file == f.name for p in problems):
+        problems.append(Problem(f.name, 1, "", f"the file is empty: a {kind} spec is a YAML mapping "
+                                               f"(`crmsync init` writes an example of each kind)"))
+
+
 def _check_canonical(files: list[SpecFile], problems: list[Problem]) -> dict[str, SpecFile]:
     out: dict[str, SpecFile] = {}
     meta = Draft202012Validator.META_SCHEMA
@@ -94,6 +102,7 @@ def _check_canonical(files: list[SpecFile], problems: list[Problem]) -> dict[str
         entity = f.path.name[: -len(CANONICAL_SUFFIX)]
         out[entity] = f
         if f.data is None:
+            _empty(f, "canonical schema", problems)
             continue
         found = check(f.data, meta, f.name)
         if not found and not isinstance(f.data.get("properties") if isinstance(f.data, dict) else None, dict):
@@ -122,6 +131,7 @@ def _check_mappings(found: Found, connectors: dict[str, SpecFile], canonical: di
             entity = f.path.stem
             out[(crm, entity)] = f
             if f.data is None:
+                _empty(f, "mapping", problems)
                 continue
             here = _mapping_names(f, crm, entity, connector, canonical)
             problems.extend(here)

@@ -187,7 +187,8 @@ def test_the_cli_sync_ends_normally_and_names_the_record(tmp_path, fake_crm):
     con.execute(f"UPDATE canonical.deals SET amount = 100.5 {where}", [local])  # kept, but AmoCRM keeps whole units
     con.close()
 
-    result = run(project, "sync", "amocrm", "--json")  # exit 0: no internal error
+    result = run(project, "sync", "amocrm", "--json", ok=False)  # no internal error: done, records set aside
+    assert result.returncode == 5, result.stderr  # README: exit codes
     counts = json.loads(result.stdout)["entities"]["deal"]
     assert counts["rejected"] >= 2, counts
     con = duckdb.connect(str(project / "crmsync.duckdb"), read_only=True)

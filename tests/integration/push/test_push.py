@@ -146,7 +146,7 @@ def test_an_inserted_contact_is_created_once_and_linked(synced):
     writes = synced.writes
     assert all(c["created"] == 0 and c["updated"] == 0 for c in synced.push().entities.values())
     assert synced.writes == writes
-    assert all(c["applied"] == 0 and c["created"] == 0 for c in synced.pull().entities.values())
+    assert all(c["applied"] == 0 and c["new_rows"] == 0 for c in synced.pull().entities.values())
     assert synced.count_contacts() == before + 1
     (created_at,) = synced.sql("SELECT created_at FROM canonical.contacts WHERE id = 'new-1'")[0]
     assert created_at is not None  # canonical took what the CRM set
@@ -293,7 +293,7 @@ def test_a_lost_task_create_is_found_by_its_content_not_sent_again(synced, monke
     assert synced.push().entities["task"]["created"] == 1
     assert synced.writes == writes
     after = synced.pull().entities["task"]
-    assert after["created"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
+    assert after["new_rows"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
     assert synced.sql("SELECT count(*) FROM sync.links WHERE entity = 'task' AND canonical_id = 't-lost'") == [(1,)]
 
 
