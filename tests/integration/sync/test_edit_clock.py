@@ -24,7 +24,7 @@ def advance(server, seconds):
 
 
 def sync(project, crm):  # noqa: F811
-    return json.loads(run_here(project, "sync", crm, "--json"))
+    return json.loads(run_here(project, "sync", crm, "--json", "--no-strict"))  # held conflicts: exit 0 here
 
 
 @pytest.fixture
