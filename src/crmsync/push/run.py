@@ -433,7 +433,7 @@ class _Entity:
                           "canonical_id": op.canonical_id, "base": json.dumps(base, ensure_ascii=False, default=str),
                           "base_hash": digest, "remote_updated_at": base.get("updated_at")})
             self.book.put(self.entity, remote_id, Link(op.canonical_id, digest))
-            agreed.append((op.canonical_id, base, op.fields))
+            agreed.append((op.canonical_id, base, op.fields, old_base))
             for name in op.fields:
                 changes.append({"run_id": self.run_id, "entity": self.entity, "canonical_id": op.canonical_id,
                                 "field": name, "old": json.dumps(get_field(old_base, name), ensure_ascii=False,
@@ -448,19 +448,20 @@ class _Entity:
         insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, changes)
         save_minted(self.con, self.book)  # ids a read-back minted for linked records must stay stable
 
-    def _take_crm_values(self, agreed: list[tuple[str, dict[str, Any], list[str]]]) -> None:
+    def _take_crm_values(self, agreed: list[tuple[str, dict[str, Any], list[str], dict[str, Any]]]) -> None:
         """Canonical takes the CRM's view of each written record: the fields we wrote (values it
         normalised) and what it set itself (timestamps). A value this CRM does not hold — a company
         pulled from another CRM — is never blanked because the record now also lives here.
-        ``agreed``: (canonical id, the read-back base, the fields written); one read, one write.
+        ``agreed``: (canonical id, the read-back base, the fields written, the base before the write);
+        one read, one write.
         """
-        current = current_rows(self.con, self.entity, self.cols, [cid for cid, _, _ in agreed])
+        current = current_rows(self.con, self.entity, self.cols, [cid for cid, *_ in agreed])
         rows = []
-        for canonical_id, base, written in agreed:
+        for canonical_id, base, written, old_base in agreed:
             row = current.get(canonical_id)
             if row is None:
                 continue
-            updated = _crm_view(row, base, written, self.cols)
+            updated = _crm_view(row, base, written, self.cols, old_base)
             if all(updated[k] == row[k] or same(updated[k], row[k]) for k in self.cols):  # == first: cheap
                 continue
             updated["version"] = int(row.get("version") or 0) + 1
@@ -512,13 +513,20 @@ def _crash_hook() -> None:
     raise RuntimeError(f"{CRASH_HOOK} is set: stopping after the HTTP call, before recording it")
 
 
-def _crm_view(current: dict[str, Any], base: dict[str, Any], written: list[str], cols: dict[str, str]
-              ) -> dict[str, Any]:
+def _crm_view(current: dict[str, Any], base: dict[str, Any], written: list[str], cols: dict[str, str],
+              old_base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row after a write: the written fields as the CRM now holds them, and the CRM's other values
+    where the row has not changed since it last agreed with this CRM (``old_base``). A field edited
+    locally since — after the op was planned, or one a recovered op from an earlier run did not
+    carry — keeps its edit, which the next push sends."""
     updated = dict(current)
+    old_base = old_base or {}
     for name, value in base.items():
         if name not in cols or name == CLOCK or (name == CREATED and not _empty(current.get(name))):
             continue  # our write is no edit and no creation of the record: the row's own times stand
         mine = updated.get(name)
+        if name not in written and not _empty(mine) and not same(mine, old_base.get(name)):
+            continue  # a local edit this write did not carry (or another CRM's value): never overwritten
         if isinstance(value, dict) and (mine is None or isinstance(mine, dict)):
             mine = mine or {}
             updated[name] = {**mine, **{k: v for k, v in value.items() if not _empty(v) or _empty(mine.get(k))}}

@@ -53,3 +53,26 @@ def test_a_push_killed_mid_batch_resumes_without_duplicates_or_lost_updates(proj
     assert row.get("last_name", row.get("LAST_NAME")) == "Updated"
     assert resumed["entities"]["contact"]["rejected"] == 0
     assert sent(json.loads(run_here(project, "sync", crm, "--json"))) == 0
+
+
+def test_a_push_finished_after_a_kill_keeps_a_local_edit_made_meanwhile(project, fake_crm):  # noqa: F811
+    """The killed run's op carried one field; another field edited locally after the kill must survive
+    the next run's settling of that op (its read-back is no reason to overwrite the edit) and reach the CRM."""
+    server = fake_crm("amocrm", contacts=5, deals=0, tasks=0, rate_limit=False)
+    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
+             "--long-lived-token", "demo-token")
+    run_here(project, "sync", "amocrm", "--json", "--no-strict")
+    (cid,) = sql(project, "SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0]
+    sql(project, "UPDATE canonical.contacts SET first_name = 'Sent', updated_at = now() WHERE id = ?", [cid])
+    killed = subprocess.run([*crmsync_cmd(), "push", "amocrm", "--project-dir", str(project), "--json"],
+                            env={**os.environ, "CRMSYNC_TEST_CRASH_AFTER_SEND": "kill:1"},
+                            capture_output=True, text=True, timeout=180)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    sql(project, "UPDATE canonical.contacts SET last_name = 'Meanwhile', updated_at = now() WHERE id = ?", [cid])
+
+    run_here(project, "sync", "amocrm", "--json", "--no-strict")
+    assert sql(project, "SELECT first_name, last_name FROM canonical.contacts WHERE id = ?", [cid]) == [
+        ("Sent", "Meanwhile")]
+    remote = int(sql(project, "SELECT remote_id FROM sync.links WHERE canonical_id = ?", [cid])[0][0])
+    row = server.app.table("contacts").rows[remote]
+    assert (row["first_name"], row["last_name"]) == ("Sent", "Meanwhile")
