@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench
+.PHONY: demo test lint fmt clean setup bench soak
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
@@ -33,3 +33,10 @@ clean:
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
+
+# Long randomised runs, before an issue closes: many seeds of the model-based two-way test.
+SOAK_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12
+SOAK_ROUNDS ?= 6
+soak: $(VENV)/.dev
+	CRMSYNC_MODEL_SEEDS=$(SOAK_SEEDS) CRMSYNC_MODEL_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest \
+		tests/integration/sync/test_model_random.py -p no:randomly --timeout 1800 -q
