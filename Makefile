@@ -39,4 +39,4 @@ SOAK_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12
 SOAK_ROUNDS ?= 6
 soak: $(VENV)/.dev
 	CRMSYNC_MODEL_SEEDS=$(SOAK_SEEDS) CRMSYNC_MODEL_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest \
-		tests/integration/sync/test_model_random.py -p no:randomly --timeout 1800 -q
+		tests/integration/sync/test_model_random.py --timeout 3600 -q

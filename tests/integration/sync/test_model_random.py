@@ -312,6 +312,7 @@ def run_model(project, fake_crm, seed: int, rounds: int) -> None:
     loop.check()
 
 
+@pytest.mark.timeout(900)  # a few rounds of syncs of two CRMs, one in a process killed on purpose
 @pytest.mark.parametrize("seed", _seeds())
 def test_random_edits_everywhere_converge_without_loss_or_duplicates(project, fake_crm, seed):
     run_model(project, fake_crm, seed, ROUNDS)
