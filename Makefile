@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench soak
+.PHONY: demo test lint fmt clean setup bench chromium soak
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
 	@sh scripts/make-venv.sh "$(PYTHON)" "$(VENV)"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $@
+
+# `make demo` ends by printing the `crmsync serve` command for its project: the serve extra comes with it.
+$(VENV)/.serve: $(VENV)/.base
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[serve]"
 	@touch $@
 
 $(VENV)/.dev: $(VENV)/.base
@@ -17,10 +22,19 @@ $(VENV)/.dev: $(VENV)/.base
 
 setup: $(VENV)/.dev
 
-demo: $(VENV)/.base
+demo: $(VENV)/.serve
 	$(BIN)/crmsync demo
 
-test: $(VENV)/.dev
+# The status page's browser test drives Debian's chromium (Playwright's own browser download needs the
+# internet). Installed here when missing and we are root; otherwise the test fails saying how to get it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the status page's browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: no chromium; the browser test will fail: sudo apt-get install -y chromium" >&2; fi; }
+
+test: $(VENV)/.dev chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -34,9 +48,15 @@ clean:
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
 
-# Long randomised runs, before an issue closes: many seeds of the model-based two-way test.
+# Long randomised runs, before an issue closes: many seeds of the model-based two-way test, the fuzz
+# tests with many examples, and the dry-run parity property with many edit sets.
 SOAK_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12
 SOAK_ROUNDS ?= 6
+SOAK_EXAMPLES ?= 50
 soak: $(VENV)/.dev
 	CRMSYNC_MODEL_SEEDS=$(SOAK_SEEDS) CRMSYNC_MODEL_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest \
 		tests/integration/sync/test_model_random.py --timeout 3600 -q
+	CRMSYNC_FUZZ_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/python -m pytest -m fuzz_long --timeout 3600 -q \
+		tests/integration/sync/test_fuzz_values.py
+	CRMSYNC_PARITY_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/python -m pytest --timeout 3600 -q \
+		tests/integration/sync/test_dry_run_parity.py

@@ -57,14 +57,18 @@ def list_conflicts(project: Project, *, everything: bool = False, entity: str | 
         path = project.store_path(store)
         if not path.exists():
             continue
-        with open_store(path) as con:
-            ensure(con, {})
+        with open_store(path, read_only=True) as con:  # listing never needs (or waits for) write access
+            present = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE "
+                                                 "table_schema = 'sync' AND table_name = 'conflicts'").fetchall()}
+            if "status" not in present:
+                continue  # no conflict recorded yet (or a store older than conflict resolution)
             where, args = ["1 = 1" if everything else "status = 'pending'"], []
             if entity:
                 where.append("entity = ?")
                 args.append(entity)
             out.pending += con.execute("SELECT count(*) FROM sync.conflicts WHERE status = 'pending'").fetchone()[0]
-            rows = con.execute(f"SELECT {', '.join(_q(c) for c in SHOWN)} FROM sync.conflicts "
+            shown = ", ".join(_q(c) if c in present else "NULL" for c in SHOWN)
+            rows = con.execute(f"SELECT {shown} FROM sync.conflicts "
                                f"WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ?",
                                [*args, limit]).fetchall()
             for row in rows:

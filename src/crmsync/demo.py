@@ -48,6 +48,7 @@ class DemoResult:
     store: str
     crms: list[CrmDemo]
     canonical_rows: dict[str, int]
+    serve: dict[str, str] = field(default_factory=dict)  # the command that serves this project, a key for its page
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,7 +119,12 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
             demo.samples = [{"name": r[0], "phones": [p["value"] for p in json.loads(r[1] or "[]")],
                              "emails": [e["value"] for e in json.loads(r[2] or "[]")], "company": r[3],
                              "version": r[4]} for r in rows]
-    return DemoResult(str(root), str(store), out, counts)
+    from crmsync.serve.keys import create_key
+
+    key = create_key(project, "demo-page", "operate")["token"]  # the project is reset on every run: no clash
+    command = f"crmsync serve --project-dir {root} --with-fakes"
+    return DemoResult(str(root), str(store), out, counts,
+                      {"command": command, "page": "http://127.0.0.1:8710/", "api_key": key})
 
 
 def _edit_amount_both_sides(project: Project, crm: str, server: Any) -> dict[str, Any]:

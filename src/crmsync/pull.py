@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +19,7 @@ from crmsync.read.columns import is_engine_column
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
+from crmsync.runs import issues_of, outcome, write_run
 from crmsync.store import open_store
 
 ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
@@ -34,12 +33,17 @@ class PullResult:
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
     status: str = "ok"
-    timings: dict[str, float] = field(default_factory=dict)  # where the seconds went: read (dlt's steps), apply
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: read (and dlt's steps in it), apply
+    rounds: int = 0  # dlt runs (load packages) the read took
+
+    def part(self) -> dict[str, Any]:
+        """What ``sync.runs.parts`` keeps of a pull."""
+        return {"seconds": round(self.seconds, 3), "timings": self.timings, "rounds": self.rounds,
+                "entities": self.entities}
 
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
-                "status": self.status, "seconds": round(self.seconds, 3), "timings": self.timings,
-                "entities": self.entities}
+                "status": self.status, "issues": issues_of(self.entities), **self.part()}
 
 
 @dataclass
@@ -81,10 +85,12 @@ def pull_connection(project: Project, *, entities: list[str], full_refresh: bool
     return pull_rounds(project, PullSpec(**spec), entities=entities, full_refresh=full_refresh)
 
 
-def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_refresh: bool = False) -> PullResult:
+def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_refresh: bool = False,
+                ticket: Any = None) -> PullResult:
     """Read and apply in rounds: each round's rows are applied and committed while the next pages
-    are fetched (crmsync.read.run), then deletions and the run's record in a last transaction."""
-    applier = PullApply(spec, entities)
+    are fetched (crmsync.read.run), then deletions and the run's record in a last transaction.
+    ``ticket``: the run's :class:`crmsync.runs.RunTicket` (its id), if the caller holds one."""
+    applier = PullApply(spec, entities, ticket=ticket)
     pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh,
                         on_round=lambda _: applier.commit_rows(project), on_start=applier.prefetch)
     with open_store(project.store_path(spec.store)) as con:
@@ -121,7 +127,8 @@ class PullApply:
     """The apply half of one pull: raw rows into canonical as they load (:meth:`rows`, once per read
     round or once at the end), then deletions and the run's record (:meth:`finish`)."""
 
-    def __init__(self, spec: PullSpec, entities: list[str], *, commit_chunks: bool = True) -> None:
+    def __init__(self, spec: PullSpec, entities: list[str], *, commit_chunks: bool = True, ticket: Any = None
+                 ) -> None:
         """``commit_chunks``: commit after each chunk of records (and begin again), so that DuckDB does
         not hold a whole read's uncommitted rows and index changes in memory (one transaction for a
         million records ran out of the store's memory cap). A run killed midway keeps the chunks it
@@ -129,12 +136,18 @@ class PullApply:
         ``applied_load`` moves only after the entity's last chunk, so the next run maps the same raw
         rows again, finds the committed ones unchanged and applies the rest. (Records the mapping
         rejected in the killed run stay in ``sync.rejected`` under its run id, and are rejected again.)
-        A dry run does not commit chunks: it rolls everything back."""
+        A dry run does not commit chunks: it rolls everything back.
+
+        ``ticket`` (crmsync.runs.RunTicket): the run this pull is, or is the first part of (a sync:
+        its row then says ``running`` until the push part ends it)."""
+        from crmsync.runs import RunTicket, new_run_id
+
         self.spec = spec
         self.commit_chunks = commit_chunks
         self.entities = ordered_entities(entities)
         self.started = dt.datetime.now(dt.timezone.utc)
-        self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self.ticket = ticket or RunTicket(new_run_id(self.started), "pull", self.started)
+        self.run_id = self.ticket.run_id
         self.counts = {e: EntityCounts() for e in self.entities}
         self.book: LinkBook | None = None
         self.seconds = 0.0
@@ -238,11 +251,13 @@ class PullApply:
         result.seconds = (finished - pulled.started).total_seconds()
         result.timings = {"read": round(pulled.read_seconds, 3),
                           **{f"read.{k}": v for k, v in pulled.read.timings.items()},
-                          "read.rounds": pulled.read.rounds,
                           "apply": round(self.seconds + time.perf_counter() - began, 3)}
-        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'pull', ?, ?, 'ok', ?, NULL)",
-                    [self.run_id, spec.pipeline, spec.connection, pulled.started, finished,
-                     json.dumps(result.entities)])
+        result.rounds = pulled.read.rounds
+        result.status = outcome(result.entities)
+        whole = self.ticket.kind == "pull"  # else the first part of a sync: its end writes the outcome
+        write_run(con, self.ticket, pipeline=spec.pipeline, connection=spec.connection,
+                  status=result.status if whole else "running", entities=result.entities,
+                  parts={"pull": result.part()}, finished=whole)
         return result
 
 
@@ -344,6 +359,11 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
         return
     # A cursor of its own: apply runs statements on ``con`` between our batches, and a result read
     # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
+    from crmsync.read.storable import fold_variants, variant_columns
+
+    variants = variant_columns([r[0] for r in con.execute(  # values dlt loaded beside a column of another type
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [dataset, entity]).fetchall()])
     cursor = con.cursor()
     try:
         cursor.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
@@ -353,7 +373,8 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
                 return
             for (text,) in batch:
                 row = loads(text)
-                yield {k: v for k, v in row.items() if not is_engine_column(k)}
+                row = {k: v for k, v in row.items() if not is_engine_column(k)}
+                yield fold_variants(row, variants) if variants else row
     finally:
         cursor.close()
 
@@ -361,14 +382,16 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
              progress: Callable[[str], None] = lambda _: None, session: Any = None) -> PullResult:
     """Everything ``crmsync pull PIPELINE`` does: check the specs, open the connection, pull, record the run."""
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.runs import guarded_run, prepare_run
 
     run = prepare_run(project, pipeline_name, kind="pull", entities=entities)
     session = session or authorized_session(project, run.pipeline.connection)
-    with guarded_run(project, run, "pull"):
+    with guarded_run(project, run, "pull") as ticket:
+        ensure_bound(session, run.pipeline.crm, run.pipeline.name)  # the right CRM and account, before any write
         return pull_rounds(project, pull_spec(run, session, progress), entities=run.entities,
-                           full_refresh=full_refresh)
+                           full_refresh=full_refresh, ticket=ticket)
 
 
 def pull_spec(run: Any, session: Any, progress: Callable[[str], None] = lambda _: None) -> PullSpec:

@@ -54,22 +54,82 @@ def prepare_run(project: Project, pipeline_name: str, *, kind: str, entities: li
     mappings = {e: parse_mapping(specs.mappings[(pipeline.crm, e)], f"mappings/{pipeline.crm}/{e}.yaml")
                 for e in chosen}
     store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
+    folder = project.store_path(store).parent
+    if not folder.is_dir():
+        raise UserError(f"pipelines/{pipeline_name}.yaml: staging.path: the folder {folder} does not exist",
+                        hint=f"create it (mkdir -p {folder}) or point staging.path at an existing folder")
     return PreparedRun(pipeline, load_yaml(project.connectors_dir / f"{pipeline.crm}.yaml"), mappings,
                        load_canonical(project.root), chosen, store)
 
 
-def record_failure(project: Project, run: PreparedRun, kind: str, started: dt.datetime, exc: Exception) -> None:
-    """A failed run is a row in sync.runs with the (masked) error; recording never hides the failure."""
+def new_run_id(started: dt.datetime) -> str:
+    return f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class RunTicket:
+    """One run as ``sync.runs`` knows it: a sync's pull and push parts share its id and its one row."""
+
+    run_id: str
+    kind: str                      # pull | push | sync
+    started: dt.datetime
+
+
+# What a finished run's status says (also `crmsync runs`, `crmsync status`, README "Runs"):
+#   ok: all done; issues: done, but records were set aside, refused or held; failed; interrupted;
+#   running: a sync between its pull part (committed) and its end, or a run that died there.
+FINAL = ("ok", "issues", "failed", "interrupted")
+
+
+def issues_of(entities: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Records a run set aside (its mapping or the CRM refused them) and fields held in manual conflicts."""
+    return {"rejected": sum(int(c.get("rejected", 0)) for c in entities.values()),
+            "held": sum(int(c.get("held", 0)) for c in entities.values())}
+
+
+def outcome(entities: dict[str, dict[str, int]]) -> str:
+    return "issues" if any(issues_of(entities).values()) else "ok"
+
+
+def write_run(con: Any, ticket: RunTicket, *, pipeline: str, connection: str, status: str,
+              entities: dict[str, dict[str, int]] | None = None, parts: dict[str, Any] | None = None,
+              error: str | None = None, finished: bool = True) -> None:
+    """The run's one row in sync.runs, written or rewritten (a sync writes it with its pull part, in
+    the pull's transaction, and again at its end); ``parts`` and an earlier error are kept unless given."""
+    from crmsync.jsontext import dumps
+
+    old = con.execute("SELECT parts FROM sync.runs WHERE run_id = ?", [ticket.run_id]).fetchone()
+    merged = {**(loads_or_empty(old[0]) if old else {}), **(parts or {})}
+    con.execute("INSERT OR REPLACE INTO sync.runs (run_id, pipeline, connection, kind, started_at, finished_at, "
+                "status, counts, error, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [ticket.run_id, pipeline, connection, ticket.kind, ticket.started,
+                 dt.datetime.now(dt.timezone.utc) if finished else None, status,
+                 dumps(entities) if entities is not None else None, error, dumps(merged) if merged else None])
+
+
+def loads_or_empty(text: Any) -> dict[str, Any]:
+    from crmsync.jsontext import loads
+
+    if not text:
+        return {}
+    value = loads(text) if isinstance(text, (str, bytes)) else text
+    return value if isinstance(value, dict) else {}
+
+
+def record_failure(project: Project, run: PreparedRun, ticket: RunTicket, exc: BaseException, *,
+                   status: str = "failed") -> None:
+    """A failed (or interrupted) run is its row in sync.runs with the (masked) error; a sync whose pull
+    part was recorded keeps it. Recording never hides the failure."""
     from crmsync.canonical.tables import ensure
     from crmsync.secrets.masking import mask
     from crmsync.store import open_store
 
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     with contextlib.suppress(Exception), open_store(project.store_path(run.store)) as con:
         ensure(con, {})
-        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, ?, ?, now(), 'failed', NULL, ?)",
-                    [run_id, run.pipeline.name, run.pipeline.connection, kind, started,
-                     mask(f"{type(exc).__name__}: {exc}")[:2000]])
+        counts = con.execute("SELECT counts FROM sync.runs WHERE run_id = ?", [ticket.run_id]).fetchone()
+        text = "interrupted" if status == "interrupted" and not str(exc) else f"{type(exc).__name__}: {exc}"
+        write_run(con, ticket, pipeline=run.pipeline.name, connection=run.pipeline.connection, status=status,
+                  entities=loads_or_empty(counts[0]) if counts and counts[0] else None, error=mask(text)[:2000])
 
 
 LOCK_WAIT = "CRMSYNC_LOCK_WAIT_SECONDS"  # how long a run waits for another run of its connection (default 0)
@@ -92,7 +152,16 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
         raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
     lock = FileLock(str(path))
     try:
-        lock.acquire(timeout=wait)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            if wait <= 0:
+                raise
+            from crmsync.waiting import notify, seconds
+
+            notify(f"waiting up to {seconds(wait)} for another run of connection {run.pipeline.connection!r} "
+                   f"(it holds {path}; {LOCK_WAIT})")
+            lock.acquire(timeout=wait)
     except Timeout:
         raise BusyError(f"another crmsync run of connection {run.pipeline.connection!r} is in progress (it holds "
                         f"{path}); nothing was done. Run again when it ends, or set {LOCK_WAIT} to wait for it."
@@ -104,15 +173,24 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def guarded_run(project: Project, run: PreparedRun, kind: str, *, record: bool = True) -> Iterator[None]:
-    """The connection's run lock around a run; a run that fails is recorded in ``sync.runs``
-    (unless ``record`` is off: a dry run leaves no trace) and the error goes on to the caller.
-    Python's cyclic garbage collector is off meanwhile (:mod:`crmsync.bulk_gc`)."""
+def guarded_run(project: Project, run: PreparedRun, kind: str, *, record: bool = True) -> Iterator[RunTicket]:
+    """The connection's run lock around a run; a run that fails or is interrupted is recorded in
+    ``sync.runs`` under the ticket's id (unless ``record`` is off: a dry run leaves no trace) and
+    the error goes on to the caller. Python's cyclic garbage collector is off meanwhile
+    (:mod:`crmsync.bulk_gc`)."""
+    from crmsync.errors import interruption
+    from crmsync.logs import log
+
     with run_lock(project, run), records_in_bulk():
         started = dt.datetime.now(dt.timezone.utc)
+        ticket = RunTicket(new_run_id(started), kind, started)
+        log.info("run %s: %s %s started", ticket.run_id, kind, run.pipeline.name)
         try:
-            yield
-        except Exception as exc:
-            if record:
-                record_failure(project, run, kind, started, exc)
+            yield ticket
+        except BaseException as exc:
+            stopped = interruption(exc)
+            log.warning("run %s: %s: %s", ticket.run_id, "interrupted" if stopped else "failed", exc)
+            if record and (stopped or isinstance(exc, Exception)):
+                record_failure(project, run, ticket, exc, status="interrupted" if stopped else "failed")
             raise
+        log.info("run %s: done", ticket.run_id)

@@ -1,8 +1,13 @@
-"""``crmsync status``: per pipeline and entity — last run, cursor, rows, set-aside records, errors."""
+"""``crmsync status``: per pipeline — the last run of each kind with its real outcome, what still needs a
+person (records set aside or refused, fields held in manual conflicts, writes not yet sent), and per
+entity rows, cursors (as timestamps) and the same open counts; the next scheduled run.
+
+The store is opened read-only: status never waits for, or blocks, a run longer than DuckDB's file lock.
+"""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -11,22 +16,34 @@ from crmsync.project import Project
 from crmsync.read.held_state import held_resources
 from crmsync.store import open_store
 
+OPEN = ("set_aside", "refused", "held", "outbox_pending")
+
 
 @dataclass
 class EntityStatus:
     entity: str
     rows: int = 0
     deleted: int = 0
-    set_aside: int = 0          # rejected in the last run that read this entity
-    cursor: Any = None          # where the next incremental read starts (the CRM's own value)
-    last_counts: dict[str, int] = field(default_factory=dict)
+    set_aside: int = 0          # records the mapping refused and no later change settled (pull or push)
+    refused: int = 0            # records the CRM refused on a write, not written since
+    held: int = 0               # fields waiting in manual conflicts (crmsync conflicts list)
+    outbox_pending: int = 0     # writes queued or in flight (sync.outbox pending/sending/failed)
+    cursor: Any = None          # where the next incremental read starts, as a timestamp
+    cursor_raw: Any = None      # the same in the CRM's own form (epoch seconds, an ISO string)
 
 
 @dataclass
 class PipelineStatus:
     pipeline: str
     connection: str
-    last_run: dict[str, Any] | None = None
+    crm: str = ""
+    direction: str = "both"
+    schedule: str | None = None
+    timezone: str | None = None
+    next_run_at: dt.datetime | None = None
+    last_run: dict[str, Any] | None = None        # the newest run of any kind
+    last_runs: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # pull / push / sync
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPEN, 0))
     entities: list[EntityStatus] = field(default_factory=list)
 
 
@@ -38,35 +55,120 @@ class StatusResult:
         return {"pipelines": [asdict(p) for p in self.pipelines]}
 
 
+def project_status(project: Project, pipeline: str | None = None) -> StatusResult:
+    """``crmsync status [PIPELINE]``."""
+    from crmsync.run_history import pick_pipelines, store_of
+    from crmsync.specs.project_specs import load_specs
+
+    specs = load_specs(project)
+    return StatusResult([
+        pipeline_status(project, pipeline=p.name, connection=p.connection, entities=list(p.entities),
+                        store=store_of(p), source_name=p.crm, schedule=p.schedule, direction=p.direction,
+                        timezone=getattr(p, "timezone", None))
+        for p in pick_pipelines(specs, pipeline)])
+
+
 def pipeline_status(project: Project, *, pipeline: str, connection: str, entities: list[str], store: str,
-                    source_name: str) -> PipelineStatus:
-    out = PipelineStatus(pipeline, connection)
+                    source_name: str, schedule: str | None = None, direction: str = "both",
+                    timezone: str | None = None) -> PipelineStatus:
+    from crmsync.run_history import held_connections, run_rows
+    from crmsync.schedule import next_run
+
+    now = dt.datetime.now(dt.timezone.utc)
+    out = PipelineStatus(pipeline, connection, source_name, direction, schedule, timezone,
+                         next_run({"schedule": schedule, "timezone": timezone}, now))
+    out.last_runs = {"pull": None, "push": None, "sync": None}
     cursors = _cursors(project, connection, source_name)
     path = project.store_path(store)
     if not path.exists():
-        out.entities = [EntityStatus(e) for e in entities]
+        out.entities = [EntityStatus(e, **_cursor(cursors.get(e))) for e in entities]
         return out
     with open_store(path, read_only=True) as con:
-        has_runs = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sync' "
-                               "AND table_name = 'runs'").fetchone()[0]
-        last = con.execute("SELECT run_id, kind, status, started_at, finished_at, counts, error FROM sync.runs "
-                           "WHERE pipeline = ? ORDER BY started_at DESC LIMIT 1", [pipeline]).fetchone() \
-            if has_runs else None
-        counts = json.loads(last[5]) if last and last[5] else {}
-        if last:
-            out.last_run = {"run_id": last[0], "kind": last[1], "status": last[2],
-                            "started_at": last[3].isoformat() if last[3] else None,
-                            "finished_at": last[4].isoformat() if last[4] else None, "error": last[6]}
+        held = held_connections(project, {connection})
+        latest = run_rows(con, pipeline=pipeline, latest_per_kind=True, held=held)
+        for run in latest:
+            out.last_runs[run["kind"]] = run
+        out.last_run = latest[0] if latest else None
+        tables = _tables(con)
+        open_counts = _open_counts(con, connection, tables)
         for entity in entities:
-            status = EntityStatus(entity, cursor=cursors.get(entity), last_counts=counts.get(entity, {}))
-            if has_runs and entity in TABLE:
+            status = EntityStatus(entity, **_cursor(cursors.get(entity)), **open_counts.get(entity, {}))
+            if "links" in tables and entity in TABLE and TABLE[entity] in tables:
                 rows, deleted = con.execute(
                     f"SELECT count(*), count(c.deleted_at) FROM canonical.{TABLE[entity]} c JOIN sync.links l "
                     "ON l.canonical_id = c.id WHERE l.entity = ? AND l.connection = ?", [entity, connection]).fetchone()
                 status.rows, status.deleted = int(rows), int(deleted)
-                status.set_aside = int(counts.get(entity, {}).get("rejected", 0))
             out.entities.append(status)
+    out.totals = {k: sum(getattr(e, k) for e in out.entities) for k in OPEN}
     return out
+
+
+def _tables(con: Any) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                      "WHERE table_schema IN ('sync', 'canonical')").fetchall()}
+
+
+def _open_counts(con: Any, connection: str, tables: set[str]) -> dict[str, dict[str, int]]:
+    """What still waits for a person, per entity — over every run, not only the last one."""
+    out: dict[str, dict[str, int]] = {}
+
+    def put(entity: str, key: str, n: int) -> None:
+        out.setdefault(entity, {})[key] = int(n)
+
+    if {"rejected", "links", "changes"} <= tables:
+        # A rejection is open until a later change of the same record is applied (pull: the CRM sent a
+        # record that maps; push: the value went out): sync.rejected keeps the history, this the present.
+        for entity, set_aside, refused in con.execute("""
+            WITH r AS (
+                SELECT r.entity, r.direction = 'push' AND coalesce(r.field, '') = '' AS refused,
+                       coalesce(CASE WHEN r.direction = 'push' THEN r.raw ->> 'canonical_id' END, l.canonical_id)
+                           AS cid,
+                       CASE WHEN r.direction = 'push' THEN r.raw ->> 'canonical_id' ELSE r.remote_id END AS rec,
+                       max(r.rejected_at) AS at
+                FROM sync.rejected r
+                LEFT JOIN sync.links l ON r.direction = 'pull' AND l.entity = r.entity
+                     AND l.connection = r.connection AND l.remote_id = r.remote_id
+                WHERE r.connection = ?
+                GROUP BY ALL)
+            SELECT entity, count(DISTINCT rec) FILTER (WHERE NOT refused), count(DISTINCT rec) FILTER (WHERE refused)
+            FROM r
+            WHERE cid IS NULL OR NOT EXISTS (SELECT 1 FROM sync.changes c WHERE c.canonical_id = r.cid
+                                             AND c.changed_at > r.at)
+            GROUP BY entity""", [connection]).fetchall():
+            put(entity, "set_aside", set_aside)
+            put(entity, "refused", refused)
+    if "conflicts" in tables:
+        for entity, n in con.execute("SELECT entity, count(*) FROM sync.conflicts WHERE connection = ? "
+                                     "AND status = 'pending' GROUP BY entity", [connection]).fetchall():
+            put(entity, "held", n)
+    if "outbox" in tables:
+        for entity, n in con.execute("SELECT entity, count(*) FROM sync.outbox WHERE connection = ? "
+                                     "AND status IN ('pending', 'sending', 'failed') GROUP BY entity",
+                                     [connection]).fetchall():
+            put(entity, "outbox_pending", n)
+    return out
+
+
+def _cursor(value: Any) -> dict[str, Any]:
+    return {"cursor": cursor_time(value), "cursor_raw": value}
+
+
+def cursor_time(value: Any) -> dt.datetime | None:
+    """A CRM's cursor (AmoCRM: epoch seconds; Bitrix24: an ISO date with offset) as a UTC timestamp."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.isdigit()):
+        seconds = float(value)
+        if seconds > 1e11:  # milliseconds
+            seconds /= 1000
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 def _cursors(project: Project, connection: str, source_name: str) -> dict[str, Any]:

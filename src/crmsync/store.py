@@ -15,9 +15,10 @@ from pathlib import Path
 
 import duckdb
 
-from crmsync.errors import UserError
+from crmsync.errors import BusyError, UserError
 
 LOCK_WAIT_SECONDS = 30.0
+LOCK_WAIT = "CRMSYNC_STORE_LOCK_WAIT_SECONDS"  # how long to wait for a store another process holds
 MEMORY_LIMIT = "CRMSYNC_DUCKDB_MEMORY_LIMIT"  # e.g. 1GB; DuckDB's own default is 80 % of the machine's RAM
 
 
@@ -36,16 +37,51 @@ def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    try:
+        patience = float(os.environ.get(LOCK_WAIT, LOCK_WAIT_SECONDS))
+    except ValueError:
+        raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
+    deadline = time.monotonic() + patience
     delay = 0.05
+    told = False
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.ConnectionException as exc:
+            # This process already has the file open for writing (a run reading a connection mid-way,
+            # a server thread): DuckDB refuses a second, read-only configuration, and a read-write one
+            # shares the open database instead of taking another lock.
+            if not read_only or "different configuration" not in str(exc):
+                raise
+            return duckdb.connect(str(path))
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise UserError(f"cannot open the store {path}: {exc}") from None
+            if "lock" not in str(exc).lower():
+                damaged = "not a valid duckdb database" in str(exc).lower()
+                raise UserError(f"cannot open the store {path}: {exc}", hint=(
+                    "the file is damaged or is not a DuckDB store: restore it from a backup, or move it aside "
+                    "and run `crmsync pull PIPELINE --full-refresh`" if damaged else
+                    "check the staging path in the pipeline and the folder's permissions")) from None
+            holder = _holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise BusyError(f"the store {path} is held by {holder}; nothing was done",
+                                hint=f"close that DuckDB client (or end that process) and run again; {LOCK_WAIT} "
+                                     "sets how long to wait (default 30)") from None
+            if not told and delay >= 0.4:  # a moment's wait (another run's short transaction) is not news
+                told = True
+                from crmsync.waiting import notify
+
+                notify(f"waiting up to {patience:.0f} s for the store {path.name}: it is held by {holder}"
+                       " (close it, e.g. a DuckDB client, to go on)")
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+def _holder(message: str) -> str:
+    """Who holds the store, in DuckDB's words ("Conflicting lock is held in /usr/bin/duckdb (PID 4242)")."""
+    import re
+
+    found = re.search(r"held in (.+?) \(PID (\d+)\)", message)
+    return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
 
 
 @contextmanager

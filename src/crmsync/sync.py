@@ -9,11 +9,12 @@ the plan printed is exactly what a real sync would send, and nothing local or re
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from crmsync.dry_copy import cannot_write, quiet_session, shadow_project
 from crmsync.project import Project
 
 PUSH_COUNTS = ("created", "updated", "deleted")
@@ -28,6 +29,7 @@ class SyncResult:
     pull: Any = None   # crmsync.pull.PullResult, or None when the pipeline is push-only
     push: Any = None   # crmsync.push.PushResult, or None when the pipeline is pull-only
     seconds: float = 0.0
+    rate_limit_wait: float = 0.0  # seconds the run's requests waited to stay under the CRM's rate limit
 
     @property
     def entities(self) -> dict[str, dict[str, int]]:
@@ -46,35 +48,58 @@ class SyncResult:
                            "applied": pulled.get("applied", 0), "matched": pulled.get("matched", 0)}
         return out
 
+    @property
+    def status(self) -> str:
+        from crmsync.runs import outcome
+
+        return outcome(self.entities)
+
+    def parts(self) -> dict[str, Any]:
+        return {"pull": self.pull.part() if self.pull else None, "push": self.push.part() if self.push else None}
+
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
-                "dry_run": self.dry_run, "status": "ok", "seconds": round(self.seconds, 3),
-                "entities": self.entities, "pull": self.pull.as_dict() if self.pull else None,
-                "push": self.push.as_dict() if self.push else None}
+        from crmsync.runs import issues_of
+
+        out = {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
+               "dry_run": self.dry_run, "status": self.status, "issues": issues_of(self.entities),
+               "seconds": round(self.seconds, 3), "rate_limit_wait": round(self.rate_limit_wait, 3),
+               "entities": self.entities, **self.parts()}
+        if self.dry_run and self.push is not None:
+            out["plan"] = self.push.plan
+        return out
 
 
 def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
              dry_run: bool = False, progress: Callable[[str], None] = lambda _: None, session: Any = None
              ) -> SyncResult:
-    """Everything ``crmsync sync PIPELINE`` does; a failed run is recorded in ``sync.runs``."""
+    """Everything ``crmsync sync PIPELINE`` does, recorded as one run in ``sync.runs`` (its pull and push
+    parts under one id: the pull part is committed with the pull's changes, the end says how it went)."""
     from crmsync.canonical.tables import ensure
+    from crmsync.connections.binding import ensure_bound
     from crmsync.connections.session import authorized_session
     from crmsync.pull import PullApply, pull_spec, read_phase
     from crmsync.push import push_connection
-    from crmsync.runs import guarded_run, prepare_run
+    from crmsync.runs import guarded_run, prepare_run, write_run
     from crmsync.store import open_store
 
     run = prepare_run(project, pipeline_name, kind="sync", entities=entities)
     pipe = run.pipeline
     session = session or authorized_session(project, pipe.connection)
-    started = dt.datetime.now(dt.timezone.utc)
-    result = SyncResult(f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", pipe.name, pipe.connection, dry_run)
+    if dry_run and not Path(run.store).is_absolute() and cannot_write(project.store_path(run.store)):
+        quiet_session(session)
+        with shadow_project(project, run.store) as shadow:
+            return run_sync(shadow, pipeline_name, entities=entities, full_refresh=full_refresh, dry_run=True,
+                            progress=progress, session=session)
     spec = dict(connection=pipe.connection, connector=run.connector, mappings=run.mappings, progress=progress)
     crm = dict(session=session, base_url=session.base_url)
     pulling = pull_spec(run, session, progress)
-    applier = PullApply(pulling, run.entities, commit_chunks=not dry_run)  # a dry run rolls it all back
 
-    with guarded_run(project, run, "sync", record=not dry_run):
+    with guarded_run(project, run, "sync", record=not dry_run) as ticket:
+        ensure_bound(session, pipe.crm, pipe.name)  # the right CRM and account, before anything is written
+        started = ticket.started
+        result = SyncResult(ticket.run_id, pipe.name, pipe.connection, dry_run)
+        # a dry run rolls it all back
+        applier = PullApply(pulling, run.entities, commit_chunks=not dry_run, ticket=ticket)
         pulled = None
         if pipe.direction != "push":
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
@@ -93,8 +118,13 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                 result.push = push_connection(project, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
                                               entities=run.entities, store=run.store, write_mode=pipe.write_mode,
                                               dry_run=dry_run, con=con, deletes=pipe.deletes,
-                                              metadata=applier.fetched_metadata, **spec, **crm)
+                                              metadata=applier.fetched_metadata, ticket=ticket, **spec, **crm)
             if dry_run:
                 con.execute("ROLLBACK")
+            else:
+                result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+                write_run(con, ticket, pipeline=pipe.name, connection=pipe.connection, status=result.status,
+                          entities=result.entities, parts={k: v for k, v in result.parts().items() if v})
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
+    result.rate_limit_wait = float(getattr(getattr(session, "pacer", None), "waited", 0.0) or 0.0)
     return result

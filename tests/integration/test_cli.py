@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from crmsync import __version__
+from crmsync.output import check
 
 
 def crmsync_cmd() -> list[str]:
@@ -35,10 +36,10 @@ def test_help_and_version():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["fake-crm", "bitrix24", "--token", "x"], "--token applies to amocrm only"),
+    (["fake-crm", "bitrix24", "--token", "x"], "--token applies to amocrm and hubspot only, not bitrix24"),
     (["fake-crm", "amocrm", "--webhook-code", "x"], "--webhook-code applies to bitrix24 only"),
     (["fake-crm", "amocrm", "--fault", "teapot:x1"], "is not one of"),
-    (["fake-crm", "hubspot"], "'hubspot' is not one of 'amocrm', 'bitrix24'"),
+    (["fake-crm", "salesforce"], "'salesforce' is not one of 'amocrm', 'bitrix24', 'hubspot'"),
     (["fake-crm", "amocrm", "--set", "next_link=sometimes"], "next_link='sometimes' is not one of: when_full, exact"),
     (["fake-crm", "amocrm", "--set", "nxt=1"], "not a setting of the fake amocrm"),
 ])
@@ -124,6 +125,7 @@ def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
                         "--project-dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
+    check(result)  # the --json contract: envelope and crmsync/schemas/output/demo.schema.json
     for crm in result["crms"]:
         assert crm["url"].startswith("http://127.0.0.1:")
         first, edit = crm["first_sync"], crm["edit_sync"]

@@ -41,7 +41,7 @@ def test_init_connect_pull_status(project, fake_crm):
 
     requests.post(amo.url + "/_fake/touch", json={"entity": "leads", "count": 2})
     again = json.loads(run(project, "pull", "amocrm", "--entity", "deal", "--json").stdout)
-    assert again["entities"] == {"deal": {"read": 2, "applied": 2, "created": 0, "unchanged": 0, "rejected": 0,
+    assert again["entities"] == {"deal": {"read": 2, "applied": 2, "new_rows": 0, "unchanged": 0, "rejected": 0,
                                           "deleted": 0, "conflicts": 0, "matched": 0}}
 
     status = json.loads(run(project, "status", "--json").stdout)

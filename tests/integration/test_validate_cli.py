@@ -66,7 +66,8 @@ def test_json_output(tmp_path):
     project = make_project(tmp_path / "p")
     r = invoke("validate", "--project-dir", str(project.root), "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.output) == {"ok": True, "problems": [], "files": len(_files(project.root))}
+    assert json.loads(r.output) == {"command": "validate", "ok": True, "exit_code": 0, "problems": [],
+                                    "files": len(_files(project.root))}
     edit(project, "pipelines/amocrm.yaml", "write_mode: upsert", "write_mode: upsret")
     r = invoke("validate", "--project-dir", str(project.root), "--json")
     assert r.exit_code == 2
@@ -85,3 +86,15 @@ def _files(root: Path) -> list[Path]:
     specs = [*root.glob("connectors/*.yaml"), *root.glob("pipelines/*.yaml"), *root.glob("mappings/*/*.yaml"),
              *root.glob("mappings/canonical/*.schema.json"), *root.glob("config/*.toml")]
     return specs
+
+
+
+def test_a_schedule_croniter_cannot_read_and_an_unknown_time_zone_are_problems(tmp_path):
+    project = make_project(tmp_path / "p")
+    line = edit(project, "pipelines/amocrm.yaml", 'schedule: "*/15 * * * *"', 'schedule: "*/15 25 * * *"')
+    edit(project, "pipelines/bitrix24.yaml", 'schedule: "*/15 * * * *"',
+         'schedule: "0 9 * * *"\ntimezone: Mars/Olympus')
+    r = crmsync("validate", "--project-dir", str(project.root))
+    assert r.returncode == 2, r.stderr
+    assert f"pipelines/amocrm.yaml:{line}: schedule: schedule '*/15 25 * * *' is not a five-field cron" in r.stdout
+    assert "timezone: timezone 'Mars/Olympus' is not an IANA time zone name" in r.stdout

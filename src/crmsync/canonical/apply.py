@@ -43,7 +43,8 @@ class EntityCounts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, int]:
-        return {"read": self.read, "applied": self.applied, "created": self.created, "unchanged": self.unchanged,
+        # "new_rows", not "created": a push's "created" is a record created in the CRM (README: JSON output)
+        return {"read": self.read, "applied": self.applied, "new_rows": self.created, "unchanged": self.unchanged,
                 "rejected": self.rejected, "deleted": self.deleted, "conflicts": self.conflicts,
                 "matched": self.matched}
 

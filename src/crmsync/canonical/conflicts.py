@@ -190,7 +190,8 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
                 done.append(Settled(conflict_id, entity, cid, name, "agreed", get_field(current, name)))
             continue
         if take not in TAKES:
-            continue  # list shows it; resolve says what is allowed
+            _refuse_take(con, conflict_id, entity, name, take)
+            continue
         chosen = json.loads({"crm": crm, "local": local, "value": value}[take] or "null")
         old = get_field(current, name)
         if not same(old, chosen):
@@ -204,6 +205,19 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
         _close(con, conflict_id, take, who or by, f"resolved: took {take}")
         done.append(Settled(conflict_id, entity, cid, name, take, chosen))
     return done
+
+
+def _refuse_take(con: Any, conflict_id: str, entity: str, name: str, take: Any) -> None:
+    """A ``take`` set by SQL that means nothing: said on every run (and kept in ``reason``, which
+    ``crmsync conflicts list`` shows) instead of silently leaving the field held."""
+    from crmsync.waiting import notify
+
+    allowed = ", ".join(sorted(TAKES))
+    reason = f"take {take!r} is not one of: {allowed}; the field stays held until take is one of them"
+    con.execute("UPDATE sync.conflicts SET reason = ? WHERE conflict_id = ?", [reason, conflict_id])
+    notify(f"conflict {conflict_id} ({entity}.{name}): {reason} "
+           f"(UPDATE sync.conflicts SET take = 'local' WHERE conflict_id = '{conflict_id}', or crmsync conflicts "
+           "resolve)")
 
 
 def _close(con: Any, conflict_id: str, resolution: str, by: str, reason: str) -> None:

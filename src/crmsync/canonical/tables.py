@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS sync.runs (
     run_id VARCHAR PRIMARY KEY, pipeline VARCHAR, connection VARCHAR, kind VARCHAR,
     started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, status VARCHAR, counts JSON, error VARCHAR
 );
+-- a run's parts (a sync: its pull and its push), added when a sync became one run (crmsync.runs)
+ALTER TABLE sync.runs ADD COLUMN IF NOT EXISTS parts JSON;
 CREATE TABLE IF NOT EXISTS sync.rejected (
     run_id VARCHAR, entity VARCHAR, connection VARCHAR, remote_id VARCHAR, field VARCHAR, reason VARCHAR,
     direction VARCHAR, raw JSON, rejected_at TIMESTAMPTZ DEFAULT now()

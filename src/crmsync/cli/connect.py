@@ -9,7 +9,6 @@ import click
 from crmsync.cli.options import echo_json, json_option, project_option
 from crmsync.connections.connect import ConnectOptions, auth_url
 from crmsync.connections.connect import connect as do_connect
-from crmsync.logs import log_to_project
 from crmsync.project import Project
 
 
@@ -43,7 +42,12 @@ from crmsync.project import Project
               help="AmoCRM without OAuth: a long-lived token of a private integration.")
 @click.option("--webhook-url", envvar="CRMSYNC_WEBHOOK_URL", show_envvar=True,
               help="Bitrix24 without OAuth: the inbound webhook URL https://<portal>/rest/<user>/<code>/.")
-@click.option("--replace", is_flag=True, help="Re-authorise an existing connection (stored settings are reused).")
+@click.option("--replace", is_flag=True, help="Re-authorise an existing connection (stored settings are reused). "
+                                             "It must reach the same account.")
+@click.option("--new-account", is_flag=True,
+              help="With --replace: re-point the connection at another account (or CRM). The old account's "
+                   "links are kept in sync.detached_links and never used again; the next pull reads the new "
+                   "account from the start.")
 @json_option
 @project_option
 def connect(project: Project, crm: str, name: str, only_url: bool, as_json: bool, **options: object) -> None:
@@ -59,7 +63,6 @@ def connect(project: Project, crm: str, name: str, only_url: bool, as_json: bool
       crmsync connect bitrix24 --name b24 --webhook-url https://acme.bitrix24.ru/rest/1/abc123/
       crmsync connect bitrix24 --name b24 --portal https://acme.bitrix24.ru --client-id ID --auth-url
     """
-    log_to_project(project)
     opts = ConnectOptions(crm=crm, name=name, **options)  # type: ignore[arg-type]
     if only_url:
         result = auth_url(project, opts)
@@ -80,3 +83,7 @@ def connect(project: Project, crm: str, name: str, only_url: bool, as_json: bool
     account = ", ".join(f"{k} {v}" for k, v in connected.account.items() if v is not None)
     click.echo(f"connected {connected.name}: {connected.crm} via {connected.auth}, {connected.base_url}"
                + (f" ({account})" if account else ""))
+    if connected.detached is not None:
+        click.echo(f"detached the previous account's {connected.detached['links']} links and "
+                   f"{connected.detached['outbox']} unsent writes (kept in sync.detached_links and sync.outbox); "
+                   f"the next pull reads the new account from the start")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from crmsync.cli.options import echo_json, json_option, project_option
-from crmsync.connections import manage
-from crmsync.logs import log_to_project
+from crmsync.connections import manage, repository
 from crmsync.project import Project
 
 
@@ -24,7 +24,7 @@ def list_(project: Project, as_json: bool) -> None:
     """Each connection with its status (ok / needs re-authorisation / failing) and last successful call."""
     rows = manage.list_connections(project)
     if as_json:
-        echo_json([r.to_dict() for r in rows])
+        echo_json({"connections": [r.to_dict() for r in rows]})
         return
     if not rows:
         click.echo("no connections yet: create one with `crmsync connect`")
@@ -58,11 +58,22 @@ def show(project: Project, name: str, as_json: bool) -> None:
 
 @connections.command("delete")
 @click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (scripts; required with --json "
+                                                 "when stdin is not a terminal).")
 @json_option
 @project_option
-def delete(project: Project, name: str, as_json: bool) -> None:
-    """Delete a connection and its stored credentials."""
-    log_to_project(project)
+def delete(project: Project, name: str, yes: bool, as_json: bool) -> None:
+    """Delete a connection and its stored credentials (asks first; --yes to skip). Pipelines that use it
+    stop working until it is connected again."""
+    from crmsync.errors import UserError
+
+    repository.get(project, name)  # an unknown name fails here, before any question
+    if not yes:
+        if as_json or not sys.stdin.isatty():
+            raise UserError(f"deleting connection {name!r} needs confirmation: add --yes",
+                            hint=f"crmsync connections delete {name} --yes")
+        if not click.confirm(f"Delete connection {name!r} and its stored credentials?", default=False, err=True):
+            raise UserError(f"connection {name!r} was not deleted", hint="add --yes to delete without asking")
     result = manage.delete_connection(project, name)
     echo_json(result) if as_json else click.echo(f"deleted connection {name}")
 
@@ -73,7 +84,6 @@ def delete(project: Project, name: str, as_json: bool) -> None:
 @project_option
 def test(project: Project, name: str, as_json: bool) -> None:
     """Make the connector's cheap check call through the connection (refreshing its token if needed)."""
-    log_to_project(project)
     result = manage.test_connection(project, name)
     if as_json:
         echo_json(result.to_dict())
@@ -88,7 +98,6 @@ def test(project: Project, name: str, as_json: bool) -> None:
 @project_option
 def rotate_key(project: Project, new_key_file: Path | None, as_json: bool) -> None:
     """Re-encrypt every connection under a new vault key (one transaction)."""
-    log_to_project(project)
     result = manage.rotate_key(project, new_key_file)
     if as_json:
         echo_json(result.to_dict())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
+from crmsync.cli.options import echo_json, json_option
 from crmsync.demo import run_demo
 
 
@@ -17,13 +17,13 @@ from crmsync.demo import run_demo
 @click.option("--contacts", type=click.IntRange(0), default=60, show_default=True)
 @click.option("--deals", type=click.IntRange(0), default=40, show_default=True)
 @click.option("--tasks", type=click.IntRange(0), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option
 def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as_json: bool) -> None:
     """Fake AmoCRM and Bitrix24 on 127.0.0.1: sync into DuckDB, edit both sides, resolve a conflict, sync, no echo."""
     progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
     result = run_demo(project_dir, seed=seed, contacts=contacts, deals=deals, tasks=tasks, progress=progress)
     if as_json:
-        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        echo_json(result.as_dict())
         return
     for crm in result.crms:
         click.echo(f"\n{crm.crm}  ({crm.requests} API requests, {crm.limit_errors} rate-limit errors)")
@@ -51,3 +51,6 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
     click.echo(f"look inside: duckdb {result.store} \"select name, phones, company from canonical.contacts\"")
     click.echo(f"or: crmsync status --project-dir {result.project}; "
                f"crmsync conflicts list --all --project-dir {result.project}")
+    click.echo(f"\nrun it as a service (scheduler, API at /docs, status page at {result.serve['page']}; "
+               f"the page's API key: {result.serve['api_key']}):")
+    click.echo(f"  {result.serve['command']}")

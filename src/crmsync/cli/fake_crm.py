@@ -13,8 +13,8 @@ from crmsync.fakes import FakeServer, FaultPlan, FaultRule, fake_names, make_app
 from crmsync.fakes.faults import FaultSpecError
 from crmsync.fakes.settings import SettingError, describe, parse_settings
 
-# Options that only one CRM understands: option name -> the CRM it belongs to.
-_ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24"}
+# Options that only some CRMs understand: option name -> the CRMs it belongs to.
+_ONLY_FOR = {"token": ("amocrm", "hubspot"), "subdomain": ("amocrm",), "webhook_code": ("bitrix24",)}
 
 
 @click.command("fake-crm")
@@ -28,15 +28,18 @@ _ONLY_FOR = {"token": "amocrm", "subdomain": "amocrm", "webhook_code": "bitrix24
 @click.option("--client-id", default="demo-client", show_default=True, help="OAuth client id the fake accepts.")
 @click.option("--client-secret", default="demo-secret", show_default=True, help="OAuth client secret.")
 @click.option("--access-token-ttl", type=click.IntRange(1), default=None,
-              help="OAuth access-token lifetime in seconds [default: AmoCRM 86400, Bitrix24 3600].")
-@click.option("--token", default=None, help="AmoCRM only: long-lived token [default: demo-token].")
+              help="OAuth access-token lifetime in seconds [default: AmoCRM 86400, Bitrix24 3600, HubSpot 1800].")
+@click.option("--token", default=None,
+              help="AmoCRM: long-lived token; HubSpot: private-app access token [default: demo-token].")
 @click.option("--subdomain", default=None, help="AmoCRM only: account subdomain [default: demo].")
 @click.option("--webhook-code", default=None,
               help="Bitrix24 only: inbound webhook code, URL /rest/1/<code>/ [default: demo].")
-@click.option("--no-rate-limit", is_flag=True, help="Switch off the real rate limits (7 req/s; 2/s burst 50).")
+@click.option("--no-rate-limit", is_flag=True,
+              help="Switch off the real rate limits (7 req/s; 2/s burst 50; 190 per 10 s and search 5/s).")
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
-              help="Inject faults: KIND:RATE or KIND:xN[@PATH], KIND = 429|503|500|… |hang|drop|truncate. "
-                   "Repeatable. Example: --fault 429:0.05 --fault drop:x2")
+              help="Inject faults: KIND:RATE or KIND:xN[@PATH], KIND = 429|503|500|… |hang|drop|truncate, "
+                   "optionally with -after (writes only: applied, then the answer is lost) or -before (writes "
+                   "only: not applied). Repeatable. Example: --fault 429:0.05 --fault drop-after:x1@/api/v4/leads")
 @click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed for rate-based faults.")
 @click.option("--tls", is_flag=True,
               help="Serve HTTPS with a throwaway self-signed certificate for 127.0.0.1/localhost; its path is "
@@ -51,7 +54,7 @@ def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_r
              extra: tuple[str, ...], list_settings: bool, verbose: bool, **settings: Any) -> None:
     """Run a fake CRM (a real HTTP server on 127.0.0.1) until stopped.
 
-    It speaks the CRM's real API (AmoCRM v4 or Bitrix24 REST) over seeded, stateful data, with
+    It speaks the CRM's real API (AmoCRM v4, Bitrix24 REST or HubSpot CRM v3) over seeded, stateful data, with
     OAuth, rate limits and fault injection. Admin routes under /_fake/ (state, stats, faults,
     reset, delete, touch, expire-tokens, clock) let tests steer it.
     """
@@ -59,9 +62,9 @@ def fake_crm(crm: str, port: int, faults: tuple[str, ...], fault_seed: int, no_r
         for key, kind, default in describe(crm):
             click.echo(f"{key:<22} {kind:<14} {default!r}")
         return
-    for name, owner in _ONLY_FOR.items():
-        if settings.get(name) is not None and owner != crm:
-            raise UserError(f"--{name.replace('_', '-')} applies to {owner} only, not {crm}")
+    for name, owners in _ONLY_FOR.items():
+        if settings.get(name) is not None and crm not in owners:
+            raise UserError(f"--{name.replace('_', '-')} applies to {' and '.join(owners)} only, not {crm}")
     chosen = {k: v for k, v in settings.items() if v is not None}
     try:
         chosen.update(parse_settings(crm, list(extra)))
@@ -99,6 +102,8 @@ def _credentials(app: Any) -> str:
     cfg = app.config
     if app.name == "amocrm":
         auth = f"long-lived token {cfg.token}"
+    elif app.name == "hubspot":
+        auth = f"private-app token {cfg.token}"
     else:
         auth = f"webhook /rest/{cfg.webhook_user}/{cfg.webhook_code}/"
     limits = "rate limits on" if cfg.rate_limit else "rate limits off"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from crmsync.cli.options import echo_json, json_option
 
 NEXT_STEPS = """\
 Next steps:
@@ -19,7 +20,7 @@ Next steps:
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--force", is_flag=True, help="Overwrite spec files that already exist in DIRECTORY.")
-@click.option("--json", "as_json", is_flag=True, help="Print the created and overwritten files as JSON.")
+@json_option
 def init(directory: Path, force: bool, as_json: bool) -> None:
     """Create a crmsync project in DIRECTORY (default: here) from the built-in one.
 
@@ -31,7 +32,7 @@ def init(directory: Path, force: bool, as_json: bool) -> None:
 
     result = init_project(directory, force=force)
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        echo_json(result.as_dict())
         return
     click.echo(f"Created a crmsync project in {result.root} ({len(result.created)} files).")
     for rel in result.overwritten:

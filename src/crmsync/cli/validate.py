@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from crmsync.cli.options import project_option
+from crmsync.cli.options import echo_json, project_option
 from crmsync.project import Project
 
 
 @click.command("validate")
 @project_option
-@click.option("--json", "as_json", is_flag=True, help='Print {"ok", "problems", "files"} as JSON.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"ok", "problems", "files"} in the JSON envelope (README: JSON output).')
 def validate(project: Project, as_json: bool) -> None:
     """Check connectors/, mappings/ and pipelines/ against their schemas and against each other.
 
@@ -23,7 +22,9 @@ def validate(project: Project, as_json: bool) -> None:
 
     specs = load_specs(project)
     if as_json:
-        click.echo(json.dumps(specs.as_dict(), indent=2, ensure_ascii=False))
+        echo_json(specs.as_dict(), exit_code=0 if specs.ok else 2,
+                  error=None if specs.ok else {"code": "config", "message": summary(len(specs.files), specs.problems),
+                                               "hint": "fix each problem listed under problems"})
     else:
         for problem in specs.problems:
             click.echo(str(problem))

@@ -12,6 +12,7 @@ from urllib.parse import urljoin
 import requests
 
 from crmsync.errors import CrmError, UserError
+from crmsync.http.pacing import Pacer, Unlimited
 from crmsync.secrets.masking import mask
 
 from .session import apply_credential
@@ -23,8 +24,17 @@ _WHERE = {"amocrm": "--subdomain/--base-url", "bitrix24": "--webhook-url/--porta
 
 
 def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: str, *,
-           display_base: str | None = None, expect_subdomain: str | None = None) -> dict[str, Any]:
+           display_base: str | None = None, expect_subdomain: str | None = None,
+           pacer: Pacer | None = None) -> dict[str, Any]:
     """Call the check endpoint; returns a small, non-secret summary of the account."""
+    return verify_answer(connector, auth, base_url, credential, display_base=display_base,
+                         expect_subdomain=expect_subdomain, pacer=pacer)[0]
+
+
+def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: str, *,
+                  display_base: str | None = None, expect_subdomain: str | None = None,
+                  pacer: Pacer | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`verify`, and the check call's whole answer (what the account's identity is read from)."""
     shown = display_base or base_url
     root = base_url.rstrip("/") + "/"
     url = urljoin(root, connector.check_path or connector.check_method or "")
@@ -32,8 +42,14 @@ def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: 
     apply_credential(request, auth, credential)
     where = _WHERE.get(connector.name, "the connection's address")
     try:
-        with requests.Session() as s:
-            response = s.send(request, timeout=TIMEOUT)
+        # Paced like every later call of the connection: a pull right after connect must not find
+        # this call missing from the window the CRM counts.
+        (pacer or Unlimited()).acquire()
+        try:
+            with requests.Session() as s:
+                response = s.send(request, timeout=TIMEOUT)
+        finally:
+            (pacer or Unlimited()).done()
     except requests.RequestException as exc:
         raise UserError(f"cannot reach {connector.title} at {shown} ({type(exc).__name__}); check {where} and the "
                         f"network. Nothing was saved") from None
@@ -56,7 +72,7 @@ def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: 
         raise UserError(f"wrong subdomain: the credential belongs to the account '{account['subdomain']}', not "
                         f"'{expect_subdomain}'. Use --subdomain {account['subdomain']} or a token of that account. "
                         f"Nothing was saved")
-    return account
+    return account, body
 
 
 def _summary(crm: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -20,15 +20,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from crmsync.errors import UserError
+from crmsync.http.pacing import Pacer
 from crmsync.project import Project
 from crmsync.secrets.masking import register
 from crmsync.secrets.vault import Vault, vault_for
 
+from . import binding, repository
 from . import oauth_flow as flow
-from . import repository
-from .check import verify
+from .check import verify_answer
 from .grants import request_tokens
 from .model import OK, Connection
+from .session import shared_pacer
 from .spec import LONG_LIVED_TOKEN, OAUTH2, WEBHOOK_URL, ConnectorAuth, load_connector_auth
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -55,6 +57,7 @@ class ConnectOptions:
     long_lived_token: str | None = None
     webhook_url: str | None = None
     replace: bool = False
+    new_account: bool = False        # with replace: re-point the connection at another account (or CRM)
 
 
 @dataclass
@@ -65,6 +68,7 @@ class ConnectResult:
     base_url: str
     status: str
     account: dict[str, Any]
+    detached: dict[str, int] | None = None   # --new-account: the old account's links and open writes set aside
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,20 +95,35 @@ def connect(project: Project, opts: ConnectOptions, *, on_url: Callable[[str], N
         raise UserError("give one of --long-lived-token and --webhook-url, not both")
     kind = kinds[0] if kinds else OAUTH2
     connector.auth(kind)  # says which auth kinds this CRM has if it has not this one
-    if repository.exists(project, opts.name) and not opts.replace:
+    exists = repository.exists(project, opts.name)
+    if exists and not opts.replace:
         raise UserError(f"a connection named {opts.name!r} already exists; pass --replace to re-authorise it, "
                         f"or pick another --name")
+    if opts.new_account and not exists:
+        raise UserError(f"--new-account re-points an existing connection (with --replace); there is no "
+                        f"connection named {opts.name!r}")
+    old = repository.get(project, opts.name) if exists else None
+    if old is not None and old.crm != opts.crm and not opts.new_account:  # refused before any call is made
+        binding.check_replace(old, Connection(opts.name, opts.crm, kind, ""), new_account=False,
+                              title=connector.title)
     vault = vault_for(project.state_dir)
+    pacer = shared_pacer(project, opts.name, connector.raw.get("rate_limit"))
     if kind == LONG_LIVED_TOKEN:
-        conn = _long_lived(connector, opts)
+        conn = _long_lived(connector, opts, pacer)
     elif kind == WEBHOOK_URL:
-        conn = _webhook(connector, opts)
+        conn = _webhook(connector, opts, pacer)
     else:
-        conn = _oauth(project, connector, _with_stored(project, vault, opts), on_url)
+        conn = _oauth(project, connector, _with_stored(project, vault, opts), on_url, pacer)
     conn.last_ok_at = time.time()
-    repository.insert(project, vault, conn, replace=opts.replace)
+    if old is not None:
+        binding.check_replace(old, conn, new_account=opts.new_account, title=connector.title)
+    detach = (old.settings.get(binding.IDENTITY_KEY) or {"crm": old.crm}) if old and opts.new_account else None
+    detached = repository.insert(project, vault, conn, replace=opts.replace, detach_account=detach)
+    if detached is not None:
+        binding.forget_read_state(project, opts.name)
     flow.forget_pending(project.state_dir, opts.name)
-    return ConnectResult(conn.name, conn.crm, conn.auth_type, conn.base_url, "ok", conn.settings.get("account", {}))
+    return ConnectResult(conn.name, conn.crm, conn.auth_type, conn.base_url, "ok", conn.settings.get("account", {}),
+                         detached)
 
 
 def auth_url(project: Project, opts: ConnectOptions) -> AuthUrlResult:
@@ -119,16 +138,17 @@ def auth_url(project: Project, opts: ConnectOptions) -> AuthUrlResult:
 
 
 # -- the three ways in -------------------------------------------------------------------------------
-def _long_lived(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
+def _long_lived(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Connection:
     register(opts.long_lived_token)
     base = _amo_base(opts)
-    account = verify(connector, connector.auth(LONG_LIVED_TOKEN), base, opts.long_lived_token or "",
-                     expect_subdomain=opts.subdomain)
-    return Connection(opts.name, opts.crm, LONG_LIVED_TOKEN, base, {"account": account},
+    account, body = verify_answer(connector, connector.auth(LONG_LIVED_TOKEN), base, opts.long_lived_token or "",
+                                  expect_subdomain=opts.subdomain, pacer=pacer)
+    return Connection(opts.name, opts.crm, LONG_LIVED_TOKEN, base,
+                      {"account": account, **_bound(connector, body=body, base_url=base)},
                       {"token": opts.long_lived_token})
 
 
-def _webhook(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
+def _webhook(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Connection:
     url = (opts.webhook_url or "").strip()
     register(url)
     match = _WEBHOOK.match(url)
@@ -138,14 +158,16 @@ def _webhook(connector: ConnectorAuth, opts: ConnectOptions) -> Connection:
                         "webhook). Nothing was saved")
     register(match.group(3))
     shown = f"{match.group(1)}/rest/{match.group(2)}/***/"
-    account = verify(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown)
+    account, body = verify_answer(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown,
+                                  pacer=pacer)
     return Connection(opts.name, opts.crm, WEBHOOK_URL, shown,
-                      {"portal": match.group(1), "webhook_user": match.group(2), "account": account},
+                      {"portal": match.group(1), "webhook_user": match.group(2), "account": account,
+                       **_bound(connector, body=body, base_url=url)},
                       {"webhook_url": url.rstrip("/") + "/"})
 
 
 def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
-           on_url: Callable[[str], None]) -> Connection:
+           on_url: Callable[[str], None], pacer: Pacer) -> Connection:
     auth = connector.auth(OAUTH2)
     if not opts.client_id or not opts.client_secret:
         raise UserError(f"OAuth needs the integration's --client-id and --client-secret (or "
@@ -176,14 +198,24 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
     base = grant.extra.get("client_endpoint") if opts.crm == "bitrix24" else _amo_base(opts, redirect.params)
     if not base:
         raise UserError(f"{connector.title} did not say which address to call; pass --base-url")
-    account = verify(connector, auth, base, grant.access_token, expect_subdomain=opts.subdomain)
-    settings = {"client_id": opts.client_id, "token_url": token_url, "redirect_uri": redirect_uri,
+    account, body = verify_answer(connector, auth, base, grant.access_token, expect_subdomain=opts.subdomain,
+                                  pacer=pacer)
+    settings = {**_bound(connector, body=body, grant=grant.extra, base_url=base),
+                "client_id": opts.client_id, "token_url": token_url, "redirect_uri": redirect_uri,
                 "authorize_url": _authorize_base(connector, opts), "account": account,
                 **{k: v for k, v in (("portal", opts.portal), ("subdomain", opts.subdomain)) if v},
                 **{k: grant.extra[k] for k in ("member_id", "domain", "scope") if k in grant.extra}}
     return Connection(opts.name, opts.crm, OAUTH2, base, settings,
                       {"client_secret": opts.client_secret, "access_token": grant.access_token,
                        "refresh_token": grant.refresh_token}, token_expires_at=grant.expires_at, status=OK)
+
+
+def _bound(connector: ConnectorAuth, *, body: Any, base_url: str, grant: dict[str, Any] | None = None
+           ) -> dict[str, Any]:
+    """The settings that bind a new connection to the account it reaches (connector spec ``account``)."""
+    identity = binding.observe(binding.identity_parts(connector.raw), check_body=body, grant=grant,
+                               base_url=base_url)
+    return {binding.IDENTITY_KEY: identity, "bound_at": time.time()} if identity else {}
 
 
 # -- URLs ------------------------------------------------------------------------------------------
@@ -253,6 +285,8 @@ def _with_stored(project: Project, vault: Vault, opts: ConnectOptions, need_secr
     if not opts.replace or not repository.exists(project, opts.name):
         return opts
     stored = repository.get(project, opts.name)
+    if stored.crm != opts.crm:  # --new-account to another CRM: nothing of the old one applies
+        return opts
     s = stored.settings
     filled = ConnectOptions(**asdict(opts))
     filled.client_id = opts.client_id or s.get("client_id")

@@ -13,7 +13,7 @@ from crmsync.project import Project
 from crmsync.secrets import keys
 from crmsync.secrets.vault import Vault, vault_for
 
-from . import repository
+from . import binding, repository
 from .model import FAILING, OK, STATUS_LABELS, reconnect_command
 from .session import authorized_session
 from .tokens import NeedsReauthorisation
@@ -90,8 +90,24 @@ def test_connection(project: Project, name: str) -> TestResult:
         detail = f"HTTP {response.status_code} from the check call"
         repository.set_status(project, name, FAILING, detail)
         raise CrmError(f"connection '{name}' is failing: {detail}")
+    _same_account(project, tokens, response)
     return TestResult(name, "ok", round(time.monotonic() - started, 3), tokens.refreshes > 0,
                       None if conn.auth_type != "oauth2" else f"token generation {tokens.connection.generation}")
+
+
+def _same_account(project: Project, tokens: Any, response: Any) -> None:
+    """The check call also shows whether the credential still reaches the account the connection is bound to."""
+    conn = tokens.connection
+    bound = conn.settings.get(binding.IDENTITY_KEY) or {}
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    seen = binding.observe(binding.identity_parts(tokens.connector.raw), check_body=body, base_url=conn.base_url)
+    if binding.differences(bound, seen):
+        error = binding.account_changed(conn, tokens.connector.title, bound, seen, tokens.fix_command())
+        repository.set_status(project, conn.name, FAILING, f"it now reaches the account {binding.describe(seen)}")
+        raise error
 
 
 TestResult.__test__ = False  # type: ignore[attr-defined]  # not a pytest test class

@@ -63,6 +63,12 @@ def _store(project: Project, *, write: bool) -> Iterator[duckdb.DuckDBPyConnecti
     if not write and not path.exists():
         yield None
         return
+    if not write:  # reading a connection never needs (or waits for) write access to the store
+        with open_store(path, read_only=True) as con:
+            there = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sync' "
+                                "AND table_name = 'connections'").fetchone()[0]
+            yield con if there else None
+        return
     with open_store(path) as con:
         con.execute(DDL)
         yield con
@@ -121,16 +127,34 @@ def _values(conn: Connection, vault: Vault) -> list[Any]:
     return [(_ts(data[c]) if c in _TIMES else data[c]) for c in _COLUMNS]
 
 
-def insert(project: Project, vault: Vault, conn: Connection, *, replace: bool) -> None:
+def insert(project: Project, vault: Vault, conn: Connection, *, replace: bool,
+           detach_account: dict[str, str] | None = None) -> dict[str, int] | None:
+    """Save ``conn``; with ``detach_account`` (``connect --new-account``) the links of that old account
+    are detached in the same transaction: a crash leaves either the old binding or the new one."""
     values = _values(conn, vault)
+    detached = None
     with _store(project, write=True) as con, transaction(con):
         if con.execute(f"SELECT 1 FROM {TABLE} WHERE name = ?", [conn.name]).fetchone():
             if not replace:
                 raise UserError(f"a connection named {conn.name!r} already exists; pass --replace to "
                                 f"re-authorise it, or pick another --name")
             con.execute(f"DELETE FROM {TABLE} WHERE name = ?", [conn.name])
+        if detach_account is not None:
+            from .binding import detach
+            detached = detach(con, conn.name, detach_account)
         con.execute(f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
                     values)
+    return detached
+
+
+def update_settings(project: Project, name: str, changes: dict[str, Any]) -> None:
+    """Merge ``changes`` into a connection's (public) settings."""
+    with _store(project, write=True) as con, transaction(con):
+        row = con.execute(f"SELECT settings FROM {TABLE} WHERE name = ?", [name]).fetchone()
+        if row is None:
+            return
+        settings = {**(json.loads(row[0]) if row[0] else {}), **changes}
+        con.execute(f"UPDATE {TABLE} SET settings = ? WHERE name = ?", [json.dumps(settings, sort_keys=True), name])
 
 
 def save_tokens(project: Project, vault: Vault, conn: Connection) -> None:

@@ -31,7 +31,7 @@ from crmsync.errors import CrmError
 from crmsync.project import Project
 from crmsync.secrets.vault import Vault, vault_for
 
-from . import repository
+from . import binding, repository
 from .grants import Grant, GrantRejected, request_tokens
 from .model import FAILING, NEEDS_REAUTH, Connection, reconnect_command
 from .spec import OAUTH2, ConnectorAuth, load_connector_auth
@@ -134,6 +134,7 @@ class TokenManager:
                     raise self._reject(conn, again, interrupted) from None
             else:
                 raise self._reject(conn, exc, interrupted) from None
+        self._check_account(conn, grant)
         old_refresh = conn.credentials.get("refresh_token")
         conn.credentials.update(access_token=grant.access_token,
                                 refresh_token=grant.refresh_token or old_refresh,
@@ -143,6 +144,18 @@ class TokenManager:
         self.refreshes += 1
         log.info("connection %s: new token pair saved (generation %d)", self.name, conn.generation)
         return conn
+
+    def _check_account(self, conn: Connection, grant: Grant) -> None:
+        """A grant that names another account (Bitrix24's member_id) is not saved nor used: the run stops."""
+        bound = conn.settings.get(binding.IDENTITY_KEY) or {}
+        seen = binding.observe(binding.identity_parts(self.connector.raw), grant=grant.extra)
+        if binding.differences(bound, seen):
+            error = binding.account_changed(conn, self.connector.title, bound, seen, self.fix_command())
+            detail = (f"a token refresh answered for the account {binding.describe(seen)}, not the bound "
+                      f"{binding.describe(bound)}; nothing was written with it")
+            repository.set_status(self.project, self.name, NEEDS_REAUTH, detail)
+            self._conn.status, self._conn.status_detail = NEEDS_REAUTH, detail
+            raise error
 
     def _grant(self, conn: Connection, refresh_token: str | None) -> Grant:
         settings = conn.settings

@@ -1,4 +1,4 @@
-"""Fake AmoCRM and Bitrix24 servers on loopback, for tests, the demo and benchmarks.
+"""Fake AmoCRM, Bitrix24 and HubSpot servers on loopback, for tests, the demo and benchmarks.
 
     from crmsync.fakes import start_fake
     with start_fake("amocrm", contacts=500, rate_limit=False) as server:
@@ -22,6 +22,7 @@ from .server import FakeServer
 _REGISTRY: dict[str, str] = {
     "amocrm": "crmsync.fakes.amocrm.app:FakeAmoCRM:AmoCRMConfig",
     "bitrix24": "crmsync.fakes.bitrix24.app:FakeBitrix24:Bitrix24Config",
+    "hubspot": "crmsync.fakes.hubspot.app:FakeHubSpot:HubSpotConfig",
 }
 
 

@@ -1,20 +1,35 @@
 """Fault injection: make a fake CRM misbehave the way real networks and APIs do.
 
 A rule says *what* goes wrong (an HTTP status such as 429/503/500, ``hang``, ``drop`` or
-``truncate``) and *how often* (a fraction of requests, or the next N requests), optionally only
-for paths that contain a given text. Rules are checked in the order they were added.
+``truncate``), *how often* (a fraction of requests, or the next N requests), optionally only
+for paths that contain a given text, and *whether the CRM ran the request* first. Rules are
+checked in the order they were added.
 
-Spec strings (CLI ``--fault`` and the admin route) read ``KIND:RATE`` or ``KIND:xN``, with an
-optional ``@PATH`` suffix: ``429:0.05``, ``503:x3``, ``drop:0.1@/api/v4/contacts``, ``hang:x1``.
+Spec strings (CLI ``--fault`` and the admin route) read ``KIND[-WHEN]:RATE`` or ``KIND[-WHEN]:xN``,
+with an optional ``@PATH`` suffix: ``429:0.05``, ``503:x3``, ``drop:0.1@/api/v4/contacts``, ``hang:x1``.
+
+``WHEN`` is what makes a client's retry dangerous or safe, so it can be said explicitly:
+
+* no suffix — any request; a status, ``hang`` or ``drop`` answers *instead of* the CRM (nothing ran),
+  ``truncate`` cuts the CRM's real answer (the request ran);
+* ``-after`` — only requests that write; the CRM applies the write, then the answer is replaced by the
+  status, never comes (``hang``), is dropped or cut off (``truncate``): ``drop-after:x1@/api/v4/leads``;
+* ``-before`` — only requests that write; the write is not applied (``truncate-before``: a gateway's
+  cut-off error page), e.g. ``429-before:x1``.
+
+For ``-after``/``-before`` rules ``@PATH`` also matches the names of the writes a request makes (a
+Bitrix24 ``batch`` holding ``crm.deal.update`` matches ``@crm.deal.update``).
 """
 
 from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 ACTIONS = ("hang", "drop", "truncate")
+WHENS = ("after", "before")
 
 
 class FaultSpecError(ValueError):
@@ -28,13 +43,16 @@ class FaultRule:
     count: int | None = None
     path: str | None = None
     hang_seconds: float = 30.0
+    when: str | None = None  # None: any request (see the module docstring); "after"/"before": writes only
 
     def __post_init__(self) -> None:
         if self.kind not in ACTIONS and not (self.kind.isdigit() and 400 <= int(self.kind) <= 599):
             raise FaultSpecError(
                 f"fault kind {self.kind!r} is not one of: an HTTP status 400-599 (429, 503, 500 ...), "
-                + ", ".join(ACTIONS)
+                + ", ".join(ACTIONS) + "; optionally followed by -after or -before (e.g. drop-after)"
             )
+        if self.when is not None and self.when not in WHENS:
+            raise FaultSpecError(f"fault timing {self.when!r} is not one of: {', '.join(WHENS)}")
         if (self.rate is None) == (self.count is None):
             raise FaultSpecError("a fault needs exactly one of: a rate (0..1) or a count (xN)")
         if self.rate is not None and not 0.0 <= self.rate <= 1.0:
@@ -46,16 +64,29 @@ class FaultRule:
     def status(self) -> int | None:
         return int(self.kind) if self.kind.isdigit() else None
 
+    @property
+    def applies_first(self) -> bool:
+        """Whether the CRM runs the request before the fault hits its answer."""
+        return self.when == "after" or (self.when is None and self.kind == "truncate")
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}-{self.when}" if self.when else self.kind
+
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
         text, _, path = spec.partition("@")
         kind, sep, amount = text.partition(":")
         if not sep or not amount:
-            raise FaultSpecError(f"fault {spec!r}: expected KIND:RATE or KIND:xN, e.g. 429:0.05 or drop:x3")
+            raise FaultSpecError(f"fault {spec!r}: expected KIND:RATE or KIND:xN, e.g. 429:0.05 or drop-after:x3")
+        kind, when = kind.strip(), None
+        base, dash, suffix = kind.rpartition("-")
+        if dash and suffix in WHENS:
+            kind, when = base, suffix
         try:
             if amount.startswith("x"):
-                return cls(kind=kind.strip(), count=int(amount[1:]), path=path or None)
-            return cls(kind=kind.strip(), rate=float(amount), path=path or None)
+                return cls(kind=kind, count=int(amount[1:]), path=path or None, when=when)
+            return cls(kind=kind, rate=float(amount), path=path or None, when=when)
         except ValueError as exc:
             if isinstance(exc, FaultSpecError):
                 raise
@@ -73,8 +104,8 @@ class FaultPlan:
         self.injected: dict[str, int] = {}
 
     def add(self, kind: str | int, *, rate: float | None = None, count: int | None = None,
-            path: str | None = None, hang_seconds: float = 30.0) -> FaultRule:
-        rule = FaultRule(kind=str(kind), rate=rate, count=count, path=path, hang_seconds=hang_seconds)
+            path: str | None = None, hang_seconds: float = 30.0, when: str | None = None) -> FaultRule:
+        rule = FaultRule(kind=str(kind), rate=rate, count=count, path=path, hang_seconds=hang_seconds, when=when)
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -93,11 +124,23 @@ class FaultPlan:
         with self._lock:
             return [asdict(r) for r in self._rules]
 
-    def pick(self, path: str) -> FaultRule | None:
-        """The fault to apply to this request, if any (consumes one unit of a counted rule)."""
+    @property
+    def targets_writes(self) -> bool:
+        """Whether some rule needs to know which writes a request makes (the server asks the app only then)."""
+        with self._lock:
+            return any(r.when is not None for r in self._rules)
+
+    def pick(self, path: str, writes: Sequence[str] = ()) -> FaultRule | None:
+        """The fault to apply to this request, if any (consumes one unit of a counted rule).
+        ``writes``: the names of the writes the request makes (empty for a read)."""
         with self._lock:
             for rule in self._rules:
-                if rule.path and rule.path not in path:
+                if rule.when is not None:
+                    if not writes:
+                        continue
+                    if rule.path and rule.path not in path and not any(rule.path in w for w in writes):
+                        continue
+                elif rule.path and rule.path not in path:
                     continue
                 if rule.count is not None:
                     if rule.count <= 0:
@@ -105,6 +148,6 @@ class FaultPlan:
                     rule.count -= 1
                 elif self._rng.random() >= (rule.rate or 0.0):
                     continue
-                self.injected[rule.kind] = self.injected.get(rule.kind, 0) + 1
+                self.injected[rule.label] = self.injected.get(rule.label, 0) + 1
                 return rule
             return None

@@ -7,6 +7,8 @@ the *old* refresh token after a refresh:
 * ``grace`` (AmoCRM): the old refresh token keeps working until the new one is used once, so a
   client that lost the refresh response can retry with the old token.
 * ``invalidate`` (Bitrix24): the old refresh token, and the access token issued with it, die at once.
+* ``keep`` (HubSpot): refresh tokens do not rotate; a refresh returns a new access token and the same
+  refresh token.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .clock import Clock
 
 GRACE = "grace"
 INVALIDATE = "invalidate"
+KEEP = "keep"
 
 
 class OAuthError(Exception):
@@ -85,8 +88,8 @@ class OAuthBook:
         token_style: str = "opaque",
         claims: dict | None = None,
     ) -> None:
-        if old_refresh not in (GRACE, INVALIDATE):
-            raise ValueError(f"old_refresh must be {GRACE!r} or {INVALIDATE!r}")
+        if old_refresh not in (GRACE, INVALIDATE, KEEP):
+            raise ValueError(f"old_refresh must be {GRACE!r}, {INVALIDATE!r} or {KEEP!r}")
         self.client_id = client_id
         self.client_secret = client_secret
         self.clock = clock
@@ -148,6 +151,12 @@ class OAuthBook:
                 raise OAuthError(INVALID_GRANT, "Token has been revoked")
             if self.clock.now() - entry.issued_at > self.refresh_ttl:
                 raise OAuthError(INVALID_GRANT, "Refresh token has expired")
+            if self.old_refresh == KEEP:
+                now = self.clock.now()
+                entry.access_token = self._make_access(now)
+                self._access[entry.access_token] = now + self.access_ttl
+                self.refresh_count += 1
+                return TokenPair(entry.access_token, entry.token, self.access_ttl, now + self.access_ttl, now)
             # Using this token proves its predecessors' responses arrived: they are done for.
             parent = entry.parent
             while parent:
@@ -198,6 +207,11 @@ class OAuthBook:
         if expires_at is None:
             return UNKNOWN
         return VALID if self.clock.now() < expires_at else EXPIRED
+
+    def expires_at(self, token: str) -> float | None:
+        """When an issued access token expires (None for unknown and never-expiring tokens)."""
+        with self._lock:
+            return self._access.get(token)
 
     def revoke_all(self) -> None:
         with self._lock:

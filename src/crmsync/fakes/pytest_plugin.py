@@ -39,3 +39,9 @@ def fake_amocrm(fake_crm: Callable[..., FakeServer]) -> FakeServer:
 def fake_bitrix24(fake_crm: Callable[..., FakeServer]) -> FakeServer:
     """A small seeded fake Bitrix24 with rate limits off (tests of limits start their own)."""
     return fake_crm("bitrix24", rate_limit=False)
+
+
+@pytest.fixture
+def fake_hubspot(fake_crm: Callable[..., FakeServer]) -> FakeServer:
+    """A small seeded fake HubSpot with rate limits off (tests of limits start their own)."""
+    return fake_crm("hubspot", rate_limit=False)

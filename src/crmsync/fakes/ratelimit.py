@@ -28,6 +28,13 @@ class SlidingWindow:
             hits.append(now)
             return True
 
+    def remaining(self, key: str, now: float | None = None) -> int:
+        """Requests ``key`` may still make in the current window (HubSpot reports it in a header)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.get(key, ())
+            return max(0, self.limit - sum(1 for t in hits if t > now - self.window + 0.001))
+
 
 class LeakyBucket:
     """Bitrix24's limiter: each request adds 1, the level drains ``rate``/s, above ``capacity`` → reject."""

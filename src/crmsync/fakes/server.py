@@ -238,6 +238,17 @@ class FakeServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def writes(self, request: Request) -> list[str]:
+        """The names of the writes ``request`` makes, as its app sees them (empty: a read); for faults
+        that hit writes only. An app without the hook treats every non-GET request as a write."""
+        hook = getattr(self.app, "writes", None)
+        if hook is not None:
+            try:
+                return list(hook(request))
+            except Exception:  # a body the app cannot read writes nothing; its handler will say why
+                return []
+        return [request.path] if request.method not in ("GET", "HEAD", "OPTIONS") else []
+
     # -- admin routes shared by every fake ------------------------------------------------------
     def _admin(self, request: Request, action: str) -> Response:
         if action == "stats" and request.method == "GET":
@@ -259,7 +270,8 @@ class FakeServer:
                     self.faults.add_spec(str(body["spec"]))
                 else:
                     self.faults.add(body.get("kind", ""), rate=body.get("rate"), count=body.get("count"),
-                                    path=body.get("path"), hang_seconds=float(body.get("hang_seconds", 30)))
+                                    path=body.get("path"), hang_seconds=float(body.get("hang_seconds", 30)),
+                                    when=body.get("when"))
             except FaultSpecError as exc:
                 return Response.json(400, {"error": str(exc)})
             return Response.json(200, {"rules": self.faults.rules()})
@@ -367,32 +379,42 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     response = Response.json(400, {"error": f"{type(exc).__name__}: {exc}"})
                 self._send(response)
                 return
-            fault = server.faults.pick(request.path)
-            if fault is not None and fault.kind == "hang":
-                server._stopping.wait(fault.hang_seconds)
-                self._drop()
-                server.stats.record(request.method, request.path, 0)
+            writes = server.writes(request) if server.faults.targets_writes else []
+            fault = server.faults.pick(request.path, writes)
+            if fault is not None and not fault.applies_first:
+                if fault.kind in ("hang", "drop"):
+                    self._hang_or_drop(request, fault)
+                    return
+                status = fault.status or 502  # truncate-before: a gateway's error page, cut off
+                response = server.app.fault_response(status, request)
+                server.stats.record(request.method, request.path, response.status)
+                self._send(response, truncate=fault.kind == "truncate")
                 return
-            if fault is not None and fault.kind == "drop":
-                self._drop()
-                server.stats.record(request.method, request.path, 0)
+            response = self._run(request)
+            if fault is not None and fault.kind in ("hang", "drop"):  # -after: the write is applied
+                self._hang_or_drop(request, fault)
                 return
-            if fault is not None and fault.status is not None:
+            if fault is not None and fault.status is not None:  # -after: applied, the answer replaced
                 response = server.app.fault_response(fault.status, request)
-            else:
-                try:
-                    response = server.app.handle(request)
-                except BadBody as exc:
-                    response = server.app.fault_response(400, request)
-                    response.headers["X-Fake-Reason"] = str(exc)[:200]
-                except Exception:
-                    traceback.print_exc()
-                    response = server.app.fault_response(500, request)
             server.stats.record(request.method, request.path, response.status)
-            if fault is not None and fault.kind == "truncate":
-                self._send(response, truncate=True)
-            else:
-                self._send(response)
+            self._send(response, truncate=fault is not None and fault.kind == "truncate")
+
+        def _run(self, request: Request) -> Response:
+            try:
+                return server.app.handle(request)
+            except BadBody as exc:
+                response = server.app.fault_response(400, request)
+                response.headers["X-Fake-Reason"] = str(exc)[:200]
+                return response
+            except Exception:
+                traceback.print_exc()
+                return server.app.fault_response(500, request)
+
+        def _hang_or_drop(self, request: Request, fault: Any) -> None:
+            if fault.kind == "hang":
+                server._stopping.wait(fault.hang_seconds)
+            self._drop()
+            server.stats.record(request.method, request.path, 0)
 
         def _send(self, response: Response, truncate: bool = False) -> None:
             try:

@@ -2,11 +2,12 @@
 
 Two models, matching how the CRMs count (and how the fakes enforce it):
 
-* ``requests_per_second`` (AmoCRM: 7/s per token, counted in any one-second window): we keep
-  the send times of the last 7 requests and send the next one as soon as the oldest of them is a
-  window (plus margin) old. A run of a few requests (a no-op incremental run makes ~9) goes out at
-  once instead of 1/7 s apart — even spacing cost such a run ~1 s of sleeping; a long run still
-  settles at just under 7/s and is never refused.
+* ``requests_per_second`` (AmoCRM: 7/s per token, counted in any one-second window): each of the
+  last 7 requests holds a slot from just before it was sent until a window after its answer
+  arrived (the server counted it somewhere in between), and the next one goes as soon as a slot is
+  free. A run of a few requests (a no-op incremental run makes ~9) goes out at once instead of
+  1/7 s apart — even spacing cost such a run ~1 s of sleeping; a long run settles just under
+  7 per (1 s + one answer's latency) and is never refused, however the threads are scheduled.
 * ``leaky_bucket`` (Bitrix24: each request adds 1, the level drains ``rate``/s, above ``burst`` the
   request is refused): we keep our own copy of the level and wait until one more request fits.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 
@@ -83,38 +83,71 @@ class EvenSpacing(Pacer):
 
 
 class RollingWindow(Pacer):
-    """At most ``limit`` requests in any ``window`` seconds (stretched by ``margin``), bursts allowed."""
+    """At most ``limit`` requests in any ``window`` seconds *as the server counts them*, bursts allowed.
 
-    def __init__(self, limit: int, window: float = 1.0, margin: float = 0.03, **kw: Callable) -> None:
+    The server counts a request when it arrives: some time after we decided to send it (thread
+    scheduling, connection set-up, the network — on a loaded machine tens of milliseconds) and
+    before its answer reached us. So a request holds its slot from just before it is sent until a
+    window after its answer: however late it really left, the server cannot have counted it later
+    than that. A request still in flight holds its slot open. A thread sends one request at a time,
+    so its next :meth:`acquire` closes its previous slot if :meth:`done` was not called (an exception).
+    The cost against the ceiling is one answer's latency per window (``limit`` requests per
+    ``window + latency``); ``margin`` (1 %) only covers the server's own rounding, since scheduling
+    jitter can no longer squeeze the window.
+    """
+
+    POLL = 0.005  # seconds between looks while every slot is held by a request still in flight
+    STALE = 120.0  # a slot whose request never reported back (its thread died) counts as answered by then
+
+    def __init__(self, limit: int, window: float = 1.0, margin: float = 0.01, **kw: Callable) -> None:
         super().__init__(**kw)
         self.limit = max(1, int(limit))
         self.window = window * (1.0 + margin)
-        self._sent: deque[float] = deque(maxlen=self.limit)
+        self._slots: list[list[float | None]] = []   # [reserved at, answered at (None: in flight)]
+        self._mine = threading.local()
 
-    def _reserve(self, now: float) -> float:
-        start = now
-        if len(self._sent) == self.limit:
-            start = max(now, self._sent[0] + self.window)
-        self._sent.append(start)
-        return start - now
+    def acquire(self) -> None:
+        self._close_mine()
+        while True:
+            with self._lock:
+                now = self._clock()
+                for s in self._slots:
+                    if s[1] is None and s[0] is not None and now - s[0] > self.STALE:
+                        s[1] = s[0] + self.STALE
+                self._slots = [s for s in self._slots if s[1] is None or s[1] + self.window > now]
+                if len(self._slots) < self.limit:
+                    slot: list[float | None] = [now, None]
+                    self._slots.append(slot)
+                    self._mine.slot = slot
+                    return
+                answered = [s[1] for s in self._slots if s[1] is not None]
+                delay = min(answered) + self.window - now if answered else self.POLL
+            self.waited += delay
+            self._sleep(delay)
 
     def done(self) -> None:
-        # The server counted the request somewhere between our send and its answer. Counting from
-        # the answer keeps a slow first request (connection set-up, a busy server) from squeezing
-        # the window at the server's end; the cost is one round trip per window.
-        with self._lock:
-            if self._sent:
-                self._sent[-1] = max(self._sent[-1], self._clock())
+        self._close_mine()
+
+    def _close_mine(self) -> None:
+        slot = getattr(self._mine, "slot", None)
+        if slot is not None:
+            with self._lock:
+                if slot[1] is None:
+                    slot[1] = self._clock()
+            self._mine.slot = None
 
     def snapshot(self) -> dict | None:
         with self._lock:
-            return {"type": "rolling_window", "sent": [self._to_wall(t) for t in self._sent]} if self._sent else None
+            now = self._clock()
+            ends = [now if s[1] is None else s[1] for s in self._slots]
+            return {"type": "rolling_window", "sent": [self._to_wall(t) for t in ends]} if ends else None
 
     def restore(self, state: dict) -> None:
         if state.get("type") == "rolling_window":
             with self._lock:
                 for wall in state["sent"][-self.limit:]:
-                    self._sent.append(self._from_wall(float(wall)))
+                    at = self._from_wall(float(wall))
+                    self._slots.append([at, at])
 
 
 class LeakyBucket(Pacer):

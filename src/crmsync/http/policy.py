@@ -27,13 +27,15 @@ class ErrorRule:
     action: str
     errors: frozenset[str] = frozenset()  # Bitrix24-style error codes in the JSON body ("error": "...")
     hint: str = ""
+    executed: bool | None = None  # False: the CRM documents that it did not run a request answered so
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> ErrorRule:
         status = spec["status"]
         errors = spec.get("error") or []
         return cls(frozenset(status if isinstance(status, list) else [status]), spec["action"],
-                   frozenset(errors if isinstance(errors, list) else [errors]), spec.get("hint", ""))
+                   frozenset(errors if isinstance(errors, list) else [errors]), spec.get("hint", ""),
+                   spec.get("executed"))
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Verdict:
     action: str
     hint: str = ""
     crm_message: str = ""
+    # Whether the CRM ran the request: False only when that is certain (a 429 — HTTP says the request
+    # was refused for the rate — or an answer the spec marks ``executed: false``); None: it may have.
+    executed: bool | None = None
 
 
 @dataclass
@@ -77,11 +82,12 @@ class ErrorPolicy:
         body = _json(response)
         code = str(body.get("error", "")) if isinstance(body, dict) else ""
         message = crm_message(response, body)
+        not_run = False if status == 429 else None
         for rule in self.rules:
             if status in rule.statuses and (not rule.errors or code in rule.errors):
-                return Verdict(rule.action, rule.hint, message)
+                return Verdict(rule.action, rule.hint, message, not_run if rule.executed is None else rule.executed)
         if status == 429 or status >= 500:
-            return Verdict(RETRY, "", message)
+            return Verdict(RETRY, "", message, not_run)
         if status == 401:
             return Verdict(REFRESH, "", message)
         return Verdict(FAIL_RECORD if status in (400, 422) else FAIL_RUN, "", message)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +22,18 @@ def load_canonical(project_dir: Path) -> dict[str, dict[str, Any]]:
             for p in sorted(folder.glob("*.schema.json"))}
 
 
+DOUBLE_EXACT = 2**53  # every integer up to here, and every decimal of up to 15 digits below it, is exact
+
+
 class CanonicalCheck:
-    """Validates canonical records; the first problem becomes a :class:`Rejection` naming the field."""
+    """Validates canonical records; the first problem becomes a :class:`Rejection` naming the field.
+
+    Beyond the schema's own rules, every number must be one its column keeps exactly. A number
+    property with ``minimum``/``maximum`` has a column sized by them (the schema says so); any other
+    number — and every number inside ``custom`` — is stored and read back as a double, which keeps
+    integers up to 2^53 and decimals whose shortest text reads back the same. A value past that
+    would change silently in the store (12345678901234567890 becomes 12345678901234567168).
+    """
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self._validator = Draft202012Validator(schema)
@@ -29,8 +41,31 @@ class CanonicalCheck:
             self._fast = compile_schema(schema)
         except Unsupported:
             self._fast = None
+        props = schema.get("properties") or {}
+        self._doubles = [name for name, prop in props.items() if _is_number(prop)
+                         and not ({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"} & set(prop))]
+        self._bounded = [name for name, prop in props.items() if _is_number(prop) and name not in self._doubles]
+        self._custom = "custom" in props
 
     def __call__(self, record: dict[str, Any], direction: str = "pull") -> None:
+        self._check_schema(record, direction)
+        for name in self._doubles:
+            problem = double_problem(record.get(name))
+            if problem:
+                raise Rejection(problem, name, direction)
+        for name in self._bounded:
+            value = record.get(name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise Rejection(f"{value} is not a number", name, direction)
+        custom = record.get("custom") if self._custom else None
+        if isinstance(custom, dict):
+            for key, value in custom.items():
+                for item in value if isinstance(value, list) else (value,):
+                    problem = double_problem(item)
+                    if problem:
+                        raise Rejection(problem, f"custom.{key}", direction)
+
+    def _check_schema(self, record: dict[str, Any], direction: str) -> None:
         if self._fast is not None and self._fast(record):
             return
         error = next(iter(self._validator.iter_errors(record)), None)
@@ -40,3 +75,25 @@ class CanonicalCheck:
         if error.validator == "additionalProperties" and not field:
             field = next((k for k in record if k not in (error.schema.get("properties") or {})), "")
         raise Rejection(f"does not fit the canonical schema: {error.message}", field, direction)
+
+
+def _is_number(prop: dict[str, Any]) -> bool:
+    kinds = prop.get("type")
+    return "number" in (kinds if isinstance(kinds, list) else [kinds]) or "integer" in (
+        kinds if isinstance(kinds, list) else [kinds])
+
+
+def double_problem(value: Any) -> str | None:
+    """Why a number cannot be kept exactly as a double (None if it can, or if it is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value} is not a number"
+    if isinstance(value, Decimal) and not value.is_finite():
+        return f"{value} is not a number"
+    if abs(value) > DOUBLE_EXACT:
+        return (f"{value} is beyond what the store keeps exactly (at most {DOUBLE_EXACT:,} as a whole number; "
+                "a larger one would be rounded)")
+    if isinstance(value, Decimal) and Decimal(repr(float(value))) != value:
+        return f"{value} has more significant digits than the store keeps (about 15)"
+    return None

@@ -13,11 +13,13 @@ from .context import Context
 from .errors import MappingError, Rejection
 from .layouts import layout_for
 from .paths import MISSING, get_path, set_path
+from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .registry import Transform, get_transform
 from .resolver import Resolver
 from .spec import CustomFieldRef, FieldSpec, MappingSpec, Source, load_mapping
 
-_SURPRISES = (TypeError, ValueError, KeyError, AttributeError, IndexError)  # odd raw shapes, not bugs to hide
+# Odd raw shapes and values, not bugs to hide (ArithmeticError: a number no conversion can take).
+_SURPRISES = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
 
 
 @dataclass
@@ -88,17 +90,30 @@ class Mapper:
     def pull_result(self, raw: dict[str, Any]) -> Pulled:
         ctx = Context(self.catalog, self.resolver, raw, "pull")
         out: dict[str, Any] = {}
+        enveloped = bool(raw.get(ENVELOPED))
         for bound in self._pulls:
             ctx.field, ctx.custom = bound.name, bound.custom
             value = self._read(raw, bound)
             if value is MISSING:
                 continue
+            if enveloped:
+                try:
+                    value = unwrap(value)
+                except Unreadable as exc:
+                    raise ctx.reject(str(exc)) from None
+            # Malformed text is bad whatever the transforms would make of it (a flag, a label).
+            malformed = deep_text_problem(value) if type(value) in (str, list) else None
+            if malformed:
+                raise ctx.reject(f"the CRM's value {malformed}")
             try:
                 for t in bound.chain:
                     if value is not None or t.handles_none:
                         value = t.forward(value, ctx)
             except _SURPRISES as exc:
                 raise ctx.reject(f"cannot read {value!r}: {exc}") from exc
+            malformed = deep_text_problem(value)
+            if malformed:
+                raise ctx.reject(f"the text {malformed}")
             _place(out, bound.name, value)
         if self.check is not None:
             self.check(out, "pull")
@@ -126,8 +141,8 @@ class Mapper:
         some transforms need it to replace values (Bitrix24 multi-fields).
         """
         wanted = None if fields is None else set(fields)
-        if self.check is not None:
-            self.check(canonical, "push")
+        if self.check is not None:  # only what is written: a pull-only field never blocks a push
+            self.check(_written_part(canonical, wanted), "push")
         ctx = Context(self.catalog, self.resolver, canonical, "push")
         payload: dict[str, Any] = {}
         for bound in self._pushes:
@@ -138,6 +153,9 @@ class Mapper:
             if value is MISSING:
                 continue
             ctx.field, ctx.custom = name, bound.custom
+            malformed = deep_text_problem(value)
+            if malformed:
+                raise ctx.reject(f"the text {malformed}; the CRM would refuse or mangle it")
             ctx.current = None if current is None else self._read(current, bound)
             if ctx.current is MISSING:
                 ctx.current = None
@@ -162,6 +180,19 @@ class Mapper:
                 set_path(payload, path, part)
         else:
             set_path(payload, str(target), value)
+
+
+def _written_part(canonical: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:
+    if wanted is None:
+        return canonical
+    out: dict[str, Any] = {}
+    for name in wanted:
+        value = _lookup(canonical, name)
+        if value is not MISSING:
+            _place(out, name, value)
+    if "custom" in wanted and isinstance(canonical.get("custom"), dict):
+        out["custom"] = canonical["custom"]
+    return out
 
 
 def _get(raw: dict[str, Any], source: Source) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from crmsync.errors import UserError
+
 
 class Rejection(Exception):
     """One record could not be mapped; it is set aside with this reason and the rest continues.
@@ -20,11 +22,14 @@ class Rejection(Exception):
         return {"field": self.field, "reason": self.reason, "direction": self.direction}
 
 
-class MappingError(Exception):
+class MappingError(UserError):
     """A mapping cannot be used with this CRM account (a custom field it names does not exist …).
 
-    The user fixes the mapping or the CRM; ``problems`` lists every such problem at once.
+    The user fixes the mapping or the CRM; ``problems`` lists every such problem at once. A
+    configuration error (exit 2), found only when the CRM's own field list is read.
     """
+
+    hint = "fix the name in the mapping file (or add the field in the CRM), then run again"
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))

@@ -39,6 +39,7 @@ class FieldSpec:
     transforms: tuple[dict[str, Any], ...] = ()
     direction: str = "both"
     description: str = ""
+    limits: dict[str, Any] | None = None  # what the CRM keeps of it (crmsync.push.checks refuses the rest)
 
     @property
     def pulls(self) -> bool:
@@ -78,7 +79,8 @@ def parse_mapping(data: dict[str, Any], file: str = "") -> MappingSpec:
         fields.append(FieldSpec(
             name=name, source=source, target=parse_source(body["to"]) if "to" in body else source,
             transforms=tuple(dict(t) for t in body.get("transforms") or ()),
-            direction=body.get("direction", default_direction), description=body.get("description", "")))
+            direction=body.get("direction", default_direction), description=body.get("description", ""),
+            limits=dict(body["limits"]) if body.get("limits") else None))
     return MappingSpec(data["crm"], data["entity"], data["source"], tuple(fields), file, data.get("description", ""))
 
 

@@ -20,7 +20,7 @@ from crmsync.canonical.deletes import apply_remote_deletes
 from crmsync.canonical.tables import TABLE
 
 from .outbox import Op, mark, mark_sent
-from .plan import idempotency_key
+from .plan import keyed
 from .writer import Outcome
 
 
@@ -33,9 +33,9 @@ def plan_deletes(con: Any, *, entity: str, connection: str, mode: str) -> list[O
         f"JOIN canonical.{TABLE[entity]} c ON c.id = l.canonical_id "
         "WHERE l.entity = ? AND l.connection = ? AND c.deleted_at IS NOT NULL AND l.remote_deleted_at IS NULL "
         "AND l.base IS NOT NULL ORDER BY l.canonical_id", [entity, connection]).fetchall()
-    return [Op(kind="delete", entity=entity, connection=connection, canonical_id=cid, remote_id=remote_id, fields=[],
-               values={}, payload={}, idempotency_key=idempotency_key(connection, entity, cid, "delete", {}, base_hash))
-            for remote_id, cid, base_hash in rows]
+    ops = [Op(kind="delete", entity=entity, connection=connection, canonical_id=cid, remote_id=remote_id, fields=[],
+              values={}, payload={}, idempotency_key="") for remote_id, cid, _ in rows]
+    return keyed(con, ops, {cid: base_hash for _, cid, base_hash in rows})
 
 
 def record_deletes(con: Any, *, run_id: str, entity: str, connection: str, outcomes: list[Outcome]) -> list[Outcome]:

@@ -1,12 +1,16 @@
 """``sync.outbox``: every write we mean to make to a CRM, before and after it is made.
 
 An operation is ``pending`` until sent; ``sending`` is set (and committed) just before its HTTP
-call, so a run that dies mid-call leaves a trace the next run resolves before planning anything
-(a create is looked up on the CRM rather than sent again). ``sent``, ``rejected`` (the CRM or the
-mapping said no: not retried until the data changes), ``failed`` (transient: retried next run) and
-``superseded`` (the record changed again before the op was sent) and ``gone`` (the CRM record no
-longer exists: handled as a deletion, crmsync.push.deletes) are final for this op.
-Re-planning the same change yields the same ``idempotency_key`` and reuses the op.
+call, so a run that dies mid-call leaves a trace the next run resolves before planning anything.
+``unknown``: the write may have reached the CRM but its answer was lost (a timeout, a dropped or
+cut-off answer, a 5xx after the body went out); the same run settles it at once, and a run that
+could not leaves it, like ``sending``, for the next one. Settling (crmsync.push.run) asks the CRM,
+never resends blind: a create is looked up by its idempotency key or content, an update is re-read
+and compared with what was sent, a delete is checked to be gone; only what did not land is sent again.
+``sent``, ``rejected`` (the CRM or the mapping said no: not retried until the data changes), ``failed``
+(transient: retried next run) and ``superseded`` (the record changed again before the op was sent)
+and ``gone`` (the CRM record no longer exists: handled as a deletion, crmsync.push.deletes) are final
+for this op. Re-planning the same change yields the same ``idempotency_key`` and reuses the op.
 """
 
 from __future__ import annotations
@@ -116,9 +120,10 @@ def _quoted(name: str) -> str:
 
 
 def in_flight(con: Any, connection: str, entity: str) -> list[Op]:
-    """Ops marked ``sending`` by a run that did not record their result."""
-    rows = con.execute(_select("connection = ? AND entity = ? AND status = 'sending' ORDER BY created_at"),
-                       [connection, entity]).fetchall()
+    """Ops that may have reached the CRM with no result recorded: ``sending`` (a run died in the
+    call) or ``unknown`` (the answer was lost and the run could not settle it)."""
+    rows = con.execute(_select("connection = ? AND entity = ? AND status IN ('sending', 'unknown') "
+                               "ORDER BY created_at"), [connection, entity]).fetchall()
     return [_from_row(r) for r in rows]
 
 

@@ -21,6 +21,7 @@ from crmsync.canonical.conflicts import held_fields
 from crmsync.canonical.tables import TABLE, columns
 from crmsync.canonical.values import get_field, plain, put_field, same
 
+from .checks import PushChecks
 from .outbox import Op
 
 ENGINE = ("id", "version", "deleted_at")
@@ -43,12 +44,35 @@ class Plan:
 
 
 def idempotency_key(connection: str, entity: str, canonical_id: str, kind: str, values: dict[str, Any],
-                    base_hash: str | None = None) -> str:
-    """Same change from the same base → same key. The base is part of it so that writing a value
-    again after the CRM changed it back (A→B, B→A in the CRM, A→B again) is a new op."""
-    text = json.dumps([connection, entity, canonical_id, kind, values, base_hash], sort_keys=True,
+                    base_hash: str | None = None, after: str | None = None) -> str:
+    """Same change from the same base after the same last write → same key (a re-planned op is reused,
+    never sent twice). The base is part of it so that writing a value again after the CRM changed it
+    back (A→B, B→A in the CRM, A→B again) is a new op; ``after``, the record's last op sent to this CRM,
+    so that a local A→B, B→A, A→B — the same change from the same base again — is one too."""
+    text = json.dumps([connection, entity, canonical_id, kind, values, base_hash, after], sort_keys=True,
                       ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def last_sent(con: Any, connection: str, entity: str, canonical_ids: list[str]) -> dict[str, str]:
+    """Canonical id → op_id of its latest write sent to this connection (only for ``canonical_ids``:
+    the records a plan writes, not the whole store)."""
+    if not canonical_ids:
+        return {}
+    return dict(con.execute(
+        "SELECT canonical_id, arg_max(op_id, sent_at) FROM sync.outbox WHERE connection = ? AND entity = ? "
+        "AND status = 'sent' AND canonical_id IN (SELECT unnest(?)) GROUP BY canonical_id",
+        [connection, entity, canonical_ids]).fetchall())
+
+
+def keyed(con: Any, ops: list[Op], base_hashes: dict[str, str | None]) -> list[Op]:
+    """``ops`` with their idempotency keys (see :func:`idempotency_key`)."""
+    if ops:
+        after = last_sent(con, ops[0].connection, ops[0].entity, [o.canonical_id for o in ops])
+        for op in ops:
+            op.idempotency_key = idempotency_key(op.connection, op.entity, op.canonical_id, op.kind, op.values,
+                                                 base_hashes.get(op.canonical_id), after.get(op.canonical_id))
+    return ops
 
 
 def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
@@ -59,7 +83,9 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     plan = Plan(entity)
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     held = held_fields(con, entity)
+    checks = PushChecks(con, entity, mapper)
     links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
+    base_hashes: dict[str, str | None] = {}
     for remote_id, canonical_id, base, base_hash in con.execute(
             # A record the CRM no longer has reads as "never agreed": nothing to update, nothing to create.
             "SELECT remote_id, canonical_id, CASE WHEN remote_deleted_at IS NULL THEN base END, base_hash "
@@ -84,12 +110,17 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
             for name in changed:  # a cleared field is written as null
                 if get_field(record, name) is None:
                     put_field(record, name, None)
+        checks.note(cid, remote_id, record, None if link is None else base)
         waiting = held.get(cid, set())
         if waiting & set(changed):
             plan.held.append({"canonical_id": cid, "remote_id": remote_id,
                               "fields": sorted(waiting & set(changed))})
             changed = [f for f in changed if f not in waiting]
         if not changed:
+            continue
+        refused = checks.refuse(record, changed, kind)  # what the CRM would refuse or mangle: never sent
+        if refused is not None:
+            plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **refused, "direction": "push"})
             continue
         values = _subset(record, changed)
         try:
@@ -98,9 +129,30 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
             plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **rejection.as_dict()})
             continue
         plan.ops.append(Op(kind=kind, entity=entity, connection=connection, canonical_id=cid, remote_id=remote_id,
-                           fields=changed, values=values, payload=payload,
-                           idempotency_key=idempotency_key(connection, entity, cid, kind, values, base_hash)))
+                           fields=changed, values=values, payload=payload, idempotency_key=""))
+        base_hashes[cid] = base_hash
+    keyed(con, plan.ops, base_hashes)
+    plan.rejected += checks.pull_only_edits()
     return plan
+
+
+def planned(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """What a plan would send, as (entity, kind, canonical id, fields): what a dry run promises."""
+    return [(plan.entity, o.kind, o.canonical_id, tuple(sorted(o.fields or ()))) for o in plan.ops]
+
+
+def assume_created(book: Any, plan: Plan) -> None:
+    """Dry run: the real run creates these records before it maps the entities after this one, whose
+    references to them then resolve (a new deal's new contact). Stand-in remote ids let the plan
+    resolve them the same way; they are negative, so never a CRM's, and nothing is stored."""
+    creates = plan.creates
+    if not creates:
+        return
+    from crmsync.canonical.links import Link
+
+    book.to_crm(plan.entity, "")  # load this kind's map first, so that put() extends it
+    for n, op in enumerate(creates, 1):
+        book.put(plan.entity, f"-{n}", Link(op.canonical_id, None))
 
 
 def canonical_rows(con: Any, entity: str, cols: dict[str, str]) -> Iterator[dict[str, Any]]:

@@ -2,11 +2,16 @@
 
 Per entity (contacts before the deals and tasks that link to them):
 
-1. settle ops a previous run left ``sending`` (it died between the HTTP call and recording the
-   answer): creates are looked up on the CRM (:meth:`Writer.find_created`) and linked if found,
-   so it is never made twice; anything else goes back to ``pending``;
+1. settle ops a previous run left in flight (``sending``: it died between the HTTP call and
+   recording the answer; ``unknown``: it could not settle a lost answer) by asking the CRM what
+   became of them (:meth:`_Entity.settle`): a create is looked up (:meth:`Writer.find_created`) and
+   linked if found, so it is never made twice; an update that the record shows is recorded, a delete
+   whose record is gone too; only what did not land goes back to ``pending``;
 2. plan (:func:`~crmsync.push.plan.plan_entity`) and enqueue (same change → same op);
-3. send in the connector's batch size, marking each batch ``sending`` (committed) first;
+3. send in the connector's batch size, marking each batch ``sending`` (committed) first. A batch
+   whose answer was lost (the session raises ``OutcomeUnknown`` rather than resend a write) is
+   marked ``unknown`` and settled the same way at once, in this run, before the next batch goes
+   out; what did not land is sent again, a bounded number of times;
 4. read the written records back and map them as a pull would: that is the link's new base, and
    canonical takes what the CRM keeps differently (its timestamps, a normalised value, a value it
    derives such as AmoCRM's ``name`` from first and last name), so the pull that reads our writes
@@ -21,7 +26,6 @@ import datetime as dt
 import json
 import os
 import signal
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,18 +44,21 @@ from crmsync.canonical.apply import (
 from crmsync.canonical.links import Link, LinkBook
 from crmsync.canonical.tables import TABLE, columns, ensure
 from crmsync.canonical.values import get_field, plain, same
+from crmsync.errors import CrmError
+from crmsync.http.session import OutcomeUnknown
 from crmsync.project import Project
 from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
 from .outbox import Op, enqueue, in_flight, mark, mark_all_sent
-from .plan import Plan, plan_entity
+from .plan import Plan, assume_created, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
 
 ENTITY_ORDER = ("contact", "deal", "task")
 CRASH_HOOK = "CRMSYNC_TEST_CRASH_AFTER_SEND"  # tests only: die after a write's HTTP call, before recording it
 PREVIEW = 5
+SETTLE_ROUNDS = 3  # a batch whose answer is lost again and again stops the run (kept for the next) after this
 
 
 @dataclass
@@ -62,13 +69,19 @@ class PushResult:
     dry_run: bool = False
     entities: dict[str, dict[str, int]] = field(default_factory=dict)
     plan: dict[str, dict[str, Any]] = field(default_factory=dict)  # dry run: what would be sent
+    planned: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)  # dry run: all of it
     seconds: float = 0.0
     status: str = "ok"
 
+    def part(self) -> dict[str, Any]:
+        """What ``sync.runs.parts`` keeps of a push."""
+        return {"seconds": round(self.seconds, 3), "entities": self.entities}
+
     def as_dict(self) -> dict[str, Any]:
+        from crmsync.runs import issues_of
+
         out = {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
-               "dry_run": self.dry_run, "status": self.status, "seconds": round(self.seconds, 3),
-               "entities": self.entities}
+               "dry_run": self.dry_run, "status": self.status, "issues": issues_of(self.entities), **self.part()}
         if self.dry_run:
             out["plan"] = self.plan
         return out
@@ -82,7 +95,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
                     con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None,
-                    metadata: dict[str, Any] | None = None) -> PushResult:
+                    metadata: dict[str, Any] | None = None, ticket: Any = None) -> PushResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
     ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes).
     ``metadata``: what this run already fetched of the CRM's metadata (``crmsync sync``: its pull's),
@@ -90,6 +103,9 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
     ``con``: an open store connection to work in (``crmsync sync``); a dry run on it leaves the
     caller's transaction open. Without one the push opens the store itself.
+
+    ``ticket`` (crmsync.runs.RunTicket): the run this push is, or is the last part of (a sync
+    records the run itself, with both parts).
     """
     from crmsync.read.metadata import fetch_metadata
 
@@ -102,7 +118,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress)
+                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress, ticket=ticket)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -119,12 +135,14 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
           dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]], deletes: str,
-          progress: Callable[[str], None]) -> PushResult:
+          progress: Callable[[str], None], ticket: Any = None) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
     from crmsync.mapping import Mapper, build_catalog, catalog_needs
+    from crmsync.runs import RunTicket, new_run_id, outcome, write_run
 
     started = dt.datetime.now(dt.timezone.utc)
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    ticket = ticket or RunTicket(new_run_id(started), "push", started)
+    run_id = ticket.run_id
     result = PushResult(run_id, pipeline, connection, dry_run)
     ordered = [e for e in ENTITY_ORDER if e in entities] + [e for e in entities if e not in ENTITY_ORDER]
     if dry_run:
@@ -151,6 +169,8 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
                                        "deleted": len(_deletes(plan)), "rejected": len(plan.rejected),
                                        "held": len(plan.held)}
             result.plan[entity] = _preview(plan)
+            result.planned += planned(plan)
+            assume_created(book, plan)  # the real run creates them before the next entity refers to them
             continue
         ctx.send(plan)
         ctx.counts["held"] = len(plan.held)
@@ -159,9 +179,10 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
                  f"deleted {ctx.counts['deleted']}, rejected {ctx.counts['rejected']}"
                  + (f", held {len(plan.held)} (manual conflicts)" if plan.held else ""))
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
-    if not dry_run:
-        con.execute("INSERT INTO sync.runs VALUES (?, ?, ?, 'push', ?, now(), 'ok', ?, NULL)",
-                    [run_id, pipeline, connection, started, json.dumps(result.entities)])
+    result.status = outcome(result.entities)
+    if not dry_run and ticket.kind == "push":
+        write_run(con, ticket, pipeline=pipeline, connection=connection, status=result.status,
+                  entities=result.entities, parts={"push": result.part()})
     return result
 
 
@@ -201,16 +222,65 @@ class _Entity:
         self.counts = _counts()
         self._blanks: dict[str, None] | None = None
 
-    # 1. what a dead run left behind ---------------------------------------------------------------
+    # 1. what a dead run left behind, and answers lost in this one -------------------------------
     def recover(self) -> None:
         ops = in_flight(self.con, self.connection, self.entity)
-        found = self.writer.find_created([op for op in ops if op.kind == "create"], self._is_ours) if ops else {}
-        # never reached the CRM, or an update (safe to repeat)
-        mark(self.con, [op.op_id for op in ops if op.op_id not in found], "pending")
-        if found:
+        for kind in ("create", "update", "delete"):
+            mine = [op for op in ops if op.kind == kind]
+            if mine:  # what did not land is planned again below, under the same idempotency key
+                mark(self.con, [op.op_id for op in self.settle(kind, mine)], "pending")
+
+    def settle(self, kind: str, ops: list[Op]) -> list[Op]:
+        """Ask the CRM what became of writes that may have reached it; record those that landed
+        (or whose record is gone) and return the ops that provably did not land."""
+        landed, resend = self._reconcile(kind, ops)
+        if landed:
+            done = [o for o in landed if o.ok and kind != "delete"]
+            written = {str(o.remote_id): o.raw for o in done if o.raw is not None}
+            unread = [str(o.remote_id) for o in done if o.raw is None]
+            written.update(self.writer.fetch(unread) if unread else {})
             self.con.execute("BEGIN")
-            self._record([Outcome(op, found[op.op_id]) for op in ops if op.op_id in found])
+            self._record(self._settle_deletions(kind, landed), written)
             self.con.execute("COMMIT")
+        return resend
+
+    def _reconcile(self, kind: str, ops: list[Op]) -> tuple[list[Outcome], list[Op]]:
+        if kind == "create":  # by the idempotency key the record carries, else by its content
+            found = self.writer.find_created(ops, self._is_ours)
+            return ([Outcome(op, found[op.op_id]) for op in ops if op.op_id in found],
+                     [op for op in ops if op.op_id not in found])
+        records = self.writer.fetch(sorted({str(op.remote_id) for op in ops}))
+        landed: list[Outcome] = []
+        resend: list[Op] = []
+        for op in ops:
+            raw = records.get(str(op.remote_id))
+            if kind == "delete":
+                if raw is None:  # gone, as the delete meant
+                    landed.append(Outcome(op, op.remote_id))
+                else:
+                    resend.append(op)
+            elif raw is None:  # deleted in the CRM meanwhile: handled as that deletion
+                landed.append(Outcome(op, op.remote_id, error="the record no longer exists in the CRM", gone=True))
+            elif self._shows(raw, op):
+                landed.append(Outcome(op, op.remote_id, raw=raw))
+            else:
+                # An update sets values, so sending one that did not land again is safe in effect (the
+                # writer rebuilds it from the record as it is now). One that landed is not sent again:
+                # a second write would still be a new edit in the CRM's history and clock.
+                resend.append(op)
+        return landed, resend
+
+    def _shows(self, raw: dict[str, Any], op: Op) -> bool:
+        """Whether the CRM record holds every value ``op`` wrote, read as a pull reads it."""
+        from crmsync.mapping import Rejection
+
+        if self._blanks is None:
+            self._blanks = dict.fromkeys(_raw_columns(self.con, self.connection, self.entity))
+        try:
+            pulled = self.mapper.pull({**self._blanks, **raw})
+        except Rejection:
+            return False
+        return all(same(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
 
     def _is_ours(self, raw: dict[str, Any], op: Op) -> bool:
         from crmsync.mapping import Rejection
@@ -244,6 +314,9 @@ class _Entity:
             for kind, batch in batches:
                 if previous and previous[1].exception():  # waits for its HTTP
                     break
+                if previous and any(o.unknown for o in previous[1].result().outcomes):
+                    self._finish(*previous)  # settled with nothing else on the wire
+                    previous = None
                 self._sending(batch)
                 current = (kind, wire.submit(self._exchange, kind, batch))
                 if previous:
@@ -263,7 +336,10 @@ class _Entity:
             if calls > 1:  # the batch was marked before it came here; a re-send is counted in _finish
                 answer.resent.update(o.op_id for o in ops)
 
-        answer.outcomes = self.writer.send(kind, batch, sending)
+        try:
+            answer.outcomes = self.writer.send(kind, batch, sending)
+        except OutcomeUnknown as exc:  # a writer that does not sort its outcomes itself: the whole batch
+            answer.outcomes = [Outcome(op, op.remote_id, unknown=str(exc)) for op in batch]
         if kind != "delete":
             done = [o for o in answer.outcomes if o.ok]
             answer.written = {str(o.remote_id): o.raw for o in done if o.raw is not None}
@@ -272,13 +348,39 @@ class _Entity:
         return answer
 
     def _finish(self, kind: str, future: Future[_Answer]) -> None:
-        answer = future.result()
+        lost = self._take(kind, future.result())
+        for _ in range(SETTLE_ROUNDS):
+            if not lost:
+                return
+            try:
+                resend = self.settle(kind, lost)
+            except CrmError as exc:
+                raise CrmError(
+                    f"{len(lost)} {self.entity} write(s) to {self.connection} may have reached the CRM but their "
+                    f"answers were lost, and the CRM could not be asked what became of them ({exc}). Nothing was "
+                    f"sent again: they wait in sync.outbox (status 'unknown') and the next run checks them "
+                    f"before it sends anything.") from exc
+            if not resend:
+                return
+            self._sending(resend)
+            lost = self._take(kind, self._exchange(kind, resend))
+        if lost:
+            raise CrmError(f"{len(lost)} {self.entity} write(s) to {self.connection} lost their answer "
+                           f"{SETTLE_ROUNDS + 1} times in a row; each time the CRM showed they had not landed. They "
+                           f"wait in sync.outbox (status 'unknown'); check the CRM's status and run again: the next "
+                           f"run checks them before it sends anything.")
+
+    def _take(self, kind: str, answer: _Answer) -> list[Op]:
+        """Record one batch's answer; return the ops whose outcome is unknown (marked so, committed)."""
         _crash_hook()
+        lost = [o for o in answer.outcomes if o.unknown]
         self.con.execute("BEGIN")
         if answer.resent:
             mark(self.con, sorted(answer.resent), "sending")  # counts the attempt, as a send would have
-        self._record(self._settle_deletions(kind, answer.outcomes), answer.written)
+        self._record(self._settle_deletions(kind, [o for o in answer.outcomes if not o.unknown]), answer.written)
+        mark(self.con, [o.op.op_id for o in lost], "unknown", lost[0].unknown if lost else None)
         self.con.execute("COMMIT")
+        return [o.op for o in lost]
 
     def _settle_deletions(self, kind: str, outcomes: list[Outcome]) -> list[Outcome]:
         """Record deletes, and updates the CRM refused because it deleted the record meanwhile

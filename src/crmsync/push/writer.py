@@ -10,7 +10,9 @@ Keyed by the connector's write style (a registry, like readers and transforms):
   ``halt=0``, each key answered in ``result`` or ``result_error``. Deletes go the same way.
 
 An op refused because the CRM record no longer exists comes back with ``gone`` set: the caller
-marks the record deleted instead of retrying it (crmsync.push.deletes).
+marks the record deleted instead of retrying it (crmsync.push.deletes). An op whose write may have
+reached the CRM but whose answer was lost (:class:`~crmsync.http.session.OutcomeUnknown`) comes back
+with ``unknown`` set and is never sent again as is: the caller finds out what the CRM holds first.
 
 A writer also finds the records lost creates may have made (:meth:`Writer.find_created`) and reads
 written records back (:meth:`Writer.fetch`) so the link's base is exactly what a pull will see.
@@ -25,6 +27,7 @@ from typing import Any
 
 from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
+from crmsync.http.session import OutcomeUnknown
 from crmsync.phpquery import build_query
 from crmsync.read.bitrix_batch import _as_map, attach_links, batch_pages
 from crmsync.read.rest import records_at
@@ -42,10 +45,11 @@ class Outcome:
     error: str | None = None  # the CRM's reason when it refused the op
     gone: bool = False  # refused because the record does not exist (deleted in the CRM)
     raw: dict[str, Any] | None = None  # the record as the CRM holds it after the write, if read back already
+    unknown: str | None = None  # why the write's outcome is unknown (its answer was lost)
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.remote_id is not None
+        return self.error is None and self.unknown is None and self.remote_id is not None
 
 
 class Writer:
@@ -57,7 +61,7 @@ class Writer:
         self.session, self.base_url = session, base_url.rstrip("/")
 
     def batch_size(self, kind: str) -> int:
-        return int(self.spec[kind].get("batch_size", 50))
+        return int((self.spec.get(kind) or {}).get("batch_size", 50))  # no such call: send() says so
 
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
         """Write one batch; ``sending(ops)`` is called (and must commit) just before each HTTP call."""
@@ -133,7 +137,11 @@ class ArrayWriter(Writer):
             sending(todo)
             body = [{**op.payload, **({"id": int(op.remote_id)} if kind == "update" and op.remote_id else {}),
                      "request_id": op.op_id} for op in todo]
-            response = self.session.request(call.get("method", "POST"), f"{self.base_url}/{call['path']}", json=body)
+            try:
+                response = self.session.request(call.get("method", "POST"), f"{self.base_url}/{call['path']}",
+                                                json=body, idempotent=False)
+            except OutcomeUnknown as exc:
+                return out + [Outcome(op, op.remote_id, unknown=str(exc)) for op in todo]
             if response.status_code < 300:
                 items = {str(i.get("request_id")): i for i in records_at(response.json(), call.get("results", ""))}
                 for op in todo:
@@ -254,7 +262,10 @@ class Bitrix24BatchWriter(Writer):
         if self._reads_back(kind) and len(ops) < BATCH_COMMANDS:
             cmd[READ_BACK] = self._read_back(kind, ops)
         sending(ops)
-        response = self.session.post(f"{self.base_url}/batch", json={"halt": 0, "cmd": cmd})
+        try:  # a batch that writes is not idempotent, even with a read-back call inside
+            response = self.session.post(f"{self.base_url}/batch", json={"halt": 0, "cmd": cmd}, idempotent=False)
+        except OutcomeUnknown as exc:
+            return [Outcome(op, op.remote_id, unknown=str(exc)) for op in ops]
         if response.status_code >= 400:
             raise CrmError(f"Bitrix24 refused the batch write of {method}: {crm_message(response)}")
         body = response.json().get("result") or {}

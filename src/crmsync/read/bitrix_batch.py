@@ -17,6 +17,8 @@ from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
 from crmsync.phpquery import build_query
 
+from .storable import loads_exact
+
 
 def batch_pages(session: Any, base_url: str, method: str, *, select: list[str], id_field: str,
                 record_id_field: str, records_key: str | None, extra_filter: dict[str, Any],
@@ -31,10 +33,10 @@ def batch_pages(session: Any, base_url: str, method: str, *, select: list[str], 
             params = {"filter": {**extra_filter, f">{id_field}": after}, "order": {id_field: "ASC"},
                       "select": select, "start": -1}
             cmd[f"c{k}"] = f"{method}?{build_query(params)}"
-        response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd})
+        response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd}, idempotent=True)  # list calls
         if response.status_code >= 400:
             raise CrmError(f"Bitrix24 refused the batch read of {method}: {crm_message(response)}")
-        body = response.json().get("result") or {}
+        body = loads_exact(response.content).get("result") or {}
         results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
         for k in range(per_batch):
             key = f"c{k}"
@@ -74,8 +76,8 @@ def attach_links(session: Any, base_url: str, pages: list[list[dict[str, Any]]],
         params = {**(links.get("params") or {}), "select": links.get("select", ["id"]),
                   "filter": {links["match"]: [r[record_id_field] for r in page]}, "start": -1}
         cmd[f"l{k}"] = f"{links['method']}?{build_query(params)}"
-    response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd})
-    body = response.json().get("result") or {}
+    response = session.post(_url(base_url, "batch"), json={"halt": 0, "cmd": cmd}, idempotent=True)  # list calls
+    body = loads_exact(response.content).get("result") or {}
     results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
     if errors:
         first = next(iter(errors.values()))

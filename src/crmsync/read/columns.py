@@ -9,6 +9,7 @@ with a cursor already seen: only its content tells the change apart from the cop
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from crmsync.jsontext import dump_bytes
@@ -20,7 +21,11 @@ ENGINE = (CURSOR_COLUMN, ROWHASH_COLUMN)
 
 def row_hash(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k not in ENGINE}
-    return hashlib.blake2b(dump_bytes(body, sort_keys=True), digest_size=12).hexdigest()
+    try:
+        text = dump_bytes(body, sort_keys=True)
+    except UnicodeEncodeError:  # a lone surrogate: still a stable fingerprint
+        text = json.dumps(body, default=str, sort_keys=True).encode()
+    return hashlib.blake2b(text, digest_size=12).hexdigest()
 
 
 def is_engine_column(name: str) -> bool:

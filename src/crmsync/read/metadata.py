@@ -83,7 +83,8 @@ def _method(spec: dict[str, Any], session: Any, base_url: str) -> Any:
     rows: list[Any] = []
     start: Any = 0
     for _ in range(MAX_PAGES):
-        body = session.post(url, json={**params, **({"start": start} if spec.get("paged") else {})}).json()
+        body = session.post(url, json={**params, **({"start": start} if spec.get("paged") else {})},
+                            idempotent=True).json()  # a read
         if "result" not in body:
             raise CrmError(f"unexpected answer to {spec['method']}: {str(body)[:200]}")
         result = _dig(body["result"], spec.get("records"))

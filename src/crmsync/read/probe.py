@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmsync.jsontext import loads
 from crmsync.phpquery import build_query
 
 from .columns import ROWHASH_COLUMN, row_hash
 from .rest import listing_pages, records_at
+from .storable import loads_exact
 
 
 def nothing_new(con: Any, *, dataset: str, connector: dict[str, Any], entities: list[str], session: Any,
@@ -79,17 +79,17 @@ def _rest_page(session: Any, base_url: str, spec: dict[str, Any], paginator: dic
     count, body = first
     if count >= int(paginator.get("size", 250)):
         return None  # a full page: there may be more, let dlt read it
-    return records_at(loads(body), spec["list"]["records"])
+    return records_at(loads_exact(body), spec["list"]["records"])
 
 
 def _bitrix24_page(session: Any, base_url: str, listing: dict[str, Any], inc: dict[str, Any], newest: Any,
                    record_id: str) -> list[dict[str, Any]] | None:
     params = {"filter": {k: str(v).replace("{cursor}", str(newest)) for k, v in inc.get("filter", {}).items()},
               "select": listing.get("select", ["*"])}  # the reader's select: the same field names come back
-    response = session.post(f"{base_url.rstrip('/')}/{listing['method']}?{build_query(params)}")
+    response = session.post(f"{base_url.rstrip('/')}/{listing['method']}?{build_query(params)}", idempotent=True)
     if response.status_code >= 300:
         return None
-    body = response.json()
+    body = loads_exact(response.content)
     rows = body.get("result")
     if isinstance(rows, dict) and listing.get("records"):
         rows = rows.get(listing["records"])

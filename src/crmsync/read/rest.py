@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from crmsync.http.pacing import Unlimited
-from crmsync.jsontext import loads
 
 from .columns import ROWHASH_COLUMN, row_hash
+from .storable import loads_exact, page_is_plain, storable
 from .stream import PageStream
 
 INITIAL = {"unix_seconds": 0, "iso8601": "1970-01-01T00:00:00+00:00"}
@@ -74,7 +74,7 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], paginator: 
         response = session.get(url, params=params)
         if response.status_code == paginator.get("empty_status", 204) or not response.content:
             return
-        count = len(records_at(loads(response.content), listing["records"]))
+        count = len(records_at(loads_exact(response.content), listing["records"]))
         if not count:
             return
         yield count, response.content
@@ -147,9 +147,9 @@ class PagedRead:
         least = min(ROUND_LEAST if self._rounds else ROUND_FIRST, self.round_records) if paced else self.round_records
         self._rounds += 1
         for body in self.stream.take(least, self.round_records):
-            fresh = [row for row in records_at(loads(body), self.spec["list"]["records"]) if self._fresh(row)]
+            fresh = [row for row in records_at(loads_exact(body), self.spec["list"]["records"]) if self._fresh(row)]
             if fresh:
-                yield fresh
+                yield fresh if page_is_plain(body) else [storable(row) for row in fresh]
         if self.stream.done:
             self.done = True
             if self.inc and self.newest is not None:
@@ -158,8 +158,8 @@ class PagedRead:
     def _fresh(self, row: dict[str, Any]) -> bool:
         """Fingerprint ``row`` and move the cursor; False for a boundary record we already hold as it is."""
         digest = row[ROWHASH_COLUMN] = row_hash(row)  # as the listing sent it, like the probe sees it
-        value = row.get(self.inc["cursor"]) if self.inc else None
-        if value is None:
+        value = cursor_value(row.get(self.inc["cursor"]), self._format) if self.inc else None
+        if value is None:  # none, or one no cursor can hold: the record loads, the mapping judges it
             return True
         if self._last is not None and _same(value, self._last, self._format) and digest in self._known:
             return False
@@ -179,6 +179,22 @@ class PagedRead:
         if not self.inc:
             return {}
         return state.setdefault("incremental", {}).setdefault(self.inc["cursor"], {})
+
+
+_YEAR_10000 = 253_402_300_800  # Unix seconds
+
+
+def cursor_value(value: Any, fmt: str) -> Any:
+    """``value`` if it is a modification time a cursor can move to, else None: a record whose
+    time is malformed or absurd (year 10000, 1e30) must not carry the cursor past every later
+    change."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        moment = int(value) if fmt == "unix_seconds" else _instant(value).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if 0 <= moment < _YEAR_10000 else None
 
 
 def _later(current: Any, value: Any, fmt: str) -> Any:

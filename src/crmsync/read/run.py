@@ -62,12 +62,13 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
                           ReadProgress(progress) if progress is not None else None)
     with fetching_beside_the_engine():
         _read_rounds(project, reads, connection=connection, connector=connector, store=store,
-                     full_refresh=full_refresh, result=result, on_round=on_round)
+                     full_refresh=full_refresh, result=result, on_round=on_round, progress=progress)
     return result
 
 
 def _read_rounds(project: Project, reads: Any, *, connection: str, connector: dict[str, Any], store: str,
-                 full_refresh: bool, result: ReadResult, on_round: Callable[[ReadResult], None] | None) -> None:
+                 full_refresh: bool, result: ReadResult, on_round: Callable[[ReadResult], None] | None,
+                 progress: Callable[[str], None] | None = None) -> None:
     try:
         # The listings start before dlt does (~1 s of imports and set-up): at a rate limit that is
         # seven pages' worth of the CRM's time.
@@ -83,14 +84,36 @@ def _read_rounds(project: Project, reads: Any, *, connection: str, connector: di
             dataset_name=dataset_name(connection),
         )
         if dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
-            # An earlier run died between dlt's steps: dlt finishes that package first (and would not
-            # extract anything new in the same run).
-            _round(pipeline, None, {}, result, on_round)
+            pipeline = _finish_pending(pipeline, result, on_round, full_refresh=full_refresh, progress=progress)
         while not reads.done:
             refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
             _round(pipeline, reads.next_source(dlt), {"refresh": refresh}, result, on_round)
     finally:
         reads.close()
+
+
+def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadResult], None] | None, *,
+                    full_refresh: bool, progress: Callable[[str], None] | None) -> Any:
+    """An earlier run died or failed between dlt's steps and left a load package: dlt finishes it
+    first (it would extract nothing new in the same run). A package that cannot be finished — it
+    failed before, it will fail again — is dropped with the rest of dlt's local working state, so
+    dlt takes its state back from the store: the cursors of the last load that did finish, and the
+    dropped package's records are read again from the CRM. Nothing is lost and nobody has to run
+    ``dlt pipeline … drop-pending-packages`` by hand. A full refresh reads everything anyway."""
+    if not full_refresh:
+        try:
+            _round(pipeline, None, {}, result, on_round)
+            return pipeline
+        except Exception as exc:
+            from crmsync.errors import CrmsyncError
+
+            if isinstance(exc, CrmsyncError):
+                raise
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            if progress is not None:
+                progress(f"a load an earlier run left unfinished cannot be completed ({reason[:200]}); "
+                         "it is dropped and its records are read again")
+    return pipeline.drop()
 
 
 def _round(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,

@@ -10,7 +10,8 @@ from typing import Any
 from .bitrix_batch import attach_links, batch_pages
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .progress import ReadProgress
-from .rest import PagedRead, round_records
+from .rest import PagedRead, cursor_value, round_records
+from .storable import storable
 
 ReaderFactory = Callable[..., Any]
 _READERS: dict[str, ReaderFactory] = {}
@@ -108,13 +109,14 @@ def _bitrix24_reader(dlt: Any, entity: str, spec: dict[str, Any], session: Any, 
                 if inc:
                     for row in page:
                         row[CURSOR_COLUMN] = _epoch(row.get(inc["cursor"]))
-                yield page
+                yield [storable(row) for row in page]
 
     if not inc:  # no cursor: a full read each time (reference data such as users)
         def read_all() -> Any:
-            yield from batch_pages(session, base_url, listing["method"], select=listing.get("select", ["*"]),
-                                   id_field=listing.get("id_field", "ID"), record_id_field=record_id,
-                                   records_key=listing.get("records"), extra_filter={})
+            for page in batch_pages(session, base_url, listing["method"], select=listing.get("select", ["*"]),
+                                    id_field=listing.get("id_field", "ID"), record_id_field=record_id,
+                                    records_key=listing.get("records"), extra_filter={}):
+                yield [storable(row) for row in page]
         return dlt.resource(read_all, name=entity, primary_key=record_id, write_disposition="merge",
                             max_table_nesting=0)
     return dlt.resource(read, name=entity, primary_key=record_id, write_disposition="merge", max_table_nesting=0)
@@ -132,7 +134,9 @@ def _groups(pages: Any, size: int) -> Any:
 
 
 def _epoch(value: Any) -> int:
-    if value in (None, ""):
+    """The record's modification time as Unix seconds; 0 (the cursor does not move for it) when it
+    is missing or malformed: the record still loads, and the mapping sets it aside naming the field."""
+    if cursor_value(value, "iso8601") is None:
         return 0
     return int(dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp())
 

@@ -57,10 +57,12 @@ class ErrorRule:
     action: str
     error: tuple[str, ...] = ()
     hint: str | None = None
+    executed: bool | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> ErrorRule:
-        return cls(_tuple(data["status"]), data["action"], _tuple(data.get("error")), data.get("hint"))
+        return cls(_tuple(data["status"]), data["action"], _tuple(data.get("error")), data.get("hint"),
+                   data.get("executed"))
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class Connector:
     entities: dict[str, Entity]
     title: str | None = None
     check: dict[str, Any] | None = None
+    account: dict[str, Any] | None = None     # crmsync.connections.binding reads its identity parts
     rate_limit: TypedBlock | None = None
     retry: Retry = field(default_factory=Retry)
     errors: tuple[ErrorRule, ...] = ()
@@ -105,7 +108,7 @@ class Connector:
             name=data["name"], base_url=data["base_url"], title=data.get("title"),
             auth=tuple(TypedBlock.from_data(a) for a in data["auth"]),
             entities={name: Entity.from_data(e) for name, e in data["entities"].items()},
-            check=plain(data.get("check")),
+            check=plain(data.get("check")), account=plain(data.get("account")),
             rate_limit=TypedBlock.from_data(data["rate_limit"]) if "rate_limit" in data else None,
             retry=Retry(**data.get("retry", {})),
             errors=tuple(ErrorRule.from_data(r) for r in data.get("errors", [])),
@@ -137,6 +140,7 @@ class Pipeline:
     entities: tuple[str, ...]
     direction: str = "both"
     schedule: str | None = None
+    timezone: str | None = None
     conflicts: Conflicts = field(default_factory=Conflicts)
     write_mode: str = "upsert"
     deletes: str = "soft"

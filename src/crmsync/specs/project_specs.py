@@ -55,9 +55,11 @@ def load_specs(project: Project, *, mapping_check: MappingCheck | None = None) -
     pipelines = _check_named(found.pipelines, "pipeline", problems)
     canonical = _check_canonical(found.canonical, problems)
     mapped = _check_mappings(found, connectors, canonical, problems, mapping_check or _mapping_check())
+    stored = _stored_connection_crms(project)
     for f in found.pipelines:
         if isinstance(f.data, dict):
             problems.extend(_pipeline_references(f, connectors, canonical, mapped))
+            problems.extend(_pipeline_connection(f, stored))
 
     bad_files = {p.file for p in problems}
     specs.connectors = {n: Connector.from_data(f.data) for n, f in connectors.items() if f.name not in bad_files}
@@ -75,6 +77,7 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> d
     for f in files:
         out[f.path.stem] = f    # unparsable ones too: they exist, and their problem is already reported
         if f.data is None:
+            _empty(f, kind, problems)
             continue
         file_problems = check(f.data, schema, f.name)
         problems.extend(file_problems)
@@ -85,6 +88,13 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> d
     return out
 
 
+def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:
+    """An empty file parses as nothing, without a YAML error: say so (it used to crash validate)."""
+    if not any(p.file == f.name for p in problems):
+        problems.append(Problem(f.name, 1, "", f"the file is empty: a {kind} spec is a YAML mapping "
+                                               f"(`crmsync init` writes an example of each kind)"))
+
+
 def _check_canonical(files: list[SpecFile], problems: list[Problem]) -> dict[str, SpecFile]:
     out: dict[str, SpecFile] = {}
     meta = Draft202012Validator.META_SCHEMA
@@ -92,6 +102,7 @@ def _check_canonical(files: list[SpecFile], problems: list[Problem]) -> dict[str
         entity = f.path.name[: -len(CANONICAL_SUFFIX)]
         out[entity] = f
         if f.data is None:
+            _empty(f, "canonical schema", problems)
             continue
         found = check(f.data, meta, f.name)
         if not found and not isinstance(f.data.get("properties") if isinstance(f.data, dict) else None, dict):
@@ -120,6 +131,7 @@ def _check_mappings(found: Found, connectors: dict[str, SpecFile], canonical: di
             entity = f.path.stem
             out[(crm, entity)] = f
             if f.data is None:
+                _empty(f, "mapping", problems)
                 continue
             here = _mapping_names(f, crm, entity, connector, canonical)
             problems.extend(here)
@@ -182,7 +194,49 @@ def _pipeline_references(f: SpecFile, connectors: dict[str, SpecFile], canonical
                                f"{entity!r} has no mapping: create mappings/{crm}/{entity}.yaml"))
     out.extend(_conflict_references(f, entities, canonical))
     out.extend(_hard_deletes(f, crm, entities, known))
+    out.extend(_schedule(f))
     return out
+
+
+def _stored_connection_crms(project: Project) -> dict[str, str]:
+    """Connection name → its CRM, from the store's ``sync.connections`` when it can be read without waiting
+    (offline: no CRM is called). A store another process holds is skipped: each run checks it again."""
+    import duckdb
+
+    path = project.store_path()
+    if not path.is_file():
+        return {}
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return dict(con.execute("SELECT name, crm FROM sync.connections").fetchall())
+    except duckdb.Error:
+        return {}
+
+
+def _pipeline_connection(f: SpecFile, stored: dict[str, str]) -> list[Problem]:
+    """A pipeline's ``crm`` must be its connection's CRM: otherwise its calls go to another CRM's API."""
+    crm, name = f.data.get("crm"), f.data.get("connection")
+    have = stored.get(name) if isinstance(name, str) else None
+    if not isinstance(crm, str) or have is None or have == crm:
+        return []
+    same = sorted(n for n, c in stored.items() if c == crm)
+    return [Problem(f.name, line_of(f.data, ["connection"]), "connection",
+                    f"connection {name!r} is a {have} connection, but this pipeline has crm: {crm}; point "
+                    f"`connection:` at a {crm} connection" + ("" if same else
+                                                              f" (create one with `crmsync connect {crm} --name ...`)"),
+                    tuple(same))]
+
+
+def _schedule(f: SpecFile) -> list[Problem]:
+    """The schema checks the shape of ``schedule``; croniter and zoneinfo say whether it can be scheduled."""
+    from crmsync.schedule import schedule_problem
+
+    schedule, zone = f.data.get("schedule"), f.data.get("timezone")
+    problem = schedule_problem(schedule if isinstance(schedule, str) else None, zone if isinstance(zone, str) else None)
+    if problem is None:
+        return []
+    key = "timezone" if problem.startswith("timezone") else "schedule"
+    return [Problem(f.name, line_of(f.data, [key]), key, problem)]
 
 
 def _hard_deletes(f: SpecFile, crm: Any, entities: list[Any], known: dict[str, Any] | None) -> list[Problem]:

@@ -17,7 +17,7 @@ def test_full_oauth_connect_through_the_loopback_callback(project, fake_crm, crm
     assert result["name"] == "main" and result["auth"] == "oauth2" and result["status"] == "ok"
     assert server.app.oauth.exchange_count == 1
     assert "state=" in err and "redirect_uri=http%3A%2F%2F127.0.0.1" in err
-    listed = json.loads(crmsync(project, "connections", "list", "--json").stdout)
+    listed = json.loads(crmsync(project, "connections", "list", "--json").stdout)["connections"]
     assert [(c["name"], c["status"]) for c in listed] == [("main", "ok")]
     assert listed[0]["last_ok_at"] and listed[0]["token_expires_at"]
     shown = crmsync(project, "connections", "show", "main", "--json")
@@ -54,7 +54,9 @@ def test_long_lived_token_and_webhook_url(project, fake_crm):
     assert "/rest/1/***/" in r.stdout and "/rest/1/demo/" not in r.stdout
     r = crmsync(project, "connections", "test", "b24")
     assert r.returncode == 0 and "b24: ok" in r.stdout
-    r = crmsync(project, "connections", "delete", "amo")
+    r = crmsync(project, "connections", "delete", "amo")  # no terminal to ask on: refused, nothing deleted
+    assert r.returncode == 2 and "needs confirmation: add --yes" in r.stderr
+    r = crmsync(project, "connections", "delete", "amo", "--yes")
     assert r.returncode == 0
     assert [c.name for c in repository.list_all(project)] == ["b24"]
 

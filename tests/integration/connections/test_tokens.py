@@ -163,7 +163,7 @@ def test_killed_after_the_token_response_bitrix24_reports_reauthorisation(projec
     r = crmsync(project, "connections", "test", "main")
     assert r.returncode == 3 and fake_bitrix24.stats.total == calls
     assert fake_bitrix24.app.oauth.refresh_count == refreshes  # the rejected attempt issued nothing
-    listed = json.loads(crmsync(project, "connections", "list", "--json").stdout)
+    listed = json.loads(crmsync(project, "connections", "list", "--json").stdout)["connections"]
     assert listed[0]["status"] == "needs re-authorisation" and "--replace" in listed[0]["fix"]
     # The printed fix works: re-authorise with the stored settings.
     connect_oauth(project, "bitrix24", fake_bitrix24, replace=True)

@@ -42,7 +42,7 @@ def test_first_pull_then_only_changes(project, fake_crm, crm):
     server = fake_crm(crm, contacts=400, deals=120, tasks=90, rate_limit=False)
     pull = puller(project, crm, server)
     first = pull()
-    assert {e: (c["read"], c["created"], c["rejected"]) for e, c in first.entities.items()} == {
+    assert {e: (c["read"], c["new_rows"], c["rejected"]) for e, c in first.entities.items()} == {
         "contact": (400, 400, 0), "deal": (120, 120, 0), "task": (90, 90, 0)}
     ids_before = dict(query(project, "SELECT remote_id, canonical_id FROM sync.links WHERE entity = 'contact'"))
 
@@ -121,7 +121,7 @@ def test_an_id_scan_only_looks_for_records_linked_before_the_run(project, fake_c
                                connector=connector, mappings=mappings, canonical=load_canonical(project.root),
                                entities=ENTITIES, session=session, base_url=base, store="crmsync.duckdb")
 
-    assert pull_with_hook().entities["contact"]["created"] == 60
+    assert pull_with_hook().entities["contact"]["new_rows"] == 60
     assert scans == []
     assert requests.post(server.url + "/_fake/delete", json={"entity": "contact", "id": 7}).ok
     assert pull_with_hook().entities["contact"]["deleted"] == 1
@@ -238,7 +238,7 @@ def test_a_new_custom_field_and_a_new_enum_option_do_not_break_a_run(project, fa
                            {"field_id": source.id, "values": [{"enum_id": 990001}]}]}])
     assert r.status_code == 200, r.text
     result = pull()
-    assert result.entities["contact"] == {"read": 1, "applied": 1, "created": 0, "unchanged": 0, "rejected": 0,
+    assert result.entities["contact"] == {"read": 1, "applied": 1, "new_rows": 0, "unchanged": 0, "rejected": 0,
                                           "deleted": 0, "conflicts": 0, "matched": 0}
     (custom,) = query(project, "SELECT c.custom FROM canonical.contacts c JOIN sync.links l ON l.canonical_id = c.id "
                                "WHERE l.entity = 'contact' AND l.remote_id = ?", [contact])[0]
@@ -277,7 +277,7 @@ def test_more_rows_than_one_apply_chunk_all_arrive(project, fake_crm):
     """Apply works in chunks of 2,000 while the raw rows stream: every one of 4,500 must land once."""
     server = fake_crm("bitrix24", contacts=4500, deals=1, tasks=1, rate_limit=False)
     result = puller(project, "bitrix24", server)()
-    assert result.entities["contact"]["read"] == 4500 and result.entities["contact"]["created"] == 4500
+    assert result.entities["contact"]["read"] == 4500 and result.entities["contact"]["new_rows"] == 4500
     assert query(project, "SELECT count(*), count(DISTINCT id) FROM canonical.contacts") == [(4500, 4500)]
 
 
@@ -308,8 +308,8 @@ def test_a_long_pull_applies_round_by_round_and_a_failure_half_way_loses_nothing
     assert query(project, "SELECT count(*) FROM canonical.contacts")[0][0] == 1000
     failing["on"] = False
     result = pull()  # the cursor had not moved: the listing is read again, what was applied compares unchanged
-    assert result.timings["read.rounds"] == 4
-    assert result.entities["contact"]["read"] == 1600 and result.entities["contact"]["created"] == 600
+    assert result.rounds == 4
+    assert result.entities["contact"]["read"] == 1600 and result.entities["contact"]["new_rows"] == 600
     assert result.entities["contact"]["unchanged"] == 1000
     assert query(project, "SELECT count(*), count(DISTINCT remote_id) FROM sync.links")[0] == (1600, 1600)
     assert query(project, "SELECT count(*) FROM canonical.contacts")[0][0] == 1600

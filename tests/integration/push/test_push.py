@@ -146,7 +146,7 @@ def test_an_inserted_contact_is_created_once_and_linked(synced):
     writes = synced.writes
     assert all(c["created"] == 0 and c["updated"] == 0 for c in synced.push().entities.values())
     assert synced.writes == writes
-    assert all(c["applied"] == 0 and c["created"] == 0 for c in synced.pull().entities.values())
+    assert all(c["applied"] == 0 and c["new_rows"] == 0 for c in synced.pull().entities.values())
     assert synced.count_contacts() == before + 1
     (created_at,) = synced.sql("SELECT created_at FROM canonical.contacts WHERE id = 'new-1'")[0]
     assert created_at is not None  # canonical took what the CRM set
@@ -173,17 +173,18 @@ def test_a_crash_after_sending_a_create_does_not_duplicate_it(synced, monkeypatc
 
 
 def test_a_record_the_crm_refuses_is_set_aside_and_the_rest_is_written(synced):
-    # Both CRMs refuse a task with no title (the mapping lets it through: the CRM is the judge).
-    # A record deleted in the CRM meanwhile is not a refusal: tests/integration/push/test_deletes.py.
+    # Both CRMs refuse a task with no title: the mappings declare it required (limits), so it is set
+    # aside before anything is sent. A record deleted in the CRM meanwhile is not a refusal:
+    # tests/integration/push/test_deletes.py.
     (owner, due) = synced.sql("SELECT owner, due_at FROM canonical.tasks ORDER BY id LIMIT 1")[0]
     synced.sql("INSERT INTO canonical.tasks (id, version, title, owner, due_at) "
                "VALUES ('t-good', 1, 'Позвонить', ?, ?), ('t-bad', 1, NULL, ?, ?)", [owner, due, owner, due])
     result = synced.push()
     assert result.entities["task"]["created"] == 1 and result.entities["task"]["rejected"] == 1
     assert synced.sql("SELECT count(*) FROM sync.links WHERE canonical_id = 't-good'") == [(1,)]
-    (reason,) = synced.sql("SELECT reason FROM sync.rejected WHERE direction = 'push'")[0]
-    assert "blank" in reason or "title is not specified" in reason
-    assert synced.sql("SELECT status FROM sync.outbox WHERE canonical_id = 't-bad'") == [("rejected",)]
+    (field, reason) = synced.sql("SELECT field, reason FROM sync.rejected WHERE direction = 'push'")[0]
+    assert field == "title" and "required by the CRM" in reason
+    assert synced.sql("SELECT status FROM sync.outbox WHERE canonical_id = 't-bad'") == []  # never sent
     writes = synced.writes
     synced.push()
     assert synced.writes == writes  # a refused change is not sent again until the data changes
@@ -292,5 +293,18 @@ def test_a_lost_task_create_is_found_by_its_content_not_sent_again(synced, monke
     assert synced.push().entities["task"]["created"] == 1
     assert synced.writes == writes
     after = synced.pull().entities["task"]
-    assert after["created"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
+    assert after["new_rows"] == 0 and after["applied"] == 0  # no second copy came back from the CRM
     assert synced.sql("SELECT count(*) FROM sync.links WHERE entity = 'task' AND canonical_id = 't-lost'") == [(1,)]
+
+
+def test_a_value_set_back_and_forth_locally_reaches_the_crm_every_time(synced):
+    """A→B, B→A, A→B, … from the store within one CRM second: a later write is the same change from
+    the same base as an earlier one, and must still be sent (its key follows the record's last write)."""
+    (cid, original) = synced.sql("SELECT id, first_name FROM canonical.contacts ORDER BY id LIMIT 1")[0]
+    remote = synced.remote_id("contact", cid)
+    synced.server.app.clock.freeze(synced.server.app.clock.now())  # all three writes in one CRM second
+    for value in ("Туда", original, "Туда", original, "Туда"):
+        synced.sql("UPDATE canonical.contacts SET first_name = ? WHERE id = ?", [value, cid])
+        assert synced.push().entities["contact"]["updated"] == 1, value
+        assert first_name(synced.fake_contact(remote), synced.crm) == value
+    assert synced.push().entities["contact"]["updated"] == 0

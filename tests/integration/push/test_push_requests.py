@@ -71,7 +71,7 @@ def test_bitrix24_reads_the_written_records_back_inside_the_write_batch(project,
         # 49 writes and one list call per batch, no read-back request of its own
         assert batch_writes(server) == -(-changed // 49)
         after = sync.pull().entities["contact"]
-        assert after["applied"] == 0 and after["created"] == 0
+        assert after["applied"] == 0 and after["new_rows"] == 0
     # canonical took what the CRM set on the created records, as a read-back does
     assert sync.sql("SELECT count(*) FROM canonical.contacts WHERE id LIKE 'rb-%' AND created_at IS NULL") == [(0,)]
     writes = sync.writes
@@ -94,12 +94,14 @@ def test_a_failed_batch_stops_the_push_after_recording_the_ones_before(project, 
         return response
 
     sync.session.hooks["response"].append(fail_after_first_read_back)
-    with pytest.raises(CrmError, match="still failing"):
+    with pytest.raises(CrmError, match="could not be asked what became of them.*still failing"):
         sync.push()
     sync.session.hooks["response"].remove(fail_after_first_read_back)
     server.faults.clear()
     status = dict(sync.sql("SELECT status, count(*) FROM sync.outbox GROUP BY status"))
-    assert status == {"sent": 10, "sending": 10, "pending": 10}  # batch 3 was never handed over
+    # batch 2's 500 may have come after the CRM ran it: 'unknown', checked before it is sent again
+    # (here the check's reads failed too); batch 3 was never handed over
+    assert status == {"sent": 10, "unknown": 10, "pending": 10}
     sent = [r[0] for r in sync.sql("SELECT canonical_id FROM sync.outbox WHERE status = 'sent'")]
     assert sync.sql("SELECT count(*) FROM sync.links WHERE canonical_id IN (SELECT unnest(?)) "
                     "AND json_extract_string(base, '$.last_name') = 'Партия'", [sent]) == [(10,)]

@@ -30,8 +30,18 @@ def set_policy(project, crm, default, fields=None):
     path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
 
 
-def sync(project, crm, *extra):
-    return json.loads(run_here(project, "sync", crm, "--json", *extra))
+def sync(project, crm, *extra, code=0):
+    """``crmsync sync CRM --json`` in this process; ``code`` 5: the run holds fields in manual conflicts."""
+    from click.testing import CliRunner
+
+    from crmsync.cli import cli
+
+    r = CliRunner().invoke(cli, ["sync", crm, "--json", *extra, "--project-dir", str(project)],
+                           catch_exceptions=False)
+    assert r.exit_code == code, r.output
+    result = json.loads(r.stdout)
+    assert result["exit_code"] == code and (result["status"] == "issues") is (code == 5)
+    return result
 
 
 def sent(result):
@@ -148,7 +158,7 @@ def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project
     sync(project, "amocrm")
     cid, remote_id = clash(project, amo)
 
-    result = sync(project, "amocrm")
+    result = sync(project, "amocrm", code=5)
     contact = result["entities"]["contact"]
     assert contact["conflicts"] == 1 and contact["held"] == 1 and contact["updated"] == 0
     assert canonical_position(project, cid) == "Local" and amo.position(remote_id) == "CRM"
@@ -160,7 +170,7 @@ def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project
     shown = run_here(project, "conflicts", "list")
     assert pending["conflict_id"] in shown and "contact.position" in shown
 
-    again = sync(project, "amocrm")  # still waiting: nothing is sent, nothing is overwritten
+    again = sync(project, "amocrm", code=5)  # still waiting: nothing is sent, nothing is overwritten
     assert sent(again) == 0 and again["entities"]["contact"]["held"] == 1 and amo.position(remote_id) == "CRM"
 
     bad = run(project, "conflicts", "resolve", pending["conflict_id"], ok=False)
@@ -181,7 +191,7 @@ def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
     set_policy(project, "amocrm", "manual")
     sync(project, "amocrm")
     cid, remote_id = clash(project, amo)
-    sync(project, "amocrm")
+    sync(project, "amocrm", code=5)
     sql(project, "UPDATE sync.conflicts SET take = 'crm' WHERE status = 'pending'")
     result = sync(project, "amocrm")  # the SQL decision is carried out by the next run
     assert sent(result) == 0 and canonical_position(project, cid) == "CRM"
@@ -189,7 +199,7 @@ def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
 
     sql(project, "UPDATE canonical.contacts SET position = 'Local again' WHERE id = ?", [cid])
     amo.set_position(remote_id, "CRM again")
-    sync(project, "amocrm")
+    sync(project, "amocrm", code=5)
     (conflict_id,) = sql(project, "SELECT conflict_id FROM sync.conflicts WHERE status = 'pending'")[0]
     bad = run(project, "conflicts", "resolve", conflict_id, "--value", "42", ok=False)
     assert bad.returncode == 2 and "is not a valid contact.position" in bad.stderr
@@ -255,7 +265,7 @@ def test_bitrix24_clashes_follow_the_policy_too(project, fake_crm, policy, winne
     sql(project, "UPDATE canonical.contacts SET position = 'Local' WHERE id = ?", [cid])
     b24.set_position(remote_id, "CRM")
 
-    result = sync(project, "bitrix24")["entities"]["contact"]
+    result = sync(project, "bitrix24", code=5 if winner is None else 0)["entities"]["contact"]
     assert result["conflicts"] == 1
     if winner is None:  # manual: the local value stays here, the CRM keeps its own, the field is held
         assert result["held"] == 1 and canonical_position(project, cid) == "Local" and b24.position(remote_id) == "CRM"

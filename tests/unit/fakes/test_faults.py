@@ -37,3 +37,38 @@ def test_path_filter():
 def test_bad_specs_say_what_is_allowed(spec, message):
     with pytest.raises(FaultSpecError, match=message):
         FaultRule.parse(spec)
+
+
+@pytest.mark.parametrize("spec, kind, when, first", [
+    ("truncate:x1", "truncate", None, True),  # cuts the CRM's real answer: the request ran
+    ("drop:x1", "drop", None, False),
+    ("503:x1", "503", None, False),
+    ("truncate-after:x1", "truncate", "after", True),
+    ("drop-after:x1@/api/v4/contacts", "drop", "after", True),
+    ("hang-after:x1", "hang", "after", True),
+    ("500-after:x1", "500", "after", True),
+    ("429-before:x1", "429", "before", False),
+    ("truncate-before:x1", "truncate", "before", False),
+])
+def test_when_a_fault_hits_is_part_of_its_spec(spec, kind, when, first):
+    rule = FaultRule.parse(spec)
+    assert (rule.kind, rule.when, rule.applies_first) == (kind, when, first)
+
+
+def test_timed_faults_hit_writes_only_and_match_the_writes_names():
+    plan = FaultPlan([FaultRule.parse("drop-after:x1@crm.deal.update")])
+    assert plan.pick("/rest/1/demo/batch") is None  # a batch of list calls
+    assert plan.pick("/rest/1/demo/batch", ["crm.contact.update"]) is None  # another write
+    assert plan.pick("/rest/1/demo/batch", ["crm.contact.add", "crm.deal.update"]).label == "drop-after"
+    assert plan.pick("/rest/1/demo/batch", ["crm.deal.update"]) is None  # x1 used up
+    assert plan.injected == {"drop-after": 1}
+    plan.add_spec("429-before:x1@/api/v4/contacts")
+    assert plan.pick("/api/v4/contacts") is None  # a GET: no writes
+    assert plan.pick("/api/v4/contacts", ["POST /api/v4/contacts"]).label == "429-before"
+
+
+def test_a_bad_timing_says_what_is_allowed():
+    with pytest.raises(FaultSpecError, match="optionally followed by -after or -before"):
+        FaultRule.parse("drop-later:x1")
+    with pytest.raises(FaultSpecError, match="timing 'soon' is not one of: after, before"):
+        FaultRule(kind="drop", count=1, when="soon")

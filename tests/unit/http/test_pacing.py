@@ -133,3 +133,30 @@ def test_rolling_window_state_survives_a_restart():
         second.acquire()
         assert server.allow("token", now=t.now)
     assert RollingWindow(7).snapshot() is None
+
+
+def test_rolling_window_keeps_a_request_in_flight_in_the_window_until_its_answer():
+    """Another thread's request has not been answered: the server may count it at any moment, so its
+    slot stays held however long ago it was let go (the old pacer counted it from that moment)."""
+    import threading
+
+    t = FakeTime()
+    pacer = RollingWindow(2, margin=0.0, clock=t.clock, sleep=t.sleep)
+    sent, answer = threading.Event(), threading.Event()
+
+    def slow_request():
+        pacer.acquire()
+        sent.set()
+        answer.wait(10)
+        pacer.done()
+
+    other = threading.Thread(target=slow_request)
+    other.start()
+    sent.wait(10)
+    pacer.acquire()          # the second slot: at once
+    assert t.now == 100.0
+    t.now += 5.0             # the other request is still on its way, five seconds later
+    pacer.acquire()          # our own first request is answered (a thread sends one at a time) ...
+    assert t.now == 106.0    # ... so its slot frees a window after that answer; the in-flight one stays held
+    answer.set()
+    other.join(10)

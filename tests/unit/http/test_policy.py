@@ -60,3 +60,16 @@ def test_retry_after_from_header_or_body_and_backoff_bounds():
 def test_safe_url_hides_webhook_codes_and_tokens():
     assert safe_url("https://p.bitrix24.ru/rest/1/s3cr3t/crm.contact.list?auth=tok&start=0") == \
         "https://p.bitrix24.ru/rest/1/***/crm.contact.list?auth=***&start=0"
+
+
+def test_whether_the_crm_ran_a_retried_request():
+    from crmsync.project import builtin_project_dir
+    from crmsync.specs.yamlload import load_yaml
+
+    b24 = ErrorPolicy.from_spec(load_yaml(builtin_project_dir() / "connectors" / "bitrix24.yaml")["errors"])
+    limit = b24.judge(response(503, {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}))
+    assert (limit.action, limit.executed) == (RETRY, False)  # the connector says: documented as not run
+    assert b24.judge(response(429, {"error": "OPERATION_TIME_LIMIT"})).executed is False  # HTTP: refused
+    assert b24.judge(response(500, {"error": "INTERNAL_SERVER_ERROR"})).executed is None  # may have run
+    assert ErrorPolicy().judge(response(429, {})).executed is False
+    assert ErrorPolicy().judge(response(502, text="Bad Gateway")).executed is None

@@ -74,7 +74,7 @@ def test_schema_problems_come_with_line_and_allowed_values() -> None:
         "m.yaml:5: fields.name.direction: 'both_ways' is not allowed (did you mean 'both'?) "
         "(allowed: both, pull, push)",
         "m.yaml:5: fields.name.trasforms: unknown field (did you mean 'transforms'?) "
-        "(allowed: description, direction, from, to, transforms)",
+        "(allowed: description, direction, from, limits, to, transforms)",
     ]
 
 

@@ -100,6 +100,12 @@ class FakeAmoCRM(BaseApp):
         with self.lock:
             return {**super().snapshot(), "events": len(self.events.events)}
 
+    def writes(self, request: Request) -> list[str]:
+        """For faults that hit writes: every API call that is not a read writes (POST/PATCH arrays)."""
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.path.startswith("/api/v4/"):
+            return []
+        return [f"{request.method} {request.path}"]
+
     def admin(self, request: Request, action: str) -> Response | None:
         try:
             if action == "restore" and request.method == "POST":

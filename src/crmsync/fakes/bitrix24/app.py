@@ -17,7 +17,7 @@ from ..base import BaseApp, FakeConfig, Table
 from ..oauth import EXPIRED, INVALIDATE, VALID, OAuthBook
 from ..ratelimit import LeakyBucket
 from ..server import Request, Response
-from . import dates, errors, oauth_routes, seed
+from . import batch, dates, errors, oauth_routes, seed
 from .errors import ApiError
 from .operating import OperatingBudget
 from .registry import Call, Params, Result, lookup
@@ -44,6 +44,8 @@ class Bitrix24Config(FakeConfig):
 
 _READS = (".list", ".get", ".fields", "batch")  # methods that never add or remove a record ("batch": each
 # of its commands runs through run_method on its own)
+_WRITES = (".add", ".update", ".delete", ".set", ".complete", ".renew", ".start", ".pause", ".defer", ".approve",
+           ".disapprove", ".delegate")  # what a fault that hits writes counts as one
 ALIASES = {"contact": "contacts", "deal": "deals", "lead": "leads", "company": "companies", "task": "tasks",
            "user": "users"}
 
@@ -140,6 +142,21 @@ class FakeBitrix24(BaseApp):
 
     def fault_response(self, status: int, request: Request) -> Response:
         return Response.json(status, errors.fault_body(status))
+
+    def writes(self, request: Request) -> list[str]:
+        """For faults that hit writes: the methods of this call that may write, a ``batch``'s commands
+        included (a batch of list calls writes nothing)."""
+        if not request.path.startswith("/rest/"):
+            return []
+        method = request.path.rstrip("/").rsplit("/", 1)[-1].lower().removesuffix(".json")
+        if method != "batch":
+            return [method] if method.endswith(_WRITES) else []
+        params = dict(request.query)
+        body = request.body_params()
+        if isinstance(body, dict):
+            params.update(body)
+        names = [cmd.split("?", 1)[0].lower() for _, cmd in batch.commands(params.get("cmd"))]
+        return [n for n in names if n.endswith(_WRITES)]
 
     # -- HTTP -----------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:

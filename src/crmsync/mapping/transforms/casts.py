@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Context as DecimalContext
 from typing import Any
 
 from ..context import Context
+from ..raw_values import exact_decimal, text_problem
 from ..registry import Transform
+
+# Wide enough for any number a JSON text can spell out in a CRM field: the default 28 digits made
+# quantize() raise InvalidOperation on 1e26, and that stopped the whole run.
+_WIDE = DecimalContext(prec=400, Emax=999, Emin=-999)
+_DOUBLE_EXACT = 2**53  # every integer up to here is exact as a double
 
 SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
 
@@ -20,11 +27,23 @@ class Text(Transform):
     def forward(self, value: Any, ctx: Context) -> Any:
         if value is None:
             return None
+        if isinstance(value, dict | list):
+            raise ctx.reject(f"expected text, got {type(value).__name__} {value!r}")
         text = str(value).strip()
+        problem = text_problem(text)
+        if problem:
+            raise ctx.reject(f"the text {problem}")
         return text or None
 
     def inverse(self, value: Any, ctx: Context) -> Any:
-        return self.spec.get("write_none_as") if value is None else value
+        if value is None:
+            return self.spec.get("write_none_as")
+        if not isinstance(value, str):
+            raise ctx.reject(f"expected text, got {type(value).__name__} {value!r}")
+        problem = text_problem(value)
+        if problem:
+            raise ctx.reject(f"the text {problem}")
+        return value
 
 
 class Number(Transform):
@@ -37,24 +56,49 @@ class Number(Transform):
     }
 
     def forward(self, value: Any, ctx: Context) -> Any:
-        if isinstance(value, bool):
-            raise ctx.reject(f"expected a number, got {value!r}")
-        try:
-            number = Decimal(str(value).strip().replace(" ", "").replace(",", "."))
-        except InvalidOperation:
-            raise ctx.reject(f"{value!r} is not a number") from None
-        if not number.is_finite():
+        if isinstance(value, dict | list):
+            raise ctx.reject(f"expected a number, got {type(value).__name__} {value!r}")
+        number = exact_decimal(value)
+        if number is None:
             raise ctx.reject(f"{value!r} is not a number")
         places = self.spec.get("places", 2)
-        return float(number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN))
+        rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=_WIDE)
+        return as_json_number(rounded)
 
     def inverse(self, value: Any, ctx: Context) -> Any:
-        how = self.spec.get("write_as", "number")
+        number = exact_decimal(value)
+        if number is None:
+            raise ctx.reject(f"{value!r} is not a number")
+        how, places = self.spec.get("write_as", "number"), self.spec.get("places", 2)
         if how == "integer":
-            return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+            places = 0
+        exponent = number.normalize(_WIDE).as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > places:
+            # The CRM would round it: what it keeps would not be what was written.
+            kept = "whole numbers" if places == 0 else f"{places} decimal places"
+            raise ctx.reject(f"{value} has more decimals than this CRM field keeps ({kept})")
+        if how == "integer":
+            return int(number)
         if how == "string":
-            return f"{Decimal(str(value)):.{self.spec.get('places', 2)}f}"
-        return value
+            return f"{number:.{places}f}"
+        exact = as_json_number(number)
+        if isinstance(exact, Decimal):
+            raise ctx.reject(f"{value} cannot be sent as a JSON number without losing digits")
+        return exact
+
+
+def as_json_number(number: Decimal) -> Any:
+    """An exact Decimal as the Python number JSON writes exactly: an int when whole (any size), a
+    float when the double reads back as the same decimal, else the Decimal itself (the canonical
+    check then decides whether the column can keep it)."""
+    if number == number.to_integral_value(context=_WIDE):
+        if abs(number) <= _DOUBLE_EXACT:
+            return float(number)  # canonical numbers are doubles; whole ones compare equal as ints
+        return int(number)
+    as_float = float(number)
+    if abs(number) <= _DOUBLE_EXACT and Decimal(repr(as_float)) == number:
+        return as_float
+    return number
 
 
 class Map(Transform):

@@ -102,7 +102,8 @@ def _each(value: Any, fix: Any) -> Any:
 
 class Phone(Transform):
     summary = "phone numbers in E.164 (+79161234567) when the number is valid, else the cleaned text as typed"
-    params = {"default_region": {"type": "string", "pattern": "^[A-Z]{2}$",
+    # the regions phonenumbers has numbering plans for: `XX` would pass a pattern and parse nothing
+    params = {"default_region": {"enum": sorted(phonenumbers.SUPPORTED_REGIONS),
                                  "description": "ISO country for numbers written without a country code, e.g. RU"}}
 
     def forward(self, value: Any, ctx: Context) -> Any:

@@ -1,0 +1,139 @@
+"""Every record a CRM sends loads into the raw tables, whatever values it holds.
+
+dlt writes load files with orjson and DuckDB types the raw columns from the first values it saw, so
+one value could stop a whole read (and, left pending, every read after it): an integer beyond 64
+bits ("Integer exceeds 64-bit range"), a number too large for a column typed BIGINT, NaN (orjson
+would silently write null), a lone surrogate (not UTF-8). Such a value is put in an envelope
+(:mod:`crmsync.mapping.raw_values`), which dlt loads as JSON — in a variant column beside a typed
+one, which the pull folds back (:func:`fold_variants`) — and the mapping reads it back exactly or
+sets the record aside naming the field. Nothing becomes null on the way.
+
+A page is parsed exactly too (:func:`loads_exact`): orjson reads an integer past 64 bits as a
+rounded float, so a page whose text could hold one is parsed by the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from crmsync.jsontext import loads
+from crmsync.mapping.raw_values import ENVELOPED, INT64, number_envelope, unreadable_envelope
+
+_LONG_DIGITS = re.compile(rb"\d{19,}")  # an integer that may not fit in 64 bits (or a long digit string)
+_EXPONENT = re.compile(rb"\d[eE][+-]?\d")  # a float such as 1e26 (a BIGINT column cannot take it)
+_NOT_JSON = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]")  # what only the standard library reads
+VARIANT = "\u25b6v_"  # dlt's variant column: "price" holding text in a BIGINT column lands in "price▶v_text"
+
+
+def loads_exact(body: bytes | str) -> Any:
+    """A CRM answer as Python values, integers exact at any size (NaN and lone surrogates kept, to
+    be enveloped by :func:`storable`)."""
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if not _LONG_DIGITS.search(raw):
+        try:
+            return loads(raw)
+        except ValueError:
+            pass  # NaN, Infinity, a lone surrogate: the standard library reads them
+    return json.loads(raw)
+
+
+def page_is_plain(body: bytes) -> bool:
+    """A page holds nothing :func:`storable` would change: no long integer, no float in exponent
+    form, no NaN, Infinity or surrogate escape. Most pages: they skip the walk."""
+    return not _LONG_DIGITS.search(body) and not _EXPONENT.search(body) and not _NOT_JSON.search(body)
+
+
+def _plain(value: Any) -> bool:
+    """Nothing in ``value`` needs an envelope (the common case, checked without building anything)."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if kind is int:
+        return INT64[0] <= value <= INT64[1]
+    if kind is float:
+        return math.isfinite(value) and abs(value) < 2**63
+    if kind is list:
+        for item in value:  # noqa: SIM110 - a loop: all(genexpr) costs ~3x per call on this path
+            if not _plain(item):
+                return False
+        return True
+    if kind is dict:
+        for item in value.values():
+            if not _plain(item):
+                return False
+    return True
+
+
+def storable(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every value the raw tables cannot keep exactly put in an envelope (the same
+    object when there is none)."""
+    for value in row.values():
+        if value is not None and type(value) is not str and not _plain(value):
+            break
+        if type(value) is str and not value.isascii() and not _plain(value):
+            break
+    else:
+        return row
+    found = False
+
+    def fix(value: Any) -> Any:
+        nonlocal found
+        kind = type(value)
+        if kind is str:
+            if value.isascii():
+                return value
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                found = True
+                return unreadable_envelope(value.encode("utf-8", "backslashreplace").decode(),
+                                           "text that is not valid Unicode (a lone surrogate)")
+            return value
+        if kind is int:
+            if INT64[0] <= value <= INT64[1]:
+                return value
+            found = True
+            return number_envelope(str(value))
+        if kind is float:
+            if not math.isfinite(value):
+                found = True
+                return unreadable_envelope(str(value), "not a number")
+            if abs(value) >= 2**63:  # dlt would cast it to a 64-bit integer in a BIGINT column and fail
+                found = True
+                return number_envelope(repr(value))
+            return value
+        if kind is dict:
+            return {k: fix(v) for k, v in value.items()}
+        if kind is list:
+            return [fix(v) for v in value]
+        return value
+
+    fixed = {k: fix(v) for k, v in row.items()}
+    if not found:
+        return row
+    fixed[ENVELOPED] = True
+    return fixed
+
+
+def variant_columns(names: list[str]) -> list[tuple[str, str]]:
+    """(variant column, the column it stands for) among a raw table's columns."""
+    return [(name, name.split(VARIANT, 1)[0]) for name in names if VARIANT in name]
+
+
+def fold_variants(row: dict[str, Any], variants: list[tuple[str, str]]) -> dict[str, Any]:
+    """A raw row with dlt's variant columns put back in their columns' place: a value whose type
+    did not fit its column's (text in a BIGINT column, an envelope anywhere) was loaded beside it."""
+    for variant, column in variants:
+        value = row.pop(variant, None)
+        if value is not None:
+            row[column] = value
+    return row

@@ -1,0 +1,67 @@
+"""Raw pages parse exactly and every value loads: envelopes for what the raw tables cannot keep."""
+
+import math
+
+import pytest
+
+from crmsync.mapping.raw_values import ENVELOPED, Unreadable, unwrap
+from crmsync.read.rest import cursor_value
+from crmsync.read.storable import VARIANT, fold_variants, loads_exact, page_is_plain, storable, variant_columns
+
+
+def test_integers_past_64_bits_parse_exactly():
+    # orjson alone reads 10**25 as the float 1e25 (10000000000000000905969664)
+    assert loads_exact(b'{"price": 10000000000000000000000000}') == {"price": 10**25}
+    assert loads_exact(b'{"price": 5}') == {"price": 5}
+
+
+def test_nan_and_lone_surrogates_parse_to_be_enveloped():
+    body = loads_exact(b'{"a": NaN, "b": "x\\ud800y"}')
+    assert math.isnan(body["a"]) and body["b"] == "x\ud800y"
+    row = storable(body)
+    assert row[ENVELOPED] is True
+    with pytest.raises(Unreadable, match="not a number"):
+        unwrap(row["a"])
+    with pytest.raises(Unreadable, match="not valid Unicode"):
+        unwrap(row["b"])
+
+
+def test_numbers_no_column_keeps_are_enveloped_exactly_and_unwrap_to_their_text():
+    row = storable({"id": 1, "price": 10**25, "cf": [{"values": [{"value": 1e26}]}], "ok": 1.5})
+    assert row["id"] == 1 and row["ok"] == 1.5
+    assert unwrap(row["price"]) == "10000000000000000000000000"
+    assert unwrap(row["cf"]) == [{"values": [{"value": "1e+26"}]}]
+
+
+def test_a_plain_row_is_returned_as_is():
+    row = {"id": 1, "name": "Иван", "tags": [{"x": "y"}]}
+    assert storable(row) is row
+    assert page_is_plain(b'{"a": 12, "b": "1x"}') and not page_is_plain(b'{"a": 1e26}')
+    assert not page_is_plain(b'{"a": 10000000000000000000000}')
+    assert not page_is_plain(b'{"a": NaN}') and not page_is_plain(b'{"a": "\\ud800"}')
+
+
+def test_dlt_variant_columns_fold_back_into_their_column():
+    names = ["id", "price", f"price{VARIANT}json", f"price{VARIANT}text"]
+    variants = variant_columns(names)
+    row = {"id": 1, "price": None, f"price{VARIANT}json": {"$crmsync": "number", "text": "1"},
+           f"price{VARIANT}text": None}
+    assert fold_variants(row, variants) == {"id": 1, "price": {"$crmsync": "number", "text": "1"}}
+    assert fold_variants({"id": 2, "price": 5}, variants) == {"id": 2, "price": 5}
+
+
+@pytest.mark.parametrize(("value", "fmt", "ok"), [
+    (1700000000, "unix_seconds", True), ("1700000000", "unix_seconds", True), ("abc", "unix_seconds", False),
+    (10**30, "unix_seconds", False), (-5, "unix_seconds", False), (None, "unix_seconds", False),
+    ("2026-01-01T00:00:00+03:00", "iso8601", True), ("2026-13-45T00:00:00+03:00", "iso8601", False),
+    ("", "iso8601", False),
+])
+def test_a_malformed_or_absurd_modification_time_never_moves_the_cursor(value, fmt, ok):
+    assert (cursor_value(value, fmt) is not None) == ok
+
+
+def test_an_envelope_kept_as_text_by_a_text_column_is_opened_too():
+    with pytest.raises(Unreadable, match="not a number"):
+        unwrap('{"$crmsync":"unreadable","text":"nan","reason":"not a number"}')
+    assert unwrap('{"$crmsync":"number","text":"1e+26"}') == "1e+26"
+    assert unwrap('{"a": 1}') == '{"a": 1}'
