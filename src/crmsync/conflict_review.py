@@ -138,14 +138,14 @@ def resolve(project: Project, *, ids: list[str], take: str | None, value: Any = 
 
 def _check_value(canonical: dict[str, dict[str, Any]], entity: str, name: str, value: Any) -> None:
     """The value a person types must be one the canonical schema allows for that field."""
-    from jsonschema import Draft202012Validator
+    from crmsync.mapping.canonical import CanonicalValidator
 
     props = (canonical.get(entity) or {}).get("properties") or {}
     top, _, sub = name.partition(".")
     schema = props.get(top) or {}
     if sub:
         schema = (schema.get("properties") or {}).get(sub) or schema.get("additionalProperties") or {}
-    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=str)
+    errors = sorted(CanonicalValidator(schema).iter_errors(value), key=str)
     if errors:
         raise UserError(f"--value {json.dumps(value, ensure_ascii=False)} is not a valid {entity}.{name}: "
                         f"{errors[0].message}")

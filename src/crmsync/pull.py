@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_minted
-from crmsync.canonical.deletes import apply_remote_deletes
+from crmsync.canonical.deletes import apply_remote_deletes, pushed_fields
 from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
 from crmsync.jsontext import loads
@@ -240,7 +240,8 @@ class PullApply:
             # After the apply: a record read in this run and deleted since is still deleted at the end.
             counts.deleted = apply_remote_deletes(con, entity=entity, connection=spec.connection, run_id=self.run_id,
                                                   cols=columns(spec.canonical[entity]),
-                                                  deleted=pulled.deleted.get(entity, {}), mode=spec.deletes)
+                                                  deleted=pulled.deleted.get(entity, {}), mode=spec.deletes,
+                                                  pushed=pushed_fields(spec.mappings[entity]) if spec.pushes else [])
             counts.read = pulled.read.read.get(entity, 0)  # what the CRM sent (apply may also finish older loads)
             result.entities[entity] = counts.as_dict()
             spec.progress(f"{entity}: read {counts.read}, applied {counts.applied}, rejected {counts.rejected}")

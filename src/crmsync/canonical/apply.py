@@ -21,10 +21,12 @@ from typing import Any
 
 from crmsync.jsontext import dump_bytes, dumps, loads
 
-from .conflicts import CLOCK, CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede
+from .conflicts import CONFLICT_COLUMNS, ConflictRules, instant, settle_clashes, supersede
 from .links import Link, LinkBook
-from .tables import TABLE, columns
-from .values import same
+from .tables import CLOCK, CREATED, TABLE, columns
+from .values import plain, same
+
+ENGINE_FIELDS = ("id", "version", "deleted_at")
 
 
 @dataclass
@@ -84,6 +86,81 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     return merged, clashes
 
 
+def edit_time(row: dict[str, Any], base: dict[str, Any]) -> Any:
+    """When the row's side of a clash was edited: the row's clock, if an edit moved it past the time
+    this CRM's record had when we last agreed with it; otherwise None — the edit left ``updated_at``
+    alone, so it has no time of its own. The clock is only moved by edits (an SQL or app edit, a
+    CRM's edit pulled in), never by crmsync writing a value to a CRM (crmsync.push.run), so another
+    CRM's read-back cannot make an older edit look newer."""
+    mine, agreed = instant(row.get(CLOCK)), instant(base.get(CLOCK))
+    if mine is None or (agreed is not None and mine <= agreed):
+        return None
+    return row.get(CLOCK)
+
+
+def known_edit_times(con: Any, entity: str, values: dict[str, dict[str, Any]], fields: dict[str, set[str]]
+                     ) -> dict[tuple[str, str], Any]:
+    """(canonical id, field) → when the value the record has (``values``) was made, where history knows
+    it: the ``edited_at`` of the latest ``sync.changes`` row of that field that records an edit (a CRM's
+    edit pulled in, a local edit seen before the row's clock moved on, a resolved conflict), if it
+    produced that value. crmsync's writes to a CRM (side ``local→…``) are no edits and are passed over.
+    ``fields``: canonical id → top-level field names. One query for all of them."""
+    if not fields:
+        return {}
+    rows = con.execute("SELECT canonical_id, field, new, edited_at FROM sync.changes WHERE entity = ? "
+                       "AND canonical_id IN (SELECT unnest(?)) AND side NOT LIKE 'local→%' "
+                       "QUALIFY changed_at = max(changed_at) OVER (PARTITION BY canonical_id, field)",
+                       [entity, list(fields)]).fetchall()
+    out: dict[tuple[str, str], Any] = {}
+    for cid, name, new, edited_at in rows:  # one transaction may have written several: the one for this value
+        if name in fields[cid] and new is not None and (cid, name) not in out \
+                and same(loads(new), plain(values[cid].get(name))):
+            out[(cid, name)] = edited_at
+    return out
+
+
+def field_edit_time(con: Any, entity: str, cid: str, name: str, row: dict[str, Any], row_time: Any) -> Any:
+    """When the row's value of field ``name`` (``custom.k``: its ``custom``) was made: as history knows
+    it (:func:`known_edit_times`), otherwise the row's own edit time. Asked only for a clash."""
+    top = name.split(".")[0]
+    return known_edit_times(con, entity, {cid: row}, {cid: {top}}).get((cid, top), row_time)
+
+
+def pending_local_edits(run_id: str, entity: str, cid: str, old: dict[str, Any], base: dict[str, Any],
+                        crm: dict[str, Any], row: dict[str, Any], row_time: Any, cols: dict[str, str]
+                        ) -> list[dict[str, Any]]:
+    """History rows (side ``local``) for fields edited locally and not yet agreed with this CRM, when
+    this CRM's edit moves the row's clock past their time: the edit time stays known per field, so a
+    later clash on one of them is not judged by a newer edit of another field."""
+    moves = instant(crm.get(CLOCK))
+    if moves is None or (instant(old.get(CLOCK)) is not None and moves <= instant(old.get(CLOCK))):
+        return []
+    out = []
+    for name in cols:
+        if name in ENGINE_FIELDS or name in (CLOCK, CREATED) or name not in base:
+            continue
+        mine = old.get(name)
+        if same(mine, base.get(name)) or not same(row.get(name), mine):
+            continue  # not edited locally, or the CRM's value replaced it
+        out.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
+                    "old": dumps(plain(base.get(name))), "new": dumps(plain(mine)), "side": "local",
+                    "edited_at": row_time})
+    return out
+
+
+def keep_clocks(row: dict[str, Any], old: dict[str, Any], crm: dict[str, Any]) -> None:
+    """A CRM's record merged into a row that already existed: the row was last edited at the later of
+    the two edit times (an older CRM edit does not move the clock back), and it came to be at the
+    earlier of the two creations (a copy made in a second CRM is not the record's creation)."""
+    for name, later in ((CLOCK, True), (CREATED, False)):
+        if name not in row or name not in crm:
+            continue
+        times = [t for t in ((instant(old.get(name)), old.get(name)), (instant(crm.get(name)), crm.get(name)))
+                 if t[0] is not None]
+        if times:
+            row[name] = (max if later else min)(times, key=lambda t: t[0])[1]
+
+
 def record_hash(record: dict[str, Any]) -> str:
     return hashlib.blake2b(dump_bytes(record, sort_keys=True), digest_size=16).hexdigest()
 
@@ -93,7 +170,7 @@ LINK_COLUMNS = {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARC
                 "remote_deleted_at": "TIMESTAMPTZ"}  # a record the CRM just sent or took is not deleted there
 LINK_KEY = ["entity", "connection", "remote_id"]
 CHANGE_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR", "field": "VARCHAR",
-                  "old": "JSON", "new": "JSON", "side": "VARCHAR"}
+                  "old": "JSON", "new": "JSON", "side": "VARCHAR", "edited_at": "TIMESTAMPTZ"}
 REJECTED_COLUMNS = {"run_id": "VARCHAR", "entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR",
                     "field": "VARCHAR", "reason": "VARCHAR", "direction": "VARCHAR", "raw": "JSON"}
 
@@ -177,22 +254,32 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         if old and (base or remote_id in matched):  # a local edit the CRM did not touch must survive
             merged, clashes = merge_fields(old, base, canonical, cols)
             row = {**{k: old.get(k) for k in cols}, **merged}
-            edited_at = old.get(CLOCK) if not same(old.get(CLOCK), base.get(CLOCK)) else None
-            conflicts.extend(settle_clashes(row, clashes, rules, local_time=edited_at, crm_time=canonical.get(CLOCK),
+            row_time = edit_time(old, base)
+            per_field = (lambda name, old=old, cid=cid, row_time=row_time: field_edit_time(  # noqa: E731
+                con, entity, cid, name, old, row_time)) if base else row_time  # matched: no history with this CRM
+            conflicts.extend(settle_clashes(row, clashes, rules, local_time=per_field, crm_time=canonical.get(CLOCK),
                                             run_id=run_id, canonical_id=cid, connection=connection))
+            if base:
+                changes.extend(pending_local_edits(run_id, entity, cid, old, base, canonical, row, row_time, cols))
+            keep_clocks(row, old, canonical)
         else:
             row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
+            if old:  # our own create, found in the CRM (claimed): its times are when we wrote it, not edits
+                keep_clocks(row, old, {CREATED: canonical.get(CREATED)})
+                if old.get(CLOCK) is not None:
+                    row[CLOCK] = old[CLOCK]
         row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
         upserts.append(row)
         encoded = dumps(canonical)
+        crm_time = canonical.get(CLOCK)  # the CRM's edit: when it was made there
         if not base:  # a record new to this link: one history row holds all its values
             changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "*", "old": None,
-                            "new": encoded, "side": side})
+                            "new": encoded, "side": side, "edited_at": crm_time})
         else:
             for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):
                 changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
                                 "old": dumps(base.get(name)), "new": dumps(canonical.get(name)),
-                                "side": side})
+                                "side": side, "edited_at": crm_time})
         links.append({"entity": entity, "connection": connection, "remote_id": remote_id, "canonical_id": cid,
                       "base": encoded, "base_hash": digest, "remote_updated_at": canonical.get("updated_at")})
         book.put(entity, remote_id, Link(cid, digest))

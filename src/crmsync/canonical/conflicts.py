@@ -25,12 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tables import TABLE, columns
+from .tables import CLOCK, CREATED, TABLE, columns
 from .values import get_field, plain, put_field, same
 
 POLICIES = ("crm_wins", "local_wins", "newest_wins", "manual")
 TAKES = ("crm", "local", "value")
-CLOCK = "updated_at"  # the field newest_wins reads; a clash on the clock itself is no conflict
+CLOCKS = (CLOCK, CREATED)  # the edit clock newest_wins reads and the creation time: merged as times, no conflict
 
 CONFLICT_COLUMNS = {"conflict_id": "VARCHAR", "run_id": "VARCHAR", "entity": "VARCHAR", "canonical_id": "VARCHAR",
                     "connection": "VARCHAR", "field": "VARCHAR", "base": "JSON", "local": "JSON", "crm": "JSON",
@@ -69,6 +69,8 @@ class ConflictRules:
         return self.fields.get(f"{self.entity}.{name}") or self.fields.get(f"{self.entity}.{top}") or self.default
 
     def decide(self, name: str, local_time: Any, crm_time: Any) -> Decision:
+        """``local_time``: when the local side was edited, or a function of the field name that says it
+        (asked only under newest_wins)."""
         if self.pushed is not None and name not in self.pushed and name.split(".")[0] not in self.pushed:
             return Decision("crm", "pull_only", "the mapping never writes this field to the CRM")
         policy = self.policy(name)
@@ -78,10 +80,10 @@ class ConflictRules:
             return Decision("local", policy, "the pipeline's policy")
         if policy == "manual":
             return Decision("pending", policy, "waits for crmsync conflicts resolve")
-        return self._newest(local_time, crm_time)
+        return self._newest(local_time(name) if callable(local_time) else local_time, crm_time)
 
     def _newest(self, local_time: Any, crm_time: Any) -> Decision:
-        local, crm = _instant(local_time), _instant(crm_time)
+        local, crm = instant(local_time), instant(crm_time)
         if local is None:
             return Decision("crm", "newest_wins", "the local edit has no time of its own (it left updated_at "
                                                   "as last agreed): the CRM's change counts as newer")
@@ -95,7 +97,7 @@ class ConflictRules:
         return Decision(side, "newest_wins", f"the {side} change is newer by {abs(gap):.0f} s")
 
 
-def _instant(value: Any) -> dt.datetime | None:
+def instant(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
     if isinstance(value, str) and value:
@@ -114,14 +116,15 @@ def _json(value: Any) -> str:
 def settle_clashes(row: dict[str, Any], clashes: list[tuple[str, Any, Any, Any]], rules: ConflictRules, *,
                    local_time: Any, crm_time: Any, run_id: str, canonical_id: str, connection: str
                    ) -> list[dict[str, Any]]:
-    """Apply each clash's decision to ``row`` (merged with the CRM's value by default); the conflict rows."""
+    """Apply each clash's decision to ``row`` (merged with the CRM's value by default); the conflict rows.
+    ``local_time``: when the local side was edited, or a function of the field name that says it."""
     out = []
     for name, was, mine, theirs in clashes:
-        if name == CLOCK:
+        if name in CLOCKS:
             continue
         decision = rules.decide(name, local_time, crm_time)
-        if decision.policy == "pull_only" and was is None:
-            continue  # first agreement (a matched record): the CRM's own value, nothing to report
+        if decision.policy == "pull_only":
+            continue  # the CRM's own value of a field we never write to it: no edit of ours was meant for it
         if decision.take in ("local", "pending"):
             put_field(row, name, mine)
         pending = decision.take == "pending"
@@ -184,24 +187,35 @@ def settle_pending(con: Any, canonical: dict[str, dict[str, Any]], *, by: str = 
         if current is None:
             continue
         base = _base(con, entity, connection, cid)
+        now = plain(get_field(current, name))
         if take is None:
-            if base is not None and same(get_field(current, name), get_field(base, name)):
+            if base is not None and same(now, get_field(base, name)):
                 _close(con, conflict_id, "agreed", "engine", "the value is the CRM's again")
-                done.append(Settled(conflict_id, entity, cid, name, "agreed", get_field(current, name)))
+                done.append(Settled(conflict_id, entity, cid, name, "agreed", now))
+            elif not same(now, json.loads(local or "null")) and not same(now, json.loads(crm or "null")):
+                # Edited again since the clash: that newer edit is what the row means now, and the push
+                # (no longer holding the field back) sends it; the old question has no answer to wait for.
+                con.execute("UPDATE sync.conflicts SET status = 'superseded', resolved_at = now(), "
+                            "resolved_by = 'engine', reason = coalesce(reason || '; ', '') || ? "
+                            "WHERE conflict_id = ?",
+                            ["a newer edit of the field since the clash replaced it", conflict_id])
+                done.append(Settled(conflict_id, entity, cid, name, "superseded", now))
             continue
         if take not in TAKES:
             _refuse_take(con, conflict_id, entity, name, take)
             continue
-        chosen = json.loads({"crm": crm, "local": local, "value": value}[take] or "null")
-        old = get_field(current, name)
+        # ``local`` is the row's value now, not the one captured at the clash: an edit since is not reverted.
+        chosen = now if take == "local" else json.loads({"crm": crm, "value": value}[take] or "null")
+        old = now
         if not same(old, chosen):
             put_field(current, name, chosen)
             current["version"] = int(current.get("version") or 0) + 1
-            upsert_rows(con, f"canonical.{TABLE[entity]}", cols, [{k: plain(v) for k, v in current.items()}],
+            upsert_rows(con, f"canonical.{TABLE[entity]}", cols, [current],
                         key=["id"])
             insert_rows(con, "sync.changes", CHANGE_COLUMNS,
                         [{"run_id": f"resolve-{conflict_id}", "entity": entity, "canonical_id": cid, "field": name,
-                          "old": _json(old), "new": _json(chosen), "side": "resolve"}])
+                          "old": _json(old), "new": _json(chosen), "side": "resolve",
+                          "edited_at": _now()}])  # a decision is an edit, made now
         _close(con, conflict_id, take, who or by, f"resolved: took {take}")
         done.append(Settled(conflict_id, entity, cid, name, take, chosen))
     return done

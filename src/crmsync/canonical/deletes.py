@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .apply import CHANGE_COLUMNS, insert_rows
-from .conflicts import CONFLICT_COLUMNS
+from .conflicts import CLOCKS, CONFLICT_COLUMNS
 from .tables import TABLE
 from .values import plain, same
 
@@ -30,8 +30,11 @@ ENGINE = ("id", "version", "deleted_at")
 
 
 def apply_remote_deletes(con: Any, *, entity: str, connection: str, run_id: str, cols: dict[str, str],
-                         deleted: Mapping[str, dt.datetime | None], mode: str) -> int:
-    """``deleted``: remote id → when the CRM deleted it (None: just now, e.g. an ID scan).
+                         deleted: Mapping[str, dt.datetime | None], mode: str,
+                         pushed: Iterable[str] | None = None) -> int:
+    """``deleted``: remote id → when the CRM deleted it (None: just now, e.g. an ID scan);
+    ``pushed``: the fields the pipeline writes to this CRM (None: every field) — only an edit of one
+    of those was meant for it.
 
     A deletion older than the record's last modification we read is stale (restored since, and the
     feed re-reads its boundary second): ignored. Returns how many canonical rows got ``deleted_at``.
@@ -56,7 +59,8 @@ def apply_remote_deletes(con: Any, *, entity: str, connection: str, run_id: str,
         if not exists or row["deleted_at"] is not None or mode == "never":
             continue
         targets.append(row["id"])
-        lost.extend(_unsent_edits(run_id, entity, connection, row, json.loads(base) if base else {}, cols))
+        lost.extend(_unsent_edits(run_id, entity, connection, row, json.loads(base) if base else {}, cols,
+                                  None if pushed is None else frozenset(pushed)))
     if not gone:
         return 0
     con.execute("UPDATE sync.links SET remote_deleted_at = now() WHERE entity = ? AND connection = ? "
@@ -75,18 +79,29 @@ def apply_remote_deletes(con: Any, *, entity: str, connection: str, run_id: str,
     return len(targets)
 
 
+def pushed_fields(mapping: Any) -> list[str]:
+    """The canonical fields a mapping (crmsync.mapping.MappingSpec) writes to its CRM."""
+    return [f.name for f in mapping.fields if f.pushes]
+
+
 def _unsent_edits(run_id: str, entity: str, connection: str, row: dict[str, Any], base: dict[str, Any],
-                  cols: dict[str, str]) -> list[dict[str, Any]]:
-    """Fields whose canonical value differs from what this CRM last agreed: it will never get them now."""
+                  cols: dict[str, str], pushed: frozenset[str] | None) -> list[dict[str, Any]]:
+    """Fields whose canonical value differs from what this CRM last agreed: it will never get them now.
+    A field this CRM never held, or one never written to it (pull-only: its times, a company another
+    CRM brought), is not an edit meant for it."""
     out = []
     for name in cols:
-        if name in ENGINE or name not in base:
-            continue  # a field this CRM never held is not an edit meant for it
+        if name in ENGINE or name in CLOCKS or name not in base:
+            continue
+        if pushed is not None and name not in pushed and not any(p.startswith(f"{name}.") for p in pushed):
+            continue
         mine = row.get(name)
         if isinstance(mine, str) and cols[name] == "JSON":
             mine = json.loads(mine)
         pairs = ([(f"{name}.{k}", (mine or {}).get(k), v) for k, v in base[name].items()]
                  if isinstance(base[name], dict) and isinstance(mine, dict | None) else [(name, mine, base[name])])
+        if pushed is not None and name not in pushed:  # custom.<key>: only the keys written to this CRM
+            pairs = [p for p in pairs if p[0] in pushed]
         out.extend({"conflict_id": uuid.uuid4().hex[:12], "run_id": run_id, "entity": entity,
                     "canonical_id": row["id"], "connection": connection, "field": field, "base": _json(was),
                     "local": _json(now), "crm": "null", "policy": "deletes", "status": "resolved",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+from crmsync.errors import UserError
+
 TABLE = {"contact": "contacts", "deal": "deals", "task": "tasks"}  # canonical entity → table name
-ENGINE_COLUMNS = {"id": "VARCHAR PRIMARY KEY", "version": "INTEGER NOT NULL", "deleted_at": "TIMESTAMPTZ"}
 
 SYNC_DDL = """
 CREATE SCHEMA IF NOT EXISTS sync;
@@ -50,6 +52,8 @@ CREATE TABLE IF NOT EXISTS sync.changes (
     run_id VARCHAR, entity VARCHAR, canonical_id VARCHAR, field VARCHAR, old JSON, new JSON,
     side VARCHAR, changed_at TIMESTAMPTZ DEFAULT now()
 );
+-- when the edit that made `new` was made (changed_at: when crmsync recorded it); null: not known
+ALTER TABLE sync.changes ADD COLUMN IF NOT EXISTS edited_at TIMESTAMPTZ;
 -- every write crmsync means to make to a CRM (crmsync.push.outbox)
 CREATE TABLE IF NOT EXISTS sync.outbox (
     op_id VARCHAR PRIMARY KEY, run_id VARCHAR, connection VARCHAR NOT NULL, entity VARCHAR NOT NULL,
@@ -66,14 +70,86 @@ CREATE TABLE IF NOT EXISTS sync.outbox (
 """
 
 
-def duck_type(prop: dict[str, Any]) -> str:
+CLOCK = "updated_at"     # when the record was last edited, by anyone: the time newest_wins compares
+CREATED = "created_at"   # when the record first came to be, wherever that was
+ENGINE_DDL = {  # the engine's own columns; the defaults make an INSERT of just a record's fields a new record
+    "id": "VARCHAR PRIMARY KEY DEFAULT CAST(uuid() AS VARCHAR)",
+    "version": "INTEGER NOT NULL DEFAULT 1",
+    "deleted_at": "TIMESTAMPTZ",
+}
+ENGINE_COLUMNS = {"id": "VARCHAR", "version": "INTEGER", "deleted_at": "TIMESTAMPTZ"}
+_SCALARS = {"integer": "BIGINT", "boolean": "BOOLEAN"}
+GUARD = 4  # extra decimal places a DECIMAL column keeps beyond the schema's x-scale (see decimal_type)
+
+
+def _kinds(prop: dict[str, Any]) -> list[str]:
+    if "type" not in prop and "enum" in prop:  # an enum of strings (and null) is a string column
+        return ["string"]
     kinds = prop.get("type", "string")
-    kinds = [k for k in (kinds if isinstance(kinds, list) else [kinds]) if k != "null"] or ["string"]
+    return [k for k in (kinds if isinstance(kinds, list) else [kinds]) if k != "null"] or ["string"]
+
+
+def decimal_type(prop: dict[str, Any]) -> str:
+    """``{"type": "number", "format": "decimal", "x-scale": s, "exclusiveMaximum": 10^k, "exclusiveMinimum": -10^k}``
+    → ``DECIMAL(k+s, s)``: the bounds say how many whole digits the column holds, so the schema check
+    that sets a value aside and the column that stores it can never disagree."""
+    scale = int(prop.get("x-scale", 0))
+    bound = max(abs(Decimal(str(prop.get(k, 0)))) for k in ("exclusiveMaximum", "exclusiveMinimum"))
+    digits = len(str(int(bound))) - 1
+    if bound <= 0 or bound != Decimal(10) ** digits:
+        raise ValueError("a decimal field needs exclusiveMaximum / exclusiveMinimum of a power of ten "
+                         f"(e.g. 1e16 for 16 whole digits), got {bound}")
+    if not 0 <= scale <= 38 or digits + scale > 38:
+        raise ValueError(f"a decimal field holds at most 38 digits, got {digits} whole and x-scale {scale}")
+    # GUARD more decimals than the schema allows: the column keeps 100.125 as typed, so the CHECK of
+    # :func:`checks` refuses it at UPDATE time instead of the column rounding it silently to 100.13.
+    return f"DECIMAL({digits + scale + GUARD},{scale + GUARD})"
+
+
+def duck_type(prop: dict[str, Any]) -> str:
+    """The DuckDB type of one canonical field, from its JSON Schema."""
+    kinds = _kinds(prop)
     kind = kinds[0]
+    if len(kinds) > 1:
+        return "JSON"  # a field that is sometimes text and sometimes a number keeps what it got
     if kind == "string":
-        return "TIMESTAMPTZ" if prop.get("format") == "date-time" else "DATE" if prop.get("format") == "date" \
-            else "VARCHAR"
-    return {"number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN"}.get(kind, "JSON")
+        return {"date-time": "TIMESTAMPTZ", "date": "DATE"}.get(prop.get("format", ""), "VARCHAR")
+    if kind == "number":
+        return decimal_type(prop) if prop.get("format") == "decimal" else "DOUBLE"
+    return _SCALARS.get(kind, "JSON")
+
+
+def checks(expr: str, prop: dict[str, Any], kind: str) -> list[str]:
+    """SQL conditions a value of ``expr`` (typed ``kind``) must meet: the parts of the field's schema
+    DuckDB can check at ``INSERT``/``UPDATE`` time, so a bad SQL edit fails where it is typed."""
+    out = []
+    values = [v for v in prop.get("enum", []) if v is not None]
+    if values and all(isinstance(v, str) for v in values):
+        out.append(f"{expr} IN ({', '.join(_literal(v) for v in values)})")
+    if kind == "VARCHAR" and "pattern" in prop:
+        out.append(f"regexp_matches({expr}, {_literal(prop['pattern'])})")
+    if kind == "VARCHAR" and "minLength" in prop:
+        out.append(f"length({expr}) >= {int(prop['minLength'])}")
+    if kind in ("BIGINT", "DOUBLE"):
+        for key, op in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
+            if key in prop:
+                out.append(f"{expr} {op} {prop[key]!r}")
+    if kind.startswith("DECIMAL"):
+        scale = int(prop.get("x-scale", 0))
+        out.append(f"{expr} = round({expr}, {scale})")
+        for key, op in (("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
+            if key in prop:
+                out.append(f"{expr} {op} {Decimal(str(prop[key])):f}")
+    if kind == "JSON":
+        kinds = _kinds(prop)
+        allowed = [{"array": "ARRAY", "object": "OBJECT"}[k] for k in kinds if k in ("array", "object")]
+        if allowed and len(allowed) == len(kinds):
+            out.append(f"json_type({expr}) IN ({', '.join(_literal(a) for a in allowed)})")
+    return out
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def columns(schema: dict[str, Any]) -> dict[str, str]:
@@ -81,20 +157,38 @@ def columns(schema: dict[str, Any]) -> dict[str, str]:
     out = {"id": "VARCHAR", "version": "INTEGER"}
     for name, prop in (schema.get("properties") or {}).items():
         if name not in ENGINE_COLUMNS:
-            out[name] = duck_type(prop)
+            try:
+                out[name] = duck_type(prop)
+            except ValueError as exc:
+                raise UserError(f"{schema.get('$id') or 'a canonical schema'}: properties.{name}: {exc}") from None
     out["deleted_at"] = "TIMESTAMPTZ"
     return out
 
 
-def canonical_ddl(entity: str, schema: dict[str, Any]) -> str:
-    cols = columns(schema)
-    body = ",\n    ".join(f'"{name}" {ENGINE_COLUMNS.get(name, kind)}' for name, kind in cols.items())
-    return (f"CREATE SCHEMA IF NOT EXISTS canonical;\n"
-            f"CREATE TABLE IF NOT EXISTS canonical.{TABLE[entity]} (\n    {body}\n);")
+def column_ddl(name: str, kind: str, prop: dict[str, Any]) -> str:
+    if name in ENGINE_DDL:
+        return f'"{name}" {ENGINE_DDL[name]}'
+    parts = [f'"{name}" {kind}']
+    if name in (CLOCK, CREATED) and kind == "TIMESTAMPTZ":
+        parts.append("DEFAULT now()")
+    elif kind == "JSON" and _kinds(prop) == ["array"]:
+        parts.append("DEFAULT '[]'")  # as a pulled record has it: "empty list when none"
+    parts += [f"CHECK ({c})" for c in checks(f'"{name}"', prop, kind)]
+    return " ".join(parts)
+
+
+def canonical_ddl(entity: str, schema: dict[str, Any], table: str | None = None) -> str:
+    """``CREATE TABLE`` of one canonical entity (``table``: another name, for a rebuild)."""
+    props = schema.get("properties") or {}
+    body = ",\n    ".join(column_ddl(name, kind, props.get(name) or {}) for name, kind in columns(schema).items())
+    return f"CREATE TABLE IF NOT EXISTS canonical.{table or TABLE[entity]} (\n    {body}\n);"
 
 
 def ensure(con: Any, canonical: dict[str, dict[str, Any]]) -> None:
+    """The store's tables, created or migrated in place to what this version and ``canonical`` need
+    (crmsync.canonical.migrate). ``canonical`` empty: the ``sync.*`` tables only."""
+    from .migrate import migrate
+
     con.execute(SYNC_DDL)
-    for entity, schema in canonical.items():
-        if entity in TABLE:
-            con.execute(canonical_ddl(entity, schema))
+    if canonical:
+        migrate(con, {e: s for e, s in canonical.items() if e in TABLE})

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 _AS_IS = frozenset({str, int, bool, type(None)})  # most values: nothing to convert (checked first, by exact type)
 
 
 def plain(value: Any) -> Any:
-    """A canonical value as JSON has it (DuckDB hands back dates, timestamps, floats for DOUBLE)."""
+    """A canonical value as JSON has it (DuckDB hands back dates, timestamps, Decimals, floats for DOUBLE).
+
+    A timestamp is the canonical text, UTC to the second (``2026-01-01T00:00:00Z``): the resolution
+    both CRMs keep, so ``updated_at = now()`` and the value a CRM reads back compare equal. An amount
+    is the number JSON would carry (whole ones as integers)."""
     if type(value) in _AS_IS:
         return value
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc).isoformat() if value.tzinfo else value.isoformat()
+        return (value.astimezone(dt.timezone.utc) if value.tzinfo else value).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):

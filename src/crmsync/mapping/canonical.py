@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from ..specs.problems import dotted
 from .errors import Rejection
@@ -25,6 +25,23 @@ def load_canonical(project_dir: Path) -> dict[str, dict[str, Any]]:
 DOUBLE_EXACT = 2**53  # every integer up to here, and every decimal of up to 15 digits below it, is exact
 
 
+def within_scale(value: int | float | Decimal, places: int) -> bool:
+    """``value`` has at most ``places`` decimals as written (repr: the shortest text that reads back as it)."""
+    if type(value) is int:
+        return True
+    written = value if isinstance(value, Decimal) else Decimal(repr(value))
+    return not written.is_finite() or -written.normalize().as_tuple().exponent <= places  # inf: the bounds say why
+
+
+def _x_scale(validator: Any, places: Any, instance: Any, schema: dict[str, Any]) -> Any:
+    if type(instance) in (int, float, Decimal) and not within_scale(instance, places):
+        yield ValidationError(f"{instance!r} has more than {places} decimal places")
+
+
+# ``x-scale`` (crmsync.canonical.tables: the DECIMAL column's scale) is checked, not rounded away by the store.
+CanonicalValidator = validators.extend(Draft202012Validator, {"x-scale": _x_scale})
+
+
 class CanonicalCheck:
     """Validates canonical records; the first problem becomes a :class:`Rejection` naming the field.
 
@@ -36,7 +53,7 @@ class CanonicalCheck:
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = Draft202012Validator(schema)
+        self._validator = CanonicalValidator(schema)
         try:
             self._fast = compile_schema(schema)
         except Unsupported:

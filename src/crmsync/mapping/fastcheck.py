@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -156,8 +157,27 @@ def _items(arg: Any, _: dict[str, Any]) -> Check:
     return check
 
 
+def _bound(test: Callable[[Any, Any], bool]) -> Callable[[Any, dict[str, Any]], Check]:
+    def make(arg: Any, _: dict[str, Any]) -> Check:
+        return lambda v: type(v) not in (int, float, Decimal) or test(v, arg)
+
+    return make
+
+
+def _format(arg: Any, _: dict[str, Any]) -> Check:
+    return lambda v: True  # an annotation, as jsonschema treats it without a format checker (the DDL reads it)
+
+
+def _scale(arg: Any, _: dict[str, Any]) -> Check:
+    from .canonical import within_scale
+
+    return lambda v: type(v) not in (int, float, Decimal) or within_scale(v, arg)
+
+
 _KEYWORDS: dict[str, Callable[[Any, dict[str, Any]], Check]] = {
     "type": _type, "enum": _enum, "pattern": _pattern, "minLength": _min_length, "required": _required,
     "properties": _properties, "additionalProperties": _additional, "propertyNames": _property_names,
-    "items": _items,
+    "items": _items, "format": _format, "x-scale": _scale,
+    "minimum": _bound(lambda v, a: v >= a), "maximum": _bound(lambda v, a: v <= a),
+    "exclusiveMinimum": _bound(lambda v, a: v > a), "exclusiveMaximum": _bound(lambda v, a: v < a),
 }

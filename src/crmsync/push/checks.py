@@ -16,7 +16,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from crmsync.canonical.conflicts import CLOCK
+from crmsync.canonical.tables import CLOCK, CREATED
 from crmsync.canonical.values import get_field, same
 from crmsync.mapping.raw_values import exact_decimal
 
@@ -32,7 +32,10 @@ class PushChecks:
         fields = mapper.spec.fields  # the spec only: planning must not fetch the CRM's metadata
         self.limits = {f.name: f.limits for f in fields if f.pushes and f.limits}
         # custom.* pull-only values are rare and live inside one JSON column: top-level fields only
-        self.pull_only = [f.name for f in fields if f.direction == "pull" and f.name != CLOCK and "." not in f.name]
+        # The engine's times are not edits: updated_at is the edit clock, created_at the first creation
+        # (an INSERT fills it in; a copy in a second CRM is created later): neither is a pull-only edit.
+        self.pull_only = [f.name for f in fields
+                          if f.direction == "pull" and f.name not in (CLOCK, CREATED) and "." not in f.name]
         self._candidates: dict[str, tuple[str | None, dict[str, Any]]] = {}
         self._found: list[dict[str, Any]] = []
 

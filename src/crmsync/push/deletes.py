@@ -53,9 +53,9 @@ def record_deletes(con: Any, *, run_id: str, entity: str, connection: str, outco
 
 
 def record_gone(con: Any, *, run_id: str, entity: str, connection: str, cols: dict[str, str],
-                outcomes: list[Outcome], mode: str) -> None:
+                outcomes: list[Outcome], mode: str, pushed: list[str] | None = None) -> None:
     """Updates refused because the CRM record was deleted in between: handled as that deletion."""
     for o in outcomes:
         mark(con, [o.op.op_id], "gone", o.error)
     apply_remote_deletes(con, entity=entity, connection=connection, run_id=run_id, cols=cols,
-                         deleted=dict.fromkeys(str(o.op.remote_id) for o in outcomes), mode=mode)
+                         deleted=dict.fromkeys(str(o.op.remote_id) for o in outcomes), mode=mode, pushed=pushed)

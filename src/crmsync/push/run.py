@@ -41,9 +41,10 @@ from crmsync.canonical.apply import (
     save_minted,
     upsert_rows,
 )
+from crmsync.canonical.deletes import pushed_fields
 from crmsync.canonical.links import Link, LinkBook
-from crmsync.canonical.tables import TABLE, columns, ensure
-from crmsync.canonical.values import get_field, plain, same
+from crmsync.canonical.tables import CLOCK, CREATED, TABLE, columns, ensure
+from crmsync.canonical.values import get_field, same
 from crmsync.errors import CrmError
 from crmsync.http.session import OutcomeUnknown
 from crmsync.project import Project
@@ -392,7 +393,8 @@ class _Entity:
             return refused
         gone = [o for o in outcomes if o.gone]
         if gone:
-            record_gone(self.con, **where, cols=self.cols, outcomes=gone, mode=self.deletes)
+            record_gone(self.con, **where, cols=self.cols, outcomes=gone, mode=self.deletes,
+                        pushed=pushed_fields(self.mapper.spec))
         return [o for o in outcomes if not o.gone]
 
     def _sending(self, ops: list[Op]) -> None:
@@ -462,7 +464,7 @@ class _Entity:
             if all(updated[k] == row[k] or same(updated[k], row[k]) for k in self.cols):  # == first: cheap
                 continue
             updated["version"] = int(row.get("version") or 0) + 1
-            rows.append({k: plain(v) for k, v in updated.items()})
+            rows.append(updated)  # typed values as they are: a timestamp keeps its microseconds
             current[canonical_id] = updated  # the same record twice in one batch builds on the first
         upsert_rows(self.con, f"canonical.{TABLE[self.entity]}", self.cols, rows, key=["id"])
 
@@ -514,8 +516,8 @@ def _crm_view(current: dict[str, Any], base: dict[str, Any], written: list[str],
               ) -> dict[str, Any]:
     updated = dict(current)
     for name, value in base.items():
-        if name not in cols:
-            continue
+        if name not in cols or name == CLOCK or (name == CREATED and not _empty(current.get(name))):
+            continue  # our write is no edit and no creation of the record: the row's own times stand
         mine = updated.get(name)
         if isinstance(value, dict) and (mine is None or isinstance(mine, dict)):
             mine = mine or {}

@@ -163,7 +163,8 @@ def test_text_in_a_number_column_is_read_from_dlt_s_variant_column(project, fake
 
 def test_the_cli_sync_ends_normally_and_names_the_record(tmp_path, fake_crm):
     """The issue's repro through the real CLI: a deal price of 1e25 in AmoCRM and an amount of 1e30
-    set with SQL. Before: "internal error: InvalidOperation", exit 1, deals and tasks never pushed."""
+    set with SQL. Before: "internal error: InvalidOperation", exit 1, deals and tasks never pushed.
+    The typed store refuses 1e30 at UPDATE time; an amount AmoCRM cannot keep (100.5) stands in for it."""
     import json
 
     import duckdb
@@ -180,8 +181,10 @@ def test_the_cli_sync_ends_normally_and_names_the_record(tmp_path, fake_crm):
     victim, local = api.ids("deal")[:2]
     api.set("deal", victim, "price", 10**25)
     con = duckdb.connect(str(project / "crmsync.duckdb"))
-    con.execute("UPDATE canonical.deals SET amount = 1e30 WHERE id = (SELECT canonical_id FROM sync.links "
-                "WHERE entity = 'deal' AND remote_id = ?)", [local])
+    where = "WHERE id = (SELECT canonical_id FROM sync.links WHERE entity = 'deal' AND remote_id = ?)"
+    with pytest.raises(duckdb.ConversionException):  # the typed store refuses 1e30 where it is typed
+        con.execute(f"UPDATE canonical.deals SET amount = 1e30 {where}", [local])
+    con.execute(f"UPDATE canonical.deals SET amount = 100.5 {where}", [local])  # kept, but AmoCRM keeps whole units
     con.close()
 
     result = run(project, "sync", "amocrm", "--json", ok=False)  # no internal error: done, records set aside

@@ -8,11 +8,13 @@ import datetime as dt
 import json
 import shutil
 from collections import Counter
+from decimal import Decimal
 
 import duckdb
 import phonenumbers
 import pytest
 
+from crmsync.canonical.values import plain
 from crmsync.fakes.world import PIPELINES, build_world
 from crmsync.mapping import load_canonical, load_mapping
 from crmsync.project import Project, builtin_project_dir
@@ -61,9 +63,14 @@ def pulled(request, tmp_path_factory):
     for table in ("contacts", "deals", "tasks"):
         cur = con.execute(f"SELECT * FROM canonical.{table}")
         names = [d[0] for d in cur.description]
-        tables[table] = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        # typed columns (TIMESTAMPTZ, DECIMAL) compared as the canonical JSON text the mapping produced
+        tables[table] = [dict(zip(names, map(_as_json, row), strict=True)) for row in cur.fetchall()]
     con.close()
     return crm, result, tables
+
+
+def _as_json(value):
+    return plain(value) if isinstance(value, dt.datetime | Decimal) else value
 
 
 def _json(value):

@@ -6,6 +6,7 @@ not send the bad record (the fake's records are compared through its API), must 
 other entities, and must send the record once the value is fixed.
 """
 
+import duckdb
 import pytest
 
 from tests.integration.push.test_push import Sync, project  # noqa: F401 (a fixture)
@@ -42,7 +43,28 @@ def two_deals(sync):
 
 
 @pytest.mark.parametrize("amount", ["1e30", BIG, "'NaN'", "100.125"])
-def test_an_amount_the_crm_cannot_keep_is_refused_and_the_rest_is_pushed(synced, amount):
+def test_an_amount_the_store_cannot_keep_is_refused_where_it_is_typed(synced, amount):
+    """The typed store (DECIMAL with a CHECK of the schema's scale and bounds) refuses these at UPDATE
+    time: the row keeps its value, so no push can send them."""
+    (bad, _), _ = two_deals(synced)
+    before = synced.sql("SELECT amount FROM canonical.deals WHERE id = ?", [bad])
+    with pytest.raises((duckdb.ConversionException, duckdb.ConstraintException)):
+        synced.sql(f"UPDATE canonical.deals SET amount = {amount} WHERE id = ?", [bad])
+    assert synced.sql("SELECT amount FROM canonical.deals WHERE id = ?", [bad]) == before
+
+
+@pytest.fixture
+def amo_synced(project, fake_crm):  # noqa: F811
+    sync = Sync(project, "amocrm", fake_crm("amocrm", contacts=8, deals=6, tasks=4, rate_limit=False))
+    sync.pull()
+    return sync
+
+
+@pytest.mark.parametrize("amount", ["100.5", "0.01"])
+def test_an_amount_the_crm_cannot_keep_is_refused_and_the_rest_is_pushed(amo_synced, amount):
+    """An amount the store keeps but AmoCRM cannot (it keeps whole units; Bitrix24 keeps what the
+    canonical schema allows, so nothing the store takes is refused there)."""
+    synced = amo_synced
     (bad, bad_remote), (good, good_remote) = two_deals(synced)
     before = crm_amount(synced, bad_remote)
     synced.sql(f"UPDATE canonical.deals SET amount = {amount} WHERE id = ?", [bad])
@@ -71,7 +93,8 @@ def test_an_exact_big_amount_is_never_sent_rounded(synced):
     """12345678901234567890 must not reach a CRM as 1.2345678901234567e19: whatever the store kept,
     what is on the wire is either exact or nothing."""
     (bad, bad_remote), _ = two_deals(synced)
-    synced.sql(f"UPDATE canonical.deals SET amount = {BIG} WHERE id = ?", [bad])
+    with pytest.raises(duckdb.ConversionException):  # the typed store does not even take it
+        synced.sql(f"UPDATE canonical.deals SET amount = {BIG} WHERE id = ?", [bad])
     bodies = []
     synced.session.hooks["response"].append(lambda r, **_: bodies.append(r.request.body or b""))
     synced.push()

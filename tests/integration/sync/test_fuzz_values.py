@@ -286,24 +286,27 @@ def _push_round(world: World, data: Any) -> None:
             top, _, key = name.partition(".")
             (before,) = sql(f"SELECT CAST({top} AS VARCHAR) FROM canonical.{TABLE[entity]} WHERE id = ?",
                             [cid]).fetchall()[0]
-            if key:
-                bad = data.draw(PUSH_JSON)
-                custom = json.loads(before) if before else {}
-                sql(f"UPDATE canonical.{TABLE[entity]} SET custom = CAST(? AS JSON) WHERE id = ?",
-                               [json.dumps({**custom, key: bad.value}, ensure_ascii=False), cid])
-            elif kind == "JSON":
-                bad = data.draw(PUSH_JSON)
-                sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = CAST(? AS JSON) WHERE id = ?",
-                               [json.dumps(bad.value, ensure_ascii=False), cid])
-            elif kind == "DOUBLE":
-                bad = data.draw(PUSH_NUMBERS)
-                sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = CAST(? AS DOUBLE) WHERE id = ?",
-                               [str(bad.value) if not isinstance(bad.value, float) else repr(bad.value), cid])
-            elif kind == "BOOLEAN":
-                continue  # a boolean column cannot hold a bad value
-            else:
-                bad = data.draw(PUSH_TEXT)
-                sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = ? WHERE id = ?", [bad.value, cid])
+            try:
+                if key:
+                    bad = data.draw(PUSH_JSON)
+                    custom = json.loads(before) if before else {}
+                    sql(f"UPDATE canonical.{TABLE[entity]} SET custom = CAST(? AS JSON) WHERE id = ?",
+                        [json.dumps({**custom, key: bad.value}, ensure_ascii=False), cid])
+                elif kind == "JSON":
+                    bad = data.draw(PUSH_JSON)
+                    sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = CAST(? AS JSON) WHERE id = ?",
+                        [json.dumps(bad.value, ensure_ascii=False), cid])
+                elif kind == "DOUBLE" or kind.startswith("DECIMAL"):
+                    bad = data.draw(PUSH_NUMBERS)
+                    sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = CAST(? AS DOUBLE) WHERE id = ?",
+                        [str(bad.value) if not isinstance(bad.value, float) else repr(bad.value), cid])
+                elif kind == "BOOLEAN":
+                    continue  # a boolean column cannot hold a bad value
+                else:
+                    bad = data.draw(PUSH_TEXT)
+                    sql(f"UPDATE canonical.{TABLE[entity]} SET {top} = ? WHERE id = ?", [bad.value, cid])
+            except (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException):
+                continue  # the typed store refuses it where it is typed (a CHECK, the column's type): never pushed
             placed.append((entity, cid, name, top, before, bad))
     con.close()
     try:

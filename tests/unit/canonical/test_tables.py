@@ -1,0 +1,96 @@
+"""Canonical tables generated from the JSON Schemas: real SQL types, defaults, CHECKs, on a real DuckDB file."""
+
+import datetime as dt
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from crmsync.canonical.tables import columns, decimal_type, duck_type, ensure
+from crmsync.canonical.values import plain, same
+from crmsync.mapping import load_canonical
+from crmsync.project import builtin_project_dir
+
+CANONICAL = load_canonical(builtin_project_dir())
+
+
+@pytest.fixture
+def con(tmp_path):
+    con = duckdb.connect(str(tmp_path / "store.duckdb"))
+    ensure(con, CANONICAL)
+    yield con
+    con.close()
+
+
+def test_types_come_from_the_schemas():
+    contact, deal, task = (columns(CANONICAL[e]) for e in ("contact", "deal", "task"))
+    assert contact["created_at"] == contact["updated_at"] == "TIMESTAMPTZ"
+    assert contact["emails"] == contact["phones"] == contact["custom"] == "JSON"
+    assert deal["amount"] == "DECIMAL(22,6)" and deal["closed_at"] == "TIMESTAMPTZ"
+    assert task["completed"] == "BOOLEAN" and task["due_at"] == "TIMESTAMPTZ"
+    assert duck_type({"type": ["string", "null"], "format": "date"}) == "DATE"
+    assert duck_type({"type": "integer"}) == "BIGINT"
+
+
+def test_a_decimal_needs_power_of_ten_bounds():
+    assert decimal_type({"format": "decimal", "x-scale": 4, "exclusiveMaximum": 1e6, "exclusiveMinimum": 0}) \
+        == "DECIMAL(14,8)"
+    with pytest.raises(ValueError, match="power of ten"):
+        decimal_type({"format": "decimal", "x-scale": 2, "maximum": 500})
+
+
+def test_an_insert_of_just_the_fields_is_a_complete_new_record(con):
+    con.execute("INSERT INTO canonical.contacts (first_name, emails) "
+                "VALUES ('Ann', '[{\"value\": \"ann@example.com\", \"type\": \"work\"}]')")
+    cid, version, created, updated, phones, deleted = con.execute(
+        "SELECT id, version, created_at, updated_at, phones, deleted_at FROM canonical.contacts").fetchone()
+    assert len(cid) == 36 and version == 1 and phones == "[]" and deleted is None
+    now = dt.datetime.now(dt.timezone.utc)
+    assert abs((now - created).total_seconds()) < 60 and created == updated
+
+
+@pytest.mark.parametrize(("statement", "column"), [
+    ("UPDATE canonical.deals SET status = 'bogus'", "status"),
+    ("UPDATE canonical.deals SET currency = 'usd'", "currency"),
+    ("UPDATE canonical.deals SET owner = 'nobody'", "owner"),
+    ("UPDATE canonical.deals SET contacts = '{}'", "contacts"),
+    ("UPDATE canonical.deals SET amount = 1e30", "DECIMAL"),
+    ("UPDATE canonical.deals SET closed_at = 'yesterday'", "timestamp"),
+])
+def test_a_bad_sql_edit_fails_where_it_is_typed(con, statement, column):
+    con.execute("INSERT INTO canonical.deals (title, amount, status, currency) VALUES ('D', 10.5, 'open', 'RUB')")
+    with pytest.raises(duckdb.Error, match=column):
+        con.execute(statement)
+    assert con.execute("SELECT amount, status, currency FROM canonical.deals").fetchall() == [
+        (Decimal("10.50"), "open", "RUB")]
+
+
+def test_a_row_with_constraints_updates_repeatedly_in_one_transaction(con):
+    """DuckDB turns an UPDATE of a constrained row into delete + insert: the engine's upserts and a
+    person's UPDATEs must still work twice on one row inside one transaction."""
+    con.execute("INSERT INTO canonical.deals (id, title, status) VALUES ('d1', 'D', 'open')")
+    con.execute("BEGIN")
+    con.execute("UPDATE canonical.deals SET status = 'won', updated_at = now() WHERE id = 'd1'")
+    con.execute("INSERT INTO canonical.deals (id, version, title, status) VALUES ('d1', 2, 'E', 'lost') "
+                "ON CONFLICT (id) DO UPDATE SET version = excluded.version, title = excluded.title, "
+                "status = excluded.status")
+    con.execute("UPDATE canonical.deals SET amount = 5 WHERE id = 'd1'")
+    con.execute("COMMIT")
+    assert con.execute("SELECT version, title, status, amount FROM canonical.deals").fetchall() == [
+        (2, "E", "lost", Decimal("5.00"))]
+
+
+def test_typed_values_compare_as_json_sees_them():
+    utc = dt.timezone.utc
+    assert plain(dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=utc)) == "2026-01-02T03:04:05Z"
+    assert plain(Decimal("1500.00")) == 1500 and plain(Decimal("10.50")) == 10.5
+    assert same(Decimal("10.50"), 10.5) and same(dt.datetime(2026, 1, 1, tzinfo=utc), "2026-01-01T00:00:00Z")
+    assert plain(dt.date(2026, 1, 2)) == "2026-01-02"
+
+
+def test_ensure_on_a_current_store_changes_nothing(con):
+    con.execute("INSERT INTO canonical.tasks (title, completed) VALUES ('T', true)")
+    before = con.execute("SELECT * FROM canonical.tasks").fetchall()
+    ensure(con, CANONICAL)
+    assert con.execute("SELECT * FROM canonical.tasks").fetchall() == before
+    assert con.execute("SELECT version FROM sync.schema_version").fetchall() == [(2,)]
