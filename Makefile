@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench chromium
+.PHONY: demo test lint fmt clean setup bench chromium soak
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
@@ -47,3 +47,16 @@ clean:
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
+
+# Long randomised runs, before an issue closes: many seeds of the model-based two-way test, the fuzz
+# tests with many examples, and the dry-run parity property with many edit sets.
+SOAK_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12
+SOAK_ROUNDS ?= 6
+SOAK_EXAMPLES ?= 50
+soak: $(VENV)/.dev
+	CRMSYNC_MODEL_SEEDS=$(SOAK_SEEDS) CRMSYNC_MODEL_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest \
+		tests/integration/sync/test_model_random.py --timeout 3600 -q
+	CRMSYNC_FUZZ_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/python -m pytest -m fuzz_long --timeout 3600 -q \
+		tests/integration/sync/test_fuzz_values.py
+	CRMSYNC_PARITY_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/python -m pytest --timeout 3600 -q \
+		tests/integration/sync/test_dry_run_parity.py
