@@ -72,7 +72,7 @@ class RunsResult:
         return {"runs": self.runs}
 
 
-def list_runs(project: Project, *, pipeline: str | None = None, limit: int = 20) -> RunsResult:
+def list_runs(project: Project, *, pipeline: str | None = None, limit: int | None = 20) -> RunsResult:
     """The newest ``limit`` runs of ``pipeline`` (or of every pipeline), from each store they use."""
     from crmsync.specs.project_specs import load_specs
     from crmsync.store import open_store

@@ -2,6 +2,7 @@
 key, shows the pipelines and their runs, resolves a pending conflict, and "Run now" starts a run
 whose result then appears (and carries the decision to the CRM)."""
 
+import json
 import os
 import shutil
 
@@ -34,6 +35,9 @@ def test_status_page_shows_pipelines_and_runs_and_runs_now(tmp_path, fake_crm, s
     run_here(project, "sync", "amocrm", "--json", "--no-strict")  # held in a manual conflict: exit 5 if strict
     served = serve(project)
     before = len(served.get("/api/runs?limit=100")["runs"])
+    # the API lists runs exactly as `crmsync runs --json` prints them
+    assert served.get("/api/runs?limit=100")["runs"] == json.loads(
+        run_here(project, "runs", "--json", "--limit", "100"))["runs"]
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])

@@ -175,10 +175,8 @@ class Loop:
         for i, cid in enumerate(edited):
             name = rng.choice(sorted(FIELDS))
             sides = ["amocrm", "bitrix24", "sql"]
-            if i % 3 == 0:  # a true conflict: the same field changed on two or three sides
-                chosen = rng.sample(sides, rng.choice([2, 3]))
-            else:
-                chosen = [rng.choice(sides)]
+            # every third one a true conflict: the same field changed on two or three sides
+            chosen = rng.sample(sides, rng.choice([2, 3])) if i % 3 == 0 else [rng.choice(sides)]
             for side in chosen:
                 value = self.token(name[0])
                 if side == "sql":
@@ -247,8 +245,9 @@ class Loop:
             remote_ids = list(links.values())
             assert len(remote_ids) == len(set(remote_ids)), f"{crm}: one CRM record linked twice"
             orphans = sorted(set(rows) - set(remote_ids))
-            assert not orphans, (f"{crm}: records no canonical row knows (duplicates?): "
-                                 f"{[(o, rows[o].get(FIELDS['last_name'][0 if crm == 'amocrm' else 1])) for o in orphans]}")
+            key = FIELDS["last_name"][0 if crm == "amocrm" else 1]
+            named = [(o, rows[o].get(key)) for o in orphans]
+            assert not orphans, f"{crm}: records no canonical row knows (duplicates?): {named}"
         for token, side in model.created_tokens.items():
             in_store = [cid for cid, row in canonical.items() if row[2] == token and cid in live]
             assert len(in_store) <= 1, f"{token} (created in {side}) is {len(in_store)} canonical rows"

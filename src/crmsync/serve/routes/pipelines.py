@@ -109,15 +109,24 @@ def get_job(request: Request, job_id: str) -> dict[str, Any]:
     return job.as_dict()
 
 
-@router.get("/runs", summary="Run history from sync.runs: counts, timings, status, errors (newest first)",
-            responses=responses(401, 403), dependencies=[Depends(require("read"))])
+@router.get("/runs", summary="Run history from sync.runs, as `crmsync runs --json` lists it (newest first)",
+            responses=responses(401, 403, 404), dependencies=[Depends(require("read"))])
 def list_runs(request: Request, response: Response, pipeline: str | None = None, status: str | None = None,
               limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
-    from crmsync.serve.history import list_runs as runs
+    """The rows `crmsync runs --json` prints (crmsync.run_history), filtered by status."""
+    from crmsync.output import normalise
+    from crmsync.run_history import list_runs as runs
 
-    stores = sorted({_store(p) for p in request.app.state.pipelines.values()}) or ["crmsync.duckdb"]
-    return storeguard.read(request, response, lambda: runs(request.app.state.project, stores, pipeline=pipeline,
-                                                           status=status, limit=limit))
+    if pipeline is not None and pipeline not in request.app.state.pipelines:
+        raise ApiError(404, "not_found", f"no pipeline {pipeline!r}")
+
+    def work() -> dict[str, Any]:
+        rows = runs(request.app.state.project, pipeline=pipeline, limit=None if status else limit).runs
+        if status:
+            rows = [r for r in rows if r["status"] == status][:limit]
+        return normalise({"runs": rows})
+
+    return storeguard.read(request, response, work)
 
 
 @router.get("/status", summary="Exactly what `crmsync status --json` prints",
