@@ -35,20 +35,6 @@ def runs(project):
         con.close()
 
 
-@pytest.fixture
-def project(tmp_path):
-    run_here(tmp_path, "init", str(tmp_path / "p"))
-    return tmp_path / "p"
-
-
-@pytest.fixture
-def amo(project, fake_crm):
-    server = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
-    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
-             "--long-lived-token", "demo-token")
-    return server
-
-
 def test_one_table_in_the_help_and_in_the_readme():
     import re
     from pathlib import Path

@@ -9,7 +9,6 @@ import subprocess
 
 from tests.integration.push.test_push_cli import sql
 from tests.integration.test_cli import crmsync_cmd
-from tests.integration.test_exit_codes import amo, project  # noqa: F401 - fixtures
 from tests.integration.test_pull_cli import run_here
 
 

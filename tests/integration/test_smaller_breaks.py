@@ -51,20 +51,6 @@ def test_a_cron_no_scheduler_can_run_is_refused(spec_project):
     assert "pipelines/amocrm.yaml:7: schedule: schedule '61 * * * *' is not a five-field cron" in r.output
 
 
-@pytest.fixture
-def project(tmp_path):
-    run_here(tmp_path, "init", str(tmp_path / "p"))
-    return tmp_path / "p"
-
-
-@pytest.fixture
-def amo(project, fake_crm):
-    server = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
-    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
-             "--long-lived-token", "demo-token")
-    return server
-
-
 def test_a_custom_field_name_typo_is_a_configuration_error(project, amo):
     path = project / "mappings" / "amocrm" / "contact.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("name: Источник", "name: Истчник"), encoding="utf-8")

@@ -12,7 +12,6 @@ from crmsync.http.policy import RetryPolicy
 from crmsync.waiting import add_sink
 from tests.integration.http.test_session_against_fakes import amo_session
 from tests.integration.test_cli import crmsync_cmd
-from tests.integration.test_exit_codes import amo, exit_code, project  # noqa: F401 - fixtures
 
 
 @pytest.fixture
