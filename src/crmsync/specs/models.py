@@ -76,6 +76,8 @@ class Entity:
     create: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     delete: dict[str, Any] | None = None
+    read_back: dict[str, Any] | None = None
+    recover: dict[str, Any] | None = None
     links: dict[str, Any] | None = None
     deletes: TypedBlock | None = None
 

@@ -1,0 +1,215 @@
+"""The two ways a push looks into the CRM, as each connector entity declares them.
+
+``read_back`` reads written records by id, so the link's base is exactly what a pull will see:
+the entity's list call with the ids in a parameter (REST ``params``) or filter (RPC ``filter``),
+``{ids}`` standing for a chunk of ``size`` ids; or a call of its own (``path``, ``method``, ``body``
+with ``{ids}`` or ``{id_items}``, ``records``), e.g. a batch read.
+
+``recover`` finds the record a create made when its answer was lost (a timeout, a dropped answer):
+``by_key`` looks for the idempotency key the create wrote into the record (``{keys}`` in the filter,
+``key_field`` in the record); ``by_content`` lists the records changed since shortly before the
+earliest lost call (``{cursor}``, written in ``format``: the connector's timestamp format) and
+gives each op the unlinked record holding exactly the values it wrote. A lookup the CRM refuses
+(any 4xx) is an error that stops and reports: "nothing found" would send the create again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from crmsync.errors import CrmError
+from crmsync.http.policy import crm_message
+from crmsync.phpquery import build_query
+
+from .outbox import Op
+from .writer import fill
+from .writers_rest import dig, listed
+
+if TYPE_CHECKING:
+    from .writer import Writer
+
+WINDOW_SECONDS = 900  # how far before a lost create's send we look for it (recover.window_seconds)
+MAX_PAGES = 10_000
+
+
+def format_instant(instant: dt.datetime, fmt: str) -> str:
+    """``instant`` written the way the CRM writes its timestamps (``incremental.format``)."""
+    utc = instant.astimezone(dt.timezone.utc)
+    if fmt == "unix_seconds":
+        return str(int(utc.timestamp()))
+    if fmt == "unix_ms":
+        return str(int(utc.timestamp() * 1000))
+    if fmt == "rfc3339":
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.isoformat()  # iso8601: with its offset
+
+
+class Lookup:
+    def __init__(self, owner: Writer) -> None:
+        self.owner = owner
+        self.spec = owner.spec
+
+    # -- the declarations ----------------------------------------------------------------------
+    def _block(self, name: str) -> dict[str, Any]:
+        block = self.spec.get(name)
+        if not block:
+            what = "read written records back" if name == "read_back" else "find a create whose answer was lost"
+            raise CrmError(f"the connector's {self.owner.entity} entity declares no {name!r}: crmsync cannot "
+                           f"{what}. Add {name} to connectors/<crm>.yaml (see `crmsync validate`).")
+        return block
+
+    def _rpc(self) -> bool:
+        return "path" not in self.spec["list"]
+
+    def rpc_filter(self, name: str) -> dict[str, Any] | None:
+        block = self.spec.get(name) or {}
+        return block.get("filter") if self._rpc() else None
+
+    def keyed(self) -> bool:
+        return (self.spec.get("recover") or {}).get("type") == "by_key"
+
+    def ids_filter(self, ids: list[str]) -> dict[str, Any]:
+        return fill(self._block("read_back").get("filter") or {}, {"ids": ids})
+
+    def keys_filter(self, keys: list[str]) -> dict[str, Any]:
+        return fill(self._block("recover").get("filter") or {}, {"keys": keys})
+
+    def rpc_list_call(self, flt: dict[str, Any]) -> str:
+        listing = self.spec["list"]
+        id_field = listing.get("id_field", "ID")
+        params = {"filter": flt, "order": {id_field: "ASC"}, "select": listing.get("select", ["*"]), "start": -1}
+        return f"{listing['method']}?{build_query(params)}"
+
+    # -- read back -----------------------------------------------------------------------------
+    def fetch(self, remote_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not remote_ids:
+            return {}
+        block = self._block("read_back")
+        size = int(block.get("size") or self.owner.paginator.get("size") or 50)
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(remote_ids), size):
+            chunk = remote_ids[start:start + size]
+            values = {"ids": chunk, "id_items": [fill(block.get("id_item", "{id}"), {"id": i}) for i in chunk]}
+            for raw in self._walk(block, values, expected=len(set(chunk))):
+                out[self.owner.record_id(raw)] = raw
+        return out
+
+    # -- lost creates --------------------------------------------------------------------------
+    def find_created(self, ops: list[Op], matches: Callable[[dict[str, Any], Op], bool]) -> dict[str, str]:
+        """``op_id`` → remote id of the records lost creates made, for the ops found; a record is
+        given to one op only."""
+        if not ops:
+            return {}
+        block = self._block("recover")
+        kind = block.get("type", "by_content")
+        if kind == "by_key":
+            return self._by_key(block, ops)
+        if kind != "by_content":
+            raise CrmError(f"{self.owner.entity}.recover.type {kind!r} is not one of: by_key, by_content")
+        window = dt.timedelta(seconds=float(block.get("window_seconds", WINDOW_SECONDS)))
+        since = min(op.sent_at or dt.datetime.now(dt.timezone.utc) for op in ops) - window
+        fmt = block.get("format") or (self.spec.get("incremental") or {}).get("format") or "iso8601"
+        found: dict[str, str] = {}
+        for raw in self._walk(block, {"cursor": format_instant(since, fmt)}):
+            rid = self.owner.record_id(raw)
+            if rid in found.values():
+                continue
+            op = next((o for o in ops if o.op_id not in found and matches(raw, o)), None)
+            if op is not None:
+                found[op.op_id] = rid
+                if len(found) == len(ops):
+                    break
+        return found
+
+    def _by_key(self, block: dict[str, Any], ops: list[Op]) -> dict[str, str]:
+        by_key = {op.idempotency_key: op.op_id for op in ops}
+        key_field = block.get("key_field")
+        if not key_field:
+            raise CrmError(f"{self.owner.entity}.recover (by_key) needs key_field: the record field that holds the key")
+        keys = list(by_key)
+        size = int(block.get("size", 50))
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), size):
+            for raw in self._walk(block, {"keys": keys[start:start + size]}):
+                op_id = by_key.get(str(dig(raw, key_field)))
+                if op_id is not None and op_id not in found:
+                    found[op_id] = self.owner.record_id(raw)
+        return found
+
+    # -- listing -------------------------------------------------------------------------------
+    def _walk(self, block: dict[str, Any], values: dict[str, Any], expected: int | None = None
+              ) -> Iterator[dict[str, Any]]:
+        if self._rpc():
+            yield from self._rpc_list(fill(block.get("filter") or {}, values))
+        elif "path" in block:
+            yield from self._call(block, values, expected)
+        else:
+            yield from self._rest_list(fill(block.get("params") or {}, values), expected)
+
+    def _fail(self, response: Any, what: str) -> CrmError:
+        return CrmError(f"{self.owner.session.crm_title} refused to {what} ({response.status_code}: "
+                        f"{crm_message(response)}); nothing was sent again. Check the connector's "
+                        f"{self.owner.entity} read_back / recover settings.")
+
+    def _rest_list(self, params: dict[str, Any], expected: int | None) -> Iterator[dict[str, Any]]:
+        """The entity's list call with ``params``, walked with the connector's numbered pages.
+        ``expected``: how many records the filter can match at most (the ids asked for); once that
+        many came the listing is complete, where a full page would otherwise cost one more request."""
+        listing, pager = self.spec["list"], self.owner.paginator
+        size = int(pager.get("size", 250))
+        seen = 0
+        url = f"{self.owner.base_url}/{listing['path']}"
+        for page in range(pager.get("first_page", 1), MAX_PAGES):
+            response = self.owner.session.get(url, params={
+                **(listing.get("params") or {}), **params, pager.get("page_param", "page"): page,
+                pager.get("size_param", "limit"): size})
+            if response.status_code >= 400:
+                raise self._fail(response, f"list {self.owner.entity} records")
+            if response.status_code == pager.get("empty_status", 204) or not response.content:
+                return
+            records = listed(response.json(), listing.get("records", ""))
+            yield from records
+            seen += len(records)
+            if (expected is not None and seen >= expected) or len(records) < size:
+                return  # a short page is the last one: asking on would only fetch an empty page
+
+    def _call(self, block: dict[str, Any], values: dict[str, Any], expected: int | None
+              ) -> Iterator[dict[str, Any]]:
+        """A call of the block's own: ``body`` (POST) or ``params`` (GET), records at ``records``;
+        pages follow ``next`` (a path in the answer) into ``next_param`` (of the body or query)."""
+        method = str(block.get("method", "POST" if "body" in block else "GET")).upper()
+        body = fill(block.get("body"), values) if "body" in block else None
+        params = fill(block.get("params") or {}, values)
+        url = f"{self.owner.base_url}/{block['path']}"
+        seen = 0
+        for _ in range(MAX_PAGES):
+            response = self.owner.session.request(method, url, params=params or None, json=body,
+                                                  idempotent=True)  # a read, even when it POSTs
+            if response.status_code >= 400 and response.status_code not in set(block.get("partial_status") or [207]):
+                raise self._fail(response, f"look up {self.owner.entity} records")
+            answer = response.json() if response.content else {}
+            records = listed(answer, block.get("records", "results"))
+            yield from records
+            seen += len(records)
+            nxt = dig(answer, block["next"]) if block.get("next") else None
+            if nxt is None or not records or (expected is not None and seen >= expected):
+                return
+            if body is not None:
+                body = {**body, block.get("next_param", "after"): nxt}
+            else:
+                params = {**params, block.get("next_param", "after"): nxt}
+
+    def _rpc_list(self, flt: dict[str, Any]) -> list[dict[str, Any]]:
+        from crmsync.read.bitrix_batch import attach_links, batch_pages
+
+        listing = self.spec["list"]
+        record_id = listing.get("record_id_field", listing.get("id_field", "ID"))
+        pages = list(batch_pages(self.owner.session, self.owner.base_url, listing["method"],
+                                 select=listing.get("select", ["*"]), id_field=listing.get("id_field", "ID"),
+                                 record_id_field=record_id, records_key=listing.get("records"), extra_filter=flt,
+                                 per_batch=5))
+        if pages and self.spec.get("links"):
+            attach_links(self.owner.session, self.owner.base_url, pages, self.spec["links"], record_id)
+        return [r for page in pages for r in page]
