@@ -3,12 +3,15 @@ canonical dates (birthdays, contract dates) are ``YYYY-MM-DD``."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date, datetime, timezone
 from typing import Any
 
 from ..context import Context
 from ..registry import Transform
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def utc_text(moment: datetime) -> str:
@@ -57,7 +60,7 @@ class UnixTime(Transform):
 
 
 class IsoTime(Transform):
-    summary = "ISO-8601 with any offset (Bitrix24) ⇄ ISO-8601 UTC timestamp"
+    summary = "ISO-8601 with any offset, or a date alone (midnight UTC) ⇄ ISO-8601 UTC timestamp"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         text = str(value).strip()
@@ -67,6 +70,8 @@ class IsoTime(Transform):
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ctx.reject(f"{value!r} is not an ISO-8601 date-time") from None
+        if _DATE_ONLY.match(text):  # a date without a time is that day's midnight UTC (a CRM's date-only field)
+            moment = moment.replace(tzinfo=timezone.utc)
         if moment.tzinfo is None:
             raise ctx.reject(f"{value!r} has no UTC offset, so its moment is unknown")
         return utc_text(moment)
