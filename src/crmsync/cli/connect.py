@@ -19,8 +19,8 @@ from crmsync.project import Project
 @click.option("--client-secret", envvar="CRMSYNC_CLIENT_SECRET", show_envvar=True,
               help="OAuth: the integration's secret key (prefer the environment variable: no shell history).")
 @click.option("--subdomain", help="AmoCRM: the account, e.g. acme for https://acme.amocrm.ru.")
-@click.option("--domain", default="amocrm.ru", show_default=True,
-              help="AmoCRM: kommo.com for Kommo accounts (also picks https://www.kommo.com/oauth).")
+@click.option("--domain", help="The parent domain of --subdomain, if not the connector's connect.domain "
+                                "(e.g. kommo.com for Kommo accounts; also picks their consent page).")
 @click.option("--base-url", help="AmoCRM: the account's full address (overrides --subdomain/--domain).")
 @click.option("--portal", help="Bitrix24 OAuth: the portal address, e.g. https://acme.bitrix24.ru.")
 @click.option("--authorize-url", help="OAuth consent page, if not the connector's (e.g. a Kommo or test host).")
