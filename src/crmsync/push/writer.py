@@ -153,8 +153,11 @@ class Writer:
 
 
 def writer_for(entity: str, connector: dict[str, Any], session: Any, base_url: str) -> Writer:
+    from crmsync.plugins import load_plugins
+
     from . import writers_rest, writers_rpc  # noqa: F401  (register the built-in writer types)
 
+    load_plugins()
     return Writer(entity, connector["entities"][entity], connector.get("paginator") or {}, session, base_url)
 
 
