@@ -157,9 +157,9 @@ def _webhook(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Co
     register(url)
     match = _WEBHOOK.match(url)
     if not match:
-        raise UserError(f"--webhook-url is not a {connector.title} inbound webhook URL: expected "
-                        "https://<portal>/rest/<user id>/<code>/ (copy it from Developer resources → Inbound "
-                        "webhook). Nothing was saved")
+        what = connector.connect.get("webhook_help") or (
+            f"an inbound webhook URL of {connector.title}: expected https://<host>/rest/<user id>/<code>/")
+        raise UserError(f"--webhook-url is not {what}. Nothing was saved")
     register(match.group(3))
     shown = f"{match.group(1)}/rest/{match.group(2)}/***/"
     account, body = verify_answer(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown,

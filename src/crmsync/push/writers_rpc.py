@@ -16,7 +16,6 @@ from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
 from crmsync.http.session import OutcomeUnknown
 from crmsync.phpquery import build_query
-from crmsync.read.bitrix_batch import _as_map
 
 from .outbox import Op
 from .writer import KindWriter, Outcome, fill, op_values, register_writer
@@ -98,6 +97,15 @@ class RpcBatchWriter(KindWriter):
             out.append(Outcome(op, new_id, raw=written.get(str(new_id))) if new_id
                        else Outcome(op, error="the CRM answered without a result"))
         return out
+
+
+def _as_map(value: Any) -> dict[str, Any]:
+    """An empty map may come as ``[]`` and a 0..n-1 keyed one as a list (PHP's JSON encoding)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    return {}
 
 
 def _entry_list(value: Any) -> bool:

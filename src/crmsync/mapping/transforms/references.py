@@ -14,7 +14,7 @@ from ..registry import Transform
 
 KIND = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "canonical kind: contact, deal, company"}
 ID_TYPE = {"enum": ["integer", "string"], "default": "string",
-           "description": "how push writes CRM ids (AmoCRM: integer)"}
+           "description": "how push writes CRM ids (integer for a CRM that refuses \"12\")"}
 KIND_TABLE = {"type": "object", "minProperties": 1, "additionalProperties": KIND}
 NO_ID = (None, "", 0, "0", False)
 
@@ -78,7 +78,7 @@ class PipelineRef(Transform):
 
 class _StageBase(Transform):
     params = {"pipeline": {"type": "string", "description": "CRM field holding the pipeline id (stage ids may repeat "
-                                                            "across pipelines: AmoCRM 142/143)"}}
+                                                            "across pipelines, e.g. won/lost)"}}
     required = ("pipeline",)
     catalog = ("stages",)
 

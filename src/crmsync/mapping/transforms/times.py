@@ -43,7 +43,7 @@ def _unix(value: Any, ctx: Context) -> int:
 
 
 class UnixTime(Transform):
-    summary = "Unix seconds (AmoCRM) ⇄ ISO-8601 UTC timestamp"
+    summary = "Unix seconds ⇄ ISO-8601 UTC timestamp"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         seconds = _unix(value, ctx)
@@ -81,7 +81,7 @@ class IsoTime(Transform):
 
 
 class UnixDate(Transform):
-    summary = "a date stored as Unix seconds at midnight UTC (AmoCRM date fields) ⇄ YYYY-MM-DD"
+    summary = "a date stored as Unix seconds at midnight UTC ⇄ YYYY-MM-DD"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         return datetime.fromtimestamp(_unix(value, ctx), timezone.utc).date().isoformat()
@@ -92,7 +92,7 @@ class UnixDate(Transform):
 
 
 class IsoDate(Transform):
-    summary = "a date as ISO text, maybe midnight in the portal's zone (Bitrix24 date fields) ⇄ YYYY-MM-DD"
+    summary = "a date as ISO text, maybe midnight in the account's zone ⇄ YYYY-MM-DD"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         text = str(value).strip()
