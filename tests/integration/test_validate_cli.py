@@ -48,12 +48,12 @@ def test_problems_exit_2_sorted_with_a_summary(tmp_path):
     project = make_project(tmp_path / "p")
     edit(project, "pipelines/bitrix24.yaml", "direction: both", "direction: puhs")
     edit(project, "pipelines/amocrm.yaml", "crm: amocrm", "crm: amocmr")
-    pages = edit(project, "connectors/bitrix24.yaml", "  type: bitrix24_batch", "  type: pages")
+    pages = edit(project, "connectors/bitrix24.yaml", "  type: keyset_batch", "  type: pages")
     r = crmsync("validate", "--project-dir", str(project.root))
     assert r.returncode == 2, r.stderr
     assert r.stdout.splitlines() == [
         f"connectors/bitrix24.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
-        "(allowed: bitrix24_batch, page_number)",
+        "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         "pipelines/amocrm.yaml:3: crm: there is no connector 'amocmr' in connectors/ (did you mean 'amocrm'?) "
         "(allowed: amocrm, bitrix24)",
         "pipelines/bitrix24.yaml:6: direction: 'puhs' is not allowed (did you mean 'push'?) "
