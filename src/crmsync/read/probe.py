@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calls import paginator_for
 from .columns import ROWHASH_COLUMN, row_hash
 from .paginators import records_at
-from .rest import listing_pages
+from .rest import listing_call, listing_pages
 from .storable import loads_exact
 
 
@@ -71,12 +70,13 @@ def _first_page(session: Any, base_url: str, spec: dict[str, Any], connector: di
     from crmsync.errors import CrmError
 
     try:
+        call, paginator, _ = listing_call(session, base_url, spec, connector, newest, entity=entity)
         first = next(listing_pages(session, base_url, spec, connector, newest, entity=entity, links=False), None)
     except CrmError:
         return None
     if first is None:
         return []
     count, page = first
-    if count >= int(paginator_for(connector, spec["list"]).size or 0):
-        return None
-    return page if isinstance(page, list) else records_at(loads_exact(page), spec["list"].get("records"))
+    if not paginator.size or count >= int(paginator.size):
+        return None  # a full page, or one whose size the CRM decides: there may be more
+    return page if isinstance(page, list) else records_at(loads_exact(page), call.records)

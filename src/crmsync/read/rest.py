@@ -22,12 +22,13 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from crmsync.errors import CrmError
 from crmsync.http.pacing import Unlimited
 
 from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .links import attach_links
-from .paginators import KeysetBatch, records_at, walk
+from .paginators import Call, KeysetBatch, Paginator, WindowEnd, records_at, value_at, walk
 from .storable import loads_exact, page_is_plain, storable
 from .stream import PageStream
 
@@ -56,15 +57,18 @@ def round_records() -> int:
     return int(text)
 
 
-def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
-                  *, entity: str = "", links: bool = True) -> Iterator[tuple[int, Any]]:
-    """Every page of an entity's listing changed since ``since`` (all of it without a cursor), as
-    (records in it, the page), walked by the connector's paginator (:mod:`.paginators`): a page
-    waiting its turn is kept as the CRM's bytes, a quarter of its size as Python objects.
-
-    ``links``: add each record's linked ids where the entity declares ``links`` (a probe does not).
-    """
-    listing, inc = spec["list"], spec.get("incremental")
+def listing_call(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
+                 *, entity: str = "") -> tuple[Call, Paginator, dict[str, Any]]:
+    """The call that lists an entity's records changed since ``since`` (all of them on a first read),
+    its paginator, and the block it comes from: ``incremental.request`` when the connector lists
+    changes through another call (a search endpoint) and there is a cursor, else ``list`` with the
+    incremental ``params`` / ``filter``."""
+    listing, inc = spec["list"], spec.get("incremental") or {}
+    where = f"connector {connector.get('name')}, entity {entity or listing.get('path') or listing.get('method')}"
+    first = since is None or since == INITIAL.get(inc.get("format", "unix_seconds"))
+    if inc.get("request") and not first:
+        block = {**inc["request"], "params": rendered(inc["request"].get("params") or {}, since)}
+        return call_for(block, base_url, where=where), paginator_for(connector, block), block
     extra: dict[str, Any] = {}
     if "select" in listing:
         extra["select"] = listing["select"]
@@ -72,13 +76,49 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: 
         extra.update(rendered(inc.get("params") or {}, since))
         if inc.get("filter"):
             extra["filter"] = {**(listing.get("params") or {}).get("filter", {}), **rendered(inc["filter"], since)}
-    where = f"connector {connector.get('name')}, entity {entity or listing.get('path') or listing.get('method')}"
-    call = call_for(listing, base_url, where=where, params=extra)
-    paginator = paginator_for(connector, listing)
+    return call_for(listing, base_url, where=where, params=extra), paginator_for(connector, listing), listing
+
+
+def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
+                  *, entity: str = "", links: bool = True) -> Iterator[tuple[int, Any]]:
+    """Every page of an entity's listing changed since ``since`` (all of it without a cursor), as
+    (records in it, the page), walked by its paginator (:mod:`.paginators`): a page waiting its turn
+    is kept as the CRM's bytes, a quarter of its size as Python objects.
+
+    ``links``: add each record's linked ids where the entity declares ``links`` (a probe does not).
+    """
+    call, paginator, block = listing_call(session, base_url, spec, connector, since, entity=entity)
+    if block is not spec["list"]:
+        return _windows(session, base_url, spec, connector, since, entity)
     pages = walk(paginator, session, call)
     if not isinstance(paginator, KeysetBatch):
         return pages
     return _fingerprinted(pages, call, spec.get("links") if links else None, session, base_url, connector, paginator)
+
+
+def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
+             entity: str) -> Iterator[tuple[int, Any]]:
+    """A changes listing with a result window (HubSpot search: 10,000): ordered by the cursor, it is
+    asked again from the newest cursor value read whenever the window is full. The records of that
+    value are read twice and merge onto themselves."""
+    inc = spec["incremental"]
+    while True:
+        call, paginator, _ = listing_call(session, base_url, spec, connector, since, entity=entity)
+        last: Any = None
+        try:
+            for count, page in walk(paginator, session, call):
+                last = page
+                yield count, page
+            return
+        except WindowEnd:
+            rows = records_at(loads_exact(last), call.records) if last is not None else []
+            newest = cursor_value(value_at(rows[-1], inc["cursor"]), inc.get("format", "unix_seconds")) \
+                if rows else None
+            if newest is None or str(newest) == str(since):
+                raise CrmError(f"{call.where}: a whole result window of records changed at {since}; the CRM "
+                               f"cannot page past it (narrow the listing, or read it again with --full-refresh)") \
+                    from None
+            since = newest
 
 
 def _fingerprinted(pages: Iterator[tuple[int, Any]], call: Any, links: dict[str, Any] | None, session: Any,
@@ -180,7 +220,7 @@ class PagedRead:
         """Fingerprint ``row`` and move the cursor; False for a boundary record we already hold as it is."""
         digest = row.get(ROWHASH_COLUMN) or row_hash(row)  # as the listing sent it, like the probe sees it
         row[ROWHASH_COLUMN] = digest
-        value = cursor_value(row.get(self.inc["cursor"]), self._format) if self.inc else None
+        value = cursor_value(value_at(row, self.inc["cursor"]), self._format) if self.inc else None
         if self.inc and self._format != "unix_seconds":  # comparable whatever the CRM's date format
             row[CURSOR_COLUMN] = int(_instant(value).timestamp()) if value is not None else 0
         if value is None:  # none, or one no cursor can hold: the record loads, the mapping judges it
