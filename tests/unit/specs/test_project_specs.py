@@ -20,8 +20,8 @@ def test_the_copy_of_the_builtin_project_is_clean_and_typed(project):
     assert set(specs.connectors) == {"amocrm", "bitrix24"} and set(specs.pipelines) == {"amocrm", "bitrix24"}
     amo, b24 = specs.connectors["amocrm"], specs.connectors["bitrix24"]
     assert isinstance(amo, Connector) and amo.auth_kinds() == ["long_lived_token", "oauth2"]
-    assert b24.paginator.type == "bitrix24_batch" and b24.paginator.options == {"page_size": 50,
-                                                                                 "commands_per_batch": 50}
+    assert b24.paginator.type == "keyset_batch" and {"page_size": 50, "commands_per_batch": 50,
+                                                     "batch_method": "batch"}.items() <= b24.paginator.options.items()
     # merge keys resolved: the deal's create inherits batch_size from the contact's anchor
     assert amo.entities["deal"].create == {"type": "array", "method": "POST", "path": "api/v4/leads",
                                            "batch_size": 250, "results": "_embedded.leads",
@@ -58,7 +58,7 @@ def test_schema_problems_unknown_key_discriminator_enum_missing(project):
     edit(project, "pipelines/amocrm.yaml", "connection: amocrm", "")
     assert texts(project) == [
         f"connectors/amocrm.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
-        "(allowed: bitrix24_batch, page_number)",
+        "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         f"connectors/amocrm.yaml:{inc}: entities.contact.incremetal: unknown field (did you mean 'incremental'?) "
         "(allowed: create, delete, deletes, get, incremental, links, list, read_back, recover, update)",
         "pipelines/amocrm.yaml:2: (top level): missing required field 'connection'",
