@@ -25,13 +25,12 @@ from crmsync.phpquery import build_query
 
 from .outbox import Op
 from .writer import fill
-from .writers_rest import dig, listed
+from .writers_rest import dig
 
 if TYPE_CHECKING:
     from .writer import Writer
 
 WINDOW_SECONDS = 900  # how far before a lost create's send we look for it (recover.window_seconds)
-MAX_PAGES = 10_000
 
 
 def format_instant(instant: dt.datetime, fmt: str) -> str:
@@ -138,78 +137,80 @@ class Lookup:
                     found[op_id] = self.owner.record_id(raw)
         return found
 
-    # -- listing -------------------------------------------------------------------------------
+    # -- listing ----------------------------------------------------------------------------------
     def _walk(self, block: dict[str, Any], values: dict[str, Any], expected: int | None = None
               ) -> Iterator[dict[str, Any]]:
-        if self._rpc():
-            yield from self._rpc_list(fill(block.get("filter") or {}, values))
-        elif "path" in block:
+        if "path" in block:
             yield from self._call(block, values, expected)
+        elif self._rpc():
+            yield from self._list({"filter": fill(block.get("filter") or {}, values)}, expected)
         else:
-            yield from self._rest_list(fill(block.get("params") or {}, values), expected)
+            yield from self._list(fill(block.get("params") or {}, values), expected)
 
     def _fail(self, response: Any, what: str) -> CrmError:
         return CrmError(f"{self.owner.session.crm_title} refused to {what} ({response.status_code}: "
                         f"{crm_message(response)}); nothing was sent again. Check the connector's "
                         f"{self.owner.entity} read_back / recover settings.")
 
-    def _rest_list(self, params: dict[str, Any], expected: int | None) -> Iterator[dict[str, Any]]:
-        """The entity's list call with ``params``, walked with the connector's numbered pages.
+    def _where(self) -> str:
+        return f"{self.owner.session.crm_title}, {self.owner.entity} (reading back what a push wrote)"
+
+    def _list(self, extra: dict[str, Any], expected: int | None) -> Iterator[dict[str, Any]]:
+        """The entity's list call with ``extra`` parameters, walked by its paginator (crmsync.read.paginators).
         ``expected``: how many records the filter can match at most (the ids asked for); once that
-        many came the listing is complete, where a full page would otherwise cost one more request."""
-        listing, pager = self.spec["list"], self.owner.paginator
-        size = int(pager.get("size", 250))
+        many came the listing is complete, where a full page would otherwise cost one more request.
+        A refused page is an error (the paginators stop on any answer but a page)."""
+        from crmsync.read.calls import call_for, paginator_for
+        from crmsync.read.links import attach_links
+        from crmsync.read.paginators import KeysetBatch, records_at, walk
+        from crmsync.read.storable import loads_exact
+
+        listing = self.spec["list"]
+        params = dict(extra)
+        if "select" in listing:
+            params["select"] = listing["select"]
+        if "filter" in extra:
+            params["filter"] = {**((listing.get("params") or {}).get("filter") or {}), **extra["filter"]}
+        call = call_for(listing, self.owner.base_url, where=self._where(), params=params)
+        paginator = paginator_for({"paginator": self.owner.paginator}, listing)
+        if isinstance(paginator, KeysetBatch):  # a lookup asks for few records: a few pages per batch will do
+            paginator = KeysetBatch({**paginator.block, "commands_per_batch": min(paginator.per_batch, 5)})
         seen = 0
-        url = f"{self.owner.base_url}/{listing['path']}"
-        for page in range(pager.get("first_page", 1), MAX_PAGES):
-            response = self.owner.session.get(url, params={
-                **(listing.get("params") or {}), **params, pager.get("page_param", "page"): page,
-                pager.get("size_param", "limit"): size})
-            if response.status_code >= 400:
-                raise self._fail(response, f"list {self.owner.entity} records")
-            if response.status_code == pager.get("empty_status", 204) or not response.content:
+        group: list[list[dict[str, Any]]] = []
+        for _, page in walk(paginator, self.owner.session, call):
+            rows = page if isinstance(page, list) else records_at(loads_exact(page), call.records)
+            if self.spec.get("links") and isinstance(paginator, KeysetBatch):
+                group.append(rows)  # linked ids come a batch call per group of pages, after the listing
+                continue
+            yield from rows
+            seen += len(rows)
+            if expected is not None and seen >= expected:
                 return
-            records = listed(response.json(), listing.get("records", ""))
-            yield from records
-            seen += len(records)
-            if (expected is not None and seen >= expected) or len(records) < size:
-                return  # a short page is the last one: asking on would only fetch an empty page
+        if group:
+            attach_links(self.owner.session, self.owner.base_url, group, self.spec["links"], call.id_field,
+                         paginator.block)
+            for rows in group:
+                yield from rows
 
     def _call(self, block: dict[str, Any], values: dict[str, Any], expected: int | None
               ) -> Iterator[dict[str, Any]]:
-        """A call of the block's own: ``body`` (POST) or ``params`` (GET), records at ``records``;
-        pages follow ``next`` (a path in the answer) into ``next_param`` (of the body or query)."""
+        """A call of the block's own: ``body`` (POST) or ``params`` (GET), records at ``records``; walked
+        by the block's ``paginator`` when it has one (a search), else one request that may answer for
+        part of what it asked (``partial_status``, e.g. a batch read naming the ids it could not find)."""
+        from crmsync.read.calls import call_for
+        from crmsync.read.paginators import make_paginator, records_at, walk
+        from crmsync.read.storable import loads_exact
+
         method = str(block.get("method", "POST" if "body" in block else "GET")).upper()
-        body = fill(block.get("body"), values) if "body" in block else None
-        params = fill(block.get("params") or {}, values)
-        url = f"{self.owner.base_url}/{block['path']}"
-        seen = 0
-        for _ in range(MAX_PAGES):
-            response = self.owner.session.request(method, url, params=params or None, json=body,
-                                                  idempotent=True)  # a read, even when it POSTs
-            if response.status_code >= 400 and response.status_code not in set(block.get("partial_status") or [207]):
-                raise self._fail(response, f"look up {self.owner.entity} records")
-            answer = response.json() if response.content else {}
-            records = listed(answer, block.get("records", "results"))
-            yield from records
-            seen += len(records)
-            nxt = dig(answer, block["next"]) if block.get("next") else None
-            if nxt is None or not records or (expected is not None and seen >= expected):
-                return
-            if body is not None:
-                body = {**body, block.get("next_param", "after"): nxt}
-            else:
-                params = {**params, block.get("next_param", "after"): nxt}
-
-    def _rpc_list(self, flt: dict[str, Any]) -> list[dict[str, Any]]:
-        from crmsync.read.bitrix_batch import attach_links, batch_pages
-
-        listing = self.spec["list"]
-        record_id = listing.get("record_id_field", listing.get("id_field", "ID"))
-        pages = list(batch_pages(self.owner.session, self.owner.base_url, listing["method"],
-                                 select=listing.get("select", ["*"]), id_field=listing.get("id_field", "ID"),
-                                 record_id_field=record_id, records_key=listing.get("records"), extra_filter=flt,
-                                 per_batch=5))
-        if pages and self.spec.get("links"):
-            attach_links(self.owner.session, self.owner.base_url, pages, self.spec["links"], record_id)
-        return [r for page in pages for r in page]
+        payload = fill(block.get("body") if "body" in block else block.get("params") or {}, values)
+        call = call_for({"path": block["path"], "method": method}, self.owner.base_url, where=self._where(),
+                        params=payload, records=block.get("records", "results"))
+        if block.get("paginator"):
+            for _, page in walk(make_paginator(block["paginator"]), self.owner.session, call):
+                yield from page if isinstance(page, list) else records_at(loads_exact(page), call.records)
+            return
+        response = (self.owner.session.get(call.url, params=payload) if method == "GET" else
+                    self.owner.session.request(method, call.url, json=payload, idempotent=True))  # a read
+        if response.status_code >= 300 and response.status_code not in set(block.get("partial_status") or [207]):
+            raise self._fail(response, f"look up {self.owner.entity} records")
+        yield from records_at(loads_exact(response.content), call.records) if response.content else []

@@ -173,7 +173,7 @@ def chunks(items: list[Op], size: int) -> Iterator[list[Op]]:
 def fill(template: Any, values: dict[str, Any]) -> Any:
     """``template`` with its placeholders filled: a string that is exactly ``{name}`` becomes the value
     itself (a dict, a list, a number), ``{name}`` inside longer text becomes its text; a dict that
-    holds ``"<<": "{fields}"`` takes those fields in beside its own keys."""
+    holds ``"...": "{fields}"`` takes those fields in beside its own keys (YAML keeps ``<<`` for merges)."""
     if isinstance(template, str):
         if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
             return values[template[1:-1]]
@@ -187,7 +187,7 @@ def fill(template: Any, values: dict[str, Any]) -> Any:
     if isinstance(template, dict):
         merged: dict[str, Any] = {}
         for key, value in template.items():
-            if key == "<<":
+            if key == "...":
                 merged.update(fill(value, values) or {})
             else:
                 merged[key] = fill(value, values)

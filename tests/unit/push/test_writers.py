@@ -31,7 +31,8 @@ def session():
 
 
 def connector(entity):
-    return {"name": "tiny", "paginator": {"type": "page_number", "size": 2}, "entities": {"contact": entity}}
+    return {"name": "tiny", "paginator": {"type": "page_number", "size": 2, "size_param": "limit"},
+            "entities": {"contact": entity}}
 
 
 LIST = {"path": "v1/people", "records": "data"}
@@ -41,7 +42,7 @@ def test_fill_puts_values_whole_or_as_text():
     values = {"fields": {"a": 1}, "id": "7", "key": "k"}
     assert fill({"properties": "{fields}", "id": "{id}", "note": "key={key}"}, values) == {
         "properties": {"a": 1}, "id": "7", "note": "key=k"}
-    assert fill({"<<": "{fields}", "extra": True}, values) == {"a": 1, "extra": True}
+    assert fill({"...": "{fields}", "extra": True}, values) == {"a": 1, "extra": True}
     assert fill("v1/people/{id}", values) == "v1/people/7"
 
 
@@ -172,7 +173,8 @@ def test_lost_create_found_by_its_key_in_a_search_with_pages():
         rows = [{"id": "8", "props": {"key": "k1"}}, {"id": "9", "props": {"key": "k2"}}][after:after + 1]
         return 200, {"results": rows, **({"paging": {"next": {"after": after + 1}}} if after == 0 else {})}
     spec = {"list": LIST, "recover": {
-        "type": "by_key", "path": "v3/people/search", "key_field": "props.key", "next": "paging.next.after",
+        "type": "by_key", "path": "v3/people/search", "key_field": "props.key",
+        "paginator": {"type": "cursor", "cursor_path": "paging.next.after", "cursor_param": "after"},
         "body": {"filters": [{"propertyName": "key", "operator": "IN", "values": "{keys}"}]}}}
     with TinyCrm({("POST", "/v3/people/search"): search}) as crm:
         w = writer_for("contact", connector(spec), session(), crm.url)
