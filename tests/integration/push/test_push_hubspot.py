@@ -22,12 +22,12 @@ TOKEN = {"Authorization": "Bearer demo-token"}  # the fake's private-app token
 
 
 class HubSpot:
-    def __init__(self, project, server):
-        self.project, self.server = project, server
-        self.connector = load_yaml(project.connectors_dir / "hubspot.yaml")
+    def __init__(self, proj, server):
+        self.project, self.server = proj, server
+        self.connector = load_yaml(proj.connectors_dir / "hubspot.yaml")
         self.session = CrmSession.from_connector(self.connector, Unlimited(), records_can_fail=True)
         self.session.headers.update(TOKEN)
-        self.mappings = {e: load_mapping(project.mappings_dir / "hubspot" / f"{e}.yaml") for e in ENTITIES}
+        self.mappings = {e: load_mapping(proj.mappings_dir / "hubspot" / f"{e}.yaml") for e in ENTITIES}
         self.writes = 0
         self.session.hooks["response"].append(self._count)
 
