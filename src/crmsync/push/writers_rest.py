@@ -77,8 +77,9 @@ class RestWriter(KindWriter):
                 out.append(Outcome(op, op.remote_id))
                 continue
             new_id = op.remote_id if self.kind == "update" else dig(answer, self.call.get("id_path", "id"))
-            if new_id is None:
-                out.append(Outcome(op, error=NO_RESULT))
+            if new_id is None:  # the CRM said yes without saying to what: found like a lost answer, never resent
+                where = self.call.get("id_path", "id")
+                out.append(Outcome(op, op.remote_id, unknown=f"{NO_RESULT} (no id at {where})"))
                 continue
             record = dig(answer, self.call["record_path"]) if "record_path" in self.call else None
             out.append(Outcome(op, str(new_id), raw=record if isinstance(record, dict) else None))
@@ -197,6 +198,9 @@ class BatchWriter(KindWriter):
                 continue
             record = paired.get(op.op_id)
             new_id = dig(record, id_path) if record is not None else None
+            if new_id is None and self.kind == "create":  # made or not: found like a lost answer, never resent
+                out.append(Outcome(op, op.remote_id, unknown=NO_RESULT))
+                continue
             if new_id is None:
                 out.append(Outcome(op, op.remote_id, error=NO_RESULT))
                 continue
