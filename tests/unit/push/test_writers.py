@@ -201,3 +201,12 @@ def test_an_unknown_writer_type_lists_the_known_ones():
         w.send("create", [op("create")], lambda ops: None)
     with pytest.raises(ValueError, match="already registered"):
         register_writer("rest", lambda owner, kind, call: None)
+
+
+def test_a_create_accepted_without_an_id_is_settled_as_lost_not_rejected():
+    routes = {("POST", "/v1/people"): lambda r: (201, {"ok": True})}
+    spec = {"list": LIST, "create": {"type": "rest", "method": "POST", "path": "v1/people", "id_path": "data.id"}}
+    with TinyCrm(routes) as crm:
+        w = writer_for("contact", connector(spec), session(), crm.url)
+        [made] = w.send("create", [op("create")], lambda ops: None)
+        assert made.unknown and "no id at data.id" in made.unknown and made.error is None
