@@ -55,7 +55,7 @@ def test_problems_exit_2_sorted_with_a_summary(tmp_path):
         f"connectors/bitrix24.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
         "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         "pipelines/amocrm.yaml:3: crm: there is no connector 'amocmr' in connectors/ (did you mean 'amocrm'?) "
-        "(allowed: amocrm, bitrix24)",
+        "(allowed: amocrm, bitrix24, hubspot)",
         "pipelines/bitrix24.yaml:6: direction: 'puhs' is not allowed (did you mean 'push'?) "
         "(allowed: pull, push, both)",
         f"{len(_files(project.root))} files checked: 3 problems in 3 files",

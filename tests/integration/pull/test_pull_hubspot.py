@@ -12,6 +12,7 @@ import requests
 from crmsync.http.pacing import Unlimited
 from crmsync.http.session import CrmSession
 from crmsync.mapping import load_canonical, load_mapping
+from crmsync.project import builtin_project_dir
 from crmsync.pull import pull_connection
 from crmsync.specs.yamlload import load_yaml
 from tests.integration.fake_sessions import store_rows as query
@@ -36,8 +37,7 @@ def hubspot_puller(project, server):  # noqa: F811
 
 def served(server, entity):
     """What the fake holds, through its own API (every property asked for by the connector)."""
-    connector = load_yaml(__import__("crmsync.project", fromlist=["x"]).builtin_project_dir()
-                          / "connectors" / "hubspot.yaml")
+    connector = load_yaml(builtin_project_dir() / "connectors" / "hubspot.yaml")
     props = connector["entities"][entity]["list"]["params"]["properties"]
     out, after = {}, None
     while True:
@@ -51,7 +51,7 @@ def served(server, entity):
             return out
 
 
-def canonical(project, entity):
+def canonical(project, entity):  # noqa: F811
     table = {"contact": "contacts", "deal": "deals", "task": "tasks"}[entity]
     rows = query(project, f"SELECT l.remote_id, to_json(c) FROM canonical.{table} c JOIN sync.links l "
                           f"ON l.canonical_id = c.id WHERE l.entity = '{entity}' AND l.connection = 'hubspot'")
