@@ -78,7 +78,8 @@ class Lookup:
     def rpc_list_call(self, flt: dict[str, Any]) -> str:
         listing = self.spec["list"]
         id_field = listing.get("id_field", "ID")
-        params = {"filter": flt, "order": {id_field: "ASC"}, "select": listing.get("select", ["*"]), "start": -1}
+        params = {"filter": flt, "order": {id_field: "ASC"}, "select": listing.get("select", ["*"]),
+                  **(self.owner.paginator.get("params") or {})}  # as the keyset walk asks (e.g. no COUNT)
         return f"{listing['method']}?{build_query(params)}"
 
     # -- read back -----------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from .outbox import Op
 from .writer import KindWriter, Outcome, fill, op_values, register_writer
 from .writers_rest import dig
 
-BATCH_COMMANDS = 50  # default sub-calls in one batch (batch_commands)
+BATCH_COMMANDS = 50  # default sub-calls in one batch (batch_commands, else the paginator's commands_per_batch)
+ENVELOPE = ("batch_method", "commands_key", "results_path", "errors_path")  # said once, by the keyset_batch paginator
 READ_BACK = "crmsync_read_back"  # the batch key of the list call that reads the written records back
 
 
@@ -32,7 +33,18 @@ class RpcBatchWriter(KindWriter):
 
     @property
     def commands(self) -> int:
-        return int(self.call.get("batch_commands", BATCH_COMMANDS))
+        return int(self.call.get("batch_commands") or self.owner.paginator.get("commands_per_batch") or BATCH_COMMANDS)
+
+    def envelope(self) -> dict[str, Any]:
+        """The batch call's shape: the connector's ``keyset_batch`` paginator declares it for reads, and
+        writes use the same call (``batch_method`` of the write call overrides)."""
+        env = {**self.owner.paginator, **({"batch_method": self.call["batch_method"]} if "batch_method" in self.call
+                                          else {})}
+        missing = [k for k in ENVELOPE if not env.get(k)]
+        if missing:
+            raise CrmError(f"{self.owner.entity}.{self.kind} (rpc_batch) needs the batch call's envelope, which the "
+                           f"connector's keyset_batch paginator declares; missing: {', '.join(missing)}")
+        return env
 
     def _reads_back(self) -> bool:
         if self.owner.spec.get("links"):
@@ -68,16 +80,18 @@ class RpcBatchWriter(KindWriter):
             cmd[op.op_id] = f"{method}?{build_query(params)}"
         if self._reads_back() and len(ops) < self.commands:
             cmd[READ_BACK] = self._read_back(ops)
+        env = self.envelope()
         sending(ops)
         try:  # a batch that writes is not idempotent, even with a read-back call inside
-            response = self.session.post(self.url(call.get("batch_method", "batch")), json={"halt": 0, "cmd": cmd},
+            response = self.session.post(self.url(env["batch_method"]),
+                                         json={**(env.get("body") or {}), env["commands_key"]: cmd},
                                          idempotent=self.idempotent)
         except OutcomeUnknown as exc:
             return [Outcome(op, op.remote_id, unknown=str(exc)) for op in ops]
         if response.status_code >= 400:
             raise CrmError(f"{self.session.crm_title} refused the batch write of {method}: {crm_message(response)}")
-        body = response.json().get("result") or {}
-        results, errors = _as_map(body.get("result")), _as_map(body.get("result_error"))
+        answer = response.json()
+        results, errors = _as_map(dig(answer, env["results_path"])), _as_map(dig(answer, env["errors_path"]))
         rows = results.get(READ_BACK) or []
         records = self.owner.spec["list"].get("records")
         if records and isinstance(rows, dict):

@@ -17,7 +17,8 @@ def texts(project, **kwargs):
 def test_the_copy_of_the_builtin_project_is_clean_and_typed(project):
     specs = load_specs(project)
     assert specs.problems == []
-    assert set(specs.connectors) == {"amocrm", "bitrix24", "hubspot"} and set(specs.pipelines) == {"amocrm", "bitrix24"}
+    assert set(specs.connectors) == {"amocrm", "bitrix24", "hubspot"} and set(specs.pipelines) == {"amocrm", "bitrix24",
+                                                                                                  "hubspot"}
     amo, b24 = specs.connectors["amocrm"], specs.connectors["bitrix24"]
     assert isinstance(amo, Connector) and amo.auth_kinds() == ["long_lived_token", "oauth2"]
     assert b24.paginator.type == "keyset_batch" and {"page_size": 50, "commands_per_batch": 50,
