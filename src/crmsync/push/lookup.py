@@ -16,12 +16,14 @@ gives each op the unlinked record holding exactly the values it wrote. A lookup 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
 from crmsync.phpquery import build_query
+from crmsync.waiting import notify, seconds
 
 from .outbox import Op
 from .writer import fill
@@ -112,7 +114,22 @@ class Lookup:
         since = min(op.sent_at or dt.datetime.now(dt.timezone.utc) for op in ops) - window
         fmt = block.get("format") or (self.spec.get("incremental") or {}).get("format") or "iso8601"
         found: dict[str, str] = {}
-        for raw in self._walk(block, {"cursor": format_instant(since, fmt)}):
+        self._by_content(block, ops, matches, format_instant(since, fmt), found)
+        # A CRM that indexes new records for its search a while after the write: "not found" only
+        # counts once that while has passed since the last lost call, or the create would be made twice.
+        delay = float(block.get("index_delay_seconds", 0))
+        latest = max(op.sent_at or dt.datetime.now(dt.timezone.utc) for op in ops)
+        wait = (latest + dt.timedelta(seconds=delay) - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        if len(found) < len(ops) and wait > 0:
+            notify(f"{self.owner.session.crm_title} shows new records in its search up to {seconds(delay)} after "
+                   f"they are written: looking for {len(ops) - len(found)} lost create(s) again in {seconds(wait)}")
+            time.sleep(wait)
+            self._by_content(block, ops, matches, format_instant(since, fmt), found)
+        return found
+
+    def _by_content(self, block: dict[str, Any], ops: list[Op], matches: Callable[[dict[str, Any], Op], bool],
+                    cursor: str, found: dict[str, str]) -> None:
+        for raw in self._walk(block, {"cursor": cursor}):
             rid = self.owner.record_id(raw)
             if rid in found.values():
                 continue
@@ -120,8 +137,7 @@ class Lookup:
             if op is not None:
                 found[op.op_id] = rid
                 if len(found) == len(ops):
-                    break
-        return found
+                    return
 
     def _by_key(self, block: dict[str, Any], ops: list[Op]) -> dict[str, str]:
         by_key = {op.idempotency_key: op.op_id for op in ops}

@@ -210,3 +210,19 @@ def test_a_create_accepted_without_an_id_is_settled_as_lost_not_rejected():
         w = writer_for("contact", connector(spec), session(), crm.url)
         [made] = w.send("create", [op("create")], lambda ops: None)
         assert made.unknown and "no id at data.id" in made.unknown and made.error is None
+
+
+def test_a_search_that_indexes_late_is_asked_again_before_nothing_counts_as_not_created():
+    calls = []
+
+    def listing(r):
+        calls.append(r)
+        return 200, {"data": [{"id": 5, "name": "Ann"}] if len(calls) > 1 else []}
+    spec = {"list": LIST, "recover": {"type": "by_content", "params": {"since": "{cursor}"}, "format": "unix_seconds",
+                                      "index_delay_seconds": 0.5}}
+    with TinyCrm({("GET", "/v1/people"): listing}) as crm:
+        w = writer_for("contact", connector(spec), session(), crm.url)
+        sent = dt.datetime.now(dt.timezone.utc)
+        found = w.find_created([op("create", op_id="o1", sent_at=sent)], lambda raw, o: raw["name"] == "Ann")
+        assert found == {"o1": "5"} and len(calls) == 2
+        assert (dt.datetime.now(dt.timezone.utc) - sent).total_seconds() >= 0.5
