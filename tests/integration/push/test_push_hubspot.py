@@ -173,3 +173,20 @@ def test_a_field_changed_on_both_sides_follows_the_policy(hubspot):
     assert hubspot.sql("SELECT count(*) FROM sync.conflicts WHERE canonical_id = ?", [contact])[0][0] >= 1
     assert nothing_sent(hubspot.push())
     assert hubspot.record("contact", remote, "jobtitle")["properties"]["jobtitle"] == "Set in HubSpot"
+
+
+def test_a_lost_create_is_looked_for_again_while_the_search_index_lags(project, fake_crm):  # noqa: F811
+    """HubSpot's search shows a new record a while after it is written: a lookup that finds nothing at
+    once must wait out ``index_delay_seconds`` and look again, or the create would be made twice."""
+    path = project.connectors_dir / "hubspot.yaml"
+    path.write_text(path.read_text().replace("index_delay_seconds: 30", "index_delay_seconds: 3"))
+    hub = HubSpot(project, fake_crm("hubspot", contacts=3, deals=1, tasks=1, rate_limit=False,
+                                    search_index_delay=2.0))
+    hub.pull()
+    before = hub.count("contact")
+    hub.sql("INSERT INTO canonical.contacts (id, version, first_name, last_name) VALUES ('late', 1, 'Late', 'Index')")
+    hub.server.faults.add_spec("drop-after:x1@/crm/v3/objects/contacts/batch/create")
+    assert hub.push().entities["contact"]["created"] == 1
+    assert hub.server.faults.injected == {"drop-after": 1}
+    assert hub.count("contact") == before + 1  # found on the second look, not created again
+    assert hub.record("contact", hub.linked("contact", "late"), "firstname")["properties"]["firstname"] == "Late"
