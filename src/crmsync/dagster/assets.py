@@ -31,8 +31,13 @@ def asset_key(pipeline: str, entity: str) -> dg.AssetKey:
     return dg.AssetKey(["crmsync", pipeline, entity])
 
 
+def job_name(pipeline: str) -> str:
+    """The pipeline's job and asset group (pipeline names are [a-z][a-z0-9_]*: valid Dagster names)."""
+    return f"crmsync_{pipeline}"
+
+
 def op_name(pipeline: str) -> str:
-    return f"crmsync_{pipeline}"  # pipeline names are [a-z][a-z0-9_]*: a valid Dagster name as they are
+    return f"{job_name(pipeline)}_run"  # not the job's name: Dagster wants op and job names apart
 
 
 def tag_value(text: str) -> str:
@@ -81,7 +86,7 @@ def pipeline_assets(project: Project, pipeline: Any, *, retry_policy: dg.RetryPo
     specs = [dg.AssetSpec(asset_key(pipeline.name, entity), deps=[asset_key(pipeline.name, e) for e in ordered[:i]],
                           description=f"canonical {entity} records of pipeline {pipeline.name} "
                                       f"({pipeline.crm}, connection {pipeline.connection}, {pipeline.direction})",
-                          group_name=op_name(pipeline.name), kinds=kinds,
+                          group_name=job_name(pipeline.name), kinds=kinds,
                           tags={CONNECTION_TAG: tags[CONNECTION_TAG]},
                           metadata={"pipeline": pipeline.name, "crm": pipeline.crm, "entity": entity,
                                     "direction": pipeline.direction, "schedule": pipeline.schedule or "manual"})

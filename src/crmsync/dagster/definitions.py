@@ -33,14 +33,14 @@ def definitions(project_dir: Path | str, *, retry_policy: dg.RetryPolicy | None 
     whether the pipelines' schedules start on (as ``crmsync serve`` runs them) or wait to be switched on
     in Dagster's UI. A project whose specs have problems is refused with the list of them.
     """
-    from crmsync.dagster.assets import op_name, pipeline_assets, run_tags
+    from crmsync.dagster.assets import job_name, pipeline_assets, run_tags
 
     project = Project.at(project_dir)
     pipelines = _pipelines(project)
     assets, jobs, schedules = [], [], []
     for pipe in pipelines:
         assets.append(pipeline_assets(project, pipe, retry_policy=retry_policy))
-        job = dg.define_asset_job(op_name(pipe.name), selection=dg.AssetSelection.groups(op_name(pipe.name)),
+        job = dg.define_asset_job(job_name(pipe.name), selection=dg.AssetSelection.groups(job_name(pipe.name)),
                                   tags=run_tags(project, pipe),
                                   description=f"crmsync sync {pipe.name} (all of its entities)")
         jobs.append(job)
