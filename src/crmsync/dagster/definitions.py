@@ -16,7 +16,7 @@ import dagster as dg
 from crmsync.project import Project
 
 PROJECT_ENV = "CRMSYNC_PROJECT_DIR"  # the project `dagster dev -m crmsync.dagster.project` loads
-# Transient failures (exit 3 and 4, crmsync.dagster.run) are tried again after 1, 2, 4 minutes (with
+# Transient failures (exit 3 and 4, crmsync.dagster.run) are tried again after 1, 3, 7 minutes (± 1: the
 # jitter, so runs of many connections do not return at once); the CRM's own short faults are already
 # retried inside a run, so what reaches Dagster is an outage worth waiting out.
 DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL,

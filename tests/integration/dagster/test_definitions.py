@@ -5,6 +5,7 @@ schedules, for the shipped project and for one made by ``crmsync init`` and then
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -119,3 +120,14 @@ def test_dagster_loads_the_module_dagster_dev_points_at(project):
                        capture_output=True, text=True, timeout=110, cwd=project)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Validation successful" in r.stdout + r.stderr
+
+
+def test_the_readmes_dagster_yaml_limits_each_connection_to_one_run():
+    """README's "Running on Dagster" deployment settings, as a Dagster instance reads them."""
+    readme = (Path(__file__).parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Running on Dagster", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    with dg.instance_for_test(overrides=yaml.safe_load(block)) as instance:
+        assert instance.event_log_storage.get_concurrency_info(pool_of("amocrm")).limit == 1
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+        assert {"key": STORE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
