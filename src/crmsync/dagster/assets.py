@@ -25,6 +25,7 @@ STORE_TAG = "crmsync/store"  # run tag: the staging store a run writes (DuckDB: 
 PIPELINE_TAG = "crmsync/pipeline"
 _TAG_TEXT = re.compile(r"[^A-Za-z0-9_.-]")
 TAG_LIMIT = 63  # Dagster's limit for a definition's tag value
+ISSUES_CHECK = "nothing_set_aside"
 
 
 def asset_key(pipeline: str, entity: str) -> dg.AssetKey:
@@ -91,10 +92,15 @@ def pipeline_assets(project: Project, pipeline: Any, *, retry_policy: dg.RetryPo
                           metadata={"pipeline": pipeline.name, "crm": pipeline.crm, "entity": entity,
                                     "direction": pipeline.direction, "schedule": pipeline.schedule or "manual"})
              for i, entity in enumerate(ordered)]
+    # what `crmsync sync` answers with exit 5 ("issues"): a warning on the entity, not a failed run
+    checks = [dg.AssetCheckSpec(ISSUES_CHECK, asset=asset_key(pipeline.name, entity),
+                                description=f"the run set no {entity} aside (sync.rejected: the mapping or the CRM "
+                                            "refused it) and held no field in a manual conflict")
+              for entity in ordered]
     by_key = {asset_key(pipeline.name, entity): entity for entity in ordered}
 
-    @dg.multi_asset(name=op_name(pipeline.name), specs=specs, can_subset=True, pool=pool_of(pipeline.connection),
-                    op_tags=tags, retry_policy=retry_policy,
+    @dg.multi_asset(name=op_name(pipeline.name), specs=specs, check_specs=checks, can_subset=True,
+                    pool=pool_of(pipeline.connection), op_tags=tags, retry_policy=retry_policy,
                     description=f"crmsync run of pipeline {pipeline.name}: `crmsync sync {pipeline.name}` "
                                 "(run config kind: pull or push for those commands)")
     def _materialise(context: dg.AssetExecutionContext, config: RunConfig) -> Any:
@@ -135,8 +141,21 @@ def materialise(context: dg.AssetExecutionContext, project: Project, pipeline: s
         context.log.warning(f"run {row['run_id']}: done, but {issues.get('rejected', 0)} record(s) set aside or "
                             f"refused and {issues.get('held', 0)} held in manual conflicts (sync.rejected, "
                             "`crmsync conflicts list`)")
+    checked = context.selected_asset_check_keys
     for entity in entities:
-        yield dg.MaterializeResult(asset_key=asset_key(pipeline, entity), metadata=entity_metadata(row, entity))
+        key = asset_key(pipeline, entity)
+        found = dg.AssetCheckKey(key, ISSUES_CHECK)
+        yield dg.MaterializeResult(asset_key=key, metadata=entity_metadata(row, entity),
+                                   check_results=[issues_check(row, key, entity)] if found in checked else None)
+
+
+def issues_check(row: dict[str, Any], key: dg.AssetKey, entity: str) -> dg.AssetCheckResult:
+    counts = row.get("entities", {}).get(entity) or {}
+    rejected, held = int(counts.get("rejected", 0)), int(counts.get("held", 0))
+    return dg.AssetCheckResult(asset_key=key, check_name=ISSUES_CHECK, passed=not (rejected or held),
+                               severity=dg.AssetCheckSeverity.WARN, metadata={"rejected": rejected, "held": held},
+                               description=None if not (rejected or held) else
+                               f"{rejected} set aside, {held} held: see sync.rejected and `crmsync conflicts list`")
 
 
 def _quietly(read: Any) -> Any:

@@ -80,6 +80,7 @@ def test_materialising_a_pipeline_is_one_recorded_crmsync_run(project, amo):
         assert shown["seconds"] == row["seconds"] and "error" not in shown
         assert shown["run"]["run_id"] == row["run_id"] and shown["run"]["entities"] == row["entities"]
         assert shown["run"]["started_at"] == str(row["started_at"])  # as `crmsync runs --json` prints it
+    assert checks_of(result) == {e: True for e in ("contact", "deal", "task")}
 
     # an edit in the CRM: the next materialisation is the next incremental run, and says what it read
     requests.post(amo.url + "/_fake/touch", json={"entity": "contacts", "count": 2}, timeout=10).raise_for_status()
@@ -104,6 +105,28 @@ def test_run_config_picks_the_command(project, amo):
     assert runs_of(project)[0]["kind"] == "pull"
     shown = metadata_of(result)[asset_key("amocrm", "deal")]
     assert shown["kind"] == "pull" and shown["read"] == 3 and "written" not in shown
+
+
+def checks_of(result):
+    return {c.asset_key.path[-1]: c.passed for c in result.get_asset_check_evaluations()}
+
+
+def test_records_set_aside_are_a_warning_not_a_failure(project, amo):
+    """What `crmsync sync` ends with exit 5: the materialisation succeeds, the entity's check warns."""
+    assert materialise(project)[0].success
+    with duckdb.connect(str(project / "crmsync.duckdb")) as con:  # a name longer than AmoCRM keeps (255)
+        con.execute("INSERT INTO canonical.contacts (first_name, last_name) VALUES (repeat('x', 300), 'Long')")
+
+    result, events = materialise(project)
+    assert result.success
+    row = runs_of(project)[0]
+    assert row["status"] == "issues" and row["entities"]["contact"]["rejected"] == 1
+    shown = metadata_of(result)[asset_key("amocrm", "contact")]
+    assert (shown["status"], shown["rejected"]) == ("issues", 1)
+    assert checks_of(result) == {"contact": False, "deal": True, "task": True}
+    (warned,) = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert warned.severity == dg.AssetCheckSeverity.WARN and warned.metadata["rejected"].value == 1
+    assert any("1 record(s) set aside" in (e.user_message or "") for e in events)
 
 
 def failure_of(events):
