@@ -1,6 +1,7 @@
 """crmsync.dagster's definitions against the project's YAML: assets, dependencies, jobs, tags, pools and
 schedules, for the shipped project and for one made by ``crmsync init`` and then edited; the module
-``dagster dev -m`` loads, through Dagster's own loader."""
+``dagster dev -m`` loads, through Dagster's own loader. ``project`` (made by ``crmsync init``) comes
+from tests/integration/cli_project.py."""
 
 import os
 import subprocess
@@ -14,7 +15,6 @@ import yaml
 from crmsync.dagster import CONNECTION_TAG, STORE_TAG, asset_key, definitions, pool_of
 from crmsync.errors import UserError
 from crmsync.project import builtin_project_dir
-from tests.integration.test_pull_cli import run_here
 
 
 def pipelines_of(root):
@@ -54,12 +54,6 @@ def test_the_shipped_project_loads_with_its_schedules():
     assert graph.get(asset_key("amocrm", "task")).parent_keys == {asset_key("amocrm", "contact"),
                                                                    asset_key("amocrm", "deal")}
     assert graph.get(asset_key("amocrm", "contact")).parent_keys == set()
-
-
-@pytest.fixture
-def project(tmp_path):
-    run_here(tmp_path, "init", str(tmp_path / "p"))
-    return tmp_path / "p"
 
 
 def edit_pipeline(project, name, **changes):

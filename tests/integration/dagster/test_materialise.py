@@ -1,34 +1,19 @@
 """Materialising a pipeline's assets in process (``dagster.materialize``) against a fake AmoCRM over real
 HTTP: one crmsync run recorded in sync.runs, its records in the DuckDB store, its row as the
 materialisation's metadata; failures as Dagster failures in crmsync's words, retried only when
-another attempt can help."""
+another attempt can help. ``project`` (made by ``crmsync init``) and ``amo`` (a small fake AmoCRM
+connected to it) come from tests/integration/cli_project.py."""
 
 import dagster as dg
 import duckdb
-import pytest
 import requests
 import yaml
 
 from crmsync.dagster import CONNECTION_TAG, asset_key, definitions
 from crmsync.project import Project
 from crmsync.run_history import list_runs
-from tests.integration.test_pull_cli import run_here
 
 NO_DELAY = dg.RetryPolicy(max_retries=2, delay=0)
-
-
-@pytest.fixture
-def project(tmp_path):
-    run_here(tmp_path, "init", str(tmp_path / "p"))
-    return tmp_path / "p"
-
-
-@pytest.fixture
-def amo(project, fake_crm):
-    server = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
-    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
-             "--long-lived-token", "demo-token")
-    return server
 
 
 def pipeline_assets(defs, pipeline):
