@@ -81,6 +81,17 @@ def test_an_init_project_with_edited_schedules(project):
     assert [s.name for s in definitions(project).schedules] == ["crmsync_amocrm_schedule"]
 
 
+def test_pipelines_of_one_store_share_its_run_tag(project):
+    def store_tags(defs):
+        return {name: defs.resolve_job_def(f"crmsync_{name}").tags[STORE_TAG] for name in ("amocrm", "bitrix24")}
+
+    shared = store_tags(definitions(project))
+    assert shared["amocrm"] == shared["bitrix24"]  # both write crmsync.duckdb: the run queue keeps them apart
+    edit_pipeline(project, "bitrix24", staging={"type": "duckdb", "path": "bitrix.duckdb"})
+    apart = store_tags(definitions(project))
+    assert apart["amocrm"] == shared["amocrm"] and apart["bitrix24"] != apart["amocrm"]
+
+
 def test_a_schedule_skips_a_slot_while_its_connection_runs(project):
     defs = definitions(project)
     schedule = next(s for s in defs.schedules if s.name == "crmsync_amocrm_schedule")
