@@ -136,3 +136,15 @@ def test_the_readmes_dagster_yaml_limits_each_connection_to_one_run():
         assert instance.event_log_storage.get_concurrency_info(pool_of("amocrm")).limit == 1
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": STORE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+
+def test_the_module_names_the_variable_when_no_project_is_found(tmp_path, monkeypatch, project):
+    import runpy
+
+    monkeypatch.delenv("CRMSYNC_PROJECT_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # holds the project folder p/, but is none itself
+    with pytest.raises(UserError, match="set CRMSYNC_PROJECT_DIR to a crmsync project folder"):
+        runpy.run_module("crmsync.dagster.project")
+    monkeypatch.chdir(project)  # the current folder is the default
+    defs = runpy.run_module("crmsync.dagster.project")["defs"]
+    assert asset_key("amocrm", "contact") in set(defs.resolve_asset_graph().get_all_asset_keys())
