@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
 from crmsync.errors import BUSY, CRM, INTERNAL, CrmsyncError, interruption
 from crmsync.project import Project
 
-KINDS = ("sync", "pull", "push")
+KINDS = ("sync", "pull", "push")  # RunConfig.kind: Dagster's launchpad offers and checks them
 PUSH_COUNTS = ("created", "updated", "deleted")
 HISTORY_DEPTH = 50  # runs of one pipeline searched for this run's row (others may have started since)
 
@@ -27,7 +27,7 @@ HISTORY_DEPTH = 50  # runs of one pipeline searched for this run's row (others m
 class RunConfig(dg.Config):
     """What a run does, as in the CLI: ``crmsync sync`` by default (what a schedule runs)."""
 
-    kind: str = "sync"  # sync | pull | push: the crmsync command this materialisation is
+    kind: Literal["sync", "pull", "push"] = "sync"  # the crmsync command this materialisation is
     full_refresh: bool = False  # forget the read cursors and read everything again (sync, pull)
 
 

@@ -6,6 +6,7 @@ connected to it) come from tests/integration/cli_project.py."""
 
 import dagster as dg
 import duckdb
+import pytest
 import requests
 import yaml
 
@@ -90,6 +91,14 @@ def test_run_config_picks_the_command(project, amo):
     assert runs_of(project)[0]["kind"] == "pull"
     shown = metadata_of(result)[asset_key("amocrm", "deal")]
     assert shown["kind"] == "pull" and shown["read"] == 3 and "written" not in shown
+
+
+def test_an_unknown_run_kind_is_refused_before_anything_runs(project):
+    defs = definitions(project)
+    with pytest.raises(dg.DagsterInvalidConfigError, match="not in enum type"):
+        dg.materialize(pipeline_assets(defs, "amocrm"), instance=dg.DagsterInstance.ephemeral(),
+                       run_config={"ops": {"crmsync_amocrm_run": {"config": {"kind": "merge"}}}})
+    assert runs_of(project) == []
 
 
 def checks_of(result):
