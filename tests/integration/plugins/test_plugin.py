@@ -65,6 +65,7 @@ entities:
     list: {path: v1/people, records: data}
     create: {type: form_post, path: v1/people}
     read_back: {params: {ids: "{ids}"}, size: 50}
+    recover: {type: by_content, params: {since: "{cursor}"}, format: unix_seconds}
 """
 
 MAPPING = """\
