@@ -145,6 +145,8 @@ def test_a_search_window_is_read_again_from_the_newest_cursor(project, fake_crm,
 def test_more_changes_in_one_instant_than_the_window_holds_stop_with_a_clear_error(project, fake_crm):  # noqa: F811
     server = fake_crm("hubspot", contacts=12, deals=1, tasks=1, rate_limit=False)
     hubspot_puller(project, server)()
+    now = requests.post(server.url + "/_fake/clock", json={"advance": 1}, timeout=10).json()["now"]
+    requests.post(server.url + "/_fake/clock", json={"freeze": now}, timeout=10).raise_for_status()  # one instant
     requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "count": 10}, timeout=10).raise_for_status()
     path = project.connectors_dir / "hubspot.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("size: 200\n    max_results: 10000",
