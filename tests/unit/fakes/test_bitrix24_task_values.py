@@ -76,3 +76,14 @@ def test_a_valid_person_is_written(portal):
     assert answer.status_code == 200, answer.text
     task = answer.json()["result"]["task"]
     assert task["responsibleId"] == str(uid) and task["auditors"] == [str(uid)]
+
+
+@pytest.mark.parametrize(("method", "table", "field"), [
+    ("crm.deal.update", "deals", "BEGINDATE"), ("crm.contact.update", "contacts", "BIRTHDATE"),
+    ("tasks.task.update", "tasks", "DEADLINE")])
+def test_a_date_past_the_portals_calendar_is_refused_not_a_500(portal, method, table, field):
+    """9999-12-31T23:59:59Z is in year 10000 in the portal's +03:00."""
+    rid = min(portal.app.tables[table].rows)
+    key = "taskId" if method.startswith("tasks.") else "id"
+    answer = _call(portal, method, **{key: rid, "fields": {field: "9999-12-31T23:59:59Z"}})
+    assert answer.status_code == 400 and answer.json()["error"] == "ERROR_CORE", answer.text
