@@ -87,3 +87,18 @@ def test_a_date_past_the_portals_calendar_is_refused_not_a_500(portal, method, t
     key = "taskId" if method.startswith("tasks.") else "id"
     answer = _call(portal, method, **{key: rid, "fields": {field: "9999-12-31T23:59:59Z"}})
     assert answer.status_code == 400 and answer.json()["error"] == "ERROR_CORE", answer.text
+
+
+def test_a_listing_prints_a_held_value_as_it_is(portal):
+    """Not tidied into something valid: the sync reading it must be the one to set it aside."""
+    tid = min(portal.app.tables["tasks"].rows)
+    task = portal.app.tables["tasks"].rows[tid]
+    before = task["ufCrmTask"], task["responsibleId"]
+    task["ufCrmTask"], task["responsibleId"] = 10**30, "NO_SUCH_VALUE_Ω"
+    try:
+        listed = _call(portal, "tasks.task.list", select=["*", "UF_CRM_TASK"]).json()["result"]["tasks"]
+    finally:
+        task["ufCrmTask"], task["responsibleId"] = before
+    mine = next(t for t in listed if t["id"] == str(tid))
+    assert mine["ufCrmTask"] == 10**30 and mine["responsibleId"] == "NO_SUCH_VALUE_Ω"
+    assert mine["responsibleName"] is None  # no such user: no name

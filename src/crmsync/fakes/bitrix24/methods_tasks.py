@@ -81,11 +81,12 @@ def _whole(value: Any) -> int | None:
     return int(text) if text.isascii() and text.isdigit() else None
 
 
-def _texts(value: Any) -> list[str]:
-    """A stored list field as the list of strings the portal prints (one stored scalar: a list of it)."""
-    if value in (None, "", False):
+def _listed(value: Any) -> Any:
+    """A stored list field as printed: a copy of the list, or whatever else a test put there, as it is
+    (a sync must set that aside, so the fake must not tidy it into something valid)."""
+    if value is None or value is False or value == "":
         return []
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def _when(app: Any, value: Any) -> Any:
@@ -136,9 +137,9 @@ def full(app: Any, t: dict[str, Any]) -> dict[str, Any]:
         "deadlineCounted": "0", "forkedByTemplateId": None, "favorite": "N", "sorting": None,
         "durationPlanSeconds": None, "durationTypeAll": "days", "durationPlan": None, "durationType": "days",
         "isMuted": "N", "isPinned": "N", "isPinnedInGroup": "N",
-        "ufCrmTask": _texts(t.get("ufCrmTask")) or False, "ufTaskWebdavFiles": False,
-        "ufMailMessage": None, "auditors": _texts(t.get("auditors")),
-        "accomplices": _texts(t.get("accomplices")), "tags": _texts(t.get("tags")), "checklist": [],
+        "ufCrmTask": _listed(t.get("ufCrmTask")) or False, "ufTaskWebdavFiles": False,
+        "ufMailMessage": None, "auditors": _listed(t.get("auditors")),
+        "accomplices": _listed(t.get("accomplices")), "tags": _listed(t.get("tags")), "checklist": [],
         "files": [], "dependsOn": [], "group": [], "creator": _person(app, t["createdBy"]),
         "responsible": _person(app, t["responsibleId"]), "newCommentsCount": 0,
         "action": {"accept": False, "decline": False, "complete": t["status"] != "5", "approve": False,
