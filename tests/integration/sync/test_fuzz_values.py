@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from crmsync.canonical.tables import TABLE, columns, stored_scale
+from crmsync.canonical.values import get_field, plain, same
 from crmsync.fakes import start_fake
 from crmsync.fakes.bitrix24 import dates
 from crmsync.mapping import load_canonical
@@ -204,6 +205,24 @@ class World:
         return {c: json.loads(v) if kinds[c] == "JSON" and isinstance(v, str) else v
                 for c, v in zip(cols, rows[0], strict=True)}
 
+    def holds(self, entity: str, canonical_id: str, name: str) -> bool:
+        """The CRM already holds the store's value of ``name`` (the link's base agrees): nothing to send.
+        An example that stopped half-way restores the store, not the CRM; Hypothesis then runs it again."""
+        con = self.db()
+        try:
+            top = name.split(".")[0]
+            (value,) = con.execute(f"SELECT {top} FROM canonical.{TABLE[entity]} WHERE id = ?",
+                                   [canonical_id]).fetchone()
+            bases = con.execute("SELECT base FROM sync.links WHERE entity = ? AND connection = ? AND canonical_id = ? "
+                                "AND remote_deleted_at IS NULL AND base IS NOT NULL",
+                                [entity, self.crm, canonical_id]).fetchall()
+        finally:
+            con.close()
+        if columns(self.canonical[entity])[top] == "JSON" and isinstance(value, str):
+            value = json.loads(value)
+        mine = get_field({top: plain(value)}, name)
+        return any(same(mine, get_field(json.loads(base), name)) for (base,) in bases)
+
     def rejections(self, run_id: str, direction: str) -> dict[tuple[str, str], str]:
         """(entity, record) → the field a rejection names (a CRM's own refusal names none: its reason)."""
         key = "remote_id" if direction == "pull" else "json_extract_string(raw, '$.canonical_id')"
@@ -333,8 +352,8 @@ def _push_round(world: World, data: Any) -> None:
         # A refusal already on record for the same record, field and reason is not written twice.
         rejected = world.rejections(None, "push")
         for entity, cid, name, _, _, bad in placed:
-            if (entity, cid) not in sent:
-                assert rejected.get((entity, cid)), (entity, name, bad)  # a rejection names its field
+            if (entity, cid) not in sent:  # set aside naming its field, or already in the CRM as it is
+                assert rejected.get((entity, cid)) or world.holds(entity, cid, name), (entity, name, bad)
             else:
                 assert not bad.always_bad, f"{world.crm} {entity}.{name} sent {bad}"
     finally:  # fix: the value each field had before
