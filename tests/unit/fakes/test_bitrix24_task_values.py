@@ -64,6 +64,7 @@ def test_a_write_the_portal_would_refuse_is_refused_and_changes_nothing(portal, 
     answer = _call(portal, "tasks.task.update", taskId=tid, fields={"TITLE": "renamed", field: value})
     assert answer.status_code == 400 and answer.json()["error"] == "ERROR_CORE"
     assert says in answer.json()["error_description"]
+    assert "not found" not in answer.json()["error_description"].lower()  # that says the task is gone
     assert portal.app.tables["tasks"].rows[tid] == before  # not even the valid TITLE
     created = _call(portal, "tasks.task.add", fields={"TITLE": "new", "RESPONSIBLE_ID": 1, field: value})
     assert created.status_code == 400

@@ -258,8 +258,9 @@ def _apply(call: Call, task: dict[str, Any], fields: dict[str, Any]) -> None:
 def _check_user(app: Any, title: str, value: Any) -> str:
     """The id of one of the portal's users, as stored; the portal refuses anyone else."""
     uid = _whole(value)
-    if uid is None or uid not in app.tables["users"].rows:  # UNCONFIRMED wording
-        raise ApiError(400, "ERROR_CORE", f"{title}: user {value!r} not found<br>")
+    if uid is None or uid not in app.tables["users"].rows:
+        # UNCONFIRMED wording; not "not found", which a client reads as "this task was deleted"
+        raise ApiError(400, "ERROR_CORE", f"{title}: the portal has no user {value!r}<br>")
     return str(uid)
 
 
