@@ -34,14 +34,16 @@ def sql_edit(server, sql, *args):
 def test_push_merges_per_field_with_changed(app_server, fake_crm):
     server, _, first, records = started(app_server, fake_crm)
     rec = dict(records[0])
-    sql_edit(server, "UPDATE canonical.contacts SET position = 'server edit', updated_at = now() WHERE id = ?", rec["id"])
+    sql_edit(server, "UPDATE canonical.contacts SET position = 'server edit', updated_at = now() WHERE id = ?",
+             rec["id"])
     edited = {**rec, "first_name": "Appname", "_status": "updated", "_changed": "first_name"}  # position: stale
     answer = server.push("acme", {"contacts": {"created": [], "updated": [edited], "deleted": []}}, first["timestamp"])
     assert answer["rejected"] == [] and answer["conflicts"] == []
     assert answer["applied"]["contacts"] == {"created": 0, "updated": 1, "deleted": 0}
     assert query(server, "SELECT first_name, position FROM canonical.contacts WHERE id = ?", rec["id"]) == \
         [("Appname", "server edit")]
-    history = query(server, "SELECT field, new, side FROM sync.changes WHERE side = 'app' AND canonical_id = ?", rec["id"])
+    history = query(server, "SELECT field, new, side FROM sync.changes WHERE side = 'app' AND canonical_id = ?",
+                    rec["id"])
     assert [(f, json.loads(n), s) for f, n, s in history] == [("first_name", "Appname", "app")]
     # without _changed, a field equal to the base is not an edit either
     again = {**rec, "last_name": "Newlast"}
@@ -126,7 +128,8 @@ def test_app_edits_reach_the_crm_and_crm_edits_reach_the_app(app_server, fake_cr
                                                                      "_changed": "first_name"}], "deleted": []}},
                 first["timestamp"])
     server.sync("acme")
-    remote = {r["id"]: r for r in requests.get(amo.url + "/_fake/records?entity=contacts", timeout=10).json()["records"]}
+    listing = requests.get(amo.url + "/_fake/records?entity=contacts", timeout=10).json()["records"]
+    remote = {r["id"]: r for r in listing}
     (rid,) = query(server, "SELECT remote_id FROM sync.links WHERE canonical_id = ?", rec["id"])[0]
     assert remote[int(rid)]["first_name"] == "Fromapp"
     assert any(r.get("last_name") == "Appmade" for r in remote.values())
