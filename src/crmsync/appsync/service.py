@@ -39,7 +39,7 @@ class AppSync:
     app_schema: AppSchema | None = None
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     verifier: Verifier | None = None
-    unavailable: str | None = None       # why the app routes answer 503 (not configured)
+    unavailable: str | None = None       # why the app routes answer 404 (not configured)
     make_runner: Callable[[Project], Any] | None = None
     _tenants: dict[str, TenantState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
