@@ -32,7 +32,8 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from the app's identit
 _BEARER = Depends(_bearer)
 CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 WORDS = {400: "the request is malformed (the message says what)", 401: "no JWT, or one that cannot be trusted",
-         404: "the app sync API is not configured on this server, or no such connection for this tenant", 409: "a run of this tenant's store takes too long",
+         404: "the app sync API is not configured on this server, or no such connection for this tenant",
+         409: "a run of this tenant's store takes too long",
          502: "the CRM refused the request"}
 
 
