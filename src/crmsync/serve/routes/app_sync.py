@@ -179,7 +179,7 @@ def status(request: Request, state: Any = _TENANT) -> dict[str, Any]:
         if pipe.connection in names:
             running = state.runner.running(pipe.connection)
             pipelines.append({"pipeline": name, "connection": pipe.connection,
-                              "next_run": scheduler.describe(name)["next_run"],
+                              "next_run": _iso(scheduler.plans[name].next_at if scheduler.enabled else None),
                               "running": running.as_dict() if running is not None else None})
     return {"connections": connections, "pipelines": pipelines, "runs": runs,
             "pending_writes": {entity: n for entity, n in pending}, "conflicts": conflicts,
@@ -275,6 +275,10 @@ def oauth_callback(request: Request) -> HTMLResponse:
     except ApiError as err:
         return _page(err.status, f"Nothing was saved: {err.message}")
     return _page(200, f"Connected {connected.name} ({connected.crm}). You can close this window.")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _locked(state: Any, work: Any) -> Any:
