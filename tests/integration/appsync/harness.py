@@ -1,6 +1,7 @@
 """The app sync API over real HTTP: ``crmsync serve``'s FastAPI app under uvicorn on a free loopback port,
 a project made by ``crmsync init`` with an ``[app_sync]`` section, JWTs minted with PyJWT, and a tenant's
-connection to a fake CRM made through the API itself."""
+connection to a fake CRM made through the API itself. The tests run in the server's process, so they open a
+tenant's store read-write as the server does (DuckDB refuses a second configuration of one file in a process)."""
 
 from __future__ import annotations
 

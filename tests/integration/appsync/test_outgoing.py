@@ -22,7 +22,7 @@ def started(app_server, fake_crm, contacts=4, **options):
 
 
 def query(server, sql, *args):
-    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb")) as con:
         return con.execute(sql, list(args)).fetchall()
 
 

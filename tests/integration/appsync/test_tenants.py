@@ -9,7 +9,7 @@ from tests.integration.appsync.harness import changes_of, token
 
 def rows(server, tenant, sql):
     path = server.tenant_dir(tenant) / "crmsync.duckdb"
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duckdb.connect(str(path)) as con:
         return con.execute(sql).fetchall()
 
 
