@@ -96,7 +96,16 @@ def _seed(served: Served, root: Path, tenant: str, n: int) -> None:
     from crmsync.appsync.tenants import folder_key
 
     store = root / ".crmsync" / "tenants" / folder_key(tenant) / "crmsync.duckdb"
-    with duckdb.connect(str(store)) as con:
+    deadline = time.monotonic() + 30
+    while True:  # the server closes a tenant's store once it has been idle for keep_open_seconds
+        try:
+            con = duckdb.connect(str(store))
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    with con:
         con.execute("INSERT INTO canonical.contacts (first_name, last_name, position, emails, phones, custom) "
                     "SELECT 'First' || i, 'Last' || i, 'Role ' || (i % 17), "
                     "'[{\"value\": \"u' || i || '@example.com\", \"type\": \"work\"}]', "

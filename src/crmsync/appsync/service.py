@@ -48,10 +48,14 @@ class TenantState:
     con: Any = None                      # the store's connection, kept open while requests keep coming
     stack: ExitStack | None = None
     used: float = 0.0
+    # Whether a canonical row may have changed since the last change scan. While the API keeps the store
+    # open no other process can write it (DuckDB's file lock), so only a reopen or a push makes it dirty.
+    dirty: bool = True
 
     def close(self) -> None:
         """Close the kept connection (the caller holds the runner's store_lock, or no one can use it)."""
         stack, self.stack, self.con = self.stack, None, None
+        self.dirty = True  # whoever gets the file next may change anything
         if stack is not None:
             stack.close()
 
@@ -183,6 +187,7 @@ class AppSync:
                 yield con
                 con.commit()
             except BaseException:
+                state.dirty = True  # a scan rolled back is a scan not made
                 with suppress(Exception):
                     con.rollback()
                 raise
@@ -223,7 +228,9 @@ class AppSync:
         out = changefeed.spool()
         try:
             with self.store(state) as con:
-                upto = changefeed.observe(con, self.app_schema, self.canonical)
+                upto = changefeed.observe(con, self.app_schema, self.canonical) if state.dirty else \
+                    changefeed.current_seq(con)
+                state.dirty = False
                 changefeed.write_changes(con, self.app_schema, out, since=since, upto=upto, full_tables=full_tables)
         except BaseException:
             out.close()
@@ -236,6 +243,7 @@ class AppSync:
         checked = check_shape(changes, self.app_schema)
         rules = self.rules()
         with self.store(state) as con:
+            state.dirty = True
             return apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules)
 
     def tenant_pipelines(self, state: TenantState) -> list[Any]:

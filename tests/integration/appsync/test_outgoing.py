@@ -27,8 +27,7 @@ def query(server, sql, *args):
 
 
 def sql_edit(server, sql, *args):
-    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb")) as con:
-        con.execute(sql, list(args))
+    server.sql("acme", sql, *args)
 
 
 def test_push_merges_per_field_with_changed(app_server, fake_crm):
