@@ -89,10 +89,12 @@ def _now() -> str:
 
 
 def apply_push(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]], changes: dict[str, dict[str, list[Any]]],
-               *, pulled: int | None, rules: dict[str, ConflictRules]) -> PushResult:
-    """Apply ``changes`` (checked by :func:`check_shape`). The caller holds the tenant's lock and commits."""
+               *, pulled: int | None, rules: dict[str, ConflictRules], scan: bool = True) -> PushResult:
+    """Apply ``changes`` (checked by :func:`check_shape`). The caller holds the tenant's lock and commits;
+    ``scan=False`` when it knows no row changed since the last change scan."""
     result = PushResult(f"app-{uuid.uuid4().hex[:12]}")
-    changefeed.observe(con, app, canonical)  # the rows as they are now are the versions clients may have
+    if scan:
+        changefeed.observe(con, app, canonical)  # the rows as they are now are the versions clients may have
     for table, body in changes.items():
         entity = app.tables[table]
         _Table(con, app, canonical[entity], table, entity, rules.get(entity) or ConflictRules(entity),

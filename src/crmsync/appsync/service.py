@@ -243,8 +243,8 @@ class AppSync:
         checked = check_shape(changes, self.app_schema)
         rules = self.rules()
         with self.store(state) as con:
-            state.dirty = True
-            return apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules)
+            scan, state.dirty = state.dirty, True
+            return apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules, scan=scan)
 
     def tenant_pipelines(self, state: TenantState) -> list[Any]:
         """The pipelines whose connection this tenant has (the template each of its runs follows)."""
