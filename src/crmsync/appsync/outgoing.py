@@ -56,6 +56,7 @@ class PushResult:
     unchanged: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    touched: dict[str, set[str]] = field(default_factory=dict)   # entity → canonical ids written
 
     def as_dict(self) -> dict[str, Any]:
         rejected_ids: dict[str, list[str]] = {}
@@ -150,6 +151,8 @@ class _Table:
                 self.reject(rec["id"], exc.field, exc.reason)
         for rid in deleted:
             self._delete(rid, current.get(rid))
+        self.result.touched.setdefault(self.entity, set()).update(
+            [r["id"] for r in self.upserts] + [h["canonical_id"] for h in self.history])
         upsert_rows(self.con, f"canonical.{TABLE[self.entity]}", self.cols, self.upserts, key=["id"])
         insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, self.history)
         supersede(self.con, self.conflicts)

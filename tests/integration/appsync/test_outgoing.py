@@ -42,6 +42,11 @@ def test_push_merges_per_field_with_changed(app_server, fake_crm):
     assert answer["applied"]["contacts"] == {"created": 0, "updated": 1, "deleted": 0}
     assert query(server, "SELECT first_name, position FROM canonical.contacts WHERE id = ?", rec["id"]) == \
         [("Appname", "server edit")]
+    # every client of the tenant (this one too) gets the merged record in its next pull, once
+    pulled = server.pull("acme", first["timestamp"])
+    assert [(r["id"], r["first_name"], r["position"]) for r in changes_of(pulled)["updated"]] == \
+        [(rec["id"], "Appname", "server edit")]
+    assert changes_of(server.pull("acme", pulled["timestamp"]))["updated"] == []
     history = query(server, "SELECT field, new, side FROM sync.changes WHERE side = 'app' AND canonical_id = ?",
                     rec["id"])
     assert [(f, json.loads(n), s) for f, n, s in history] == [("first_name", "Appname", "app")]
