@@ -70,6 +70,7 @@ class AppSync:
     app_schema: AppSchema | None = None
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     verifier: Verifier | None = None
+    tenants: Tenants | None = None
     unavailable: str | None = None       # why the app routes answer 404 (not configured)
     on_finish: list[Callable[[Any], None]] = field(default_factory=list)
     _tenants: dict[str, TenantState] = field(default_factory=dict)
@@ -99,8 +100,6 @@ class AppSync:
         return sync
 
     # -- tenants ----------------------------------------------------------------------------------------
-    tenants: Tenants | None = None
-
     def authenticate(self, token: str) -> Claims:
         assert self.verifier is not None
         return self.verifier.verify(token)
