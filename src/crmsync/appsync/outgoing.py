@@ -21,6 +21,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from crmsync.canonical.apply import (
@@ -182,12 +183,10 @@ class _Table:
             raise Rejection("_changed must be a comma-separated list of column names", "_changed", "app")
         return {n.strip() for n in names if isinstance(n, str) and n.strip() in self.app_cols}
 
-    def _validate(self, row: dict[str, Any], rid: str) -> None:
-        record = {k: plain(v) for k, v in row.items() if k not in ("id", "version", "deleted_at")}
-        record = {k: v for k, v in record.items() if v is not None or k in self.props}
-        for name, value in row.items():
-            if hasattr(value, "as_tuple"):  # a Decimal keeps its exact digits for the scale check
-                record[name] = value
+    def _validate(self, row: dict[str, Any]) -> None:
+        # a Decimal stays one: its exact digits are what the scale check reads
+        record = {k: v if isinstance(v, Decimal) else plain(v) for k, v in row.items()
+                  if k not in ("id", "version", "deleted_at")}
         self.check(record, "app")
 
     def _one(self, rec: dict[str, Any], old: dict[str, Any] | None, bases: dict[str, Any], moved: set[str]) -> None:
@@ -207,7 +206,7 @@ class _Table:
             row.update(id=rid, version=1, deleted_at=None)
             row[CREATED] = made or edited or now
             row[CLOCK] = edited or now
-            self._validate(row, rid)
+            self._validate(row)
             self.upserts.append(row)
             self.history.append({"run_id": self.result.push_id, "entity": self.entity, "canonical_id": rid,
                                  "field": "*", "old": None, "new": dumps(_public(row)), "side": "app",
@@ -245,7 +244,7 @@ class _Table:
         if not diffs:
             self.result.unchanged += 1
             return
-        self._validate(row, rid)
+        self._validate(row)
         when = edited or _now()
         row[CLOCK] = max((t for t in (plain(old.get(CLOCK)), when) if t), default=when)
         row["version"] = int(old.get("version") or 0) + 1
