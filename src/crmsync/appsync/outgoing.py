@@ -139,7 +139,6 @@ class _Table:
         ids = [r["id"] for r in records] + deleted
         current = current_rows(self.con, self.entity, self.cols, ids)
         bases = changefeed.bases(self.con, self.entity, ids, self.pulled)
-        moved = changefeed.changed_since(self.con, self.entity, ids, self.pulled)
         seen: set[str] = set()
         for rec in records:
             if rec["id"] in seen:
@@ -147,7 +146,7 @@ class _Table:
                 continue
             seen.add(rec["id"])
             try:
-                self._one(rec, current.get(rec["id"]), bases, moved)
+                self._one(rec, current.get(rec["id"]), bases)
             except Rejection as exc:
                 self.reject(rec["id"], exc.field, exc.reason)
         for rid in deleted:
@@ -189,7 +188,7 @@ class _Table:
                   if k not in ("id", "version", "deleted_at")}
         self.check(record, "app")
 
-    def _one(self, rec: dict[str, Any], old: dict[str, Any] | None, bases: dict[str, Any], moved: set[str]) -> None:
+    def _one(self, rec: dict[str, Any], old: dict[str, Any] | None, bases: dict[str, Any]) -> None:
         rid = rec["id"]
         app_values = self._decode(rec)
         edited = app_values.pop(CLOCK, None)
