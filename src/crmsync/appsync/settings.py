@@ -38,6 +38,7 @@ class AppSyncSettings:
     store: str = "crmsync.duckdb"         # the tenant store the app reads and writes (relative to its folder)
     conflicts_from: str | None = None     # the pipeline whose `conflicts:` policy app pushes follow
     keep_open_seconds: float = 2.0        # a tenant's store stays open this long after its last request
+    max_push_mb: float = 50.0             # a larger push body is refused (413) before it is read
 
 
 def _read_toml(path: Any) -> dict[str, Any]:

@@ -66,6 +66,10 @@ def create_app(project: Project, *, clock: Clock | None = None, schedule: bool =
     app.state.project, app.state.pipelines = project, pipelines
     app.state.runner, app.state.scheduler, app.state.metrics = runner, scheduler, metrics
     app.state.app_sync = app_sync
+    if not app_sync.unavailable:
+        from crmsync.appsync.limits import PushSizeLimit
+
+        app.add_middleware(PushSizeLimit, max_bytes=int(app_sync.settings.max_push_mb * 2**20))
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(CrmsyncError, library_error_handler)
 

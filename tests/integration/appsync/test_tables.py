@@ -50,3 +50,22 @@ def test_schema_version_and_migration_syncs(app_server):
     wrong = server.call("GET", f"/api/sync/incremental?last_pulled_at=1&migration={json.dumps({'tables': ['x']})}",
                         "acme")
     assert wrong.status_code == 400 and "unknown table" in wrong.json()["error"]["message"]
+
+
+def test_a_push_larger_than_the_limit_is_refused_before_it_is_read(app_server):
+    from tests.integration.appsync.harness import CONFIG
+
+    server = app_server(config=CONFIG.replace("push_now = false", "push_now = false\nmax_push_mb = 0.01"))
+    first = server.pull("acme")
+    big = {"changes": {"contacts": {"created": [{"id": f"c{i:012d}", "first_name": "x" * 200} for i in range(60)],
+                                    "updated": [], "deleted": []}}}
+    declared = server.call("POST", f"/api/sync/outgoing?last_pulled_at={first['timestamp']}", "acme", json=big)
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "too_large"
+    text = json.dumps(big).encode()
+    chunked = server.call("POST", f"/api/sync/outgoing?last_pulled_at={first['timestamp']}", "acme",
+                          data=(text[i:i + 1000] for i in range(0, len(text), 1000)),
+                          headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413, chunked.text
+    assert server.sql("acme", "SELECT count(*) FROM canonical.contacts") == [(0,)]
+    small = {"contacts": {"created": big["changes"]["contacts"]["created"][:2], "updated": [], "deleted": []}}
+    assert server.push("acme", small, first["timestamp"])["applied"]["contacts"]["created"] == 2

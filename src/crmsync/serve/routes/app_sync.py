@@ -34,6 +34,7 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 WORDS = {400: "the request is malformed (the message says what)", 401: "no JWT, or one that cannot be trusted",
          404: "the app sync API is not configured on this server, or no such connection for this tenant",
          409: "a run of this tenant's store takes too long",
+         413: "the push is larger than [app_sync] max_push_mb",
          502: "the CRM refused the request"}
 
 
@@ -131,7 +132,7 @@ class PushBody(BaseModel):
 
 
 @router.post("/outgoing", summary="Apply the app's changes: checked, merged per field, conflicts by the policy",
-             responses=responses(400, 401, 409, 404))
+             responses=responses(400, 401, 409, 404, 413))
 def outgoing(request: Request, body: PushBody, state: Any = _TENANT,
              last_pulled_at: int | None = Query(None, ge=0, description="The client's last pull `timestamp`: the "
                                                                        "base its edits are merged against"),
