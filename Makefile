@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench chromium soak
+.PHONY: demo test lint fmt clean setup bench chromium node soak
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
@@ -34,7 +34,23 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: no chromium; the browser test will fail: sudo apt-get install -y chromium" >&2; fi; }
 
-test: $(VENV)/.dev chromium
+# The WatermelonDB reference client's tests run real Node with the packages pinned in its lockfile
+# (examples/watermelon-client). Node and npm come from Debian when missing and we are root; otherwise
+# the test fails saying how to get them. `npm ci` needs only the npm registry and runs no install scripts.
+WM_CLIENT := examples/watermelon-client
+node:
+	@{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nodejs and npm for the WatermelonDB reference client's tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "warning: no node/npm; the WatermelonDB client tests will fail: sudo apt-get install -y nodejs npm" >&2; fi; }
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(WM_CLIENT)/node_modules/.package-lock.json; fi
+
+$(WM_CLIENT)/node_modules/.package-lock.json: $(WM_CLIENT)/package.json $(WM_CLIENT)/package-lock.json
+	cd $(WM_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.dev chromium node
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -43,7 +59,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist $(WM_CLIENT)/node_modules
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
