@@ -23,7 +23,7 @@ const { synchronize, hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const logger = require('@nozbe/watermelondb/utils/common/logger').default
 
 const { createApi } = require('./api')
-const { buildSchema, buildModels, accessorName, stampCreated } = require('./schema')
+const { buildSchema, buildModels, accessorName } = require('./schema')
 
 // stdout carries only answers: WatermelonDB's and Loki's chatter goes to stderr.
 logger.silence()
@@ -73,10 +73,7 @@ function makeHandlers(database, api, state) {
       }
     },
     async create({ table, values = {} }) {
-      const record = await database.write(() => collection(table).create((r) => {
-        stampCreated(r)
-        assign(r, values)
-      }))
+      const record = await database.write(() => collection(table).create((r) => assign(r, values)))
       return { id: record.id }
     },
     async update({ table, id, values = {} }) {

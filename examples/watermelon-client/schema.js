@@ -5,10 +5,10 @@
 
 const { Model, appSchema, tableSchema } = require('@nozbe/watermelondb')
 
-// created_at / updated_at are the server's: the models expose them read-only under other names, because
-// WatermelonDB stamps `updated_at` on every local edit of a model that has an `updatedAt` property and
-// that stamp would travel to the server as an edit of its own.
-const SERVER_KEPT = new Set(['created_at', 'updated_at'])
+// created_at / updated_at are WatermelonDB's own timestamps: a model that has `createdAt` / `updatedAt`
+// gets both stamped on create and `updated_at` on every local edit. crmsync takes a pushed `updated_at`
+// as the time of the app's edit (what `newest_wins` compares), and keeps its own otherwise.
+const TIMESTAMPS = new Set(['created_at', 'updated_at'])
 
 function camel(name) {
   return name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase())
@@ -18,8 +18,8 @@ function camel(name) {
 // `record.update(...)` lands in `_changed` (the server merges pushes per field with that list).
 function accessor(column) {
   const raw = column.name
-  if (SERVER_KEPT.has(raw)) {
-    return { get() { return this._getRaw(raw) } }
+  if (TIMESTAMPS.has(raw)) {  // read-only, as WatermelonDB's @readonly @date
+    return { get() { const ms = this._getRaw(raw); return ms ? new Date(ms) : null } }
   }
   if (column.encoding === 'json') {
     return {
@@ -48,7 +48,7 @@ function accessor(column) {
 }
 
 function accessorName(column) {
-  return SERVER_KEPT.has(column.name) ? `server${camel('_' + column.name)}` : camel(column.name)
+  return camel(column.name)
 }
 
 // Class names for the tables crmsync ships; a table the server adds later still gets a model.
@@ -74,18 +74,10 @@ function buildSchema(spec) {
       name: table,
       // WatermelonDB insists that created_at / updated_at are non-optional numbers (a missing one reads as 0).
       columns: body.columns.map(({ name, type, isOptional }) => ({
-        name, type, isOptional: SERVER_KEPT.has(name) ? false : Boolean(isOptional),
+        name, type, isOptional: TIMESTAMPS.has(name) ? false : Boolean(isOptional),
       })),
     })),
   })
 }
 
-// A new record carries real creation times rather than WatermelonDB's 0 for a missing number; later
-// local edits leave them alone (see SERVER_KEPT).
-function stampCreated(record, now = Date.now()) {
-  for (const name of SERVER_KEPT) {
-    if (record.constructor.columns.some((c) => c.name === name)) record._setRaw(name, now)
-  }
-}
-
-module.exports = { buildSchema, buildModels, accessorName, stampCreated }
+module.exports = { buildSchema, buildModels, accessorName }
