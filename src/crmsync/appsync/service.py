@@ -1,0 +1,175 @@
+"""The app sync API's state inside ``crmsync serve``: settings, the JWT verifier, the app schema, and per
+tenant a project folder, a runner (its own child runs and store lock) and the pull / push operations."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from crmsync.canonical.conflicts import ConflictRules
+from crmsync.errors import BusyError, UserError
+from crmsync.project import Project
+
+from . import changefeed
+from .outgoing import PushResult, apply_push, check_shape
+from .schema import AppSchema
+from .settings import AppSyncSettings, load
+from .tenants import Tenant, Tenants
+from .tokens import Claims, Verifier
+
+PATIENT = 300.0  # seconds a request waits for a run of its tenant to leave the store
+
+
+@dataclass
+class TenantState:
+    tenant: Tenant
+    runner: Any                          # crmsync.serve.jobs.Runner of the tenant's project
+    ensured: bool = False
+
+
+@dataclass
+class AppSync:
+    project: Project
+    pipelines: dict[str, Any]
+    settings: AppSyncSettings
+    app_schema: AppSchema | None = None
+    canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verifier: Verifier | None = None
+    unavailable: str | None = None       # why the app routes answer 503 (not configured)
+    make_runner: Callable[[Project], Any] | None = None
+    _tenants: dict[str, TenantState] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def start(cls, project: Project, pipelines: dict[str, Any], make_runner: Callable[[Project], Any]) -> AppSync:
+        from crmsync.mapping.canonical import load_canonical
+
+        settings = load(project)
+        sync = cls(project, pipelines, settings, make_runner=make_runner)
+        if not settings.enabled:
+            sync.unavailable = ("the app sync API is not configured: add an [app_sync] section to config/config.toml "
+                                "(docs/app-sync.md)")
+            return sync
+        for p in pipelines.values():
+            store = (p.staging.options.get("path") if p.staging else None) or "crmsync.duckdb"
+            if Path(store).expanduser().is_absolute():
+                raise UserError(f"pipeline {p.name}: staging path {store} is absolute, so every tenant would share it; "
+                                "the app sync API needs stores relative to the project (one per tenant)")
+        sync.canonical = load_canonical(project.root)
+        sync.app_schema = AppSchema(sync.canonical)
+        sync.verifier = Verifier(settings.jwt, project.root)
+        sync.tenants = Tenants(project)
+        return sync
+
+    # -- tenants ----------------------------------------------------------------------------------------
+    tenants: Tenants | None = None
+
+    def authenticate(self, token: str) -> Claims:
+        assert self.verifier is not None
+        return self.verifier.verify(token)
+
+    def state(self, tenant_id: str) -> TenantState:
+        assert self.tenants is not None and self.make_runner is not None
+        with self._lock:
+            state = self._tenants.get(tenant_id)
+            if state is None:
+                tenant = self.tenants.get(tenant_id)
+                state = self._tenants[tenant_id] = TenantState(tenant, self.make_runner(tenant.project))
+            return state
+
+    def every_tenant(self) -> list[TenantState]:
+        if self.tenants is None:
+            return []
+        return [self.state(t.id) for t in self.tenants.known()]
+
+    def rules(self) -> dict[str, ConflictRules]:
+        """The conflict policy app pushes follow: ``conflicts_from``'s pipeline, else the first pipeline's."""
+        chosen = None
+        if self.settings.conflicts_from:
+            chosen = self.pipelines.get(self.settings.conflicts_from)
+            if chosen is None:
+                raise UserError(f"[app_sync] conflicts_from = {self.settings.conflicts_from!r} is no pipeline; "
+                                f"known: {', '.join(sorted(self.pipelines))}")
+        elif self.pipelines:
+            chosen = self.pipelines[sorted(self.pipelines)[0]]
+        conflicts = getattr(chosen, "conflicts", None)
+        return {e: ConflictRules.of(conflicts, e) for e in self.canonical}
+
+    def fan_out(self, pipeline: Any, trigger: str) -> None:
+        """The scheduler's slot for ``pipeline``, run for every tenant that has its connection (each tenant's
+        runner: one run per connection, skipped while its previous run goes on)."""
+        for state in self.every_tenant():
+            if any(p.name == pipeline.name for p in self.tenant_pipelines(state)):
+                state.runner.submit(pipeline, trigger=trigger)
+
+    def stop(self, grace: float) -> None:
+        with self._lock:
+            states = list(self._tenants.values())
+        for state in states:
+            state.runner.stop(grace)
+
+    # -- the store ----------------------------------------------------------------------------------------
+    @contextmanager
+    def store(self, state: TenantState) -> Iterator[Any]:
+        """The tenant's store, between its runs, in one transaction (committed on success)."""
+        from crmsync.canonical.tables import ensure
+        from crmsync.store import open_store
+
+        lock = state.runner.store_lock
+        if not lock.acquire(timeout=PATIENT):
+            raise BusyError(f"a run has been writing this account's store for over {PATIENT:.0f} s; try again later")
+        try:
+            with open_store(state.tenant.project.store_path(self.settings.store)) as con:
+                if not state.ensured:
+                    ensure(con, self.canonical)
+                    changefeed.ensure(con)
+                    state.ensured = True
+                con.begin()
+                try:
+                    yield con
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+        finally:
+            lock.release()
+
+    def pull(self, state: TenantState, since: int | None, full_tables: set[str]) -> IO[bytes]:
+        assert self.app_schema is not None
+        out = changefeed.spool()
+        try:
+            with self.store(state) as con:
+                upto = changefeed.observe(con, self.app_schema, self.canonical)
+                changefeed.write_changes(con, self.app_schema, out, since=since, upto=upto, full_tables=full_tables)
+        except BaseException:
+            out.close()
+            raise
+        out.seek(0)
+        return out
+
+    def push(self, state: TenantState, changes: Any, pulled: int | None) -> PushResult:
+        assert self.app_schema is not None
+        checked = check_shape(changes, self.app_schema)
+        rules = self.rules()
+        with self.store(state) as con:
+            return apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules)
+
+    def tenant_pipelines(self, state: TenantState) -> list[Any]:
+        """The pipelines whose connection this tenant has (the template each of its runs follows)."""
+        from crmsync.connections import repository
+
+        lock = state.runner.store_lock
+        if not state.tenant.project.store_path(self.settings.store).exists() or not lock.acquire(timeout=5):
+            return []  # no store yet (so no connection), or a run of the tenant holds it: the next slot
+        try:
+            names = {c.name for c in repository.list_all(state.tenant.project)}
+        except UserError:
+            return []
+        finally:
+            lock.release()
+        return [p for _, p in sorted(self.pipelines.items()) if p.connection in names]
+
