@@ -1,7 +1,7 @@
-"""The WatermelonDB reference client (examples/watermelon-client) against real ``crmsync serve``.
+"""The WatermelonDB reference client (examples/watermelon-client) against the app sync API.
 
 Real Node and the real ``@nozbe/watermelondb`` (LokiJS adapter, in memory) with WatermelonDB's own
-``synchronize()``; the server on 127.0.0.1 with the app sync API on and JWTs minted here; each tenant's
+``synchronize()``; ``crmsync serve``'s app on 127.0.0.1 with JWTs minted with PyJWT; each tenant's
 CRM is a fake AmoCRM reached by the tenant's own ``crmsync sync``. Between two syncs a client is
 offline: its edits stay local until it syncs.
 """
@@ -13,19 +13,17 @@ import json
 import pytest
 import requests
 
-from tests.integration.appsync.watermelon_world import AppWorld, make_app_project, mint, start_world
+from tests.integration.appsync.watermelon_world import AppWorld, mint
 
 AMO_AUTH = {"Authorization": "Bearer demo-token"}
 # Who wins a field changed on both sides: the CRM for first names, the app (the local side) for the rest.
 POLICY = {"default": "local_wins", "fields": {"contact.first_name": "crm_wins"}}
-PIPELINE = {"entities": ["contact"], "schedule": "manual", "conflicts": POLICY, "deletes": "soft"}
 COLUMNS = ("name", "first_name", "last_name", "phones", "emails", "position")
 
 
 @pytest.fixture
-def world(tmp_path, serve):
-    project = make_app_project(tmp_path, pipelines={"amocrm": PIPELINE})
-    world = start_world(tmp_path, project, serve)
+def world(tmp_path, app_server):
+    world = AppWorld(app_server(conflicts=POLICY, entities=["contact"]), tmp_path)
     yield world
     world.close()
 
@@ -44,15 +42,19 @@ def app_view(records: dict[str, dict]) -> dict[str, tuple]:
     """What a client holds of each record, in comparable form (JSON columns parsed)."""
     out = {}
     for rid, r in records.items():
-        out[rid] = tuple(json.loads(r[c]) if c in ("phones", "emails") and r[c] else r[c] for c in COLUMNS)
+        out[rid] = tuple((json.loads(r[c]) if c in ("phones", "emails") and r[c] else r[c]) or None for c in COLUMNS)
     return out
+
+
+def identities(records: dict[str, dict]) -> set[str]:
+    """The names and e-mail addresses in a client's records."""
+    out = {r["name"] for r in records.values() if r["name"]}
+    return out | {e["value"] for r in records.values() for e in json.loads(r["emails"] or "[]")}
 
 
 def store_view(world: AppWorld, tenant: str) -> dict[str, tuple]:
     rows = world.canonical(tenant, "contacts")
-    return {rid: tuple((row[c] or None) if c not in ("phones", "emails") else (json.loads(row[c])
-                       if isinstance(row[c], str) else row[c]) or None for c in COLUMNS)
-            for rid, row in rows.items() if row["deleted_at"] is None}
+    return {rid: tuple(row[c] or None for c in COLUMNS) for rid, row in rows.items() if row["deleted_at"] is None}
 
 
 def connected(world: AppWorld, fake_crm, tenant: str, seed: int) -> object:
@@ -181,17 +183,20 @@ def test_two_phones_of_a_tenant_converge_and_another_tenant_sees_none_of_it(worl
 
     world.crm_sync("alice", "amocrm")
     world.crm_sync("bob", "amocrm")
-    theirs = {**bobs.records("contacts")}
-    assert not set(theirs) & set(mine), "bob's phone holds one of alice's records"
-    assert not {r["last_name"] for r in theirs.values()} & {r["last_name"] for r in mine.values()}
+    theirs = bobs.records("contacts")
+    assert set(theirs) & set(mine) == {a}, "bob's phone holds one of alice's records"
+    assert theirs[a]["last_name"] == "Bob-was-here" and theirs[a]["name"] is None  # his own record of that id
+    seen = {"alice": identities(mine), "bob": identities(theirs)}
+    assert seen["alice"] and seen["bob"] and not seen["alice"] & seen["bob"]
     alice_names = {r["last_name"] for r in alice_amo.app.table("contacts").rows.values()}
     bob_names = {r["last_name"] for r in bob_amo.app.table("contacts").rows.values()}
     assert "Bob-edit" in bob_names and "Bob-edit" not in alice_names and "Bob-was-here" not in alice_names
     assert "Phone" in alice_names and "Phone" not in bob_names
-    # nothing of alice's in bob's answers: status, connections, a full pull
+    # nothing of alice's in bob's answers: status, connections, a full pull (bob's own record `a` aside)
     for path in ("/api/sync/status", "/api/sync/connection", "/api/sync/initial"):
         text = world.app("GET", path, "bob").text
-        assert not any(rid in text for rid in alice_ids | {made_on_one}), path
+        assert not any(rid in text for rid in (alice_ids | {made_on_one}) - {a}), path
+        assert not any(value in text for value in seen["alice"]), path
         assert alice_amo.url not in text, path
 
 
