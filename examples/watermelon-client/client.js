@@ -12,6 +12,7 @@
 //   {"op": "dump"}                                            every table's raw records, _status and _changed too
 //   {"op": "unsynced"}                                        whether local changes wait for a sync
 //   {"op": "token", "token": "..."}                           use another JWT from now on
+//   {"op": "fault", "kind": "lose_push_answer", "times": 1}   tests: lose the next answer(s) (or lose_pull_answer)
 // Between two syncs the client is "offline": edits stay local until the next sync.
 'use strict'
 
@@ -23,7 +24,7 @@ const { synchronize, hasUnsyncedChanges } = require('@nozbe/watermelondb/sync')
 const logger = require('@nozbe/watermelondb/utils/common/logger').default
 
 const { createApi } = require('./api')
-const { buildSchema, buildModels, accessorName } = require('./schema')
+const { buildSchema, buildModels, accessorName, TIMESTAMPS } = require('./schema')
 
 // stdout carries only answers: WatermelonDB's and Loki's chatter goes to stderr.
 logger.silence()
@@ -58,18 +59,51 @@ function assign(record, values) {
   }
 }
 
+function withFault(state, kind, call) {
+  return async (args) => {
+    const answer = await call(args)
+    if (state.faults[kind] > 0) {
+      state.faults[kind] -= 1
+      throw new Error(`fault injected: ${kind}`)
+    }
+    return answer
+  }
+}
+
 function makeHandlers(database, api, state) {
   const collection = (table) => database.get(table)
   return {
     async sync() {
       const log = {}
-      await synchronize({ database, pullChanges: api.pullChanges, pushChanges: api.pushChanges, log })
+      const clashes = []
+      const run = synchronize({
+        database,
+        pullChanges: withFault(state, 'lose_pull_answer', api.pullChanges),
+        pushChanges: withFault(state, 'lose_push_answer', api.pushChanges),
+        log,
+        // WatermelonDB keeps the local value of every column edited here since the last sync, even when
+        // the pull brings another value for it; report those clashes (nothing else changes).
+        conflictResolver(table, local, remote, resolved) {
+          const fields = local._changed.split(',').filter((c) => c && !TIMESTAMPS.has(c) && local[c] !== remote[c])
+          if (fields.length) {
+            clashes.push({ table, id: local.id, fields: Object.fromEntries(
+              fields.map((c) => [c, { local: local[c], remote: remote[c] }])) })
+          }
+          return resolved
+        },
+      })
+      try {
+        await run
+      } catch (error) {
+        error.conflicts = clashes // a push that failed after the pull: the pull's clashes still happened
+        throw error
+      }
       return {
         last_pulled_at: log.newLastPulledAt,
         pulled: log.remoteChangeCount,
         pushed: log.localChangeCount,
         rejected: api.lastRejections(),
-        resolved_conflicts: (log.resolvedConflicts || []).length,
+        conflicts: clashes,
       }
     },
     async create({ table, values = {} }) {
@@ -105,12 +139,19 @@ function makeHandlers(database, api, state) {
       state.token = token
       return {}
     },
+    // For tests: the next N pulls or pushes reach the server, then fail as if the answer was lost on the
+    // way back (a dropped connection); WatermelonDB keeps the local changes and the next sync retries.
+    async fault({ kind, times = 1 }) {
+      if (!['lose_pull_answer', 'lose_push_answer'].includes(kind)) throw new Error(`unknown fault ${kind}`)
+      state.faults[kind] = times
+      return {}
+    },
   }
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2))
-  const state = { token: args.token || process.env.CRMSYNC_APP_TOKEN || '' }
+  const state = { token: args.token || process.env.CRMSYNC_APP_TOKEN || '', faults: {} }
   const api = createApi({ server: args.server, getToken: () => state.token })
   state.spec = args.schema ? JSON.parse(fs.readFileSync(args.schema, 'utf8')) : await api.schema()
   const database = await openDatabase(state.spec)
@@ -127,7 +168,8 @@ async function main() {
       if (!handler) throw new Error(`unknown op ${JSON.stringify(command.op)}; known: ${Object.keys(handlers).join(', ')}`)
       answer = { ok: true, ...(await handler(command)) }
     } catch (error) {
-      answer = { ok: false, error: String(error && error.message ? error.message : error), status: error.status }
+      answer = { ok: false, error: String(error && error.message ? error.message : error), status: error.status,
+        conflicts: error.conflicts }
     }
     process.stdout.write(JSON.stringify(answer) + '\n')
   }

@@ -80,4 +80,4 @@ function buildSchema(spec) {
   })
 }
 
-module.exports = { buildSchema, buildModels, accessorName }
+module.exports = { buildSchema, buildModels, accessorName, TIMESTAMPS }

@@ -15,16 +15,34 @@ from typing import Any
 
 import duckdb
 import requests
+import yaml
 from click.testing import CliRunner
 
 from crmsync.cli import cli
-from tests.integration.appsync.harness import Server, token
+from tests.integration.appsync.harness import CONFIG, Server, token
 from tests.integration.appsync.watermelon_driver import WatermelonClient
 
 
 def mint(tenant: str, *, ttl: float = 900, **claims: Any) -> str:
     """A JWT for ``tenant`` signed with the configured HS256 secret; ``claims`` override (``aud=…``)."""
     return token(tenant, exp=int(time.time() + ttl), **claims)
+
+
+def make_project(root: Path, pipelines: dict[str, dict[str, Any]]) -> Path:
+    """A project with the app sync API on (the appsync tests' settings) and only ``pipelines`` (name → YAML changes)."""
+    result = CliRunner().invoke(cli, ["init", str(root / "p")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    project = root / "p"
+    for path in (project / "pipelines").glob("*.yaml"):
+        if path.stem not in pipelines:
+            path.unlink()
+            continue
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec.update(pipelines[path.stem])
+        path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    with (project / "config" / "config.toml").open("a", encoding="utf-8") as fh:
+        fh.write(CONFIG)
+    return project
 
 
 class AppWorld:
