@@ -65,11 +65,14 @@ bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
 
 # Long randomised runs, before an issue closes: many seeds of the model-based two-way test, the fuzz
-# tests with many examples, and the dry-run parity property with many edit sets.
+# tests with many examples, the dry-run parity property with many edit sets, and the app convergence
+# test (WatermelonDB phones and both CRMs; marker `soak`, never in the default run).
 SOAK_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12
 SOAK_ROUNDS ?= 6
 SOAK_EXAMPLES ?= 50
-soak: $(VENV)/.dev
+soak: $(VENV)/.dev node
+	CRMSYNC_CONVERGENCE_SEEDS=$(SOAK_SEEDS) CRMSYNC_CONVERGENCE_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -m soak \
+		tests/integration/appsync/test_convergence_random.py --timeout 7200 -q
 	CRMSYNC_MODEL_SEEDS=$(SOAK_SEEDS) CRMSYNC_MODEL_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest \
 		tests/integration/sync/test_model_random.py --timeout 3600 -q
 	CRMSYNC_FUZZ_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/python -m pytest -m fuzz_long --timeout 3600 -q \
