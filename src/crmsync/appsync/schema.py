@@ -172,3 +172,15 @@ def from_app(value: Any, enc: str, field: str) -> Any:
         except ValueError:
             raise refuse("expected JSON text") from None
     raise refuse(f"unknown encoding {enc!r}")
+
+
+if __name__ == "__main__":  # regenerate app_schema.json after a change of the canonical schemas
+    from pathlib import Path
+
+    from crmsync.mapping.canonical import load_canonical
+    from crmsync.project import builtin_project_dir
+
+    target = Path(__file__).with_name("app_schema.json")
+    target.write_text(json.dumps(derive(load_canonical(builtin_project_dir())), indent=2, ensure_ascii=False) + "\n",
+                      encoding="utf-8")
+    print(f"wrote {target}")

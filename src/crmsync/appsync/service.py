@@ -39,7 +39,7 @@ class AppSync:
     app_schema: AppSchema | None = None
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     verifier: Verifier | None = None
-    unavailable: str | None = None       # why the app routes answer 503 (not configured)
+    unavailable: str | None = None       # why the app routes answer 404 (not configured)
     make_runner: Callable[[Project], Any] | None = None
     _tenants: dict[str, TenantState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,6 +106,17 @@ class AppSync:
             if any(p.name == pipeline.name for p in self.tenant_pipelines(state)):
                 state.runner.submit(pipeline, trigger=trigger)
 
+    def runs_here(self, runner: Any) -> Callable[[Any], bool] | None:
+        """With app sync on, the project's own store runs a pipeline only if it has the connection (tenants
+        usually hold every connection, and a run without one only fails); without app sync, always."""
+        if self.unavailable:
+            return None
+
+        def has(pipeline: Any) -> bool:
+            return any(p.name == pipeline.name for p in self._pipelines_with_connection(self.project, runner))
+
+        return has
+
     def stop(self, grace: float) -> None:
         with self._lock:
             states = list(self._tenants.values())
@@ -160,13 +171,16 @@ class AppSync:
 
     def tenant_pipelines(self, state: TenantState) -> list[Any]:
         """The pipelines whose connection this tenant has (the template each of its runs follows)."""
+        return self._pipelines_with_connection(state.tenant.project, state.runner)
+
+    def _pipelines_with_connection(self, project: Project, runner: Any) -> list[Any]:
         from crmsync.connections import repository
 
-        lock = state.runner.store_lock
-        if not state.tenant.project.store_path(self.settings.store).exists() or not lock.acquire(timeout=5):
-            return []  # no store yet (so no connection), or a run of the tenant holds it: the next slot
+        lock = runner.store_lock
+        if not project.store_path().exists() or not lock.acquire(timeout=5):
+            return []  # no store yet (so no connection), or a run holds it: the next slot
         try:
-            names = {c.name for c in repository.list_all(state.tenant.project)}
+            names = {c.name for c in repository.list_all(project)}
         except UserError:
             return []
         finally:

@@ -37,7 +37,6 @@ class AppSyncSettings:
     push_now: bool = False                # after an app push, start the tenant's syncs at once
     store: str = "crmsync.duckdb"         # the tenant store the app reads and writes (relative to its folder)
     conflicts_from: str | None = None     # the pipeline whose `conflicts:` policy app pushes follow
-    max_body_mb: float = 50.0             # the largest push accepted
 
 
 def _read_toml(path: Any) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def create_app(project: Project, *, clock: Clock | None = None, schedule: bool =
     runner = Runner(project, on_finish=[metrics.observe, log_run])
     app_sync = AppSync.start(project, pipelines, make_runner=lambda p: Runner(p, on_finish=[metrics.observe, log_run]))
     scheduler = Scheduler(project, runner, pipelines, clock, retry_base=retry_base, enabled=schedule,
-                          fan_out=app_sync.fan_out)
+                          fan_out=app_sync.fan_out, runs_here=app_sync.runs_here(runner))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

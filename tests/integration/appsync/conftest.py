@@ -9,8 +9,8 @@ def app_server(tmp_path, monkeypatch):
     monkeypatch.setenv("CRMSYNC_APP_JWT_SECRET", SECRET)
     started = []
 
-    def start(**options):
-        server = Server(make_project(tmp_path / f"s{len(started)}", **options)).start()
+    def start(time_scale=None, **options):
+        server = Server(make_project(tmp_path / f"s{len(started)}", **options), time_scale=time_scale).start()
         started.append(server)
         return server
 

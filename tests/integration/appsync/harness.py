@@ -33,14 +33,14 @@ tenant_claim = "tenant"
 """
 
 
-def make_project(root: Path, *, conflicts: dict[str, Any] | None = None, entities: list[str] | None = None,
-                 config: str = CONFIG) -> Path:
+def make_project(root: Path, *, schedule: str = "manual", conflicts: dict[str, Any] | None = None,
+                 entities: list[str] | None = None, config: str = CONFIG) -> Path:
     run_here(root, "init", str(root / "p"))
     project = root / "p"
     (project / "pipelines" / "bitrix24.yaml").unlink()
     path = project / "pipelines" / "amocrm.yaml"
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    spec.update(schedule="manual", entities=entities or ["contact"],
+    spec.update(schedule=schedule, entities=entities or ["contact"],
                 conflicts=conflicts or {"default": "crm_wins", "clock_skew_seconds": 5})
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     with (project / "config" / "config.toml").open("a", encoding="utf-8") as fh:
@@ -57,12 +57,14 @@ def token(tenant: str | None, *, key: Any = SECRET, alg: str = "HS256", **claims
 
 
 class Server:
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, *, time_scale: float | None = None) -> None:
         from crmsync.project import Project
         from crmsync.serve.app import create_app
+        from crmsync.serve.clock import Clock
 
         self.project = project
-        self.app = create_app(Project.at(project), schedule=False, stop_grace=5)
+        clock = Clock(scale=time_scale) if time_scale else None
+        self.app = create_app(Project.at(project), schedule=time_scale is not None, clock=clock, stop_grace=5)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))

@@ -32,8 +32,9 @@ _bearer = HTTPBearer(auto_error=False, description="A JWT from the app's identit
 _BEARER = Depends(_bearer)
 CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 WORDS = {400: "the request is malformed (the message says what)", 401: "no JWT, or one that cannot be trusted",
-         404: "no such connection for this tenant", 409: "a run of this tenant's store takes too long",
-         502: "the CRM refused the request", 503: "the app sync API is not configured on this server"}
+         404: "the app sync API is not configured on this server, or no such connection for this tenant",
+         409: "a run of this tenant's store takes too long",
+         502: "the CRM refused the request"}
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -44,7 +45,7 @@ def tenant(request: Request, credentials: HTTPAuthorizationCredentials | None = 
     """A dependency: the tenant the request's JWT speaks for (its state), or a refusal."""
     sync = request.app.state.app_sync
     if sync.unavailable:
-        raise ApiError(503, "not_configured", sync.unavailable)
+        raise ApiError(404, "not_configured", sync.unavailable)  # as if absent: nothing here to authenticate to
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise ApiError(401, "unauthorized", "send a JWT as `Authorization: Bearer <token>`", CHALLENGE)
     from crmsync.appsync.tokens import TokenRefused
@@ -80,19 +81,19 @@ def _run(work: Any) -> Any:
 
 
 @router.get("/schema", summary="The app schema: tables, columns and encodings (build WatermelonDB's appSchema from it)",
-            responses=responses(401, 503))
+            responses=responses(401, 404))
 def app_schema(request: Request, state: Any = _TENANT) -> dict[str, Any]:
     return request.app.state.app_sync.app_schema.spec
 
 
 @router.get("/initial", summary="First sync: every live record of the tenant, as `created` (streamed)",
-            responses={**STREAM, **responses(401, 409, 503)}, response_class=StreamingResponse)
+            responses={**STREAM, **responses(401, 409, 404)}, response_class=StreamingResponse)
 def initial(request: Request, state: Any = _TENANT) -> StreamingResponse:
     return _stream(_run(lambda: request.app.state.app_sync.pull(state, None, set())))
 
 
 @router.get("/incremental", summary="Every change since `last_pulled_at`, exactly once (streamed)",
-            responses={**STREAM, **responses(400, 401, 409, 503)}, response_class=StreamingResponse)
+            responses={**STREAM, **responses(400, 401, 409, 404)}, response_class=StreamingResponse)
 def incremental(request: Request, state: Any = _TENANT,
                 last_pulled_at: int | None = Query(None, ge=0, description="The `timestamp` of the previous pull "
                                                                           "(none: a first sync)"),
@@ -130,7 +131,7 @@ class PushBody(BaseModel):
 
 
 @router.post("/outgoing", summary="Apply the app's changes: checked, merged per field, conflicts by the policy",
-             responses=responses(400, 401, 409, 503))
+             responses=responses(400, 401, 409, 404))
 def outgoing(request: Request, body: PushBody, state: Any = _TENANT,
              last_pulled_at: int | None = Query(None, ge=0, description="The client's last pull `timestamp`: the "
                                                                        "base its edits are merged against"),
@@ -150,7 +151,7 @@ def outgoing(request: Request, body: PushBody, state: Any = _TENANT,
 
 
 @router.get("/status", summary="The tenant's connections, last and next runs, unsent writes and conflicts",
-            responses=responses(401, 409, 503))
+            responses=responses(401, 409, 404))
 def status(request: Request, state: Any = _TENANT) -> dict[str, Any]:
     from crmsync.conflict_review import list_conflicts
     from crmsync.connections.manage import list_connections
@@ -178,7 +179,7 @@ def status(request: Request, state: Any = _TENANT) -> dict[str, Any]:
         if pipe.connection in names:
             running = state.runner.running(pipe.connection)
             pipelines.append({"pipeline": name, "connection": pipe.connection,
-                              "next_run": scheduler.describe(name)["next_run"],
+                              "next_run": _iso(scheduler.plans[name].next_at if scheduler.enabled else None),
                               "running": running.as_dict() if running is not None else None})
     return {"connections": connections, "pipelines": pipelines, "runs": runs,
             "pending_writes": {entity: n for entity, n in pending}, "conflicts": conflicts,
@@ -196,7 +197,7 @@ class ConnectionCreate(BaseModel):
     replace: bool = Field(False, description="Replace the tenant's connection of that name")
 
 
-@router.post("/connection", status_code=201, responses=responses(400, 401, 409, 502, 503),
+@router.post("/connection", status_code=201, responses=responses(400, 401, 409, 502, 404),
              summary="Connect the tenant's CRM account from a long-lived token or webhook URL (checked, then saved)")
 def create_connection(request: Request, body: ConnectionCreate, state: Any = _TENANT) -> dict[str, Any]:
     from crmsync.connections.connect import ConnectOptions, connect
@@ -210,7 +211,7 @@ def create_connection(request: Request, body: ConnectionCreate, state: Any = _TE
     return _locked(state, lambda: connect(state.tenant.project, opts).to_dict())
 
 
-@router.get("/connection", summary="The tenant's connections and their status", responses=responses(401, 409, 503))
+@router.get("/connection", summary="The tenant's connections and their status", responses=responses(401, 409, 404))
 def list_connection(request: Request, state: Any = _TENANT) -> dict[str, Any]:
     from crmsync.connections.manage import list_connections
 
@@ -218,14 +219,14 @@ def list_connection(request: Request, state: Any = _TENANT) -> dict[str, Any]:
 
 
 @router.delete("/connection/{id}", summary="Delete one of the tenant's connections and its credentials",
-               responses=responses(401, 404, 409, 503))
+               responses=responses(401, 404, 409))
 def delete_connection(request: Request, id: str, state: Any = _TENANT) -> dict[str, Any]:  # noqa: A002
     from crmsync.connections.manage import delete_connection as delete
 
     return _locked(state, lambda: delete(state.tenant.project, id))
 
 
-@router.get("/connection/auth-url", responses=responses(400, 401, 409, 503),
+@router.get("/connection/auth-url", responses=responses(400, 401, 409, 404),
             summary="OAuth: the CRM's consent URL; the CRM redirects to this server's callback, which connects")
 def auth_url(request: Request, state: Any = _TENANT, name: str = Query(description="The connection's name"),
              crm: str = Query(description="amocrm or bitrix24"),
@@ -274,6 +275,10 @@ def oauth_callback(request: Request) -> HTMLResponse:
     except ApiError as err:
         return _page(err.status, f"Nothing was saved: {err.message}")
     return _page(200, f"Connected {connected.name} ({connected.crm}). You can close this window.")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _locked(state: Any, work: Any) -> Any:
