@@ -221,3 +221,30 @@ def test_an_expired_or_foreign_token_reads_and_writes_nothing(world, fake_crm):
     app.do("token", token=mint("alice"))
     app.sync()
     assert store_view(world, "alice")[rid][COLUMNS.index("last_name")] == "Never-sent"
+
+
+@pytest.mark.timeout(300)
+def test_a_push_whose_answer_is_lost_is_retried_by_the_next_sync_and_creates_nothing_twice(world, fake_crm):
+    amo = connected(world, fake_crm, "alice", seed=16)
+    app = world.client("alice")
+    app.sync()
+    rid = sorted(app.records("contacts"))[0]
+    new = app.create("contacts", name="Once Only", first_name="Once", last_name="Only")
+    app.update("contacts", rid, position="Edited once")
+
+    app.do("fault", kind="lose_push_answer")  # the server applies the push; the phone never hears back
+    lost = app.send("sync")
+    assert not lost["ok"] and "lose_push_answer" in lost["error"]
+    assert app.records("contacts")[new]["_status"] == "created"  # so WatermelonDB sends it again
+    assert world.canonical("alice", "contacts")[new]["last_name"] == "Only"
+
+    app.sync()
+    app.sync()
+    assert {r["_status"] for r in app.records("contacts").values()} == {"synced"}
+    history = world.sql("alice", "SELECT canonical_id, field, count(*) FROM sync.changes WHERE side = 'app' "
+                                 "GROUP BY ALL ORDER BY ALL")
+    assert history == sorted([(new, "*", 1), (rid, "position", 1)])
+    world.crm_sync("alice", "amocrm")
+    world.crm_sync("alice", "amocrm")
+    assert sum(1 for r in amo.app.table("contacts").rows.values() if r["last_name"] == "Only") == 1
+    assert app_view(app.records("contacts")) == store_view(world, "alice")
