@@ -76,24 +76,29 @@ function makeHandlers(database, api, state) {
     async sync() {
       const log = {}
       const clashes = []
-      const run = synchronize({
-        database,
-        pullChanges: withFault(state, 'lose_pull_answer', api.pullChanges),
-        pushChanges: withFault(state, 'lose_push_answer', api.pushChanges),
-        log,
-        // WatermelonDB keeps the local value of every column edited here since the last sync, even when
-        // the pull brings another value for it; report those clashes (nothing else changes).
-        conflictResolver(table, local, remote, resolved) {
-          const fields = local._changed.split(',').filter((c) => c && !TIMESTAMPS.has(c) && local[c] !== remote[c])
-          if (fields.length) {
-            clashes.push({ table, id: local.id, fields: Object.fromEntries(
-              fields.map((c) => [c, { local: local[c], remote: remote[c] }])) })
-          }
-          return resolved
-        },
-      })
+      let rejected = [] // WatermelonDB calls pushChanges only when there is something to push
+      const push = async (args) => {
+        const result = await api.pushChanges(args)
+        rejected = api.lastRejections()
+        return result
+      }
       try {
-        await run
+        await synchronize({
+          database,
+          pullChanges: withFault(state, 'lose_pull_answer', api.pullChanges),
+          pushChanges: withFault(state, 'lose_push_answer', push),
+          log,
+          // WatermelonDB keeps the local value of every column edited here since the last sync, even when
+          // the pull brings another value for it; report those clashes (the resolution stays WatermelonDB's).
+          conflictResolver(table, local, remote, resolved) {
+            const fields = local._changed.split(',').filter((c) => c && !TIMESTAMPS.has(c) && local[c] !== remote[c])
+            if (fields.length) {
+              clashes.push({ table, id: local.id, fields: Object.fromEntries(
+                fields.map((c) => [c, { local: local[c], remote: remote[c] }])) })
+            }
+            return resolved
+          },
+        })
       } catch (error) {
         error.conflicts = clashes // a push that failed after the pull: the pull's clashes still happened
         throw error
@@ -102,7 +107,7 @@ function makeHandlers(database, api, state) {
         last_pulled_at: log.newLastPulledAt,
         pulled: log.remoteChangeCount,
         pushed: log.localChangeCount,
-        rejected: api.lastRejections(),
+        rejected,
         conflicts: clashes,
       }
     },

@@ -118,7 +118,10 @@ def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]]) -> i
                         "AND id IN (SELECT unnest(?))", [seq, entity, [g[0] for g in gone]])
             insert_rows(con, "sync.app_history", HISTORY_COLUMNS,
                         [{"entity": entity, "id": g[0], "seq": seq, "deleted": True, "record": None} for g in gone])
-    return seq if seq is not None else current_seq(con)
+    if seq is None:
+        # WatermelonDB refuses a pull whose timestamp is 0 (a tenant with no records yet): start the clock
+        seq = current_seq(con) or _advance(con)
+    return seq
 
 
 def _save(con: Any, state: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:

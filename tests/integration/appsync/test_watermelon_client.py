@@ -248,3 +248,25 @@ def test_a_push_whose_answer_is_lost_is_retried_by_the_next_sync_and_creates_not
     world.crm_sync("alice", "amocrm")
     assert sum(1 for r in amo.app.table("contacts").rows.values() if r["last_name"] == "Only") == 1
     assert app_view(app.records("contacts")) == store_view(world, "alice")
+
+
+@pytest.mark.timeout(300)
+def test_a_record_the_canonical_schema_refuses_stays_on_the_phone_with_its_reason_and_the_rest_goes(world):
+    app = world.client("carol")
+    app.sync()
+    good = app.create("contacts", name="Good Record", last_name="Good")
+    bad = app.create("contacts", name="Bad Record", last_name="Bad",
+                     phones=[{"value": "+79161234567", "type": "pager"}])
+
+    answer = app.sync()
+    assert [(r["id"], r["field"][:6]) for r in answer["rejected"]] == [(bad, "phones")]
+    assert "pager" in answer["rejected"][0]["reason"], answer["rejected"]
+    local = app.records("contacts")
+    assert local[good]["_status"] == "synced" and local[bad]["_status"] == "created"  # kept to fix and resend
+    store = world.canonical("carol", "contacts")
+    assert good in store and bad not in store
+
+    app.update("contacts", bad, phones=[{"value": "+79161234567", "type": "mobile"}])
+    fixed = app.sync()
+    assert fixed["rejected"] == [] and world.canonical("carol", "contacts")[bad]["last_name"] == "Bad"
+    assert app.records("contacts")[bad]["_status"] == "synced"
