@@ -270,3 +270,48 @@ def test_a_record_the_canonical_schema_refuses_stays_on_the_phone_with_its_reaso
     fixed = app.sync()
     assert fixed["rejected"] == [] and world.canonical("carol", "contacts")[bad]["last_name"] == "Bad"
     assert app.records("contacts")[bad]["_status"] == "synced"
+
+
+@pytest.fixture
+def full_world(tmp_path, app_server):
+    world = AppWorld(app_server(conflicts=POLICY, entities=["contact", "deal", "task"]), tmp_path)
+    yield world
+    world.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_deal_and_a_task_made_on_the_phone_reach_the_crm_linked_to_their_contact(full_world, fake_crm):
+    world = full_world
+    amo = fake_crm("amocrm", contacts=3, deals=2, tasks=2, rate_limit=False, seed=17)
+    world.connect("dana", amo)
+    world.crm_sync("dana", "amocrm")
+    app = world.client("dana")
+    app.sync()
+    assert len(app.records("deals")) == 2 and len(app.records("tasks")) == 2
+
+    person = app.create("contacts", name="Deal Maker", first_name="Deal", last_name="Maker")
+    due = 1_900_000_000_000  # milliseconds, as WatermelonDB keeps dates
+    deal = app.create("deals", title="Melon supply", amount="12500", currency="RUB", contacts=[person])
+    task = app.create("tasks", title="Call about melons", due_at=due, completed=False,
+                      related={"kind": "deal", "id": deal})
+    assert app.sync()["rejected"] == []
+    store = world.canonical("dana", "deals")[deal]
+    assert (store["title"], store["amount"], store["contacts"]) == ("Melon supply", 12500, [person])
+    assert world.canonical("dana", "tasks")[task]["related"] == {"kind": "deal", "id": deal}
+
+    world.crm_sync("dana", "amocrm")
+    contact_id = int(world.links("dana", "contact", "amocrm")[person])
+    lead = amo.app.table("leads").rows[int(world.links("dana", "deal", "amocrm")[deal])]
+    assert (lead["name"], lead["price"]) == ("Melon supply", 12500)
+    assert [c["id"] for c in lead["_embedded"]["contacts"]] == [contact_id]
+    crm_task = amo.app.table("tasks").rows[int(world.links("dana", "task", "amocrm")[task])]
+    assert (crm_task["text"], crm_task["entity_type"], crm_task["entity_id"]) == ("Call about melons", "leads",
+                                                                                  lead["id"])
+    assert crm_task["complete_till"] == due // 1000
+
+    r = requests.patch(amo.url + "/api/v4/leads", headers=AMO_AUTH, timeout=10,
+                       json=[{"id": lead["id"], "price": 13000}])
+    assert r.status_code == 200, r.text
+    world.crm_sync("dana", "amocrm")
+    app.sync()
+    assert app.records("deals")[deal]["amount"] == "13000"  # decimal text: no digit left to a JS double
