@@ -153,13 +153,15 @@ def write_changes(con: Any, app: AppSchema, out: IO[bytes], *, since: int | None
                   full_tables: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     """The pull answer ``{"changes": {table: {created, updated, deleted}}, "timestamp": upto}`` into ``out``,
     a record at a time (a first sync of 100k records never sits in memory as one document)."""
+    quiet = since is not None and not full_tables and con.execute(
+        "SELECT count(*) = 0 FROM sync.app_state WHERE seq > ? AND seq <= ?", [since, upto]).fetchone()[0]
     out.write(b'{"changes":{')
     for t_index, (table, entity) in enumerate(app.tables.items()):
         full = since is None or table in full_tables
         out.write((',' if t_index else '') .encode() + json.dumps(table).encode() + b":{")
         for k_index, kind in enumerate(("created", "updated", "deleted")):
             out.write((b"," if k_index else b"") + f'"{kind}":['.encode())
-            for i, chunk in enumerate(_records(con, entity, kind, since, upto, full)):
+            for i, chunk in enumerate(() if quiet else _records(con, entity, kind, since, upto, full)):
                 out.write((b"," if i else b"") + chunk)
             out.write(b"]")
         out.write(b"}")

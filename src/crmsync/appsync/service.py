@@ -4,8 +4,9 @@ tenant a project folder, a runner (its own child runs and store lock) and the pu
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -13,6 +14,7 @@ from typing import IO, Any
 from crmsync.canonical.conflicts import ConflictRules
 from crmsync.errors import BusyError, UserError
 from crmsync.project import Project
+from crmsync.serve.jobs import Runner
 
 from . import changefeed
 from .outgoing import PushResult, apply_push, check_shape
@@ -24,11 +26,38 @@ from .tokens import Claims, Verifier
 PATIENT = 300.0  # seconds a request waits for a run of its tenant to leave the store
 
 
+class TenantRunner(Runner):
+    """A tenant's runner: before its child run takes the tenant's store, the API's open connection to it
+    is closed (the child is another process, and DuckDB has one writer per file)."""
+
+    def __init__(self, project: Project, *, on_finish: list[Callable[[Any], None]],
+                 before_child: Callable[[], None]) -> None:
+        super().__init__(project, on_finish=on_finish)
+        self.before_child = before_child
+
+    def _run_child(self, job: Any, args: list[str]) -> None:
+        self.before_child()   # the runner holds store_lock here: no request is using the connection
+        super()._run_child(job, args)
+
+
 @dataclass
 class TenantState:
     tenant: Tenant
-    runner: Any                          # crmsync.serve.jobs.Runner of the tenant's project
+    runner: Any = None                   # its TenantRunner
     ensured: bool = False
+    con: Any = None                      # the store's connection, kept open while requests keep coming
+    stack: ExitStack | None = None
+    used: float = 0.0
+    # Whether a canonical row may have changed since the last change scan. While the API keeps the store
+    # open no other process can write it (DuckDB's file lock), so only a reopen or a push makes it dirty.
+    dirty: bool = True
+
+    def close(self) -> None:
+        """Close the kept connection (the caller holds the runner's store_lock, or no one can use it)."""
+        stack, self.stack, self.con = self.stack, None, None
+        self.dirty = True  # whoever gets the file next may change anything
+        if stack is not None:
+            stack.close()
 
 
 @dataclass
@@ -40,16 +69,18 @@ class AppSync:
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     verifier: Verifier | None = None
     unavailable: str | None = None       # why the app routes answer 404 (not configured)
-    make_runner: Callable[[Project], Any] | None = None
+    on_finish: list[Callable[[Any], None]] = field(default_factory=list)
     _tenants: dict[str, TenantState] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _janitor: threading.Thread | None = None
 
     @classmethod
-    def start(cls, project: Project, pipelines: dict[str, Any], make_runner: Callable[[Project], Any]) -> AppSync:
+    def start(cls, project: Project, pipelines: dict[str, Any], on_finish: list[Callable[[Any], None]]) -> AppSync:
         from crmsync.mapping.canonical import load_canonical
 
         settings = load(project)
-        sync = cls(project, pipelines, settings, make_runner=make_runner)
+        sync = cls(project, pipelines, settings, on_finish=on_finish)
         if not settings.enabled:
             sync.unavailable = ("the app sync API is not configured: add an [app_sync] section to config/config.toml "
                                 "(docs/app-sync.md)")
@@ -73,12 +104,14 @@ class AppSync:
         return self.verifier.verify(token)
 
     def state(self, tenant_id: str) -> TenantState:
-        assert self.tenants is not None and self.make_runner is not None
+        assert self.tenants is not None
         with self._lock:
             state = self._tenants.get(tenant_id)
             if state is None:
-                tenant = self.tenants.get(tenant_id)
-                state = self._tenants[tenant_id] = TenantState(tenant, self.make_runner(tenant.project))
+                state = TenantState(self.tenants.get(tenant_id))
+                state.runner = TenantRunner(state.tenant.project, on_finish=list(self.on_finish),
+                                            before_child=state.close)
+                self._tenants[tenant_id] = state
             return state
 
     def every_tenant(self) -> list[TenantState]:
@@ -118,15 +151,20 @@ class AppSync:
         return has
 
     def stop(self, grace: float) -> None:
+        self._stop.set()
         with self._lock:
             states = list(self._tenants.values())
         for state in states:
             state.runner.stop(grace)
+            with state.runner.store_lock:
+                state.close()
 
     # -- the store ----------------------------------------------------------------------------------------
     @contextmanager
     def store(self, state: TenantState) -> Iterator[Any]:
         """The tenant's store, between its runs, in one transaction (committed on success)."""
+        import duckdb
+
         from crmsync.canonical.tables import ensure
         from crmsync.store import open_store
 
@@ -134,27 +172,65 @@ class AppSync:
         if not lock.acquire(timeout=PATIENT):
             raise BusyError(f"a run has been writing this account's store for over {PATIENT:.0f} s; try again later")
         try:
-            with open_store(state.tenant.project.store_path(self.settings.store)) as con:
-                if not state.ensured:
-                    ensure(con, self.canonical)
-                    changefeed.ensure(con)
-                    state.ensured = True
-                con.begin()
-                try:
-                    yield con
-                    con.commit()
-                except BaseException:
+            if state.con is None:
+                stack = ExitStack()
+                con = stack.enter_context(open_store(state.tenant.project.store_path(self.settings.store)))
+                state.con, state.stack = con, stack
+                self._start_janitor()
+            con = state.con
+            if not state.ensured:
+                ensure(con, self.canonical)
+                changefeed.ensure(con)
+                state.ensured = True
+            con.begin()
+            try:
+                yield con
+                con.commit()
+            except BaseException:
+                state.dirty = True  # a scan rolled back is a scan not made
+                with suppress(Exception):
                     con.rollback()
-                    raise
+                raise
+            finally:
+                state.used = time.monotonic()
+                if self.settings.keep_open_seconds <= 0:
+                    state.close()
+        except duckdb.Error:
+            state.close()  # a connection in doubt is not kept
+            raise
         finally:
             lock.release()
+
+    def _start_janitor(self) -> None:
+        with self._lock:
+            if self._janitor is None:
+                self._janitor = threading.Thread(target=self._close_idle, name="app-sync-janitor", daemon=True)
+                self._janitor.start()
+
+    def _close_idle(self) -> None:
+        """Close a tenant's store once no request has used it for ``keep_open_seconds``, so the CLI and
+        SQL clients get it between bursts of app traffic (a run of the tenant closes it at once)."""
+        while not self._stop.wait(0.25):
+            with self._lock:
+                states = list(self._tenants.values())
+            for state in states:
+                if state.con is None or time.monotonic() - state.used < self.settings.keep_open_seconds:
+                    continue
+                if state.runner.store_lock.acquire(timeout=0):
+                    try:
+                        if state.con is not None and time.monotonic() - state.used >= self.settings.keep_open_seconds:
+                            state.close()
+                    finally:
+                        state.runner.store_lock.release()
 
     def pull(self, state: TenantState, since: int | None, full_tables: set[str]) -> IO[bytes]:
         assert self.app_schema is not None
         out = changefeed.spool()
         try:
             with self.store(state) as con:
-                upto = changefeed.observe(con, self.app_schema, self.canonical)
+                upto = changefeed.observe(con, self.app_schema, self.canonical) if state.dirty else \
+                    changefeed.current_seq(con)
+                state.dirty = False
                 changefeed.write_changes(con, self.app_schema, out, since=since, upto=upto, full_tables=full_tables)
         except BaseException:
             out.close()
@@ -167,6 +243,7 @@ class AppSync:
         checked = check_shape(changes, self.app_schema)
         rules = self.rules()
         with self.store(state) as con:
+            state.dirty = True
             return apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules)
 
     def tenant_pipelines(self, state: TenantState) -> list[Any]:

@@ -37,6 +37,7 @@ class AppSyncSettings:
     push_now: bool = False                # after an app push, start the tenant's syncs at once
     store: str = "crmsync.duckdb"         # the tenant store the app reads and writes (relative to its folder)
     conflicts_from: str | None = None     # the pipeline whose `conflicts:` policy app pushes follow
+    keep_open_seconds: float = 2.0        # a tenant's store stays open this long after its last request
 
 
 def _read_toml(path: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def create_app(project: Project, *, clock: Clock | None = None, schedule: bool =
     pipelines = load_pipelines(project)
     metrics = Metrics()
     runner = Runner(project, on_finish=[metrics.observe, log_run])
-    app_sync = AppSync.start(project, pipelines, make_runner=lambda p: Runner(p, on_finish=[metrics.observe, log_run]))
+    app_sync = AppSync.start(project, pipelines, on_finish=[metrics.observe, log_run])
     scheduler = Scheduler(project, runner, pipelines, clock, retry_base=retry_base, enabled=schedule,
                           fan_out=app_sync.fan_out, runs_here=app_sync.runs_here(runner))
 

@@ -1,14 +1,18 @@
 """The app sync API over real HTTP: ``crmsync serve``'s FastAPI app under uvicorn on a free loopback port,
 a project made by ``crmsync init`` with an ``[app_sync]`` section, JWTs minted with PyJWT, and a tenant's
-connection to a fake CRM made through the API itself."""
+connection to a fake CRM made through the API itself. The tests run in the server's process, so they open a
+tenant's store read-write as the server does (DuckDB refuses a second configuration of one file in a process)."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import jwt
 import requests
 import uvicorn
@@ -114,8 +118,22 @@ class Server:
                        json={"crm": "amocrm", "name": name, "base_url": fake.url, "long_lived_token": "demo-token"})
 
     def sync(self, tenant: str, pipeline: str = "amocrm") -> str:
-        """The tenant's run of the pipeline, as the scheduler starts it (the CLI on the tenant's folder)."""
-        return run_here(self.tenant_dir(tenant), "sync", pipeline, "--json")
+        """The tenant's run of the pipeline, as the scheduler starts it (the CLI on the tenant's folder, after
+        the runner has taken the store from the API)."""
+        with self.store_taken(tenant):
+            return run_here(self.tenant_dir(tenant), "sync", pipeline, "--json")
+
+    def sql(self, tenant: str, sql: str, *args: Any) -> list[Any]:
+        """An SQL client's statement on the tenant's store (it gets the file once the API has let go of it)."""
+        with self.store_taken(tenant), duckdb.connect(str(self.tenant_dir(tenant) / "crmsync.duckdb")) as con:
+            return con.execute(sql, list(args)).fetchall()
+
+    @contextlib.contextmanager
+    def store_taken(self, tenant: str) -> Iterator[None]:
+        state = self.app.state.app_sync.state(tenant)
+        with state.runner.store_lock:
+            state.close()
+            yield
 
 
 def changes_of(answer: dict[str, Any], table: str = "contacts") -> dict[str, list[Any]]:

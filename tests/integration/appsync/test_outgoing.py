@@ -22,13 +22,12 @@ def started(app_server, fake_crm, contacts=4, **options):
 
 
 def query(server, sql, *args):
-    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb")) as con:
         return con.execute(sql, list(args)).fetchall()
 
 
 def sql_edit(server, sql, *args):
-    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb")) as con:
-        con.execute(sql, list(args))
+    server.sql("acme", sql, *args)
 
 
 def test_push_merges_per_field_with_changed(app_server, fake_crm):

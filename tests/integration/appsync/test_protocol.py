@@ -29,11 +29,9 @@ def test_initial_then_incremental_exactly_once(app_server, fake_crm):
     assert all(v == {"created": [], "updated": [], "deleted": []} for v in again["changes"].values())
 
     # an SQL edit and an SQL delete: each in the next pull, once
-    store = server.tenant_dir("acme") / "crmsync.duckdb"
     ids = [c["id"] for c in created]
-    with duckdb.connect(str(store)) as con:
-        con.execute("UPDATE canonical.contacts SET position = 'CFO', updated_at = now() WHERE id = ?", [ids[0]])
-        con.execute("UPDATE canonical.contacts SET deleted_at = now() WHERE id = ?", [ids[1]])
+    server.sql("acme", "UPDATE canonical.contacts SET position = 'CFO', updated_at = now() WHERE id = ?", ids[0])
+    server.sql("acme", "UPDATE canonical.contacts SET deleted_at = now() WHERE id = ?", ids[1])
     second = server.pull("acme", first["timestamp"])
     assert second["timestamp"] > first["timestamp"]
     assert [r["id"] for r in changes_of(second)["updated"]] == [ids[0]]
@@ -59,6 +57,7 @@ def test_a_change_during_a_pull_is_in_this_pull_or_the_next(app_server, fake_crm
 
     # the edit commits while the pull waits for the store: the pull answers after it, and carries it
     lock.acquire()
+    server.app.state.app_sync.state("acme").close()  # the server lets go of the file, as between requests
     thread = threading.Thread(target=pull_in_background)
     thread.start()
     with duckdb.connect(str(store)) as con:

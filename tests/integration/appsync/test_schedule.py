@@ -18,7 +18,7 @@ def test_each_slot_runs_for_every_tenant_with_the_connection(app_server, fake_cr
     assert done[0].trigger in ("schedule", "catch-up") and done[0].kind == "sync"
     assert globex.runner.jobs() == []
     lock = acme.runner.store_lock
-    with lock, duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb"), read_only=True) as con:
+    with lock, duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb")) as con:
         assert con.execute("SELECT count(*) FROM canonical.contacts").fetchone()[0] == 3
         assert con.execute("SELECT count(*) FROM sync.runs WHERE status = 'ok'").fetchone()[0] >= 1
     status = server.ok("GET", "/api/sync/status", "acme")

@@ -9,7 +9,7 @@ from tests.integration.appsync.harness import changes_of, token
 
 def rows(server, tenant, sql):
     path = server.tenant_dir(tenant) / "crmsync.duckdb"
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duckdb.connect(str(path)) as con:
         return con.execute(sql).fetchall()
 
 
@@ -21,8 +21,7 @@ def test_every_route_keeps_tenants_apart(app_server, fake_crm):
     acme = server.pull("acme")
     acme_ids = [r["id"] for r in changes_of(acme)["created"]]
     # a pending conflict of acme's (manual policy)
-    with duckdb.connect(str(server.tenant_dir("acme") / "crmsync.duckdb")) as con:
-        con.execute("UPDATE canonical.contacts SET position = 'acme server' WHERE id = ?", [acme_ids[0]])
+    server.sql("acme", "UPDATE canonical.contacts SET position = 'acme server' WHERE id = ?", acme_ids[0])
     server.push("acme", {"contacts": {"created": [], "updated": [{**changes_of(acme)["created"][0],
                                                                    "position": "acme app", "_changed": "position"}],
                                       "deleted": []}}, acme["timestamp"])
