@@ -56,7 +56,8 @@ class PhoneLoop(Loop):
         self.phone_clashes: dict[tuple[str, str], list[tuple]] = {}  # (id, field) -> [(local, remote)]
 
     def sync(self, crm: str, faults: str | None = None) -> int:
-        sent = super().sync(crm, faults)
+        with self.world.server.store_taken(TENANT):  # as the scheduler's runner: the API lets go of the store first
+            sent = super().sync(crm, faults)
         print(f"sync {crm} faults={faults}: {sent} writes")
         return sent
 
@@ -149,7 +150,8 @@ class PhoneLoop(Loop):
     def sql(self, statement: str, params=()):
         """The store's answer; for the model's ``sync.conflicts`` query also the clashes the phones settled
         (WatermelonDB keeps the phone's value of a field edited there when the pull brings another)."""
-        rows = super().sql(statement, params)
+        with self.world.server.store_taken(TENANT):
+            rows = super().sql(statement, params)
         if statement.lstrip().startswith('SELECT canonical_id, field, "local", crm FROM sync.conflicts'):
             rows = [*rows, *((cid, name, json.dumps(local), json.dumps(remote))
                              for (cid, name), pairs in self.phone_clashes.items() for local, remote in pairs)]

@@ -74,8 +74,9 @@ class AppWorld:
 
     def crm_sync(self, tenant: str, pipeline: str, *, accept: set[int] | None = None) -> dict[str, Any]:
         """One ``crmsync sync PIPELINE`` of the tenant's project; its ``--json`` document."""
-        result = CliRunner().invoke(cli, ["sync", pipeline, "--json", "--project-dir", str(self.folder(tenant))],
-                                    catch_exceptions=False)
+        with self.server.store_taken(tenant):  # as the scheduler's runner: the API lets go of the store first
+            result = CliRunner().invoke(cli, ["sync", pipeline, "--json", "--project-dir", str(self.folder(tenant))],
+                                        catch_exceptions=False)
         assert result.exit_code in (accept or {0}), f"sync {pipeline} of {tenant}: exit {result.exit_code}\n" \
                                                    f"{result.output}"
         try:
@@ -84,22 +85,18 @@ class AppWorld:
             return {}
 
     def sql(self, tenant: str, statement: str, params: list[Any] | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.folder(tenant) / "crmsync.duckdb"), read_only=True)
-        try:
+        """A statement of an SQL client on the tenant's store (which it gets once the API lets go of it)."""
+        with self.server.store_taken(tenant), duckdb.connect(str(self.folder(tenant) / "crmsync.duckdb")) as con:
             return con.execute(statement, params or []).fetchall()
-        finally:
-            con.close()
 
-    def canonical(self, tenant: str, table: str, columns: str = "*") -> dict[str, dict[str, Any]]:
-        con = duckdb.connect(str(self.folder(tenant) / "crmsync.duckdb"), read_only=True)
-        try:
-            cur = con.execute(f"SELECT {columns} FROM canonical.{table}")
+    def canonical(self, tenant: str, table: str) -> dict[str, dict[str, Any]]:
+        """The tenant's canonical rows by id, JSON columns parsed."""
+        with self.server.store_taken(tenant), duckdb.connect(str(self.folder(tenant) / "crmsync.duckdb")) as con:
+            cur = con.execute(f"SELECT * FROM canonical.{table}")
             names = [d[0] for d in cur.description]
             parsed = {d[0] for d in cur.description if str(d[1]).upper() == "JSON"}
             return {row[0]: {n: json.loads(v) if n in parsed and isinstance(v, str) else v
                              for n, v in zip(names, row, strict=True)} for row in cur.fetchall()}
-        finally:
-            con.close()
 
     def links(self, tenant: str, entity: str, connection: str) -> dict[str, str]:
         """canonical id → remote id of the live links of one connection."""
