@@ -49,22 +49,22 @@ function createApi({ server, getToken, fetchImpl = globalThis.fetch }) {
     return { changes, timestamp }
   }
 
-  // Records the server set aside (a value the canonical schema refuses) stay unsynced here, with the
-  // server's reason kept in `lastRejections` for the app to show.
-  let lastRejections = []
+  // Records the server set aside (a value the canonical schema refuses) stay unsynced here; the whole
+  // answer (`rejected` with reasons, `conflicts` the server settled) is kept for the app to show.
+  let lastPush = null
   async function pushChanges({ changes, lastPulledAt }) {
-    const answer = await call('POST', '/api/sync/outgoing' + query({ last_pulled_at: lastPulledAt }), { changes })
-    lastRejections = (answer && answer.rejected) || []
-    if (!lastRejections.length) return undefined
+    lastPush = await call('POST', '/api/sync/outgoing' + query({ last_pulled_at: lastPulledAt }), { changes })
+    const rejected = lastPush.rejected || []
+    if (!rejected.length) return undefined
     const experimentalRejectedIds = {}
-    for (const { table, id } of lastRejections) (experimentalRejectedIds[table] = experimentalRejectedIds[table] || []).push(id)
+    for (const { table, id } of rejected) (experimentalRejectedIds[table] = experimentalRejectedIds[table] || []).push(id)
     return { experimentalRejectedIds }
   }
 
   return {
     pullChanges,
     pushChanges,
-    lastRejections: () => lastRejections,
+    lastPush: () => lastPush,
     schema: () => call('GET', '/api/sync/schema'),
   }
 }

@@ -6,6 +6,8 @@
 //
 // then one JSON command per line on stdin, one JSON answer per line on stdout:
 //   {"op": "sync"}                                            pull, then push what changed here
+//   {"op": "sync", "hold_before_push": true}                  tests: after the pull, answer {"event": "pulled"}
+//                                                             and wait for {"op": "continue"} before pushing
 //   {"op": "create", "table": "contacts", "values": {...}}    answers {"id": ...}
 //   {"op": "update", "table": "contacts", "id": "...", "values": {...}}
 //   {"op": "delete", "table": "contacts", "id": "..."}         a synced delete (markAsDeleted)
@@ -73,13 +75,14 @@ function withFault(state, kind, call) {
 function makeHandlers(database, api, state) {
   const collection = (table) => database.get(table)
   return {
-    async sync() {
+    async sync({ hold_before_push: hold = false }) {
       const log = {}
       const clashes = []
-      let rejected = [] // WatermelonDB calls pushChanges only when there is something to push
+      let pushed = {} // WatermelonDB calls pushChanges only when there is something to push
       const push = async (args) => {
+        if (hold) await state.pause('pulled') // tests: the server changes between this pull and the push
         const result = await api.pushChanges(args)
-        rejected = api.lastRejections()
+        pushed = api.lastPush()
         return result
       }
       try {
@@ -107,7 +110,8 @@ function makeHandlers(database, api, state) {
         last_pulled_at: log.newLastPulledAt,
         pulled: log.remoteChangeCount,
         pushed: log.localChangeCount,
-        rejected,
+        rejected: pushed.rejected || [],
+        settled_by_server: pushed.conflicts || [], // same-field clashes the server's conflict policy settled
         conflicts: clashes,
       }
     },
@@ -163,8 +167,15 @@ async function main() {
   const handlers = makeHandlers(database, api, state)
   process.stdout.write(JSON.stringify({ ok: true, ready: true, tables: Object.keys(state.spec.tables) }) + '\n')
 
-  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
-  for await (const line of lines) {
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })[Symbol.asyncIterator]()
+  // A sync held between its pull and its push says so, and goes on at the next {"op": "continue"}.
+  state.pause = async (event) => {
+    process.stdout.write(JSON.stringify({ event }) + '\n')
+    const next = await lines.next()
+    if (next.done || JSON.parse(next.value).op !== 'continue') throw new Error(`expected {"op": "continue"} after ${event}`)
+  }
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const line = next.value
     if (!line.trim()) continue
     let answer
     try {

@@ -150,6 +150,38 @@ def test_a_field_edited_on_the_phone_and_in_the_crm_follows_the_pipelines_confli
 
 
 @pytest.mark.timeout(300)
+def test_a_push_racing_a_crm_change_merges_per_field_and_settles_the_clash_by_the_policy(world, fake_crm):
+    amo = connected(world, fake_crm, "alice", seed=18)
+    app = world.client("alice")
+    app.sync()
+    links = world.links("alice", "contact", "amocrm")
+    rid = sorted(links)[0]
+    app.update("contacts", rid, first_name="Phone-First", position="Phone-Position")
+
+    def crm_changes_meanwhile() -> None:  # after the phone's pull, before its push
+        amo_edit(amo, links[rid], first_name="Crm-First", last_name="Crm-Last")
+        world.crm_sync("alice", "amocrm")
+
+    answer = app.sync_held(crm_changes_meanwhile)
+    # WatermelonDB pushes the whole record; `_changed` says the phone moved first_name and position only
+    settled = [(c["id"], c["field"], c["policy"]) for c in answer["settled_by_server"]]
+    assert settled == [(rid, "first_name", "crm_wins")]
+    row = world.canonical("alice", "contacts")[rid]
+    assert (row["first_name"], row["last_name"], row["position"]) == ("Crm-First", "Crm-Last", "Phone-Position")
+    clashes = world.sql("alice", "SELECT field, policy, connection FROM sync.conflicts WHERE canonical_id = ?", [rid])
+    assert clashes == [("first_name", "crm_wins", "app")]
+
+    app.sync()
+    local = app.records("contacts")[rid]
+    assert (local["first_name"], local["last_name"], local["position"]) == ("Crm-First", "Crm-Last", "Phone-Position")
+    world.crm_sync("alice", "amocrm")
+    crm = amo_row(amo, links[rid])
+    assert [v["value"] for f in crm["custom_fields_values"] if f["field_code"] == "POSITION"
+            for v in f["values"]] == ["Phone-Position"]
+    assert (crm["first_name"], crm["last_name"]) == ("Crm-First", "Crm-Last")
+
+
+@pytest.mark.timeout(300)
 def test_two_phones_of_a_tenant_converge_and_another_tenant_sees_none_of_it(world, fake_crm):
     alice_amo = connected(world, fake_crm, "alice", seed=13)
     bob_amo = connected(world, fake_crm, "bob", seed=14)

@@ -11,6 +11,7 @@ import queue
 import shutil
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,16 @@ class WatermelonClient:
 
     def sync(self) -> dict[str, Any]:
         return self.do("sync")
+
+    def sync_held(self, between: Callable[[], Any]) -> dict[str, Any]:
+        """A sync that stops after its pull, runs ``between()`` (the server changes meanwhile), then pushes."""
+        first = self.send("sync", hold_before_push=True)
+        assert first.get("event") == "pulled", f"{self.name}: the sync did not stop before a push: {first}"
+        between()
+        answer = self.send("continue")
+        if not answer.get("ok"):
+            raise ClientError("sync", answer)
+        return answer
 
     def create(self, table: str, **values: Any) -> str:
         return self.do("create", table=table, values=values)["id"]
