@@ -22,11 +22,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
-from crmsync.canonical.apply import insert_rows, upsert_rows
-from crmsync.canonical.tables import TABLE, columns
-from crmsync.jsontext import dumps, loads
+from crmsync.canonical.apply import insert_rows
+from crmsync.canonical.tables import TABLE
+from crmsync.jsontext import loads
 
-from .schema import AppSchema, to_app
+from .schema import AppSchema, sql_record
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS sync;
@@ -44,8 +44,6 @@ CREATE TABLE IF NOT EXISTS sync.app_history (    -- every version seen: the base
     entity VARCHAR NOT NULL, id VARCHAR NOT NULL, seq BIGINT NOT NULL, deleted BOOLEAN, record JSON
 );
 """
-STATE_COLUMNS = {"entity": "VARCHAR", "id": "VARCHAR", "hash": "UBIGINT", "seq": "BIGINT", "first_seq": "BIGINT",
-                 "deleted": "BOOLEAN", "record": "JSON"}
 HISTORY_COLUMNS = {"entity": "VARCHAR", "id": "VARCHAR", "seq": "BIGINT", "deleted": "BOOLEAN", "record": "JSON"}
 BATCH = 5000
 
@@ -69,17 +67,6 @@ def _advance(con: Any) -> int:
     return seq
 
 
-def encode_row(row: dict[str, Any], cols: dict[str, str]) -> dict[str, Any]:
-    """A canonical row (as DuckDB returns it) as an app record."""
-    out: dict[str, Any] = {"id": row["id"]}
-    for name, enc in cols.items():
-        value = row.get(name)
-        if enc == "json" and isinstance(value, str):
-            value = loads(value)
-        out[name] = to_app(value, enc)
-    return out
-
-
 def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]]) -> int:
     """Give every canonical row changed since the last look a new sequence number; the latest number.
     The caller holds the tenant's lock and commits."""
@@ -87,27 +74,20 @@ def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]]) -> i
     for table, entity in app.tables.items():
         if entity not in canonical:
             continue
-        names = list(columns(canonical[entity]))
-        quoted = ", ".join(f'c."{n}"' for n in names)
-        # staged first: the batches below are written with the same connection, which ends an open result
-        con.execute(f"CREATE OR REPLACE TEMP TABLE app_seen AS SELECT {quoted}, hash(c) AS _h, s.first_seq AS _first "
+        # one statement per step, all in the store: encoding 100k rows in Python would be the first sync's cost
+        con.execute(f"CREATE OR REPLACE TEMP TABLE app_seen AS SELECT c.id, hash(c) AS h, s.first_seq, "
+                    f"c.deleted_at IS NOT NULL AS deleted, {sql_record(app.columns[table])} AS record "
                     f"FROM canonical.{TABLE[entity]} c LEFT JOIN sync.app_state s ON s.entity = ? AND s.id = c.id "
                     "WHERE s.id IS NULL OR s.hash IS DISTINCT FROM hash(c)", [entity])
-        total = con.execute("SELECT count(*) FROM app_seen").fetchone()[0]
-        for offset in range(0, total, BATCH):
-            rows = con.execute("SELECT * FROM app_seen ORDER BY id LIMIT ? OFFSET ?", [BATCH, offset]).fetchall()
+        if con.execute("SELECT count(*) FROM app_seen").fetchone()[0]:
             if seq is None:
                 seq = _advance(con)
-            state, history = [], []
-            for values in rows:
-                row = dict(zip(names, values[:-2], strict=True))
-                record = dumps(encode_row(row, app.columns[table]))
-                deleted = row.get("deleted_at") is not None
-                state.append({"entity": entity, "id": row["id"], "hash": values[-2], "seq": seq,
-                              "first_seq": values[-1] if values[-1] is not None else seq, "deleted": deleted,
-                              "record": record})
-                history.append({"entity": entity, "id": row["id"], "seq": seq, "deleted": deleted, "record": record})
-            _save(con, state, history)
+            con.execute("INSERT INTO sync.app_state (entity, id, hash, seq, first_seq, deleted, record) "
+                        "SELECT ?, id, h, ?, coalesce(first_seq, ?), deleted, CAST(record AS JSON) FROM app_seen "
+                        "ON CONFLICT (entity, id) DO UPDATE SET hash = excluded.hash, seq = excluded.seq, "
+                        "deleted = excluded.deleted, record = excluded.record", [entity, seq, seq])
+            con.execute("INSERT INTO sync.app_history (entity, id, seq, deleted, record) "
+                        "SELECT ?, id, ?, deleted, CAST(record AS JSON) FROM app_seen", [entity, seq])
         con.execute("DROP TABLE IF EXISTS app_seen")
         gone = con.execute(f"SELECT id FROM sync.app_state s WHERE entity = ? AND NOT deleted AND NOT EXISTS "
                            f"(SELECT 1 FROM canonical.{TABLE[entity]} c WHERE c.id = s.id)", [entity]).fetchall()
@@ -122,11 +102,6 @@ def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]]) -> i
         # WatermelonDB refuses a pull whose timestamp is 0 (a tenant with no records yet): start the clock
         seq = current_seq(con) or _advance(con)
     return seq
-
-
-def _save(con: Any, state: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
-    upsert_rows(con, "sync.app_state", STATE_COLUMNS, state, key=["entity", "id"])
-    insert_rows(con, "sync.app_history", HISTORY_COLUMNS, history)
 
 
 def bases(con: Any, entity: str, ids: list[str], pulled: int | None) -> dict[str, dict[str, Any] | None]:

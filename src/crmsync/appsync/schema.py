@@ -126,6 +126,35 @@ def to_app(value: Any, enc: str) -> Any:
     return plain(value)
 
 
+def to_app_record(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    """A canonical row (as DuckDB returns it) as an app record: the reference :func:`sql_record` follows."""
+    return {"id": row["id"], **{name: to_app(row.get(name), enc) for name, enc in columns.items()}}
+
+
+def sql_value(column: str, enc: str) -> str:
+    """The DuckDB expression that encodes canonical column ``column`` as :func:`to_app` does: the change scan
+    encodes every changed row in one statement (a first sync of 100k rows never goes through Python row by row).
+    A unit test holds the two to the same answers."""
+    col = f'c."{column}"'
+    if enc == "ms":
+        return f"epoch_ms(date_trunc('second', {col}))"
+    if enc == "date":
+        return f"CAST({col} AS VARCHAR)"
+    if enc == "json":
+        return f"CAST(json({col}) AS VARCHAR)"
+    if enc == "decimal":  # the shortest exact text: 12500.500000 -> 12500.5, 100.0000 -> 100
+        text = f"CAST({col} AS VARCHAR)"
+        return (f"CASE WHEN {col} IS NULL THEN NULL WHEN {col} = 0 THEN '0' WHEN strpos({text}, '.') = 0 THEN {text} "
+                f"ELSE rtrim(rtrim({text}, '0'), '.') END")
+    return col
+
+
+def sql_record(columns: dict[str, str]) -> str:
+    """The DuckDB expression of a whole app record (JSON text) of canonical row ``c``."""
+    fields = ", ".join(f'"{name}" := {sql_value(name, enc)}' for name, enc in columns.items())
+    return f'CAST(to_json(struct_pack("id" := c."id", {fields})) AS VARCHAR)'
+
+
 def from_app(value: Any, enc: str, field: str) -> Any:
     """An app value in canonical form (what a pulled record would hold); a :class:`Rejection` if it cannot be."""
     if value is None:

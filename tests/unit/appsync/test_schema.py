@@ -60,3 +60,37 @@ def test_a_value_of_the_wrong_kind_is_a_rejection_naming_the_field(enc, value):
     with pytest.raises(Rejection) as caught:
         from_app(value, enc, "some_field")
     assert caught.value.field == "some_field" and caught.value.direction == "app"
+
+
+def test_the_sql_encoding_is_the_python_one():
+    """The change scan encodes rows in DuckDB (sql_record); to_app is the reference it must match."""
+    import json
+
+    import duckdb
+
+    from crmsync.appsync.schema import sql_record, to_app_record
+    from crmsync.canonical.apply import current_rows
+    from crmsync.canonical.tables import columns, ensure
+
+    canonical = load_canonical(builtin_project_dir())
+    app = AppSchema(canonical)
+    con = duckdb.connect()
+    ensure(con, canonical)
+    con.execute("INSERT INTO canonical.deals (id, title, amount, currency, status, contacts, custom, closed_at) VALUES "
+                "('d1', 'Big ё deal', 12500.50, 'EUR', 'won', '[\"c1\", \"c2\"]', '{\"source\": \"web\", \"n\": 2}', "
+                "TIMESTAMPTZ '2026-12-06 05:00:01.75+00'), ('d2', NULL, 100, NULL, 'open', '[]', '{}', NULL), "
+                "('d3', 't', 0, NULL, 'lost', '[]', '{}', NULL), ('d4', 't', -0.5, NULL, 'open', '[]', '{}', NULL)")
+    con.execute("INSERT INTO canonical.tasks (id, title, completed, due_at, related) VALUES "
+                "('t1', 'Call', true, TIMESTAMPTZ '2026-01-01 00:00:00+00', '{\"deal\": \"d1\"}'), "
+                "('t2', NULL, NULL, NULL, NULL)")
+    con.execute("INSERT INTO canonical.contacts (id, first_name, phones, emails) VALUES ('c1', 'Ann', "
+                "'[{\"value\": \"+79161234567\", \"type\": \"work\"}]', '[]')")
+    for table, entity in app.tables.items():
+        cols = columns(canonical[entity])
+        python = {i: to_app_record(r, app.columns[table])
+                  for i, r in current_rows(con, entity, cols, [r[0] for r in con.execute(
+                      f"SELECT id FROM canonical.{table}").fetchall()]).items()}
+        encoded = con.execute(f"SELECT {sql_record(app.columns[table])} FROM canonical.{table} c").fetchall()
+        sql = {json.loads(text)["id"]: json.loads(text) for (text,) in encoded}
+        assert sql == python, table
+        assert sql, table
