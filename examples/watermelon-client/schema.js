@@ -61,7 +61,9 @@ function buildModels(spec) {
     ModelClass.table = table
     ModelClass.columns = body.columns
     for (const column of body.columns) {
-      Object.defineProperty(ModelClass.prototype, accessorName(column), { ...accessor(column), configurable: true })
+      const name = accessorName(column)
+      if (name in Model.prototype) throw new Error(`${table}.${column.name}: ${name} would hide WatermelonDB's Model.${name}`)
+      Object.defineProperty(ModelClass.prototype, name, { ...accessor(column), configurable: true })
     }
     return ModelClass
   })
