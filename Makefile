@@ -50,9 +50,13 @@ $(WM_CLIENT)/node_modules/.package-lock.json: $(WM_CLIENT)/package.json $(WM_CLI
 	cd $(WM_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Test files run on TEST_WORKERS processes (pytest-xdist; one file stays on one worker, so its module
+# fixtures are shared as written). Most tests wait on loopback HTTP and rate-limit windows, not the CPU,
+# so 3 workers suit a 2-core machine. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 3
 test: $(VENV)/.dev chromium node
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
