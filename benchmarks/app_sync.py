@@ -44,6 +44,12 @@ def _token(tenant: str) -> str:
     return jwt.encode({"tenant": tenant, "exp": int(time.time()) + 3600}, SECRET, algorithm="HS256")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The process's own CPU time (user + system): what the server spent, whatever else loads the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -188,13 +194,14 @@ def incremental(tenants: int, clients: int, per_tenant: int, seconds: float) -> 
                     if r.status_code == 200:
                         since = r.json()["timestamp"]
 
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _cpu_seconds(served.proc.pid)
             threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             took = time.perf_counter() - started
+            cpu = _cpu_seconds(served.proc.pid) - cpu
             total = sum(len(v) for v in latencies.values())
 
             def pct(values: list[float], q: float) -> float | None:
@@ -205,6 +212,8 @@ def incremental(tenants: int, clients: int, per_tenant: int, seconds: float) -> 
 
             return {"tenants": tenants, "clients": clients, "records": tenants * per_tenant, "seconds": round(took, 1),
                     "requests": total, "requests_per_second": round(total / took, 1), "errors": errors[:5],
+                    "server_cpu_ms_per_request": round(cpu / max(total, 1) * 1000, 1),
+                    "load_average": os.getloadavg()[0],
                     "error_count": len(errors),
                     **{f"{kind}_{name}_ms": pct(values, q) for kind, values in latencies.items()
                        for name, q in (("p50", 0.5), ("p95", 0.95))},

@@ -67,18 +67,22 @@ def _advance(con: Any) -> int:
     return seq
 
 
-def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]]) -> int:
+def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]],
+            only: dict[str, set[str]] | None = None) -> int:
     """Give every canonical row changed since the last look a new sequence number; the latest number.
-    The caller holds the tenant's lock and commits."""
+    ``only``: entity → the ids that can have changed (what a push wrote while no one else could write the
+    store), instead of every row. The caller holds the tenant's lock and commits."""
     seq: int | None = None
     for table, entity in app.tables.items():
-        if entity not in canonical:
+        if entity not in canonical or (only is not None and not only.get(entity)):
             continue
+        among, args = ("", [entity]) if only is None else \
+            (" AND c.id IN (SELECT unnest(?))", [entity, sorted(only[entity])])
         # one statement per step, all in the store: encoding 100k rows in Python would be the first sync's cost
         con.execute(f"CREATE OR REPLACE TEMP TABLE app_seen AS SELECT c.id, hash(c) AS h, s.first_seq, "
                     f"c.deleted_at IS NOT NULL AS deleted, {sql_record(app.columns[table])} AS record "
                     f"FROM canonical.{TABLE[entity]} c LEFT JOIN sync.app_state s ON s.entity = ? AND s.id = c.id "
-                    "WHERE s.id IS NULL OR s.hash IS DISTINCT FROM hash(c)", [entity])
+                    f"WHERE (s.id IS NULL OR s.hash IS DISTINCT FROM hash(c)){among}", args)
         if con.execute("SELECT count(*) FROM app_seen").fetchone()[0]:
             if seq is None:
                 seq = _advance(con)
@@ -89,6 +93,8 @@ def observe(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]]) -> i
             con.execute("INSERT INTO sync.app_history (entity, id, seq, deleted, record) "
                         "SELECT ?, id, ?, deleted, CAST(record AS JSON) FROM app_seen", [entity, seq])
         con.execute("DROP TABLE IF EXISTS app_seen")
+        if only is not None:
+            continue  # a push marks deletions, it never removes rows
         gone = con.execute(f"SELECT id FROM sync.app_state s WHERE entity = ? AND NOT deleted AND NOT EXISTS "
                            f"(SELECT 1 FROM canonical.{TABLE[entity]} c WHERE c.id = s.id)", [entity]).fetchall()
         if gone:  # removed with an SQL DELETE rather than marked: the app must still hear of it

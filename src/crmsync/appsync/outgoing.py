@@ -56,6 +56,7 @@ class PushResult:
     unchanged: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    touched: dict[str, set[str]] = field(default_factory=dict)   # entity → canonical ids written
 
     def as_dict(self) -> dict[str, Any]:
         rejected_ids: dict[str, list[str]] = {}
@@ -89,10 +90,12 @@ def _now() -> str:
 
 
 def apply_push(con: Any, app: AppSchema, canonical: dict[str, dict[str, Any]], changes: dict[str, dict[str, list[Any]]],
-               *, pulled: int | None, rules: dict[str, ConflictRules]) -> PushResult:
-    """Apply ``changes`` (checked by :func:`check_shape`). The caller holds the tenant's lock and commits."""
+               *, pulled: int | None, rules: dict[str, ConflictRules], scan: bool = True) -> PushResult:
+    """Apply ``changes`` (checked by :func:`check_shape`). The caller holds the tenant's lock and commits;
+    ``scan=False`` when it knows no row changed since the last change scan."""
     result = PushResult(f"app-{uuid.uuid4().hex[:12]}")
-    changefeed.observe(con, app, canonical)  # the rows as they are now are the versions clients may have
+    if scan:
+        changefeed.observe(con, app, canonical)  # the rows as they are now are the versions clients may have
     for table, body in changes.items():
         entity = app.tables[table]
         _Table(con, app, canonical[entity], table, entity, rules.get(entity) or ConflictRules(entity),
@@ -148,6 +151,8 @@ class _Table:
                 self.reject(rec["id"], exc.field, exc.reason)
         for rid in deleted:
             self._delete(rid, current.get(rid))
+        self.result.touched.setdefault(self.entity, set()).update(
+            [r["id"] for r in self.upserts] + [h["canonical_id"] for h in self.history])
         upsert_rows(self.con, f"canonical.{TABLE[self.entity]}", self.cols, self.upserts, key=["id"])
         insert_rows(self.con, "sync.changes", CHANGE_COLUMNS, self.history)
         supersede(self.con, self.conflicts)

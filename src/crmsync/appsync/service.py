@@ -48,9 +48,11 @@ class TenantState:
     con: Any = None                      # the store's connection, kept open while requests keep coming
     stack: ExitStack | None = None
     used: float = 0.0
-    # Whether a canonical row may have changed since the last change scan. While the API keeps the store
-    # open no other process can write it (DuckDB's file lock), so only a reopen or a push makes it dirty.
+    # Whether any canonical row may have changed since the last change scan. While the API keeps the store
+    # open no other process can write it (DuckDB's file lock): only a reopen makes it dirty, and a push
+    # adds the ids it wrote to ``pushed`` (scanned alone by the next pull).
     dirty: bool = True
+    pushed: dict[str, set[str]] = field(default_factory=dict)
 
     def close(self) -> None:
         """Close the kept connection (the caller holds the runner's store_lock, or no one can use it)."""
@@ -68,6 +70,7 @@ class AppSync:
     app_schema: AppSchema | None = None
     canonical: dict[str, dict[str, Any]] = field(default_factory=dict)
     verifier: Verifier | None = None
+    tenants: Tenants | None = None
     unavailable: str | None = None       # why the app routes answer 404 (not configured)
     on_finish: list[Callable[[Any], None]] = field(default_factory=list)
     _tenants: dict[str, TenantState] = field(default_factory=dict)
@@ -97,8 +100,6 @@ class AppSync:
         return sync
 
     # -- tenants ----------------------------------------------------------------------------------------
-    tenants: Tenants | None = None
-
     def authenticate(self, token: str) -> Claims:
         assert self.verifier is not None
         return self.verifier.verify(token)
@@ -187,7 +188,7 @@ class AppSync:
                 yield con
                 con.commit()
             except BaseException:
-                state.dirty = True  # a scan rolled back is a scan not made
+                state.dirty, state.pushed = True, {}  # a scan rolled back is a scan not made
                 with suppress(Exception):
                     con.rollback()
                 raise
@@ -228,9 +229,12 @@ class AppSync:
         out = changefeed.spool()
         try:
             with self.store(state) as con:
-                upto = changefeed.observe(con, self.app_schema, self.canonical) if state.dirty else \
-                    changefeed.current_seq(con)
-                state.dirty = False
+                if state.dirty or state.pushed:
+                    upto = changefeed.observe(con, self.app_schema, self.canonical,
+                                              None if state.dirty else state.pushed)
+                else:
+                    upto = changefeed.current_seq(con)
+                state.dirty, state.pushed = False, {}
                 changefeed.write_changes(con, self.app_schema, out, since=since, upto=upto, full_tables=full_tables)
         except BaseException:
             out.close()
@@ -243,8 +247,13 @@ class AppSync:
         checked = check_shape(changes, self.app_schema)
         rules = self.rules()
         with self.store(state) as con:
-            state.dirty = True
-            return apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules)
+            if state.dirty or state.pushed:  # the versions clients may have pulled, as they are now
+                changefeed.observe(con, self.app_schema, self.canonical, None if state.dirty else state.pushed)
+                state.dirty, state.pushed = False, {}
+            result = apply_push(con, self.app_schema, self.canonical, checked, pulled=pulled, rules=rules, scan=False)
+            for entity, ids in result.touched.items():
+                state.pushed.setdefault(entity, set()).update(ids)
+            return result
 
     def tenant_pipelines(self, state: TenantState) -> list[Any]:
         """The pipelines whose connection this tenant has (the template each of its runs follows)."""

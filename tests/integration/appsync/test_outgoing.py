@@ -7,7 +7,8 @@ import json
 import duckdb
 import requests
 
-from tests.integration.appsync.harness import changes_of
+from tests.integration.appsync.harness import CONFIG, changes_of
+from tests.integration.serve.served import wait_for
 
 AMO = {"Authorization": "Bearer demo-token"}
 
@@ -41,6 +42,11 @@ def test_push_merges_per_field_with_changed(app_server, fake_crm):
     assert answer["applied"]["contacts"] == {"created": 0, "updated": 1, "deleted": 0}
     assert query(server, "SELECT first_name, position FROM canonical.contacts WHERE id = ?", rec["id"]) == \
         [("Appname", "server edit")]
+    # every client of the tenant (this one too) gets the merged record in its next pull, once
+    pulled = server.pull("acme", first["timestamp"])
+    assert [(r["id"], r["first_name"], r["position"]) for r in changes_of(pulled)["updated"]] == \
+        [(rec["id"], "Appname", "server edit")]
+    assert changes_of(server.pull("acme", pulled["timestamp"]))["updated"] == []
     history = query(server, "SELECT field, new, side FROM sync.changes WHERE side = 'app' AND canonical_id = ?",
                     rec["id"])
     assert [(f, json.loads(n), s) for f, n, s in history] == [("first_name", "Appname", "app")]
@@ -126,7 +132,9 @@ def test_app_edits_reach_the_crm_and_crm_edits_reach_the_app(app_server, fake_cr
     server.push("acme", {"contacts": {"created": [new], "updated": [{**rec, "first_name": "Fromapp",
                                                                      "_changed": "first_name"}], "deleted": []}},
                 first["timestamp"])
+    assert server.ok("GET", "/api/sync/status", "acme")["unsent_app_edits"] == {"contact": 2}
     server.sync("acme")
+    assert server.ok("GET", "/api/sync/status", "acme")["unsent_app_edits"] == {}
     listing = requests.get(amo.url + "/_fake/records?entity=contacts", timeout=10).json()["records"]
     remote = {r["id"]: r for r in listing}
     (rid,) = query(server, "SELECT remote_id FROM sync.links WHERE canonical_id = ?", rec["id"])[0]
@@ -140,3 +148,24 @@ def test_app_edits_reach_the_crm_and_crm_edits_reach_the_app(app_server, fake_cr
     later = server.pull("acme", after_push["timestamp"])
     assert [(r["id"], r["last_name"], r["first_name"]) for r in changes_of(later)["updated"]] == \
         [(rec["id"], "Crmside", "Fromapp")]
+
+
+def test_push_now_sends_the_edit_to_the_crm_at_once(app_server, fake_crm):
+    server, amo, first, records = started(app_server, fake_crm,
+                                          config=CONFIG.replace("push_now = false", "push_now = true"))
+    rec = records[0]
+    answer = server.push("acme", {"contacts": {"created": [], "updated": [{**rec, "first_name": "Atonce",
+                                                                           "_changed": "first_name"}],
+                                               "deleted": []}}, first["timestamp"])
+    assert len(answer["runs"]) == 1
+    runner = server.app.state.app_sync.state("acme").runner
+    job = wait_for(lambda: (j := runner.get(answer["runs"][0])).done and j, 120, "the push_now run")
+    assert job.status == "ok", job.error
+    (rid,) = query(server, "SELECT remote_id FROM sync.links WHERE canonical_id = ?", rec["id"])[0]
+    got = requests.get(f"{amo.url}/api/v4/contacts/{rid}", headers=AMO, timeout=10).json()
+    assert got["first_name"] == "Atonce"
+    # a push that changes nothing starts nothing
+    again = server.push("acme", {"contacts": {"created": [], "updated": [{**rec, "first_name": "Atonce",
+                                                                          "_changed": "first_name"}],
+                                              "deleted": []}}, first["timestamp"])
+    assert "runs" not in again

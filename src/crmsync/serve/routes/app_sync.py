@@ -163,6 +163,11 @@ def status(request: Request, state: Any = _TENANT) -> dict[str, Any]:
         pending = con.execute("SELECT entity, count(*) FROM sync.outbox WHERE status IN ('pending', 'sending', "
                               "'unknown') GROUP BY entity ORDER BY entity").fetchall()
         seq = con.execute("SELECT coalesce(max(seq), 0) FROM sync.app_clock").fetchone()[0]
+        # app edits made after the start of the last sync or push that went through: not in a CRM yet
+        unsent = con.execute("SELECT entity, count(DISTINCT canonical_id) FROM sync.changes WHERE side = 'app' AND "
+                             "changed_at > coalesce((SELECT max(started_at) FROM sync.runs WHERE kind IN ('sync', "
+                             "'push') AND status IN ('ok', 'issues')), TIMESTAMPTZ '1970-01-01 00:00:00+00') "
+                             "GROUP BY entity ORDER BY entity").fetchall()
     lock = state.runner.store_lock
     if not lock.acquire(timeout=300):
         raise ApiError(409, "busy", "a run of this tenant is writing its store; try again later")
@@ -182,7 +187,8 @@ def status(request: Request, state: Any = _TENANT) -> dict[str, Any]:
                               "next_run": _iso(scheduler.plans[name].next_at if scheduler.enabled else None),
                               "running": running.as_dict() if running is not None else None})
     return {"connections": connections, "pipelines": pipelines, "runs": runs,
-            "pending_writes": {entity: n for entity, n in pending}, "conflicts": conflicts,
+            "pending_writes": {entity: n for entity, n in pending},
+            "unsent_app_edits": {entity: n for entity, n in unsent}, "conflicts": conflicts,
             "last_change": seq}
 
 
