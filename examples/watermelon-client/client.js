@@ -14,7 +14,8 @@
 //   {"op": "dump"}                                            every table's raw records, _status and _changed too
 //   {"op": "unsynced"}                                        whether local changes wait for a sync
 //   {"op": "token", "token": "..."}                           use another JWT from now on
-//   {"op": "fault", "kind": "lose_push_answer", "times": 1}   tests: lose the next answer(s) (or lose_pull_answer)
+//   {"op": "fault", "kind": "lose_push_answer", "times": 1}   tests: lose the next answer(s) (or lose_pull_answer);
+//                                                             {"op": "sync", "fault": "..."}: this sync's only
 // Between two syncs the client is "offline": edits stay local until the next sync.
 'use strict'
 
@@ -74,8 +75,9 @@ function withFault(state, kind, call) {
 
 function makeHandlers(database, api, state) {
   const collection = (table) => database.get(table)
-  return {
-    async sync({ hold_before_push: hold = false }) {
+  const handlers = {
+    async sync({ hold_before_push: hold = false, fault }) {
+      if (fault) await handlers.fault({ kind: fault }) // this sync's only: disarmed below if it never fired
       const log = {}
       const clashes = []
       let pushed = {} // WatermelonDB calls pushChanges only when there is something to push
@@ -105,6 +107,8 @@ function makeHandlers(database, api, state) {
       } catch (error) {
         error.conflicts = clashes // a push that failed after the pull: the pull's clashes still happened
         throw error
+      } finally {
+        if (fault) state.faults[fault] = 0
       }
       return {
         last_pulled_at: log.newLastPulledAt,
@@ -156,6 +160,7 @@ function makeHandlers(database, api, state) {
       return {}
     },
   }
+  return handlers
 }
 
 async function main() {

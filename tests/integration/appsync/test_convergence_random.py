@@ -63,9 +63,7 @@ class PhoneLoop(Loop):
 
     def phone_sync(self, phone: WatermelonClient, fault: str | None = None) -> int:
         """One sync of a phone; how many records moved either way (a lost answer fails it: retried later)."""
-        if fault:
-            phone.do("fault", kind=fault)
-        answer = phone.send("sync")
+        answer = phone.send("sync", fault=fault) if fault else phone.send("sync")
         print(f"sync {phone.name} fault={fault}: {json.dumps(answer)[:600]}")  # the trace a failure shows
         for clash in answer.get("conflicts") or []:  # a failed push still had its pull's clashes
             for name, sides in clash["fields"].items():
