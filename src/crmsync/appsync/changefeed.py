@@ -121,15 +121,6 @@ def bases(con: Any, entity: str, ids: list[str], pulled: int | None) -> dict[str
     return {i: (None if deleted or record is None else loads(record)) for i, deleted, record in rows}
 
 
-def changed_since(con: Any, entity: str, ids: list[str], pulled: int | None) -> set[str]:
-    """The ids among ``ids`` whose row changed after ``pulled`` (every known id when ``pulled`` is None)."""
-    if not ids:
-        return set()
-    rows = con.execute("SELECT id FROM sync.app_state WHERE entity = ? AND id IN (SELECT unnest(?)) AND seq > ?",
-                       [entity, ids, -1 if pulled is None else pulled]).fetchall()
-    return {r[0] for r in rows}
-
-
 def write_changes(con: Any, app: AppSchema, out: IO[bytes], *, since: int | None, upto: int,
                   full_tables: set[str] = frozenset()) -> None:  # type: ignore[assignment]
     """The pull answer ``{"changes": {table: {created, updated, deleted}}, "timestamp": upto}`` into ``out``,

@@ -21,6 +21,7 @@ import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from crmsync.canonical.apply import (
@@ -138,7 +139,6 @@ class _Table:
         ids = [r["id"] for r in records] + deleted
         current = current_rows(self.con, self.entity, self.cols, ids)
         bases = changefeed.bases(self.con, self.entity, ids, self.pulled)
-        moved = changefeed.changed_since(self.con, self.entity, ids, self.pulled)
         seen: set[str] = set()
         for rec in records:
             if rec["id"] in seen:
@@ -146,7 +146,7 @@ class _Table:
                 continue
             seen.add(rec["id"])
             try:
-                self._one(rec, current.get(rec["id"]), bases, moved)
+                self._one(rec, current.get(rec["id"]), bases)
             except Rejection as exc:
                 self.reject(rec["id"], exc.field, exc.reason)
         for rid in deleted:
@@ -182,15 +182,13 @@ class _Table:
             raise Rejection("_changed must be a comma-separated list of column names", "_changed", "app")
         return {n.strip() for n in names if isinstance(n, str) and n.strip() in self.app_cols}
 
-    def _validate(self, row: dict[str, Any], rid: str) -> None:
-        record = {k: plain(v) for k, v in row.items() if k not in ("id", "version", "deleted_at")}
-        record = {k: v for k, v in record.items() if v is not None or k in self.props}
-        for name, value in row.items():
-            if hasattr(value, "as_tuple"):  # a Decimal keeps its exact digits for the scale check
-                record[name] = value
+    def _validate(self, row: dict[str, Any]) -> None:
+        # a Decimal stays one: its exact digits are what the scale check reads
+        record = {k: v if isinstance(v, Decimal) else plain(v) for k, v in row.items()
+                  if k not in ("id", "version", "deleted_at")}
         self.check(record, "app")
 
-    def _one(self, rec: dict[str, Any], old: dict[str, Any] | None, bases: dict[str, Any], moved: set[str]) -> None:
+    def _one(self, rec: dict[str, Any], old: dict[str, Any] | None, bases: dict[str, Any]) -> None:
         rid = rec["id"]
         app_values = self._decode(rec)
         edited = app_values.pop(CLOCK, None)
@@ -207,7 +205,7 @@ class _Table:
             row.update(id=rid, version=1, deleted_at=None)
             row[CREATED] = made or edited or now
             row[CLOCK] = edited or now
-            self._validate(row, rid)
+            self._validate(row)
             self.upserts.append(row)
             self.history.append({"run_id": self.result.push_id, "entity": self.entity, "canonical_id": rid,
                                  "field": "*", "old": None, "new": dumps(_public(row)), "side": "app",
@@ -245,7 +243,7 @@ class _Table:
         if not diffs:
             self.result.unchanged += 1
             return
-        self._validate(row, rid)
+        self._validate(row)
         when = edited or _now()
         row[CLOCK] = max((t for t in (plain(old.get(CLOCK)), when) if t), default=when)
         row["version"] = int(old.get("version") or 0) + 1

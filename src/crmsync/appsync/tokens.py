@@ -8,7 +8,6 @@ and audience are checked when configured; ``exp`` is required and enforced with 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -111,7 +110,3 @@ class Verifier:
             raise TokenRefused("the tenant claim holds control characters")
         return Claims(tenant, claims.get("sub"), claims)
 
-
-def describe(settings: JwtSettings) -> str:
-    return json.dumps({"algorithms": list(settings.algorithms), "issuer": settings.issuer,
-                       "audience": settings.audience, "tenant_claim": settings.tenant_claim})
