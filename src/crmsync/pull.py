@@ -375,25 +375,29 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
     # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
     from crmsync.read.storable import fold_variants, variant_columns
 
-    variants = variant_columns([r[0] for r in con.execute(  # values dlt loaded beside a column of another type
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        [dataset, entity]).fetchall()])
+    names = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "ORDER BY ordinal_position", [dataset, entity]).fetchall()]
+    variants = variant_columns(names)  # values dlt loaded beside a column of another type
+    kept = ", ".join(f'"{n}"' for n in names if not is_engine_column(n))  # dropped by the store, not per row
     cursor = con.cursor()
     try:
         where, params = f"{_LOAD_US} > ?", [after]
         if skip_gone is not None:
-            where += (f' AND CAST(t."{key}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
+            where += (f' AND CAST("{key}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
                       "AND entity = ? AND remote_deleted_at IS NOT NULL)")
             params += list(skip_gone)
-        cursor.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {where}', params)
+        cursor.execute(f'SELECT to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t', params)
         while True:
             batch = cursor.fetchmany(2000)
             if not batch:
                 return
-            for (text,) in batch:
-                row = loads(text)
-                row = {k: v for k, v in row.items() if not is_engine_column(k)}
-                yield fold_variants(row, variants) if variants else row
+            if variants:
+                for (text,) in batch:
+                    yield fold_variants(loads(text), variants)
+            else:
+                for (text,) in batch:
+                    yield loads(text)
     finally:
         cursor.close()
 

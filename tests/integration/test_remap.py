@@ -118,3 +118,31 @@ def test_remap_without_stored_metadata_or_store_says_what_to_do(project, amo, tm
     assert json.loads(failed.stdout)["error"]["code"] == "config" and "--full-refresh" in failed.stdout
     assert amo.stats.total == requests_before
     assert "Traceback" not in failed.stderr
+
+
+def test_remap_leaves_records_the_crm_deleted_deleted(project, amo):
+    run_here(project, "pull", "amocrm", "--entity", "contact")
+    gone = sorted(contacts(project))[1]
+    con = duckdb.connect(str(project / "crmsync.duckdb"))  # what a pull does when the CRM's feed says so
+    con.execute("UPDATE sync.links SET remote_deleted_at = now() WHERE entity = 'contact' AND remote_id = ?", [gone])
+    con.execute("UPDATE canonical.contacts SET deleted_at = now() WHERE id = "
+                "(SELECT canonical_id FROM sync.links WHERE entity = 'contact' AND remote_id = ?)", [gone])
+    con.close()
+    change_mapping(project)
+    code, out, _ = invoke(project, "remap", "amocrm", "--entity", "contact", "--json", "--no-strict")
+    assert code == 0 and json.loads(out)["entities"]["contact"]["read"] == 7  # its raw row is not mapped again
+    (deleted_at, custom), = rows(project, "SELECT c.deleted_at, c.custom FROM canonical.contacts c JOIN sync.links l "
+                                          "ON l.canonical_id = c.id WHERE l.entity = 'contact' AND l.remote_id = ?",
+                                 [gone])
+    assert deleted_at is not None and "memo" not in json.loads(custom)
+
+
+def test_remap_of_an_unchanged_mapping_changes_nothing_bitrix24(project, fake_crm):
+    b24 = fake_crm("bitrix24", contacts=12, deals=4, tasks=3, rate_limit=False)
+    run_here(project, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", b24.url + "/rest/1/demo/")
+    run_here(project, "pull", "bitrix24")
+    requests_before, history = b24.stats.total, rows(project, "SELECT count(*) FROM sync.changes")
+    doc = json.loads(run_here(project, "remap", "bitrix24", "--json"))
+    assert {e: (c["read"], c["applied"], c["unchanged"]) for e, c in doc["entities"].items()} == {
+        "contact": (12, 0, 12), "deal": (4, 0, 4), "task": (3, 0, 3)}
+    assert b24.stats.total == requests_before and rows(project, "SELECT count(*) FROM sync.changes") == history
