@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
                         "state)")
     p.add_argument("--mapping-records", type=int, default=5_000)
     p.add_argument("--remap-sizes", default="100000,1000000", help="N list for the remap scenario")
+    p.add_argument("--remap-variants", default="first,changed,again",
+                   help="which remaps to run at each N (benchmarks/remap.py says what each is)")
     p.add_argument("--noop-command", default=noop.DEFAULT_COMMAND,
                    help="the no-op run's command, {pipeline} filled in (default: %(default)r)")
     p.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         "memory": lambda: memory.run(sizes),
         "mapping": lambda: mapping.run(args.mapping_records),
         "remap": lambda: remap.run([int(s) for s in args.remap_sizes.split(",")],
-                                   seed=min(10_000, int(args.remap_sizes.split(",")[0]))),
+                                   seed=min(10_000, int(args.remap_sizes.split(",")[0])),
+                                   variants=tuple(args.remap_variants.split(","))),
     }
     results: dict[str, Any] = {"machine": machine(), "command": "python -m benchmarks " + " ".join(argv or []),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "scenarios": []}
