@@ -365,14 +365,19 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
+RAW_BATCH = 5000  # raw rows per query
+
+
 def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
-              skip_gone: tuple[str, str] | None = None) -> Iterator[dict[str, Any]]:
+              skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH) -> Iterator[dict[str, Any]]:
     """The raw rows loaded after ``after``; ``skip_gone`` (connection, entity): without the records
-    whose link says the CRM deleted them."""
+    whose link says the CRM deleted them.
+
+    Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
+    own: one query left open for a whole remap kept its snapshot while the apply committed chunk
+    after chunk, and DuckDB held every row version written since (memory grew with the store)."""
     if not _table_exists(con, dataset, entity):
         return
-    # A cursor of its own: apply runs statements on ``con`` between our batches, and a result read
-    # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
     from crmsync.read.storable import fold_variants, variant_columns
 
     names = [r[0] for r in con.execute(
@@ -380,26 +385,45 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
         "ORDER BY ordinal_position", [dataset, entity]).fetchall()]
     variants = variant_columns(names)  # values dlt loaded beside a column of another type
     kept = ", ".join(f'"{n}"' for n in names if not is_engine_column(n))  # dropped by the store, not per row
+    column = next((n for n in names if n.lower() == key.lower()), None)
+    where, params = f"{_LOAD_US} > ?", [after]
+    if skip_gone is not None and column is not None:
+        where += (f' AND CAST("{column}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
+                  "AND entity = ? AND remote_deleted_at IS NOT NULL)")
+        params += list(skip_gone)
+    # A cursor of its own: apply runs statements on ``con`` between our pages.
     cursor = con.cursor()
     try:
-        where, params = f"{_LOAD_US} > ?", [after]
-        if skip_gone is not None:
-            where += (f' AND CAST("{key}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
-                      "AND entity = ? AND remote_deleted_at IS NOT NULL)")
-            params += list(skip_gone)
-        cursor.execute(f'SELECT to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t', params)
-        while True:
-            batch = cursor.fetchmany(2000)
-            if not batch:
-                return
+        if column is None:  # no id column to page by (not a shape crmsync reads): one query
+            pages: Iterator[list[Any]] = iter([cursor.execute(
+                f'SELECT NULL, to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t',
+                params).fetchall()])
+        else:
+            pages = _keyset_pages(cursor, f'"{dataset}"."{entity}"', kept, column, where, params, page_size)
+        for page in pages:
             if variants:
-                for (text,) in batch:
+                for _, text in page:
                     yield fold_variants(loads(text), variants)
             else:
-                for (text,) in batch:
+                for _, text in page:
                     yield loads(text)
     finally:
         cursor.close()
+
+
+def _keyset_pages(cursor: Any, table: str, kept: str, column: str, where: str, params: list[Any], size: int
+                  ) -> Iterator[list[Any]]:
+    last: Any = None
+    while True:
+        page_where, page_params = (where, params) if last is None else (f'{where} AND "{column}" > ?', [*params, last])
+        page = cursor.execute(f'SELECT t."{column}", to_json(t) FROM (SELECT {kept} FROM {table} WHERE {page_where} '
+                              f'ORDER BY "{column}" LIMIT {int(size)}) t ORDER BY 1', page_params).fetchall()
+        if not page:
+            return
+        yield page
+        if len(page) < size:
+            return
+        last = page[-1][0]
 
 
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,
