@@ -413,17 +413,21 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
 
 def _keyset_pages(cursor: Any, table: str, kept: str, column: str, where: str, params: list[Any], size: int
                   ) -> Iterator[list[Any]]:
+    """Pages of (id, row as JSON text), in id order. A page's last id is found on the id column alone,
+    then its rows are read: sorting whole raw rows for each page cost more than the mapping."""
     last: Any = None
     while True:
         page_where, page_params = (where, params) if last is None else (f'{where} AND "{column}" > ?', [*params, last])
+        bound = cursor.execute(f'SELECT max("{column}"), count(*) FROM (SELECT "{column}" FROM {table} '
+                               f'WHERE {page_where} ORDER BY "{column}" LIMIT {int(size)})', page_params).fetchone()
+        if not bound or not bound[1]:
+            return
         page = cursor.execute(f'SELECT t."{column}", to_json(t) FROM (SELECT {kept} FROM {table} WHERE {page_where} '
-                              f'ORDER BY "{column}" LIMIT {int(size)}) t ORDER BY 1', page_params).fetchall()
-        if not page:
-            return
+                              f'AND "{column}" <= ?) t ORDER BY 1', [*page_params, bound[0]]).fetchall()
         yield page
-        if len(page) < size:
+        if bound[1] < size:
             return
-        last = page[-1][0]
+        last = bound[0]
 
 
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,

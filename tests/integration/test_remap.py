@@ -98,6 +98,13 @@ def test_remap_applies_a_changed_mapping_without_the_crm(project, amo):
     assert rows(project, "SELECT count(*) FROM sync.changes WHERE run_id = ?", [json.loads(out)["run_id"]]) == [(0,)]
     assert amo.stats.total == requests_before
 
+    status, history = (json.loads(run_here(project, command, "--json")) for command in ("status", "runs"))
+    for document in (status, history):
+        check(document)  # a remap run in status and runs documents, in their schemas
+    (amocrm,) = [p for p in status["pipelines"] if p["pipeline"] == "amocrm"]
+    assert amocrm["last_runs"]["remap"]["run_id"] == json.loads(out)["run_id"]
+    assert [r["kind"] for r in history["runs"]] == ["remap", "remap", "pull"]  # a dry run leaves no trace
+
 
 def test_remap_without_stored_metadata_or_store_says_what_to_do(project, amo, tmp_path):
     code, out, _ = invoke(project, "remap", "amocrm", "--json")  # connected, nothing pulled: nothing to map
