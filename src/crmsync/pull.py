@@ -394,10 +394,15 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
     # A cursor of its own: apply runs statements on ``con`` between our pages.
     cursor = con.cursor()
     try:
-        if column is None:  # no id column to page by (not a shape crmsync reads): one query
-            pages: Iterator[list[Any]] = iter([cursor.execute(
-                f'SELECT NULL, to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t',
-                params).fetchall()])
+        if column is None:  # no id column to page by (not a shape crmsync reads): one streamed query
+            if skip_gone is not None:  # mapping its rows again could restore records the CRM deleted
+                from crmsync.errors import UserError
+
+                raise UserError(f"the raw table {dataset}.{entity} has no {key!r} column (the connector's record "
+                                "id): its records cannot be told apart, so they are not mapped again")
+            cursor.execute(f'SELECT NULL, to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t',
+                           params)
+            pages: Iterator[list[Any]] = iter(lambda: cursor.fetchmany(2000), [])
         else:
             pages = _keyset_pages(cursor, f'"{dataset}"."{entity}"', kept, column, where, params, page_size)
         for page in pages:

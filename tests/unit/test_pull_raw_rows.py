@@ -37,3 +37,11 @@ def test_only_later_loads_and_not_the_records_the_crm_deleted(con):
     con.execute("INSERT INTO sync.links VALUES ('amo', 'contact', ?, now()), ('amo', 'contact', '3', NULL)", [gone])
     kept = list(_raw_rows(con, "raw_amo", "contact", 0, key="id", skip_gone=("amo", "contact"), page_size=100))
     assert len(kept) == 1008 and all(str(r["id"]) != gone for r in kept)
+
+
+def test_a_table_without_the_id_column_streams_for_a_pull_and_refuses_a_remap(con):
+    from crmsync.errors import UserError
+
+    assert len(list(_raw_rows(con, "raw_amo", "contact", 0, key="record_no"))) == 1009
+    with pytest.raises(UserError, match="no 'record_no' column"):
+        list(_raw_rows(con, "raw_amo", "contact", 0, key="record_no", skip_gone=("amo", "contact")))
