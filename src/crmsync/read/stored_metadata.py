@@ -80,3 +80,6 @@ class OfflineSession:
 
     def post(self, url: str, **_: Any) -> Any:
         return self._refuse(url)
+
+    def request(self, method: str, url: str, **_: Any) -> Any:
+        return self._refuse(url)
