@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import mapping, memory, noop, pull, push, report, throttled
+from benchmarks import mapping, memory, noop, pull, push, remap, report, throttled
 
-SCENARIOS = ("pull", "throttled", "push", "noop", "memory", "mapping")
+SCENARIOS = ("pull", "throttled", "push", "noop", "memory", "mapping", "remap")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
                         "%(default)s: the small N shows what a run's fixed costs weigh, the large one the steady "
                         "state)")
     p.add_argument("--mapping-records", type=int, default=5_000)
+    p.add_argument("--remap-sizes", default="100000,1000000", help="N list for the remap scenario")
+    p.add_argument("--remap-variants", default="first,changed,again",
+                   help="which remaps to run at each N (benchmarks/remap.py says what each is)")
     p.add_argument("--noop-command", default=noop.DEFAULT_COMMAND,
                    help="the no-op run's command, {pipeline} filled in (default: %(default)r)")
     p.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.quick:
         args.records, args.memory_sizes, args.push_records, args.mapping_records = "1000", "1000,5000", "500", 500
-        args.pull_sizes = "1000"
+        args.pull_sizes, args.remap_sizes = "1000", "2000,5000"
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
     _compile_bytecode()
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         "noop": lambda: noop.run(args.noop_command, runs=1 if args.quick else 3),
         "memory": lambda: memory.run(sizes),
         "mapping": lambda: mapping.run(args.mapping_records),
+        "remap": lambda: remap.run([int(s) for s in args.remap_sizes.split(",")],
+                                   seed=min(10_000, int(args.remap_sizes.split(",")[0])),
+                                   variants=tuple(args.remap_variants.split(","))),
     }
     results: dict[str, Any] = {"machine": machine(), "command": "python -m benchmarks " + " ".join(argv or []),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "scenarios": []}

@@ -113,3 +113,11 @@ def requests_loop(url: str, root: str) -> dict[str, Any]:
     rows = con.execute("SELECT count(*) FROM contacts").fetchone()[0]
     con.close()
     return {"rows": rows}
+
+
+def crmsync_remap(project: str, pipeline: str) -> dict[str, Any]:
+    """``crmsync remap`` as the library runs it: no CRM (the fake may be gone)."""
+    from crmsync.remap import run_remap
+
+    result = run_remap(Project.at(project), pipeline, entities=["contact"])
+    return {"entities": result.entities, "seconds": result.seconds}

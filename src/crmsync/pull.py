@@ -19,6 +19,7 @@ from crmsync.read.columns import is_engine_column
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
+from crmsync.read.stored_metadata import save_metadata
 from crmsync.runs import issues_of, outcome, write_run
 from crmsync.store import open_store
 
@@ -127,8 +128,8 @@ class PullApply:
     """The apply half of one pull: raw rows into canonical as they load (:meth:`rows`, once per read
     round or once at the end), then deletions and the run's record (:meth:`finish`)."""
 
-    def __init__(self, spec: PullSpec, entities: list[str], *, commit_chunks: bool = True, ticket: Any = None
-                 ) -> None:
+    def __init__(self, spec: PullSpec, entities: list[str], *, commit_chunks: bool = True, ticket: Any = None,
+                 everything: bool = False) -> None:
         """``commit_chunks``: commit after each chunk of records (and begin again), so that DuckDB does
         not hold a whole read's uncommitted rows and index changes in memory (one transaction for a
         million records ran out of the store's memory cap). A run killed midway keeps the chunks it
@@ -139,7 +140,11 @@ class PullApply:
         A dry run does not commit chunks: it rolls everything back.
 
         ``ticket`` (crmsync.runs.RunTicket): the run this pull is, or is the first part of (a sync:
-        its row then says ``running`` until the push part ends it)."""
+        its row then says ``running`` until the push part ends it).
+
+        ``everything`` (a remap, :mod:`crmsync.remap`): map every raw row again, not only those loaded
+        since the last applied load, except the records the CRM deleted (their raw rows stay, and
+        applying one would restore it); history names the side ``remap:<connection>``."""
         from crmsync.runs import RunTicket, new_run_id
 
         self.spec = spec
@@ -152,6 +157,7 @@ class PullApply:
         self.book: LinkBook | None = None
         self.seconds = 0.0
         self.fetched_metadata: dict[str, Any] = {}  # what metadata() asked for so far (sync hands it to the push)
+        self.everything = everything
 
     def rows(self, con: Any) -> None:
         """Map every raw row loaded since its entity's last applied load into canonical, in the caller's
@@ -168,8 +174,9 @@ class PullApply:
         self.book.con = con  # each read round applies on a connection of its own
         dataset = dataset_name(spec.connection)
         for entity in self.entities:
-            after, newest = _applied_load(con, spec.connection, entity), _newest_load(con, dataset, entity)
-            if newest is None or newest <= after:
+            after = 0 if self.everything else _applied_load(con, spec.connection, entity)
+            newest = _newest_load(con, dataset, entity)
+            if newest is None or (newest <= after and not self.everything):
                 continue
             mapping = spec.mappings[entity]
             needs = catalog_needs(mapping)
@@ -179,9 +186,11 @@ class PullApply:
             rules = ConflictRules.of(spec.conflicts, entity,
                                      pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
 
+            gone = (spec.connection, entity) if self.everything else None
+
             def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
-                        ) -> Iterator[Any]:
-                for raw in _raw_rows(con, dataset, entity, after):
+                        gone: tuple[str, str] | None = gone) -> Iterator[Any]:
+                for raw in _raw_rows(con, dataset, entity, after, key=key, skip_gone=gone):
                     remote_id = str(raw.get(key))
                     try:
                         yield remote_id, mapper.pull_result(raw).canonical, None, raw
@@ -194,7 +203,7 @@ class PullApply:
                 claim=lost_create_claimer(con, spec.connection, entity),
                 identify=matcher(con, entity, spec.connection, spec.match),
                 after_chunk=(lambda entity=entity: self._chunk_done(con, entity)) if self.commit_chunks else None,
-                chunk_size=spec.chunk_size))
+                chunk_size=spec.chunk_size, side=f"{'remap' if self.everything else 'crm'}:{spec.connection}"))
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
@@ -234,6 +243,7 @@ class PullApply:
         spec = self.spec
         self.rows(con)
         began = time.perf_counter()
+        save_metadata(con, spec.connection, spec.connector, self.fetched_metadata)  # what a remap maps with
         result = PullResult(self.run_id, spec.pipeline, spec.connection)
         for entity in self.entities:
             counts = self.counts[entity]
@@ -355,29 +365,74 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
     return int(row[0]) if row and row[0] is not None else None
 
 
-def _raw_rows(con: Any, dataset: str, entity: str, after: int) -> Iterator[dict[str, Any]]:
+RAW_BATCH = 5000  # raw rows per query
+
+
+def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
+              skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH) -> Iterator[dict[str, Any]]:
+    """The raw rows loaded after ``after``; ``skip_gone`` (connection, entity): without the records
+    whose link says the CRM deleted them.
+
+    Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
+    own: one query left open for a whole remap kept its snapshot while the apply committed chunk
+    after chunk, and DuckDB held every row version written since (memory grew with the store)."""
     if not _table_exists(con, dataset, entity):
         return
-    # A cursor of its own: apply runs statements on ``con`` between our batches, and a result read
-    # from ``con`` itself would be replaced by theirs after the first 2,000 rows.
     from crmsync.read.storable import fold_variants, variant_columns
 
-    variants = variant_columns([r[0] for r in con.execute(  # values dlt loaded beside a column of another type
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        [dataset, entity]).fetchall()])
+    names = [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "ORDER BY ordinal_position", [dataset, entity]).fetchall()]
+    variants = variant_columns(names)  # values dlt loaded beside a column of another type
+    kept = ", ".join(f'"{n}"' for n in names if not is_engine_column(n))  # dropped by the store, not per row
+    column = next((n for n in names if n.lower() == key.lower()), None)
+    where, params = f"{_LOAD_US} > ?", [after]
+    if skip_gone is not None and column is not None:
+        where += (f' AND CAST("{column}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
+                  "AND entity = ? AND remote_deleted_at IS NOT NULL)")
+        params += list(skip_gone)
+    # A cursor of its own: apply runs statements on ``con`` between our pages.
     cursor = con.cursor()
     try:
-        cursor.execute(f'SELECT to_json(t) FROM "{dataset}"."{entity}" t WHERE {_LOAD_US} > ?', [after])
-        while True:
-            batch = cursor.fetchmany(2000)
-            if not batch:
-                return
-            for (text,) in batch:
-                row = loads(text)
-                row = {k: v for k, v in row.items() if not is_engine_column(k)}
-                yield fold_variants(row, variants) if variants else row
+        if column is None:  # no id column to page by (not a shape crmsync reads): one streamed query
+            if skip_gone is not None:  # mapping its rows again could restore records the CRM deleted
+                from crmsync.errors import UserError
+
+                raise UserError(f"the raw table {dataset}.{entity} has no {key!r} column (the connector's record "
+                                "id): its records cannot be told apart, so they are not mapped again")
+            cursor.execute(f'SELECT NULL, to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t',
+                           params)
+            pages: Iterator[list[Any]] = iter(lambda: cursor.fetchmany(2000), [])
+        else:
+            pages = _keyset_pages(cursor, f'"{dataset}"."{entity}"', kept, column, where, params, page_size)
+        for page in pages:
+            if variants:
+                for _, text in page:
+                    yield fold_variants(loads(text), variants)
+            else:
+                for _, text in page:
+                    yield loads(text)
     finally:
         cursor.close()
+
+
+def _keyset_pages(cursor: Any, table: str, kept: str, column: str, where: str, params: list[Any], size: int
+                  ) -> Iterator[list[Any]]:
+    """Pages of (id, row as JSON text), in id order. A page's last id is found on the id column alone,
+    then its rows are read: sorting whole raw rows for each page cost more than the mapping."""
+    last: Any = None
+    while True:
+        page_where, page_params = (where, params) if last is None else (f'{where} AND "{column}" > ?', [*params, last])
+        bound = cursor.execute(f'SELECT max("{column}"), count(*) FROM (SELECT "{column}" FROM {table} '
+                               f'WHERE {page_where} ORDER BY "{column}" LIMIT {int(size)})', page_params).fetchone()
+        if not bound or not bound[1]:
+            return
+        page = cursor.execute(f'SELECT t."{column}", to_json(t) FROM (SELECT {kept} FROM {table} WHERE {page_where} '
+                              f'AND "{column}" <= ?) t ORDER BY 1', [*page_params, bound[0]]).fetchall()
+        yield page
+        if bound[1] < size:
+            return
+        last = bound[0]
 
 
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,

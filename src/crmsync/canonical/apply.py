@@ -181,13 +181,15 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
                  results: Iterable[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                  rules: ConflictRules | None = None, claim: Callable[[str, dict[str, Any]], str | None] | None = None,
                  identify: Callable[[dict[str, Any]], str | None] | None = None,
-                 after_chunk: Callable[[], None] | None = None, chunk_size: int = CHUNK) -> EntityCounts:
+                 after_chunk: Callable[[], None] | None = None, chunk_size: int = CHUNK,
+                 side: str | None = None) -> EntityCounts:
     """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read;
     ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins);
     ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made;
     ``identify``: the canonical id of the row a record new to this connection already is
     (:mod:`.identity`); its values are then merged with that row's as a conflict would be;
-    ``after_chunk``: called once each chunk of ``chunk_size`` records is written (the pull commits there)."""
+    ``after_chunk``: called once each chunk of ``chunk_size`` records is written (the pull commits there);
+    ``side``: what history calls the source of the values (default ``crm:<connection>``)."""
     counts = EntityCounts()
     cols = columns(schema)
     rules = rules or ConflictRules(entity)
@@ -195,12 +197,12 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     for item in results:
         chunk.append(item)
         if len(chunk) == chunk_size:
-            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify)
+            _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify, side)
             chunk = []
             if after_chunk is not None:
                 after_chunk()
     if chunk:
-        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify)
+        _apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify, side)
     return counts
 
 
@@ -208,7 +210,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
                  chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                  counts: EntityCounts, rules: ConflictRules,
                  claim: Callable[[str, dict[str, Any]], str | None] | None = None,
-                 identify: Callable[[dict[str, Any]], str | None] | None = None) -> None:
+                 identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
     matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
     book.fetch(entity, [remote_id for remote_id, canonical, *_ in chunk if canonical is not None])
     for remote_id, canonical, *_ in chunk:
@@ -230,7 +232,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
-    side = f"crm:{connection}"
+    side = side or f"crm:{connection}"
     digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     bases = book.bases(con, entity, [item[0] for item, d in zip(chunk, digests, strict=True)
                                      if d is not None and book.links[(entity, item[0])].base_hash not in (None, d)])

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "init": "crmsync.cli.init:init",
     "pull": "crmsync.cli.pull:pull",
     "push": "crmsync.cli.push:push",
+    "remap": "crmsync.cli.remap:remap",
     "runs": "crmsync.cli.runs:runs",
     "serve": "crmsync.cli.serve:serve",
     "status": "crmsync.cli.status:status",

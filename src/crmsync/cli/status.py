@@ -28,7 +28,7 @@ def status(project: Project, pipeline: str | None, as_json: bool) -> None:
     for p in result.pipelines:
         nxt = f"next run {timestamp(p.next_run_at)} ({p.schedule})" if p.next_run_at else "no schedule"
         click.echo(f"{p.pipeline} ({p.connection}, {p.direction}): {nxt}")
-        for kind in ("sync", "pull", "push"):
+        for kind in ("sync", "pull", "push", "remap"):
             run = p.last_runs.get(kind)
             if run:
                 click.echo(f"  last {kind:<4} {timestamp(run['finished_at'] or run['started_at'])}  "
