@@ -2,8 +2,8 @@
 
 The data team's loop when a mapping changes: no CRM call (a full re-read at the CRM's rate limit
 takes ~10 minutes per million records at 250 a page, 7 pages a second). The raw rows
-(``raw_<connection>.*``) go through the same apply as a pull (:class:`crmsync.pull.PullApply`): a record whose new canonical values equal its
-base is unchanged; a value the new mapping changes is merged three-way against the base, so local
+(``raw_<connection>.*``) go through the same apply as a pull (:class:`crmsync.pull.PullApply`): a
+record whose new canonical values equal its base is unchanged; a value the new mapping changes is merged three-way against the base, so local
 (SQL) edits survive, lands in ``sync.changes`` (side ``remap:<connection>``), and becomes the new
 base — the CRM holds the same raw record, so nothing is pushed because of it. A value the new mapping
 cannot take is set aside in ``sync.rejected``. The catalog (custom fields, stages) is the metadata
