@@ -180,7 +180,7 @@ class PullApply:
                 continue
             mapping = spec.mappings[entity]
             needs = catalog_needs(mapping)
-            catalog = build_catalog(spec.crm, self.metadata(needs, mapping.source), mapping.source, needs)
+            catalog = build_catalog(spec.connector, self.metadata(needs, mapping.source), mapping.source, needs)
             mapper = Mapper(mapping, catalog, self.book, spec.canonical.get(entity))
             key = _record_id(spec.connector["entities"][mapping.source]["list"])
             rules = ConflictRules.of(spec.conflicts, entity,

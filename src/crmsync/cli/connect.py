@@ -15,17 +15,16 @@ from crmsync.project import Project
 @click.command("connect")
 @click.argument("crm")
 @click.option("--name", required=True, help="Name of the connection (pipelines refer to it).")
-@click.option("--client-id", help="OAuth: the integration's client id (AmoCRM: Integration ID).")
+@click.option("--client-id", help="OAuth: the integration's client id (some CRMs call it Integration ID or App ID).")
 @click.option("--client-secret", envvar="CRMSYNC_CLIENT_SECRET", show_envvar=True,
               help="OAuth: the integration's secret key (prefer the environment variable: no shell history).")
-@click.option("--subdomain", help="AmoCRM: the account, e.g. acme for https://acme.amocrm.ru.")
-@click.option("--domain", default="amocrm.ru", show_default=True,
-              help="AmoCRM: kommo.com for Kommo accounts (also picks https://www.kommo.com/oauth).")
-@click.option("--base-url", help="AmoCRM: the account's full address (overrides --subdomain/--domain).")
-@click.option("--portal", help="Bitrix24 OAuth: the portal address, e.g. https://acme.bitrix24.ru.")
-@click.option("--authorize-url", help="OAuth consent page, if not the connector's (e.g. a Kommo or test host).")
-@click.option("--token-url", help="OAuth token endpoint, if not the connector's "
-                                  "(Bitrix24 RU region: https://oauth.bitrix24.tech/oauth/token/).")
+@click.option("--subdomain", help="The account's name under the connector's domain, e.g. acme for https://acme.<domain>.")
+@click.option("--domain", help="The parent domain of --subdomain, if not the connector's connect.domain "
+                                "(another brand of the same API; also picks its consent page).")
+@click.option("--base-url", help="The account's full API address (overrides --subdomain/--domain).")
+@click.option("--portal", help="OAuth when the consent page is on the account's own site: its address.")
+@click.option("--authorize-url", help="OAuth consent page, if not the connector's (e.g. another brand or a test host).")
+@click.option("--token-url", help="OAuth token endpoint, if not the connector's (e.g. another region's).")
 @click.option("--redirect-port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port of the loopback callback on 127.0.0.1 (0: any free one). Real CRMs only redirect to "
                    "the URI registered for the integration: register http://127.0.0.1:PORT/callback and pass PORT.")
@@ -39,9 +38,9 @@ from crmsync.project import Project
 @click.option("--timeout", type=click.FloatRange(1), default=300, show_default=True,
               help="Seconds to wait for the browser's redirect.")
 @click.option("--long-lived-token", envvar="CRMSYNC_LONG_LIVED_TOKEN", show_envvar=True,
-              help="AmoCRM without OAuth: a long-lived token of a private integration.")
+              help="Without OAuth: a long-lived token (of a private integration or app).")
 @click.option("--webhook-url", envvar="CRMSYNC_WEBHOOK_URL", show_envvar=True,
-              help="Bitrix24 without OAuth: the inbound webhook URL https://<portal>/rest/<user>/<code>/.")
+              help="Without OAuth: an inbound webhook URL that holds its own secret.")
 @click.option("--replace", is_flag=True, help="Re-authorise an existing connection (stored settings are reused). "
                                              "It must reach the same account.")
 @click.option("--new-account", is_flag=True,

@@ -20,7 +20,6 @@ from .spec import LONG_LIVED_TOKEN, WEBHOOK_URL, AuthSpec, ConnectorAuth
 
 TIMEOUT = (10.0, 30.0)
 _LABELS = {LONG_LIVED_TOKEN: "long-lived token", WEBHOOK_URL: "webhook URL", "oauth2": "new access token"}
-_WHERE = {"amocrm": "--subdomain/--base-url", "bitrix24": "--webhook-url/--portal"}
 
 
 def verify(connector: ConnectorAuth, auth: AuthSpec, base_url: str, credential: str, *,
@@ -40,7 +39,7 @@ def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, crede
     url = urljoin(root, connector.check_path or connector.check_method or "")
     request = requests.Request("GET", url).prepare()
     apply_credential(request, auth, credential)
-    where = _WHERE.get(connector.name, "the connection's address")
+    where = connector.connect.get("hint") or "the connection's address"
     try:
         # Paced like every later call of the connection: a pull right after connect must not find
         # this call missing from the window the CRM counts.
@@ -55,7 +54,7 @@ def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, crede
                         f"network. Nothing was saved") from None
     label = _LABELS.get(auth.type, auth.type)
     if response.status_code in (401, 403):
-        also = " — or the subdomain is not this account's" if connector.name == "amocrm" else ""
+        also = f" — {connector.connect['rejected_hint']}" if connector.connect.get("rejected_hint") else ""
         raise CrmError(f"{connector.title} rejected the {label} (HTTP {response.status_code}: {_words(response)})"
                        f"{also}. Nothing was saved")
     if response.status_code == 404:
@@ -67,7 +66,7 @@ def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, crede
     if response.status_code != 200 or not isinstance(body, dict):
         raise CrmError(f"{connector.title} at {shown} answered the check call with HTTP {response.status_code}: "
                        f"{_words(response)}. Nothing was saved")
-    account = _summary(connector.name, body)
+    account = summary(connector.raw, body)
     if expect_subdomain and account.get("subdomain") and account["subdomain"] != expect_subdomain:
         raise UserError(f"wrong subdomain: the credential belongs to the account '{account['subdomain']}', not "
                         f"'{expect_subdomain}'. Use --subdomain {account['subdomain']} or a token of that account. "
@@ -75,12 +74,26 @@ def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, crede
     return account, body
 
 
-def _summary(crm: str, body: dict[str, Any]) -> dict[str, Any]:
-    if crm == "amocrm":
-        return {k: body.get(k) for k in ("id", "name", "subdomain") if body.get(k) is not None}
-    result = body.get("result") if isinstance(body.get("result"), dict) else {}
-    return {"user_id": result.get("ID"), "user": " ".join(str(result.get(k) or "") for k in ("NAME", "LAST_NAME"))
-            .strip() or None}
+def summary(spec: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """What a connection shows of its account (``account.summary`` of the connector spec): each part
+    read from the check call's answer at its dotted ``field``, or several ``fields`` joined by spaces."""
+    out: dict[str, Any] = {}
+    for part in ((spec.get("account") or {}).get("summary") or []):
+        paths = part.get("fields") or [part.get("field", "")]
+        values = [_dig(body, p) for p in paths]
+        if "fields" in part:
+            value = " ".join(str(v) for v in values if v not in (None, "")).strip() or None
+        else:
+            value = values[0]
+        if value is not None:
+            out[part["name"]] = value
+    return out
+
+
+def _dig(body: Any, path: str) -> Any:
+    for key in [k for k in path.split(".") if k]:
+        body = body.get(key) if isinstance(body, dict) else None
+    return body
 
 
 def _words(response: requests.Response) -> str:

@@ -1,8 +1,12 @@
 """``crmsync connect``: create (or re-authorise) a connection, checked with one API call before it is saved.
 
 Three ways in, per the connector spec's ``auth`` list: OAuth 2.0 authorization code (browser +
-loopback callback, or ``--code`` on a headless machine), an AmoCRM long-lived token, a Bitrix24
-inbound webhook URL. ``--replace`` re-authorises an existing connection and reuses its stored
+loopback callback, or ``--code`` on a headless machine), a long-lived token, an inbound webhook URL.
+Where the account's API address comes from is the spec's ``connect`` block: the account's host
+(``--subdomain`` under the connector's ``domain``, ``--base-url``, or the OAuth redirect's
+``host_param``), or a field of the OAuth grant (``grant_field``).
+
+``--replace`` re-authorises an existing connection and reuses its stored
 settings (client id and secret, URLs) for anything not given again.
 """
 
@@ -43,7 +47,7 @@ class ConnectOptions:
     name: str
     base_url: str | None = None
     subdomain: str | None = None
-    domain: str = "amocrm.ru"
+    domain: str | None = None        # --subdomain's parent domain; None: the connector's connect.domain
     portal: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
@@ -140,7 +144,7 @@ def auth_url(project: Project, opts: ConnectOptions) -> AuthUrlResult:
 # -- the three ways in -------------------------------------------------------------------------------
 def _long_lived(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Connection:
     register(opts.long_lived_token)
-    base = _amo_base(opts)
+    base = _host_base(connector, opts)
     account, body = verify_answer(connector, connector.auth(LONG_LIVED_TOKEN), base, opts.long_lived_token or "",
                                   expect_subdomain=opts.subdomain, pacer=pacer)
     return Connection(opts.name, opts.crm, LONG_LIVED_TOKEN, base,
@@ -153,9 +157,9 @@ def _webhook(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Co
     register(url)
     match = _WEBHOOK.match(url)
     if not match:
-        raise UserError("--webhook-url is not a Bitrix24 inbound webhook URL: expected "
-                        "https://<portal>/rest/<user id>/<code>/ (copy it from Developer resources → Inbound "
-                        "webhook). Nothing was saved")
+        what = connector.connect.get("webhook_help") or (
+            f"an inbound webhook URL of {connector.title}: expected https://<host>/rest/<user id>/<code>/")
+        raise UserError(f"--webhook-url is not {what}. Nothing was saved")
     register(match.group(3))
     shown = f"{match.group(1)}/rest/{match.group(2)}/***/"
     account, body = verify_answer(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown,
@@ -170,9 +174,9 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
            on_url: Callable[[str], None], pacer: Pacer) -> Connection:
     auth = connector.auth(OAUTH2)
     if not opts.client_id or not opts.client_secret:
-        raise UserError(f"OAuth needs the integration's --client-id and --client-secret (or "
-                        f"CRMSYNC_CLIENT_SECRET); for no OAuth use "
-                        f"{'--long-lived-token' if opts.crm == 'amocrm' else '--webhook-url'}")
+        others = [f"--{k.replace('_', '-')}" for k in connector.auths if k != OAUTH2]
+        raise UserError("OAuth needs the integration's --client-id and --client-secret (or "
+                        "CRMSYNC_CLIENT_SECRET)" + (f"; for no OAuth use {' or '.join(others)}" if others else ""))
     register(opts.client_secret)
     if opts.code:
         pending = flow.take_pending(project.state_dir, opts.name) or {}
@@ -195,7 +199,8 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
     if auth.token_request == "json":
         grant_body["redirect_uri"] = redirect_uri
     grant = request_tokens(auth, token_url, grant_body, title=connector.title)
-    base = grant.extra.get("client_endpoint") if opts.crm == "bitrix24" else _amo_base(opts, redirect.params)
+    base = (grant.extra.get(connector.connect.get("grant_field", "")) if _from_grant(connector)
+            else _host_base(connector, opts, redirect.params))
     if not base:
         raise UserError(f"{connector.title} did not say which address to call; pass --base-url")
     account, body = verify_answer(connector, auth, base, grant.access_token, expect_subdomain=opts.subdomain,
@@ -219,34 +224,46 @@ def _bound(connector: ConnectorAuth, *, body: Any, base_url: str, grant: dict[st
 
 
 # -- URLs ------------------------------------------------------------------------------------------
-def _amo_base(opts: ConnectOptions, redirect: dict[str, str] | None = None) -> str:
-    referer = (redirect or {}).get("referer")
+def _from_grant(connector: ConnectorAuth) -> bool:
+    """Whether the OAuth grant names the account's API address (``connect.address: grant``)."""
+    return connector.connect.get("address") == "grant"
+
+
+def _host_base(connector: ConnectorAuth, opts: ConnectOptions, redirect: dict[str, str] | None = None) -> str:
+    """The account's API address from --base-url, --subdomain (under the connector's domain) or the
+    host the OAuth redirect names (``connect.host_param``); a contradiction between them is refused."""
+    param = connector.connect.get("host_param")
+    referer = (redirect or {}).get(param) if param else None
     if opts.base_url:
         base = opts.base_url.rstrip("/")
         if referer and urlsplit(base).netloc != referer and not opts.subdomain:
             raise UserError(f"wrong subdomain: you authorised the account at {referer}, but --base-url is {base}. "
                             f"Nothing was saved")
         return base
-    if opts.subdomain:
-        host = f"{opts.subdomain}.{opts.domain}"
+    domain = opts.domain or connector.connect.get("domain")
+    if opts.subdomain and domain:
+        host = f"{opts.subdomain}.{domain}"
         if referer and referer != host:
             raise UserError(f"wrong subdomain: you authorised the account at {referer}, not {host}; use "
                             f"--subdomain {referer.split('.')[0]}. Nothing was saved")
         return f"https://{host}"
     if referer:
         return f"https://{referer}"
-    raise UserError("which account? pass --subdomain (e.g. acme for acme.amocrm.ru) or --base-url")
+    if opts.subdomain:
+        raise UserError(f"--subdomain needs --domain: {connector.title} declares no default domain; or pass --base-url")
+    example = f" (e.g. acme for acme.{domain})" if domain else ""
+    raise UserError(f"which account? pass --subdomain{example} or --base-url")
 
 
 def _authorize_base(connector: ConnectorAuth, opts: ConnectOptions) -> str:
     if opts.authorize_url:
         return opts.authorize_url
     template = connector.auth(OAUTH2).authorize_url or ""
-    if opts.crm == "amocrm" and opts.domain != "amocrm.ru" and "amocrm.ru" in template:
-        template = template.replace("amocrm.ru", opts.domain)   # Kommo: https://www.kommo.com/oauth
+    if "{domain}" in template:  # one API under several brands' domains: the consent page is on the account's
+        template = template.replace("{domain}", opts.domain or connector.connect.get("domain") or "")
     if "{portal_url}" in template:
         if not opts.portal:
-            raise UserError("Bitrix24 OAuth needs --portal (e.g. https://acme.bitrix24.ru): the consent page "
+            raise UserError(f"{connector.title} OAuth needs --portal (the account's address): the consent page "
                             "is on the portal")
         template = template.replace("{portal_url}", opts.portal.rstrip("/"))
     return template
@@ -263,12 +280,13 @@ def _consent_url(connector: ConnectorAuth, opts: ConnectOptions, state: str, red
 def _token_url(connector: ConnectorAuth, opts: ConnectOptions, redirect: dict[str, str]) -> str:
     if opts.token_url:
         return opts.token_url
-    if opts.crm == "bitrix24" and redirect.get("server_domain"):
-        scheme = urlsplit(opts.portal or "https://x").scheme or "https"   # the fake portal is http on loopback
-        return f"{scheme}://{redirect['server_domain']}/oauth/token/"
+    token_host = connector.connect.get("token_host_param")
+    if token_host and redirect.get(token_host):  # the redirect names the host that exchanges this account's codes
+        scheme = urlsplit(opts.portal or "https://x").scheme or "https"   # a fake portal is http on loopback
+        return f"{scheme}://{redirect[token_host]}/{str(connector.connect.get('token_path', '')).lstrip('/')}"
     template = connector.auth(OAUTH2).token_url or ""
     if "{base_url}" in template:
-        template = template.replace("{base_url}", _amo_base(opts, redirect))
+        template = template.replace("{base_url}", _host_base(connector, opts, redirect))
     return template
 
 
@@ -294,8 +312,8 @@ def _with_stored(project: Project, vault: Vault, opts: ConnectOptions, need_secr
     filled.authorize_url = opts.authorize_url or s.get("authorize_url")
     filled.portal = opts.portal or s.get("portal")
     filled.subdomain = opts.subdomain or s.get("subdomain")
-    if stored.crm == "amocrm" and not (opts.base_url or opts.subdomain):
-        filled.base_url = stored.base_url
+    if not _from_grant(load_connector_auth(project, stored.crm)) and not (opts.base_url or opts.subdomain):
+        filled.base_url = stored.base_url  # the address was the user's to give: it stays
     if need_secret and not opts.client_secret and stored.auth_type == OAUTH2:
         filled.client_secret = repository.get(project, opts.name, vault).credentials.get("client_secret")
     return filled

@@ -40,6 +40,11 @@ class ConnectorAuth:
     check_method: str | None
     raw: dict[str, Any]                  # the whole spec, for the HTTP session (errors, retry, rate_limit)
 
+    @property
+    def connect(self) -> dict[str, Any]:
+        """How ``crmsync connect`` finds the account's address (the spec's ``connect`` block)."""
+        return dict(self.raw.get("connect") or {})
+
     def auth(self, kind: str) -> AuthSpec:
         try:
             return self.auths[kind]

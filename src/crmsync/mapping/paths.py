@@ -8,11 +8,15 @@ MISSING = object()  # the record does not carry this key at all (not even null)
 
 
 def get_path(record: Any, path: str) -> Any:
+    """The value at ``path``: dict keys (a key may start with a digit), or a list's item by its number."""
     node = record
     for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
             return MISSING
-        node = node[part]
     return node
 
 

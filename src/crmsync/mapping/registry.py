@@ -80,4 +80,8 @@ def transform_names() -> list[str]:
 
 
 def _load_builtins() -> None:
+    from crmsync.plugins import load_plugins
+
     from . import transforms  # noqa: F401  (registers the built-ins on first use)
+
+    load_plugins()  # a plugin's transforms register the same way, once per process

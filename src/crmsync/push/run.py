@@ -157,7 +157,8 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
         spec = mappings[entity]
         needs = catalog_needs(spec)
         mapper = _LazyMapper(spec, lambda spec=spec, entity=entity, needs=needs: Mapper(
-            spec, build_catalog(crm, metadata(needs, spec.source), spec.source, needs), book, canonical.get(entity)))
+            spec, build_catalog(connector, metadata(needs, spec.source), spec.source, needs), book,
+            canonical.get(entity)))
         writer = writer_for(spec.source, connector, session, base_url)
         ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run:

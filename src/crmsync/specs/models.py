@@ -76,6 +76,8 @@ class Entity:
     create: dict[str, Any] | None = None
     update: dict[str, Any] | None = None
     delete: dict[str, Any] | None = None
+    read_back: dict[str, Any] | None = None
+    recover: dict[str, Any] | None = None
     links: dict[str, Any] | None = None
     deletes: TypedBlock | None = None
 
@@ -95,6 +97,7 @@ class Connector:
     entities: dict[str, Entity]
     title: str | None = None
     check: dict[str, Any] | None = None
+    connect: dict[str, Any] | None = None     # crmsync.connections.connect: where the account's address comes from
     account: dict[str, Any] | None = None     # crmsync.connections.binding reads its identity parts
     rate_limit: TypedBlock | None = None
     retry: Retry = field(default_factory=Retry)
@@ -109,7 +112,7 @@ class Connector:
             name=data["name"], base_url=data["base_url"], title=data.get("title"),
             auth=tuple(TypedBlock.from_data(a) for a in data["auth"]),
             entities={name: Entity.from_data(e) for name, e in data["entities"].items()},
-            check=plain(data.get("check")), account=plain(data.get("account")),
+            check=plain(data.get("check")), connect=plain(data.get("connect")), account=plain(data.get("account")),
             rate_limit=TypedBlock.from_data(data["rate_limit"]) if "rate_limit" in data else None,
             retry=Retry(**data.get("retry", {})),
             errors=tuple(ErrorRule.from_data(r) for r in data.get("errors", [])),

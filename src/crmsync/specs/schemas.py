@@ -35,6 +35,9 @@ def _file_schema(kind: str) -> dict[str, Any]:
 
 def load_schema(kind: str) -> dict[str, Any]:
     """The schema of ``kind`` with every registered block type added to its block's ``oneOf``."""
+    from crmsync.plugins import load_plugins
+
+    load_plugins()  # plugins register their block types (crmsync.plugins)
     schema = copy.deepcopy(_file_schema(kind))
     defs = schema.get("$defs", {})
     for block in registered_blocks():

@@ -34,7 +34,8 @@ def test_a_both_field_with_a_transform_without_inverse_must_be_pull() -> None:
 def test_an_unknown_transform_says_which_exist() -> None:
     (problem,) = problems(HEAD + "  first_name: {from: first_name, transforms: [{type: txt}]}\n")
     assert problem.startswith("m.yaml:5: fields.first_name.transforms[0].type: unknown transform 'txt' "
-                              "(did you mean 'text'?) (allowed: cf_enum, cf_enums, cf_value, company, crm_binding,")
+                              "(did you mean 'text'?) (allowed: cf_enum, cf_enums, cf_value, company, contact_points, "
+                              "crm_binding,")
 
 
 def test_transform_parameters_are_checked_against_the_transform() -> None:

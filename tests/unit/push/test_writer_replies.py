@@ -1,6 +1,7 @@
 """How writers read the CRM's replies: a record that is gone, and multi-field lists that replace."""
 
-from crmsync.push.writer import _not_found, _replacing, _validation_errors
+from crmsync.push.writers_rest import _validation_errors
+from crmsync.push.writers_rpc import _not_found, _replacing
 
 
 class Reply:

@@ -17,15 +17,18 @@ def texts(project, **kwargs):
 def test_the_copy_of_the_builtin_project_is_clean_and_typed(project):
     specs = load_specs(project)
     assert specs.problems == []
-    assert set(specs.connectors) == {"amocrm", "bitrix24", "hubspot"} and set(specs.pipelines) == {"amocrm", "bitrix24"}
+    assert set(specs.connectors) == {"amocrm", "bitrix24", "hubspot"} and set(specs.pipelines) == {"amocrm", "bitrix24",
+                                                                                                  "hubspot"}
     amo, b24 = specs.connectors["amocrm"], specs.connectors["bitrix24"]
     assert isinstance(amo, Connector) and amo.auth_kinds() == ["long_lived_token", "oauth2"]
     assert b24.paginator.type == "keyset_batch" and {"page_size": 50, "commands_per_batch": 50,
                                                      "batch_method": "batch"}.items() <= b24.paginator.options.items()
     # merge keys resolved: the deal's create inherits batch_size from the contact's anchor
-    assert amo.entities["deal"].create == {"method": "POST", "path": "api/v4/leads", "body": "array",
+    assert amo.entities["deal"].create == {"type": "array", "method": "POST", "path": "api/v4/leads",
                                            "batch_size": 250, "results": "_embedded.leads",
-                                           "match_by": "request_id"}
+                                           "match_by": "request_id", "refusals": {
+                                               "records": "validation-errors", "match": "request_id",
+                                               "errors": "errors", "gone": {"code": "NotFound", "path": "id"}}}
     assert amo.errors[1].status == (429, 500, 502, 503, 504) and amo.errors[1].action == "retry"
     pipe = specs.pipelines["amocrm"]
     assert isinstance(pipe, Pipeline) and pipe.entities == ("contact", "deal", "task")
@@ -58,7 +61,7 @@ def test_schema_problems_unknown_key_discriminator_enum_missing(project):
         f"connectors/amocrm.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
         "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         f"connectors/amocrm.yaml:{inc}: entities.contact.incremetal: unknown field (did you mean 'incremental'?) "
-        "(allowed: create, delete, deletes, get, incremental, links, list, update)",
+        "(allowed: create, delete, deletes, get, incremental, links, list, read_back, recover, update)",
         "pipelines/amocrm.yaml:2: (top level): missing required field 'connection'",
         "pipelines/amocrm.yaml:6: direction: 'puhs' is not allowed (did you mean 'push'?) "
         "(allowed: pull, push, both)",
@@ -71,11 +74,11 @@ def test_rest_or_rpc_calls(project):
     patch = edit(project, "connectors/amocrm.yaml", "method: PATCH", "method: crm.contact.update")
     assert texts(project) == [
         f"connectors/amocrm.yaml:{patch}: entities.contact.update.method: 'crm.contact.update' is not allowed "
-        "(allowed: GET, POST, PATCH, PUT, DELETE)",
+        "(allowed: POST, PATCH, PUT, DELETE)",
         f"connectors/amocrm.yaml:{patch}: entities.deal.update.method: 'crm.contact.update' is not allowed "
-        "(allowed: GET, POST, PATCH, PUT, DELETE)",
+        "(allowed: POST, PATCH, PUT, DELETE)",
         f"connectors/amocrm.yaml:{patch}: entities.task.update.method: 'crm.contact.update' is not allowed "
-        "(allowed: GET, POST, PATCH, PUT, DELETE)",
+        "(allowed: POST, PATCH, PUT, DELETE)",
         f"connectors/bitrix24.yaml:{get}: entities.contact.get: needs one of the fields 'path' or 'method'",
         f"connectors/bitrix24.yaml:{deal}: entities.deal.get.method: 'GET' does not have the expected form: "
         "an RPC method name such as crm.contact.list",

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 from ..registry import register_transform
 from .casts import First, Flag, Join, Map, Number, OnlyIf, Text
-from .contact_points import Email, Multifield, Multitext, Phone
+from .contact_points import ContactPoints, Email, Multifield, Multitext, Phone
 from .custom_values import CfEnum, CfEnums, CfValue, UfEnum
-from .references import Company, CrmBinding, EntityRef, Link, Links, PipelineRef, StageRef, StageStatus, UserRef
+from .references import (
+    Company,
+    CrmBinding,
+    EntityRef,
+    Link,
+    Links,
+    PipelineRef,
+    Reference,
+    StageRef,
+    StageStatus,
+    UserRef,
+)
 from .times import IsoDate, IsoTime, UnixDate, UnixTime
 
 BUILTINS = {
     "text": Text, "number": Number, "map": Map, "flag": Flag, "join": Join, "only_if": OnlyIf, "first": First,
     "unix_time": UnixTime, "iso_time": IsoTime, "unix_date": UnixDate, "iso_date": IsoDate,
     "phone": Phone, "email": Email, "multitext": Multitext, "multifield": Multifield,
+    "contact_points": ContactPoints,
     "cf_value": CfValue, "cf_enum": CfEnum, "cf_enums": CfEnums, "uf_enum": UfEnum,
     "user": UserRef, "pipeline": PipelineRef, "stage": StageRef, "stage_status": StageStatus,
-    "link": Link, "links": Links, "entity_ref": EntityRef, "crm_binding": CrmBinding, "company": Company,
+    "link": Link, "links": Links, "entity_ref": EntityRef, "crm_binding": CrmBinding,
+    "reference": Reference, "company": Company,
 }
 for _name, _cls in BUILTINS.items():
     register_transform(_name, _cls)

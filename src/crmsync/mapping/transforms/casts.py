@@ -21,7 +21,7 @@ SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
 class Text(Transform):
     summary = "text with surrounding blanks removed; an empty text becomes null"
     params = {"write_none_as": {"type": "string",
-                                "description": "what push sends for null (AmoCRM names want \"\")"}}
+                                "description": "what push sends for null (a CRM that wants \"\" in its name fields)"}}
     handles_none = True
 
     def forward(self, value: Any, ctx: Context) -> Any:
@@ -52,7 +52,7 @@ class Number(Transform):
         "places": {"type": "integer", "minimum": 0, "maximum": 6, "default": 2,
                    "description": "decimal places kept (money: 2)"},
         "write_as": {"enum": ["number", "integer", "string"], "default": "number",
-                     "description": "how push sends it: AmoCRM price is an integer, Bitrix24 OPPORTUNITY a string"},
+                     "description": "how push sends it: an integer, or a string for a CRM that keeps money as text"},
     }
 
     def forward(self, value: Any, ctx: Context) -> Any:

@@ -1,7 +1,8 @@
 """Phones and e-mails: the CRM multi-value shapes, and value normalisation.
 
-Canonical phones and e-mails are lists of ``{value, type}``. ``multitext`` (AmoCRM) and
-``multifield`` (Bitrix24) convert the CRM's list shape and kind codes; ``phone`` and ``email`` then
+Canonical phones and e-mails are lists of ``{value, type}``. ``contact_points`` converts a CRM's
+list of entries and its kind codes, with the entry's keys as parameters (``multitext`` and
+``multifield`` are two common shapes of it, kept as shorthands); ``phone`` and ``email`` then
 normalise each value, on a single text or on such a list.
 """
 
@@ -155,40 +156,73 @@ def _code(spec: dict[str, Any], kind: str, ctx: Context) -> str:
     raise ctx.reject(f"type {kind!r} has no CRM kind in this mapping (known: {', '.join(set(spec['kinds'].values()))})")
 
 
-class Multitext(Transform):
-    summary = "AmoCRM multitext values [{value, enum_code}] ⇄ [{value, type}]"
-    params = {"kinds": KINDS, "default": DEFAULT_KIND}
+ENTRY_PARAMS = {
+    "kinds": KINDS, "default": DEFAULT_KIND,
+    "value_key": {"type": "string", "description": "the entry key that holds the value (default value)"},
+    "kind_key": {"type": "string", "description": "the entry key that holds the kind code (default type)"},
+    "kind_id_key": {"type": "string", "description": "an entry key holding the kind as an option id of the custom "
+                                                      "field, read when kind_key is missing (e.g. enum_id)"},
+    "deleted": {"type": "object", "additionalProperties": {"type": "string"},
+                "description": "what marks an entry the CRM is deleting, skipped when read (e.g. {DELETE: Y})"},
+    "replace": {"type": "object", "additionalProperties": False,
+                "description": "an update adds entries rather than replacing them: send each entry the record has "
+                               "now first, marked as `deleted` (its id under `id`)",
+                "properties": {"id": {"type": "string", "description": "the entry key that holds its id"}}},
+    "empty_as_null": {"type": "boolean",
+                      "description": "write an empty list as null (a CRM that clears a field written as null); "
+                                     "default false: []"},
+}
+
+
+class ContactPoints(Transform):
+    summary = ("a CRM's list of phone / e-mail entries [{<value_key>, <kind_key>}] ⇄ [{value, type}], kind codes "
+               "mapped by `kinds`")
+    params = ENTRY_PARAMS
     required = ("kinds",)
     handles_none = True
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__({**self.defaults, **spec})
 
     def forward(self, value: Any, ctx: Context) -> Any:
+        spec = self.spec
+        value_key, kind_key, kind_id = spec.get("value_key", "value"), spec.get("kind_key", "type"), spec.get(
+            "kind_id_key")
+        deleted = spec.get("deleted") or {}
         out = []
         for item in value or ():
-            code = item.get("enum_code")
-            if code is None and ctx.custom is not None and item.get("enum_id") is not None:
-                code = ctx.custom.options.get(str(item["enum_id"]))
-            if item.get("value") not in (None, ""):
-                out.append({"value": item["value"], "type": _kind(self.spec, code, ctx)})
+            if not isinstance(item, dict) or item.get(value_key) in (None, ""):
+                continue
+            if deleted and all(item.get(k) == v for k, v in deleted.items()):
+                continue
+            code = item.get(kind_key)
+            if code is None and kind_id and ctx.custom is not None and item.get(kind_id) is not None:
+                code = ctx.custom.options.get(str(item[kind_id]))
+            out.append({"value": item[value_key], "type": _kind(spec, code, ctx)})
         return out
 
     def inverse(self, value: Any, ctx: Context) -> Any:
-        if not value:
-            return None  # AmoCRM clears a field written with "values": null
-        return [{"value": item["value"], "enum_code": _code(self.spec, item["type"], ctx)} for item in value]
+        spec = self.spec
+        if not value and spec.get("empty_as_null") and not spec.get("replace"):
+            return None
+        value_key, kind_key = spec.get("value_key", "value"), spec.get("kind_key", "type")
+        drop = []
+        if spec.get("replace"):
+            id_key = spec["replace"].get("id", "id")
+            drop = [{id_key: e[id_key], **(spec.get("deleted") or {})}
+                    for e in ctx.current or () if isinstance(e, dict) and e.get(id_key)]
+        return drop + [{value_key: item["value"], kind_key: _code(spec, item["type"], ctx)} for item in value or ()]
 
 
-class Multifield(Transform):
-    summary = "Bitrix24 multi-field entries [{ID, VALUE_TYPE, VALUE}] ⇄ [{value, type}] (push replaces all entries)"
+class Multitext(ContactPoints):
+    summary = "contact_points with value / enum_code entries (option ids as enum_id); an empty list is written as null"
     params = {"kinds": KINDS, "default": DEFAULT_KIND}
-    required = ("kinds",)
-    handles_none = True
+    defaults = {"value_key": "value", "kind_key": "enum_code", "kind_id_key": "enum_id", "empty_as_null": True}
 
-    def forward(self, value: Any, ctx: Context) -> Any:
-        return [{"value": e["VALUE"], "type": _kind(self.spec, e.get("VALUE_TYPE"), ctx)}
-                for e in value or () if e.get("VALUE") not in (None, "") and e.get("DELETE") != "Y"]
 
-    def inverse(self, value: Any, ctx: Context) -> Any:
-        # Legacy updates add entries without ID and keep unmentioned ones: delete what is there first.
-        drop = [{"ID": e["ID"], "DELETE": "Y"} for e in ctx.current or () if isinstance(e, dict) and e.get("ID")]
-        return drop + [{"VALUE": item["value"], "VALUE_TYPE": _code(self.spec, item["type"], ctx)}
-                       for item in value or ()]
+class Multifield(ContactPoints):
+    summary = ("contact_points with VALUE / VALUE_TYPE entries (push replaces all entries: the ones there are now "
+               "go first with DELETE: Y)")
+    params = {"kinds": KINDS, "default": DEFAULT_KIND}
+    defaults = {"value_key": "VALUE", "kind_key": "VALUE_TYPE", "deleted": {"DELETE": "Y"}, "replace": {"id": "ID"}}

@@ -36,7 +36,7 @@ def _option(ctx: Context, label: Any) -> Any:
 
 
 class CfValue(Transform):
-    summary = "AmoCRM custom field with one value: values[0].value ⇄ [{value}]"
+    summary = "a custom field whose values are a list of {value}: values[0].value ⇄ [{value}]"
     needs_custom_field = True
 
     def forward(self, value: Any, ctx: Context) -> Any:
@@ -47,7 +47,7 @@ class CfValue(Transform):
 
 
 class CfEnum(Transform):
-    summary = "AmoCRM select/radiobutton: the chosen option's label ⇄ [{enum_id}]"
+    summary = "a single-choice custom field (select, radio): the chosen option's label ⇄ [{enum_id}]"
     needs_custom_field = True
 
     def forward(self, value: Any, ctx: Context) -> Any:
@@ -60,7 +60,7 @@ class CfEnum(Transform):
 
 
 class CfEnums(Transform):
-    summary = "AmoCRM multiselect: the list of chosen labels ⇄ [{enum_id}, …] (none chosen: [])"
+    summary = "a multiple-choice custom field: the list of chosen labels ⇄ [{enum_id}, …] (none chosen: [])"
     needs_custom_field = True
     handles_none = True
 
@@ -72,7 +72,8 @@ class CfEnums(Transform):
 
 
 class UfEnum(Transform):
-    summary = "Bitrix24 list user field: option id(s) ⇄ label(s); a multiple field gives a list ([] when empty)"
+    summary = ("a list (enumeration) field holding option ids: option id(s) ⇄ label(s); a multiple field gives a "
+               "list ([] when empty)")
     needs_custom_field = True
     handles_none = True
 

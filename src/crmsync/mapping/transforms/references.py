@@ -14,7 +14,7 @@ from ..registry import Transform
 
 KIND = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$", "description": "canonical kind: contact, deal, company"}
 ID_TYPE = {"enum": ["integer", "string"], "default": "string",
-           "description": "how push writes CRM ids (AmoCRM: integer)"}
+           "description": "how push writes CRM ids (integer for a CRM that refuses \"12\")"}
 KIND_TABLE = {"type": "object", "minProperties": 1, "additionalProperties": KIND}
 NO_ID = (None, "", 0, "0", False)
 
@@ -78,7 +78,7 @@ class PipelineRef(Transform):
 
 class _StageBase(Transform):
     params = {"pipeline": {"type": "string", "description": "CRM field holding the pipeline id (stage ids may repeat "
-                                                            "across pipelines: AmoCRM 142/143)"}}
+                                                            "across pipelines, e.g. won/lost)"}}
     required = ("pipeline",)
     catalog = ("stages",)
 
@@ -170,50 +170,81 @@ class Links(Transform):
         return [{key: i} for i in ids] if key else ids
 
 
-class EntityRef(Transform):
-    summary = "[entity type, id] (AmoCRM task target) ⇄ {kind, id}; types not in `kinds` map to null"
-    params = {"kinds": {**KIND_TABLE, "description": "CRM entity type → canonical kind, e.g. leads: deal"},
+class Reference(Transform):
+    summary = ("a link to a record of one of several kinds, in the CRM's shape (`shape`), ⇄ {kind, id}; "
+               "types not in `kinds` map to null")
+    params = {"kinds": {**KIND_TABLE, "description": "CRM type code → canonical kind, e.g. leads: deal, D: deal"},
+              "shape": {"enum": ["pair", "text", "object"],
+                        "description": "pair: [type, id] (default); text: \"<type><separator><id>\" (\"D_10\"); "
+                                       "object: {<type_key>: type, <id_key>: id}"},
+              "separator": {"type": "string", "minLength": 1, "description": "text shape: between type and id "
+                                                                             "(default _)"},
+              "type_key": {"type": "string", "description": "object shape: the key of the type (default type)"},
+              "id_key": {"type": "string", "description": "object shape: the key of the id (default id)"},
+              "many": {"type": "boolean", "description": "the CRM holds a list of links: pull takes the first of a "
+                                                         "known kind, push writes a list of one"},
               "id": ID_TYPE}
     required = ("kinds",)
     handles_none = True
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__({**self.defaults, **spec})
+
+    def _split(self, item: Any) -> tuple[Any, Any]:
+        shape = self.spec.get("shape", "pair")
+        if shape == "text":
+            code, _, crm_id = str(item).partition(self.spec.get("separator", "_"))
+            return code, crm_id
+        if shape == "object":
+            if not isinstance(item, dict):
+                return None, None
+            return item.get(self.spec.get("type_key", "type")), item.get(self.spec.get("id_key", "id"))
+        return tuple(item) if isinstance(item, list) and len(item) == 2 else (None, None)
+
+    def _join(self, code: Any, crm_id: Any) -> Any:
+        shape = self.spec.get("shape", "pair")
+        if shape == "text":
+            return f"{code}{self.spec.get('separator', '_')}{crm_id}"
+        if shape == "object":
+            return {self.spec.get("type_key", "type"): code, self.spec.get("id_key", "id"): crm_id}
+        return [code, crm_id]
 
     def forward(self, value: Any, ctx: Context) -> Any:
-        entity_type, crm_id = value if isinstance(value, list) and len(value) == 2 else (None, None)
-        if entity_type is None or crm_id in NO_ID:
-            return None
-        kind = self.spec["kinds"].get(entity_type)
-        if kind is None:
-            ctx.note(f"linked {entity_type} {crm_id} has no canonical kind; left unlinked")
-            return None
-        return {"kind": kind, "id": _to_canonical(ctx, kind, crm_id)}
-
-    def inverse(self, value: Any, ctx: Context) -> Any:
-        if not value:
-            return [None, None]
-        entity_type = next((t for t, k in self.spec["kinds"].items() if k == value["kind"]), None)
-        if entity_type is None:
-            raise ctx.reject(f"kind {value['kind']!r} cannot be linked here")
-        return [entity_type, _to_crm(ctx, self.spec, value["kind"], value["id"])]
-
-
-class CrmBinding(Transform):
-    summary = "Bitrix24 task bindings [\"D_10\", \"C_7\"] ⇄ {kind, id} of the first binding with a known prefix"
-    params = {"prefixes": {**KIND_TABLE, "description": "binding prefix → canonical kind, e.g. D: deal, C: contact"}}
-    required = ("prefixes",)
-    handles_none = True
-
-    def forward(self, value: Any, ctx: Context) -> Any:
-        for binding in value or ():
-            prefix, _, crm_id = str(binding).partition("_")
-            kind = self.spec["prefixes"].get(prefix)
-            if kind and crm_id:
-                return {"kind": kind, "id": _to_canonical(ctx, kind, crm_id)}
+        for item in (value or ()) if self.spec.get("many") else [value]:
+            code, crm_id = self._split(item)
+            if code is None or crm_id in NO_ID:
+                continue
+            kind = self.spec["kinds"].get(code)
+            if kind is None:
+                if not self.spec.get("many"):
+                    ctx.note(f"linked {code} {crm_id} has no canonical kind; left unlinked")
+                continue
+            return {"kind": kind, "id": _to_canonical(ctx, kind, crm_id)}
         return None
 
     def inverse(self, value: Any, ctx: Context) -> Any:
         if not value:
-            return []
-        prefix = next((p for p, k in self.spec["prefixes"].items() if k == value["kind"]), None)
-        if prefix is None:
-            raise ctx.reject(f"kind {value['kind']!r} cannot be bound here")
-        return [f"{prefix}_{_to_crm(ctx, {}, value['kind'], value['id'])}"]
+            if self.spec.get("many"):
+                return []
+            return [None, None] if self.spec.get("shape", "pair") == "pair" else None
+        code = next((t for t, k in self.spec["kinds"].items() if k == value["kind"]), None)
+        if code is None:
+            raise ctx.reject(f"kind {value['kind']!r} cannot be linked here")
+        link = self._join(code, _to_crm(ctx, self.spec, value["kind"], value["id"]))
+        return [link] if self.spec.get("many") else link
+
+
+class EntityRef(Reference):
+    summary = "reference with shape pair: [entity type, id] ⇄ {kind, id}; types not in `kinds` map to null"
+    params = {"kinds": Reference.params["kinds"], "id": ID_TYPE}
+
+
+class CrmBinding(Reference):
+    summary = "reference with shape text, many: [\"D_10\", \"C_7\"] ⇄ {kind, id} of the first known prefix"
+    params = {"prefixes": {**KIND_TABLE, "description": "binding prefix → canonical kind, e.g. D: deal, C: contact"}}
+    required = ("prefixes",)
+
+    def __init__(self, spec: Any) -> None:
+        spec = dict(spec)
+        super().__init__({"kinds": spec.pop("prefixes", {}), "shape": "text", "many": True, **spec})

@@ -3,12 +3,15 @@ canonical dates (birthdays, contract dates) are ``YYYY-MM-DD``."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date, datetime, timezone
 from typing import Any
 
 from ..context import Context
 from ..registry import Transform
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def utc_text(moment: datetime) -> str:
@@ -40,7 +43,7 @@ def _unix(value: Any, ctx: Context) -> int:
 
 
 class UnixTime(Transform):
-    summary = "Unix seconds (AmoCRM) ⇄ ISO-8601 UTC timestamp"
+    summary = "Unix seconds ⇄ ISO-8601 UTC timestamp"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         seconds = _unix(value, ctx)
@@ -57,7 +60,7 @@ class UnixTime(Transform):
 
 
 class IsoTime(Transform):
-    summary = "ISO-8601 with any offset (Bitrix24) ⇄ ISO-8601 UTC timestamp"
+    summary = "ISO-8601 with any offset, or a date alone (midnight UTC) ⇄ ISO-8601 UTC timestamp"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         text = str(value).strip()
@@ -67,6 +70,8 @@ class IsoTime(Transform):
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             raise ctx.reject(f"{value!r} is not an ISO-8601 date-time") from None
+        if _DATE_ONLY.match(text):  # a date without a time is that day's midnight UTC (a CRM's date-only field)
+            moment = moment.replace(tzinfo=timezone.utc)
         if moment.tzinfo is None:
             raise ctx.reject(f"{value!r} has no UTC offset, so its moment is unknown")
         return utc_text(moment)
@@ -76,7 +81,7 @@ class IsoTime(Transform):
 
 
 class UnixDate(Transform):
-    summary = "a date stored as Unix seconds at midnight UTC (AmoCRM date fields) ⇄ YYYY-MM-DD"
+    summary = "a date stored as Unix seconds at midnight UTC ⇄ YYYY-MM-DD"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         return datetime.fromtimestamp(_unix(value, ctx), timezone.utc).date().isoformat()
@@ -87,7 +92,7 @@ class UnixDate(Transform):
 
 
 class IsoDate(Transform):
-    summary = "a date as ISO text, maybe midnight in the portal's zone (Bitrix24 date fields) ⇄ YYYY-MM-DD"
+    summary = "a date as ISO text, maybe midnight in the account's zone ⇄ YYYY-MM-DD"
 
     def forward(self, value: Any, ctx: Context) -> Any:
         text = str(value).strip()

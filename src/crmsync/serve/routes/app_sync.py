@@ -195,12 +195,12 @@ def status(request: Request, state: Any = _TENANT) -> dict[str, Any]:
 
 # -- connections -------------------------------------------------------------------------------------------
 class ConnectionCreate(BaseModel):
-    crm: str = Field(description="The connector: a file in connectors/ (amocrm, bitrix24)")
+    crm: str = Field(description="The connector: the name of a file in connectors/")
     name: str = Field(description="The connection's name: a pipeline's `connection:` (the template it follows)")
-    long_lived_token: str | None = Field(None, description="AmoCRM: a private integration's long-lived token")
-    webhook_url: str | None = Field(None, description="Bitrix24: the inbound webhook URL")
-    base_url: str | None = Field(None, description="AmoCRM: the account's full address")
-    subdomain: str | None = Field(None, description="AmoCRM: the account, e.g. acme for acme.amocrm.ru")
+    long_lived_token: str | None = Field(None, description="A long-lived token (connectors with auth long_lived_token)")
+    webhook_url: str | None = Field(None, description="An inbound webhook URL (connectors with auth webhook_url)")
+    base_url: str | None = Field(None, description="The account's full API address")
+    subdomain: str | None = Field(None, description="The account's name under the connector's connect.domain")
     replace: bool = Field(False, description="Replace the tenant's connection of that name")
 
 
@@ -210,8 +210,8 @@ def create_connection(request: Request, body: ConnectionCreate, state: Any = _TE
     from crmsync.connections.connect import ConnectOptions, connect
 
     if not (body.long_lived_token or body.webhook_url):
-        raise ApiError(400, "bad_request", "give long_lived_token (AmoCRM) or webhook_url (Bitrix24); for OAuth use "
-                                           "GET /api/sync/connection/auth-url")
+        raise ApiError(400, "bad_request", "give long_lived_token or webhook_url (whichever the connector's auth "
+                                           "allows); for OAuth use GET /api/sync/connection/auth-url")
     opts = ConnectOptions(crm=body.crm, name=body.name, long_lived_token=body.long_lived_token,
                           webhook_url=body.webhook_url, base_url=body.base_url, subdomain=body.subdomain,
                           replace=body.replace)
@@ -236,7 +236,7 @@ def delete_connection(request: Request, id: str, state: Any = _TENANT) -> dict[s
 @router.get("/connection/auth-url", responses=responses(400, 401, 409, 404),
             summary="OAuth: the CRM's consent URL; the CRM redirects to this server's callback, which connects")
 def auth_url(request: Request, state: Any = _TENANT, name: str = Query(description="The connection's name"),
-             crm: str = Query(description="amocrm or bitrix24"),
+             crm: str = Query(description="The connector: a file in connectors/"),
              client_id: str = Query(description="The integration's client id"),
              x_client_secret: str | None = Header(None, description="The integration's secret (a header: never in a "
                                                                     "URL or a log)"),

@@ -40,12 +40,12 @@ def list_connections(request: Request, response: Response) -> dict[str, Any]:
 
 
 class ConnectionCreate(BaseModel):
-    crm: str = Field(description="The connector: a file in connectors/ (amocrm, bitrix24)")
+    crm: str = Field(description="The connector: the name of a file in connectors/")
     name: str = Field(description="The connection's name (pipelines refer to it)")
-    long_lived_token: str | None = Field(None, description="AmoCRM: a private integration's long-lived token")
-    webhook_url: str | None = Field(None, description="Bitrix24: the inbound webhook URL")
-    base_url: str | None = Field(None, description="AmoCRM: the account's full address")
-    subdomain: str | None = Field(None, description="AmoCRM: the account, e.g. acme for acme.amocrm.ru")
+    long_lived_token: str | None = Field(None, description="A long-lived token (connectors with auth long_lived_token)")
+    webhook_url: str | None = Field(None, description="An inbound webhook URL (connectors with auth webhook_url)")
+    base_url: str | None = Field(None, description="The account's full API address")
+    subdomain: str | None = Field(None, description="The account's name under the connector's connect.domain")
     replace: bool = Field(False, description="Replace an existing connection of that name")
 
 
@@ -56,8 +56,8 @@ def create_connection(request: Request, body: ConnectionCreate) -> dict[str, Any
     from crmsync.connections.connect import ConnectOptions, connect
 
     if not (body.long_lived_token or body.webhook_url):
-        raise ApiError(400, "bad_request", "give long_lived_token (AmoCRM) or webhook_url (Bitrix24); for OAuth use "
-                                           "GET /api/connections/{name}/auth-url")
+        raise ApiError(400, "bad_request", "give long_lived_token or webhook_url (whichever the connector's auth "
+                                           "allows); for OAuth use GET /api/connections/{name}/auth-url")
     opts = ConnectOptions(crm=body.crm, name=body.name, long_lived_token=body.long_lived_token,
                           webhook_url=body.webhook_url, base_url=body.base_url, subdomain=body.subdomain,
                           replace=body.replace)
@@ -75,7 +75,7 @@ def delete_connection(request: Request, name: str) -> dict[str, Any]:
 @router.get("/connections/{name}/auth-url", responses=responses(400, 401, 403),
             summary="OAuth: the CRM's consent URL; the CRM redirects to this server's callback, which connects",
             dependencies=[Depends(require("admin"))])
-def auth_url(request: Request, name: str, crm: str = Query(description="amocrm or bitrix24"),
+def auth_url(request: Request, name: str, crm: str = Query(description="The connector: a file in connectors/"),
              client_id: str = Query(description="The integration's client id"),
              x_client_secret: str | None = Header(None, description="The integration's secret (a header, so it is "
                                                                     "never in a URL or a log)"),
