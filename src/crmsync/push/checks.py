@@ -50,17 +50,18 @@ class PushChecks:
         return None
 
     def note(self, canonical_id: str, remote_id: str | None, record: dict[str, Any],
-             base: dict[str, Any] | None) -> None:
+             base: dict[str, Any] | None) -> bool:
         """Remember a linked row whose pull-only fields differ from what this CRM last agreed:
         :meth:`pull_only_edits` decides, against every CRM's base. A new row is not noted: its
-        pull-only values (a full name beside the first and last) are the CRM's to set."""
+        pull-only values (a full name beside the first and last) are the CRM's to set. True: noted."""
         if base is None:
-            return
+            return False
         differ = {n: get_field(record, n) for n in self.pull_only if not same(get_field(record, n), get_field(base, n))}
         if differ:
             self._candidates[canonical_id] = (remote_id, differ)
             if len(self._candidates) >= CHUNK:
                 self._decide()
+        return bool(differ)
 
     def pull_only_edits(self) -> list[dict[str, Any]]:
         """Pull-only fields whose value no CRM ever agreed to: a local edit, reported (the rest of
