@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def _edit(root: Path, connection: str, round_no: int) -> None:
         con.close()
 
 
-def run(sizes: list[int], repeats: int = 3, crm: str = "amocrm") -> dict[str, Any]:
+def run(sizes: list[int], repeats: int = 3, crm: str = "amocrm",
+        done: Callable[[list[dict[str, Any]]], None] = lambda _: None) -> dict[str, Any]:
+    """``done``: called with each size's rows as soon as they are measured (a 1M run takes long)."""
     out: dict[str, Any] = {"scenario": "no-op and 100-edit runs against a large store (whole processes)",
                            "repeats": repeats, "rows": []}
     py = [sys.executable, "-m", "crmsync"]
@@ -156,6 +159,7 @@ def run(sizes: list[int], repeats: int = 3, crm: str = "amocrm") -> dict[str, An
                 row["build_s"] = round(built, 1)
             rows[-1]["edit_requests"] = requests_before
             out["rows"] += rows
+            done(rows)
     out["targets"] = {"noop sync at 1M": "<= 1.0 s, <= 150 MB", "100 edits at 1M": "<= 2 s + the CRM's own time"}
     return out
 
@@ -188,7 +192,10 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.__main__ import _compile_bytecode
 
     _compile_bytecode()
-    result = run([int(s) for s in args.sizes.split(",")], args.repeats)
+    def done(rows: list[dict[str, Any]]) -> None:
+        print(report.table(rows), flush=True)
+
+    result = run([int(s) for s in args.sizes.split(",")], args.repeats, done=done)
     print(report.render(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
