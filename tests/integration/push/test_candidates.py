@@ -184,7 +184,7 @@ def apply(project, edits):
             sql(project, "UPDATE canonical.deals SET amount = ? WHERE id = ?", [value, cid])
         elif kind == "due":
             cid = ids(project, "tasks", 10)[edit[1] % 10]
-            sql(project, f"UPDATE canonical.tasks SET due_at = due_at + INTERVAL {edit[2]} SECOND WHERE id = ?",
+            sql(project, f"UPDATE canonical.tasks SET due_at = due_at + to_seconds({edit[2]}) WHERE id = ?",
                 [cid])
         elif kind == "delete":
             found = ids(project, edit[1], 10)
