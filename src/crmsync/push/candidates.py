@@ -28,8 +28,7 @@ from crmsync.canonical.tables import TABLE
 
 BUCKETS = 65_536  # ~15 rows a bucket at 1M: a handful of edits bring a few hundred rows into Python
 VERSION = 1  # bump when what the states cover changes: every remembered state then stops matching
-CHUNK = 10_000  # rows read into Python at a time when many buckets changed
-FEW = 1024  # changed buckets read in one go (~15 rows each at 1M)
+CHUNK = 2000  # rows fetched into Python at a time
 
 DDL = """CREATE TABLE IF NOT EXISTS sync.push_checked (  -- crmsync.push.candidates: a cache, safe to drop
     connection VARCHAR NOT NULL, entity VARCHAR NOT NULL, bucket INTEGER NOT NULL, state UBIGINT NOT NULL)"""
@@ -75,51 +74,42 @@ class Candidates:
 
     def rows(self) -> Iterator[tuple[dict[str, Any], tuple[str, str | None, str | None] | None, int]]:
         """(canonical row, its link (remote id, base unless the CRM record is gone, base hash) or None,
-        bucket) of every row in a changed bucket, in id order, JSON columns parsed. Read on the
-        caller's connection (a dry run's uncommitted pull included); many rows are read in chunks
-        from a temporary table, so the caller may use the connection between chunks."""
-        live = [b for b, s in self.dirty.items() if s is not None]
+        bucket) of every row in a changed bucket, in id order, JSON columns parsed. Streamed from
+        one query on the caller's connection (a dry run sees its uncommitted pull): the caller must
+        not use the connection until the rows are consumed."""
+        live = sorted(b for b, s in self.dirty.items() if s is not None)
         if not live:
             return
         names = list(self.cols)
-        picked = "" if self.everything else " WHERE bucket IN (SELECT unnest($buckets))"
+        where = "" if self.everything else " WHERE bucket IN (SELECT unnest($buckets))"
         select = f"""
             WITH c AS (SELECT *, CAST(hash(id) % {BUCKETS} AS INTEGER) AS bucket FROM canonical.{TABLE[self.entity]}),
                  l AS (SELECT canonical_id, remote_id, CASE WHEN remote_deleted_at IS NULL THEN base END AS base,
                               base_hash, CAST(hash(canonical_id) % {BUCKETS} AS INTEGER) AS bucket
-                       FROM sync.links WHERE entity = $entity AND connection = $connection
-                       -- two CRM records linked to one row: one of them, always the same
-                       QUALIFY row_number() OVER (PARTITION BY canonical_id ORDER BY remote_id DESC) = 1)
-            SELECT row_number() OVER (ORDER BY c.id) AS n, {", ".join(f'c."{n}"' for n in names)},
-                   l.remote_id, l.base, l.base_hash, c.bucket
-            FROM (SELECT * FROM c{picked}) c LEFT JOIN (SELECT * FROM l{picked}) l ON l.canonical_id = c.id
-            ORDER BY n"""
-        params = {"entity": self.entity, "connection": self.connection,
-                  **({} if self.everything else {"buckets": live})}
-        if len(live) <= FEW:
-            yield from self._parsed(names, self.con.execute(select, params).fetchall())
-            return
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE push_candidates AS {select}", params)
-        try:
-            start = 0
-            while True:  # in insertion order: each chunk is read from one or two row groups
-                batch = self.con.execute("SELECT * FROM push_candidates WHERE n > ? AND n <= ? ORDER BY n",
-                                         [start, start + CHUNK]).fetchall()
-                if not batch:
-                    return
-                start += CHUNK
-                yield from self._parsed(names, batch)
-        finally:
-            self.con.execute("DROP TABLE IF EXISTS push_candidates")
+                       FROM sync.links WHERE entity = $entity AND connection = $connection)
+            SELECT {", ".join(f'c."{n}"' for n in names)}, l.remote_id, l.base, l.base_hash, c.bucket
+            FROM (SELECT * FROM c{where}) c LEFT JOIN (SELECT * FROM l{where}) l ON l.canonical_id = c.id
+            ORDER BY c.id, l.remote_id DESC"""
+        result = self.con.execute(select, {"entity": self.entity, "connection": self.connection,
+                                           **({} if self.everything else {"buckets": live})})
+        last = None
+        while True:
+            batch = result.fetchmany(CHUNK)
+            if not batch:
+                return
+            for item in self._parsed(names, batch):
+                if item[0]["id"] != last:  # two CRM records linked to one row: one of them, always the same
+                    last = item[0]["id"]
+                    yield item
 
     def _parsed(self, names: list[str], batch: list[tuple[Any, ...]]
                 ) -> Iterator[tuple[dict[str, Any], tuple[str, str | None, str | None] | None, int]]:
         for values in batch:
-            row = dict(zip(names, values[1:len(names) + 1], strict=True))
+            row = dict(zip(names, values[:len(names)], strict=True))
             for name, kind in self.cols.items():
                 if kind == "JSON" and isinstance(row[name], str):
                     row[name] = json.loads(row[name])
-            remote_id, base, base_hash, bucket = values[len(names) + 1:]
+            remote_id, base, base_hash, bucket = values[len(names):]
             yield row, (None if remote_id is None else (remote_id, base, base_hash)), bucket
 
     def keep(self) -> None:

@@ -85,12 +85,15 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     held = held_fields(con, entity)
     checks = PushChecks(con, entity, mapper)
     base_hashes: dict[str, str | None] = {}
-    # Only rows that changed since a plan last found nothing to do for them (crmsync.push.candidates).
+    # Only rows that changed since a plan last found nothing to do for them (crmsync.push.candidates),
+    # compared while they stream in; what has something to do is mapped once the stream is done.
     found = Candidates.find(con, entity=entity, connection=connection, cols=columns(schema),
                             settings=[push_fields, checks.pull_only, write_mode])
+    todo: list[tuple[str, str, str | None, str | None, dict[str, Any], list[str]]] = []
     for row, link, bucket in found.rows():
         cid = row["id"]
         record = {k: plain(v) for k, v in row.items() if k not in ENGINE and v is not None}
+        base: dict[str, Any] | None = None
         if link is None:
             if row.get("deleted_at") is not None or write_mode == "update_only":
                 continue
@@ -103,11 +106,16 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
                 continue  # linked but never read (a minted id), or deleted: not ours to write now
             kind = "update"
             changed = [f for f in push_fields if not same(get_field(record, f), get_field(base, f))]
+        if checks.note(cid, remote_id, record, base) or changed:
+            found.busy.add(bucket)  # something to do (or to report): looked at again next time
+        if changed:
+            todo.append((cid, kind, remote_id, base_hash, record, changed))
+    found.keep()
+    for cid, kind, remote_id, base_hash, record, changed in todo:
+        if kind == "update":
             for name in changed:  # a cleared field is written as null
                 if get_field(record, name) is None:
                     put_field(record, name, None)
-        if checks.note(cid, remote_id, record, None if link is None else base) or changed:
-            found.busy.add(bucket)  # something to do (or to report): looked at again next time
         waiting = held.get(cid, set())
         if waiting & set(changed):
             plan.held.append({"canonical_id": cid, "remote_id": remote_id,
@@ -130,7 +138,6 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
         base_hashes[cid] = base_hash
     keyed(con, plan.ops, base_hashes)
     plan.rejected += checks.pull_only_edits()
-    found.keep()
     return plan
 
 
