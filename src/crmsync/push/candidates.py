@@ -29,6 +29,7 @@ from crmsync.canonical.tables import TABLE
 BUCKETS = 65_536  # ~15 rows a bucket at 1M: a handful of edits bring a few hundred rows into Python
 VERSION = 1  # bump when what the states cover changes: every remembered state then stops matching
 CHUNK = 2000  # rows fetched into Python at a time
+RANGE_ROWS = 50_000  # rows one query joins and sorts: within DuckDB's memory cap (256 MB by default)
 
 DDL = """CREATE TABLE IF NOT EXISTS sync.push_checked (  -- crmsync.push.candidates: a cache, safe to drop
     connection VARCHAR NOT NULL, entity VARCHAR NOT NULL, bucket INTEGER NOT NULL, state UBIGINT NOT NULL)"""
@@ -74,33 +75,39 @@ class Candidates:
 
     def rows(self) -> Iterator[tuple[dict[str, Any], tuple[str, str | None, str | None] | None, int]]:
         """(canonical row, its link (remote id, base unless the CRM record is gone, base hash) or None,
-        bucket) of every row in a changed bucket, in id order, JSON columns parsed. Streamed from
-        one query on the caller's connection (a dry run sees its uncommitted pull): the caller must
-        not use the connection until the rows are consumed."""
+        bucket) of every row in a changed bucket, JSON columns parsed; in id order within each range
+        of buckets. Streamed on the caller's connection (a dry run sees its uncommitted pull): the
+        caller must not use the connection until the rows are consumed. Many rows (a first plan)
+        are read one range of buckets at a time, so DuckDB joins and sorts at most ``RANGE_ROWS``."""
         live = sorted(b for b, s in self.dirty.items() if s is not None)
         if not live:
             return
         names = list(self.cols)
-        where = "" if self.everything else " WHERE bucket IN (SELECT unnest($buckets))"
+        total = self.con.execute(f"SELECT count(*) FROM canonical.{TABLE[self.entity]}").fetchone()[0]
+        expected = total if self.everything else total * len(live) // BUCKETS
+        width = BUCKETS // max(1, min(BUCKETS, -(-expected // RANGE_ROWS)))
+        where = "bucket >= $lo AND bucket < $hi" + ("" if self.everything else
+                                                     " AND bucket IN (SELECT unnest($buckets))")
         select = f"""
             WITH c AS (SELECT *, CAST(hash(id) % {BUCKETS} AS INTEGER) AS bucket FROM canonical.{TABLE[self.entity]}),
                  l AS (SELECT canonical_id, remote_id, CASE WHEN remote_deleted_at IS NULL THEN base END AS base,
                               base_hash, CAST(hash(canonical_id) % {BUCKETS} AS INTEGER) AS bucket
                        FROM sync.links WHERE entity = $entity AND connection = $connection)
             SELECT {", ".join(f'c."{n}"' for n in names)}, l.remote_id, l.base, l.base_hash, c.bucket
-            FROM (SELECT * FROM c{where}) c LEFT JOIN (SELECT * FROM l{where}) l ON l.canonical_id = c.id
-            ORDER BY c.id, l.remote_id DESC"""
-        result = self.con.execute(select, {"entity": self.entity, "connection": self.connection,
-                                           **({} if self.everything else {"buckets": live})})
-        last = None
-        while True:
-            batch = result.fetchmany(CHUNK)
-            if not batch:
-                return
-            for item in self._parsed(names, batch):
-                if item[0]["id"] != last:  # two CRM records linked to one row: one of them, always the same
-                    last = item[0]["id"]
-                    yield item
+            FROM (SELECT * FROM c WHERE {where}) c LEFT JOIN (SELECT * FROM l WHERE {where}) l
+            ON l.canonical_id = c.id ORDER BY c.id, l.remote_id DESC"""
+        for lo in range(0, BUCKETS, width):
+            mine = [b for b in live if lo <= b < lo + width]
+            if not mine:
+                continue
+            result = self.con.execute(select, {"entity": self.entity, "connection": self.connection, "lo": lo,
+                                               "hi": lo + width, **({} if self.everything else {"buckets": mine})})
+            last = None
+            while batch := result.fetchmany(CHUNK):
+                for item in self._parsed(names, batch):
+                    if item[0]["id"] != last:  # two CRM records linked to one row: one of them, always the same
+                        last = item[0]["id"]
+                        yield item
 
     def _parsed(self, names: list[str], batch: list[tuple[Any, ...]]
                 ) -> Iterator[tuple[dict[str, Any], tuple[str, str | None, str | None] | None, int]]:

@@ -111,6 +111,7 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
         if changed:
             todo.append((cid, kind, remote_id, base_hash, record, changed))
     found.keep()
+    todo.sort(key=lambda item: item[0])  # in id order, as one scan of the table found them
     for cid, kind, remote_id, base_hash, record, changed in todo:
         if kind == "update":
             for name in changed:  # a cleared field is written as null
