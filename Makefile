@@ -34,9 +34,13 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: no chromium; the browser test will fail: sudo apt-get install -y chromium" >&2; fi; }
 
+# Test files run on TEST_WORKERS processes (pytest-xdist; one file stays on one worker, so its module
+# fixtures are shared as written). Most tests wait on loopback HTTP and rate-limit windows, not the CPU,
+# so 3 workers suit a 2-core machine. TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 3
 test: $(VENV)/.dev chromium
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
