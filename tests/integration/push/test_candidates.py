@@ -164,38 +164,42 @@ EDIT = st.one_of(
 )
 
 
+def pick(project, table, index):
+    """The index-th live row (modulo: deletions earlier in the same edit set shrink the table)."""
+    found = ids(project, table, 100)
+    return found[index % len(found)] if found else None
+
+
 def apply(project, edits):
     for edit in edits:
         kind = edit[0]
         if kind == "text":
-            cid = ids(project, "contacts", 30)[edit[2] % 30]
+            cid = pick(project, "contacts", edit[2])
             sql(project, f"UPDATE canonical.contacts SET {edit[1]} = ? WHERE id = ?", [edit[3], cid])
         elif kind == "phones":
-            cid = ids(project, "contacts", 30)[edit[1] % 30]
+            cid = pick(project, "contacts", edit[1])
             sql(project, "UPDATE canonical.contacts SET phones = ? WHERE id = ?",
                 [json.dumps([{"value": v, "type": "work"} for v in edit[2]]), cid])
         elif kind == "custom":
-            cid = ids(project, "contacts", 30)[edit[1] % 30]
+            cid = pick(project, "contacts", edit[1])
             sql(project, "UPDATE canonical.contacts SET custom = json_merge_patch(coalesce(custom, '{}'), ?) "
                          "WHERE id = ?", [json.dumps({"notes": edit[2]}), cid])
         elif kind == "amount":
-            cid = ids(project, "deals", 15)[edit[1] % 15]
+            cid = pick(project, "deals", edit[1])
             value = None if edit[2] is None else Decimal(edit[2])
             sql(project, "UPDATE canonical.deals SET amount = ? WHERE id = ?", [value, cid])
         elif kind == "due":
-            cid = ids(project, "tasks", 10)[edit[1] % 10]
+            cid = pick(project, "tasks", edit[1])
             sql(project, f"UPDATE canonical.tasks SET due_at = due_at + to_seconds({edit[2]}) WHERE id = ?",
                 [cid])
         elif kind == "delete":
-            found = ids(project, edit[1], 10)
-            if found:
-                sql(project, f"UPDATE canonical.{edit[1]} SET deleted_at = now() WHERE id = ?",
-                    [found[edit[2] % len(found)]])
+            sql(project, f"UPDATE canonical.{edit[1]} SET deleted_at = now() WHERE id = ?",
+                [pick(project, edit[1], edit[2])])
         elif kind == "insert":
             sql(project, "INSERT INTO canonical.contacts (id, version, first_name, last_name) VALUES (?, 1, ?, 'New')",
                 [f"c-{uuid.uuid4().hex[:8]}", edit[1]])
         else:  # the CRM's side moved (a pull wrote a new base)
-            cid = ids(project, "contacts", 30)[edit[1] % 30]
+            cid = pick(project, "contacts", edit[1])
             sql(project, "UPDATE sync.links SET base = json_merge_patch(base, ?) WHERE canonical_id = ?",
                 [json.dumps({"company": edit[2] or None}), cid])
 
