@@ -151,7 +151,7 @@ def test_a_changed_mapping_or_link_makes_every_affected_row_looked_at_again(temp
 
 
 EDIT = st.one_of(
-    st.tuples(st.just("text"), st.sampled_from(["position", "company", "first_name", "owner"]), st.integers(0, 29),
+    st.tuples(st.just("text"), st.sampled_from(["position", "company", "first_name", "last_name"]), st.integers(0, 29),
               st.one_of(st.none(), st.text("abc xyzé", max_size=6))),
     st.tuples(st.just("phones"), st.integers(0, 29), st.lists(st.sampled_from(["+79990001122", "+74951234567"]),
                                                               max_size=2)),
