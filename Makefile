@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench chromium soak
+.PHONY: demo test lint fmt clean setup bench chromium node soak
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
@@ -34,11 +34,27 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "warning: no chromium; the browser test will fail: sudo apt-get install -y chromium" >&2; fi; }
 
+# The WatermelonDB reference client's tests run real Node with the packages pinned in its lockfile
+# (examples/watermelon-client). Node and npm come from Debian when missing and we are root; otherwise
+# the test fails saying how to get them. `npm ci` needs only the npm registry and runs no install scripts.
+WM_CLIENT := examples/watermelon-client
+node:
+	@{ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nodejs and npm for the WatermelonDB reference client's tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "warning: no node/npm; the WatermelonDB client tests will fail: sudo apt-get install -y nodejs npm" >&2; fi; }
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) -s --no-print-directory $(WM_CLIENT)/node_modules/.package-lock.json; fi
+
+$(WM_CLIENT)/node_modules/.package-lock.json: $(WM_CLIENT)/package.json $(WM_CLIENT)/package-lock.json
+	cd $(WM_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # Test files run on TEST_WORKERS processes (pytest-xdist; one file stays on one worker, so its module
 # fixtures are shared as written). Most tests wait on loopback HTTP and rate-limit windows, not the CPU,
 # so 3 workers suit a 2-core machine. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 3
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev chromium node
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
@@ -47,17 +63,20 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist $(WM_CLIENT)/node_modules
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m benchmarks
 
 # Long randomised runs, before an issue closes: many seeds of the model-based two-way test, the fuzz
-# tests with many examples, and the dry-run parity property with many edit sets.
+# tests with many examples, the dry-run parity property with many edit sets, and the app convergence
+# test (WatermelonDB phones and both CRMs; marker `soak`, never in the default run).
 SOAK_SEEDS ?= 1,2,3,4,5,6,7,8,9,10,11,12
 SOAK_ROUNDS ?= 6
 SOAK_EXAMPLES ?= 50
-soak: $(VENV)/.dev
+soak: $(VENV)/.dev node
+	CRMSYNC_CONVERGENCE_SEEDS=$(SOAK_SEEDS) CRMSYNC_CONVERGENCE_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -m soak \
+		tests/integration/appsync/test_convergence_random.py --timeout 7200 -q
 	CRMSYNC_MODEL_SEEDS=$(SOAK_SEEDS) CRMSYNC_MODEL_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest \
 		tests/integration/sync/test_model_random.py --timeout 3600 -q
 	CRMSYNC_FUZZ_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/python -m pytest -m fuzz_long --timeout 3600 -q \

@@ -318,14 +318,14 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
         spec = connector["entities"][source].get("deletes")
         if not spec or not known.get(entity):
             continue  # nothing linked yet: nothing can have been deleted from under us
-        if spec["type"] == "events":
+        if spec["type"] in ("events", "tombstones"):
             events, cursors[(entity, "deletes")] = deleted_since(
-                spec, connector["paginator"], session, base_url, cursors.get((entity, "deletes"), 0))
+                spec, connector, session, base_url, cursors.get((entity, "deletes"), 0), entity=source)
             out[entity] = {rid: dt.datetime.fromtimestamp(at, dt.timezone.utc) if at else None
                            for rid, at in events.items()}
         elif spec["type"] == "id_scan":
-            out[entity] = dict.fromkeys(missing_ids(connector["entities"][source]["list"], connector["paginator"],
-                                                    session, base_url, known[entity]))
+            out[entity] = dict.fromkeys(missing_ids(connector["entities"][source], connector, session, base_url,
+                                                    known[entity], entity=source))
     return out, cursors
 
 

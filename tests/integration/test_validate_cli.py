@@ -48,14 +48,14 @@ def test_problems_exit_2_sorted_with_a_summary(tmp_path):
     project = make_project(tmp_path / "p")
     edit(project, "pipelines/bitrix24.yaml", "direction: both", "direction: puhs")
     edit(project, "pipelines/amocrm.yaml", "crm: amocrm", "crm: amocmr")
-    pages = edit(project, "connectors/bitrix24.yaml", "  type: bitrix24_batch", "  type: pages")
+    pages = edit(project, "connectors/bitrix24.yaml", "  type: keyset_batch", "  type: pages")
     r = crmsync("validate", "--project-dir", str(project.root))
     assert r.returncode == 2, r.stderr
     assert r.stdout.splitlines() == [
         f"connectors/bitrix24.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
-        "(allowed: bitrix24_batch, page_number)",
+        "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         "pipelines/amocrm.yaml:3: crm: there is no connector 'amocmr' in connectors/ (did you mean 'amocrm'?) "
-        "(allowed: amocrm, bitrix24)",
+        "(allowed: amocrm, bitrix24, hubspot)",
         "pipelines/bitrix24.yaml:6: direction: 'puhs' is not allowed (did you mean 'push'?) "
         "(allowed: pull, push, both)",
         f"{len(_files(project.root))} files checked: 3 problems in 3 files",
@@ -98,3 +98,22 @@ def test_a_schedule_croniter_cannot_read_and_an_unknown_time_zone_are_problems(t
     assert r.returncode == 2, r.stderr
     assert f"pipelines/amocrm.yaml:{line}: schedule: schedule '*/15 25 * * *' is not a five-field cron" in r.stdout
     assert "timezone: timezone 'Mars/Olympus' is not an IANA time zone name" in r.stdout
+
+
+def test_a_paginator_without_its_paths_and_a_custom_field_without_a_layout_are_caught_at_rest(tmp_path):
+    project = make_project(tmp_path / "p")
+    pages = edit(project, "connectors/bitrix24.yaml", "  type: keyset_batch", "  type: cursor") - 1  # paginator:
+    edit(project, "connectors/amocrm.yaml",
+         "    layout: {type: values_array, key: custom_fields_values, id_key: field_id, code_key: field_code, "
+         "values_key: values}\n", "")
+    r = crmsync("validate", "--project-dir", str(project.root))
+    assert r.returncode == 2, r.stderr
+    lines = r.stdout.splitlines()
+    assert f"connectors/bitrix24.yaml:{pages}: paginator: missing required field 'cursor_param'" in lines
+    assert f"connectors/bitrix24.yaml:{pages}: paginator: missing required field 'cursor_path'" in lines
+    phone = next(n for n, text in enumerate((project.root / "mappings/amocrm/contact.yaml").read_text().splitlines(),
+                                            start=1) if "custom_field: {code: PHONE}" in text)
+    assert (f"mappings/amocrm/contact.yaml:{phone}: fields.phones.from: looks up a custom field, but connector "
+            "'amocrm' declares no catalog.custom_fields.layout (where its records keep custom field values) "
+            "(allowed: flat_keys, values_array)") in lines
+    assert "Traceback" not in r.stderr and "internal error" not in r.stdout + r.stderr

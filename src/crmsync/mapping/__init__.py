@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .canonical import CanonicalCheck, load_canonical
-from .catalog import CustomField, FieldCatalog, Stage, User, build_catalog, catalog_needs, register_catalog
+from .catalog import CustomField, FieldCatalog, Stage, User, build_catalog, catalog_needs
 from .engine import Mapper, Pulled
 from .errors import MappingError, Rejection
 from .layouts import register_layout
@@ -16,5 +16,5 @@ __all__ = [
     "CanonicalCheck", "CustomField", "FieldCatalog", "FieldSpec", "KeyResolver", "Mapper", "MappingError",
     "MappingSpec", "Pulled", "Rejection", "Resolver", "Stage", "Transform", "UnknownTransform", "User",
     "build_catalog", "catalog_needs", "get_transform", "load_canonical", "load_mapping", "parse_mapping",
-    "register_catalog", "register_layout", "register_transform", "transform_names", "validate_mapping",
+    "register_layout", "register_transform", "transform_names", "validate_mapping",
 ]

@@ -1,9 +1,8 @@
 """What a mapping needs to know about one CRM account: its custom fields, users and pipelines.
 
 A :class:`FieldCatalog` is built from the CRM's own metadata responses (never from ids written in a
-mapping), so one mapping file works for every account of that CRM. Builders are registered per CRM::
-
-    register_catalog("amocrm", build)     # build(metadata: dict, entity: str) -> FieldCatalog
+mapping), so one mapping file works for every account of that CRM; the connector's ``catalog`` block
+says how (:mod:`.catalog_build`), and where custom field values sit in a record (its ``layout``).
 
 A catalog has four parts (:data:`PARTS`). A run fetches only the metadata calls that provide the
 parts its mappings use (the connector's ``metadata.<call>.provides``; :func:`catalog_needs`), and
@@ -12,11 +11,12 @@ a lookup in a part that was not fetched raises instead of answering "unknown".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..specs.problems import did_you_mean
+from .layouts import NoLayout
 
 if TYPE_CHECKING:
     from .spec import MappingSpec
@@ -75,6 +75,7 @@ class FieldCatalog:
         self._pipelines = {str(s.pipeline_id): s.pipeline for s in self.stages}
         self._pipeline_ids = {s.pipeline: s.pipeline_id for s in self.stages}
         self.parts: frozenset[str] = frozenset(PARTS)   # what the metadata it was built from covers
+        self.layout: Any = NoLayout(crm)                 # where custom field values sit (the connector says)
 
     def _need(self, part: str) -> None:
         if part not in self.parts:
@@ -144,32 +145,31 @@ class FieldCatalog:
         return list(self._pipeline_ids)
 
 
-CatalogBuilder = Callable[[Mapping[str, Any], str], FieldCatalog]
-_BUILDERS: dict[str, CatalogBuilder] = {}
-
-
-def register_catalog(crm: str, builder: CatalogBuilder) -> None:
-    _BUILDERS[crm] = builder
-
-
-def build_catalog(crm: str, metadata: Mapping[str, Any], entity: str,
+def build_catalog(connector: Mapping[str, Any] | str, metadata: Mapping[str, Any], entity: str,
                   parts: Iterable[str] | None = None) -> FieldCatalog:
-    """The catalog of ``entity`` (a connector entity: contact, deal, task) from ``metadata``.
-
-    ``metadata`` holds the CRM's metadata responses as the reader fetched them; each CRM module
-    documents the keys it reads (see ``crm_amocrm`` and ``crm_bitrix24``). ``parts``: what was
-    fetched for it (:func:`catalog_needs`; None: everything).
+    """The catalog of ``entity`` (a connector entity: contact, deal, task) from ``metadata``, the
+    CRM's metadata answers as :func:`crmsync.read.metadata.fetch_metadata` fetched them, read as the
+    connector's ``catalog`` block says (:mod:`.catalog_build`). ``connector``: the connector spec,
+    or the name of a built-in one. ``parts``: what was fetched for it (:func:`catalog_needs`; None:
+    everything).
     """
-    from . import crm_amocrm, crm_bitrix24  # noqa: F401  (register the built-in CRMs)
+    from .catalog_build import build_from_spec
 
-    try:
-        builder = _BUILDERS[crm]
-    except KeyError:
-        raise LookupError(f"no catalog builder for CRM {crm!r}; known: {', '.join(sorted(_BUILDERS))}") from None
-    catalog = builder(metadata, entity)
+    catalog = build_from_spec(_connector(connector) if isinstance(connector, str) else connector, metadata, entity)
     if parts is not None:
         catalog.parts = frozenset(parts)
     return catalog
+
+
+def _connector(name: str) -> Mapping[str, Any]:
+    from crmsync.project import builtin_project_dir
+    from crmsync.specs.yamlload import load_yaml
+
+    path = builtin_project_dir() / "connectors" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise LookupError(f"no built-in connector {name!r}; known: {', '.join(known)} (pass the connector spec)")
+    return load_yaml(path)
 
 
 def catalog_needs(spec: MappingSpec) -> frozenset[str]:

@@ -11,7 +11,6 @@ from .canonical import CanonicalCheck
 from .catalog import CustomField, FieldCatalog
 from .context import Context
 from .errors import MappingError, Rejection
-from .layouts import layout_for
 from .paths import MISSING, get_path, set_path
 from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .registry import Transform, get_transform
@@ -50,7 +49,7 @@ class Mapper:
     def __init__(self, spec: MappingSpec, catalog: FieldCatalog, resolver: Resolver | None = None,
                  canonical_schema: dict[str, Any] | None = None) -> None:
         self.spec, self.catalog, self.resolver = spec, catalog, resolver
-        self.layout = layout_for(spec.crm)
+        self.layout = catalog.layout  # where this CRM keeps custom field values: a connector setting
         self.check = CanonicalCheck(canonical_schema) if canonical_schema else None
         problems: list[str] = []
         self.fields = [self._bind(f, problems) for f in spec.fields]

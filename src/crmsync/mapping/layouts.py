@@ -1,16 +1,24 @@
-"""Where a CRM keeps custom field values inside a record, for reading and for writing.
+"""Where a CRM keeps custom field values inside a record, for reading and for writing: a connector
+setting (``catalog.custom_fields.layout``), one of the registered layout types.
 
-AmoCRM nests them in a ``custom_fields_values`` array; Bitrix24 puts each user field at the top
-level (``UF_CRM_…``). A CRM with another layout registers its own::
+* ``values_array``: an array of entries under ``key``, each naming its field by id (``id_key``)
+  or code (``code_key``) and holding its value under ``values_key`` (AmoCRM:
+  ``custom_fields_values: [{field_id, field_code, values: […]}]``);
+* ``flat_keys``: the field id is a key of the record, or of the object at ``under`` (Bitrix24:
+  ``UF_CRM_…`` at the top level; HubSpot: ``properties.<name>``).
 
-    register_layout("mycrm", MyLayout())
+A layout YAML cannot say registers its own type, as the built-ins do::
+
+    register_layout("mine", lambda block: MyLayout(block))
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .catalog import CustomField
+if TYPE_CHECKING:
+    from .catalog import CustomField
 
 
 class CustomFieldLayout(Protocol):
@@ -22,39 +30,71 @@ class CustomFieldLayout(Protocol):
 
 
 class ValuesArrayLayout:
-    """AmoCRM: ``custom_fields_values: [{field_id, field_code, values: […]}]``; the value is ``values``."""
-
-    key = "custom_fields_values"
+    def __init__(self, block: dict[str, Any]) -> None:
+        self.key = block.get("key", "custom_fields_values")
+        self.id_key, self.code_key = block.get("id_key", "field_id"), block.get("code_key")
+        self.values_key = block.get("values_key", "values")
 
     def read(self, raw: dict[str, Any], field: CustomField) -> Any:
         for entry in raw.get(self.key) or ():
-            if entry.get("field_id") == field.id or (field.code and entry.get("field_code") == field.code):
-                return entry.get("values")
+            if entry.get(self.id_key) == field.id or (
+                    self.code_key and field.code and entry.get(self.code_key) == field.code):
+                return entry.get(self.values_key)
         return None
 
     def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
-        payload.setdefault(self.key, []).append({"field_id": field.id, "values": value})
+        payload.setdefault(self.key, []).append({self.id_key: field.id, self.values_key: value})
 
 
 class FlatKeysLayout:
-    """Bitrix24: the field id is a top-level key of the record (``UF_CRM_1736400000100``)."""
+    def __init__(self, block: dict[str, Any]) -> None:
+        self.under = block.get("under")
 
     def read(self, raw: dict[str, Any], field: CustomField) -> Any:
-        return raw.get(field.id)
+        holder = raw.get(self.under) if self.under else raw
+        return holder.get(field.id) if isinstance(holder, dict) else None
 
     def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
-        payload[field.id] = value
+        (payload.setdefault(self.under, {}) if self.under else payload)[field.id] = value
 
 
-_LAYOUTS: dict[str, CustomFieldLayout] = {"amocrm": ValuesArrayLayout(), "bitrix24": FlatKeysLayout()}
+class NoLayout:
+    """A catalog made without one (a connector that declares no custom fields)."""
+
+    def __init__(self, crm: str) -> None:
+        self.crm = crm
+
+    def read(self, raw: dict[str, Any], field: CustomField) -> Any:
+        raise LookupError(f"connector {self.crm} declares no catalog.custom_fields.layout: "
+                          f"custom field {field.name!r} cannot be read")
+
+    def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
+        raise LookupError(f"connector {self.crm} declares no catalog.custom_fields.layout: "
+                          f"custom field {field.name!r} cannot be written")
 
 
-def register_layout(crm: str, layout: CustomFieldLayout) -> None:
-    _LAYOUTS[crm] = layout
+LayoutFactory = Callable[[dict[str, Any]], CustomFieldLayout]
+_LAYOUTS: dict[str, LayoutFactory] = {}
 
 
-def layout_for(crm: str) -> CustomFieldLayout:
+def register_layout(name: str, factory: LayoutFactory) -> None:
+    _LAYOUTS[name] = factory
+
+
+def layout_types() -> list[str]:
+    return sorted(_LAYOUTS)
+
+
+def layout_from(block: dict[str, Any] | None, crm: str = "the connector") -> CustomFieldLayout:
+    """The layout a connector's ``catalog.custom_fields.layout`` block describes."""
+    if not block:
+        return NoLayout(crm)
     try:
-        return _LAYOUTS[crm]
+        return _LAYOUTS[block["type"]](block)
     except KeyError:
-        raise LookupError(f"no custom field layout for CRM {crm!r}; known: {', '.join(sorted(_LAYOUTS))}") from None
+        raise LookupError(f"custom field layout type {block.get('type')!r} is not one of: "
+                          f"{', '.join(layout_types())}") from None
+
+
+register_layout("values_array", ValuesArrayLayout)
+register_layout("flat_keys", FlatKeysLayout)

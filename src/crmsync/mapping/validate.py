@@ -99,10 +99,46 @@ def _connector_refs(data: dict[str, Any], file: str, connector: dict[str, Any]) 
     crm, name = data.get("crm"), connector.get("name")
     if isinstance(crm, str) and name and crm != name:
         out.append(Problem(file, line_of(data, ["crm"]), "crm", f"{crm!r} does not match the connector {name!r}"))
+    out += _catalog_refs(data, file, connector)
     entities = sorted((connector.get("entities") or {}).keys())
     source = data.get("source")
     if isinstance(source, str) and source not in entities:
         out.append(Problem(file, line_of(data, ["source"]), "source",
                            f"connector {name!r} has no entity {source!r}{did_you_mean(source, entities)}",
                            tuple(entities)))
+    return out
+
+
+def _catalog_refs(data: dict[str, Any], file: str, connector: dict[str, Any]) -> list[Problem]:
+    """A custom field needs the connector's ``catalog.custom_fields`` with a ``layout`` (where values
+    sit in a record); a transform that looks up users, stages or companies needs that catalog part."""
+    from .layouts import layout_types
+
+    catalog = connector.get("catalog") if isinstance(connector.get("catalog"), dict) else {}
+    custom = catalog.get("custom_fields") if isinstance(catalog.get("custom_fields"), dict) else {}
+    name = connector.get("name")
+    out = []
+    fields = data.get("fields") if isinstance(data.get("fields"), dict) else {}
+    for field, body in fields.items():
+        if not isinstance(body, dict):
+            continue
+        if isinstance(body.get("from"), dict) and "custom_field" in body["from"] and not custom.get("layout"):
+            out.append(Problem(file, line_of(data, ["fields", field, "from"]), f"fields.{field}.from",
+                               f"looks up a custom field, but connector {name!r} declares no "
+                               f"catalog.custom_fields.layout (where its records keep custom field values)",
+                               tuple(layout_types())))
+        chain = body.get("transforms") if isinstance(body.get("transforms"), list) else []
+        for i, spec in enumerate(chain):
+            if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+                continue
+            try:
+                parts = get_transform(spec["type"]).catalog
+            except UnknownTransform:
+                continue
+            for part in parts:
+                if part != "custom_fields" and part not in catalog:
+                    where = ["fields", field, "transforms", i]
+                    out.append(Problem(file, line_of(data, [*where, "type"]), dotted(where),
+                                       f"transform {spec['type']!r} looks up {part}, but connector {name!r} "
+                                       f"declares no catalog.{part}", tuple(sorted(catalog))))
     return out

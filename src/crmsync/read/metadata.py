@@ -1,7 +1,8 @@
 """The connector's ``metadata`` block, fetched: custom-field definitions, pipelines/stages, users.
 
-Each entry is a request (a REST ``path`` or a Bitrix24-style ``method``), or a mapping of entity
-name → request. What comes back is handed unchanged (records only) to the mapping layer, which
+Each entry is a request (a REST ``path`` or an RPC ``method``), or a mapping of entity name →
+request; a paged one is walked by a paginator like any listing (:mod:`.paginators`). What comes
+back is handed unchanged (records only) to the mapping layer, which
 resolves custom fields by code or name and stages by pipeline through it.
 
 A request says which part of the mapping layer's catalog it ``provides`` (custom_fields, users,
@@ -17,7 +18,9 @@ from typing import Any
 
 from crmsync.errors import CrmError
 
-MAX_PAGES = 200  # metadata lists are small; a runaway "next" must not loop forever
+from .calls import call_for, paginator_for
+from .paginators import records_at, send, value_at, walk
+from .storable import loads_exact
 
 
 def fetch_metadata(connector: dict[str, Any], session: Any, base_url: str, *, parts: Iterable[str] | None = None,
@@ -45,60 +48,21 @@ def fetch_metadata(connector: dict[str, Any], session: Any, base_url: str, *, pa
 
 
 def fetch(spec: dict[str, Any], connector: dict[str, Any], session: Any, base_url: str) -> Any:
-    if "path" in spec:
-        return _rest(spec, connector.get("paginator") or {}, session, base_url)
-    return _method(spec, session, base_url)
+    """One metadata call's records: every page when it is ``paged`` (walked by its paginator, else the
+    connector's), else what the one answer holds at ``records`` (a list, or a map such as a field list)."""
+    what = spec.get("path") or spec.get("method")
+    call = call_for(spec, base_url, where=f"connector {connector.get('name')}, metadata {what}")
+    if spec.get("paged"):
+        rows: list[Any] = []
+        for _, page in walk(paginator_for(connector, spec), session, call):
+            rows.extend(page if isinstance(page, list) else records_at(loads_exact(page), call.records))
+        return rows
+    response = send(session, call)
+    if response.status_code >= 300 and response.status_code != 204:
+        raise CrmError(f"{call.where}: the CRM answered {response.status_code}: {response.text[:300]}")
+    value = value_at(loads_exact(response.content), call.records or "") if response.content else None
+    return [] if value is None else value
 
 
 def _is_request(spec: Any) -> bool:
     return isinstance(spec, dict) and ("path" in spec or "method" in spec)
-
-
-def _rest(spec: dict[str, Any], paginator: dict[str, Any], session: Any, base_url: str) -> list[Any]:
-    url = base_url.rstrip("/") + "/" + spec["path"]
-    params = dict(spec.get("params") or {})
-    if not spec.get("paged"):
-        return _dig(_get(session, url, params), spec.get("records"))
-    page_param, size_param = paginator.get("page_param", "page"), paginator.get("size_param", "limit")
-    rows: list[Any] = []
-    for page in range(paginator.get("first_page", 1), paginator.get("first_page", 1) + MAX_PAGES):
-        body = _get(session, url, {**params, page_param: page, size_param: paginator.get("size", 250)})
-        got = _dig(body, spec.get("records")) if body is not None else []
-        rows.extend(got)
-        if not got or not (body.get("_links") or {}).get("next"):
-            return rows
-    return rows
-
-
-def _get(session: Any, url: str, params: dict[str, Any]) -> Any:
-    response = session.get(url, params=params)
-    if response.status_code == 204 or not response.content:
-        return None
-    return response.json()
-
-
-def _method(spec: dict[str, Any], session: Any, base_url: str) -> Any:
-    url = base_url.rstrip("/") + "/" + spec["method"]
-    params = dict(spec.get("params") or {})
-    rows: list[Any] = []
-    start: Any = 0
-    for _ in range(MAX_PAGES):
-        body = session.post(url, json={**params, **({"start": start} if spec.get("paged") else {})},
-                            idempotent=True).json()  # a read
-        if "result" not in body:
-            raise CrmError(f"unexpected answer to {spec['method']}: {str(body)[:200]}")
-        result = _dig(body["result"], spec.get("records"))
-        if not spec.get("paged"):
-            return result
-        rows.extend(result)
-        if "next" not in body:
-            return rows
-        start = body["next"]
-    return rows
-
-
-def _dig(value: Any, path: str | None) -> Any:
-    for part in (path or "").split("."):
-        if part:
-            value = (value or {}).get(part)
-    return [] if value is None else value

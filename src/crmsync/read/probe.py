@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmsync.phpquery import build_query
-
 from .columns import ROWHASH_COLUMN, row_hash
-from .rest import listing_pages, records_at
+from .paginators import records_at
+from .rest import listing_call, listing_pages
 from .storable import loads_exact
 
 
@@ -41,13 +40,7 @@ def _entity_is_current(con: Any, dataset: str, connector: dict[str, Any], entity
     newest = con.execute(f'SELECT max("{inc["cursor"]}") FROM "{dataset}"."{entity}"').fetchone()[0]
     if newest is None:
         return False
-    paginator = connector["paginator"]
-    if paginator["type"] == "page_number":
-        seen = _rest_page(session, base_url, spec, paginator, newest)
-    elif paginator["type"] == "bitrix24_batch":
-        seen = _bitrix24_page(session, base_url, listing, inc, newest, record_id)
-    else:
-        return False
+    seen = _first_page(session, base_url, spec, connector, entity, newest)
     if seen is None:
         return False
     if not seen:
@@ -70,29 +63,20 @@ def _has_columns(con: Any, dataset: str, table: str, names: list[str]) -> bool:
     return all(n in got for n in names)
 
 
-def _rest_page(session: Any, base_url: str, spec: dict[str, Any], paginator: dict[str, Any], newest: Any
-               ) -> list[dict[str, Any]] | None:
-    """The listing's first page from ``newest`` on, as the read would ask for it; None if it is full."""
-    first = next(listing_pages(session, base_url, spec, paginator, newest), None)
+def _first_page(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], entity: str,
+                newest: Any) -> list[dict[str, Any]] | None:
+    """The listing's first page from ``newest`` on, as the read would ask for it (without links);
+    None if it is full (there may be more: let dlt read it) or the CRM would not answer it."""
+    from crmsync.errors import CrmError
+
+    try:
+        call, paginator, _ = listing_call(session, base_url, spec, connector, newest, entity=entity)
+        first = next(listing_pages(session, base_url, spec, connector, newest, entity=entity, links=False), None)
+    except CrmError:
+        return None
     if first is None:
         return []
-    count, body = first
-    if count >= int(paginator.get("size", 250)):
-        return None  # a full page: there may be more, let dlt read it
-    return records_at(loads_exact(body), spec["list"]["records"])
-
-
-def _bitrix24_page(session: Any, base_url: str, listing: dict[str, Any], inc: dict[str, Any], newest: Any,
-                   record_id: str) -> list[dict[str, Any]] | None:
-    params = {"filter": {k: str(v).replace("{cursor}", str(newest)) for k, v in inc.get("filter", {}).items()},
-              "select": listing.get("select", ["*"])}  # the reader's select: the same field names come back
-    response = session.post(f"{base_url.rstrip('/')}/{listing['method']}?{build_query(params)}", idempotent=True)
-    if response.status_code >= 300:
-        return None
-    body = loads_exact(response.content)
-    rows = body.get("result")
-    if isinstance(rows, dict) and listing.get("records"):
-        rows = rows.get(listing["records"])
-    if not isinstance(rows, list) or body.get("next"):
-        return None  # more than one page at the boundary: let dlt read it
-    return rows
+    count, page = first
+    if not paginator.size or count >= int(paginator.size):
+        return None  # a full page, or one whose size the CRM decides: there may be more
+    return page if isinstance(page, list) else records_at(loads_exact(page), call.records)

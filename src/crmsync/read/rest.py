@@ -22,11 +22,17 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from crmsync.errors import CrmError
 from crmsync.http.pacing import Unlimited
 
-from .columns import ROWHASH_COLUMN, row_hash
+from .calls import call_for, paginator_for, rendered
+from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
+from .links import attach_links
+from .paginators import Call, KeysetBatch, Paginator, WindowEnd, records_at, value_at, walk
 from .storable import loads_exact, page_is_plain, storable
 from .stream import PageStream
+
+__all__ = ["PagedRead", "cursor_value", "listing_pages", "records_at", "round_records"]
 
 INITIAL = {"unix_seconds": 0, "iso8601": "1970-01-01T00:00:00+00:00"}
 # Records per dlt run ("round"). A run has a fixed cost (~0.6 s of CPU here). Paced by a rate
@@ -51,52 +57,100 @@ def round_records() -> int:
     return int(text)
 
 
-def listing_pages(session: Any, base_url: str, spec: dict[str, Any], paginator: dict[str, Any],
-                  since: Any) -> Iterator[tuple[int, bytes]]:
+def listing_call(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
+                 *, entity: str = "") -> tuple[Call, Paginator, dict[str, Any]]:
+    """The call that lists an entity's records changed since ``since`` (all of them on a first read),
+    its paginator, and the block it comes from: ``incremental.request`` when the connector lists
+    changes through another call (a search endpoint) and there is a cursor, else ``list`` with the
+    incremental ``params`` / ``filter``."""
+    listing, inc = spec["list"], spec.get("incremental") or {}
+    where = f"connector {connector.get('name')}, entity {entity or listing.get('path') or listing.get('method')}"
+    first = since is None or since == INITIAL.get(inc.get("format", "unix_seconds"))
+    if inc.get("request") and not first:
+        block = {**inc["request"], "params": rendered(inc["request"].get("params") or {}, since)}
+        return call_for(block, base_url, where=where), paginator_for(connector, block), block
+    extra: dict[str, Any] = {}
+    if "select" in listing:
+        extra["select"] = listing["select"]
+    if inc and since is not None:
+        extra.update(rendered(inc.get("params") or {}, since))
+        if inc.get("filter"):
+            extra["filter"] = {**(listing.get("params") or {}).get("filter", {}), **rendered(inc["filter"], since)}
+    return call_for(listing, base_url, where=where, params=extra), paginator_for(connector, listing), listing
+
+
+def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
+                  *, entity: str = "", links: bool = True) -> Iterator[tuple[int, Any]]:
     """Every page of an entity's listing changed since ``since`` (all of it without a cursor), as
-    (records in it, the response body): a page waiting its turn is kept as the CRM's bytes, a
-    quarter of its size as Python objects.
+    (records in it, the page), walked by its paginator (:mod:`.paginators`): a page waiting its turn
+    is kept as the CRM's bytes, a quarter of its size as Python objects.
 
-    Stops on the connector's empty status (AmoCRM: 204), an empty page, or a page shorter than
-    ``size`` — without the extra request for the empty page after it (a third of an idle run's traffic).
+    ``links``: add each record's linked ids where the entity declares ``links`` (a probe does not).
     """
-    listing, inc = spec["list"], spec.get("incremental")
-    params: dict[str, Any] = dict(listing.get("params") or {})
-    if inc:
-        params.update({k: str(v).replace("{cursor}", str(since)) for k, v in inc["params"].items()})
-    size = paginator.get("size")
-    if size and paginator.get("size_param"):
-        params[paginator["size_param"]] = size
-    url = f"{base_url.rstrip('/')}/{listing['path']}"
-    page = paginator.get("first_page", 1)
+    call, paginator, block = listing_call(session, base_url, spec, connector, since, entity=entity)
+    if block is not spec["list"]:
+        return _windows(session, base_url, spec, connector, since, entity)
+    pages = walk(paginator, session, call)
+    if not isinstance(paginator, KeysetBatch):
+        return pages
+    return _fingerprinted(pages, call, spec.get("links") if links else None, session, base_url, connector, paginator)
+
+
+def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
+             entity: str) -> Iterator[tuple[int, Any]]:
+    """A changes listing with a result window (HubSpot search: 10,000): ordered by the cursor, it is
+    asked again from the newest cursor value read whenever the window is full. The records of that
+    value are read twice and merge onto themselves."""
+    inc = spec["incremental"]
     while True:
-        params[paginator.get("page_param", "page")] = page
-        response = session.get(url, params=params)
-        if response.status_code == paginator.get("empty_status", 204) or not response.content:
+        call, paginator, _ = listing_call(session, base_url, spec, connector, since, entity=entity)
+        last: Any = None
+        try:
+            for count, page in walk(paginator, session, call):
+                last = page
+                yield count, page
             return
-        count = len(records_at(loads_exact(response.content), listing["records"]))
-        if not count:
-            return
-        yield count, response.content
-        if size and count < size:
-            return
-        page += 1
+        except WindowEnd:
+            rows = records_at(loads_exact(last), call.records) if last is not None else []
+            newest = cursor_value(value_at(rows[-1], inc["cursor"]), inc.get("format", "unix_seconds")) \
+                if rows else None
+            if newest is None or str(newest) == str(since):
+                raise CrmError(f"{call.where}: a whole result window of records changed at {since}; the CRM "
+                               f"cannot page past it (narrow the listing, or read it again with --full-refresh)") \
+                    from None
+            since = newest
 
 
-def records_at(body: Any, path: str) -> list[dict[str, Any]]:
-    """The records a CRM answer holds at the connector spec's dotted ``records`` path ([] if none)."""
-    for part in [p for p in str(path).split(".") if p]:
-        body = body.get(part) if isinstance(body, dict) else None
-    return body if isinstance(body, list) else []
+def _fingerprinted(pages: Iterator[tuple[int, Any]], call: Any, links: dict[str, Any] | None, session: Any,
+                   base_url: str, connector: dict[str, Any], paginator: Any) -> Iterator[tuple[int, Any]]:
+    """Pages of records (not bodies): fingerprinted as the list call sent them, like the probe sees
+    them, then given their links, a batch call per group of pages."""
+    group: list[list[dict[str, Any]]] = []
+
+    def flush() -> Iterator[tuple[int, Any]]:
+        if links:
+            attach_links(session, base_url, group, links, call.id_field, paginator.block)
+        for page in group:
+            yield len(page), page
+        group.clear()
+
+    for _, page in pages:
+        for row in page:
+            row[ROWHASH_COLUMN] = row_hash(row)
+        group.append(page)
+        if len(group) == paginator.per_batch:
+            yield from flush()
+    yield from flush()
 
 
 class PagedRead:
     """One entity's read, across the rounds of one pull."""
 
     def __init__(self, entity: str, spec: dict[str, Any], session: Any, base_url: str,
-                 paginator: dict[str, Any], round_records: int = ROUND_RECORDS) -> None:
+                 connector: dict[str, Any], round_records: int = ROUND_RECORDS) -> None:
         self.entity, self.spec = entity, spec
-        self.session, self.base_url, self.paginator = session, base_url, paginator
+        self.session, self.base_url, self.connector = session, base_url, connector
+        self.page_size = paginator_for(connector, spec["list"]).size or 50
         self.round_records = round_records
         self.inc = spec.get("incremental")
         self.stream: PageStream | None = None
@@ -117,15 +171,17 @@ class PagedRead:
         self.boundary = set(self._known)
         since = _back(self.newest, (self.inc or {}).get("overlap_seconds") or 0, self._format) \
             if self.newest is not None else INITIAL[self._format]
-        pages = listing_pages(self.session, self.base_url, self.spec, self.paginator, since)
-        self.stream = PageStream(pages, depth=self.round_records // int(self.paginator.get("size") or 50) + 1)
+        pages = listing_pages(self.session, self.base_url, self.spec, self.connector, since, entity=self.entity)
+        self.stream = PageStream(pages, depth=self.round_records // int(self.page_size) + 1)
 
     def resource(self, dlt: Any) -> Any:
         """This round's dlt resource: the pages that have arrived since the last round."""
         def pages() -> Iterator[list[dict[str, Any]]]:  # dlt wants a plain function, not a method
             yield from self._round(dlt.current.resource_state())
 
-        return dlt.resource(pages, name=self.entity, primary_key=self.spec["list"].get("id_field", "id"),
+        listing = self.spec["list"]
+        return dlt.resource(pages, name=self.entity, primary_key=listing.get("record_id_field") or
+                            listing.get("id_field", "id"),
                             write_disposition="merge", max_table_nesting=0)
 
     def close(self) -> None:
@@ -147,7 +203,12 @@ class PagedRead:
         least = min(ROUND_LEAST if self._rounds else ROUND_FIRST, self.round_records) if paced else self.round_records
         self._rounds += 1
         for body in self.stream.take(least, self.round_records):
-            fresh = [row for row in records_at(loads_exact(body), self.spec["list"]["records"]) if self._fresh(row)]
+            if isinstance(body, list):  # records already (a batch held several pages)
+                fresh = [storable(row) for row in body if self._fresh(row)]
+                if fresh:
+                    yield fresh
+                continue
+            fresh = [row for row in records_at(loads_exact(body), self.spec["list"].get("records")) if self._fresh(row)]
             if fresh:
                 yield fresh if page_is_plain(body) else [storable(row) for row in fresh]
         if self.stream.done:
@@ -157,8 +218,11 @@ class PagedRead:
 
     def _fresh(self, row: dict[str, Any]) -> bool:
         """Fingerprint ``row`` and move the cursor; False for a boundary record we already hold as it is."""
-        digest = row[ROWHASH_COLUMN] = row_hash(row)  # as the listing sent it, like the probe sees it
-        value = cursor_value(row.get(self.inc["cursor"]), self._format) if self.inc else None
+        digest = row.get(ROWHASH_COLUMN) or row_hash(row)  # as the listing sent it, like the probe sees it
+        row[ROWHASH_COLUMN] = digest
+        value = cursor_value(value_at(row, self.inc["cursor"]), self._format) if self.inc else None
+        if self.inc and self._format != "unix_seconds":  # comparable whatever the CRM's date format
+            row[CURSOR_COLUMN] = int(_instant(value).timestamp()) if value is not None else 0
         if value is None:  # none, or one no cursor can hold: the record loads, the mapping judges it
             return True
         if self._last is not None and _same(value, self._last, self._format) and digest in self._known:

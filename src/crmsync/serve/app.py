@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from crmsync import __version__
+from crmsync.appsync.service import AppSync
 from crmsync.errors import CrmsyncError
 from crmsync.project import Project
 from crmsync.serve.clock import Clock
@@ -22,7 +23,10 @@ follow, run history, conflicts, connections, metrics. Responses have the shapes 
 
 Every route but `/healthz` needs an API key (`crmsync api-keys create NAME --scope read|operate|admin`)
 sent as `Authorization: Bearer <key>`: `read` lists, `operate` starts runs and resolves conflicts,
-`admin` manages connections. Refusals are `{"error": {"status", "code", "message"}}`."""
+`admin` manages connections. Refusals are `{"error": {"status", "code", "message"}}`.
+
+The app sync API under `/api/sync/` (WatermelonDB's sync protocol, per tenant) takes a JWT instead of an
+API key; its contract is in docs/app-sync.md."""
 
 
 def load_pipelines(project: Project) -> dict[str, Any]:
@@ -44,7 +48,9 @@ def create_app(project: Project, *, clock: Clock | None = None, schedule: bool =
     pipelines = load_pipelines(project)
     metrics = Metrics()
     runner = Runner(project, on_finish=[metrics.observe, log_run])
-    scheduler = Scheduler(project, runner, pipelines, clock, retry_base=retry_base, enabled=schedule)
+    app_sync = AppSync.start(project, pipelines, on_finish=[metrics.observe, log_run])
+    scheduler = Scheduler(project, runner, pipelines, clock, retry_base=retry_base, enabled=schedule,
+                          fan_out=app_sync.fan_out, runs_here=app_sync.runs_here(runner))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -54,17 +60,24 @@ def create_app(project: Project, *, clock: Clock | None = None, schedule: bool =
         finally:
             scheduler.stop()
             runner.stop(stop_grace)
+            app_sync.stop(stop_grace)
 
     app = FastAPI(title="crmsync", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.project, app.state.pipelines = project, pipelines
     app.state.runner, app.state.scheduler, app.state.metrics = runner, scheduler, metrics
+    app.state.app_sync = app_sync
+    if not app_sync.unavailable:
+        from crmsync.appsync.limits import PushSizeLimit
+
+        app.add_middleware(PushSizeLimit, max_bytes=int(app_sync.settings.max_push_mb * 2**20))
     app.add_exception_handler(ApiError, api_error_handler)
     app.add_exception_handler(CrmsyncError, library_error_handler)
 
     from crmsync.serve import page
+    from crmsync.serve.routes import app_sync as app_sync_routes
     from crmsync.serve.routes import conflicts, connections, ops
     from crmsync.serve.routes import pipelines as pipeline_routes
 
-    for module in (ops, pipeline_routes, conflicts, connections, page):
+    for module in (ops, pipeline_routes, conflicts, connections, app_sync_routes, page):
         app.include_router(module.router)
     return app

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,12 @@ class Plan:
 
 class Scheduler:
     def __init__(self, project: Project, runner: Runner, pipelines: dict[str, Any], clock: Clock | None = None, *,
-                 retry_base: float = 60.0, retry_cap: float = 3600.0, enabled: bool = True) -> None:
+                 retry_base: float = 60.0, retry_cap: float = 3600.0, enabled: bool = True,
+                 fan_out: Callable[[Any, str], None] | None = None,
+                 runs_here: Callable[[Any], bool] | None = None) -> None:
         self.project = project
+        self.fan_out = fan_out  # the same slot for every tenant that has the pipeline's connection (app sync)
+        self.runs_here = runs_here  # with tenants, the project itself runs a pipeline only if it has the connection
         self.runner = runner
         self.clock = clock or Clock()
         self.retry_base, self.retry_cap = retry_base, retry_cap
@@ -98,7 +103,15 @@ class Scheduler:
             if plan.failures:
                 plan.retry_at = None                      # set again if this run fails too
             self._save_fired(plan.pipeline.name, now)
-            return self.runner.submit(plan.pipeline, trigger=trigger)
+            job = None
+            if self.runs_here is None or self.runs_here(plan.pipeline):
+                job = self.runner.submit(plan.pipeline, trigger=trigger)
+        if self.fan_out is not None and trigger != "retry":
+            try:
+                self.fan_out(plan.pipeline, trigger)
+            except Exception as exc:  # a tenant's trouble must not stop the project's own schedule
+                _log(f"{plan.pipeline.name}: tenant runs could not start: {type(exc).__name__}: {exc}")
+        return job
 
     def _finished(self, job: Job) -> None:
         plan = self.plans.get(job.pipeline)

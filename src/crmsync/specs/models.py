@@ -101,6 +101,7 @@ class Connector:
     errors: tuple[ErrorRule, ...] = ()
     paginator: TypedBlock | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    catalog: dict[str, Any] = field(default_factory=dict)    # crmsync.mapping.catalog_build reads it
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Connector:
@@ -113,7 +114,7 @@ class Connector:
             retry=Retry(**data.get("retry", {})),
             errors=tuple(ErrorRule.from_data(r) for r in data.get("errors", [])),
             paginator=TypedBlock.from_data(data["paginator"]) if "paginator" in data else None,
-            metadata=plain(data.get("metadata", {})),
+            metadata=plain(data.get("metadata", {})), catalog=plain(data.get("catalog", {})),
         )
 
     def auth_kinds(self) -> list[str]:

@@ -68,7 +68,7 @@ def test_long_lived_token_and_webhook_url(project, fake_crm):
     ("wrong_subdomain", 2, "wrong subdomain: the credential belongs to the account 'demo', not 'acme'"),
     ("unreachable", 2, "cannot reach AmoCRM / Kommo (API v4) at http://127.0.0.1:9"),
     ("wrong_client_secret", 3, "rejected the OAuth client (client id or client secret)"),
-    ("unknown_crm", 2, "no connector spec for 'hubspot'"),
+    ("unknown_crm", 2, "no connector spec for 'pipedrive'"),
 ])
 def test_bad_credentials_fail_with_a_specific_message_and_save_nothing(project, fake_crm, case, code, message):
     amo, b24 = fake_crm("amocrm", rate_limit=False), fake_crm("bitrix24", rate_limit=False)
@@ -79,7 +79,7 @@ def test_bad_credentials_fail_with_a_specific_message_and_save_nothing(project, 
         "wrong_subdomain": ["amocrm", "--subdomain", "acme", "--base-url", amo.url, "--long-lived-token", "demo-token"],
         "unreachable": ["amocrm", "--base-url", "http://127.0.0.1:9", "--long-lived-token", "demo-token"],
         "wrong_client_secret": None,
-        "unknown_crm": ["hubspot", "--long-lived-token", "x"],
+        "unknown_crm": ["pipedrive", "--long-lived-token", "x"],
     }[case]
     if args is None:
         rc, out, err = cli_oauth_connect(project, "amocrm", amo, "x",

@@ -65,6 +65,26 @@ def test_a_bad_sql_edit_fails_where_it_is_typed(con, statement, column):
         (Decimal("10.50"), "open", "RUB")]
 
 
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("100.00001", None),            # within the 6 places the column keeps: the CHECK sees it, refused
+    ("100.125", None),
+    ("1e-5", None),                 # a float within them: refused too
+    ("1e-30", Decimal("0")),        # beyond them SQL rounds on assignment, as the README says
+    ("100.1200001", Decimal("100.12")),
+    ("1e3", Decimal("1000")),       # a float amount that converts exactly
+    ("CAST(19.99 AS DOUBLE)", Decimal("19.99")),
+])
+def test_where_sql_rounding_begins_for_amounts(con, typed, stored):
+    con.execute("INSERT INTO canonical.deals (id, title, amount, status) VALUES ('d1', 'D', 5, 'open')")
+    if stored is None:
+        with pytest.raises(duckdb.ConstraintException, match="amount"):
+            con.execute(f"UPDATE canonical.deals SET amount = {typed}")
+        stored = Decimal("5")
+    else:
+        con.execute(f"UPDATE canonical.deals SET amount = {typed}")
+    assert con.execute("SELECT amount FROM canonical.deals").fetchone()[0] == stored
+
+
 def test_a_row_with_constraints_updates_repeatedly_in_one_transaction(con):
     """DuckDB turns an UPDATE of a constrained row into delete + insert: the engine's upserts and a
     person's UPDATEs must still work twice on one row inside one transaction."""

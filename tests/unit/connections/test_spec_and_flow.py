@@ -18,8 +18,8 @@ def test_connector_specs_give_each_crms_rules():
     assert amo.check_path == "api/v4/account" and b24.check_method == "profile"
     with pytest.raises(UserError, match="do not support webhook_url auth; this connector supports: long_lived"):
         amo.auth("webhook_url")
-    with pytest.raises(UserError, match="no connector spec for 'hubspot'.*known: amocrm, bitrix24"):
-        load_connector_auth(project, "hubspot")
+    with pytest.raises(UserError, match="no connector spec for 'pipedrive'.*known: amocrm, bitrix24, hubspot"):
+        load_connector_auth(project, "pipedrive")
 
 
 def test_credentials_go_where_the_spec_says():

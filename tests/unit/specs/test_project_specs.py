@@ -17,11 +17,11 @@ def texts(project, **kwargs):
 def test_the_copy_of_the_builtin_project_is_clean_and_typed(project):
     specs = load_specs(project)
     assert specs.problems == []
-    assert set(specs.connectors) == {"amocrm", "bitrix24"} and set(specs.pipelines) == {"amocrm", "bitrix24"}
+    assert set(specs.connectors) == {"amocrm", "bitrix24", "hubspot"} and set(specs.pipelines) == {"amocrm", "bitrix24"}
     amo, b24 = specs.connectors["amocrm"], specs.connectors["bitrix24"]
     assert isinstance(amo, Connector) and amo.auth_kinds() == ["long_lived_token", "oauth2"]
-    assert b24.paginator.type == "bitrix24_batch" and b24.paginator.options == {"page_size": 50,
-                                                                                 "commands_per_batch": 50}
+    assert b24.paginator.type == "keyset_batch" and {"page_size": 50, "commands_per_batch": 50,
+                                                     "batch_method": "batch"}.items() <= b24.paginator.options.items()
     # merge keys resolved: the deal's create inherits batch_size from the contact's anchor
     assert amo.entities["deal"].create == {"method": "POST", "path": "api/v4/leads", "body": "array",
                                            "batch_size": 250, "results": "_embedded.leads",
@@ -40,7 +40,7 @@ def test_yaml_syntax_error_is_one_problem_and_the_rest_still_load(project):
     specs = load_specs(project)
     assert [str(p) for p in specs.problems] == [
         f"connectors/bitrix24.yaml:{line}: not valid YAML: mapping values are not allowed here"]
-    assert set(specs.connectors) == {"amocrm"}
+    assert set(specs.connectors) == {"amocrm", "hubspot"}
 
 
 def test_duplicate_key(project):
@@ -56,7 +56,7 @@ def test_schema_problems_unknown_key_discriminator_enum_missing(project):
     edit(project, "pipelines/amocrm.yaml", "connection: amocrm", "")
     assert texts(project) == [
         f"connectors/amocrm.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
-        "(allowed: bitrix24_batch, page_number)",
+        "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         f"connectors/amocrm.yaml:{inc}: entities.contact.incremetal: unknown field (did you mean 'incremental'?) "
         "(allowed: create, delete, deletes, get, incremental, links, list, update)",
         "pipelines/amocrm.yaml:2: (top level): missing required field 'connection'",
@@ -98,7 +98,7 @@ def test_pipeline_references_with_did_you_mean(project):
     edit(project, "pipelines/bitrix24.yaml", "deal.amount: manual", "deal.amout: manual, tasks.title: crm_wins")
     got = texts(project)
     assert got[0] == ("pipelines/amocrm.yaml:3: crm: there is no connector 'amocmr' in connectors/ "
-                      "(did you mean 'amocrm'?) (allowed: amocrm, bitrix24)")
+                      "(did you mean 'amocrm'?) (allowed: amocrm, bitrix24, hubspot)")
     assert got[1] == ("pipelines/bitrix24.yaml:5: entities[1]: connector 'bitrix24' defines no entity 'deals' "
                       "(did you mean 'deal'?) (allowed: contact, deal, task)")
     assert got[2] == "pipelines/bitrix24.yaml:5: entities[2]: 'task' has no mapping: create mappings/bitrix24/task.yaml"
@@ -123,7 +123,7 @@ def test_mapping_places_are_checked(project):
         "mappings/amocrm/deals.yaml: there is no canonical entity 'deals' (mappings/canonical/deals.schema.json) "
         "(did you mean 'deal'?) (allowed: contact, deal, task)",
         "mappings/bitrix/: there is no connector 'bitrix' (connectors/bitrix.yaml) (did you mean 'bitrix24'?) "
-        "(allowed: amocrm, bitrix24)",
+        "(allowed: amocrm, bitrix24, hubspot)",
         "pipelines/amocrm.yaml:5: entities[1]: 'deal' has no mapping: create mappings/amocrm/deal.yaml",
     ]:
         assert expected in got
@@ -137,7 +137,7 @@ def test_every_mapping_file_goes_through_the_mapping_check(project):
         return []
 
     assert load_specs(project, mapping_check=fake_check).problems == []
-    assert sorted(c[0] for c in calls) == [f"mappings/{crm}/{e}.yaml" for crm in ("amocrm", "bitrix24")
+    assert sorted(c[0] for c in calls) == [f"mappings/{crm}/{e}.yaml" for crm in ("amocrm", "bitrix24", "hubspot")
                                            for e in ("contact", "deal", "task")]
     assert all(c[1] == ["contact", "deal", "task"] and c[2] == c[0].split("/")[1] for c in calls)
 

@@ -73,7 +73,10 @@ def normalise(value: object, tz: str, date_only: bool = False) -> str | None:
     dt = parse(str(value), tz)
     if dt is None:
         raise ValueError(str(value))
-    dt = dt.astimezone(parse_offset(tz))
+    try:
+        dt = dt.astimezone(parse_offset(tz))
+    except OverflowError:  # 9999-12-31T23:59:59Z is in year 10000 in the portal's zone: no date the portal keeps
+        raise ValueError(str(value)) from None
     if date_only:
         dt = dt.replace(hour=0, minute=0, second=0, microsecond=0)
     return dt.replace(microsecond=0).isoformat()

@@ -53,7 +53,7 @@ def typed(value: Any, kind: str, tz: str) -> Any:
     if kind == "int":
         try:
             return int(float(value))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # inf has no integer
             return None
     if kind == "float":
         try:

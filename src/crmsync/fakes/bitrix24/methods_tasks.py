@@ -4,6 +4,10 @@ A task is stored compactly (the fields a sync cares about); :func:`full` expands
 shape the real API prints (``reference/fixtures/bitrix24/tasks_task_add_result.json``), with names of
 the responsible person and creator looked up from the portal's users. ``ufCrmTask`` (and the other
 user fields) are printed by ``list``/``get`` only when ``UF_CRM_TASK`` is selected, as on the portal.
+
+Writes validate like the portal (a person must be one of its users, ids are integers), and a listing
+prints whatever a task holds: tests put values straight into the store that no write would accept,
+and a real portal renders what it holds rather than failing the whole list.
 """
 
 from __future__ import annotations
@@ -61,8 +65,33 @@ STATUS_NAMES = {"1": "New", "2": "Pending", "3": "In progress", "4": "Supposedly
                 "6": "Deferred", "7": "Declined"}
 
 
+PEOPLE = {"RESPONSIBLE_ID": "Assignee", "CREATED_BY": "Created by"}  # must be users of the portal
+INTEGERS = {"GROUP_ID", "PARENT_ID", "PRIORITY"}
+PEOPLE_LISTS = {"ACCOMPLICES", "AUDITORS"}
+
+
 def _user(app: Any, uid: Any) -> dict[str, Any]:
-    return app.tables["users"].rows.get(int(uid or 0)) or {}
+    key = _whole(uid)
+    return (app.tables["users"].rows.get(key) or {}) if key is not None else {}
+
+
+def _whole(value: Any) -> int | None:
+    """A stored id as the integer it names; None for anything that names none."""
+    text = str(value).strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _listed(value: Any) -> Any:
+    """A stored list field as printed: a copy of the list, or whatever else a test put there, as it is
+    (a sync must set that aside, so the fake must not tidy it into something valid)."""
+    if value is None or value is False or value == "":
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _when(app: Any, value: Any) -> Any:
+    """A stored timestamp as a datetime; None when it is none."""
+    return dates.parse(str(value), app.config.timezone) if value not in (None, "", False) else None
 
 
 def _person(app: Any, uid: str) -> dict[str, str]:
@@ -80,15 +109,15 @@ def _who(app: Any, prefix: str, uid: str) -> dict[str, Any]:
 
 def sub_status(app: Any, t: dict[str, Any]) -> str:
     if t["status"] in ("2", "3") and t.get("deadline"):
-        due = dates.to_ts(t["deadline"], app.config.timezone)
-        if due is not None and due < app.clock.now():
+        due = _when(app, t["deadline"])
+        if due is not None and due.timestamp() < app.clock.now():
             return "-1"  # overdue
     return t["status"]
 
 
 def full(app: Any, t: dict[str, Any]) -> dict[str, Any]:
     """The complete task as ``tasks.task.add/get`` print it (key order as the recorded response)."""
-    deadline = dates.parse(t["deadline"], app.config.timezone) if t.get("deadline") else None
+    deadline = _when(app, t.get("deadline"))
     return {
         "id": t["id"], "title": t["title"], "description": t["description"], "descriptionInBbcode": "Y",
         "declineReason": None, "priority": t["priority"], "status": t["status"], "notViewed": "N",
@@ -108,9 +137,9 @@ def full(app: Any, t: dict[str, Any]) -> dict[str, Any]:
         "deadlineCounted": "0", "forkedByTemplateId": None, "favorite": "N", "sorting": None,
         "durationPlanSeconds": None, "durationTypeAll": "days", "durationPlan": None, "durationType": "days",
         "isMuted": "N", "isPinned": "N", "isPinnedInGroup": "N",
-        "ufCrmTask": list(t["ufCrmTask"]) if t.get("ufCrmTask") else False, "ufTaskWebdavFiles": False,
-        "ufMailMessage": None, "auditors": list(t.get("auditors") or []),
-        "accomplices": list(t.get("accomplices") or []), "tags": list(t.get("tags") or []), "checklist": [],
+        "ufCrmTask": _listed(t.get("ufCrmTask")) or False, "ufTaskWebdavFiles": False,
+        "ufMailMessage": None, "auditors": _listed(t.get("auditors")),
+        "accomplices": _listed(t.get("accomplices")), "tags": _listed(t.get("tags")), "checklist": [],
         "files": [], "dependsOn": [], "group": [], "creator": _person(app, t["createdBy"]),
         "responsible": _person(app, t["responsibleId"]), "newCommentsCount": 0,
         "action": {"accept": False, "decline": False, "complete": t["status"] != "5", "approve": False,
@@ -188,19 +217,30 @@ def _fields(call: Call) -> dict[str, Any]:
     return out
 
 
-def _apply(call: Call, t: dict[str, Any], fields: dict[str, Any]) -> None:
+def _apply(call: Call, task: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Write ``fields`` into ``task``; a refused value leaves the task as it was."""
     tz = call.app.config.timezone
     now = dates.iso(call.app.clock.now(), tz)
     user = str(call.user_id)
+    t = dict(task)
     for name, value in fields.items():
         key = FIELDS[name][0]
         if name in ("DEADLINE", "START_DATE_PLAN", "END_DATE_PLAN"):
             try:
                 t[key] = dates.normalise(value, tz)
-            except ValueError:
+            except (ValueError, TypeError, OverflowError):
                 raise ApiError(400, "ERROR_CORE", f"Invalid date in field {name}: {value!r}<br>") from None
         elif FIELDS[name][2] == "array":
             t[key] = [str(v) for v in as_list(value) if str(v) != ""]
+            if name in PEOPLE_LISTS:
+                for uid in t[key]:
+                    _check_user(call.app, FIELDS[name][3], uid)
+        elif name in PEOPLE and value not in (None, ""):
+            t[key] = _check_user(call.app, PEOPLE[name], value)
+        elif name in INTEGERS and value not in (None, ""):
+            if _whole(value) is None:  # UNCONFIRMED wording
+                raise ApiError(400, "ERROR_CORE", f"Field {name} must be an integer, got {value!r}<br>")
+            t[key] = str(_whole(value))
         elif name == "STATUS":
             status = str(value)
             if status not in STATUS_NAMES:
@@ -212,6 +252,16 @@ def _apply(call: Call, t: dict[str, Any], fields: dict[str, Any]) -> None:
         else:
             t[key] = None if value is None else str(value)
     t["changedDate"], t["changedBy"], t["activityDate"] = now, user, now
+    task.update(t)
+
+
+def _check_user(app: Any, title: str, value: Any) -> str:
+    """The id of one of the portal's users, as stored; the portal refuses anyone else."""
+    uid = _whole(value)
+    if uid is None or uid not in app.tables["users"].rows:
+        # UNCONFIRMED wording; not "not found", which a client reads as "this task was deleted"
+        raise ApiError(400, "ERROR_CORE", f"{title}: the portal has no user {value!r}<br>")
+    return str(uid)
 
 
 @method("tasks.task.list")

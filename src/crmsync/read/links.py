@@ -1,0 +1,45 @@
+"""An entity's ``links``: linked ids its list call cannot return, asked for a group of pages at once.
+
+One command per page goes into one batch request (the envelope the connector's ``keyset_batch``
+paginator declares: ``batch_method``, ``commands_key``, ``results_path``, ``errors_path``); each
+command filters the linked call by the page's ids (``match``), and each record gets the ids found
+for it under ``into``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crmsync.errors import CrmError
+from crmsync.phpquery import build_query
+
+from .paginators import as_map, value_at
+from .storable import loads_exact
+
+
+def attach_links(session: Any, base_url: str, pages: list[list[dict[str, Any]]], links: dict[str, Any],
+                 record_id_field: str, envelope: dict[str, Any]) -> None:
+    if not pages:
+        return
+    cmd = {}
+    for k, page in enumerate(pages):
+        params = {**(links.get("params") or {}), "select": links.get("select", ["id"]),
+                  "filter": {links["match"]: [r[record_id_field] for r in page]}, **(envelope.get("params") or {})}
+        cmd[f"l{k}"] = f"{links['method']}?{build_query(params)}"
+    response = session.post(base_url.rstrip("/") + "/" + envelope["batch_method"],
+                            json={**(envelope.get("body") or {}), envelope["commands_key"]: cmd},
+                            idempotent=True)  # list calls
+    body = loads_exact(response.content)
+    results, errors = as_map(value_at(body, envelope["results_path"])), as_map(value_at(body, envelope["errors_path"]))
+    if errors:
+        raise CrmError(f"the CRM refused {links['method']}: {next(iter(errors.values()))}")
+    found: dict[str, Any] = {}
+    for k in range(len(pages)):
+        rows = results.get(f"l{k}") or []
+        if links.get("records") and isinstance(rows, dict):
+            rows = rows.get(links["records"]) or []
+        for row in rows:
+            found[str(row.get(links.get("id_field", "id")))] = [str(v) for v in row.get(links["value"]) or []]
+    for page in pages:
+        for record in page:
+            record[links["into"]] = found.get(str(record[record_id_field]), [])
