@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import mapping, memory, noop, pull, push, remap, report, throttled
+from benchmarks import mapping, memory, noop, noop_sync, pull, push, remap, report, throttled
 
-SCENARIOS = ("pull", "throttled", "push", "noop", "memory", "mapping", "remap")
+SCENARIOS = ("pull", "throttled", "push", "noop", "noop_sync", "memory", "mapping", "remap")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="which remaps to run at each N (benchmarks/remap.py says what each is)")
     p.add_argument("--noop-command", default=noop.DEFAULT_COMMAND,
                    help="the no-op run's command, {pipeline} filled in (default: %(default)r)")
+    p.add_argument("--store-sizes", default="100000",
+                   help="contacts in the store for the no-op / 100-edit syncs (noop_sync; 1000000: ~30 more "
+                        "minutes, most of it the first sync comparing every row once)")
     p.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
     p.add_argument("--skip-dlt-defaults", action="store_true", help="leave out the slow dlt-defaults baseline")
     p.add_argument("--quick", action="store_true", help="smoke run: small N everywhere")
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.quick:
         args.records, args.memory_sizes, args.push_records, args.mapping_records = "1000", "1000,5000", "500", 500
-        args.pull_sizes, args.remap_sizes = "1000", "2000,5000"
+        args.pull_sizes, args.remap_sizes, args.store_sizes = "1000", "2000,5000", "5000"
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
     _compile_bytecode()
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> None:
         "throttled": lambda: throttled.run([int(s) for s in args.records.split(",")]),
         "push": lambda: push.run([int(s) for s in args.push_records.split(",")]),
         "noop": lambda: noop.run(args.noop_command, runs=1 if args.quick else 3),
+        "noop_sync": lambda: noop_sync.run([int(s) for s in args.store_sizes.split(",")],
+                                           repeats=1 if args.quick else 3),
         "memory": lambda: memory.run(sizes),
         "mapping": lambda: mapping.run(args.mapping_records),
         "remap": lambda: remap.run([int(s) for s in args.remap_sizes.split(",")],

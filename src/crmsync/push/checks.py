@@ -50,17 +50,16 @@ class PushChecks:
         return None
 
     def note(self, canonical_id: str, remote_id: str | None, record: dict[str, Any],
-             base: dict[str, Any] | None) -> None:
+             base: dict[str, Any] | None) -> bool:
         """Remember a linked row whose pull-only fields differ from what this CRM last agreed:
         :meth:`pull_only_edits` decides, against every CRM's base. A new row is not noted: its
-        pull-only values (a full name beside the first and last) are the CRM's to set."""
+        pull-only values (a full name beside the first and last) are the CRM's to set. True: noted."""
         if base is None:
-            return
+            return False
         differ = {n: get_field(record, n) for n in self.pull_only if not same(get_field(record, n), get_field(base, n))}
-        if differ:
+        if differ:  # decided at the end: the plan streams rows from the store meanwhile
             self._candidates[canonical_id] = (remote_id, differ)
-            if len(self._candidates) >= CHUNK:
-                self._decide()
+        return bool(differ)
 
     def pull_only_edits(self) -> list[dict[str, Any]]:
         """Pull-only fields whose value no CRM ever agreed to: a local edit, reported (the rest of
@@ -69,22 +68,25 @@ class PushChecks:
         return self._found
 
     def _decide(self) -> None:
-        if not self._candidates:
-            return
+        found = sorted(self._candidates.items())
+        for start in range(0, len(found), CHUNK):
+            self._decide_chunk(found[start:start + CHUNK])
+        self._candidates.clear()
+
+    def _decide_chunk(self, found: list[tuple[str, tuple[str | None, dict[str, Any]]]]) -> None:
         paths = ", ".join(f"json_extract(base, '$.\"{n}\"')" for n in self.pull_only)
         agreed: dict[str, list[tuple[Any, ...]]] = {}
         for cid, *values in self.con.execute(
                 f"SELECT canonical_id, {paths} FROM sync.links WHERE entity = ? AND base IS NOT NULL "
-                "AND canonical_id IN (SELECT unnest(?))", [self.entity, list(self._candidates)]).fetchall():
+                "AND canonical_id IN (SELECT unnest(?))", [self.entity, [cid for cid, _ in found]]).fetchall():
             agreed.setdefault(cid, []).append(tuple(None if v is None else json.loads(v) for v in values))
-        for cid, (remote_id, differ) in sorted(self._candidates.items()):
+        for cid, (remote_id, differ) in found:
             bases = agreed.get(cid, [])
             for name, mine in differ.items():
                 at = self.pull_only.index(name)
                 if not any(same(mine, b[at]) for b in bases):
                     self._found.append({"canonical_id": cid, "remote_id": remote_id, "field": name,
                                         "reason": PULL_ONLY, "direction": "push"})
-        self._candidates.clear()
 
 
 def limit_problem(value: Any, limits: dict[str, Any], kind: str) -> str | None:

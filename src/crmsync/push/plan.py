@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.canonical.conflicts import held_fields
-from crmsync.canonical.tables import TABLE, columns
+from crmsync.canonical.tables import columns
 from crmsync.canonical.values import get_field, plain, put_field, same
 
+from .candidates import Candidates
 from .checks import PushChecks
 from .outbox import Op
 
@@ -84,33 +84,39 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     held = held_fields(con, entity)
     checks = PushChecks(con, entity, mapper)
-    links: dict[str, tuple[str, dict[str, Any] | None, str | None]] = {}
     base_hashes: dict[str, str | None] = {}
-    for remote_id, canonical_id, base, base_hash in con.execute(
-            # A record the CRM no longer has reads as "never agreed": nothing to update, nothing to create.
-            "SELECT remote_id, canonical_id, CASE WHEN remote_deleted_at IS NULL THEN base END, base_hash "
-            "FROM sync.links WHERE entity = ? AND connection = ?",
-            [entity, connection]).fetchall():
-        links[canonical_id] = (remote_id, json.loads(base) if base else None, base_hash)
-    for row in canonical_rows(con, entity, columns(schema)):
+    # Only rows that changed since a plan last found nothing to do for them (crmsync.push.candidates),
+    # compared while they stream in; what has something to do is mapped once the stream is done.
+    found = Candidates.find(con, entity=entity, connection=connection, cols=columns(schema),
+                            settings=[push_fields, checks.pull_only, write_mode])
+    todo: list[tuple[str, str, str | None, str | None, dict[str, Any], list[str]]] = []
+    for row, link, bucket in found.rows():
         cid = row["id"]
         record = {k: plain(v) for k, v in row.items() if k not in ENGINE and v is not None}
-        link = links.get(cid)
+        base: dict[str, Any] | None = None
         if link is None:
             if row.get("deleted_at") is not None or write_mode == "update_only":
                 continue
             kind, remote_id, base_hash = "create", None, None
             changed = [f for f in push_fields if get_field(record, f) is not None]
         else:
-            remote_id, base, base_hash = link
+            remote_id, base_text, base_hash = link
+            base = json.loads(base_text) if base_text else None
             if base is None or row.get("deleted_at") is not None or write_mode == "insert_only":
                 continue  # linked but never read (a minted id), or deleted: not ours to write now
             kind = "update"
             changed = [f for f in push_fields if not same(get_field(record, f), get_field(base, f))]
+        if checks.note(cid, remote_id, record, base) or changed:
+            found.busy.add(bucket)  # something to do (or to report): looked at again next time
+        if changed:
+            todo.append((cid, kind, remote_id, base_hash, record, changed))
+    found.keep()
+    todo.sort(key=lambda item: item[0])  # in id order, as one scan of the table found them
+    for cid, kind, remote_id, base_hash, record, changed in todo:
+        if kind == "update":
             for name in changed:  # a cleared field is written as null
                 if get_field(record, name) is None:
                     put_field(record, name, None)
-        checks.note(cid, remote_id, record, None if link is None else base)
         waiting = held.get(cid, set())
         if waiting & set(changed):
             plan.held.append({"canonical_id": cid, "remote_id": remote_id,
@@ -153,24 +159,6 @@ def assume_created(book: Any, plan: Plan) -> None:
     book.to_crm(plan.entity, "")  # load this kind's map first, so that put() extends it
     for n, op in enumerate(creates, 1):
         book.put(plan.entity, f"-{n}", Link(op.canonical_id, None))
-
-
-def canonical_rows(con: Any, entity: str, cols: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """Every row of a canonical table, streamed, JSON columns parsed."""
-    names = list(cols)
-    cursor = con.cursor()  # its own cursor: the caller may run statements while we stream
-    cursor.execute(f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM canonical.{TABLE[entity]} "
-                   "ORDER BY id")
-    while True:
-        batch = cursor.fetchmany(2000)
-        if not batch:
-            return
-        for values in batch:
-            row = dict(zip(names, values, strict=True))
-            for name, kind in cols.items():
-                if kind == "JSON" and isinstance(row[name], str):
-                    row[name] = json.loads(row[name])
-            yield row
 
 
 def _subset(record: dict[str, Any], names: list[str]) -> dict[str, Any]:
