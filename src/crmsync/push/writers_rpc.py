@@ -149,15 +149,21 @@ def _replacing(fields: dict[str, Any], current: dict[str, Any],
     return out
 
 
-DEFAULT_GONE = {"errors": ["NOT_FOUND"], "messages": ["not found"]}
+DEFAULT_GONE = {"errors": ["NOT_FOUND"], "messages": ["Not found"]}
 
 
 def _not_found(error: dict[str, Any], gone: dict[str, Any] | None = None) -> bool:
     """Whether a sub-call's error says the record does not exist: one of ``gone.errors`` as its code, or
-    one of ``gone.messages`` in its description (case-insensitive)."""
+    its whole description one of ``gone.messages`` (case-insensitive, markup and end punctuation aside).
+    The whole text, not a part: "Pipeline (CATEGORY_ID) 7 not found" refuses a value of a record that
+    exists; read as "deleted in the CRM", it would drop the record's link."""
     spec = {**DEFAULT_GONE, **(gone or {})}
-    text = str(error.get("error_description") or "").lower()
-    return error.get("error") in spec["errors"] or any(m.lower() in text for m in spec["messages"])
+    text = _plain(error.get("error_description"))
+    return error.get("error") in spec["errors"] or any(text == _plain(m) for m in spec["messages"])
+
+
+def _plain(text: Any) -> str:
+    return str(text or "").replace("<br>", " ").strip().rstrip(".!").strip().lower()
 
 
 def _new_id(result: Any, id_path: str | None = None) -> str | None:

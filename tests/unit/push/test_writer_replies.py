@@ -1,7 +1,14 @@
 """How writers read the CRM's replies: a record that is gone, and multi-field lists that replace."""
 
+from pathlib import Path
+
+import yaml
+
 from crmsync.push.writers_rest import _validation_errors
 from crmsync.push.writers_rpc import _not_found, _replacing
+
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Reply:
@@ -15,7 +22,10 @@ class Reply:
 def test_bitrix24_ways_of_saying_not_found():
     assert _not_found({"error": "", "error_description": "Not found"})
     assert _not_found({"error": "NOT_FOUND", "error_description": "Item not found"})
-    assert _not_found({"error": "ERROR_CORE", "error_description": "Task not found or not accessible<br>"})
+    # tasks say it their own way; the connector lists that text for task writes only
+    task_gone = yaml.safe_load((ROOT / "connectors" / "bitrix24.yaml").read_text())["entities"]["task"]["update"]["gone"]
+    assert _not_found({"error": "ERROR_CORE", "error_description": "Task not found or not accessible<br>"}, task_gone)
+    assert not _not_found({"error": "ERROR_CORE", "error_description": "Task not found or not accessible<br>"})
     assert not _not_found({"error": "", "error_description": "ID is not defined or invalid."})
 
 
