@@ -7,7 +7,6 @@ import yaml
 from crmsync.push.writers_rest import _validation_errors
 from crmsync.push.writers_rpc import _not_found, _replacing
 
-
 ROOT = Path(__file__).resolve().parents[3]
 
 
