@@ -22,7 +22,8 @@ def test_bitrix24_ways_of_saying_not_found():
     assert _not_found({"error": "", "error_description": "Not found"})
     assert _not_found({"error": "NOT_FOUND", "error_description": "Item not found"})
     # tasks say it their own way; the connector lists that text for task writes only
-    task_gone = yaml.safe_load((ROOT / "connectors" / "bitrix24.yaml").read_text())["entities"]["task"]["update"]["gone"]
+    connector = yaml.safe_load((ROOT / "connectors" / "bitrix24.yaml").read_text())
+    task_gone = connector["entities"]["task"]["update"]["gone"]
     assert _not_found({"error": "ERROR_CORE", "error_description": "Task not found or not accessible<br>"}, task_gone)
     assert not _not_found({"error": "ERROR_CORE", "error_description": "Task not found or not accessible<br>"})
     assert not _not_found({"error": "", "error_description": "ID is not defined or invalid."})
