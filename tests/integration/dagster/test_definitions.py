@@ -70,6 +70,7 @@ def test_an_init_project_with_edited_schedules(project):
 
     edit_pipeline(project, "amocrm", schedule="30 9 * * 1-5", timezone="Europe/Moscow", entities=["contact", "deal"])
     edit_pipeline(project, "bitrix24", schedule="manual")
+    edit_pipeline(project, "hubspot", schedule="manual")
     defs = definitions(project)
     check_against_yaml(defs, project)
     assert [s.name for s in defs.schedules] == ["crmsync_amocrm_schedule"]
