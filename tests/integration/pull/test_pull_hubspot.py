@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import phonenumbers
 import pytest
 import requests
 
@@ -64,6 +65,15 @@ def owners(server):
     return {o["id"]: o["email"] for o in body["results"]}
 
 
+def e164(text):
+    """The number as the phone transform writes it (default region RU, as the mapping says)."""
+    number = phonenumbers.parse(text, "RU")
+    if not phonenumbers.is_valid_number(number):
+        return " ".join(text.split())
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={number.extension}" if number.extension else e164
+
+
 def _second(text):
     return None if text is None else text[:19]
 
@@ -86,6 +96,13 @@ def test_hubspot_pulls_every_entity_field_by_field_then_only_changes_and_deletio
         budget = (got.get("custom") or {}).get("budget")
         assert (None if budget is None else float(budget)) == (None if p["budget"] is None else float(p["budget"]))
         assert (got.get("custom") or {}).get("notes") == p["notes"]
+        # one property per e-mail / phone: each becomes an entry of its type, an empty one none
+        assert got["emails"] == ([{"value": p["email"].strip().lower(), "type": "work"}] if p["email"] else [])
+        assert got["phones"] == [{"value": e164(p[prop]), "type": kind}
+                                 for prop, kind in (("phone", "work"), ("mobilephone", "mobile")) if p[prop]]
+    # the seed serves both kinds of number and addresses, so the comparisons above saw real values
+    assert any(len(c["phones"]) == 2 for c in contacts.values())
+    assert sum(bool(c["emails"]) for c in contacts.values()) > len(contacts) // 2
     sources = {(c.get("custom") or {}).get("source") for c in contacts.values()}
     assert sources >= {"Сайт"}  # option values ("sayt") become the labels people see
 

@@ -230,7 +230,8 @@ class Multifield(ContactPoints):
 
 
 class ContactProperties(Transform):
-    summary = ("separate properties, one value each (`from: [a.email, a.work_email]`) ⇄ [{value, type}]; push puts "
+    summary = ("separate properties, one value each (`from: [a.phone, a.mobile]`, or one path for one property) ⇄ "
+               "[{value, type}]; push puts "
                "each entry in the free property of its type and sets aside more entries than there are properties")
     params = {"properties": {
         "type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
@@ -241,6 +242,10 @@ class ContactProperties(Transform):
 
     def _values(self, value: Any, ctx: Context) -> list[Any]:
         names = list(self.spec["properties"])
+        if len(names) == 1:  # `from` is then the property's own path, not a list
+            if isinstance(value, (list, dict)):
+                raise ctx.reject(f"expects the one value of property {names[0]}, got {value!r}")
+            return [value]
         # The names only label the positions: a `from` of another length is a mapping error, said loudly
         if not isinstance(value, list) or len(value) != len(names):
             raise ctx.reject(f"expects the values of {len(names)} properties ({', '.join(names)}) from a `from` list "
@@ -256,7 +261,9 @@ class ContactProperties(Transform):
         slots = list(self.spec["properties"].items())
         out: list[Any] = [None] * len(slots)   # a property with no entry is cleared, as the record now says
         entries = list(value or ())
-        now = ctx.current if isinstance(ctx.current, list) and len(ctx.current) == len(slots) else [None] * len(slots)
+        now = [ctx.current] if len(slots) == 1 else ctx.current
+        if not isinstance(now, list) or len(now) != len(slots):
+            now = [None] * len(slots)
         # A value the CRM holds now stays in its property: two properties of one type never swap on a push
         for i, (_, kind) in enumerate(slots):
             held = next((e for e in entries if e["type"] == kind and now[i] not in (None, "") and e["value"] == now[i]),
@@ -274,4 +281,4 @@ class ContactProperties(Transform):
                 raise ctx.reject(f"cannot write {item['value']!r} ({item['type']}): {where}; the CRM keeps one value "
                                  "per property, so the field is set aside rather than losing an entry")
             out[free] = item["value"]
-        return out
+        return out[0] if len(slots) == 1 else out
