@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crmsync.mapping import Rejection, get_transform
@@ -73,6 +73,7 @@ def test_a_from_that_does_not_list_one_value_per_property_is_refused(value: Any)
         make({"phone": "work", "mobilephone": "mobile"}).forward(value, ctx_for("pull"))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared, busy machine
 @given(slots=SLOTS, data=st.data())
 def test_crm_values_survive_pull_and_push(slots: dict[str, str], data: st.DataObject) -> None:
     t = make(slots)
@@ -88,6 +89,7 @@ def test_crm_values_survive_pull_and_push(slots: dict[str, str], data: st.DataOb
     assert Counter(map(str, t.forward(blind, ctx_for("pull")))) == Counter(map(str, canonical))
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a shared, busy machine
 @given(slots=SLOTS, data=st.data())
 def test_canonical_entries_that_fit_survive_push_and_pull(slots: dict[str, str], data: st.DataObject) -> None:
     t = make(slots)
