@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
 from crmsync.phpquery import build_query
+from crmsync.read.links import attach_rest_links, rest_links
 from crmsync.waiting import notify, seconds
 
 from .outbox import Op
@@ -96,6 +97,11 @@ class Lookup:
             values = {"ids": chunk, "id_items": [fill(block.get("id_item", "{id}"), {"id": i}) for i in chunk]}
             for raw in self._walk(block, values, expected=len(set(chunk))):
                 out[self.owner.record_id(raw)] = raw
+        links = rest_links(self.spec.get("links"))
+        if links and out:  # what a pull will see includes the links the listing cannot return
+            listing = self.spec["list"]
+            attach_rest_links(self.owner.session, self.owner.base_url, list(out.values()), links,
+                              listing.get("record_id_field") or listing.get("id_field") or "id")
         return out
 
     # -- lost creates --------------------------------------------------------------------------

@@ -43,3 +43,27 @@ def attach_links(session: Any, base_url: str, pages: list[list[dict[str, Any]]],
     for page in pages:
         for record in page:
             record[links["into"]] = found.get(str(record[record_id_field]), [])
+
+
+def rest_links(links: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``links`` block when it is the REST form (``path``: one POST of the records' ids), else None."""
+    return links if links and "path" in links else None
+
+
+def attach_rest_links(session: Any, base_url: str, records: list[dict[str, Any]], links: dict[str, Any],
+                      id_field: str) -> None:
+    """The REST form: the records' ids POSTed to ``path`` (``size`` a call, each as ``{<id_key>: id}``
+    under ``inputs_key``); each answer row (``records``) names its record at ``from_id`` and lists
+    linked entries at ``to``, each id at ``to_id``. A record the answer does not name has no links."""
+    size = int(links.get("size", 100))
+    found: dict[str, list[str]] = {}
+    ids = [str(r[id_field]) for r in records if r.get(id_field) is not None]
+    for start in range(0, len(ids), size):
+        inputs = [{links.get("id_key", "id"): i} for i in ids[start:start + size]]
+        response = session.post(base_url.rstrip("/") + "/" + links["path"],
+                                json={links.get("inputs_key", "inputs"): inputs}, idempotent=True)  # a read
+        for row in value_at(loads_exact(response.content), links.get("records", "results")) or []:
+            targets = value_at(row, links["to"]) or []
+            found[str(value_at(row, links["from_id"]))] = [str(value_at(t, links["to_id"])) for t in targets]
+    for record in records:
+        record[links["into"]] = found.get(str(record.get(id_field)), [])

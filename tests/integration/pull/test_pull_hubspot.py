@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import phonenumbers
 import pytest
 import requests
 
@@ -58,10 +59,26 @@ def canonical(project, entity):  # noqa: F811
     return {rid: json.loads(text) for rid, text in rows}
 
 
+def associated(server, frm, to, ids):
+    """What the fake associates, through its own v4 batch read: record id → linked ids."""
+    body = requests.post(f"{server.url}/crm/v4/associations/{frm}/{to}/batch/read", headers={
+        "Authorization": "Bearer demo-token"}, json={"inputs": [{"id": i} for i in ids]}, timeout=10).json()
+    return {r["from"]["id"]: [str(t["toObjectId"]) for t in r["to"]] for r in body["results"]}
+
+
 def owners(server):
     body = requests.get(f"{server.url}/crm/v3/owners", headers={"Authorization": "Bearer demo-token"}, timeout=10,
                         params={"limit": 100}).json()
     return {o["id"]: o["email"] for o in body["results"]}
+
+
+def e164(text):
+    """The number as the phone transform writes it (default region RU, as the mapping says)."""
+    number = phonenumbers.parse(text, "RU")
+    if not phonenumbers.is_valid_number(number):
+        return " ".join(text.split())
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return f"{e164};ext={number.extension}" if number.extension else e164
 
 
 def _second(text):
@@ -86,6 +103,13 @@ def test_hubspot_pulls_every_entity_field_by_field_then_only_changes_and_deletio
         budget = (got.get("custom") or {}).get("budget")
         assert (None if budget is None else float(budget)) == (None if p["budget"] is None else float(p["budget"]))
         assert (got.get("custom") or {}).get("notes") == p["notes"]
+        # one property per e-mail / phone: each becomes an entry of its type, an empty one none
+        assert got["emails"] == ([{"value": p["email"].strip().lower(), "type": "work"}] if p["email"] else [])
+        assert got["phones"] == [{"value": e164(p[prop]), "type": kind}
+                                 for prop, kind in (("phone", "work"), ("mobilephone", "mobile")) if p[prop]]
+    # the seed serves both kinds of number and addresses, so the comparisons above saw real values
+    assert any(len(c["phones"]) == 2 for c in contacts.values())
+    assert sum(bool(c["emails"]) for c in contacts.values()) > len(contacts) // 2
     sources = {(c.get("custom") or {}).get("source") for c in contacts.values()}
     assert sources >= {"Сайт"}  # option values ("sayt") become the labels people see
 
@@ -96,6 +120,13 @@ def test_hubspot_pulls_every_entity_field_by_field_then_only_changes_and_deletio
         assert float(got["amount"]) == float(p["amount"])
         assert got["status"] == {"closedwon": "won", "closedlost": "lost"}.get(p["dealstage"], got["status"])
     assert {d["status"] for d in deals.values()} <= {"open", "won", "lost"}
+    # a deal's contacts: the canonical ids of the contacts HubSpot's v4 associations name
+    contact_of = {rid: cid for rid, cid in query(project, "SELECT remote_id, canonical_id FROM sync.links WHERE "
+                                                          "entity = 'contact' AND connection = 'hubspot'")}
+    linked = associated(server, "deals", "contacts", list(raw))
+    assert sum(map(len, linked.values())) > 0
+    for rid, got in deals.items():
+        assert sorted(got.get("contacts") or []) == sorted(contact_of[c] for c in linked.get(rid, []))
 
     tasks, raw = canonical(project, "task"), served(server, "task")
     for rid, record in raw.items():
@@ -111,6 +142,16 @@ def test_hubspot_pulls_every_entity_field_by_field_then_only_changes_and_deletio
     second = pull()
     assert second.entities["contact"]["applied"] == 3 and second.entities["contact"]["read"] <= 6
     assert second.entities["deal"]["applied"] == 0
+    # deals read again through the search endpoint keep their contacts
+    before = canonical(project, "deal")
+    ids = sorted(rid for rid in linked if linked[rid])[:4]
+    touched = requests.post(server.url + "/_fake/touch", json={"entity": "deals", "ids": [int(i) for i in ids]},
+                            timeout=10).json()
+    assert sorted(t["id"] for t in touched["touched"]) == ids
+    assert pull().entities["deal"]["applied"] == len(ids)
+    after = canonical(project, "deal")
+    assert {rid: after[rid]["contacts"] for rid in before} == {rid: before[rid].get("contacts") for rid in before}
+    assert all(after[rid]["contacts"] for rid in ids)
 
     # archived in HubSpot: deleted here
     gone = sorted(raw)[0]

@@ -190,3 +190,60 @@ def test_a_lost_create_is_looked_for_again_while_the_search_index_lags(project, 
     assert hub.server.faults.injected == {"drop-after": 1}
     assert hub.count("contact") == before + 1  # found on the second look, not created again
     assert hub.record("contact", hub.linked("contact", "late"), "firstname")["properties"]["firstname"] == "Late"
+
+
+def _contact_points(hub, remote):
+    p = hub.record("contact", remote, "email", "phone", "mobilephone")["properties"]
+    return p["email"], p["phone"], p["mobilephone"]
+
+
+def test_emails_and_phones_go_each_to_its_property_and_do_not_echo(hubspot):
+    first, second = (r[0] for r in hubspot.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 2"))
+    hubspot.sql("UPDATE canonical.contacts SET updated_at = now(), emails = CAST(? AS JSON), phones = CAST(? AS JSON) "
+                "WHERE id = ?", ['[{"value": "ann.lee@example.org", "type": "work"}]',
+                                 '[{"value": "+79161234567", "type": "mobile"}, {"value": "+74951234567", '
+                                 '"type": "work"}]', first])
+    # cleared here: cleared in HubSpot
+    hubspot.sql("UPDATE canonical.contacts SET updated_at = now(), emails = CAST('[]' AS JSON), "
+                "phones = CAST('[]' AS JSON) WHERE id = ?", [second])
+    sent = hubspot.push()
+    assert sent.entities["contact"]["updated"] == 2 and sent.entities["contact"]["rejected"] == 0, sent.entities
+    assert _contact_points(hubspot, hubspot.linked("contact", first)) == (
+        "ann.lee@example.org", "+74951234567", "+79161234567")
+    assert _contact_points(hubspot, hubspot.linked("contact", second)) == (None, None, None)
+
+    writes = hubspot.writes
+    back = hubspot.pull()
+    assert back.entities["contact"]["applied"] == 0, back.entities  # our writes are no news
+    assert hubspot.sql("SELECT CAST(emails AS VARCHAR), CAST(phones AS VARCHAR) FROM canonical.contacts "
+                       "WHERE id = ?", [second]) == [("[]", "[]")]
+    assert nothing_sent(hubspot.push()) and hubspot.writes == writes
+
+
+def test_a_created_contact_carries_its_email_and_phones(hubspot):
+    hubspot.sql("INSERT INTO canonical.contacts (id, version, first_name, last_name, emails, phones) VALUES "
+                "('with-points', 1, 'Ann', 'Lee', CAST(? AS JSON), CAST(? AS JSON))",
+                ['[{"value": "new.ann@example.org", "type": "work"}]', '[{"value": "+79161234567", "type": "work"}]'])
+    assert hubspot.push().entities["contact"]["created"] == 1
+    assert _contact_points(hubspot, hubspot.linked("contact", "with-points")) == (
+        "new.ann@example.org", "+79161234567", None)
+    hubspot.pull()
+    assert nothing_sent(hubspot.push())
+
+
+def test_more_numbers_than_hubspot_has_properties_set_the_contact_aside_and_the_rest_is_written(hubspot):
+    crowded, plain = (r[0] for r in hubspot.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 2"))
+    remote = hubspot.linked("contact", crowded)
+    before = _contact_points(hubspot, remote)
+    hubspot.sql("UPDATE canonical.contacts SET updated_at = now(), position = 'Crowded', phones = CAST(? AS JSON) "
+                "WHERE id = ?", ['[{"value": "+79161234567", "type": "work"}, {"value": "+74951234567", '
+                                 '"type": "work"}]', crowded])
+    hubspot.sql("UPDATE canonical.contacts SET updated_at = now(), position = 'Plain' WHERE id = ?", [plain])
+    sent = hubspot.push()
+    assert (sent.entities["contact"]["updated"], sent.entities["contact"]["rejected"]) == (1, 1), sent.entities
+    rows = hubspot.sql("SELECT field, reason FROM sync.rejected WHERE direction = 'push'")
+    assert len(rows) == 1 and rows[0][0] == "phones"
+    assert "'+74951234567' (work): its properties (phone) already hold '+79161234567'" in rows[0][1]
+    assert _contact_points(hubspot, remote) == before  # nothing of it was written, no number lost
+    assert hubspot.record("contact", remote, "jobtitle")["properties"]["jobtitle"] != "Crowded"
+    assert hubspot.record("contact", hubspot.linked("contact", plain), "jobtitle")["properties"]["jobtitle"] == "Plain"

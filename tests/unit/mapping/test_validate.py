@@ -35,7 +35,7 @@ def test_an_unknown_transform_says_which_exist() -> None:
     (problem,) = problems(HEAD + "  first_name: {from: first_name, transforms: [{type: txt}]}\n")
     assert problem.startswith("m.yaml:5: fields.first_name.transforms[0].type: unknown transform 'txt' "
                               "(did you mean 'text'?) (allowed: cf_enum, cf_enums, cf_value, company, contact_points, "
-                              "crm_binding,")
+                              "contact_properties, crm_binding,")
 
 
 def test_transform_parameters_are_checked_against_the_transform() -> None:

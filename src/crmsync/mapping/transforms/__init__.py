@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..registry import register_transform
 from .casts import First, Flag, Join, Map, Number, OnlyIf, Text
-from .contact_points import ContactPoints, Email, Multifield, Multitext, Phone
+from .contact_points import ContactPoints, ContactProperties, Email, Multifield, Multitext, Phone
 from .custom_values import CfEnum, CfEnums, CfValue, UfEnum
 from .references import (
     Company,
@@ -24,7 +24,7 @@ BUILTINS = {
     "text": Text, "number": Number, "map": Map, "flag": Flag, "join": Join, "only_if": OnlyIf, "first": First,
     "unix_time": UnixTime, "iso_time": IsoTime, "unix_date": UnixDate, "iso_date": IsoDate,
     "phone": Phone, "email": Email, "multitext": Multitext, "multifield": Multifield,
-    "contact_points": ContactPoints,
+    "contact_points": ContactPoints, "contact_properties": ContactProperties,
     "cf_value": CfValue, "cf_enum": CfEnum, "cf_enums": CfEnums, "uf_enum": UfEnum,
     "user": UserRef, "pipeline": PipelineRef, "stage": StageRef, "stage_status": StageStatus,
     "link": Link, "links": Links, "entity_ref": EntityRef, "crm_binding": CrmBinding,

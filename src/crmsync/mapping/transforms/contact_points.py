@@ -2,7 +2,8 @@
 
 Canonical phones and e-mails are lists of ``{value, type}``. ``contact_points`` converts a CRM's
 list of entries and its kind codes, with the entry's keys as parameters (``multitext`` and
-``multifield`` are two common shapes of it, kept as shorthands); ``phone`` and ``email`` then
+``multifield`` are two common shapes of it, kept as shorthands); ``contact_properties`` builds the
+same list from separate one-value properties (email, phone, mobilephone); ``phone`` and ``email`` then
 normalise each value, on a single text or on such a list.
 """
 
@@ -226,3 +227,58 @@ class Multifield(ContactPoints):
                "go first with DELETE: Y)")
     params = {"kinds": KINDS, "default": DEFAULT_KIND}
     defaults = {"value_key": "VALUE", "kind_key": "VALUE_TYPE", "deleted": {"DELETE": "Y"}, "replace": {"id": "ID"}}
+
+
+class ContactProperties(Transform):
+    summary = ("separate properties, one value each (`from: [a.phone, a.mobile]`, or one path for one property) ⇄ "
+               "[{value, type}]; push puts "
+               "each entry in the free property of its type and sets aside more entries than there are properties")
+    params = {"properties": {
+        "type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
+        "description": "property → canonical type, in the order of the field's `from` list (e.g. {phone: work, "
+                       "mobilephone: mobile}); a type may be listed for several properties"}}
+    required = ("properties",)
+    handles_none = True
+
+    def _values(self, value: Any, ctx: Context) -> list[Any]:
+        names = list(self.spec["properties"])
+        if len(names) == 1:  # `from` is then the property's own path, not a list
+            if isinstance(value, (list, dict)):
+                raise ctx.reject(f"expects the one value of property {names[0]}, got {value!r}")
+            return [value]
+        # The names only label the positions: a `from` of another length is a mapping error, said loudly
+        if not isinstance(value, list) or len(value) != len(names):
+            raise ctx.reject(f"expects the values of {len(names)} properties ({', '.join(names)}) from a `from` list "
+                             f"of the same length, got {value!r}")
+        return value
+
+    def forward(self, value: Any, ctx: Context) -> Any:
+        kinds = list(self.spec["properties"].values())
+        return [{"value": v, "type": kind} for v, kind in zip(self._values(value, ctx), kinds, strict=True)
+                if v not in (None, "")]
+
+    def inverse(self, value: Any, ctx: Context) -> Any:
+        slots = list(self.spec["properties"].items())
+        out: list[Any] = [None] * len(slots)   # a property with no entry is cleared, as the record now says
+        entries = list(value or ())
+        now = [ctx.current] if len(slots) == 1 else ctx.current
+        if not isinstance(now, list) or len(now) != len(slots):
+            now = [None] * len(slots)
+        # A value the CRM holds now stays in its property: two properties of one type never swap on a push
+        for i, (_, kind) in enumerate(slots):
+            held = next((e for e in entries if e["type"] == kind and now[i] not in (None, "") and e["value"] == now[i]),
+                        None)
+            if held is not None:
+                out[i] = held["value"]
+                entries.remove(held)
+        for item in entries:
+            free = next((i for i, (_, kind) in enumerate(slots) if kind == item["type"] and out[i] is None), None)
+            if free is None:
+                same = [name for name, kind in slots if kind == item["type"]]
+                where = (f"its properties ({', '.join(same)}) already hold " + ", ".join(
+                    repr(out[i]) for i, (_, kind) in enumerate(slots) if kind == item["type"])) if same else (
+                    f"no property takes that type (properties: {', '.join(f'{n}: {k}' for n, k in slots)})")
+                raise ctx.reject(f"cannot write {item['value']!r} ({item['type']}): {where}; the CRM keeps one value "
+                                 "per property, so the field is set aside rather than losing an entry")
+            out[free] = item["value"]
+        return out[0] if len(slots) == 1 else out
