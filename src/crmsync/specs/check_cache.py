@@ -58,7 +58,7 @@ class CheckCache:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return {k for k in data.get("passed", []) if isinstance(k, str)}
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, TypeError):
             return set()
 
     def key(self, kind: str, texts: Iterable[bytes | str]) -> str:
