@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from crmsync.project import Project
 
 from .check_cache import CheckCache, file_bytes
@@ -116,19 +114,25 @@ def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:
 def _check_canonical(files: list[SpecFile], problems: list[Problem], cache: CheckCache | None = None
                      ) -> dict[str, SpecFile]:
     out: dict[str, SpecFile] = {}
-    meta = Draft202012Validator.META_SCHEMA
     for f in files:
         entity = f.path.name[: -len(CANONICAL_SUFFIX)]
         out[entity] = f
         if f.data is None:
             _empty(f, "canonical schema", problems)
             continue
-        found = _cached_check(cache, "canonical", [file_bytes(f.path)], lambda f=f: check(f.data, meta, f.name))
+        found = _cached_check(cache, "canonical", [file_bytes(f.path)],
+                              lambda f=f: check(f.data, _meta_schema(), f.name))
         if not found and not isinstance(f.data.get("properties") if isinstance(f.data, dict) else None, dict):
             found = [Problem(f.name, getattr(f.data, "line", None), "properties",
                              "a canonical schema must describe its fields under 'properties'")]
         problems.extend(found)
     return out
+
+
+def _meta_schema() -> dict[str, Any]:
+    from jsonschema import Draft202012Validator  # only when a canonical schema is checked (not cached)
+
+    return Draft202012Validator.META_SCHEMA
 
 
 def _canonical_fields(f: SpecFile | None) -> dict[str, Any]:
