@@ -82,3 +82,14 @@ def test_deleting_or_corrupting_the_cache_changes_nothing(tmp_path):
     _cache(project).write_text('{"passed": 7}')
     wrong_shape = _validate(project)
     assert cold == warm == deleted == corrupt == wrong_shape
+
+
+def test_a_transform_registered_in_the_process_is_part_of_the_key(tmp_path, monkeypatch):
+    from crmsync.mapping import registry
+    from crmsync.mapping.transforms.casts import Text
+    from crmsync.specs.check_cache import CheckCache
+
+    project = make_project(tmp_path / "p")
+    before = CheckCache(project).key("mapping", [b"same text"])
+    monkeypatch.setitem(registry._TRANSFORMS, "text", type("OtherText", (Text,), {}))
+    assert CheckCache(project).key("mapping", [b"same text"]) != before

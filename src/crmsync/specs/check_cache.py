@@ -2,16 +2,18 @@
 
 JSON Schema validation of every YAML file was the largest fixed cost of a run that has nothing to
 do (issue 18). A check is a pure function of the checked text, the texts it is checked against
-(a mapping: its connector and the canonical schemas), and the checking code (crmsync's own files
-and the installed plugins). A check that passed is remembered under a hash of all of those, in
-``.crmsync/cache/spec-checks.json``. Only passes are remembered: a file with a problem is checked
-every time, so its messages always come from the checker itself. The file is only an optimisation:
-a missing, unreadable or corrupt cache means "check everything", and failing to write it is ignored.
+(a mapping: its connector and the canonical schemas), and the checking code (crmsync's own files,
+the installed plugins and what is registered in the process). A check that passed is remembered
+under a hash of all of those, in ``.crmsync/cache/spec-checks.json``. Only passes are remembered:
+a file with a problem is checked every time, so its messages always come from the checker itself.
+The file is only an optimisation: a missing, unreadable or corrupt cache means "check everything",
+and failing to write it is ignored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -45,6 +47,24 @@ def _checker_fingerprint() -> str:
     return h.hexdigest()
 
 
+def _registered() -> str:
+    """What is registered in this process (block types, transforms): a check's allowed types come from
+    here, and code can register more than the installed files say (a plugin's setup, a test)."""
+    from crmsync.plugins import load_plugins
+
+    from .registry import block_types, registered_blocks
+
+    load_plugins()
+    parts = [f"{block}:{name}:{json.dumps(entry.branch(), sort_keys=True, default=str)}"
+             for block in registered_blocks() for name, entry in sorted(block_types(block).items())]
+    if importlib.util.find_spec("crmsync.mapping") is not None:
+        from crmsync.mapping.registry import get_transform, transform_names
+
+        parts += [f"transform:{n}:{get_transform(n).__module__}.{get_transform(n).__qualname__}"
+                  for n in transform_names()]
+    return "\n".join(parts)
+
+
 class CheckCache:
     """The set of check keys known to pass; :meth:`save` keeps only the keys this load used."""
 
@@ -52,7 +72,7 @@ class CheckCache:
         self.path = project.state_dir / "cache" / CACHE_FILE
         self._known = self._read()
         self._passed: set[str] = set()
-        self._fingerprint = _checker_fingerprint()
+        self._fingerprint = hashlib.sha256(f"{_checker_fingerprint()}\0{_registered()}".encode()).hexdigest()
 
     def _read(self) -> set[str]:
         try:
