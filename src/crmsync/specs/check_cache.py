@@ -104,11 +104,14 @@ class CheckCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".spec-checks.")
+        except OSError:
+            return  # a read-only project still runs; it only checks every file each time
+        try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump({"passed": sorted(self._passed)}, out)
             os.replace(tmp, self.path)  # atomic: a concurrent run reads the old or the new set, never half
         except OSError:
-            pass  # a read-only project still runs; it only checks every file each time
+            Path(tmp).unlink(missing_ok=True)
 
 
 def file_bytes(path: Path) -> bytes:
