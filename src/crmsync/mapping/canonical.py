@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError, validators
 
 from ..specs.problems import dotted
 from .errors import Rejection
@@ -34,12 +33,25 @@ def within_scale(value: int | float | Decimal, places: int) -> bool:
 
 
 def _x_scale(validator: Any, places: Any, instance: Any, schema: dict[str, Any]) -> Any:
+    from jsonschema import ValidationError
+
     if type(instance) in (int, float, Decimal) and not within_scale(instance, places):
         yield ValidationError(f"{instance!r} has more than {places} decimal places")
 
 
-# ``x-scale`` (crmsync.canonical.tables: the DECIMAL column's scale) is checked, not rounded away by the store.
-CanonicalValidator = validators.extend(Draft202012Validator, {"x-scale": _x_scale})
+@cache
+def canonical_validator() -> Any:
+    """The validator class; built on first use, so a run that validates no record does not import jsonschema."""
+    from jsonschema import Draft202012Validator, validators
+
+    # ``x-scale`` (crmsync.canonical.tables: the DECIMAL column's scale) is checked, not rounded away by the store.
+    return validators.extend(Draft202012Validator, {"x-scale": _x_scale})
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CanonicalValidator":  # the old module-level name (conflict_review and plugins import it)
+        return canonical_validator()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CanonicalCheck:
@@ -53,7 +65,7 @@ class CanonicalCheck:
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        self._validator = CanonicalValidator(schema)
+        self._validator = canonical_validator()(schema)
         try:
             self._fast = compile_schema(schema)
         except Unsupported:

@@ -13,10 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from crmsync.project import Project
 
+from .check_cache import CheckCache, file_bytes
 from .discovery import CANONICAL_SUFFIX, Found, SpecFile, discover
 from .models import Connector, Pipeline
 from .problems import Problem, did_you_mean
@@ -50,11 +49,15 @@ def load_specs(project: Project, *, mapping_check: MappingCheck | None = None) -
     found = discover(project)
     specs = Specs(project, files=[f.name for f in found.all_files()])
     problems = list(found.problems)
+    cache = CheckCache(project)
 
-    connectors = _check_named(found.connectors, "connector", problems)
-    pipelines = _check_named(found.pipelines, "pipeline", problems)
-    canonical = _check_canonical(found.canonical, problems)
-    mapped = _check_mappings(found, connectors, canonical, problems, mapping_check or _mapping_check())
+    connectors = _check_named(found.connectors, "connector", problems, cache)
+    pipelines = _check_named(found.pipelines, "pipeline", problems, cache)
+    canonical = _check_canonical(found.canonical, problems, cache)
+    # A check passed in by a caller is not the one the cache's keys stand for: run it every time.
+    mapped = _check_mappings(found, connectors, canonical, problems, mapping_check or _mapping_check(),
+                             cache if mapping_check is None else None)
+    cache.save()
     stored = _stored_connection_crms(project)
     for f in found.pipelines:
         if isinstance(f.data, dict):
@@ -70,16 +73,29 @@ def load_specs(project: Project, *, mapping_check: MappingCheck | None = None) -
     return specs
 
 
-def _check_named(files: list[SpecFile], kind: str, problems: list[Problem]) -> dict[str, SpecFile]:
+def _cached_check(cache: CheckCache | None, kind: str, texts: list[bytes], run: Callable[[], list[Problem]]
+                  ) -> list[Problem]:
+    """``run()``, unless the same check of the same texts passed before; only passes are remembered."""
+    key = cache.key(kind, texts) if cache is not None else None
+    if key is not None and cache.passed(key):
+        return []
+    found = run()
+    if key is not None and not found:
+        cache.remember(key)
+    return found
+
+
+def _check_named(files: list[SpecFile], kind: str, problems: list[Problem], cache: CheckCache | None = None
+                 ) -> dict[str, SpecFile]:
     """Schema-check connectors or pipelines; {file stem: file} for those that parsed."""
-    schema = load_schema(kind)
     out: dict[str, SpecFile] = {}
     for f in files:
         out[f.path.stem] = f    # unparsable ones too: they exist, and their problem is already reported
         if f.data is None:
             _empty(f, kind, problems)
             continue
-        file_problems = check(f.data, schema, f.name)
+        file_problems = _cached_check(cache, kind, [file_bytes(f.path)],
+                                      lambda f=f: check(f.data, load_schema(kind), f.name))
         problems.extend(file_problems)
         name = f.data.get("name") if isinstance(f.data, dict) else None
         if isinstance(name, str) and name != f.path.stem and not any(p.path == "name" for p in file_problems):
@@ -95,21 +111,28 @@ def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:
                                                f"(`crmsync init` writes an example of each kind)"))
 
 
-def _check_canonical(files: list[SpecFile], problems: list[Problem]) -> dict[str, SpecFile]:
+def _check_canonical(files: list[SpecFile], problems: list[Problem], cache: CheckCache | None = None
+                     ) -> dict[str, SpecFile]:
     out: dict[str, SpecFile] = {}
-    meta = Draft202012Validator.META_SCHEMA
     for f in files:
         entity = f.path.name[: -len(CANONICAL_SUFFIX)]
         out[entity] = f
         if f.data is None:
             _empty(f, "canonical schema", problems)
             continue
-        found = check(f.data, meta, f.name)
+        found = _cached_check(cache, "canonical", [file_bytes(f.path)],
+                              lambda f=f: check(f.data, _meta_schema(), f.name))
         if not found and not isinstance(f.data.get("properties") if isinstance(f.data, dict) else None, dict):
             found = [Problem(f.name, getattr(f.data, "line", None), "properties",
                              "a canonical schema must describe its fields under 'properties'")]
         problems.extend(found)
     return out
+
+
+def _meta_schema() -> dict[str, Any]:
+    from jsonschema import Draft202012Validator  # only when a canonical schema is checked (not cached)
+
+    return Draft202012Validator.META_SCHEMA
 
 
 def _canonical_fields(f: SpecFile | None) -> dict[str, Any]:
@@ -118,7 +141,8 @@ def _canonical_fields(f: SpecFile | None) -> dict[str, Any]:
 
 
 def _check_mappings(found: Found, connectors: dict[str, SpecFile], canonical: dict[str, SpecFile],
-                    problems: list[Problem], validate_mapping: MappingCheck | None) -> dict[tuple[str, str], SpecFile]:
+                    problems: list[Problem], validate_mapping: MappingCheck | None,
+                    cache: CheckCache | None = None) -> dict[tuple[str, str], SpecFile]:
     """Folders name connectors and files canonical entities; then each file's own checks (incl. `source`)."""
     out: dict[tuple[str, str], SpecFile] = {}
     for crm, files in found.mapping_dirs.items():
@@ -141,7 +165,12 @@ def _check_mappings(found: Found, connectors: dict[str, SpecFile], canonical: di
                 schemas = {e: c.data for e, c in canonical.items() if c.data is not None}
                 # The folder names the connector: a wrong `name:` inside it is reported once, on the connector.
                 named = {**connector.data, "name": crm}
-                problems.extend(validate_mapping(f.data, file=f.name, canonical=schemas, connector=named))
+                # What the check reads: this file, its connector (named by the folder) and every canonical schema.
+                texts = [file_bytes(f.path), crm.encode(), file_bytes(connector.path)]
+                for e in sorted(schemas):
+                    texts += [e.encode(), file_bytes(canonical[e].path)]
+                problems.extend(_cached_check(cache, "mapping", texts, lambda f=f, s=schemas, n=named: validate_mapping(
+                    f.data, file=f.name, canonical=s, connector=n)))
             elif has_schema("mapping"):
                 problems.extend(check(f.data, load_schema("mapping"), f.name))
     return out

@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .problems import Problem, did_you_mean, dotted
 from .yamlload import line_of
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
                "number": "a number", "boolean": "true or false", "null": "null"}
 
 
 def check(data: Any, schema: dict[str, Any], file: str) -> list[Problem]:
+    from jsonschema import Draft202012Validator  # here: a run whose specs passed before needs no jsonschema
+
     validator = Draft202012Validator(schema)
     problems: list[Problem] = []
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):

@@ -13,9 +13,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-import phonenumbers
-
 from ..context import Context
+from ..phonelib import phonenumbers  # imported on the first phone parsed, not when transforms register
 from ..registry import Transform
 
 KINDS = {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
