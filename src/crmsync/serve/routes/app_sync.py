@@ -8,26 +8,22 @@ and everything they read or write is the token's tenant's own project folder.
 
 from __future__ import annotations
 
-import html
 import json
-import threading
-import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from crmsync.errors import CrmsyncError
+from crmsync.serve.consents import CONSENT, ConsentQuery, PendingConsents, page
 from crmsync.serve.errors import ApiError, ErrorBody, from_library
 
 router = APIRouter(prefix="/api/sync", tags=["app sync"])
 CALLBACK = "/api/sync/connection/callback"
-PENDING_SECONDS = 900
-_pending: dict[str, tuple[float, str, Any]] = {}   # OAuth state → (when, tenant, options)
-_pending_lock = threading.Lock()
+_consents = PendingConsents()   # OAuth state → (when, the tenant that asked, options)
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the app's identity provider (docs/app-sync.md)")
 _BEARER = Depends(_bearer)
 CHALLENGE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
@@ -236,31 +232,11 @@ def delete_connection(request: Request, id: str, state: Any = _TENANT) -> dict[s
 @router.get("/connection/auth-url", responses=responses(400, 401, 409, 404),
             summary="OAuth: the CRM's consent URL; the CRM redirects to this server's callback, which connects")
 def auth_url(request: Request, state: Any = _TENANT, name: str = Query(description="The connection's name"),
-             crm: str = Query(description="The connector: a file in connectors/"),
-             client_id: str = Query(description="The integration's client id"),
-             x_client_secret: str | None = Header(None, description="The integration's secret (a header: never in a "
-                                                                    "URL or a log)"),
-             base_url: str | None = None, subdomain: str | None = None, portal: str | None = None,
-             authorize_url: str | None = None, token_url: str | None = None, replace: bool = False) -> dict[str, Any]:
-    from urllib.parse import parse_qsl, urlsplit
-
-    from crmsync.connections.connect import ConnectOptions
+             query: ConsentQuery = CONSENT) -> dict[str, Any]:
     from crmsync.connections.connect import auth_url as consent
 
-    if not x_client_secret:
-        raise ApiError(400, "bad_request", "send the integration's client secret in the X-Client-Secret header")
-    redirect = str(request.base_url).rstrip("/") + CALLBACK
-    opts = ConnectOptions(crm=crm, name=name, client_id=client_id, client_secret=x_client_secret, base_url=base_url,
-                          subdomain=subdomain, portal=portal, authorize_url=authorize_url, token_url=token_url,
-                          redirect_uri=redirect, replace=replace)
-    result = _locked(state, lambda: consent(state.tenant.project, opts))
-    oauth_state = dict(parse_qsl(urlsplit(result.url).query)).get("state", "")
-    with _pending_lock:
-        now = time.monotonic()
-        for old in [s for s, (at, _, _) in _pending.items() if now - at > PENDING_SECONDS]:
-            del _pending[old]
-        _pending[oauth_state] = (now, state.tenant.id, opts)
-    return {**result.to_dict(), "expires_in": PENDING_SECONDS}
+    opts = query.options(request, name, CALLBACK)
+    return _consents.start(opts, state.tenant.id, lambda o: _locked(state, lambda: consent(state.tenant.project, o)))
 
 
 @router.get(CALLBACK.removeprefix("/api/sync"), response_class=HTMLResponse, include_in_schema=False)
@@ -269,19 +245,16 @@ def oauth_callback(request: Request) -> HTMLResponse:
     in for the JWT here."""
     from crmsync.connections.connect import connect
 
-    oauth_state = request.query_params.get("state", "")
-    with _pending_lock:
-        entry = _pending.pop(oauth_state, None)
-    if entry is None or time.monotonic() - entry[0] > PENDING_SECONDS:
-        return _page(400, "This authorisation link is unknown, used or expired. Ask the app for a new one.")
-    _, tenant_id, opts = entry
-    opts.code = str(request.url)
+    taken = _consents.take(request)
+    if taken is None:
+        return page(400, "This authorisation link is unknown, used or expired. Ask the app for a new one.")
+    tenant_id, opts = taken
     state = request.app.state.app_sync.state(tenant_id)
     try:
         connected = _locked(state, lambda: connect(state.tenant.project, opts))
     except ApiError as err:
-        return _page(err.status, f"Nothing was saved: {err.message}")
-    return _page(200, f"Connected {connected.name} ({connected.crm}). You can close this window.")
+        return page(err.status, f"Nothing was saved: {err.message}")
+    return page(200, f"Connected {connected.name} ({connected.crm}). You can close this window.")
 
 
 def _iso(value: Any) -> str | None:
@@ -296,8 +269,3 @@ def _locked(state: Any, work: Any) -> Any:
         return _run(work)
     finally:
         lock.release()
-
-
-def _page(status: int, message: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html><head><meta charset=utf-8><title>crmsync</title></head><body>"
-                        f"<h3>crmsync</h3><p id=message>{html.escape(message)}</p></body></html>", status_code=status)

@@ -3,31 +3,26 @@
 OAuth: ``GET /api/connections/{name}/auth-url`` answers the CRM's consent URL whose redirect is this
 server's own ``/api/oauth/callback``; the CRM sends the browser there, and the callback finishes
 the connection as ``crmsync connect`` would (code exchange, one checking call, encrypted save).
-The client secret stays in the server's memory between the two (at most ``PENDING_SECONDS``).
+The client secret stays in the server's memory between the two (crmsync.serve.consents).
 """
 
 from __future__ import annotations
 
-import html
-import threading
-import time
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from crmsync.errors import CrmsyncError
 from crmsync.serve import storeguard
 from crmsync.serve.auth import require
+from crmsync.serve.consents import CONSENT, ConsentQuery, PendingConsents, page
 from crmsync.serve.errors import ApiError, from_library, responses
 
 router = APIRouter(prefix="/api", tags=["connections"])
 CALLBACK = "/api/oauth/callback"
-PENDING_SECONDS = 900
-_pending: dict[str, tuple[float, Any]] = {}
-_pending_lock = threading.Lock()
+_consents = PendingConsents()
 
 
 @router.get("/connections", summary="Connections and their status (as `crmsync connections list --json`)",
@@ -75,29 +70,12 @@ def delete_connection(request: Request, name: str) -> dict[str, Any]:
 @router.get("/connections/{name}/auth-url", responses=responses(400, 401, 403),
             summary="OAuth: the CRM's consent URL; the CRM redirects to this server's callback, which connects",
             dependencies=[Depends(require("admin"))])
-def auth_url(request: Request, name: str, crm: str = Query(description="The connector: a file in connectors/"),
-             client_id: str = Query(description="The integration's client id"),
-             x_client_secret: str | None = Header(None, description="The integration's secret (a header, so it is "
-                                                                    "never in a URL or a log)"),
-             base_url: str | None = None, subdomain: str | None = None, portal: str | None = None,
-             authorize_url: str | None = None, token_url: str | None = None, replace: bool = False) -> dict[str, Any]:
-    from crmsync.connections.connect import ConnectOptions
+def auth_url(request: Request, name: str, query: ConsentQuery = CONSENT) -> dict[str, Any]:
     from crmsync.connections.connect import auth_url as consent
 
-    if not x_client_secret:
-        raise ApiError(400, "bad_request", "send the integration's client secret in the X-Client-Secret header")
-    redirect = str(request.base_url).rstrip("/") + CALLBACK
-    opts = ConnectOptions(crm=crm, name=name, client_id=client_id, client_secret=x_client_secret, base_url=base_url,
-                          subdomain=subdomain, portal=portal, authorize_url=authorize_url, token_url=token_url,
-                          redirect_uri=redirect, replace=replace)
-    result = storeguard.write(request, lambda: consent(request.app.state.project, opts))
-    state = dict(parse_qsl(urlsplit(result.url).query)).get("state", "")
-    with _pending_lock:
-        now = time.monotonic()
-        for old in [s for s, (at, _) in _pending.items() if now - at > PENDING_SECONDS]:
-            del _pending[old]
-        _pending[state] = (now, opts)
-    return {**result.to_dict(), "expires_in": PENDING_SECONDS}
+    project = request.app.state.project
+    opts = query.options(request, name, CALLBACK)
+    return _consents.start(opts, None, lambda o: storeguard.write(request, lambda: consent(project, o)))
 
 
 @router.get(CALLBACK.removeprefix("/api"), response_class=HTMLResponse, include_in_schema=False)
@@ -105,22 +83,14 @@ def oauth_callback(request: Request) -> HTMLResponse:
     """Where the CRM sends the browser back; the one-time ``state`` stands in for an API key here."""
     from crmsync.connections.connect import connect
 
-    state = request.query_params.get("state", "")
-    with _pending_lock:
-        entry = _pending.pop(state, None)
-    if entry is None or time.monotonic() - entry[0] > PENDING_SECONDS:
-        return _page(400, "This authorisation link is unknown, used or expired. Ask for a new one "
-                          "(GET /api/connections/NAME/auth-url).")
-    opts = entry[1]
-    opts.code = str(request.url)
+    taken = _consents.take(request)
+    if taken is None:
+        return page(400, "This authorisation link is unknown, used or expired. Ask for a new one "
+                         "(GET /api/connections/NAME/auth-url).")
+    opts = taken[1]
     try:
         connected = storeguard.write(request, lambda: connect(request.app.state.project, opts))
     except CrmsyncError as exc:
         err = from_library(exc)
-        return _page(err.status, f"Nothing was saved: {err.message}")
-    return _page(200, f"Connected {connected.name} ({connected.crm}, {connected.base_url}). You can close this window.")
-
-
-def _page(status: int, message: str) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html><head><meta charset=utf-8><title>crmsync</title></head><body>"
-                        f"<h3>crmsync</h3><p id=message>{html.escape(message)}</p></body></html>", status_code=status)
+        return page(err.status, f"Nothing was saved: {err.message}")
+    return page(200, f"Connected {connected.name} ({connected.crm}, {connected.base_url}). You can close this window.")
