@@ -10,7 +10,8 @@ import json
 import pytest
 import requests
 
-from crmsync.fakes import start_fake
+from crmsync.fakes import make_app
+from crmsync.fakes.server import Stats
 from tests.integration.push.test_push_cli import sql
 from tests.integration.sync.test_sync_cli import AMO
 from tests.integration.test_pull_cli import run, run_here
@@ -147,22 +148,23 @@ def test_an_amocrm_answering_as_another_account_stops_the_run_before_it_writes(p
     cid = sql(project, "SELECT canonical_id FROM sync.links WHERE connection = 'amocrm' AND entity = 'contact' "
                        "LIMIT 1")[0][0]
     sql(project, "UPDATE canonical.contacts SET position = 'NotForTheOther' WHERE id = ?", [cid])
-    port = int(first.url.rsplit(":", 1)[1])
-    first.stop()
     # The same address and token now reach another account (e.g. the subdomain was given to someone else).
-    with start_fake("amocrm", port=port, token="demo-token", **other_account("amocrm")) as second:
-        for command in ("sync", "push", "pull"):
-            r = run(project, command, "amocrm", ok=False)
-            assert r.returncode == 2, (command, r.stdout, r.stderr)
-            assert "is bound to the AmoCRM / Kommo (API v4) account account_id 30957638, subdomain demo" in r.stderr
-            assert "now reaches the account account_id 777, subdomain other" in r.stderr
-            assert "stopped before writing anything" in r.stderr and "--new-account" in r.stderr
-        assert writes(second) == 0
-        assert "NotForTheOther" not in json.dumps(records(second, "contacts"))
-        routes = {route.split("?")[0] for route in second.stats.by_route}
-        assert routes == {"GET /api/v4/account"}, routes   # the check call, and nothing else
-        tested = run(project, "connections", "test", "amocrm", ok=False)
-        assert tested.returncode == 2 and "now reaches the account account_id 777" in tested.stderr
+    # The server at that address answers as the other account from now on: swapped in place, because a
+    # port let go may be taken by another process before a new server binds it.
+    second = first
+    second.app, second.stats = make_app("amocrm", token="demo-token", **other_account("amocrm")), Stats()
+    for command in ("sync", "push", "pull"):
+        r = run(project, command, "amocrm", ok=False)
+        assert r.returncode == 2, (command, r.stdout, r.stderr)
+        assert "is bound to the AmoCRM / Kommo (API v4) account account_id 30957638, subdomain demo" in r.stderr
+        assert "now reaches the account account_id 777, subdomain other" in r.stderr
+        assert "stopped before writing anything" in r.stderr and "--new-account" in r.stderr
+    assert writes(second) == 0
+    assert "NotForTheOther" not in json.dumps(records(second, "contacts"))
+    routes = {route.split("?")[0] for route in second.stats.by_route}
+    assert routes == {"GET /api/v4/account"}, routes   # the check call, and nothing else
+    tested = run(project, "connections", "test", "amocrm", ok=False)
+    assert tested.returncode == 2 and "now reaches the account account_id 777" in tested.stderr
     failed = sql(project, "SELECT kind, error FROM sync.runs WHERE status = 'failed' ORDER BY started_at")
     assert [k for k, _ in failed] == ["sync", "push", "pull"] and all("now reaches" in e for _, e in failed)
 
