@@ -100,6 +100,22 @@ def wait_for(predicate: Any, timeout: float, what: str, every: float = 0.1) -> A
 
 
 def start_serve(project: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    # free_port() lets the port go before serve binds it: under parallel test workers another process may
+    # take it in between, and then serve stops at once saying so; it is started again on another port.
+    for attempt in range(3):
+        try:
+            return _start_serve(project, *args, env=env)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(AssertionError):
+    pass
+
+
+def _start_serve(project: Path, *args: str, env: dict[str, str] | None = None) -> Served:
     port = free_port()
     log = project / f"serve-{port}.log"
     proc = subprocess.Popen([*crmsync_cmd(), "serve", "--project-dir", str(project), "--port", str(port), *args],
@@ -109,7 +125,10 @@ def start_serve(project: Path, *args: str, env: dict[str, str] | None = None) ->
 
     def up() -> bool:
         if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}:\n{served.output()}")
+            output = served.output()
+            if "address already in use" in output.lower():
+                raise PortTaken(f"port {port} was taken before serve bound it:\n{output}")
+            raise AssertionError(f"serve exited with {proc.returncode}:\n{output}")
         try:
             return requests.get(served.base + "/healthz", timeout=1).status_code == 200
         except requests.ConnectionError:
