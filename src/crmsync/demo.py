@@ -119,12 +119,25 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
             demo.samples = [{"name": r[0], "phones": [p["value"] for p in json.loads(r[1] or "[]")],
                              "emails": [e["value"] for e in json.loads(r[2] or "[]")], "company": r[3],
                              "version": r[4]} for r in rows]
+    _drop_unconnected_pipelines(root, {demo.crm for demo in out}, progress)
     from crmsync.serve.keys import create_key
 
     key = create_key(project, "demo-page", "operate")["token"]  # the project is reset on every run: no clash
     command = f"crmsync serve --project-dir {root} --with-fakes"
     return DemoResult(str(root), str(store), out, counts,
                       {"command": command, "page": "http://127.0.0.1:8710/", "api_key": key})
+
+
+def _drop_unconnected_pipelines(root: Path, connected: set[str], progress: Callable[[str], None]) -> None:
+    """The scaffold ships a pipeline for every connector; the demo connects some. The others leave its
+    project, so that `crmsync serve` on it schedules only runs that can succeed."""
+    import yaml
+
+    for path in sorted((root / "pipelines").glob("*.yaml")):
+        connection = (yaml.safe_load(path.read_text()) or {}).get("connection")
+        if connection not in connected:
+            path.unlink()
+            progress(f"pipelines/{path.name} left out of the demo project: it has no connection {connection!r}")
 
 
 def _edit_amount_both_sides(project: Project, crm: str, server: Any) -> dict[str, Any]:
