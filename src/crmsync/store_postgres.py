@@ -19,7 +19,7 @@ import duckdb
 
 from crmsync.errors import UserError
 
-from .store_sql import KEYS, Statement, to_postgres
+from .store_sql import Statement, to_postgres
 
 DEFAULT_DSN_ENV = "CRMSYNC_PG_DSN"
 
@@ -85,7 +85,7 @@ class PgConnection:
         from psycopg.types.string import TextLoader
 
         self._raw = raw
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._last: PgResult | None = None
         for name in ("json", "jsonb"):  # DuckDB returns JSON as its text; callers parse it where they need to
             raw.adapters.register_loader(name, TextLoader)
@@ -116,6 +116,11 @@ class PgConnection:
     @property
     def description(self) -> Any:
         return self._last.description if self._last else None
+
+    def cursor(self) -> PgCursor:
+        """Another result set on the same connection (and transaction): DuckDB's cursor is a second
+        connection to the same database, used where statements run on ``con`` between its pages."""
+        return PgCursor(self)
 
     def begin(self) -> None:
         self.execute("BEGIN")
@@ -153,7 +158,8 @@ class PgConnection:
         cur = self._raw.cursor()
         with self._errors():
             if statement.slots or isinstance(params, dict):
-                cur.execute(self._text(statement), self._params(statement, params))
+                values = self._params(statement, params)
+                cur.execute(_typed_lists(self._text(statement), values), values)
             else:
                 cur.execute(self._text(statement).replace("%%", "%"))
         return PgResult(cur)
@@ -161,7 +167,10 @@ class PgConnection:
     def _text(self, statement: Statement) -> str:
         if statement.upsert_into is None:
             return statement.sql
-        return statement.sql.replace(KEYS, self._primary_key(statement.upsert_into))
+        key, columns = self._table_keys(statement.upsert_into)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in statement.upsert_columns or columns if c not in key)
+        target = ", ".join(f'"{k}"' for k in key)
+        return f"{statement.sql} ON CONFLICT ({target}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
 
     def _params(self, statement: Statement, params: Any) -> Any:
         if isinstance(params, dict):
@@ -172,26 +181,77 @@ class PgConnection:
             out.append(next(given) if slot is None else _staged_rows(slot))
         return out
 
-    def _primary_key(self, table: str) -> str:
+    def _table_keys(self, table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A table's primary key and its columns, from the catalog (once per connection)."""
         if table not in self._keys:
             schema, _, name = table.rpartition(".")
-            rows = self._raw.execute(
+            regclass = f'"{schema or "public"}"."{name}"'
+            key = tuple(r[0] for r in self._raw.execute(
                 "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
-                [f'"{schema or "public"}"."{name}"']).fetchall()
-            if not rows:
+                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary", [regclass]))
+            if not key:
                 raise duckdb.BinderException(f"INSERT OR REPLACE INTO {table}: the table has no primary key")
-            self._keys[table] = ", ".join(f'"{r[0]}"' for r in rows)
+            columns = tuple(r[0] for r in self._raw.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+                "ORDER BY attnum", [regclass]))
+            self._keys[table] = (key, columns)
         return self._keys[table]
 
     def _errors(self) -> Any:
         return _translated_errors()
 
 
+def _typed_lists(text: str, values: Any) -> str:
+    """A list of strings goes as ``text[]``: psycopg sends strings untyped (so Postgres can read them as
+    JSON, timestamps …), and ``unnest`` of an untyped array is ambiguous."""
+    if not isinstance(values, list) or not any(isinstance(v, (list, tuple)) for v in values):
+        return text
+    position = iter(range(len(values)))
+
+    def typed(found: re.Match[str]) -> str:
+        if found.group(0) == "%%":
+            return "%%"
+        value = values[next(position)]
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) or v is None for v in value):
+            return "%s::text[]"
+        return "%s"
+
+    return re.sub(r"%%|%s", typed, text)
+
+
 def _staged_rows(path: str) -> str:
     """A file of JSON lines (rows staged for a set operation) as one JSON array."""
     with open(path, encoding="utf-8") as fh:
         return "[" + ",".join(line for line in (raw.strip() for raw in fh) if line) + "]"
+
+
+class PgCursor:
+    def __init__(self, con: PgConnection) -> None:
+        self._con = con
+        self._last: PgResult | None = None
+
+    def execute(self, sql: str, params: Any = None) -> PgCursor:
+        result = None
+        for statement in to_postgres(sql):
+            result = self._con._run(statement, params)
+        self._last = result
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._last.fetchone() if self._last else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._last.fetchall() if self._last else []
+
+    def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]:
+        return self._last.fetchmany(size) if self._last else []
+
+    @property
+    def description(self) -> Any:
+        return self._last.description if self._last else None
+
+    def close(self) -> None:
+        self._last = None
 
 
 class NestedTransaction(duckdb.TransactionException):

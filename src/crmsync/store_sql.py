@@ -8,7 +8,9 @@ is translated here, in one place, as rewrites of the parsed statement:
 * ``JSON`` columns and casts become ``JSONB`` (Postgres' ``json`` has no ``=``, and crmsync compares
   bases and values);
 * ``json_type(x)`` (DuckDB: ``'ARRAY'``, ``'OBJECT'`` …) becomes ``upper(jsonb_typeof(x))``;
-* ``list(x)`` becomes ``array_agg(x)``;
+* ``list(x)`` becomes ``array_agg(x)``, ``arg_max(x, y)`` the first of ``x`` ordered by ``y``, ``hash(…)``
+  ``hashtextextended`` of the values' text;
+* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it);
 * ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the key is
   read from the catalog once per table);
 * ``read_json('file.jsonl', columns={…})`` — rows staged in a local file — becomes
@@ -27,7 +29,6 @@ from sqlglot import exp
 
 _PARAM = "crmsync_param__"  # a parameter's place while the statement is generated (then %-escaping is safe)
 _FILE = "crmsync_file__"    # + the hex of a staged file's path: its rows go in a parameter here
-KEYS = "crmsync_primary_key__"  # the conflict target of an INSERT OR REPLACE, filled in per store
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Statement:
 
     sql: str
     slots: tuple[str | None, ...] = ()  # per %s in ``sql``: None (the caller's next parameter) or a staged file
-    upsert_into: str | None = None      # INSERT OR REPLACE: the table whose primary key replaces KEYS
+    upsert_into: str | None = None      # INSERT OR REPLACE: the table (ON CONFLICT of its key is appended)
+    upsert_columns: tuple[str, ...] = ()  # the columns it names (none: all of the table's)
 
 
 @lru_cache(maxsize=4096)
@@ -69,7 +71,11 @@ def _statement(tree: exp.Expression) -> Statement:
             node.replace(_pg(f"(hashtextextended(CAST({row} AS TEXT), 0) & 9223372036854775807)"))
         elif name == "read_json":
             _read_json(node)
-    table = _upsert(tree) if isinstance(tree, exp.Insert) and tree.args.get("alternative") == "REPLACE" else None
+    for n, node in enumerate(tree.find_all(exp.Subquery)):  # Postgres before 16 wants a name for each
+        if isinstance(node.parent, (exp.From, exp.Join)) and not node.alias:
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(f"crmsync_sub{n}")))
+    table, cols = _upsert(tree) if isinstance(tree, exp.Insert) and tree.args.get("alternative") == "REPLACE" \
+        else (None, ())
     text = tree.sql(dialect="postgres").replace("%", "%%")
     slots: list[str | None] = []
 
@@ -81,7 +87,7 @@ def _statement(tree: exp.Expression) -> Statement:
         return f"%({found.group(2)})s" if found.group(2) else "%s"
 
     text = re.sub(rf"{_FILE}([0-9a-f]+)|{_PARAM}(\w*)", slot, text)
-    return Statement(text, tuple(slots), table)
+    return Statement(text, tuple(slots), table, cols)
 
 
 def _pg(sql: str) -> exp.Expression:
@@ -104,14 +110,13 @@ def _read_json(node: exp.Anonymous) -> None:
     node.parent.replace(exp.Table(this=call, alias=exp.TableAlias(this=exp.to_identifier("staged"), columns=defs)))
 
 
-def _upsert(tree: exp.Insert) -> str:
+def _upsert(tree: exp.Insert) -> tuple[str, tuple[str, ...]]:
+    """``INSERT OR REPLACE INTO t …``: plain INSERT here; the connection appends ``ON CONFLICT (key) DO
+    UPDATE`` (the table's key and, if the statement names none, its columns come from the catalog)."""
+    if tree.args.get("returning"):
+        raise ValueError("INSERT OR REPLACE … RETURNING is not translated for Postgres")
     target = tree.this
     table = target.this if isinstance(target, exp.Schema) else target
-    cols = [c.name for c in target.expressions] if isinstance(target, exp.Schema) else []
-    if not cols:
-        raise ValueError(f"INSERT OR REPLACE INTO {table.sql()} must name its columns to run on Postgres")
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols)
     tree.set("alternative", None)
-    tree.set("conflict", sqlglot.parse_one(f"INSERT INTO x VALUES (1) ON CONFLICT ({KEYS}) DO UPDATE SET {updates}",
-                                           read="postgres").args["conflict"])
-    return ".".join(p for p in (table.db, table.name) if p)
+    cols = tuple(c.name for c in target.expressions) if isinstance(target, exp.Schema) else ()
+    return ".".join(p for p in (table.db, table.name) if p), cols
