@@ -46,7 +46,11 @@ def dsn(project_root: Path, env: str) -> str:
 
 
 def connect(project_root: Path, env: str, *, read_only: bool = False) -> PgConnection:
-    import psycopg
+    try:
+        import psycopg
+    except ImportError:
+        raise UserError("the pipeline's staging store is postgres, but its driver is not installed",
+                        hint="pip install 'crmsync[postgres]'") from None
 
     try:
         raw = psycopg.connect(dsn(project_root, env), autocommit=True, connect_timeout=10)
