@@ -45,8 +45,9 @@ def stores(project: Project) -> list[str]:
     from crmsync.specs.project_specs import load_specs
 
     specs = load_specs(project)
-    names = {p.staging.options.get("path", DEFAULT_STORE) if p.staging else DEFAULT_STORE
-             for p in specs.pipelines.values()}
+    from crmsync.store import store_name
+
+    names = {store_name(p) for p in specs.pipelines.values()}
     return sorted(names) or [DEFAULT_STORE]
 
 

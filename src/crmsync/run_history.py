@@ -86,7 +86,9 @@ def list_runs(project: Project, *, pipeline: str | None = None, limit: int | Non
 
 
 def store_of(pipeline: Any) -> str:
-    return (pipeline.staging.options.get("path") if pipeline.staging else None) or "crmsync.duckdb"
+    from crmsync.store import store_name
+
+    return store_name(pipeline)
 
 
 def pick_pipelines(specs: Any, name: str | None) -> list[Any]:

@@ -53,7 +53,9 @@ def prepare_run(project: Project, pipeline_name: str, *, kind: str, entities: li
         chosen = [e for e in chosen if e in entities]
     mappings = {e: parse_mapping(specs.mappings[(pipeline.crm, e)], f"mappings/{pipeline.crm}/{e}.yaml")
                 for e in chosen}
-    store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
+    from crmsync.store import store_name
+
+    store = store_name(pipeline)
     folder = project.store_path(store).parent
     if not folder.is_dir():
         raise UserError(f"pipelines/{pipeline_name}.yaml: staging.path: the folder {folder} does not exist",

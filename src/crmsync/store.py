@@ -1,4 +1,10 @@
-"""The staging store (DuckDB by default): one place that opens it, so every caller gets the same rules.
+"""The staging store (DuckDB by default, or PostgreSQL): one place that opens it, so every caller gets the
+same rules.
+
+A store is named within its project by :func:`store_name`: a DuckDB file's path, or ``postgres:<VAR>`` for
+a Postgres database whose DSN is in the environment variable VAR (:mod:`crmsync.store_postgres`).
+``Project.store_path(name)`` turns either into a path under the project, and :func:`open_store` opens
+what it names. Callers write DuckDB SQL; a Postgres store translates it (:mod:`crmsync.store_sql`).
 
 DuckDB allows one read-write process per file. Callers keep connections short (open, work,
 commit, close) so a second crmsync process — a scheduled run next to `crmsync status`, two token
@@ -16,6 +22,9 @@ from pathlib import Path
 import duckdb
 
 from crmsync.errors import BusyError, UserError
+from crmsync.project import DEFAULT_STORE
+
+POSTGRES = "postgres:"  # + the name of the environment variable holding the DSN
 
 LOCK_WAIT_SECONDS = 30.0
 LOCK_WAIT = "CRMSYNC_STORE_LOCK_WAIT_SECONDS"  # how long to wait for a store another process holds
@@ -84,9 +93,48 @@ def _holder(message: str) -> str:
     return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
 
 
+def store_name(pipeline: object) -> str:
+    """Which store a pipeline's runs use (its ``staging:`` block), as a name within the project."""
+    staging = getattr(pipeline, "staging", None)
+    if staging is not None and staging.type == "postgres":
+        from crmsync.store_postgres import DEFAULT_DSN_ENV
+
+        return POSTGRES + str(staging.options.get("dsn_env") or DEFAULT_DSN_ENV)
+    return str((staging.options.get("path") if staging is not None else None) or DEFAULT_STORE)
+
+
+def postgres_env(path: Path | str) -> str | None:
+    """For a Postgres store, the variable naming its DSN; None for a DuckDB file."""
+    name = Path(path).name
+    return name[len(POSTGRES):] if name.startswith(POSTGRES) else None
+
+
+def store_exists(path: Path) -> bool:
+    """Whether there is a store to read at ``path`` (a Postgres store is made by the server's owner)."""
+    return postgres_env(path) is not None or path.exists()
+
+
+def engine(con: object) -> str:
+    """``duckdb`` or ``postgres``: for the few places whose SQL or Python API differs by engine."""
+    return getattr(con, "engine", "duckdb")
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the store at ``path`` (created on first use), closed on exit."""
+    """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres
+    store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`)."""
+    env = postgres_env(path)
+    if env is not None:
+        from crmsync.store_postgres import connect
+
+        pg = connect(path.parent, env, read_only=read_only)
+        try:
+            if not read_only:
+                pg.execute("CREATE SCHEMA IF NOT EXISTS sync")
+            yield pg  # type: ignore[misc]
+        finally:
+            pg.close()
+        return
     if read_only and not path.exists():
         raise UserError(f"no store at {path} yet: run a pull first")
     path.parent.mkdir(parents=True, exist_ok=True)

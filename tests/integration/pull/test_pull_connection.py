@@ -24,23 +24,26 @@ def project(tmp_path):
     return Project(tmp_path)
 
 
-def puller(project, crm, server):
+def puller(project, crm, server, store="crmsync.duckdb"):
     connector, session, base = fake_session(project, crm, server)
     mappings = {e: load_mapping(project.mappings_dir / crm / f"{e}.yaml") for e in ENTITIES}
 
     def pull(**kw):
         return pull_connection(project, pipeline=crm, connection=crm, crm=crm, connector=connector,
                                mappings=mappings, canonical=load_canonical(project.root), entities=ENTITIES,
-                               session=session, base_url=base, store="crmsync.duckdb", **kw)
+                               session=session, base_url=base, store=store, **kw)
     return pull
 
 
 
-
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
-def test_first_pull_then_only_changes(project, fake_crm, crm):
+def test_first_pull_then_only_changes(project, fake_crm, crm, store):
     server = fake_crm(crm, contacts=400, deals=120, tasks=90, rate_limit=False)
-    pull = puller(project, crm, server)
+    pull = puller(project, crm, server, store.name)
+
+    def query(project, sql, params=()):
+        return store.rows(project, sql, params)
+
     first = pull()
     assert {e: (c["read"], c["new_rows"], c["rejected"]) for e, c in first.entities.items()} == {
         "contact": (400, 400, 0), "deal": (120, 120, 0), "task": (90, 90, 0)}
