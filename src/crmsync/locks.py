@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,20 +160,17 @@ def mutex(project: Project, name: str, dsn: str | None) -> Mutex:
     return FileMutex(project.locks_dir / f"{name}.lock")
 
 
-def pipeline_dsn(pipeline: Any) -> str | None:
-    """The DSN of the pipeline's Postgres store, or None for a DuckDB store."""
-    staging = getattr(pipeline, "staging", None)
-    if staging is None or staging.type != "postgres":
-        return None
-    from crmsync.errors import UserError
+def store_dsn(project: Project, store: str) -> str | None:
+    """The DSN of a Postgres store (its name within the project, crmsync.store.store_name), or None for a
+    DuckDB file."""
+    from crmsync.store import postgres_env
 
-    name = staging.options.get("dsn_env") or "CRMSYNC_PG_DSN"
-    dsn = os.environ.get(name)
-    if not dsn:
-        raise UserError(f"pipelines/{pipeline.name}.yaml: staging.dsn_env: the environment variable {name} is "
-                        "not set", hint=f"set {name} to the Postgres store's connection string "
-                                        "(postgresql://user:password@host:5432/db)")
-    return dsn
+    env = postgres_env(store)
+    if env is None:
+        return None
+    from crmsync.store_postgres import dsn
+
+    return dsn(project.root, env)
 
 
 def ambient_dsn() -> str | None:

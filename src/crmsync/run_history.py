@@ -64,15 +64,15 @@ class RunsResult:
 
 def list_runs(project: Project, *, pipeline: str | None = None, limit: int | None = 20) -> RunsResult:
     """The newest ``limit`` runs of ``pipeline`` (or of every pipeline), from each store they use."""
+    from crmsync.locks import store_dsn
     from crmsync.specs.project_specs import load_specs
     from crmsync.store import open_store
 
     specs = load_specs(project)
     chosen = pick_pipelines(specs, pipeline)
     stores = sorted({store_of(p) for p in chosen})
-    from crmsync.locks import pipeline_dsn
-
-    held: set[str] = set().union(*(held_connections(project, {p.connection}, pipeline_dsn(p)) for p in chosen))
+    held: set[str] = set().union(*(held_connections(project, {p.connection}, store_dsn(project, store_of(p)))
+                                   for p in chosen))
     runs: list[dict[str, Any]] = []
     for store in stores:
         path = project.store_path(store)

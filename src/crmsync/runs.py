@@ -145,13 +145,13 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
     Two pushes at once would both plan the same outbox ops and both send them; a pull next to a
     push could apply a half-recorded write. A killed run leaves no lock behind.
     """
-    from crmsync.locks import locking_on, mutex, pipeline_dsn
+    from crmsync.locks import locking_on, mutex, store_dsn
 
     try:
         wait = float(os.environ.get(LOCK_WAIT, "0"))
     except ValueError:
         raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
-    dsn = pipeline_dsn(run.pipeline)
+    dsn = store_dsn(project, run.store)
     lock = mutex(project, f"run-{run.pipeline.connection}", dsn)
     got = lock.acquire(0)
     if not got and wait > 0:

@@ -16,6 +16,7 @@ from crmsync.run_history import held_connections
 from crmsync.runs import LOCK_WAIT, PreparedRun, run_lock
 from crmsync.secrets.vault import vault_for
 from crmsync.specs.models import Pipeline
+from crmsync.store import store_name
 from tests.integration.connections.helpers import cli_env, connect_oauth, make_project
 
 DSN_ENV = "CRMSYNC_TEST_LOCK_DSN"
@@ -27,7 +28,8 @@ from crmsync.runs import PreparedRun, run_lock
 from crmsync.specs.models import Pipeline
 pipeline = Pipeline.from_data({{"name": "p", "crm": "amocrm", "connection": sys.argv[2], "entities": ["contact"],
                                 "staging": {{"type": "postgres", "dsn_env": "{DSN_ENV}"}}}})
-with run_lock(Project.at(sys.argv[1]), PreparedRun(pipeline, {{}}, {{}}, {{}}, ["contact"], "crmsync.duckdb")):
+from crmsync.store import store_name
+with run_lock(Project.at(sys.argv[1]), PreparedRun(pipeline, {{}}, {{}}, {{}}, ["contact"], store_name(pipeline))):
     print("held", flush=True)
     sys.stdin.readline()
 """
@@ -36,7 +38,7 @@ with run_lock(Project.at(sys.argv[1]), PreparedRun(pipeline, {{}}, {{}}, {{}}, [
 def _run(connection: str) -> PreparedRun:
     pipeline = Pipeline.from_data({"name": "p", "crm": "amocrm", "connection": connection, "entities": ["contact"],
                                    "staging": {"type": "postgres", "dsn_env": DSN_ENV}})
-    return PreparedRun(pipeline, {}, {}, {}, ["contact"], "crmsync.duckdb")
+    return PreparedRun(pipeline, {}, {}, {}, ["contact"], store_name(pipeline))
 
 
 def _hold(project: Project, connection: str, dsn: str) -> subprocess.Popen:
