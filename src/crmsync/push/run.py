@@ -52,7 +52,7 @@ from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
-from .outbox import Op, enqueue, in_flight, mark, mark_all_sent
+from .outbox import Op, claim, enqueue, in_flight, mark, mark_all_sent
 from .plan import Plan, assume_created, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
 
@@ -319,7 +319,9 @@ class _Entity:
                 if previous and any(o.unknown for o in previous[1].result().outcomes):
                     self._finish(*previous)  # settled with nothing else on the wire
                     previous = None
-                self._sending(batch)
+                batch = claim(self.con, batch)  # on a shared (Postgres) outbox, ops another worker holds drop out
+                if not batch:
+                    continue
                 current = (kind, wire.submit(self._exchange, kind, batch))
                 if previous:
                     self._finish(*previous)
