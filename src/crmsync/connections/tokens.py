@@ -102,7 +102,7 @@ class TokenManager:
         with _thread_lock(lock.where):
             if not lock.acquire(LOCK_TIMEOUT):
                 raise CrmError(f"connection '{self.name}': another crmsync process has held the token refresh "
-                               f"lock for {LOCK_TIMEOUT:.0f} s ({lock.where}); run again later")
+                               f"lock for {LOCK_TIMEOUT:.0f} s ({lock.where}); run again later", transient=True)
             try:
                 fresh = repository.get(self.project, self.name, self.vault)
                 self._conn = fresh

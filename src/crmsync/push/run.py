@@ -363,7 +363,7 @@ class _Entity:
                     f"{len(lost)} {self.entity} write(s) to {self.connection} may have reached the CRM but their "
                     f"answers were lost, and the CRM could not be asked what became of them ({exc}). Nothing was "
                     f"sent again: they wait in sync.outbox (status 'unknown') and the next run checks them "
-                    f"before it sends anything.") from exc
+                    f"before it sends anything.", transient=True) from exc
             if not resend:
                 return
             self._sending(resend)
@@ -372,7 +372,7 @@ class _Entity:
             raise CrmError(f"{len(lost)} {self.entity} write(s) to {self.connection} lost their answer "
                            f"{SETTLE_ROUNDS + 1} times in a row; each time the CRM showed they had not landed. They "
                            f"wait in sync.outbox (status 'unknown'); check the CRM's status and run again: the next "
-                           f"run checks them before it sends anything.")
+                           f"run checks them before it sends anything.", transient=True)
 
     def _take(self, kind: str, answer: _Answer) -> list[Op]:
         """Record one batch's answer; return the ops whose outcome is unknown (marked so, committed)."""
