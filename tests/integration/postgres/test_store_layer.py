@@ -32,11 +32,12 @@ def con(path):
 
 
 def test_values_come_back_as_duckdb_gives_them(con):
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
     con.execute("INSERT INTO canonical.deals (id, title, amount, status, contacts, closed_at) VALUES "
                 "(?, ?, ?, 'won', CAST(? AS JSON), ?)",
-                ["d1", "Deal", Decimal("10.5"), json.dumps(["c1"]), dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)])
+                ["d1", "Deal", Decimal("10.5"), json.dumps(["c1"]), when])
     row = con.execute("SELECT amount, contacts, closed_at, version FROM canonical.deals").fetchone()
-    assert row == (Decimal("10.500000"), '["c1"]', dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), 1)
+    assert row == (Decimal("10.500000"), '["c1"]', when, 1)
     assert con.execute("SELECT count(*) FROM canonical.deals WHERE title LIKE 'De%' AND id = ?", ["d1"]).fetchone() \
         == (1,)
     assert con.execute("SELECT id FROM canonical.deals WHERE id IN (SELECT unnest(?))", [["d1", "d2"]]).fetchall() \
