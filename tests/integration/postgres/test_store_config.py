@@ -48,45 +48,46 @@ def test_a_postgres_store_validates_and_a_dsn_in_the_yaml_is_refused_without_bei
     assert r.exit_code == 2 and "staging.dsn: unknown field (did you mean 'dsn_env'?)" in r.output
 
 
-def test_a_missing_dsn_variable_is_named(project, amo, monkeypatch):
+def connect(project, fake_crm):
+    server = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
+    return ["connect", "amocrm", "--name", "amocrm", "--base-url", server.url, "--long-lived-token", "demo-token"]
+
+
+def test_a_missing_dsn_variable_is_named(project, fake_crm, monkeypatch):
     use_postgres(project, env="CRMSYNC_TEST_NO_SUCH_DSN")
     monkeypatch.delenv("CRMSYNC_TEST_NO_SUCH_DSN", raising=False)
-    r = exit_code(project, "pull", "amocrm")
-    assert r.returncode == 2, r.stderr
-    assert "CRMSYNC_TEST_NO_SUCH_DSN is not set" in r.stderr and "internal error" not in r.stderr
+    for command in (connect(project, fake_crm), ["pull", "amocrm"]):
+        r = exit_code(project, *command)
+        assert r.returncode == 2, r.stderr
+        assert "CRMSYNC_TEST_NO_SUCH_DSN is not set" in r.stderr and "internal error" not in r.stderr
 
 
-def test_a_pull_lands_in_postgres_and_the_dsn_stays_out_of_the_log(project, amo, pg_dsn, monkeypatch):
+def test_a_pull_lands_in_postgres_with_its_connection_and_the_dsn_stays_out_of_the_log(project, fake_crm, pg_dsn,
+                                                                                          monkeypatch):
     monkeypatch.setenv("CRMSYNC_PG_DSN", pg_dsn)
     use_postgres(project)
+    run_here(project, *connect(project, fake_crm))
     run_here(project, "pull", "amocrm")
     with psycopg.connect(pg_dsn) as con:
         assert con.execute("SELECT count(*) FROM canonical.contacts").fetchone() == (8,)
         assert con.execute("SELECT count(*) FROM raw_amocrm.contact").fetchone() == (8,)
         assert con.execute("SELECT kind, status FROM sync.runs").fetchall() == [("pull", "ok")]
-    assert not (project / "crmsync.duckdb").exists() or _no_canonical_rows(project / "crmsync.duckdb")
+        # the sealed credentials live with the data, where every worker finds them
+        assert con.execute("SELECT name, crm FROM sync.connections").fetchall() == [("amocrm", "amocrm")]
+    assert not (project / "crmsync.duckdb").exists()
+    assert "amocrm" in run_here(project, "connections", "list")
     password = psycopg.conninfo.conninfo_to_dict(pg_dsn)["password"]
     assert password not in (project / ".crmsync" / "logs" / "crmsync.log").read_text()
 
 
-def test_the_dsn_can_live_in_the_projects_secrets_file(project, amo, pg_dsn, monkeypatch):
+def test_the_dsn_can_live_in_the_projects_secrets_file(project, fake_crm, pg_dsn, monkeypatch):
     monkeypatch.delenv("CRMSYNC_PG_DSN", raising=False)
     use_postgres(project)
     (project / "config" / "secrets.toml").write_text(f'CRMSYNC_PG_DSN = "{pg_dsn}"\n')
+    run_here(project, *connect(project, fake_crm))
     run_here(project, "pull", "amocrm")
     with psycopg.connect(pg_dsn) as con:
         assert con.execute("SELECT count(*) FROM canonical.contacts").fetchone() == (8,)
-
-
-def _no_canonical_rows(path):
-    import duckdb
-
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'canonical'"
-                               ).fetchone()[0]
-    finally:
-        con.close()
 
 
 @pytest.fixture(autouse=True)
