@@ -26,6 +26,18 @@ from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import json_extract_segments
+from sqlglot.dialects.postgres import Postgres
+
+
+class _StorePostgres(Postgres):
+    """Postgres, where every JSON column of the store is ``jsonb`` (so are the JSON path functions)."""
+
+    class Generator(Postgres.Generator):
+        TRANSFORMS = {**Postgres.Generator.TRANSFORMS,  # noqa: RUF012 (sqlglot's own pattern)
+                      exp.JSONExtract: json_extract_segments("JSONB_EXTRACT_PATH"),
+                      exp.JSONExtractScalar: json_extract_segments("JSONB_EXTRACT_PATH_TEXT")}
+
 
 _PARAM = "crmsync_param__"  # a parameter's place while the statement is generated (then %-escaping is safe)
 _FILE = "crmsync_file__"    # + the hex of a staged file's path: its rows go in a parameter here
@@ -84,7 +96,7 @@ def _statement(tree: exp.Expression) -> Statement:
             node.set("alias", exp.TableAlias(this=exp.to_identifier(f"crmsync_sub{n}")))
     table, cols = _upsert(tree) if isinstance(tree, exp.Insert) and tree.args.get("alternative") == "REPLACE" \
         else (None, ())
-    text = tree.sql(dialect="postgres").replace("%", "%%")
+    text = tree.sql(dialect=_StorePostgres).replace("%", "%%")
     slots: list[str | None] = []
 
     def slot(found: re.Match[str]) -> str:

@@ -33,6 +33,11 @@ def test_duckdb_functions_without_a_postgres_namesake():
     assert "HASHTEXTEXTENDED(CAST(ROW(CAST(a AS TEXT), CAST(%(k)s AS TEXT)) AS TEXT), 0)" in s.sql
 
 
+def test_json_paths_read_jsonb():  # every JSON column of a Postgres store is jsonb
+    assert one("SELECT r.raw ->> 'id', json_extract(base, '$.\"first name\"') FROM t r").sql == (
+        "SELECT JSONB_EXTRACT_PATH_TEXT(r.raw, 'id'), JSONB_EXTRACT_PATH(base, 'first name') FROM t AS r")
+
+
 def test_group_by_all_names_the_plain_columns():
     assert one("SELECT a, b, count(*), bit_xor(h) FROM t GROUP BY ALL").sql.endswith("GROUP BY 1, 2")
 
