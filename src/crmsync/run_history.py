@@ -66,7 +66,7 @@ def list_runs(project: Project, *, pipeline: str | None = None, limit: int | Non
     """The newest ``limit`` runs of ``pipeline`` (or of every pipeline), from each store they use."""
     from crmsync.locks import store_dsn
     from crmsync.specs.project_specs import load_specs
-    from crmsync.store import open_store
+    from crmsync.store import open_store, store_exists
 
     specs = load_specs(project)
     chosen = pick_pipelines(specs, pipeline)
@@ -76,7 +76,7 @@ def list_runs(project: Project, *, pipeline: str | None = None, limit: int | Non
     runs: list[dict[str, Any]] = []
     for store in stores:
         path = project.store_path(store)
-        if not path.exists():
+        if not store_exists(path):
             continue
         with open_store(path, read_only=True) as con:
             for name in [p.name for p in chosen if store_of(p) == store]:

@@ -14,7 +14,7 @@ from typing import Any
 from crmsync.canonical.tables import TABLE
 from crmsync.project import Project
 from crmsync.read.held_state import held_resources
-from crmsync.store import open_store
+from crmsync.store import open_store, store_exists
 
 OPEN = ("set_aside", "refused", "held", "outbox_pending")
 
@@ -81,7 +81,7 @@ def pipeline_status(project: Project, *, pipeline: str, connection: str, entitie
     out.last_runs = {"pull": None, "push": None, "sync": None}
     cursors = _cursors(project, connection, source_name)
     path = project.store_path(store)
-    if not path.exists():
+    if not store_exists(path):
         out.entities = [EntityStatus(e, **_cursor(cursors.get(e))) for e in entities]
         return out
     with open_store(path, read_only=True) as con:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 
 from crmsync.errors import BusyError, UserError
-from crmsync.project import DEFAULT_STORE
+from crmsync.project import DEFAULT_STORE, Project
 
 POSTGRES = "postgres:"  # + the name of the environment variable holding the DSN
 
@@ -101,6 +101,35 @@ def store_name(pipeline: object) -> str:
 
         return POSTGRES + str(staging.options.get("dsn_env") or DEFAULT_DSN_ENV)
     return str((staging.options.get("path") if staging is not None else None) or DEFAULT_STORE)
+
+
+def home_store(project: Project) -> Path:
+    """The store that keeps the project's connections (``sync.connections``, the sealed credentials): the
+    Postgres store when the project's pipelines use one, so every worker on every machine finds them;
+    otherwise the default DuckDB file. Read from the pipelines' ``staging:`` blocks alone (a token refresh
+    or a no-op run must not pay for a full spec check)."""
+    import yaml
+
+    from crmsync.specs.models import TypedBlock
+
+    found = set()
+    folder = project.root / "pipelines"
+    for spec in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            staging = (yaml.safe_load(spec.read_text(encoding="utf-8")) or {}).get("staging")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+            continue  # `crmsync validate` reports a broken file; the connections stay where they are
+        if isinstance(staging, dict) and staging.get("type") == "postgres":
+            found.add(store_name(_Staged(TypedBlock.from_data(staging))))
+    if len(found) > 1:
+        raise UserError(f"the project's pipelines use {len(found)} Postgres stores ({', '.join(sorted(found))}); "
+                        "its connections live in one", hint="point every pipeline's staging.dsn_env at one database")
+    return project.store_path(found.pop() if found else DEFAULT_STORE)
+
+
+class _Staged:
+    def __init__(self, staging: object) -> None:
+        self.staging = staging
 
 
 def postgres_env(path: Path | str) -> str | None:

@@ -27,8 +27,11 @@ DEFAULT_DSN_ENV = "CRMSYNC_PG_DSN"
 def dsn(project_root: Path, env: str) -> str:
     """The connection string from the environment, or from the project's (git-ignored) config/secrets.toml
     under the same key. Never logged: messages name the variable only."""
+    from crmsync.secrets.masking import register
+
     value = os.environ.get(env)
     if value:
+        register(value)
         return value
     secrets = project_root / "config" / "secrets.toml"
     if secrets.is_file():
@@ -39,6 +42,7 @@ def dsn(project_root: Path, env: str) -> str:
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
             found = None
         if isinstance(found, str) and found:
+            register(found)
             return found
     raise UserError(f"the pipeline's staging store is postgres, but the environment variable {env} is not set",
                     hint=f"export {env}=postgresql://USER:PASSWORD@HOST:5432/DATABASE (or put {env} = \"…\" in "

@@ -6,11 +6,11 @@ is translated here, in one place, as rewrites of the parsed statement:
 
 * ``?`` parameters become psycopg's ``%s`` (and a literal ``%`` is doubled, as psycopg requires);
 * ``JSON`` columns and casts become ``JSONB`` (Postgres' ``json`` has no ``=``, and crmsync compares
-  bases and values);
+  bases and values); unsigned integers the next wider signed type;
 * ``json_type(x)`` (DuckDB: ``'ARRAY'``, ``'OBJECT'`` …) becomes ``upper(jsonb_typeof(x))``;
 * ``list(x)`` becomes ``array_agg(x)``, ``arg_max(x, y)`` the first of ``x`` ordered by ``y``, ``hash(…)``
   ``hashtextextended`` of the values' text;
-* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it);
+* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it); ``GROUP BY ALL`` names its columns;
 * ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the key is
   read from the catalog once per table);
 * ``read_json('file.jsonl', columns={…})`` — rows staged in a local file — becomes
@@ -26,9 +26,26 @@ from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import json_extract_segments
+from sqlglot.dialects.postgres import Postgres
+
+
+class _StorePostgres(Postgres):
+    """Postgres, where every JSON column of the store is ``jsonb`` (so are the JSON path functions)."""
+
+    class Generator(Postgres.Generator):
+        TRANSFORMS = {**Postgres.Generator.TRANSFORMS,  # noqa: RUF012 (sqlglot's own pattern)
+                      exp.JSONExtract: json_extract_segments("JSONB_EXTRACT_PATH"),
+                      exp.JSONExtractScalar: json_extract_segments("JSONB_EXTRACT_PATH_TEXT")}
+
 
 _PARAM = "crmsync_param__"  # a parameter's place while the statement is generated (then %-escaping is safe)
 _FILE = "crmsync_file__"    # + the hex of a staged file's path: its rows go in a parameter here
+
+
+T = exp.DataType.Type
+# Postgres has no unsigned integers: the next wider signed type (hash() values here fit 63 bits, see below)
+_TYPES = {T.JSON: "JSONB", T.UBIGINT: "BIGINT", T.UINT: "BIGINT", T.USMALLINT: "INTEGER", T.UTINYINT: "SMALLINT"}
 
 
 @dataclass(frozen=True)
@@ -54,8 +71,8 @@ def _statement(tree: exp.Expression) -> Statement:
         name = node.this if isinstance(node.this, str) and node.this != "?" else ""
         node.replace(exp.column(_PARAM + name))
     for node in list(tree.find_all(exp.DataType)):
-        if node.this == exp.DataType.Type.JSON:
-            node.replace(exp.DataType.build("JSONB"))
+        if node.this in _TYPES:
+            node.replace(exp.DataType.build(_TYPES[node.this]))
     for node in list(tree.find_all(exp.JSONType)):
         node.replace(_pg(f"upper(jsonb_typeof({node.this.sql('postgres')}))"))
     for node in list(tree.find_all(exp.List)):
@@ -66,17 +83,20 @@ def _statement(tree: exp.Expression) -> Statement:
     for node in list(tree.find_all(exp.Anonymous)):
         name = str(node.this).lower()
         if name == "hash":  # DuckDB's hash is an unsigned 64-bit number: kept non-negative here too
-            args = [a.sql("postgres") for a in node.expressions]
-            row = args[0] if len(args) == 1 else f"ROW({', '.join(args)})"
-            node.replace(_pg(f"(hashtextextended(CAST({row} AS TEXT), 0) & 9223372036854775807)"))
+            args = [f"CAST({a.sql('postgres')} AS TEXT)" for a in node.expressions]  # a parameter needs a type
+            row = args[0] if len(args) == 1 else f"CAST(ROW({', '.join(args)}) AS TEXT)"
+            node.replace(_pg(f"(hashtextextended({row}, 0) & 9223372036854775807)"))
         elif name == "read_json":
             _read_json(node)
+    for node in list(tree.find_all(exp.Group)):
+        if node.args.get("all"):
+            _group_by_all(node)
     for n, node in enumerate(tree.find_all(exp.Subquery)):  # Postgres before 16 wants a name for each
         if isinstance(node.parent, (exp.From, exp.Join)) and not node.alias:
             node.set("alias", exp.TableAlias(this=exp.to_identifier(f"crmsync_sub{n}")))
     table, cols = _upsert(tree) if isinstance(tree, exp.Insert) and tree.args.get("alternative") == "REPLACE" \
         else (None, ())
-    text = tree.sql(dialect="postgres").replace("%", "%%")
+    text = tree.sql(dialect=_StorePostgres).replace("%", "%%")
     slots: list[str | None] = []
 
     def slot(found: re.Match[str]) -> str:
@@ -88,6 +108,17 @@ def _statement(tree: exp.Expression) -> Statement:
 
     text = re.sub(rf"{_FILE}([0-9a-f]+)|{_PARAM}(\w*)", slot, text)
     return Statement(text, tuple(slots), table, cols)
+
+
+def _group_by_all(group: exp.Group) -> None:
+    """``GROUP BY ALL``: by every selected expression that is not an aggregate (by position)."""
+    select = group.parent
+    plain = [i for i, e in enumerate(select.expressions, 1)
+             if not any(isinstance(n, exp.AggFunc) or (isinstance(n, exp.Anonymous) and str(n.this).lower() in
+                                                        ("array_agg", "bit_xor", "bit_or", "bit_and"))
+                        for n in e.walk())]
+    group.set("all", None)
+    group.set("expressions", [exp.Literal.number(i) for i in plain])
 
 
 def _pg(sql: str) -> exp.Expression:

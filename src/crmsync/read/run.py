@@ -162,11 +162,9 @@ def _step_seconds(trace: Any) -> dict[str, float]:
 def _nothing_new(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str], session: Any,
                  base_url: str, store: str) -> bool:
     """The CRM has nothing newer than the raw tables and dlt has nothing half-done: dlt need not start."""
-    from crmsync.store import open_store
+    from crmsync.store import open_store, store_exists
 
     from .probe import dlt_has_pending, nothing_new
-
-    from crmsync.store import store_exists
 
     path = project.store_path(store)
     if not store_exists(path) or dlt_has_pending(project.dlt_dir / pipeline_name(connection)):

@@ -3,7 +3,7 @@
 Two nets. (1) A registry of the exact secret values this process has seen (every value the vault
 opens or a CRM hands us is registered before anything could print it); :func:`mask` replaces each
 with ``***``. (2) Patterns for secrets we have not seen: ``Bearer <x>``, ``access_token=…``,
-``auth=…`` and friends in URLs and JSON, and the code segment of a Bitrix24 webhook URL.
+``auth=…`` and friends in URLs and JSON, the code segment of a Bitrix24 webhook URL, a database URL's password.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _PATTERNS = [
     (re.compile(r"(?i)(\"(?:access_token|refresh_token|client_secret|token|code|webhook_url)\"\s*:\s*\")[^\"]+"),
      r"\1" + MASK),
     (re.compile(r"(/rest/\d+/)[^/\s?\"']+"), r"\1" + MASK),
+    # the password of a database URL (a Postgres store's DSN): postgresql://user:<password>@host
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s\"']+:)[^@\s\"']+@"), r"\1" + MASK + "@"),
 ]
 
 

@@ -12,6 +12,7 @@ from crmsync.project import Project, builtin_project_dir
 from crmsync.pull import pull_connection
 from tests.integration.fake_sessions import fake_session
 from tests.integration.fake_sessions import store_rows as query
+from tests.store_plugin import both_stores
 
 ENTITIES = ["contact", "deal", "task"]
 NATIVE_CONTACT = {"amocrm": "contacts", "bitrix24": "contact"}
@@ -36,6 +37,7 @@ def puller(project, crm, server, store="crmsync.duckdb"):
 
 
 
+@both_stores
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
 def test_first_pull_then_only_changes(project, fake_crm, crm, store):
     server = fake_crm(crm, contacts=400, deals=120, tasks=90, rate_limit=False)
