@@ -9,25 +9,20 @@ Two implementations of one small interface, chosen by where the pipeline's store
   as long as the lock is held. The server drops it when that connection ends, so a killed worker leaves
   none behind either.
 
-``ambient_dsn()`` tells code that runs inside a run (the token refresh) which kind its run chose, so the
-refresh lock follows the run lock without every caller passing the store along.
+The run lock is on the pipeline's store; the token-refresh lock on the store that keeps the connection's
+tokens (crmsync.store.home_store), which is the Postgres store whenever the project's pipelines use one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from crmsync.project import Project
 
 POLL_SECONDS = 0.2  # how often a waiting advisory lock asks again (Postgres has no timed try-lock)
-
-_ambient: contextvars.ContextVar[str | None] = contextvars.ContextVar("crmsync_lock_dsn", default=None)
-
 
 class Mutex(Protocol):
     where: str  # what holds the lock, for messages ("it holds …")
@@ -160,7 +155,7 @@ def mutex(project: Project, name: str, dsn: str | None) -> Mutex:
     return FileMutex(project.locks_dir / f"{name}.lock")
 
 
-def store_dsn(project: Project, store: str) -> str | None:
+def store_dsn(project: Project, store: str | Path) -> str | None:
     """The DSN of a Postgres store (its name within the project, crmsync.store.store_name), or None for a
     DuckDB file."""
     from crmsync.store import postgres_env
@@ -171,18 +166,3 @@ def store_dsn(project: Project, store: str) -> str | None:
     from crmsync.store_postgres import dsn
 
     return dsn(project.root, env)
-
-
-def ambient_dsn() -> str | None:
-    """The Postgres store the current run locks on (None: lock files)."""
-    return _ambient.get()
-
-
-@contextlib.contextmanager
-def locking_on(dsn: str | None) -> Iterator[None]:
-    """Within this block, ``ambient_dsn()`` is ``dsn``."""
-    token = _ambient.set(dsn)
-    try:
-        yield
-    finally:
-        _ambient.reset(token)

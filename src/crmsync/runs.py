@@ -145,7 +145,7 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
     Two pushes at once would both plan the same outbox ops and both send them; a pull next to a
     push could apply a half-recorded write. A killed run leaves no lock behind.
     """
-    from crmsync.locks import locking_on, mutex, store_dsn
+    from crmsync.locks import mutex, store_dsn
 
     try:
         wait = float(os.environ.get(LOCK_WAIT, "0"))
@@ -164,8 +164,7 @@ def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
         raise BusyError(f"another crmsync run of connection {run.pipeline.connection!r} is in progress (it holds "
                         f"{lock.where}); nothing was done. Run again when it ends, or set {LOCK_WAIT} to wait for it.")
     try:
-        with locking_on(dsn):
-            yield
+        yield
     finally:
         lock.release()
 

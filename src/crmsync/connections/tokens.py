@@ -1,8 +1,9 @@
 """The token lifecycle: refresh ahead of expiry or after a 401, one refresh at a time, saved before use.
 
 Single-flight: a refresh holds a thread lock (threads of this process) and the connection's refresh lock
-(other processes: ``.crmsync/locks/connection-<name>.lock``, or, in a run on a Postgres store, an advisory
-lock on that database, which workers on other machines see too; crmsync.locks). Having the locks, it re-reads the row:
+(other processes: ``.crmsync/locks/connection-<name>.lock``, or, when the project's connections live in a
+Postgres store, an advisory lock on that database, which workers on other machines see too; crmsync.locks).
+Having the locks, it re-reads the row:
 if another thread or process refreshed meanwhile, their pair is used and the CRM is not called.
 
 Crash safety: before calling the token endpoint the row is marked ``refresh_started_at``; the new
@@ -30,6 +31,7 @@ from crmsync import locks
 from crmsync.errors import CrmError
 from crmsync.project import Project
 from crmsync.secrets.vault import Vault, vault_for
+from crmsync.store import home_store
 
 from . import binding, repository
 from .grants import Grant, GrantRejected, request_tokens
@@ -60,8 +62,8 @@ class TokenManager:
                  connector: ConnectorAuth | None = None, clock: Callable[[], float] = time.time,
                  ahead_seconds: float = AHEAD_SECONDS, lock_dsn: str | None = None) -> None:
         self.project = project
-        # The refresh lock follows the run's lock: an advisory lock when the run's store is Postgres.
-        self.lock_dsn = lock_dsn if lock_dsn is not None else locks.ambient_dsn()
+        # The refresh lock lives where the tokens do: an advisory lock when that is a Postgres store.
+        self.lock_dsn = lock_dsn if lock_dsn is not None else locks.store_dsn(project, home_store(project))
         self.name = name
         self.vault = vault or vault_for(project.state_dir)
         self._conn = repository.get(project, name, self.vault)

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from crmsync.connections import repository
+from crmsync.connections.tokens import TokenManager
 from crmsync.errors import BUSY, BusyError
 from crmsync.locks import AdvisoryMutex
 from crmsync.project import Project
@@ -17,6 +18,7 @@ from crmsync.runs import LOCK_WAIT, PreparedRun, run_lock
 from crmsync.secrets.vault import vault_for
 from crmsync.specs.models import Pipeline
 from crmsync.store import store_name
+from crmsync.store_postgres import DEFAULT_DSN_ENV
 from tests.integration.connections.helpers import cli_env, connect_oauth, make_project
 
 DSN_ENV = "CRMSYNC_TEST_LOCK_DSN"
@@ -104,13 +106,11 @@ def test_a_run_waits_for_the_advisory_lock_when_told_to(project, pg_dsn, monkeyp
     assert 1.0 <= waited < 30  # it waited for the other run, then went ahead
 
 
-_REFRESH = f"""
-import hashlib, os, sys, time
-from crmsync.locks import locking_on
+_REFRESH = """
+import hashlib, sys, time
 from crmsync.project import Project
 from crmsync.connections.tokens import TokenManager
-with locking_on(os.environ["{DSN_ENV}"]):  # as inside a run on a Postgres store
-    m = TokenManager(Project.at(sys.argv[1]), "main")
+m = TokenManager(Project.at(sys.argv[1]), "main")
 stale = m.connection.credentials["access_token"]
 while time.time() < float(sys.argv[2]):
     time.sleep(0.005)
@@ -119,11 +119,19 @@ print(hashlib.sha256(m.connection.credentials["access_token"].encode()).hexdiges
 """
 
 
-def test_two_processes_refreshing_under_the_advisory_lock_make_one_refresh(project, pg_dsn, fake_amocrm):
+def test_two_processes_refreshing_under_the_advisory_lock_make_one_refresh(project, pg_dsn, fake_amocrm,
+                                                                            monkeypatch):
+    # A pipeline on a Postgres store: the project's connections, and their refresh lock, live there.
+    monkeypatch.setenv(DEFAULT_DSN_ENV, pg_dsn)
+    (project.root / "pipelines").mkdir()
+    (project.root / "pipelines" / "amocrm.yaml").write_text(
+        "name: amocrm\ncrm: amocrm\nconnection: main\nentities: [contact]\n"
+        f"staging: {{type: postgres, dsn_env: {DEFAULT_DSN_ENV}}}\n")
     connect_oauth(project, "amocrm", fake_amocrm)
+    assert TokenManager(project, "main").lock_dsn == pg_dsn
     start_at = str(time.time() + 2)  # both processes are up and waiting before the gun
     procs = [subprocess.Popen([sys.executable, "-c", _REFRESH, str(project.root), start_at], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=cli_env(**{DSN_ENV: pg_dsn}))
+                              stderr=subprocess.PIPE, text=True, env=cli_env(**{DEFAULT_DSN_ENV: pg_dsn}))
              for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
