@@ -58,6 +58,13 @@ def test_transactions_behave_as_on_duckdb(con):
         con.execute("INSERT INTO canonical.deals (title, status) VALUES ('D', 'bogus')")
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM canonical.nothing_here")
+    con.begin()  # an error caught inside a transaction: its COMMIT must not pass for a success
+    con.execute("INSERT INTO canonical.contacts (id, first_name) VALUES ('c2', 'Cy')")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO canonical.contacts (id, first_name) VALUES ('c1', 'Bob')")
+    with pytest.raises(duckdb.TransactionException, match="nothing of it was committed"):
+        con.commit()
+    assert con.execute("SELECT id FROM canonical.contacts").fetchall() == [("c1",)]
 
 
 def test_insert_or_replace_and_a_cursor_in_the_same_transaction(con):
