@@ -6,16 +6,19 @@ is translated here, in one place, as rewrites of the parsed statement:
 
 * ``?`` parameters become psycopg's ``%s`` (and a literal ``%`` is doubled, as psycopg requires);
 * ``JSON`` columns and casts become ``JSONB`` (Postgres' ``json`` has no ``=``, and crmsync compares
-  bases and values); unsigned integers the next wider signed type;
-* ``json_type(x)`` (DuckDB: ``'ARRAY'``, ``'OBJECT'`` …) becomes ``upper(jsonb_typeof(x))``;
-* ``range(n)`` stops before ``n`` as in DuckDB; ``list(x)`` becomes ``array_agg(x)``, ``arg_max(x, y)`` the first of ``x`` ordered by ``y``, ``hash(…)``
-  ``hashtextextended`` of the values' text;
-* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it); ``GROUP BY ALL`` names its columns;
-* ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the key is
-  read from the catalog once per table);
+  bases and values), JSON paths read ``jsonb``; unsigned integers become the next wider signed type;
+* functions DuckDB has and Postgres has not, or not by that name: ``json_type``, ``list``, ``arg_max``,
+  ``hash`` (``hashtextextended`` of the values' text); ``range(n)`` stops before ``n`` as in DuckDB;
+* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it); ``GROUP BY ALL`` names its
+  columns;
+* ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the store
+  reads the key from the catalog, once per table);
 * ``read_json('file.jsonl', columns={…})`` — rows staged in a local file — becomes
   ``jsonb_to_recordset(%s)`` with the file's rows sent as a parameter (the server may be on another
   machine and cannot read the file).
+
+A construct this module does not know raises ``ValueError`` here or fails on the server with
+Postgres' own message: the place to add its rewrite is here, not in the caller.
 """
 
 from __future__ import annotations
