@@ -112,8 +112,11 @@ class PgConnection:
     def executemany(self, sql: str, rows: Any) -> None:
         (statement,) = to_postgres(sql)
         text = self._text(statement)
+        batch = [self._params(statement, row) for row in rows]
+        if batch:
+            text = _typed_lists(text, batch[0])
         with self._errors(), self._raw.cursor() as cur:
-            cur.executemany(text, [self._params(statement, row) for row in rows])
+            cur.executemany(text, batch)
 
     def fetchone(self) -> tuple[Any, ...] | None:
         return self._last.fetchone() if self._last else None
@@ -135,7 +138,7 @@ class PgConnection:
 
     def commit(self) -> None:
         if self.in_transaction:
-            self._raw.execute("COMMIT")
+            self.execute("COMMIT")
 
     def rollback(self) -> None:
         if self.in_transaction:
@@ -146,6 +149,12 @@ class PgConnection:
         from psycopg.pq import TransactionStatus
 
         return self._raw.info.transaction_status != TransactionStatus.IDLE
+
+    @property
+    def _failed(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self._raw.info.transaction_status == TransactionStatus.INERROR
 
     def close(self) -> None:
         self._raw.close()
@@ -163,6 +172,12 @@ class PgConnection:
             raise NestedTransaction("cannot start a transaction within a transaction")
         if verb in ("COMMIT", "ROLLBACK", "END", "ABORT") and not self.in_transaction:
             raise duckdb.TransactionException(f"cannot {verb.lower()} - no transaction is active")
+        if verb in ("COMMIT", "END") and self._failed:
+            # Postgres answers COMMIT of a failed transaction with a silent ROLLBACK; DuckDB refuses it.
+            # A caller that caught the error and commits must learn that nothing was written.
+            self._raw.execute("ROLLBACK")
+            raise duckdb.TransactionException("the transaction was aborted by an earlier error and rolled back; "
+                                              "nothing of it was committed")
         cur = self._raw.cursor()
         with self._errors():
             if statement.slots or isinstance(params, dict):

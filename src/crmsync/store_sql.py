@@ -6,16 +6,19 @@ is translated here, in one place, as rewrites of the parsed statement:
 
 * ``?`` parameters become psycopg's ``%s`` (and a literal ``%`` is doubled, as psycopg requires);
 * ``JSON`` columns and casts become ``JSONB`` (Postgres' ``json`` has no ``=``, and crmsync compares
-  bases and values); unsigned integers the next wider signed type;
-* ``json_type(x)`` (DuckDB: ``'ARRAY'``, ``'OBJECT'`` …) becomes ``upper(jsonb_typeof(x))``;
-* ``list(x)`` becomes ``array_agg(x)``, ``arg_max(x, y)`` the first of ``x`` ordered by ``y``, ``hash(…)``
-  ``hashtextextended`` of the values' text;
-* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it); ``GROUP BY ALL`` names its columns;
-* ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the key is
-  read from the catalog once per table);
+  bases and values), JSON paths read ``jsonb``; unsigned integers become the next wider signed type;
+* functions DuckDB has and Postgres has not, or not by that name: ``json_type``, ``list``, ``arg_max``,
+  ``hash`` (``hashtextextended`` of the values' text); ``range(n)`` stops before ``n`` as in DuckDB;
+* a subquery in ``FROM`` without a name gets one (Postgres 15 requires it); ``GROUP BY ALL`` names its
+  columns;
+* ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the store
+  reads the key from the catalog, once per table);
 * ``read_json('file.jsonl', columns={…})`` — rows staged in a local file — becomes
   ``jsonb_to_recordset(%s)`` with the file's rows sent as a parameter (the server may be on another
   machine and cannot read the file).
+
+A construct this module does not know raises ``ValueError`` here or fails on the server with
+Postgres' own message: the place to add its rewrite is here, not in the caller.
 """
 
 from __future__ import annotations
@@ -88,6 +91,13 @@ def _statement(tree: exp.Expression) -> Statement:
             node.replace(_pg(f"(hashtextextended({row}, 0) & 9223372036854775807)"))
         elif name == "read_json":
             _read_json(node)
+    for node in list(tree.find_all(exp.GenerateSeries)):
+        if node.args.get("is_end_exclusive"):  # DuckDB's range(a, b): b not included; generate_series includes it
+            step = node.args.get("step")
+            if step is not None and not (isinstance(step, exp.Literal) and not str(step.this).startswith("-")):
+                raise ValueError("range() with a step that is not a positive number is not translated for Postgres")
+            node.set("end", exp.Sub(this=exp.Paren(this=node.args["end"]), expression=exp.Literal.number(1)))
+            node.set("is_end_exclusive", None)
     for node in list(tree.find_all(exp.Group)):
         if node.args.get("all"):
             _group_by_all(node)

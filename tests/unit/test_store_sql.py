@@ -38,6 +38,11 @@ def test_json_paths_read_jsonb():  # every JSON column of a Postgres store is js
         "SELECT JSONB_EXTRACT_PATH_TEXT(r.raw, 'id'), JSONB_EXTRACT_PATH(base, 'first name') FROM t AS r")
 
 
+def test_range_stops_before_its_end_as_in_duckdb():
+    assert one("SELECT i FROM range(300) t(i)").sql == "SELECT i FROM GENERATE_SERIES(0, (300) - 1) AS t(i)"
+    assert "GENERATE_SERIES(2, (10) - 1, 2)" in one("SELECT j FROM range(2, 10, 2) u(j)").sql
+
+
 def test_group_by_all_names_the_plain_columns():
     assert one("SELECT a, b, count(*), bit_xor(h) FROM t GROUP BY ALL").sql.endswith("GROUP BY 1, 2")
 

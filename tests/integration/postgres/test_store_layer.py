@@ -58,6 +58,13 @@ def test_transactions_behave_as_on_duckdb(con):
         con.execute("INSERT INTO canonical.deals (title, status) VALUES ('D', 'bogus')")
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM canonical.nothing_here")
+    con.begin()  # an error caught inside a transaction: its COMMIT must not pass for a success
+    con.execute("INSERT INTO canonical.contacts (id, first_name) VALUES ('c2', 'Cy')")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO canonical.contacts (id, first_name) VALUES ('c1', 'Bob')")
+    with pytest.raises(duckdb.TransactionException, match="nothing of it was committed"):
+        con.commit()
+    assert con.execute("SELECT id FROM canonical.contacts").fetchall() == [("c1",)]
 
 
 def test_insert_or_replace_and_a_cursor_in_the_same_transaction(con):
@@ -95,3 +102,23 @@ def test_migrations_are_versioned_and_a_grown_schema_rebuilds_the_table_in_place
                                  "table_schema = 'canonical' AND table_name = 'deals'").fetchall())
     assert types["amount"] == "numeric" and types["closed_at"] == "timestamp with time zone"
     assert types["contacts"] == "jsonb" and types["id"] == "text"
+
+
+def test_workers_creating_the_tables_at_once_do_not_collide(path, pg_dsn):
+    """Several workers' first runs on a fresh database: one creates the layout, the others wait and find it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def first_run(_):
+        with open_store(path) as con:
+            ensure(con, CANONICAL)
+            return con.execute("SELECT count(*) FROM sync.schema_version").fetchone()[0]
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(first_run, range(6))) == [1] * 6
+    with psycopg.connect(pg_dsn) as raw:  # a current layout is left alone: no ALTER TABLE, no exclusive lock
+        raw.execute("BEGIN")
+        raw.execute("LOCK TABLE sync.links IN ROW EXCLUSIVE MODE")  # another worker's open transaction on links
+        with open_store(path) as con:
+            con.execute("SET lock_timeout = '2s'")
+            ensure(con, CANONICAL)
+        raw.execute("ROLLBACK")

@@ -213,6 +213,7 @@ def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
     assert amo.position(remote_id) == "Chosen" and canonical_position(project, cid) == "Chosen"
 
 
+@both_stores
 def test_sync_dry_run_shows_the_plan_and_changes_nothing(project, amo):
     set_policy(project, "amocrm", "local_wins")
     sync(project, "amocrm")
