@@ -107,13 +107,13 @@ def test_a_run_waits_for_the_advisory_lock_when_told_to(project, pg_dsn, monkeyp
 
 
 _REFRESH = """
-import hashlib, sys, time
+import hashlib, sys
 from crmsync.project import Project
 from crmsync.connections.tokens import TokenManager
 m = TokenManager(Project.at(sys.argv[1]), "main")
 stale = m.connection.credentials["access_token"]
-while time.time() < float(sys.argv[2]):
-    time.sleep(0.005)
+print("ready", flush=True)
+sys.stdin.readline()  # the gun: both processes hold the same stale token by now
 m.refresh(stale=stale)
 print(hashlib.sha256(m.connection.credentials["access_token"].encode()).hexdigest())
 """
@@ -129,10 +129,16 @@ def test_two_processes_refreshing_under_the_advisory_lock_make_one_refresh(proje
         f"staging: {{type: postgres, dsn_env: {DEFAULT_DSN_ENV}}}\n")
     connect_oauth(project, "amocrm", fake_amocrm)
     assert TokenManager(project, "main").lock_dsn == pg_dsn
-    start_at = str(time.time() + 2)  # both processes are up and waiting before the gun
-    procs = [subprocess.Popen([sys.executable, "-c", _REFRESH, str(project.root), start_at], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=cli_env(**{DEFAULT_DSN_ENV: pg_dsn}))
+    procs = [subprocess.Popen([sys.executable, "-c", _REFRESH, str(project.root)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=cli_env(**{DEFAULT_DSN_ENV: pg_dsn}))
              for _ in range(2)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr.read() if p.stderr else ""
+    for p in procs:  # both fire at once
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert fake_amocrm.app.oauth.refresh_count == 1
