@@ -4,7 +4,6 @@ by exactly one of them (``FOR UPDATE SKIP LOCKED``)."""
 import json
 import subprocess
 import sys
-import time
 
 from crmsync.canonical.tables import ensure
 from crmsync.project import Project
@@ -31,12 +30,12 @@ def planned():
 
 sent = []
 with open_store(Path(sys.argv[1]) / "{POSTGRES}{DEFAULT_DSN_ENV}") as con:
-    while time.time() < float(sys.argv[2]):
-        time.sleep(0.002)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the gun: both workers are connected
     con.execute("BEGIN")
-    ops = enqueue(con, sys.argv[3], "amo", "contact", planned())
+    ops = enqueue(con, sys.argv[2], "amo", "contact", planned())
     con.execute("COMMIT")
-    if sys.argv[3] == "run-2":  # from the other end: the workers meet and contend in the middle
+    if sys.argv[2] == "run-2":  # from the other end: the workers meet and contend in the middle
         ops.reverse()
     for start in range(0, len(ops), 6):
         mine = claim(con, ops[start:start + 6])
@@ -53,10 +52,15 @@ def test_two_workers_claiming_from_one_outbox_send_every_op_once(tmp_path, pg_ds
     store = project.store_path(POSTGRES + DEFAULT_DSN_ENV)
     with open_store(store) as con:
         ensure(con, {})
-    start_at = str(time.time() + 2.5)  # both workers are connected and waiting before the gun
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(tmp_path), start_at, f"run-{n}"],
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(tmp_path), f"run-{n}"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=cli_env(**{DEFAULT_DSN_ENV: pg_dsn})) for n in (1, 2)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr.read() if p.stderr else ""
+    for p in procs:  # both start at once
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=90) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     first, second = (json.loads(out) for out, _ in outs)
