@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.errors import UserError
+from crmsync.http.error_body import ErrorBody
+from crmsync.http.url_secrets import ShapeError, WebhookShape, register_connector, webhook_shape
 from crmsync.project import Project
-from crmsync.specs.yamlload import SpecYAMLError, load_yaml
+from crmsync.specs.yamlload import SpecYAMLError, line_of, load_yaml
 
 LONG_LIVED_TOKEN, WEBHOOK_URL, OAUTH2 = "long_lived_token", "webhook_url", "oauth2"
 AUTH_TYPES = (LONG_LIVED_TOKEN, WEBHOOK_URL, OAUTH2)
@@ -39,11 +41,32 @@ class ConnectorAuth:
     check_path: str | None
     check_method: str | None
     raw: dict[str, Any]                  # the whole spec, for the HTTP session (errors, retry, rate_limit)
+    file: str = ""                       # where the spec came from, for messages (project-relative)
 
     @property
     def connect(self) -> dict[str, Any]:
         """How ``crmsync connect`` finds the account's address (the spec's ``connect`` block)."""
         return dict(self.raw.get("connect") or {})
+
+    @property
+    def error_body(self) -> ErrorBody:
+        """Where this CRM's error answers hold its code and words (the spec's ``error_body``)."""
+        return ErrorBody.from_spec(self.raw.get("error_body"))
+
+    def webhook_shape(self) -> WebhookShape:
+        """What a webhook URL of this CRM looks like (``connect.webhook``); a missing or unusable
+        declaration is the user's to fix, with the file, line and field."""
+        try:
+            shape = webhook_shape(self.raw)
+        except ShapeError as exc:
+            line = line_of(self.raw, ["connect", "webhook", exc.field])
+            allowed = f" (allowed: {', '.join(exc.allowed)})" if exc.allowed else ""
+            raise UserError(f"{self.file or self.name}:{line}: connect.webhook.{exc.field}: {exc}{allowed}") from None
+        if shape is None:
+            raise UserError(f"{self.file or self.name}:{line_of(self.raw, ['connect'])}: connect.webhook is missing: "
+                            f"auth webhook_url needs the shape of this CRM's webhook URLs (pattern, secret); "
+                            f"run `crmsync validate`")
+        return shape
 
     def auth(self, kind: str) -> AuthSpec:
         try:
@@ -76,6 +99,8 @@ def load_connector_auth(project: Project, crm: str) -> ConnectorAuth:
             raise UserError(f"{project.relative(path)}: auth.type {kind!r} is not one of: {', '.join(AUTH_TYPES)}")
         known = set(AuthSpec.__dataclass_fields__)
         auths[kind] = AuthSpec(**{k: (dict(v) if isinstance(v, dict) else v) for k, v in item.items() if k in known})
+    register_connector(raw)  # its URL secrets are masked from here on, whatever happens next
     check = raw.get("check") or {}
     return ConnectorAuth(name=str(raw.get("name", crm)), title=str(raw.get("title", crm)), auths=auths,
-                         check_path=check.get("path"), check_method=check.get("method"), raw=raw)
+                         check_path=check.get("path"), check_method=check.get("method"), raw=raw,
+                         file=project.relative(path))
