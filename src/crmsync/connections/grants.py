@@ -1,7 +1,7 @@
 """Talking to a CRM's OAuth token endpoint: the authorization-code and refresh-token grants.
 
-AmoCRM takes the grant as a JSON body (``token_request: json``); Bitrix24 as a GET query
-(``token_request: query``). Every token in a response is registered with the secret mask before
+The grant goes as the connector's ``oauth2.token_request`` says: a JSON body, a form body (what
+RFC 6749 itself specifies) or a GET query. Every token in a response is registered with the secret mask before
 anything else happens to it. A rejected grant raises :class:`GrantRejected` saying which part was
 rejected (the client id/secret or the code/refresh token); transport trouble raises ``CrmError``.
 """
@@ -65,6 +65,8 @@ def request_tokens(auth: AuthSpec, token_url: str, grant: dict[str, str], *, tit
         try:
             if auth.token_request == "query":
                 response = requests.get(token_url, params=grant, timeout=TIMEOUT)
+            elif auth.token_request == "form":
+                response = requests.post(token_url, data=grant, timeout=TIMEOUT)
             else:
                 response = requests.post(token_url, json=grant, timeout=TIMEOUT)
         except requests.ConnectionError as exc:  # includes ConnectTimeout: nothing was sent

@@ -28,7 +28,7 @@ class AuthSpec:
     authorize_url: str | None = None
     authorize_params: dict[str, str] = field(default_factory=dict)
     token_url: str | None = None
-    token_request: str = "json"          # json: POST JSON body; query: GET with the grant in the query
+    token_request: str = "json"          # json / form: POST a JSON / form body; query: GET with the grant in the query
     refresh_rotates: bool = True
     old_refresh_token: str = "invalidate"  # grace | invalidate: is the old refresh token usable after a refresh?
 

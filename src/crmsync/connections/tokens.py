@@ -161,7 +161,7 @@ class TokenManager:
         settings = conn.settings
         grant = {"client_id": settings.get("client_id", ""), "client_secret": conn.credentials.get("client_secret", ""),
                  "grant_type": "refresh_token", "refresh_token": refresh_token or ""}
-        if settings.get("redirect_uri") and self.connector.auth(OAUTH2).token_request == "json":
+        if settings.get("redirect_uri") and self.connector.auth(OAUTH2).token_request != "query":
             grant["redirect_uri"] = settings["redirect_uri"]
         return request_tokens(self.connector.auth(OAUTH2), settings["token_url"], grant, title=self.connector.title,
                               words=self.connector.error_body)
