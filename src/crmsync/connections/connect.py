@@ -199,7 +199,7 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
                   "grant_type": "authorization_code", "code": redirect.code}
     if auth.token_request != "query":  # RFC 6749 4.1.3: the same redirect_uri as the consent; a GET grant has none
         grant_body["redirect_uri"] = redirect_uri
-    grant = request_tokens(auth, token_url, grant_body, title=connector.title, words=connector.error_body)
+    grant = request_tokens(auth, token_url, grant_body, title=connector.title, words=connector.token_error_body)
     base = (grant.extra.get(connector.connect.get("grant_field", "")) if _from_grant(connector)
             else _host_base(connector, opts, redirect.params))
     if not base:

@@ -31,6 +31,7 @@ class AuthSpec:
     token_request: str = "json"          # json / form: POST a JSON / form body; query: GET with the grant in the query
     refresh_rotates: bool = True
     old_refresh_token: str = "invalidate"  # grace | invalidate: is the old refresh token usable after a refresh?
+    error_body: dict[str, Any] | None = None  # the token endpoint's refusals, when not as the connector's
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,12 @@ class ConnectorAuth:
     def error_body(self) -> ErrorBody:
         """Where this CRM's error answers hold its code and words (the spec's ``error_body``)."""
         return ErrorBody.from_spec(self.raw.get("error_body"))
+
+    @property
+    def token_error_body(self) -> ErrorBody:
+        """Where its OAuth token endpoint's refusals hold its words (``oauth2.error_body``, else the spec's)."""
+        own = self.auths[OAUTH2].error_body if OAUTH2 in self.auths else None
+        return ErrorBody.from_spec(own) if own else self.error_body
 
     def webhook_shape(self) -> WebhookShape:
         """What a webhook URL of this CRM looks like (``connect.webhook``); a missing or unusable

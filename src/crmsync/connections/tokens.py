@@ -164,7 +164,7 @@ class TokenManager:
         if settings.get("redirect_uri") and self.connector.auth(OAUTH2).token_request != "query":
             grant["redirect_uri"] = settings["redirect_uri"]
         return request_tokens(self.connector.auth(OAUTH2), settings["token_url"], grant, title=self.connector.title,
-                              words=self.connector.error_body)
+                              words=self.connector.token_error_body)
 
     def _reject(self, conn: Connection, exc: GrantRejected, interrupted: float | None) -> NeedsReauthorisation:
         what = "its OAuth client (id or secret)" if exc.part == "client" else "its refresh token"

@@ -57,7 +57,8 @@ def endpoint():
     server.server.server_close()
 
 
-GRANT = {"grant_type": "refresh_token", "client_id": "cid", "client_secret": "csecret-123", "refresh_token": "r-1234567"}
+GRANT = {"grant_type": "refresh_token", "client_id": "cid", "client_secret": "csecret-123",
+         "refresh_token": "r-1234567"}
 
 
 @pytest.mark.parametrize("kind, method, ctype", [
