@@ -144,8 +144,10 @@ def _register_webhook(spec: dict[str, Any], url: str) -> None:
         shape = webhook_shape(spec)
     except ShapeError:  # `crmsync validate` says what is wrong; the whole URL is masked all the same
         return
-    match = shape.match(url) or shape.match(url.rstrip("/")) if shape else None
-    for secret in shape.secrets(match) if shape and match else []:
+    if shape is None:
+        return
+    match = shape.match(url) or shape.match(url.rstrip("/"))
+    for secret in shape.secrets(match) if match else []:
         register(secret)
 
 

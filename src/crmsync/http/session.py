@@ -91,6 +91,8 @@ def timeout_from_env(default: tuple[float, float] = DEFAULT_TIMEOUT) -> tuple[fl
         raise UserError(f"{TIMEOUT_ENV}={text!r} is not a timeout: give READ or CONNECT,READ in seconds, "
                         f"e.g. 90 or 10,90")
     return (parts[0], parts[1]) if len(parts) == 2 else (default[0], parts[0])
+
+
 @dataclass
 class SessionStats:
     requests: int = 0
