@@ -22,7 +22,8 @@ def test_sync_on_a_postgres_store_is_busy_while_another_machine_runs_the_connect
     yaml.write_text(text[:text.index("staging:")] + f"staging:\n  type: postgres\n  dsn_env: {DEFAULT_DSN_ENV}\n")
     monkeypatch.setenv(DEFAULT_DSN_ENV, pg_dsn)  # the connection is kept in the Postgres store too
     amo = fake_crm("amocrm", contacts=8, deals=3, tasks=3, rate_limit=False)
-    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", amo.url, "--long-lived-token", "demo-token")
+    run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", amo.url,
+             "--long-lived-token", "demo-token")
     env = {**os.environ, DEFAULT_DSN_ENV: pg_dsn, DSN_ENV: pg_dsn}
     env.pop("CRMSYNC_LOCK_WAIT_SECONDS", None)
     # The other worker's project folder is elsewhere (another machine): only the database is shared.
