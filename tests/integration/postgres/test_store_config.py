@@ -1,6 +1,8 @@
 """``staging: {type: postgres, dsn_env: …}`` through the real CLI: validated offline, the DSN taken from the
 environment (or config/secrets.toml) and never shown, a missing variable named, a pull landing in Postgres."""
 
+import json
+
 import psycopg
 import pytest
 
@@ -76,6 +78,11 @@ def test_a_pull_lands_in_postgres_with_its_connection_and_the_dsn_stays_out_of_t
         assert con.execute("SELECT name, crm FROM sync.connections").fetchall() == [("amocrm", "amocrm")]
     assert not (project / "crmsync.duckdb").exists()
     assert "amocrm" in run_here(project, "connections", "list")
+    status = json.loads(run_here(project, "status", "amocrm", "--json"))  # the read-only commands read Postgres
+    (shown,) = status["pipelines"]
+    assert {e["entity"]: e["rows"] for e in shown["entities"]} == {"contact": 8, "deal": 3, "task": 3}
+    assert [(r["kind"], r["status"]) for r in json.loads(run_here(project, "runs", "--json"))["runs"]] == [
+        ("pull", "ok")]
     password = psycopg.conninfo.conninfo_to_dict(pg_dsn)["password"]
     assert password not in (project / ".crmsync" / "logs" / "crmsync.log").read_text()
 

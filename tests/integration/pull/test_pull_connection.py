@@ -85,10 +85,15 @@ def test_deals_link_to_canonical_contacts(project, fake_crm, crm):
     assert linked[0][0] > 20
 
 
+@both_stores
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
-def test_deletions_show_up_as_deleted_at(project, fake_crm, crm):
+def test_deletions_show_up_as_deleted_at(project, fake_crm, crm, store):
     server = fake_crm(crm, contacts=60, deals=10, tasks=10, rate_limit=False)
-    pull = puller(project, crm, server)
+    pull = puller(project, crm, server, store.name)
+
+    def query(project, sql, params=()):
+        return store.rows(project, sql, params)
+
     pull()
     victims = [str(r[0]) for r in query(project, "SELECT remote_id FROM sync.links WHERE entity = 'contact' "
                                                  "AND base IS NOT NULL ORDER BY remote_id LIMIT 2")]
