@@ -59,6 +59,7 @@ class Statement:
     slots: tuple[str | None, ...] = ()  # per %s in ``sql``: None (the caller's next parameter) or a staged file
     upsert_into: str | None = None      # INSERT OR REPLACE: the table (ON CONFLICT of its key is appended)
     upsert_columns: tuple[str, ...] = ()  # the columns it names (none: all of the table's)
+    creates_if_missing: bool = False      # CREATE … IF NOT EXISTS: two workers at once may collide on it
 
 
 @lru_cache(maxsize=4096)
@@ -117,7 +118,8 @@ def _statement(tree: exp.Expression) -> Statement:
         return f"%({found.group(2)})s" if found.group(2) else "%s"
 
     text = re.sub(rf"{_FILE}([0-9a-f]+)|{_PARAM}(\w*)", slot, text)
-    return Statement(text, tuple(slots), table, cols)
+    creates = isinstance(tree, exp.Create) and bool(tree.args.get("exists"))
+    return Statement(text, tuple(slots), table, cols, creates)
 
 
 def _group_by_all(group: exp.Group) -> None:
