@@ -1,4 +1,10 @@
-"""The staging store (DuckDB by default): one place that opens it, so every caller gets the same rules.
+"""The staging store (DuckDB by default, or PostgreSQL): one place that opens it, so every caller gets the
+same rules.
+
+A store is named within its project by :func:`store_name`: a DuckDB file's path, or ``postgres:<VAR>`` for
+a Postgres database whose DSN is in the environment variable VAR (:mod:`crmsync.store_postgres`).
+``Project.store_path(name)`` turns either into a path under the project, and :func:`open_store` opens
+what it names. Callers write DuckDB SQL; a Postgres store translates it (:mod:`crmsync.store_sql`).
 
 DuckDB allows one read-write process per file. Callers keep connections short (open, work,
 commit, close) so a second crmsync process — a scheduled run next to `crmsync status`, two token
@@ -16,6 +22,9 @@ from pathlib import Path
 import duckdb
 
 from crmsync.errors import BusyError, UserError
+from crmsync.project import DEFAULT_STORE, Project
+
+POSTGRES = "postgres:"  # + the name of the environment variable holding the DSN
 
 LOCK_WAIT_SECONDS = 30.0
 LOCK_WAIT = "CRMSYNC_STORE_LOCK_WAIT_SECONDS"  # how long to wait for a store another process holds
@@ -84,9 +93,77 @@ def _holder(message: str) -> str:
     return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
 
 
+def store_name(pipeline: object) -> str:
+    """Which store a pipeline's runs use (its ``staging:`` block), as a name within the project."""
+    staging = getattr(pipeline, "staging", None)
+    if staging is not None and staging.type == "postgres":
+        from crmsync.store_postgres import DEFAULT_DSN_ENV
+
+        return POSTGRES + str(staging.options.get("dsn_env") or DEFAULT_DSN_ENV)
+    return str((staging.options.get("path") if staging is not None else None) or DEFAULT_STORE)
+
+
+def home_store(project: Project) -> Path:
+    """The store that keeps the project's connections (``sync.connections``, the sealed credentials): the
+    Postgres store when the project's pipelines use one, so every worker on every machine finds them;
+    otherwise the default DuckDB file. Read from the pipelines' ``staging:`` blocks alone (a token refresh
+    or a no-op run must not pay for a full spec check)."""
+    import yaml
+
+    from crmsync.specs.models import TypedBlock
+
+    found = set()
+    folder = project.root / "pipelines"
+    for spec in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            staging = (yaml.safe_load(spec.read_text(encoding="utf-8")) or {}).get("staging")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+            continue  # `crmsync validate` reports a broken file; the connections stay where they are
+        if isinstance(staging, dict) and staging.get("type") == "postgres":
+            found.add(store_name(_Staged(TypedBlock.from_data(staging))))
+    if len(found) > 1:
+        raise UserError(f"the project's pipelines use {len(found)} Postgres stores ({', '.join(sorted(found))}); "
+                        "its connections live in one", hint="point every pipeline's staging.dsn_env at one database")
+    return project.store_path(found.pop() if found else DEFAULT_STORE)
+
+
+class _Staged:
+    def __init__(self, staging: object) -> None:
+        self.staging = staging
+
+
+def postgres_env(path: Path | str) -> str | None:
+    """For a Postgres store, the variable naming its DSN; None for a DuckDB file."""
+    name = Path(path).name
+    return name[len(POSTGRES):] if name.startswith(POSTGRES) else None
+
+
+def store_exists(path: Path) -> bool:
+    """Whether there is a store to read at ``path`` (a Postgres store is made by the server's owner)."""
+    return postgres_env(path) is not None or path.exists()
+
+
+def engine(con: object) -> str:
+    """``duckdb`` or ``postgres``: for the few places whose SQL or Python API differs by engine."""
+    return getattr(con, "engine", "duckdb")
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the store at ``path`` (created on first use), closed on exit."""
+    """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres
+    store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`)."""
+    env = postgres_env(path)
+    if env is not None:
+        from crmsync.store_postgres import connect
+
+        pg = connect(path.parent, env, read_only=read_only)
+        try:
+            if not read_only:
+                pg.execute("CREATE SCHEMA IF NOT EXISTS sync")
+            yield pg  # type: ignore[misc]
+        finally:
+            pg.close()
+        return
     if read_only and not path.exists():
         raise UserError(f"no store at {path} yet: run a pull first")
     path.parent.mkdir(parents=True, exist_ok=True)

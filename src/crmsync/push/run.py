@@ -52,7 +52,7 @@ from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
-from .outbox import Op, enqueue, in_flight, mark, mark_all_sent
+from .outbox import Op, claim, enqueue, in_flight, mark, mark_all_sent
 from .plan import Plan, assume_created, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
 
@@ -319,7 +319,9 @@ class _Entity:
                 if previous and any(o.unknown for o in previous[1].result().outcomes):
                     self._finish(*previous)  # settled with nothing else on the wire
                     previous = None
-                self._sending(batch)
+                batch = claim(self.con, batch)  # on a shared (Postgres) outbox, ops another worker holds drop out
+                if not batch:
+                    continue
                 current = (kind, wire.submit(self._exchange, kind, batch))
                 if previous:
                     self._finish(*previous)
@@ -361,7 +363,7 @@ class _Entity:
                     f"{len(lost)} {self.entity} write(s) to {self.connection} may have reached the CRM but their "
                     f"answers were lost, and the CRM could not be asked what became of them ({exc}). Nothing was "
                     f"sent again: they wait in sync.outbox (status 'unknown') and the next run checks them "
-                    f"before it sends anything.") from exc
+                    f"before it sends anything.", transient=True) from exc
             if not resend:
                 return
             self._sending(resend)
@@ -370,7 +372,7 @@ class _Entity:
             raise CrmError(f"{len(lost)} {self.entity} write(s) to {self.connection} lost their answer "
                            f"{SETTLE_ROUNDS + 1} times in a row; each time the CRM showed they had not landed. They "
                            f"wait in sync.outbox (status 'unknown'); check the CRM's status and run again: the next "
-                           f"run checks them before it sends anything.")
+                           f"run checks them before it sends anything.", transient=True)
 
     def _take(self, kind: str, answer: _Answer) -> list[Op]:
         """Record one batch's answer; return the ops whose outcome is unknown (marked so, committed)."""
