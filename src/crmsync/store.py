@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -86,9 +87,18 @@ def _holder(message: str) -> str:
 
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the store at ``path`` (created on first use), closed on exit."""
+    """A connection to the store at ``path`` (created on first use), closed on exit; while this
+    process holds the store (:class:`Held`), a cursor of that one connection."""
     if read_only and not path.exists():
         raise UserError(f"no store at {path} yet: run a pull first")
+    held = _HELD.get(str(path.resolve()))
+    if held is not None:
+        cursor = held.con.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(path, read_only)
     try:
@@ -98,3 +108,47 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
+
+
+_HELD: dict[str, Held] = {}
+
+
+class Held:
+    """One connection to the store for a whole short run (:func:`hold`): every :func:`open_store` of that
+    path in this process is a cursor of it, so the store is opened once instead of once per step, and no
+    other process can write between the run's steps (DuckDB lets one process write a file at a time).
+    A step that must open the file its own way (dlt's loads) calls :meth:`release` first; the rest of the
+    run then opens and closes as before, and :attr:`whole` says the hold was broken."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con: Any = None
+        self.whole = True
+
+    def release(self) -> None:
+        if self.con is not None:
+            _HELD.pop(str(self.path.resolve()), None)
+            self.con.close()
+            self.con = None
+            self.whole = False
+
+
+@contextmanager
+def hold(path: Path) -> Iterator[Held]:
+    """Hold the store at ``path`` (which must exist) for a run; released on exit. A second hold of
+    the same path in this process shares nothing: it is refused, as a caller bug."""
+    key = str(path.resolve())
+    if key in _HELD:
+        raise RuntimeError(f"the store {path} is already held by this process")
+    held = Held(path)
+    held.con = _connect(path, read_only=False)
+    try:
+        limit_memory(held.con)
+        held.con.execute("CREATE SCHEMA IF NOT EXISTS sync")
+        _HELD[key] = held
+        yield held
+    finally:
+        if held.con is not None:
+            _HELD.pop(key, None)
+            held.con.close()
+            held.con = None

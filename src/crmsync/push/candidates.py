@@ -51,7 +51,7 @@ class Candidates:
     @classmethod
     def find(cls, con: Any, *, entity: str, connection: str, cols: dict[str, str], settings: Any) -> Candidates:
         con.execute(DDL)
-        key = json.dumps([VERSION, BUCKETS, settings], sort_keys=True, default=str)
+        key = cls.key(settings)
         found = cls(con, entity, connection, cols, key)
         found.everything = not con.execute("SELECT count(*) FROM sync.push_checked WHERE entity = ? AND connection = ?",
                                            [entity, connection]).fetchone()[0]
@@ -69,6 +69,11 @@ class Candidates:
                            {"entity": entity, "connection": connection, "settings": key}).fetchall()
         found.dirty = {b: s for b, s in rows}
         return found
+
+    @staticmethod
+    def key(settings: Any) -> str:
+        """The plan's settings as the remembered states cover them."""
+        return json.dumps([VERSION, BUCKETS, settings], sort_keys=True, default=str)
 
     def _row_hash(self, alias: str) -> str:
         return "hash(" + ", ".join(f'{alias}."{n}"' for n in self.cols) + ", $settings)"
