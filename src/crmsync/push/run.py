@@ -73,6 +73,7 @@ class PushResult:
     planned: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)  # dry run: all of it
     seconds: float = 0.0
     status: str = "ok"
+    sealed: list[str] = field(default_factory=list)  # entities planned by the store's seal, reading nothing
 
     def part(self) -> dict[str, Any]:
         """What ``sync.runs.parts`` keeps of a push."""
@@ -172,7 +173,9 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
             lambda key, entity=entity: quiet.trusts(connection, entity, f"{key}|{deletes}"))
         plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
                            write_mode=write_mode, trust=trust)
-        if not plan.trusted:
+        if plan.trusted:
+            result.sealed.append(entity)
+        else:
             plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
         if quiet is not None:
             quiet.note(connection, entity, f"{plan.key}|{deletes}", plan.clean and not plan.ops)
