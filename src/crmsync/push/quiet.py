@@ -33,6 +33,7 @@ do. A store on a file system that does not (some network mounts) should set
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 FILE = "quiet-store.json"
 SWITCH = "CRMSYNC_QUIET_STORE"  # "off": never seal, never trust a seal
@@ -99,17 +102,23 @@ class Quiet:
         of other connections stay sealed only if this run changed nothing they depend on."""
         entries = _read(self.file)
         key = str(self.path.resolve())
-        entries.pop(key, None)
+        had = entries.pop(key, None) is not None
         if whole and not self.spoiled and self.clean:
-            con.execute("CHECKPOINT")
-            now = stamp(self.path)
-            changed = max(s[3] for s in now if s is not None)
-            wait = (changed + TICK_NS - time.time_ns()) / 1e9
-            if wait > 0:
-                time.sleep(wait)
-            kept = self.known if (self.trusted and self.untouched) else {}
-            entries[key] = {"stamp": now, "plans": {**kept, **self.clean}}
-        _write(self.file, entries)
+            try:
+                con.execute("CHECKPOINT")  # the log folded into the file: closing it then writes nothing
+            except duckdb.Error:  # e.g. a transaction still open elsewhere in this process: no seal
+                pass
+            else:
+                now = stamp(self.path)
+                changed = max(s[3] for s in now if s is not None)
+                wait = (changed + TICK_NS - time.time_ns()) / 1e9
+                if wait > 0:
+                    time.sleep(wait)
+                kept = self.known if (self.trusted and self.untouched) else {}
+                entries[key] = {"stamp": now, "plans": {**kept, **self.clean}}
+        if had or key in entries:
+            with contextlib.suppress(OSError):  # no seal written: the next run scans, nothing else
+                _write(self.file, entries)
 
 
 def _digest(key: str) -> str:
