@@ -119,6 +119,9 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                                 # a real sync applies each read round as it loads; a dry run all at the end
                                 on_round=None if dry_run else lambda _: applier.commit_rows(project),
                                 on_start=reading)
+        # dlt done: the rest of the run holds the store again. Its plans then compare by buckets (others
+        # may have written meanwhile), but if they find nothing the run can still seal what it saw.
+        final = held if held is None or held.whole else stack.enter_context(hold(path))
         with open_store(path) as con:
             ensure(con, run.canonical)
             con.execute("BEGIN")
@@ -141,8 +144,8 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                 result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
                 write_run(con, ticket, pipeline=pipe.name, connection=pipe.connection, status=result.status,
                           entities=result.entities, parts={k: v for k, v in result.parts().items() if v})
-                if quiet is not None and held is not None:
-                    quiet.seal(con, held.whole and pipe.direction != "pull")  # the last write of the run
+                if quiet is not None and final is not None:  # held from before the plans: nobody else wrote since
+                    quiet.seal(con, final.whole and pipe.direction != "pull")  # the last write of the run
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     result.rate_limit_wait = float(getattr(getattr(session, "pacer", None), "waited", 0.0) or 0.0)
     return result
