@@ -8,9 +8,9 @@ lets one process write a file at a time, and every committed write reaches the d
 write-ahead log (``.wal``) before the writer lets go of it. A file's change time (``st_ctime``)
 cannot be set by any program, only moved forward by the kernel on each write.
 
-So a ``crmsync sync`` that holds the store for the whole run (crmsync.store.hold: no other process
-can write meanwhile) and whose plans found nothing to do for any row *seals* it, at its very end,
-still holding it: ``CHECKPOINT`` (the log is folded into the file), then the stamp of both files
+So a ``crmsync sync`` that holds the store from before its plans to its end (crmsync.store.hold: no
+other process can write meanwhile) and whose plans found nothing to do for any row *seals* it, at its
+very end, still holding it: ``CHECKPOINT`` (the log is folded into the file), then the stamp of both files
 (inode, size, modification and change times), then a wait until the clock has moved past that
 change time (file times advance in coarse ticks, so a write right after we let go still gets a later
 one), then the stamp and the plans' keys go to ``.crmsync/cache/quiet-store.json``. The next run
@@ -18,9 +18,10 @@ compares the stamp once it holds the store: any write since — a user's ``UPDAT
 to ``updated_at``), a ``crmsync conflicts resolve``, another pipeline's run, a restored backup, a
 DuckDB that compacted the file — changes it, and the run plans as before, by the buckets' states.
 
-The seal is only trusted by a plan when, in this run before it, nothing changed canonical rows or
-links either: the pull read nothing (dlt never started, so the hold was never let go), found no
-deletions and applied nothing, and the push had no write of an earlier run to settle. It covers a
+The seal is only trusted by a plan when the run held the store from its start (before anything wrote
+to it) and, in this run before the plan, nothing changed canonical rows or links either: the pull read
+nothing (dlt never started, so the hold was never let go), found no deletions and applied nothing, and
+the push had no write of an earlier run to settle. It covers a
 plan only for the same key (push and pull-only fields, write mode, canonical columns, delete mode,
 crmsync's candidates version). Anything else — a broken hold, a plan with work or a report (create,
 update, rejection, held field, pull-only edit), a dry run — writes no seal, and the next run scans.
