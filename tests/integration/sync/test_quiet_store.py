@@ -243,10 +243,12 @@ def _apply(project, edits):
 @given(edits=st.lists(EDIT, min_size=1, max_size=5))
 def test_random_sql_edits_after_a_seal_are_sent_as_comparing_every_row_plans(template, tmp_path, edits):
     project = sealed_copy(template, tmp_path)  # the edits below come right after a sealing run
+    seal = stamp(project / "crmsync.duckdb")
     _apply(project, edits)
+    written = stamp(project / "crmsync.duckdb") != seal  # not when every edit set the values rows had
     reference = full_plan(project, tmp_path)
     result = sync(project)
-    assert result.push.sealed == []
+    assert result.push.sealed == ([] if written else ["contact", "deal", "task"])
     assert {e: {k: v for k, v in c.items() if k != "applied"} for e, c in counts(result).items()} == reference
 
 
