@@ -14,10 +14,12 @@ refreshes — waits briefly instead of failing; :func:`open_store` retries while
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -151,7 +153,8 @@ def engine(con: object) -> str:
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres
-    store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`)."""
+    store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`); while this
+    process holds a DuckDB store (:class:`Held`), a cursor of that one connection."""
     env = postgres_env(path)
     if env is not None:
         from crmsync.store_postgres import connect
@@ -166,6 +169,16 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         return
     if read_only and not path.exists():
         raise UserError(f"no store at {path} yet: run a pull first")
+    held = _HELD.get(str(path.resolve()))
+    if held is not None:
+        if held.thread == threading.get_ident():
+            cursor = held.con.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        held.whole = False  # another thread of this process writes beside the run: it is no quiet run
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(path, read_only)
     try:
@@ -175,3 +188,60 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
+
+
+_HELD: dict[str, Held] = {}
+_HOLDING = threading.Lock()
+
+
+class Held:
+    """One connection to the store for a whole short run (:func:`hold`): every :func:`open_store` of that
+    path in the holding thread is a cursor of it, so the store is opened once instead of once per step,
+    and no other process can write between the run's steps (DuckDB lets one process write a file at a
+    time). A step that must open the file its own way (dlt's loads) calls :meth:`release` first; the
+    rest of the run then opens and closes as before. :attr:`whole` is False once the hold was let go
+    or another thread of this process opened the store meanwhile: then others may have written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con: Any = None
+        self.whole = True
+        self.thread = threading.get_ident()  # other threads open the store as before (and break the hold)
+
+    def release(self) -> None:
+        with _HOLDING:
+            if _HELD.get(str(self.path.resolve())) is self:
+                del _HELD[str(self.path.resolve())]
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        self.whole = False
+
+
+@contextmanager
+def hold(path: Path) -> Iterator[Held | None]:
+    """Hold the store at ``path`` (which must exist) for a run; released on exit. None when this process
+    holds it already (another thread's run): then this run opens the store as before, and the other
+    run's hold is no longer whole."""
+    key = str(path.resolve())
+    with _HOLDING:
+        if key in _HELD:
+            _HELD[key].whole = False
+            held = None
+        else:
+            held = _HELD[key] = Held(path)
+    if held is None:
+        yield None
+        return
+    try:
+        held.con = _connect(path, read_only=False)
+        limit_memory(held.con)
+        held.con.execute("CREATE SCHEMA IF NOT EXISTS sync")
+        yield held
+    finally:
+        with _HOLDING:
+            if _HELD.get(key) is held:
+                del _HELD[key]
+        if held.con is not None:
+            held.con.close()
+            held.con = None
