@@ -167,6 +167,8 @@ class PgConnection:
 
     # -- the translation ------------------------------------------------------------------------------
     def _run(self, statement: Statement, params: Any) -> PgResult:
+        if not statement.sql:  # a DuckDB-only setting (store_sql.DUCKDB_ONLY_SETTINGS)
+            return PgResult(self._raw.cursor())
         verb = statement.sql.split(None, 1)[0].upper() if statement.sql.strip() else ""
         if verb in ("BEGIN", "START") and self.in_transaction:
             raise NestedTransaction("cannot start a transaction within a transaction")
