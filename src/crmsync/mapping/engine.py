@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class Mapper:
             raise MappingError(problems)
         self._pulls = [b for b in self.fields if b.spec.pulls]
         self._pushes = [b for b in self.fields if b.spec.pushes]
+        self._batch: Any = None  # the column-wise pull, built on the first pull_batch
 
     @classmethod
     def from_file(cls, path: Path, catalog: FieldCatalog, resolver: Resolver | None = None,
@@ -125,6 +126,17 @@ class Mapper:
                 yield raw, self.pull_result(raw)
             except Rejection as rejection:
                 yield raw, rejection
+
+    def pull_batch(self, raws: Sequence[dict[str, Any]] | Any) -> list[Pulled | Rejection]:
+        """What :meth:`pull_each` gives for ``raws`` (a list of records or a pyarrow Table), in their
+        order, computed field by field across the batch (:mod:`.batch`)."""
+        if not isinstance(raws, Sequence):
+            raws = raws.to_pylist()  # a pyarrow Table (or RecordBatch): its rows as records
+        if self._batch is None:
+            from .batch import BatchPuller
+
+            self._batch = BatchPuller(self)
+        return self._batch.run(raws)
 
     def _read(self, raw: dict[str, Any], bound: _Bound) -> Any:
         if bound.custom is not None:
