@@ -159,6 +159,18 @@ def test_a_record_set_aside_leaves_the_rest_of_the_batch_mapped() -> None:
     assert [r.canonical for r in (got[0], got[2])] == [m.pull(raws[1]), m.pull(raws[2])]
 
 
+def test_values_equal_in_python_but_of_other_types_are_mapped_apart() -> None:
+    """The per-batch cache keys values by type too: 1, 1.0, True are three names, not one."""
+    m = mapper("amocrm", "contact")
+    base = _bases("amocrm", "contact", None)[0]
+    odd = [1, True, 1.0, "1", 0, False, 0.0, -0.0, [1], [True]]
+    raws = [{**copy.deepcopy(base), "name": v} for v in odd]
+    got = assert_batch_equals_each(m, raws)
+    names = [g[1].get("name") if g[0] == "mapped" else g[1]["field"] for g in got]
+    assert names == [("str", "1"), ("str", "True"), ("str", "1.0"), ("str", "1"), ("str", "0"), ("str", "False"),
+                     ("str", "0.0"), ("str", "-0.0"), "name", "name"]
+
+
 # randomized raw records -----------------------------------------------------------------------------
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(),
                     st.decimals(allow_nan=False, places=3, min_value=-10**6, max_value=10**6),
