@@ -106,7 +106,7 @@ class ColumnCheck:
             if name.startswith("custom."):
                 self.rules[name] = custom_rules[name[7:]]
             else:
-                self.rules[name] = _both(value_rule(props[name] if name in props else extra),
+                self.rules[name] = _both(value_rule(props.get(name, extra)),
                                          _double_rule if name in doubles else _finite_rule if name in bounded else None)
 
     @staticmethod
@@ -130,7 +130,7 @@ class ColumnCheck:
         out = {}
         for key in keys:
             # A bad key fails every record that has it: the record check then says which.
-            rule = value_rule(props[key] if key in props else rest) if name_ok(key) else _flag_all
+            rule = value_rule(props.get(key, rest)) if name_ok(key) else _flag_all
             out[key] = _both(rule, _custom_number_rule)
         return out
 
