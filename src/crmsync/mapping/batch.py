@@ -5,8 +5,8 @@ notes, the same record set aside with the same field and reason (a record's firs
 mapping's order, then the canonical check). What changes is the order of the work: one field across
 the whole chunk, then the next, so that
 
-* a field's custom values are found through one index of each record's custom field list, not a scan
-  per field;
+* custom values are taken from each record's custom field list in one pass for all fields, not a
+  scan per field;
 * a chain of pure transforms (:attr:`Transform.pure`) runs once per distinct value in the chunk
   (an owner id, an option, a date, a name that repeats): the value, its notes or its reason are
   reused for every record holding an equal value (equal and of the same type: ``1``, ``1.0`` and
@@ -41,7 +41,43 @@ _IMMUTABLE = (str, int, float, bool, type(None), Decimal)
 _SCALARS = frozenset({int, bool, type(None)})
 _FLAT = frozenset({str, int, bool, type(None)})
 _STR = frozenset({str})
-_FAILED = object()  # a cached result that is a rejection: (_FAILED, reason)
+_MISS = object()
+
+
+class _Failed:
+    """A cached rejection (a fresh Rejection is made for every record that holds the value)."""
+
+    __slots__ = ("reason", "field", "direction")
+
+    def __init__(self, reason: str, field: str, direction: str) -> None:
+        self.reason, self.field, self.direction = reason, field, direction
+
+
+class _Unreadable:
+    """A custom value the layout could not read from its record: the record is set aside for it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _read_odd(layout: Any, raw: dict[str, Any], custom: Any) -> Any:
+    from .engine import _SURPRISES
+
+    try:
+        return layout.read(raw, custom)
+    except _SURPRISES as exc:
+        return _Unreadable(exc)
+
+
+class _Noted:
+    """A cached value that came with notes (a phone kept as typed): each record gets the notes too."""
+
+    __slots__ = ("value", "notes")
+
+    def __init__(self, value: Any, notes: list[str]) -> None:
+        self.value, self.notes = value, notes
 
 
 def _key(value: Any) -> Any:
@@ -119,11 +155,11 @@ class BatchPuller:
         failed: list[Rejection | None] = [None] * n
         enveloped = {i for i, raw in enumerate(raws) if raw.get(ENVELOPED)}
         flagged: set[int] = set()
-        index = self._index(raws) if self.index_layout is not None and any(
+        custom_columns = self._custom_columns(raws) if self.index_layout is not None and any(
             b.custom is not None for b in self.fields) else None
         alive = list(range(n))
         for f, bound in enumerate(self.fields):
-            values = self._read(bound, raws, alive, index)
+            values = self._read(f, bound, raws, alive, custom_columns)
             placed_at, placed = self._map(f, bound, alive, values, ctxs, enveloped, failed, outs)
             if self.columns is not None and placed:
                 flagged.update(placed_at[j] for j in self.columns.flags(bound.name, placed))
@@ -146,58 +182,56 @@ class BatchPuller:
         return results
 
     # reading -------------------------------------------------------------------------------------
-    def _index(self, raws: Sequence[dict[str, Any]]) -> list[tuple[list[Any], dict[Any, int], dict[Any, int]] | None]:
-        """Per record: its custom field entries, and the first position of each field id and code.
-        None for a record whose list is not the expected shape: the layout reads it (and says why)."""
+    def _custom_columns(self, raws: Sequence[dict[str, Any]]) -> tuple[dict[int, list[Any]], set[int]]:
+        """Every custom field the mapping reads, for every record, in one pass over each record's
+        custom field list: ``{field position: column}``, and the records whose list is not a list of
+        objects (the layout reads those itself, field by field, and says why it cannot)."""
         layout = self.index_layout
         assert layout is not None
-        key, id_key, code_key = layout.key, layout.id_key, layout.code_key
-        out: list[tuple[list[Any], dict[Any, int], dict[Any, int]] | None] = []
-        for raw in raws:
+        key, id_key, code_key, values_key = layout.key, layout.id_key, layout.code_key, layout.values_key
+        by_id: dict[Any, list[int]] = {}
+        by_code: dict[Any, list[int]] = {}
+        for f, bound in enumerate(self.fields):
+            if bound.custom is not None:
+                by_id.setdefault(bound.custom.id, []).append(f)
+                if code_key and bound.custom.code:
+                    by_code.setdefault(bound.custom.code, []).append(f)
+        n = len(raws)
+        columns: dict[int, list[Any]] = {f: [None] * n for fs in (*by_id.values(), *by_code.values()) for f in fs}
+        odd: set[int] = set()
+        for r, raw in enumerate(raws):
             entries = raw.get(key) or ()
             if type(entries) is not list:
-                out.append(None if entries else ([], {}, {}))
+                if entries:
+                    odd.add(r)
                 continue
-            ids: dict[Any, int] = {}
-            codes: dict[Any, int] = {}
+            found: set[int] = set()  # the first entry naming a field is its value, as the layout reads it
             try:
-                for pos, entry in enumerate(entries):
-                    ids.setdefault(entry.get(id_key), pos)
-                    if code_key:
-                        codes.setdefault(entry.get(code_key), pos)
+                for entry in entries:
+                    fields = by_id.get(entry.get(id_key))
+                    if code_key and by_code:
+                        fields = (fields or []) + by_code.get(entry.get(code_key), [])
+                    for f in fields or ():
+                        if f not in found:
+                            found.add(f)
+                            columns[f][r] = entry.get(values_key)
             except (AttributeError, TypeError):
-                out.append(None)
-                continue
-            out.append((entries, ids, codes))
-        return out
+                odd.add(r)
+        return columns, odd
 
-    def _read(self, bound: _Bound, raws: Sequence[dict[str, Any]], alive: list[int], index: Any) -> list[Any]:
+    def _read(self, f: int, bound: _Bound, raws: Sequence[dict[str, Any]], alive: list[int],
+              custom_columns: tuple[dict[int, list[Any]], set[int]] | None) -> list[Any]:
         source = bound.spec.source
         custom = bound.custom
         if custom is not None:
             layout = self.mapper.layout
-            if index is None:
-                return [layout.read(raws[i], custom) for i in alive]
-            values_key = layout.values_key
-            wanted_code = custom.code if layout.code_key and custom.code else None
-            out = []
-            for i in alive:
-                found = index[i]
-                if found is None:
-                    out.append(layout.read(raws[i], custom))
-                    continue
-                entries, ids, codes = found
-                try:
-                    pos = ids.get(custom.id)
-                    if wanted_code is not None:
-                        by_code = codes.get(wanted_code)
-                        if by_code is not None and (pos is None or by_code < pos):
-                            pos = by_code
-                except TypeError:  # an id no dict can hold: the layout compares it as it always does
-                    out.append(layout.read(raws[i], custom))
-                    continue
-                out.append(None if pos is None else entries[pos].get(values_key))
-            return out
+            if custom_columns is None:
+                return [_read_odd(layout, raws[i], custom) for i in alive]
+            columns, odd = custom_columns
+            column = columns[f]
+            if not odd:
+                return [column[i] for i in alive]
+            return [_read_odd(layout, raws[i], custom) if i in odd else column[i] for i in alive]
         if isinstance(source, CustomFieldRef):  # not bound: Mapper refused the mapping already
             raise AssertionError(source)
         if isinstance(source, tuple):
@@ -213,7 +247,7 @@ class BatchPuller:
              enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]]) -> tuple[list[int],
                                                                                                        list[Any]]:
         """Map one field's column; returns the records that got a value, and those values."""
-        from .engine import _SURPRISES
+        from .engine import _SURPRISES, unreadable_reason
 
         name, custom, chain = bound.name, bound.custom, bound.chain
         custom_key = name[7:] if name.startswith("custom.") else None
@@ -223,46 +257,56 @@ class BatchPuller:
         for i, value in zip(alive, values, strict=True):
             if value is MISSING:
                 continue
+            key = None
+            if cache is not None and i not in enveloped:
+                key = value if type(value) is str else _key(value)
+                if key is not None:
+                    hit = cache.get(key, _MISS)
+                    if hit is not _MISS:
+                        kind = type(hit)
+                        if kind is _Failed:
+                            failed[i] = Rejection(hit.reason, hit.field, hit.direction)
+                            continue
+                        if kind is _Noted:
+                            ctxs[i].notes.extend(hit.notes)
+                            hit = hit.value
+                        if custom_key is None:
+                            outs[i][name] = hit
+                        else:
+                            _place_custom(outs[i], custom_key, hit)
+                        placed_at.append(i)
+                        placed.append(hit)
+                        continue
             ctx = ctxs[i]
             ctx.field, ctx.custom = name, custom
-            key = None
+            if type(value) is _Unreadable:
+                failed[i] = ctx.reject(unreadable_reason(value.error))
+                continue
             if i in enveloped:
                 try:
                     value = unwrap(value)
                 except Unreadable as exc:
                     failed[i] = ctx.reject(str(exc))
                     continue
-            elif cache is not None:
-                key = _key(value)
-                if key is not None:
-                    hit = cache.get(key)
-                    if hit is not None:
-                        result, notes = hit
-                        if type(result) is tuple and result and result[0] is _FAILED:
-                            failed[i] = Rejection(*result[1:])
-                            continue
-                        if notes:
-                            ctx.notes.extend(notes)
-                        value = result
-                        _place(outs[i], name, custom_key, value)
-                        placed_at.append(i)
-                        placed.append(value)
-                        continue
             before = len(ctx.notes)
             try:
                 value = _one(value, chain, ctx, _SURPRISES)
             except Rejection as rejection:
                 failed[i] = rejection
                 if key is not None:
-                    cache[key] = ((_FAILED, rejection.reason, rejection.field, rejection.direction), ())  # type: ignore[index]
+                    cache[key] = _Failed(rejection.reason, rejection.field, rejection.direction)  # type: ignore[index]
                 continue
             if key is not None:
                 if type(value) in _IMMUTABLE:
-                    cache[key] = (value, tuple(ctx.notes[before:]))  # type: ignore[index]
-                else:
+                    notes = ctx.notes[before:]
+                    cache[key] = _Noted(value, notes) if notes else value  # type: ignore[index]
+                else:  # records cannot share it: this field is mapped without the cache from now on
                     self.cached[f] = False
                     cache = None
-            _place(outs[i], name, custom_key, value)
+            if custom_key is None:
+                outs[i][name] = value
+            else:
+                _place_custom(outs[i], custom_key, value)
             placed_at.append(i)
             placed.append(value)
         return placed_at, placed
@@ -286,12 +330,9 @@ def _one(value: Any, chain: list[Any], ctx: Context, surprises: tuple[type[BaseE
     return value
 
 
-def _place(out: dict[str, Any], name: str, custom_key: str | None, value: Any) -> None:
-    if custom_key is not None:
-        custom = out.get("custom")
-        if custom is None:
-            out["custom"] = {custom_key: value}
-        else:
-            custom[custom_key] = value
+def _place_custom(out: dict[str, Any], key: str, value: Any) -> None:
+    custom = out.get("custom")
+    if custom is None:
+        out["custom"] = {key: value}
     else:
-        out[name] = value
+        custom[key] = value

@@ -93,7 +93,10 @@ class Mapper:
         enveloped = bool(raw.get(ENVELOPED))
         for bound in self._pulls:
             ctx.field, ctx.custom = bound.name, bound.custom
-            value = self._read(raw, bound)
+            try:
+                value = self._read(raw, bound)
+            except _SURPRISES as exc:  # a custom field list of another shape (a number, a list of texts)
+                raise ctx.reject(unreadable_reason(exc)) from exc
             if value is MISSING:
                 continue
             if enveloped:
@@ -191,6 +194,10 @@ class Mapper:
                 set_path(payload, path, part)
         else:
             set_path(payload, str(target), value)
+
+
+def unreadable_reason(exc: Exception) -> str:
+    return f"cannot be read from the CRM's record: {type(exc).__name__}: {exc}"
 
 
 def _written_part(canonical: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:

@@ -111,11 +111,12 @@ BAD = ["a\x01b", "\ud800", "", " ", "not a number", 10**30, -1, 1.5, math.inf, m
        [{"value": "x\x00"}], [{"enum_id": 999999999}], {"unexpected": [1, "two"]}, "2026-13-45", 253402300800000]
 
 
-def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a record: its values, and the lists and objects that hold them."""
     if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _leaves(v, (*path, k))] or [path]
+        return [path, *(p for k, v in value.items() for p in _paths(v, (*path, k)))]
     if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))] or [path]
+        return [path, *(p for i, v in enumerate(value) for p in _paths(v, (*path, i)))]
     return [path]
 
 
@@ -129,14 +130,12 @@ def _put(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
 @pytest.mark.parametrize("crm", CRMS)
 @pytest.mark.parametrize("entity", ENTITIES)
 def test_batch_sets_aside_the_same_records_for_the_same_field(crm: str, entity: str) -> None:
-    """Every leaf of every golden record replaced by bad values (three per leaf, in turn), in one batch."""
+    """Every place in every golden record replaced by bad values (three per place, in turn), in one batch."""
     m = mapper(crm, entity)
     raws = []
     turn = 0
     for base in _bases(crm, entity, None):
-        for path in _leaves(base):
-            if not path:
-                continue
+        for path in _paths(base)[1:]:
             for _ in range(3):
                 raw = copy.deepcopy(base)
                 _put(raw, path, BAD[turn % len(BAD)])
@@ -157,6 +156,17 @@ def test_a_record_set_aside_leaves_the_rest_of_the_batch_mapped() -> None:
     got = m.pull_batch([raws[1], bad, raws[2]])
     assert isinstance(got[1], Rejection) and got[1].field == "name" and "U+0000" in got[1].reason
     assert [r.canonical for r in (got[0], got[2])] == [m.pull(raws[1]), m.pull(raws[2])]
+
+
+@pytest.mark.parametrize("shape", [5, "text", {"field_id": 1}, [1, 2]])
+def test_a_custom_field_list_of_another_shape_sets_the_record_aside(shape: Any) -> None:
+    """It used to stop the whole run (TypeError, AttributeError out of the layout)."""
+    m = mapper("amocrm", "contact")
+    raw = {**copy.deepcopy(_bases("amocrm", "contact", None)[0]), "custom_fields_values": shape}
+    with pytest.raises(Rejection) as caught:
+        m.pull_result(raw)
+    assert caught.value.field == "phones" and "cannot be read from the CRM's record" in caught.value.reason
+    assert_batch_equals_each(m, [raw, _bases("amocrm", "contact", None)[1]])
 
 
 def test_values_equal_in_python_but_of_other_types_are_mapped_apart() -> None:
@@ -191,7 +201,7 @@ def raw_records(draw: Any, m: Mapper, bases: list[dict[str, Any]], from_push: bo
     else:
         raw = copy.deepcopy(draw(st.sampled_from(bases)))
     for _ in range(draw(st.integers(0, 3))):
-        path = draw(st.sampled_from([p for p in _leaves(raw) if p]))
+        path = draw(st.sampled_from([p for p in _paths(raw) if p]))
         if draw(st.integers(0, 4)) == 0:
             node: Any = raw
             for part in path[:-1]:
