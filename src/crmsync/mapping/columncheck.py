@@ -27,7 +27,8 @@ _EXACT: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "null": (type(None),),
     "array": (list,), "object": (dict,),
 }
-_SIMPLE = {"type", "pattern", "format", "enum"}
+_SIMPLE = {"type", "pattern", "format", "enum", "minLength"}
+_NESTED = {"items", "properties", "required", "additionalProperties"}
 _NUMBERS = (int, float, Decimal)
 
 
@@ -36,7 +37,11 @@ def _flag_all(values: Sequence[Any]) -> list[int]:
 
 
 def value_rule(schema: Any) -> ColumnRule:
-    """The rule for one property's values; a schema fastcheck cannot compile flags every value."""
+    """The rule for one property's values; a schema fastcheck cannot compile flags every value.
+
+    Lists and objects are checked a level at a time: the items of every list in the column make one
+    column, each property of every object another, so a phone list costs comprehensions, not a tree
+    of closures per phone."""
     if schema is False:
         return _flag_all
     if schema is True or schema == {}:
@@ -46,26 +51,36 @@ def value_rule(schema: Any) -> ColumnRule:
     except Unsupported:
         return _flag_all
     keys = set(schema) - _IGNORED
-    if not keys <= _SIMPLE:
+    if not keys <= _SIMPLE | _NESTED:
         return lambda values: [i for i, v in enumerate(values) if not whole(v)]
-    kinds = schema.get("type")
-    names = kinds if isinstance(kinds, list) else [kinds] if kinds else []
-    exact = frozenset(t for name in names for t in _EXACT[name]) if names else None
-    search = re.compile(schema["pattern"]).search if "pattern" in schema else None
     enum = schema.get("enum")
     if enum is not None:
         try:
             allowed = {(type(a), a) for a in enum}
         except TypeError:
             return lambda values: [i for i, v in enumerate(values) if not whole(v)]
+    kinds = schema.get("type")
+    names = kinds if isinstance(kinds, list) else [kinds] if kinds else []
+    exact = frozenset(t for name in names for t in _EXACT[name]) if names else None
+    search = re.compile(schema["pattern"]).search if "pattern" in schema else None
+    shortest = schema.get("minLength")
+    items = value_rule(schema["items"]) if "items" in schema else None
+    props = {k: value_rule(v) for k, v in (schema.get("properties") or {}).items()}
+    needed = frozenset(schema.get("required") or ())
+    extra = schema.get("additionalProperties", True)
+    known = frozenset(schema.get("properties") or {})
+    rest = value_rule(extra) if isinstance(extra, dict) else None
+    objects = bool(props or needed or extra is False or rest is not None)
 
     def rule(values: Sequence[Any]) -> list[int]:
         bad = [i for i, v in enumerate(values) if type(v) not in exact] if exact is not None else []
         if search is not None:
-            texts = {v for v in values if type(v) is str}
+            texts = {v for v in values if isinstance(v, str)}
             failing = {t for t in texts if search(t) is None}
             if failing:
-                bad += [i for i, v in enumerate(values) if type(v) is str and v in failing]
+                bad += [i for i, v in enumerate(values) if isinstance(v, str) and v in failing]
+        if shortest is not None:
+            bad += [i for i, v in enumerate(values) if isinstance(v, str) and len(v) < shortest]
         if enum is not None:
             for i, v in enumerate(values):
                 try:
@@ -73,9 +88,39 @@ def value_rule(schema: Any) -> ColumnRule:
                         bad.append(i)
                 except TypeError:
                     bad.append(i)
+        if items is not None:
+            flat: list[Any] = []
+            owner: list[int] = []
+            for i, v in enumerate(values):
+                if isinstance(v, list) and v:
+                    flat += v
+                    owner += [i] * len(v)
+            bad += [owner[j] for j in items(flat)] if flat else []
+        if objects:
+            bad += _object_flags(values, props, needed, extra, known, rest)
         return bad
 
     return rule
+
+
+def _object_flags(values: Sequence[Any], props: dict[str, ColumnRule], needed: frozenset[str], extra: Any,
+                  known: frozenset[str], rest: ColumnRule | None) -> list[int]:
+    at = [i for i, v in enumerate(values) if isinstance(v, dict)]
+    if not at:
+        return []
+    bad = []
+    if needed:
+        bad += [i for i in at if not needed.issubset(values[i])]
+    if extra is False:
+        bad += [i for i in at if not known.issuperset(values[i])]
+    elif rest is not None:
+        others = [(i, x) for i in at for k, x in values[i].items() if k not in known]
+        bad += [others[j][0] for j in rest([x for _, x in others])] if others else []
+    for name, check in props.items():
+        holders = [i for i in at if name in values[i]]
+        if holders:
+            bad += [holders[j] for j in check([values[i][name] for i in holders])]
+    return bad
 
 
 class ColumnCheck:
