@@ -22,6 +22,11 @@ SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60), st.fl
 VALUE = st.recursive(SCALAR, lambda inner: st.one_of(
     st.lists(inner, max_size=3),
     st.dictionaries(st.sampled_from(["value", "type", "kind", "id", "extra"]), inner, max_size=3)), max_leaves=6)
+# Lists of entries and links that mostly fit, so that one wrong part is the only thing wrong.
+ENTRIES = st.lists(st.fixed_dictionaries({"value": SCALAR, "type": SCALAR},
+                                         optional={"extra": SCALAR, "kind": SCALAR, "id": SCALAR}), max_size=3)
+VALUES = st.one_of(VALUE, ENTRIES, st.lists(SCALAR, max_size=3),
+                   st.fixed_dictionaries({"kind": SCALAR, "id": SCALAR}, optional={"extra": SCALAR}))
 
 
 def _place(fields: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +45,9 @@ def _place(fields: dict[str, Any]) -> dict[str, Any]:
 def test_column_flags_cover_every_record_the_record_check_refuses(entity: str, data: Any) -> None:
     schema = canonical()[entity]
     names = sorted(set(schema["properties"]) - {"custom"}) + ["custom.source", "custom.Bad-Key", "not_in_schema"]
-    records = data.draw(st.lists(st.dictionaries(st.sampled_from(names), VALUE, min_size=1), min_size=1, max_size=6))
+    # One field a record: a record refused for one field must be flagged in that field's column.
+    records = data.draw(st.lists(st.dictionaries(st.sampled_from(names), VALUES, min_size=1, max_size=1),
+                                 min_size=1, max_size=12))
     check = CanonicalCheck(schema)
     columns = ColumnCheck(schema, names, check._doubles, check._bounded)
     flagged: set[int] = set()
