@@ -82,9 +82,9 @@ class _Noted:
 def _key(value: Any) -> Any:
     """A dict key equal only for values of the same types and contents; None when there is none.
 
-    Texts, numbers, null, and the shapes CRM values come in (a list of flat objects: AmoCRM's custom
-    field values); anything else is mapped without the cache. Types are part of the key: ``1``,
-    ``1.0`` and ``True`` are equal in Python but not as CRM values."""
+    Texts, numbers, null, and the shapes CRM values come in (a custom field's list of flat objects);
+    anything else is mapped without the cache. Types are part of the key: ``1``, ``1.0`` and ``True``
+    are equal in Python but not as CRM values."""
     kind = type(value)
     if kind is str:
         return value
