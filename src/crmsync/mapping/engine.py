@@ -130,11 +130,11 @@ class Mapper:
             except Rejection as rejection:
                 yield raw, rejection
 
-    def pull_batch(self, raws: Sequence[dict[str, Any]] | Any) -> list[Pulled | Rejection]:
-        """What :meth:`pull_each` gives for ``raws`` (a list of records or a pyarrow Table), in their
-        order, computed field by field across the batch (:mod:`.batch`)."""
+    def pull_batch(self, raws: Iterable[dict[str, Any]]) -> list[Pulled | Rejection]:
+        """What :meth:`pull_each` gives for ``raws``, in their order, computed field by field across
+        the batch (:mod:`.batch`): the caller's chunk is the unit of work and of memory."""
         if not isinstance(raws, Sequence):
-            raws = raws.to_pylist()  # a pyarrow Table (or RecordBatch): its rows as records
+            raws = list(raws)
         if self._batch is None:
             from .batch import BatchPuller
 

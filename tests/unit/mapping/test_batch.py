@@ -156,6 +156,7 @@ def test_a_record_set_aside_leaves_the_rest_of_the_batch_mapped() -> None:
     got = m.pull_batch([raws[1], bad, raws[2]])
     assert isinstance(got[1], Rejection) and got[1].field == "name" and "U+0000" in got[1].reason
     assert [r.canonical for r in (got[0], got[2])] == [m.pull(raws[1]), m.pull(raws[2])]
+    assert [outcome(r) for r in m.pull_batch(iter([raws[1], bad]))] == [outcome(r) for r in got[:2]]
 
 
 @pytest.mark.parametrize("shape", [5, "text", {"field_id": 1}, [1, 2]])
