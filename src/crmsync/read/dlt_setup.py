@@ -25,6 +25,14 @@ TUNED = {
     "SCHEMA__NAMING": "direct",  # raw tables keep the CRM's own field names (DATE_MODIFY, UF_CRM_…)
 }
 
+# What the engine relies on, whatever a config says: Arrow tables (crmsync.read.batches) get the
+# columns dlt gives records, ``_dlt_load_id`` (which rows a round loaded, crmsync.pull) and the
+# ``_dlt_id`` a raw table declares NOT NULL.
+REQUIRED = {
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+}
+
 
 def configure(project: Project) -> ModuleType:
     """Point dlt at the project and return the ``dlt`` module."""
@@ -33,6 +41,7 @@ def configure(project: Project) -> ModuleType:
     os.environ.setdefault("DLT_DATA_DIR", str(project.dlt_dir))
     for key, value in TUNED.items():
         os.environ.setdefault(key, value)
+    os.environ.update(REQUIRED)
     import dlt
 
     return dlt

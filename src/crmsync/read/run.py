@@ -119,7 +119,7 @@ def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadR
 def _round(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,
            on_round: Callable[[ReadResult], None] | None) -> None:
     try:
-        info = pipeline.run(source, loader_file_format="jsonl", **options) if source is not None else pipeline.run()
+        info = pipeline.run(source, **options) if source is not None else pipeline.run()
     except Exception as exc:
         ours = _our_error(exc)
         if ours is None:
