@@ -197,7 +197,11 @@ class PagedRead:
         listing = self.spec["list"]
         return dlt.resource(pages, name=self.entity, primary_key=listing.get("record_id_field") or
                             listing.get("id_field", "id"),
-                            write_disposition="merge", max_table_nesting=0)
+                            write_disposition="merge", max_table_nesting=0,
+                            # Parquet for the records a batch sends as such too: a raw table whose stored
+                            # schema says jsonl (earlier releases) would have dlt turn Arrow tables back
+                            # into rows and write JSON columns as quoted text.
+                            file_format="parquet")
 
     def close(self) -> None:
         if self.stream is not None:
