@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import dlt
 import pytest
 import requests
 
@@ -113,3 +114,26 @@ def test_a_value_of_another_type_than_its_column_still_lands_beside_it(tmp_path,
                                               "column_name <> 'responsible_user_id'")]
     assert rows(project, f'SELECT "{variant}" FROM raw_amocrm.contact WHERE id = ?', [rid]) == [("not a number",)]
 
+
+
+def test_a_raw_table_an_earlier_release_made_with_jsonl_still_gets_json(tmp_path, fake_crm, tables_made):
+    """Earlier releases ran dlt with ``loader_file_format="jsonl"``, which dlt keeps in the stored schema
+    as the table's file format; forced to jsonl, dlt would turn Arrow tables back into rows and write
+    their JSON columns as quoted text."""
+    server = fake_crm("amocrm", contacts=20, deals=0, tasks=0, rate_limit=False)
+    project, _ = read(tmp_path, "amocrm", server)
+    pipeline = dlt.pipeline(pipeline_name="crmsync_amocrm", pipelines_dir=str(project.dlt_dir))
+    schema = pipeline.schemas["amocrm"]
+    schema.tables["contact"]["file_format"] = "jsonl"  # what an earlier release's schema says
+    pipeline.schemas.save_schema(schema)
+    touched = sorted(server.app.tables["contacts"].rows)[:2]
+    requests.post(server.url + "/_fake/touch", json={"entity": "contacts", "ids": touched})
+    tables_made.clear()
+
+    connector, session, base = fake_session(project, "amocrm", server)
+    read_connection(project, connection="amocrm", connector=connector, entities=ENTITIES, session=session,
+                    base_url=base, store="crmsync.duckdb")
+
+    assert tables_made == [2]
+    assert rows(project, "SELECT DISTINCT json_type(custom_fields_values), json_type(_links) FROM "
+                         "raw_amocrm.contact") == [("ARRAY", "OBJECT")]
