@@ -23,6 +23,9 @@ TUNED = {
     "LOAD__TRUNCATE_STAGING_DATASET": "true",
     "RUNTIME__LOG_LEVEL": "ERROR",  # dlt warns about all-null columns on every CRM; not actionable
     "SCHEMA__NAMING": "direct",  # raw tables keep the CRM's own field names (DATE_MODIFY, UF_CRM_…)
+    # pyarrow's own allocator (mimalloc) kept what the read's Arrow tables had freed: a 40k-record read
+    # peaked at 479 MB with it, 401 MB with the system allocator (438 MB as records, before Arrow).
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
 
 # What the engine relies on, whatever a config says: Arrow tables (crmsync.read.batches) get the

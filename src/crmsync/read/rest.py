@@ -30,7 +30,7 @@ from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .links import attach_links, attach_rest_links, rest_links
 from .paginators import Call, KeysetBatch, Paginator, WindowEnd, records_at, value_at, walk
-from .storable import loads_exact, page_is_plain, storable
+from .storable import loads_exact, page_scan, storable
 from .stream import PageStream
 
 __all__ = ["PagedRead", "cursor_value", "listing_pages", "records_at", "round_records"]
@@ -226,8 +226,10 @@ class PagedRead:
             if isinstance(body, list):  # records already (a batch held several pages)
                 yield from batches.add([storable(row) for row in body if self._fresh(row)])
                 continue
-            fresh = [row for row in records_at(loads_exact(body), self.spec["list"].get("records")) if self._fresh(row)]
-            yield from batches.add(fresh if page_is_plain(body) else [storable(row) for row in fresh])
+            long_digits, plain = page_scan(body)
+            page = records_at(loads_exact(body, long_digits=long_digits), self.spec["list"].get("records"))
+            fresh = [row for row in page if self._fresh(row)]
+            yield from batches.add(fresh if plain else [storable(row) for row in fresh])
         yield from batches.flush()
         if self.stream.done:
             self.done = True
