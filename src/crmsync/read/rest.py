@@ -25,11 +25,12 @@ from typing import Any
 from crmsync.errors import CrmError
 from crmsync.http.pacing import Unlimited
 
+from .batches import RoundBatches
 from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .links import attach_links, attach_rest_links, rest_links
 from .paginators import Call, KeysetBatch, Paginator, WindowEnd, records_at, value_at, walk
-from .storable import loads_exact, page_is_plain, storable
+from .storable import loads_exact, page_scan, storable
 from .stream import PageStream
 
 __all__ = ["PagedRead", "cursor_value", "listing_pages", "records_at", "round_records"]
@@ -190,19 +191,23 @@ class PagedRead:
 
     def resource(self, dlt: Any) -> Any:
         """This round's dlt resource: the pages that have arrived since the last round."""
-        def pages() -> Iterator[list[dict[str, Any]]]:  # dlt wants a plain function, not a method
-            yield from self._round(dlt.current.resource_state())
+        def pages() -> Iterator[Any]:  # dlt wants a plain function, not a method
+            yield from self._round(dlt.current.resource_state(), dlt)
 
         listing = self.spec["list"]
         return dlt.resource(pages, name=self.entity, primary_key=listing.get("record_id_field") or
                             listing.get("id_field", "id"),
-                            write_disposition="merge", max_table_nesting=0)
+                            write_disposition="merge", max_table_nesting=0,
+                            # Parquet for the records a batch sends as such too: a raw table whose stored
+                            # schema says jsonl (earlier releases) would have dlt turn Arrow tables back
+                            # into rows and write JSON columns as quoted text.
+                            file_format="parquet")
 
     def close(self) -> None:
         if self.stream is not None:
             self.stream.close()
 
-    def _round(self, state: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def _round(self, state: dict[str, Any], dlt: Any) -> Iterator[Any]:
         if not self._checked:
             self._checked = True
             held = self._cursor_state(state)
@@ -216,15 +221,16 @@ class PagedRead:
         paced = not isinstance(getattr(self.session, "pacer", None), Unlimited)
         least = min(ROUND_LEAST if self._rounds else ROUND_FIRST, self.round_records) if paced else self.round_records
         self._rounds += 1
+        batches = RoundBatches(self.entity, dlt)
         for body in self.stream.take(least, self.round_records):
             if isinstance(body, list):  # records already (a batch held several pages)
-                fresh = [storable(row) for row in body if self._fresh(row)]
-                if fresh:
-                    yield fresh
+                yield from batches.add([storable(row) for row in body if self._fresh(row)])
                 continue
-            fresh = [row for row in records_at(loads_exact(body), self.spec["list"].get("records")) if self._fresh(row)]
-            if fresh:
-                yield fresh if page_is_plain(body) else [storable(row) for row in fresh]
+            long_digits, plain = page_scan(body)
+            page = records_at(loads_exact(body, long_digits=long_digits), self.spec["list"].get("records"))
+            fresh = [row for row in page if self._fresh(row)]
+            yield from batches.add(fresh if plain else [storable(row) for row in fresh])
+        yield from batches.flush()
         if self.stream.done:
             self.done = True
             if self.inc and self.newest is not None:
