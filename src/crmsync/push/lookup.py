@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from crmsync.errors import CrmError
 from crmsync.http.policy import crm_message
 from crmsync.phpquery import build_query
-from crmsync.read.links import attach_rest_links, rest_links
+from crmsync.read.links import attach_all_rest_links, rest_links, rpc_links
 from crmsync.waiting import notify, seconds
 
 from .outbox import Op
@@ -100,7 +100,7 @@ class Lookup:
         links = rest_links(self.spec.get("links"))
         if links and out:  # what a pull will see includes the links the listing cannot return
             listing = self.spec["list"]
-            attach_rest_links(self.owner.session, self.owner.base_url, list(out.values()), links,
+            attach_all_rest_links(self.owner.session, self.owner.base_url, list(out.values()), links,
                               listing.get("record_id_field") or listing.get("id_field") or "id")
         return out
 
@@ -202,7 +202,7 @@ class Lookup:
         group: list[list[dict[str, Any]]] = []
         for _, page in walk(paginator, self.owner.session, call):
             rows = page if isinstance(page, list) else records_at(loads_exact(page), call.records)
-            if self.spec.get("links") and isinstance(paginator, KeysetBatch):
+            if rpc_links(self.spec.get("links")) and isinstance(paginator, KeysetBatch):
                 group.append(rows)  # linked ids come a batch call per group of pages, after the listing
                 continue
             yield from rows
@@ -210,8 +210,8 @@ class Lookup:
             if expected is not None and seen >= expected:
                 return
         if group:
-            attach_links(self.owner.session, self.owner.base_url, group, self.spec["links"], call.id_field,
-                         paginator.block)
+            linked = rpc_links(self.spec["links"])
+            attach_links(self.owner.session, self.owner.base_url, group, linked, call.id_field, paginator.block)
             for rows in group:
                 yield from rows
 
