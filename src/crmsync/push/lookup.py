@@ -135,7 +135,24 @@ class Lookup:
 
     def _by_content(self, block: dict[str, Any], ops: list[Op], matches: Callable[[dict[str, Any], Op], bool],
                     cursor: str, found: dict[str, str]) -> None:
+        links = rest_links(self.spec.get("links"))
+        chunk: list[dict[str, Any]] = []
         for raw in self._walk(block, {"cursor": cursor}):
+            chunk.append(raw)
+            if len(chunk) >= 100 and self._match(chunk, links, ops, matches, found):
+                return
+        if chunk:
+            self._match(chunk, links, ops, matches, found)
+
+    def _match(self, chunk: list[dict[str, Any]], links: list[dict[str, Any]], ops: list[Op],
+               matches: Callable[[dict[str, Any], Op], bool], found: dict[str, str]) -> bool:
+        """Give ops the records of ``chunk`` that hold what they wrote; True once every op has one.
+        A create writes its links too (connector ``associations``): the candidates are read with them."""
+        if links:
+            listing = self.spec["list"]
+            attach_all_rest_links(self.owner.session, self.owner.base_url, chunk, links,
+                                  listing.get("record_id_field") or listing.get("id_field") or "id")
+        for raw in chunk:
             rid = self.owner.record_id(raw)
             if rid in found.values():
                 continue
@@ -143,7 +160,9 @@ class Lookup:
             if op is not None:
                 found[op.op_id] = rid
                 if len(found) == len(ops):
-                    return
+                    return True
+        chunk.clear()
+        return False
 
     def _by_key(self, block: dict[str, Any], ops: list[Op]) -> dict[str, str]:
         by_key = {op.idempotency_key: op.op_id for op in ops}
