@@ -372,3 +372,19 @@ def test_a_lost_create_of_a_deal_with_contacts_is_found_with_its_associations_no
     assert _associated(hubspot, "deals", "contacts", remote) == _remote(hubspot, "contact", contacts)
     hubspot.pull()
     assert nothing_sent(hubspot.push()) and hubspot.count("deal") == before + 1
+
+
+def test_a_batch_refused_for_one_input_is_sent_again_one_by_one_and_only_that_one_is_set_aside(hubspot):
+    """HubSpot refuses a whole batch create for one bad input (two new contacts with one e-mail) and
+    writes none of it: each is sent alone, the others are created, the duplicate is set aside."""
+    before = hubspot.count("contact")
+    for cid, name, email in (("dup-1", "Ann", "same@example.org"), ("dup-2", "Anna", "same@example.org"),
+                             ("fine", "Bob", "bob@example.org")):
+        hubspot.sql("INSERT INTO canonical.contacts (id, version, first_name, emails) "
+                    "VALUES (?, 1, ?, CAST(? AS JSON))", [cid, name, json.dumps([{"value": email, "type": "work"}])])
+    sent = hubspot.push()
+    assert (sent.entities["contact"]["created"], sent.entities["contact"]["rejected"]) == (2, 1), sent.entities
+    assert hubspot.count("contact") == before + 2
+    reasons = hubspot.sql("SELECT reason FROM sync.rejected WHERE direction = 'push'")
+    assert len(reasons) == 1 and "Contact already exists" in reasons[0][0]
+    assert hubspot.record("contact", hubspot.linked("contact", "fine"), "firstname")["properties"]["firstname"] == "Bob"
