@@ -130,7 +130,8 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
         everywhere = con.execute(
             "SELECT c.id, any_value(c.name), any_value(c.emails) FROM canonical.contacts c JOIN sync.links l "
             "ON l.canonical_id = c.id AND l.entity = 'contact' WHERE c.deleted_at IS NULL GROUP BY c.id "
-            "HAVING count(DISTINCT l.connection) = ? ORDER BY c.id", [len(out)]).fetchall()
+            "HAVING count(DISTINCT l.connection) = ? "
+            "ORDER BY coalesce(json_array_length(any_value(c.emails)), 0) = 0, c.id", [len(out)]).fetchall()
     in_every_crm: dict[str, Any] = {"contacts": len(everywhere)}
     if everywhere:
         cid, name, emails = everywhere[0]
