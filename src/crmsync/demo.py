@@ -88,7 +88,7 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
             progress(f"fake {crm} listening on {server.url} (real rate limits)")
             if crm == "bitrix24":
                 opts = ConnectOptions(crm=crm, name=crm, webhook_url=server.url + "/rest/1/demo/")
-            else:  # the fakes' long-lived token (AmoCRM) and private-app token (HubSpot)
+            else:  # the fakes' token (a long-lived or private-app token, by connector)
                 opts = ConnectOptions(crm=crm, name=crm, base_url=server.url, long_lived_token="demo-token")
             connect(project, opts)
             progress(f"connected {crm}; first sync")
