@@ -26,7 +26,6 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from crmsync.http.policy import crm_message
 from crmsync.http.session import OutcomeUnknown
 from crmsync.read.links import attach_rest_links, rest_links
 
@@ -114,7 +113,7 @@ class AssociationWriter:
                 out.update({o.op.op_id: dataclasses.replace(o, unknown=why) for o, _, _ in chunk})
                 continue
             if response.status_code >= 300:
-                why = f"{verb} {block['field']}: {crm_message(response)}"
+                why = f"{verb} {block['field']}: {self.owner.session.crm_message(response)}"
                 out.update({o.op.op_id: dataclasses.replace(o, error=why) for o, _, _ in chunk})
         return out
 

@@ -16,6 +16,7 @@ from typing import Any
 from crmsync.project import Project
 
 from .check_cache import CheckCache, file_bytes
+from .connector_checks import connector_problems
 from .discovery import CANONICAL_SUFFIX, Found, SpecFile, discover
 from .models import Connector, Pipeline
 from .problems import Problem, did_you_mean
@@ -95,7 +96,7 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem], cach
             _empty(f, kind, problems)
             continue
         file_problems = _cached_check(cache, kind, [file_bytes(f.path)],
-                                      lambda f=f: check(f.data, load_schema(kind), f.name))
+                                      lambda f=f: _check_file(f, kind))
         problems.extend(file_problems)
         if kind == "connector" and not file_problems:
             problems.extend(_association_readers(f))
@@ -123,6 +124,16 @@ def _association_readers(f: SpecFile) -> list[Problem]:
                                    f"`into`: {', '.join(map(repr, reads)) or 'none'}): push reads the current "
                                    f"links there to know which to add and which to remove"))
     return out
+
+
+def _check_file(f: SpecFile, kind: str) -> list[Problem]:
+    """The schema check, then (connectors) what the schema cannot say, unless the schema already
+    found a problem at the same field."""
+    found = check(f.data, load_schema(kind), f.name)
+    if kind == "connector":
+        seen = {p.path.split("[")[0].split(".")[0] for p in found}
+        found += [p for p in connector_problems(f.data, f.name) if p.path.split("[")[0].split(".")[0] not in seen]
+    return found
 
 
 def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:
