@@ -28,7 +28,7 @@ from crmsync.http.pacing import Unlimited
 from .batches import RoundBatches
 from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
-from .links import attach_links, attach_rest_links, rest_links
+from .links import attach_all_rest_links, attach_links, rest_links, rpc_links
 from .paginators import Call, KeysetBatch, Paginator, WindowEnd, records_at, value_at, walk
 from .storable import loads_exact, page_scan, storable
 from .stream import PageStream
@@ -89,14 +89,15 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: 
     ``links``: add each record's linked ids where the entity declares ``links`` (a probe does not).
     """
     call, paginator, block = listing_call(session, base_url, spec, connector, since, entity=entity)
-    rest = rest_links(spec.get("links")) if links else None
+    rest = rest_links(spec.get("links")) if links else []
     if block is not spec["list"]:
         pages = _windows(session, base_url, spec, connector, since, entity)
         return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
     pages = walk(paginator, session, call)
     if not isinstance(paginator, KeysetBatch):
         return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
-    return _fingerprinted(pages, call, spec.get("links") if links else None, session, base_url, connector, paginator)
+    return _fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url, connector,
+                          paginator)
 
 
 def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
@@ -124,7 +125,7 @@ def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[
             since = newest
 
 
-def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: dict[str, Any], session: Any,
+def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: list[dict[str, Any]], session: Any,
                      base_url: str) -> Iterator[tuple[int, Any]]:
     """Pages of records, fingerprinted as the listing sent them (as :func:`_fingerprinted`: a change
     of links alone is not a change of the record), then given their links by one more call."""
@@ -132,7 +133,7 @@ def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: dict[st
         rows = page if isinstance(page, list) else records_at(loads_exact(page), call.records)
         for row in rows:
             row.setdefault(ROWHASH_COLUMN, row_hash(row))
-        attach_rest_links(session, base_url, rows, links, call.id_field)
+        attach_all_rest_links(session, base_url, rows, links, call.id_field)
         yield len(rows), rows
 
 
