@@ -1,12 +1,14 @@
 """The demo: the product end to end on the embedded default, against fake CRMs on loopback.
 
-It scaffolds a project (``crmsync-demo/`` by default, reset on every run), starts fake AmoCRM and
-Bitrix24 with their real rate limits, connects to both (long-lived token, webhook), and for each
+It scaffolds a project (``crmsync-demo/`` by default, reset on every run), starts fake AmoCRM,
+Bitrix24 and HubSpot with their real rate limits, connects to each (long-lived token, webhook,
+private-app token), and for each
 runs the whole two-way loop through ``crmsync sync``: a first sync into one DuckDB file; then edits
 on both sides — contacts changed in the CRM, a contact renamed and one added with SQL, and one
 deal's amount changed on both sides (the shipped pipelines make ``deal.amount`` a manual conflict);
 a sync that merges it all and holds the amount back; the conflict resolved for the local value; a
-sync that sends it; and one more sync that has nothing to do.
+sync that sends it; and one more sync that has nothing to do. The fakes serve the same people, so
+the store ends with one canonical contact per person, linked to a record in every CRM.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ import requests
 from crmsync.fakes import start_fake
 from crmsync.project import Project
 
+# Each fake's own names: entities for its admin endpoints, and where a stored row keeps a first name and an amount.
 NATIVE = {"amocrm": {"contact": "contacts", "deal": "leads", "first_name": "first_name", "amount": "price"},
-          "bitrix24": {"contact": "contact", "deal": "deals", "first_name": "NAME", "amount": "OPPORTUNITY"}}
+          "bitrix24": {"contact": "contact", "deal": "deals", "first_name": "NAME", "amount": "OPPORTUNITY"},
+          "hubspot": {"contact": "contacts", "deal": "deals", "first_name": "props.firstname",
+                      "amount": "props.amount"}}
+CRMS = ("amocrm", "bitrix24", "hubspot")
 
 
 @dataclass
@@ -48,6 +54,8 @@ class DemoResult:
     store: str
     crms: list[CrmDemo]
     canonical_rows: dict[str, int]
+    # the same people in every CRM: canonical contacts linked to a record in each of them, and one of them
+    in_every_crm: dict[str, Any] = field(default_factory=dict)
     serve: dict[str, str] = field(default_factory=dict)  # the command that serves this project, a key for its page
 
     def as_dict(self) -> dict[str, Any]:
@@ -74,14 +82,14 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
     progress(f"project {root}")
     sizes = {"seed": seed, "contacts": contacts, "deals": deals, "tasks": tasks}
     out = []
-    for crm in ("amocrm", "bitrix24"):
+    for crm in CRMS:
         native = NATIVE[crm]
         with start_fake(crm, **sizes) as server:
             progress(f"fake {crm} listening on {server.url} (real rate limits)")
-            if crm == "amocrm":
-                opts = ConnectOptions(crm=crm, name=crm, base_url=server.url, long_lived_token="demo-token")
-            else:
+            if crm == "bitrix24":
                 opts = ConnectOptions(crm=crm, name=crm, webhook_url=server.url + "/rest/1/demo/")
+            else:  # the fakes' token (a long-lived or private-app token, by connector)
+                opts = ConnectOptions(crm=crm, name=crm, base_url=server.url, long_lived_token="demo-token")
             connect(project, opts)
             progress(f"connected {crm}; first sync")
             demo = CrmDemo(crm, server.url, run_sync(project, crm, progress=progress).entities)
@@ -119,12 +127,22 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
             demo.samples = [{"name": r[0], "phones": [p["value"] for p in json.loads(r[1] or "[]")],
                              "emails": [e["value"] for e in json.loads(r[2] or "[]")], "company": r[3],
                              "version": r[4]} for r in rows]
+        everywhere = con.execute(
+            "SELECT c.id, any_value(c.name), any_value(c.emails) FROM canonical.contacts c JOIN sync.links l "
+            "ON l.canonical_id = c.id AND l.entity = 'contact' WHERE c.deleted_at IS NULL GROUP BY c.id "
+            "HAVING count(DISTINCT l.connection) = ? "
+            "ORDER BY coalesce(json_array_length(any_value(c.emails)), 0) = 0, c.id", [len(out)]).fetchall()
+    in_every_crm: dict[str, Any] = {"contacts": len(everywhere)}
+    if everywhere:
+        cid, name, emails = everywhere[0]
+        in_every_crm["sample"] = {"id": cid, "name": name, "emails": [e["value"] for e in json.loads(emails or "[]")]}
+    progress(f"{len(everywhere)} contacts are the same person in all {len(out)} CRMs: one canonical row each")
     _drop_unconnected_pipelines(root, {demo.crm for demo in out}, progress)
     from crmsync.serve.keys import create_key
 
     key = create_key(project, "demo-page", "operate")["token"]  # the project is reset on every run: no clash
     command = f"crmsync serve --project-dir {root} --with-fakes"
-    return DemoResult(str(root), str(store), out, counts,
+    return DemoResult(str(root), str(store), out, counts, in_every_crm,
                       {"command": command, "page": "http://127.0.0.1:8710/", "api_key": key})
 
 
@@ -156,6 +174,9 @@ def _edit_amount_both_sides(project: Project, crm: str, server: Any) -> dict[str
     session = authorized_session(project, crm)  # paced like crmsync's own calls: no 429 for the demo's edit
     if crm == "amocrm":
         session.patch(server.url + "/api/v4/leads", json=[{"id": int(remote_id), "price": theirs}]).raise_for_status()
+    elif crm == "hubspot":
+        session.patch(f"{server.url}/crm/v3/objects/deals/{remote_id}",
+                      json={"properties": {"amount": str(theirs)}}).raise_for_status()
     else:
         session.post(server.url + "/rest/1/demo/crm.deal.update",
                      json={"id": remote_id, "fields": {"OPPORTUNITY": theirs}}).raise_for_status()
@@ -180,7 +201,7 @@ def _edit_locally(project: Project, crm: str, avoid: list[str]) -> str:
         con.execute("INSERT INTO canonical.contacts (id, version, name, first_name, last_name, phones, emails) "
                     "VALUES (?, 1, 'Демо Новый', 'Демо', 'Новый', ?, ?)",
                     [str(uuid.uuid4()), json.dumps([{"value": "+79161234567", "type": "mobile"}]),
-                     json.dumps([{"value": "demo.new@example.com", "type": "work"}])])
+                     json.dumps([{"value": f"demo.new.{crm}@example.com", "type": "work"}])])
     return renamed
 
 
@@ -188,11 +209,17 @@ def _in_crm(server: Any, crm: str, names: list[str], deal: dict[str, Any]) -> li
     """What the fake CRM now holds of our edits (its admin view: no rate limit to spend)."""
     native = NATIVE[crm]
     rows = requests.get(f"{server.url}/_fake/records", params={"entity": "contacts"}, timeout=30).json()["records"]
-    held = {row.get(native["first_name"]) for row in rows}
+    held = {_at(row, native["first_name"]) for row in rows}
     found = [n for n in names if n in held or n.split()[0] in held]
     deals = requests.get(f"{server.url}/_fake/records", params={"entity": native["deal"]}, timeout=30).json()
     for row in deals["records"]:
         if str(row.get("id", row.get("ID"))) == str(deal["remote_id"]) and \
-                float(row.get(native["amount"]) or 0) == deal["local"]:
+                float(_at(row, native["amount"]) or 0) == deal["local"]:
             found.append(f"deal {deal['remote_id']} amount {deal['local']}")
     return found
+
+
+def _at(row: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        row = row.get(part) if isinstance(row, dict) else None
+    return row

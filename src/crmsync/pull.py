@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_minted
@@ -190,12 +191,16 @@ class PullApply:
 
             def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
                         gone: tuple[str, str] | None = gone) -> Iterator[Any]:
-                for raw in _raw_rows(con, dataset, entity, after, key=key, skip_gone=gone):
-                    remote_id = str(raw.get(key))
-                    try:
-                        yield remote_id, mapper.pull_result(raw).canonical, None, raw
-                    except Rejection as rejection:
-                        yield remote_id, None, rejection.as_dict(), raw
+                # Mapped a chunk at a time, field by field (Mapper.pull_batch: the same results as record
+                # by record); chunks of the apply's size, so a chunk is mapped just before it is applied.
+                rows = _raw_rows(con, dataset, entity, after, key=key, skip_gone=gone)
+                while chunk := list(islice(rows, spec.chunk_size)):
+                    for raw, result in zip(chunk, mapper.pull_batch(chunk), strict=True):
+                        remote_id = str(raw.get(key))
+                        if isinstance(result, Rejection):
+                            yield remote_id, None, result.as_dict(), raw
+                        else:
+                            yield remote_id, result.canonical, None, raw
 
             self.counts[entity].add(apply_pulled(
                 con, entity=entity, connection=spec.connection, run_id=self.run_id, schema=spec.canonical[entity],

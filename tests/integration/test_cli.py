@@ -120,24 +120,34 @@ def test_port_in_use_is_a_user_error():
         proc.wait(timeout=10)
 
 
-def test_demo_pulls_both_fakes_into_duckdb(tmp_path):
-    r = subprocess.run([*crmsync_cmd(), "demo", "--json", "--contacts", "20", "--deals", "12", "--tasks", "8",
-                        "--project-dir", str(tmp_path / "demo")], capture_output=True, text=True, timeout=180)
+def test_demo_pulls_all_three_fakes_into_duckdb(tmp_path):
+    people, deals, tasks = 14, 8, 5  # smaller than with two CRMs: three stories in about the same time
+    r = subprocess.run([*crmsync_cmd(), "demo", "--json", "--contacts", str(people), "--deals", str(deals),
+                        "--tasks", str(tasks), "--project-dir", str(tmp_path / "demo")],
+                       capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     check(result)  # the --json contract: envelope and crmsync/schemas/output/demo.schema.json
+    assert [crm["crm"] for crm in result["crms"]] == ["amocrm", "bitrix24", "hubspot"]
     for crm in result["crms"]:
         assert crm["url"].startswith("http://127.0.0.1:")
         first, edit = crm["first_sync"], crm["edit_sync"]
-        assert first["deal"]["applied"] == 12 and first["task"]["applied"] == 8
-        assert edit["contact"]["applied"] == 2  # the two contacts edited in the CRM
+        assert first["deal"]["applied"] == deals and first["task"]["applied"] == tasks
+        if crm["crm"] == "hubspot":  # the deals created there in the first sync were associated with their
+            assert edit["contact"]["applied"] >= 2  # contacts, which moves those contacts' modified stamps
+        else:
+            assert edit["contact"]["applied"] == 2  # the two contacts edited in the CRM
         assert edit["contact"]["created"] >= 1 and edit["contact"]["updated"] == 1  # the SQL insert and rename
         assert edit["deal"]["conflicts"] == 1 and edit["deal"]["held"] == 1 and edit["deal"]["updated"] == 0
         assert crm["conflict"]["resolved"] == "local" and crm["resolve_sync"]["deal"]["updated"] == 1
         assert len(crm["in_crm"]) == 3  # the rename, the insert and the resolved amount are in the CRM
         assert crm["quiet"] == {"writes": 0, "applied": 0}  # nothing echoes
-    assert result["crms"][0]["first_sync"]["contact"]["applied"] == 20
-    matched = result["crms"][1]["first_sync"]["contact"]["matched"]  # the same people, found by e-mail
-    assert 0 < matched < 20
-    assert result["canonical_rows"] == {"contacts": 20 + 20 + 2 - matched, "deals": 24, "tasks": 16}
+        assert crm["limit_errors"] == 0  # paced at each CRM's real limits
+    assert result["crms"][0]["first_sync"]["contact"]["applied"] == people
+    matched = [crm["first_sync"]["contact"]["matched"] for crm in result["crms"][1:]]  # the same people, by e-mail
+    assert all(0 < m < people for m in matched)
+    assert result["canonical_rows"] == {"contacts": people * 3 + 3 - sum(matched), "deals": deals * 3,
+                                        "tasks": tasks * 3}
+    # a person in all three CRMs is one canonical row, linked to a record in each
+    assert result["in_every_crm"]["contacts"] >= min(matched) and result["in_every_crm"]["sample"]["emails"]
     assert (tmp_path / "demo" / "crmsync.duckdb").exists()

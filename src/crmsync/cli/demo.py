@@ -19,7 +19,7 @@ from crmsync.demo import run_demo
 @click.option("--tasks", type=click.IntRange(0), default=50, show_default=True)
 @json_option
 def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as_json: bool) -> None:
-    """Fake AmoCRM and Bitrix24 on 127.0.0.1: sync into DuckDB, edit both sides, resolve a conflict, sync, no echo."""
+    """Fake AmoCRM, Bitrix24 and HubSpot on 127.0.0.1: sync into DuckDB, edit both sides, resolve a conflict, sync."""
     progress = (lambda _: None) if as_json else (lambda msg: click.echo(f"· {msg}", err=True))
     result = run_demo(project_dir, seed=seed, contacts=contacts, deals=deals, tasks=tasks, progress=progress)
     if as_json:
@@ -35,7 +35,7 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
                        f"after edits on both sides: pulled {edit.get('applied', 0):>2}, "
                        f"created {edit.get('created', 0)}, updated {edit.get('updated', 0)}, "
                        f"conflicts {edit.get('conflicts', 0)}, "
-                       f"held {edit.get('held', 0)}")
+                       f"held {edit.get('held', 0)}{_aside(c, edit)}")
         for s in crm.samples:
             phones = ", ".join(s["phones"]) or "no phone"
             click.echo(f"      {s['name']} (v{s['version']}): {phones}; {s['company'] or 'no company'}")
@@ -48,9 +48,22 @@ def demo(project_dir: Path, seed: int, contacts: int, deals: int, tasks: int, as
         click.echo(f"  one more sync: {crm.quiet['writes']} writes, {crm.quiet['applied']} changes applied")
     rows = ", ".join(f"{n} {t}" for t, n in result.canonical_rows.items())
     click.echo(f"\ncanonical tables: {rows}")
+    every = result.in_every_crm
+    if every.get("sample"):
+        sample = every["sample"]
+        click.echo(f"the same person in all {len(result.crms)} CRMs (matched by e-mail or phone): {every['contacts']} "
+                   f"contacts, one canonical row each, e.g. {sample['name']} {', '.join(sample['emails'])} "
+                   f"(id {sample['id']})")
     click.echo(f"look inside: duckdb {result.store} \"select name, phones, company from canonical.contacts\"")
     click.echo(f"or: crmsync status --project-dir {result.project}; "
                f"crmsync conflicts list --all --project-dir {result.project}")
     click.echo(f"\nrun it as a service (scheduler, API at /docs, status page at {result.serve['page']}; "
                f"the page's API key: {result.serve['api_key']}):")
     click.echo(f"  {result.serve['command']}")
+
+
+def _aside(first: dict[str, int], edit: dict[str, int]) -> str:
+    """Records a CRM cannot hold as they are (e.g. more phone numbers than it has properties) are set
+    aside with their reason in sync.rejected; the demo says how many rather than hide them."""
+    counts = (first.get("rejected", 0), edit.get("rejected", 0))
+    return f"; set aside (sync.rejected): {counts[0]} then {counts[1]}" if any(counts) else ""

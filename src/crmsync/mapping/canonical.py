@@ -65,6 +65,7 @@ class CanonicalCheck:
     """
 
     def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
         self._validator = canonical_validator()(schema)
         try:
             self._fast = compile_schema(schema)

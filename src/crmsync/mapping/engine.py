@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class Mapper:
             raise MappingError(problems)
         self._pulls = [b for b in self.fields if b.spec.pulls]
         self._pushes = [b for b in self.fields if b.spec.pushes]
+        self._batch: Any = None  # the column-wise pull, built on the first pull_batch
 
     @classmethod
     def from_file(cls, path: Path, catalog: FieldCatalog, resolver: Resolver | None = None,
@@ -92,7 +93,10 @@ class Mapper:
         enveloped = bool(raw.get(ENVELOPED))
         for bound in self._pulls:
             ctx.field, ctx.custom = bound.name, bound.custom
-            value = self._read(raw, bound)
+            try:
+                value = self._read(raw, bound)
+            except _SURPRISES as exc:  # a custom field list of another shape (a number, a list of texts)
+                raise ctx.reject(unreadable_reason(exc)) from exc
             if value is MISSING:
                 continue
             if enveloped:
@@ -125,6 +129,17 @@ class Mapper:
                 yield raw, self.pull_result(raw)
             except Rejection as rejection:
                 yield raw, rejection
+
+    def pull_batch(self, raws: Iterable[dict[str, Any]]) -> list[Pulled | Rejection]:
+        """What :meth:`pull_each` gives for ``raws``, in their order, computed field by field across
+        the batch (:mod:`.batch`): the caller's chunk is the unit of work and of memory."""
+        if not isinstance(raws, Sequence):
+            raws = list(raws)
+        if self._batch is None:
+            from .batch import BatchPuller
+
+            self._batch = BatchPuller(self)
+        return self._batch.run(raws)
 
     def _read(self, raw: dict[str, Any], bound: _Bound) -> Any:
         if bound.custom is not None:
@@ -179,6 +194,10 @@ class Mapper:
                 set_path(payload, path, part)
         else:
             set_path(payload, str(target), value)
+
+
+def unreadable_reason(exc: Exception) -> str:
+    return f"cannot be read from the CRM's record: {type(exc).__name__}: {exc}"
 
 
 def _written_part(canonical: dict[str, Any], wanted: set[str] | None) -> dict[str, Any]:

@@ -29,6 +29,10 @@ class Transform:
     # The parts of the account's metadata (FieldCatalog) it looks up: users, stages, companies. A run
     # fetches only the metadata its mappings need; a part it did not fetch refuses lookups loudly.
     catalog: ClassVar[tuple[str, ...]] = ()
+    # ``forward`` depends only on the value, the parameters, the catalog and the custom field (not on
+    # the rest of the record, the resolver or earlier calls), and never changes the value it is given:
+    # a batch then maps each distinct value once (crmsync.mapping.batch). Off unless a transform says so.
+    pure: ClassVar[bool] = False
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.spec = {k: v for k, v in spec.items() if k != "type"}

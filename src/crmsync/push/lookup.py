@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmsync.errors import CrmError
 from crmsync.phpquery import build_query
-from crmsync.read.links import attach_rest_links, rest_links
+from crmsync.read.links import attach_all_rest_links, rest_links, rpc_links
 from crmsync.waiting import notify, seconds
 
 from .outbox import Op
@@ -99,7 +99,7 @@ class Lookup:
         links = rest_links(self.spec.get("links"))
         if links and out:  # what a pull will see includes the links the listing cannot return
             listing = self.spec["list"]
-            attach_rest_links(self.owner.session, self.owner.base_url, list(out.values()), links,
+            attach_all_rest_links(self.owner.session, self.owner.base_url, list(out.values()), links,
                               listing.get("record_id_field") or listing.get("id_field") or "id")
         return out
 
@@ -134,7 +134,24 @@ class Lookup:
 
     def _by_content(self, block: dict[str, Any], ops: list[Op], matches: Callable[[dict[str, Any], Op], bool],
                     cursor: str, found: dict[str, str]) -> None:
+        links = rest_links(self.spec.get("links"))
+        chunk: list[dict[str, Any]] = []
         for raw in self._walk(block, {"cursor": cursor}):
+            chunk.append(raw)
+            if len(chunk) >= 100 and self._match(chunk, links, ops, matches, found):
+                return
+        if chunk:
+            self._match(chunk, links, ops, matches, found)
+
+    def _match(self, chunk: list[dict[str, Any]], links: list[dict[str, Any]], ops: list[Op],
+               matches: Callable[[dict[str, Any], Op], bool], found: dict[str, str]) -> bool:
+        """Give ops the records of ``chunk`` that hold what they wrote; True once every op has one.
+        A create writes its links too (connector ``associations``): the candidates are read with them."""
+        if links:
+            listing = self.spec["list"]
+            attach_all_rest_links(self.owner.session, self.owner.base_url, chunk, links,
+                                  listing.get("record_id_field") or listing.get("id_field") or "id")
+        for raw in chunk:
             rid = self.owner.record_id(raw)
             if rid in found.values():
                 continue
@@ -142,7 +159,9 @@ class Lookup:
             if op is not None:
                 found[op.op_id] = rid
                 if len(found) == len(ops):
-                    return
+                    return True
+        chunk.clear()
+        return False
 
     def _by_key(self, block: dict[str, Any], ops: list[Op]) -> dict[str, str]:
         by_key = {op.idempotency_key: op.op_id for op in ops}
@@ -201,7 +220,7 @@ class Lookup:
         group: list[list[dict[str, Any]]] = []
         for _, page in walk(paginator, self.owner.session, call):
             rows = page if isinstance(page, list) else records_at(loads_exact(page), call.records)
-            if self.spec.get("links") and isinstance(paginator, KeysetBatch):
+            if rpc_links(self.spec.get("links")) and isinstance(paginator, KeysetBatch):
                 group.append(rows)  # linked ids come a batch call per group of pages, after the listing
                 continue
             yield from rows
@@ -209,8 +228,8 @@ class Lookup:
             if expected is not None and seen >= expected:
                 return
         if group:
-            attach_links(self.owner.session, self.owner.base_url, group, self.spec["links"], call.id_field,
-                         paginator.block)
+            linked = rpc_links(self.spec["links"])
+            attach_links(self.owner.session, self.owner.base_url, group, linked, call.id_field, paginator.block)
             for rows in group:
                 yield from rows
 

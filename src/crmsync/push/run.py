@@ -297,7 +297,7 @@ class _Entity:
             pulled = self.mapper.pull({**self._blanks, **raw})
         except Rejection:
             return False
-        return all(same(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
+        return all(_holds(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
 
     def _is_ours(self, raw: dict[str, Any], op: Op) -> bool:
         from crmsync.mapping import Rejection
@@ -308,7 +308,7 @@ class _Entity:
             pulled = self.mapper.pull(raw)
         except Rejection:
             return False
-        return all(same(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
+        return all(_holds(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
 
     # 2.-3. plan, enqueue, send --------------------------------------------------------------------
     def send(self, plan: Plan) -> None:
@@ -570,6 +570,15 @@ def _raw_columns(con: Any, connection: str, entity: str) -> list[str]:
     rows = con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
                        [dataset_name(connection), entity]).fetchall()
     return [r[0] for r in rows if not is_engine_column(r[0])]
+
+
+def _holds(crm: Any, wrote: Any) -> bool:
+    """Whether the CRM's value (read as a pull reads it) is the one a write sent. Linked ids are a set
+    to a CRM that keeps links unordered (associations that come back by id): the same ids in
+    another order are what was written, or a lost create would be taken for none and made twice."""
+    if isinstance(crm, list) and isinstance(wrote, list) and all(isinstance(v, str) for v in crm + wrote):
+        return sorted(crm) == sorted(wrote)
+    return same(crm, wrote)
 
 
 def _empty(value: Any) -> bool:

@@ -131,6 +131,11 @@ class Writer:
         return self.kind(kind).batch_size() if self.spec.get(kind) else 50  # no such call: send() says so
 
     def send(self, kind: str, ops: list[Op], sending: Callable[[list[Op]], None]) -> list[Outcome]:
+        blocks = self.spec.get("associations")
+        if blocks and kind in ("create", "update"):  # links written beside the record (crmsync.push.associations)
+            from .associations import AssociationWriter
+
+            return AssociationWriter(self, blocks).send(kind, ops, sending)
         return self.kind(kind).send(ops, sending)
 
     def fetch_entries(self, ops: list[Op]) -> dict[str, dict[str, Any]]:

@@ -158,7 +158,8 @@ class BatchWriter(KindWriter):
     of the op (``{fields}``, ``{id}``, ``{key}``). Results at ``results`` are matched to ops by position
     (``match_by: order``, only when the CRM answered one result per input) or by the record id
     (``match_by: id``: updates). Ids the CRM reports missing (``missing``: where the error entries are
-    and where their ids sit) come back as gone."""
+    and where their ids sit) come back as gone. An envelope refused as a whole (a 4xx: nothing of it
+    written) is sent again one op at a time, so one bad input never stops the rest."""
 
     def batch_size(self) -> int:
         return int(self.call.get("batch_size", 100))
@@ -174,6 +175,10 @@ class BatchWriter(KindWriter):
         except OutcomeUnknown as exc:
             return [Outcome(op, op.remote_id, unknown=str(exc)) for op in ops]
         if response.status_code >= 300 and response.status_code not in set(call.get("partial_status") or [207]):
+            if 400 <= response.status_code < 500 and len(ops) > 1:
+                # The CRM refused the envelope for what some inputs hold (one invalid value, two creates with
+                # one unique e-mail) and wrote none of it: each op alone, so only the bad ones are set aside.
+                return [o for op in ops for o in self.send([op], sending)]
             return [Outcome(op, op.remote_id, error=self.session.crm_message(response)) for op in ops]
         answer = _json(response) if response.content else None
         missing = self._missing(answer)

@@ -45,9 +45,22 @@ def attach_links(session: Any, base_url: str, pages: list[list[dict[str, Any]]],
             record[links["into"]] = found.get(str(record[record_id_field]), [])
 
 
-def rest_links(links: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The ``links`` block when it is the REST form (``path``: one POST of the records' ids), else None."""
-    return links if links and "path" in links else None
+def rest_links(links: dict[str, Any] | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The REST-form blocks of ``links`` (``path``: one POST of the records' ids each): one block, or a
+    list of them when a record links to several kinds (a task's contacts and its deals)."""
+    blocks = links if isinstance(links, list) else [links] if links else []
+    return [b for b in blocks if "path" in b]
+
+
+def rpc_links(links: dict[str, Any] | list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The ``links`` block when it is the RPC form (``method``, packed into the paginator's batch), else None."""
+    return links if isinstance(links, dict) and "method" in links else None
+
+
+def attach_all_rest_links(session: Any, base_url: str, records: list[dict[str, Any]],
+                          blocks: list[dict[str, Any]], id_field: str) -> None:
+    for block in blocks:
+        attach_rest_links(session, base_url, records, block, id_field)
 
 
 def attach_rest_links(session: Any, base_url: str, records: list[dict[str, Any]], links: dict[str, Any],

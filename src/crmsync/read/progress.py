@@ -15,11 +15,12 @@ class ReadProgress:
         self._last = clock()
 
     def counter(self, entity: str) -> Callable[[Any], Any]:
-        """A dlt map step for ``entity``'s resource: counts each record, passes it on unchanged."""
+        """A dlt map step for ``entity``'s resource: counts each record (an Arrow table's rows), passes
+        it on unchanged."""
         self.counts.setdefault(entity, 0)
 
         def count(record: Any) -> Any:
-            self.counts[entity] += 1
+            self.counts[entity] += getattr(record, "num_rows", 1)
             now = self.clock()
             if now - self._last >= self.every:
                 self._last = now

@@ -25,11 +25,12 @@ from typing import Any
 from crmsync.errors import CrmError
 from crmsync.http.pacing import Unlimited
 
+from .batches import RoundBatches
 from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
-from .links import attach_links, attach_rest_links, rest_links
+from .links import attach_all_rest_links, attach_links, rest_links, rpc_links
 from .paginators import Call, KeysetBatch, Paginator, WindowEnd, records_at, value_at, walk
-from .storable import loads_exact, page_is_plain, storable
+from .storable import loads_exact, page_scan, storable
 from .stream import PageStream
 
 __all__ = ["PagedRead", "cursor_value", "listing_pages", "records_at", "round_records"]
@@ -88,14 +89,15 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: 
     ``links``: add each record's linked ids where the entity declares ``links`` (a probe does not).
     """
     call, paginator, block = listing_call(session, base_url, spec, connector, since, entity=entity)
-    rest = rest_links(spec.get("links")) if links else None
+    rest = rest_links(spec.get("links")) if links else []
     if block is not spec["list"]:
         pages = _windows(session, base_url, spec, connector, since, entity)
         return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
     pages = walk(paginator, session, call)
     if not isinstance(paginator, KeysetBatch):
         return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
-    return _fingerprinted(pages, call, spec.get("links") if links else None, session, base_url, connector, paginator)
+    return _fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url, connector,
+                          paginator)
 
 
 def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
@@ -123,7 +125,7 @@ def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[
             since = newest
 
 
-def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: dict[str, Any], session: Any,
+def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: list[dict[str, Any]], session: Any,
                      base_url: str) -> Iterator[tuple[int, Any]]:
     """Pages of records, fingerprinted as the listing sent them (as :func:`_fingerprinted`: a change
     of links alone is not a change of the record), then given their links by one more call."""
@@ -131,7 +133,7 @@ def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: dict[st
         rows = page if isinstance(page, list) else records_at(loads_exact(page), call.records)
         for row in rows:
             row.setdefault(ROWHASH_COLUMN, row_hash(row))
-        attach_rest_links(session, base_url, rows, links, call.id_field)
+        attach_all_rest_links(session, base_url, rows, links, call.id_field)
         yield len(rows), rows
 
 
@@ -190,19 +192,23 @@ class PagedRead:
 
     def resource(self, dlt: Any) -> Any:
         """This round's dlt resource: the pages that have arrived since the last round."""
-        def pages() -> Iterator[list[dict[str, Any]]]:  # dlt wants a plain function, not a method
-            yield from self._round(dlt.current.resource_state())
+        def pages() -> Iterator[Any]:  # dlt wants a plain function, not a method
+            yield from self._round(dlt.current.resource_state(), dlt)
 
         listing = self.spec["list"]
         return dlt.resource(pages, name=self.entity, primary_key=listing.get("record_id_field") or
                             listing.get("id_field", "id"),
-                            write_disposition="merge", max_table_nesting=0)
+                            write_disposition="merge", max_table_nesting=0,
+                            # Parquet for the records a batch sends as such too: a raw table whose stored
+                            # schema says jsonl (earlier releases) would have dlt turn Arrow tables back
+                            # into rows and write JSON columns as quoted text.
+                            file_format="parquet")
 
     def close(self) -> None:
         if self.stream is not None:
             self.stream.close()
 
-    def _round(self, state: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def _round(self, state: dict[str, Any], dlt: Any) -> Iterator[Any]:
         if not self._checked:
             self._checked = True
             held = self._cursor_state(state)
@@ -216,15 +222,16 @@ class PagedRead:
         paced = not isinstance(getattr(self.session, "pacer", None), Unlimited)
         least = min(ROUND_LEAST if self._rounds else ROUND_FIRST, self.round_records) if paced else self.round_records
         self._rounds += 1
+        batches = RoundBatches(self.entity, dlt)
         for body in self.stream.take(least, self.round_records):
             if isinstance(body, list):  # records already (a batch held several pages)
-                fresh = [storable(row) for row in body if self._fresh(row)]
-                if fresh:
-                    yield fresh
+                yield from batches.add([storable(row) for row in body if self._fresh(row)])
                 continue
-            fresh = [row for row in records_at(loads_exact(body), self.spec["list"].get("records")) if self._fresh(row)]
-            if fresh:
-                yield fresh if page_is_plain(body) else [storable(row) for row in fresh]
+            long_digits, plain = page_scan(body)
+            page = records_at(loads_exact(body, long_digits=long_digits), self.spec["list"].get("records"))
+            fresh = [row for row in page if self._fresh(row)]
+            yield from batches.add(fresh if plain else [storable(row) for row in fresh])
+        yield from batches.flush()
         if self.stream.done:
             self.done = True
             if self.inc and self.newest is not None:

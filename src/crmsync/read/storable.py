@@ -22,17 +22,35 @@ from typing import Any
 from crmsync.jsontext import loads
 from crmsync.mapping.raw_values import ENVELOPED, INT64, number_envelope, unreadable_envelope
 
-_LONG_DIGITS = re.compile(rb"\d{19,}")  # an integer that may not fit in 64 bits (or a long digit string)
-_EXPONENT = re.compile(rb"\d[eE][+-]?\d")  # a float such as 1e26 (a BIGINT column cannot take it)
 _NOT_JSON = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]")  # what only the standard library reads
 VARIANT = "\u25b6v_"  # dlt's variant column: "price" holding text in a BIGINT column lands in "price▶v_text"
+# A page is scanned with every digit read as 0, so that plain substring searches do what regexes did
+# (a 350 KB page: 2.5 ms, was 10 ms for four regex searches — as long as parsing it).
+_DIGIT_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19  # an integer that may not fit in 64 bits (or a long digit string)
+_EXPONENTS = (b"0e0", b"0E0", b"0e+0", b"0e-0", b"0E+0", b"0E-0")  # a float such as 1e26 (no BIGINT takes it)
 
 
-def loads_exact(body: bytes | str) -> Any:
+def page_scan(body: bytes) -> tuple[bool, bool]:
+    """(the page may hold an integer past 64 bits, it holds nothing :func:`storable` would change: no
+    long integer, no float in exponent form, no NaN, Infinity or surrogate escape). Most pages are
+    plain: their records skip the walk."""
+    digits = body.translate(_DIGIT_AS_ZERO)
+    if _LONG_DIGITS in digits:
+        return True, False
+    if any(exponent in digits for exponent in _EXPONENTS):
+        return False, False
+    odd = b"NaN" in body or b"Infinity" in body or (b"\\u" in body and _NOT_JSON.search(body) is not None)
+    return False, not odd
+
+
+def loads_exact(body: bytes | str, *, long_digits: bool | None = None) -> Any:
     """A CRM answer as Python values, integers exact at any size (NaN and lone surrogates kept, to
-    be enveloped by :func:`storable`)."""
+    be enveloped by :func:`storable`). ``long_digits``: what :func:`page_scan` said, if it was asked."""
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    if not _LONG_DIGITS.search(raw):
+    if long_digits is None:
+        long_digits = _LONG_DIGITS in raw.translate(_DIGIT_AS_ZERO)
+    if not long_digits:
         try:
             return loads(raw)
         except ValueError:
@@ -41,9 +59,8 @@ def loads_exact(body: bytes | str) -> Any:
 
 
 def page_is_plain(body: bytes) -> bool:
-    """A page holds nothing :func:`storable` would change: no long integer, no float in exponent
-    form, no NaN, Infinity or surrogate escape. Most pages: they skip the walk."""
-    return not _LONG_DIGITS.search(body) and not _EXPONENT.search(body) and not _NOT_JSON.search(body)
+    """:func:`page_scan`'s second answer."""
+    return page_scan(body)[1]
 
 
 def _plain(value: Any) -> bool:

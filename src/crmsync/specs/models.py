@@ -78,7 +78,8 @@ class Entity:
     delete: dict[str, Any] | None = None
     read_back: dict[str, Any] | None = None
     recover: dict[str, Any] | None = None
-    links: dict[str, Any] | None = None
+    links: dict[str, Any] | list[dict[str, Any]] | None = None
+    associations: list[dict[str, Any]] | None = None
     deletes: TypedBlock | None = None
 
     @classmethod

@@ -98,10 +98,31 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem], cach
         file_problems = _cached_check(cache, kind, [file_bytes(f.path)],
                                       lambda f=f: _check_file(f, kind))
         problems.extend(file_problems)
+        if kind == "connector" and not file_problems:
+            problems.extend(_association_readers(f))
         name = f.data.get("name") if isinstance(f.data, dict) else None
         if isinstance(name, str) and name != f.path.stem and not any(p.path == "name" for p in file_problems):
             problems.append(Problem(f.name, line_of(f.data, ["name"]), "name",
                                     f"{name!r} must equal the file name {f.path.stem!r}"))
+    return out
+
+
+def _association_readers(f: SpecFile) -> list[Problem]:
+    """An entity's written ``associations`` are diffed against what a ``links`` read puts under the
+    same field: a field no ``links`` entry reads could never be compared, so a push could not tell
+    which links to remove."""
+    out = []
+    for entity, spec in (f.data.get("entities") or {}).items():
+        links = (spec or {}).get("links")
+        reads = [b.get("into") for b in (links if isinstance(links, list) else [links] if links else [])
+                 if isinstance(b, dict) and "path" in b]
+        for i, block in enumerate((spec or {}).get("associations") or []):
+            if block.get("field") not in reads:
+                where = ["entities", entity, "associations", i, "field"]
+                out.append(Problem(f.name, line_of(f.data, where), f"entities.{entity}.associations[{i}].field",
+                                   f"{block.get('field')!r} is read by no REST `links` entry of {entity} (their "
+                                   f"`into`: {', '.join(map(repr, reads)) or 'none'}): push reads the current "
+                                   f"links there to know which to add and which to remove"))
     return out
 
 

@@ -133,6 +133,16 @@ def test_hubspot_pulls_every_entity_field_by_field_then_only_changes_and_deletio
         p, got = record["properties"], tasks[rid]
         assert got["title"] == p["hs_task_subject"] and got["completed"] == (p["hs_task_status"] == "COMPLETED")
         assert _second(got["due_at"].replace(" ", "T")) == (p["hs_timestamp"] or "")[:19] or p["hs_timestamp"] is None
+    # a task's association: its contact, else its deal (both kinds read by the connector's two `links` calls)
+    deal_of = {rid: cid for rid, cid in query(project, "SELECT remote_id, canonical_id FROM sync.links WHERE "
+                                                       "entity = 'deal' AND connection = 'hubspot'")}
+    to_contacts = associated(server, "tasks", "contacts", list(raw))
+    to_deals = associated(server, "tasks", "deals", list(raw))
+    assert to_contacts and to_deals  # the seed associates tasks with both kinds
+    for rid, got in tasks.items():
+        expected = ({"kind": "contact", "id": contact_of[to_contacts[rid][0]]} if to_contacts.get(rid) else
+                    {"kind": "deal", "id": deal_of[to_deals[rid][0]]} if to_deals.get(rid) else None)
+        assert got.get("related") == expected, rid
 
     # later runs: only what changed (the search endpoint with the lastmodifieddate filter)
     quiet = pull()

@@ -4,6 +4,8 @@ a create whose answer is dropped is found by its content, not made twice."""
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 import requests
@@ -247,3 +249,145 @@ def test_more_numbers_than_hubspot_has_properties_set_the_contact_aside_and_the_
     assert _contact_points(hubspot, remote) == before  # nothing of it was written, no number lost
     assert hubspot.record("contact", remote, "jobtitle")["properties"]["jobtitle"] != "Crowded"
     assert hubspot.record("contact", hubspot.linked("contact", plain), "jobtitle")["properties"]["jobtitle"] == "Plain"
+
+
+# -- associations: a deal's contacts, a task's contact or deal -----------------------------------------
+
+def _associated(hub, frm, to, remote_id):
+    """The ids the fake associates with one record (v4 batch read), as a sorted list."""
+    body = requests.post(f"{hub.server.url}/crm/v4/associations/{frm}/{to}/batch/read", headers=TOKEN, timeout=10,
+                         json={"inputs": [{"id": str(remote_id)}]}).json()
+    return sorted(str(t["toObjectId"]) for r in body["results"] for t in r["to"])
+
+
+def _remote(hub, entity, canonical_ids):
+    return sorted(hub.linked(entity, c) for c in canonical_ids)
+
+
+def _deal_with_contacts(hub):
+    rows = hub.sql("SELECT id, CAST(contacts AS VARCHAR) FROM canonical.deals WHERE json_array_length(contacts) > 0 "
+                   "ORDER BY id LIMIT 1")
+    assert rows, "the seed associates deals with contacts"
+    return rows[0][0], json.loads(rows[0][1])
+
+
+def test_a_deals_contacts_become_exactly_its_associations_and_a_second_push_sends_nothing(hubspot):
+    deal, contacts = _deal_with_contacts(hubspot)
+    others = [r[0] for r in hubspot.sql("SELECT id FROM canonical.contacts ORDER BY id") if r[0] not in contacts]
+    wanted = [others[0], others[1]]  # every contact it had removed, two others added
+    hubspot.sql("UPDATE canonical.deals SET contacts = CAST(? AS JSON), updated_at = now() WHERE id = ?",
+                [json.dumps(wanted), deal])
+    remote = hubspot.linked("deal", deal)
+    sent = hubspot.push()
+    assert sent.entities["deal"]["updated"] == 1 and sent.entities["deal"]["rejected"] == 0, sent.entities
+    assert _associated(hubspot, "deals", "contacts", remote) == _remote(hubspot, "contact", wanted)
+    # links alone changed: no record update, one associate call and one archive call
+    assert hubspot.writes == 2
+    # the reverse direction agrees (HubSpot keeps both)
+    for c in wanted:
+        assert remote in _associated(hubspot, "contacts", "deals", hubspot.linked("contact", c))
+    for c in contacts:
+        assert remote not in _associated(hubspot, "contacts", "deals", hubspot.linked("contact", c))
+
+    writes = hubspot.writes
+    hubspot.pull()
+    assert sorted(json.loads(hubspot.sql("SELECT CAST(contacts AS VARCHAR) FROM canonical.deals WHERE id = ?",
+                                         [deal])[0][0])) == sorted(wanted)
+    assert nothing_sent(hubspot.push()) and hubspot.writes == writes
+
+
+def test_a_created_deal_and_task_carry_their_associations_in_the_create_call(hubspot):
+    contacts = [r[0] for r in hubspot.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 2")]
+    hubspot.sql("INSERT INTO canonical.deals (id, version, title, amount, pipeline, stage, contacts) "
+                "SELECT 'linked-deal', 1, 'Linked deal', 10, pipeline, stage, CAST(? AS JSON) FROM canonical.deals "
+                "LIMIT 1", [json.dumps(contacts)])
+    hubspot.sql("INSERT INTO canonical.tasks (id, version, title, due_at, completed, related) "
+                "VALUES ('linked-task', 1, 'Call them', '2030-02-01T09:00:00Z', false, CAST(? AS JSON))",
+                [json.dumps({"kind": "contact", "id": contacts[0]})])
+    sent = hubspot.push()
+    assert (sent.entities["deal"]["created"], sent.entities["task"]["created"]) == (1, 1), sent.entities
+    assert hubspot.writes == 2  # one batch create each, associations inside
+    deal, task = hubspot.linked("deal", "linked-deal"), hubspot.linked("task", "linked-task")
+    assert _associated(hubspot, "deals", "contacts", deal) == _remote(hubspot, "contact", contacts)
+    assert _associated(hubspot, "tasks", "contacts", task) == [hubspot.linked("contact", contacts[0])]
+    assert _associated(hubspot, "tasks", "deals", task) == []
+    hubspot.pull()
+    assert json.loads(hubspot.sql("SELECT CAST(related AS VARCHAR) FROM canonical.tasks WHERE id = 'linked-task'")[0][0]
+                      ) == {"kind": "contact", "id": contacts[0]}
+    assert nothing_sent(hubspot.push())
+
+
+def test_a_task_moved_from_its_contact_to_a_deal_loses_the_contact_association(hubspot):
+    task, related = hubspot.sql("SELECT id, CAST(related AS VARCHAR) FROM canonical.tasks "
+                                "WHERE related->>'kind' = 'contact' ORDER BY id LIMIT 1")[0]
+    deal = hubspot.sql("SELECT min(id) FROM canonical.deals")[0][0]
+    remote = hubspot.linked("task", task)
+    assert _associated(hubspot, "tasks", "contacts", remote) == [hubspot.linked("contact", json.loads(related)["id"])]
+    hubspot.sql("UPDATE canonical.tasks SET related = CAST(? AS JSON), title = 'Moved', updated_at = now() "
+                "WHERE id = ?", [json.dumps({"kind": "deal", "id": deal}), task])
+    sent = hubspot.push()
+    assert sent.entities["task"]["updated"] == 1 and sent.entities["task"]["rejected"] == 0, sent.entities
+    assert _associated(hubspot, "tasks", "contacts", remote) == []
+    assert _associated(hubspot, "tasks", "deals", remote) == [hubspot.linked("deal", deal)]
+    assert hubspot.record("task", remote, "hs_task_subject")["properties"]["hs_task_subject"] == "Moved"
+    hubspot.pull()
+    assert json.loads(hubspot.sql("SELECT CAST(related AS VARCHAR) FROM canonical.tasks WHERE id = ?", [task])[0][0]
+                      ) == {"kind": "deal", "id": deal}
+    assert nothing_sent(hubspot.push())
+
+
+def test_an_association_call_whose_answer_is_lost_is_sent_again_and_links_once(hubspot):
+    """Associating is idempotent by nature: a pair is linked or not, so the session repeats the call
+    whose answer was lost, and HubSpot holds the association once."""
+    deal, contacts = _deal_with_contacts(hubspot)
+    extra = next(r[0] for r in hubspot.sql("SELECT id FROM canonical.contacts ORDER BY id") if r[0] not in contacts)
+    hubspot.sql("UPDATE canonical.deals SET contacts = CAST(? AS JSON), updated_at = now() WHERE id = ?",
+                [json.dumps([*contacts, extra]), deal])
+    hubspot.server.faults.add_spec("drop-after:x1@/crm/v4/associations/deals/contacts/batch/associate/default")
+    sent = hubspot.push()
+    assert hubspot.server.faults.injected == {"drop-after": 1}
+    assert sent.entities["deal"]["updated"] == 1 and sent.entities["deal"]["rejected"] == 0, sent.entities
+    remote = hubspot.linked("deal", deal)
+    assert _associated(hubspot, "deals", "contacts", remote) == _remote(hubspot, "contact", [*contacts, extra])
+    body = requests.get(f"{hubspot.server.url}/crm/v4/objects/deals/{remote}/associations/contacts", headers=TOKEN,
+                        timeout=10).json()
+    assert [len(r["associationTypes"]) for r in body["results"]] == [1] * (len(contacts) + 1)  # once each
+    assert hubspot.sql("SELECT count(*) FROM sync.outbox WHERE status NOT IN ('sent', 'superseded')") == [(0,)]
+    hubspot.pull()
+    assert nothing_sent(hubspot.push())
+
+
+def test_a_lost_create_of_a_deal_with_contacts_is_found_with_its_associations_not_made_twice(hubspot):
+    # listed against HubSpot's order (it answers associations by id): the same links in another order
+    # are still what the create wrote
+    contacts = [r[0] for r in hubspot.sql("SELECT canonical_id FROM sync.links WHERE entity = 'contact' "
+                                          "AND connection = 'hubspot' ORDER BY CAST(remote_id AS BIGINT) DESC LIMIT 2")]
+    before = hubspot.count("deal")
+    hubspot.sql("INSERT INTO canonical.deals (id, version, title, amount, pipeline, stage, contacts) "
+                "SELECT 'lost-deal', 1, 'Lost deal', 10, pipeline, stage, CAST(? AS JSON) FROM canonical.deals "
+                "LIMIT 1", [json.dumps(contacts)])
+    hubspot.server.faults.add_spec("drop-after:x1@/crm/v3/objects/deals/batch/create")
+    sent = hubspot.push()
+    assert hubspot.server.faults.injected == {"drop-after": 1}
+    assert sent.entities["deal"]["created"] == 1
+    assert hubspot.count("deal") == before + 1
+    remote = hubspot.linked("deal", "lost-deal")
+    assert _associated(hubspot, "deals", "contacts", remote) == _remote(hubspot, "contact", contacts)
+    hubspot.pull()
+    assert nothing_sent(hubspot.push()) and hubspot.count("deal") == before + 1
+
+
+def test_a_batch_refused_for_one_input_is_sent_again_one_by_one_and_only_that_one_is_set_aside(hubspot):
+    """HubSpot refuses a whole batch create for one bad input (two new contacts with one e-mail) and
+    writes none of it: each is sent alone, the others are created, the duplicate is set aside."""
+    before = hubspot.count("contact")
+    for cid, name, email in (("dup-1", "Ann", "same@example.org"), ("dup-2", "Anna", "same@example.org"),
+                             ("fine", "Bob", "bob@example.org")):
+        hubspot.sql("INSERT INTO canonical.contacts (id, version, first_name, emails) "
+                    "VALUES (?, 1, ?, CAST(? AS JSON))", [cid, name, json.dumps([{"value": email, "type": "work"}])])
+    sent = hubspot.push()
+    assert (sent.entities["contact"]["created"], sent.entities["contact"]["rejected"]) == (2, 1), sent.entities
+    assert hubspot.count("contact") == before + 2
+    reasons = hubspot.sql("SELECT reason FROM sync.rejected WHERE direction = 'push'")
+    assert len(reasons) == 1 and "Contact already exists" in reasons[0][0]
+    assert hubspot.record("contact", hubspot.linked("contact", "fine"), "firstname")["properties"]["firstname"] == "Bob"

@@ -75,6 +75,16 @@ def test_a_list_of_references_takes_the_first_known_kind() -> None:
     assert canonical == {"kind": "contact", "id": "contact:7"} and back == ["C_7"]
 
 
+def test_a_reference_from_one_id_list_per_kind_takes_the_first_and_writes_the_others_empty() -> None:
+    kinds = {"contacts": "contact", "deals": "deal"}
+    canonical, back = both_ways("reference", [[], ["10", "11"]], shape="lists", kinds=kinds)
+    assert canonical == {"kind": "deal", "id": "deal:10"} and back == [[], ["10"]]
+    canonical, back = both_ways("reference", [["7"], ["10"]], shape="lists", kinds=kinds)
+    assert canonical == {"kind": "contact", "id": "contact:7"} and back == [["7"], []]  # one link: the deal goes
+    canonical, back = both_ways("reference", [None, []], shape="lists", kinds=kinds)
+    assert canonical is None and back == [[], []]
+
+
 def test_iso_time_takes_a_date_alone_as_midnight_utc() -> None:
     transform = get_transform("iso_time")({})
     assert transform.forward("2024-05-01", ctx_for("pull")) == "2024-05-01T00:00:00Z"

@@ -65,3 +65,22 @@ def test_an_envelope_kept_as_text_by_a_text_column_is_opened_too():
         unwrap('{"$crmsync":"unreadable","text":"nan","reason":"not a number"}')
     assert unwrap('{"$crmsync":"number","text":"1e+26"}') == "1e+26"
     assert unwrap('{"a": 1}') == '{"a": 1}'
+
+
+@pytest.mark.parametrize(("body", "long_digits", "plain"), [
+    (b'{"id":1234567890123456789,"t":"x"}', True, False),  # 19 digits: may not fit in 64 bits
+    (b'{"id":123456789012345678}', False, True),  # 18 digits always fit
+    (b'{"p":"+7 999 123-45-67","n":-42,"f":0.5}', False, True),
+    (b'{"price":1e26}', False, False), (b'{"price":2.5E-3}', False, False), (b'{"price":7e+1}', False, False),
+    (b'{"note":"the 3rd e-mail"}', False, True),  # a letter e beside digits is no exponent without a digit after
+    (b'{"x":NaN}', False, False), (b'{"x":-Infinity}', False, False),
+    (b'{"s":"\\ud83d"}', False, False),  # a surrogate escape (the standard library reads a lone one)
+    (b'{"s":"\\u0041\\n"}', False, True),  # an ordinary escape
+])
+def test_a_page_is_scanned_once_for_what_the_raw_tables_cannot_keep(body, long_digits, plain):
+    from crmsync.read.storable import page_scan
+
+    assert page_scan(body) == (long_digits, plain)
+    assert page_is_plain(body) is plain
+    if long_digits:
+        assert loads_exact(body, long_digits=True)["id"] == 1234567890123456789

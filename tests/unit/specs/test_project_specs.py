@@ -61,7 +61,7 @@ def test_schema_problems_unknown_key_discriminator_enum_missing(project):
         f"connectors/amocrm.yaml:{pages}: paginator.type: 'pages' is not one of the known types "
         "(allowed: cursor, keyset_batch, next_url, offset, page_number)",
         f"connectors/amocrm.yaml:{inc}: entities.contact.incremetal: unknown field (did you mean 'incremental'?) "
-        "(allowed: create, delete, deletes, get, incremental, links, list, read_back, recover, update)",
+        "(allowed: associations, create, delete, deletes, get, incremental, links, list, read_back, recover, update)",
         "pipelines/amocrm.yaml:2: (top level): missing required field 'connection'",
         "pipelines/amocrm.yaml:6: direction: 'puhs' is not allowed (did you mean 'push'?) "
         "(allowed: pull, push, both)",
@@ -177,3 +177,20 @@ def test_hard_deletes_need_a_delete_call_for_every_entity(project):
         "local, or sync only entities it can delete (allowed: soft, never)"]
     edit(project, "pipelines/bitrix24.yaml", "deletes: soft", "deletes: hard")  # Bitrix24 deletes all three
     assert len(texts(project)) == 1
+
+
+def test_links_as_a_list_and_written_associations_are_checked_with_their_lines(project):
+    specs = load_specs(project)
+    task = specs.connectors["hubspot"].entities["task"]
+    assert [b["into"] for b in task.links] == ["contact_ids", "deal_ids"]
+    assert [b["field"] for b in task.associations] == ["contact_ids", "deal_ids"]
+    typo = edit(project, "connectors/hubspot.yaml", "into: deal_ids}", "intoo: deal_ids}")
+    unread = edit(project, "connectors/hubspot.yaml", "      - field: deal_ids", "      - field: deal_idz")
+    assert texts(project) == [
+        f"connectors/hubspot.yaml:{typo}: entities.task.links[1].intoo: unknown field (did you mean 'into'?) "
+        "(allowed: from_id, id_key, inputs_key, into, path, records, size, to, to_id)"]
+    edit(project, "connectors/hubspot.yaml", "intoo: deal_ids}", "into: deal_ids}")
+    assert texts(project) == [
+        f"connectors/hubspot.yaml:{unread}: entities.task.associations[1].field: 'deal_idz' is read by no REST "
+        "`links` entry of task (their `into`: 'contact_ids', 'deal_ids'): push reads the current links there to "
+        "know which to add and which to remove"]

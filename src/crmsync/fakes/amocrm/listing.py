@@ -6,6 +6,7 @@ Query strings arrive already folded from PHP brackets (``filter[id][]=1`` → ``
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from operator import itemgetter
@@ -106,8 +107,11 @@ def _href(request: Request, page: int, limit: int) -> str:
 
 
 def hal_page(request: Request, items: list[dict[str, Any]], key: str, max_limit: int, over_max: str,
-             next_link: str, render: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
-    """Slice ``items`` for the requested page; 204 when the page is empty."""
+             next_link: str, render: Callable[[dict[str, Any]], dict[str, Any]],
+             encoded: Callable[[dict[str, Any]], bytes] | None = None) -> Response:
+    """Slice ``items`` for the requested page; 204 when the page is empty. ``encoded``: a record as the
+    JSON bytes ``render`` and :meth:`Response.json` would make of it (kept by the caller between
+    pages), so a page is joined from them rather than rendered and serialised again."""
     page, limit = page_and_limit(request, max_limit, over_max)
     chunk = items[(page - 1) * limit: page * limit]
     if not chunk:
@@ -118,8 +122,13 @@ def hal_page(request: Request, items: list[dict[str, Any]], key: str, max_limit:
         links["next"] = {"href": _href(request, page + 1, limit)}
     if page > 1:
         links["prev"] = {"href": _href(request, page - 1, limit)}
-    return Response.json(200, {"_page": page, "_links": links, "_embedded": {key: [render(r) for r in chunk]}},
-                         content_type=HAL)
+    if encoded is None:
+        return Response.json(200, {"_page": page, "_links": links, "_embedded": {key: [render(r) for r in chunk]}},
+                             content_type=HAL)
+    head = Response.json(200, {"_page": page, "_links": links}).body[:-1]
+    body = b"".join((head, b',"_embedded":{', json.dumps(key).encode(), b":[",
+                     b",".join(encoded(r) for r in chunk), b"]}}"))
+    return Response(200, body, {"Content-Type": f"{HAL}; charset=utf-8"})
 
 
 # -- filters ---------------------------------------------------------------------------------------

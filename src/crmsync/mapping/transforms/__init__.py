@@ -32,3 +32,12 @@ BUILTINS = {
 }
 for _name, _cls in BUILTINS.items():
     register_transform(_name, _cls)
+
+# Built-ins whose forward reads only the value, their parameters, the catalog and the custom field
+# (Transform.pure). Not the links (the resolver mints ids) nor the stages (they read the pipeline
+# from the record).
+PURE = ("text", "number", "map", "flag", "join", "only_if", "first", "unix_time", "iso_time", "unix_date", "iso_date",
+        "phone", "email", "multitext", "multifield", "contact_points", "contact_properties",
+        "cf_value", "cf_enum", "cf_enums", "uf_enum", "user", "pipeline", "company")
+for _name in PURE:
+    BUILTINS[_name].pure = True

@@ -174,9 +174,12 @@ class Reference(Transform):
     summary = ("a link to a record of one of several kinds, in the CRM's shape (`shape`), ⇄ {kind, id}; "
                "types not in `kinds` map to null")
     params = {"kinds": {**KIND_TABLE, "description": "CRM type code → canonical kind, e.g. leads: deal, D: deal"},
-              "shape": {"enum": ["pair", "text", "object"],
+              "shape": {"enum": ["pair", "text", "object", "lists"],
                         "description": "pair: [type, id] (default); text: \"<type><separator><id>\" (\"D_10\"); "
-                                       "object: {<type_key>: type, <id_key>: id}"},
+                                       "object: {<type_key>: type, <id_key>: id}; lists: one list of ids per kind, "
+                                       "`from` naming them in the order of `kinds` (contact_ids, "
+                                       "deal_ids): pull takes the first id found, push writes that kind's list "
+                                       "as [id] and the others empty"},
               "separator": {"type": "string", "minLength": 1, "description": "text shape: between type and id "
                                                                              "(default _)"},
               "type_key": {"type": "string", "description": "object shape: the key of the type (default type)"},
@@ -211,6 +214,8 @@ class Reference(Transform):
         return [code, crm_id]
 
     def forward(self, value: Any, ctx: Context) -> Any:
+        if self.spec.get("shape") == "lists":
+            return self._forward_lists(value, ctx)
         for item in (value or ()) if self.spec.get("many") else [value]:
             code, crm_id = self._split(item)
             if code is None or crm_id in NO_ID:
@@ -223,7 +228,27 @@ class Reference(Transform):
             return {"kind": kind, "id": _to_canonical(ctx, kind, crm_id)}
         return None
 
+    def _forward_lists(self, value: Any, ctx: Context) -> Any:
+        for kind, ids in zip(self.spec["kinds"].values(), value or (), strict=False):
+            if ids is not None and not isinstance(ids, list):
+                raise ctx.reject(f"expected a list of linked {kind} ids, got {ids!r}")
+            found = next((i for i in ids or () if i not in NO_ID), None)
+            if found is not None:
+                return {"kind": kind, "id": _to_canonical(ctx, kind, found)}
+        return None
+
+    def _inverse_lists(self, value: Any, ctx: Context) -> Any:
+        kinds = list(self.spec["kinds"].values())
+        out: list[list[Any]] = [[] for _ in kinds]
+        if value:
+            if value["kind"] not in kinds:
+                raise ctx.reject(f"kind {value['kind']!r} cannot be linked here")
+            out[kinds.index(value["kind"])] = [_to_crm(ctx, self.spec, value["kind"], value["id"])]
+        return out
+
     def inverse(self, value: Any, ctx: Context) -> Any:
+        if self.spec.get("shape") == "lists":
+            return self._inverse_lists(value, ctx)
         if not value:
             if self.spec.get("many"):
                 return []

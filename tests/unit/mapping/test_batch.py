@@ -1,0 +1,247 @@
+"""``Mapper.pull_batch`` (field by field across a chunk) gives exactly what ``pull_each`` gives, record
+for record: the same canonical values of the same types, the same notes, the same record set aside
+with the same field and reason — on every golden case, on golden cases made bad, and on randomized
+raw records for every shipped mapping (AmoCRM, Bitrix24, HubSpot)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crmsync.fakes import start_fake
+from crmsync.http.pacing import Unlimited
+from crmsync.http.session import CrmSession
+from crmsync.mapping import KeyResolver, Mapper, Rejection, build_catalog, catalog_needs, load_mapping
+from crmsync.mapping.raw_values import ENVELOPED, number_envelope, unreadable_envelope
+from crmsync.read.metadata import fetch_metadata
+
+from .helpers import CRMS, ENTITIES, canonical, connector, golden, golden_files, mapper, mapping_path, stored
+from .strategies import canonical_records
+
+ALL_CRMS = (*CRMS, "hubspot")
+
+
+def typed(value: Any) -> Any:
+    """``value`` with every scalar's type beside it: 1, 1.0 and True are equal in Python, not here."""
+    if isinstance(value, dict):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, repr(value) if isinstance(value, float | Decimal) else value)
+
+
+def outcome(result: Any) -> tuple[Any, ...]:
+    if isinstance(result, Rejection):
+        return ("set aside", result.as_dict())
+    return ("mapped", typed(result.canonical), result.notes)
+
+
+def assert_batch_equals_each(m: Mapper, raws: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    each = [outcome(r) for _, r in m.pull_each(copy.deepcopy(raws))]
+    batch = [outcome(r) for r in m.pull_batch(raws)]
+    assert len(batch) == len(raws)
+    for i, (got, want) in enumerate(zip(batch, each, strict=True)):
+        assert got == want, (i, raws[i])
+    return batch
+
+
+# HubSpot has no golden cases: its metadata and records come from the fake over loopback HTTP ---------
+@pytest.fixture(scope="module")
+def hubspot() -> Any:
+    with start_fake("hubspot", contacts=12, deals=12, tasks=12, rate_limit=False) as server:
+        yield server
+
+
+@cache
+def _hubspot_data(url: str) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    conn = connector("hubspot")
+    session = CrmSession.from_connector(conn, Unlimited())
+    session.headers["Authorization"] = "Bearer demo-token"
+    metadata = fetch_metadata(conn, session, url)
+    records = {}
+    for entity in ENTITIES:
+        listing = conn["entities"][entity]["list"]
+        params = {k: ",".join(v) if isinstance(v, list) else v for k, v in (listing.get("params") or {}).items()}
+        answer = requests.get(f"{url}/{listing['path']}", params={**params, "limit": 100},
+                              headers={"Authorization": "Bearer demo-token"}, timeout=30)
+        answer.raise_for_status()
+        records[entity] = answer.json()[listing["records"]]
+    return metadata, records
+
+
+def _mapper(crm: str, entity: str, url: str | None) -> Mapper:
+    if crm != "hubspot":
+        return mapper(crm, entity)
+    assert url is not None
+    spec = load_mapping(mapping_path(crm, entity), canonical=canonical(), connector=connector(crm))
+    metadata, _ = _hubspot_data(url)
+    catalog = build_catalog(crm, metadata, spec.source, catalog_needs(spec))
+    return Mapper(spec, catalog, KeyResolver(), canonical()[spec.entity])
+
+
+def _bases(crm: str, entity: str, url: str | None) -> list[dict[str, Any]]:
+    if crm == "hubspot":
+        assert url is not None
+        return _hubspot_data(url)[1][entity]
+    return [golden(p)["raw"] for p in golden_files(crm, entity)]
+
+
+# golden cases ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("crm", CRMS)
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_batch_gives_each_golden_case_as_pull_each_does(crm: str, entity: str) -> None:
+    raws = _bases(crm, entity, None)
+    got = assert_batch_equals_each(mapper(crm, entity), raws + copy.deepcopy(raws))  # repeats: the per-batch cache
+    wanted = [golden(p) for p in golden_files(crm, entity)]
+    assert [g[1] for g in got[:len(raws)]] == [typed(w["canonical"]) for w in wanted]
+
+
+BAD = ["a\x01b", "\ud800", "", " ", "not a number", 10**30, -1, 1.5, math.inf, math.nan, True, False, None, [], {},
+       [{"value": "x\x00"}], [{"enum_id": 999999999}], {"unexpected": [1, "two"]}, "2026-13-45", 253402300800000]
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a record: its values, and the lists and objects that hold them."""
+    if isinstance(value, dict):
+        return [path, *(p for k, v in value.items() for p in _paths(v, (*path, k)))]
+    if isinstance(value, list):
+        return [path, *(p for i, v in enumerate(value) for p in _paths(v, (*path, i)))]
+    return [path]
+
+
+def _put(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    node: Any = record
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+
+
+@pytest.mark.parametrize("crm", CRMS)
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_batch_sets_aside_the_same_records_for_the_same_field(crm: str, entity: str) -> None:
+    """Every place in every golden record replaced by bad values (three per place, in turn), in one batch."""
+    m = mapper(crm, entity)
+    raws = []
+    turn = 0
+    for base in _bases(crm, entity, None):
+        for path in _paths(base)[1:]:
+            for _ in range(3):
+                raw = copy.deepcopy(base)
+                _put(raw, path, BAD[turn % len(BAD)])
+                raws.append(raw)
+                turn += 1
+    got = assert_batch_equals_each(m, raws)
+    set_aside = [g[1] for g in got if g[0] == "set aside"]
+    assert set_aside, "bad values must set records aside, or this test proves nothing"
+    assert any(g[0] == "mapped" for g in got)
+    assert len({r["field"] for r in set_aside}) > 1
+
+
+def test_a_record_set_aside_leaves_the_rest_of_the_batch_mapped() -> None:
+    m = mapper("amocrm", "contact")
+    raws = _bases("amocrm", "contact", None)
+    bad = copy.deepcopy(raws[0])
+    bad["name"] = "Ann\x00"
+    got = m.pull_batch([raws[1], bad, raws[2]])
+    assert isinstance(got[1], Rejection) and got[1].field == "name" and "U+0000" in got[1].reason
+    assert [r.canonical for r in (got[0], got[2])] == [m.pull(raws[1]), m.pull(raws[2])]
+    assert [outcome(r) for r in m.pull_batch(iter([raws[1], bad]))] == [outcome(r) for r in got[:2]]
+
+
+@pytest.mark.parametrize("shape", [5, "text", {"field_id": 1}, [1, 2]])
+def test_a_custom_field_list_of_another_shape_sets_the_record_aside(shape: Any) -> None:
+    """It used to stop the whole run (TypeError, AttributeError out of the layout)."""
+    m = mapper("amocrm", "contact")
+    raw = {**copy.deepcopy(_bases("amocrm", "contact", None)[0]), "custom_fields_values": shape}
+    with pytest.raises(Rejection) as caught:
+        m.pull_result(raw)
+    assert caught.value.field == "phones" and "cannot be read from the CRM's record" in caught.value.reason
+    assert_batch_equals_each(m, [raw, _bases("amocrm", "contact", None)[1]])
+
+
+def test_values_equal_in_python_but_of_other_types_are_mapped_apart() -> None:
+    """The per-batch cache keys values by type too: 1, 1.0, True are three names, not one."""
+    m = mapper("amocrm", "contact")
+    base = _bases("amocrm", "contact", None)[0]
+    odd = [1, True, 1.0, "1", 0, False, 0.0, -0.0, [1], [True]]
+    raws = [{**copy.deepcopy(base), "name": v} for v in odd]
+    got = assert_batch_equals_each(m, raws)
+    names = [g[1].get("name") if g[0] == "mapped" else g[1]["field"] for g in got]
+    assert names == [("str", "1"), ("str", "True"), ("str", "1.0"), ("str", "1"), ("str", "0"), ("str", "False"),
+                     ("str", "0.0"), ("str", "-0.0"), "name", "name"]
+
+
+# randomized raw records -----------------------------------------------------------------------------
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(),
+                    st.decimals(allow_nan=False, places=3, min_value=-10**6, max_value=10**6),
+                    st.text(max_size=6), st.sampled_from(BAD[:4] + ["0", "1", "-0.0", "2026-01-01", "+79161234567",
+                                                                    "8 916 123-45-67", "Ann@Example.ru", "Y", "N"]))
+JUNK = st.one_of(SCALARS, st.lists(SCALARS, max_size=3),
+                 st.dictionaries(st.sampled_from(["value", "enum_id", "enum_code", "VALUE", "VALUE_TYPE", "id"]),
+                                 SCALARS, max_size=3),
+                 st.lists(st.fixed_dictionaries({"value": SCALARS}), max_size=2),
+                 st.builds(number_envelope, st.sampled_from(["1e30", "12345678901234567890123", "x"])),
+                 st.builds(unreadable_envelope, st.just("NaN"), st.just("not a number")))
+
+
+@st.composite
+def raw_records(draw: Any, m: Mapper, bases: list[dict[str, Any]], from_push: bool) -> dict[str, Any]:
+    if from_push and draw(st.booleans()):
+        raw = stored(m, m.push(draw(canonical_records(m))))
+    else:
+        raw = copy.deepcopy(draw(st.sampled_from(bases)))
+    for _ in range(draw(st.integers(0, 3))):
+        path = draw(st.sampled_from([p for p in _paths(raw) if p]))
+        if draw(st.integers(0, 4)) == 0:
+            node: Any = raw
+            for part in path[:-1]:
+                node = node[part]
+            node.pop(path[-1]) if isinstance(node, dict) else None
+        else:
+            _put(raw, path, draw(JUNK))
+    if draw(st.integers(0, 5)) == 0:
+        raw[ENVELOPED] = True
+    return raw
+
+
+def _randomized(examples: int) -> Any:
+    return settings(max_examples=examples, deadline=None, suppress_health_check=[
+        HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("crm", ALL_CRMS)
+@pytest.mark.parametrize("entity", ENTITIES)
+@_randomized(8)
+@given(data=st.data())
+def test_batch_equals_each_on_randomized_raw_records(crm: str, entity: str, hubspot: Any, data: Any) -> None:
+    _check_randomized(crm, entity, hubspot, data)
+
+
+@pytest.mark.fuzz_long
+@pytest.mark.parametrize("crm", ALL_CRMS)
+@pytest.mark.parametrize("entity", ENTITIES)
+@_randomized(int(os.environ.get("CRMSYNC_FUZZ_EXAMPLES") or 200))
+@given(data=st.data())
+def test_batch_equals_each_on_many_randomized_raw_records(crm: str, entity: str, hubspot: Any, data: Any) -> None:
+    """Many examples: ``pytest -m fuzz_long`` (CRMSYNC_FUZZ_EXAMPLES sets how many, default 200)."""
+    _check_randomized(crm, entity, hubspot, data)
+
+
+def _check_randomized(crm: str, entity: str, hubspot: Any, data: Any) -> None:
+    url = hubspot.url if crm == "hubspot" else None
+    m = _mapper(crm, entity, url)
+    records = st.lists(raw_records(m, _bases(crm, entity, url), from_push=crm != "hubspot"), min_size=1, max_size=6)
+    raws = data.draw(records)
+    raws += [copy.deepcopy(r) for r in data.draw(st.lists(st.sampled_from(raws), max_size=3))]  # equal values
+    assert_batch_equals_each(m, raws)
