@@ -167,6 +167,8 @@ class PgConnection:
 
     # -- the translation ------------------------------------------------------------------------------
     def _run(self, statement: Statement, params: Any) -> PgResult:
+        if not statement.sql:  # a DuckDB-only setting (store_sql.DUCKDB_ONLY_SETTINGS)
+            return PgResult(self._raw.cursor())
         verb = statement.sql.split(None, 1)[0].upper() if statement.sql.strip() else ""
         if verb in ("BEGIN", "START") and self.in_transaction:
             raise NestedTransaction("cannot start a transaction within a transaction")
@@ -178,6 +180,8 @@ class PgConnection:
             self._raw.execute("ROLLBACK")
             raise duckdb.TransactionException("the transaction was aborted by an earlier error and rolled back; "
                                               "nothing of it was committed")
+        if statement.creates_if_missing:
+            return self._create_if_missing(statement)
         cur = self._raw.cursor()
         with self._errors():
             if statement.slots or isinstance(params, dict):
@@ -185,6 +189,27 @@ class PgConnection:
                 cur.execute(_typed_lists(self._text(statement), values), values)
             else:
                 cur.execute(self._text(statement).replace("%%", "%"))
+        return PgResult(cur)
+
+    def _create_if_missing(self, statement: Statement) -> PgResult:
+        """``CREATE … IF NOT EXISTS`` while another worker creates the same object: Postgres lets both past
+        the check and refuses the second with a duplicate key in its catalog. The object exists then, which
+        is all the statement asks; inside a transaction a savepoint keeps the collision from aborting it."""
+        from psycopg import errors as pg
+
+        text = statement.sql.replace("%%", "%")
+        inside = self.in_transaction
+        cur = self._raw.cursor()
+        with self._errors():
+            if inside:
+                cur.execute("SAVEPOINT crmsync_create")
+            try:
+                cur.execute(text)
+            except (pg.UniqueViolation, pg.DuplicateObject, pg.DuplicateTable, pg.DuplicateSchema):
+                if inside:
+                    cur.execute("ROLLBACK TO SAVEPOINT crmsync_create")
+            if inside:
+                cur.execute("RELEASE SAVEPOINT crmsync_create")
         return PgResult(cur)
 
     def _text(self, statement: Statement) -> str:

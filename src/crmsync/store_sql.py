@@ -17,8 +17,9 @@ is translated here, in one place, as rewrites of the parsed statement:
   ``jsonb_to_recordset(%s)`` with the file's rows sent as a parameter (the server may be on another
   machine and cannot read the file).
 
-A construct this module does not know raises ``ValueError`` here or fails on the server with
-Postgres' own message: the place to add its rewrite is here, not in the caller.
+``SET`` of a DuckDB-only setting (``memory_limit`` …) does nothing. A construct this module does not
+know raises ``ValueError`` here or fails on the server with Postgres' own message: the place to add its
+rewrite is here, not in the caller.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Statement:
     slots: tuple[str | None, ...] = ()  # per %s in ``sql``: None (the caller's next parameter) or a staged file
     upsert_into: str | None = None      # INSERT OR REPLACE: the table (ON CONFLICT of its key is appended)
     upsert_columns: tuple[str, ...] = ()  # the columns it names (none: all of the table's)
+    creates_if_missing: bool = False      # CREATE … IF NOT EXISTS: two workers at once may collide on it
 
 
 @lru_cache(maxsize=4096)
@@ -69,7 +71,16 @@ def to_postgres(sql: str) -> tuple[Statement, ...]:
                  if tree is not None and not isinstance(tree, exp.Semicolon))
 
 
+# DuckDB's own settings (its buffer pool, threads, spill folder): nothing to a Postgres server, whose memory its
+# administrator configures. Setting one on a Postgres store does nothing.
+DUCKDB_ONLY_SETTINGS = {"memory_limit", "max_memory", "threads", "temp_directory", "preserve_insertion_order"}
+
+
 def _statement(tree: exp.Expression) -> Statement:
+    if isinstance(tree, exp.Set) and all(
+            isinstance(item.this, exp.EQ) and item.this.this.name.lower() in DUCKDB_ONLY_SETTINGS
+            for item in tree.expressions):
+        return Statement("")
     for node in list(tree.find_all(exp.Placeholder)):  # first: the rewrites below re-parse their pieces
         name = node.this if isinstance(node.this, str) and node.this != "?" else ""
         node.replace(exp.column(_PARAM + name))
@@ -117,7 +128,8 @@ def _statement(tree: exp.Expression) -> Statement:
         return f"%({found.group(2)})s" if found.group(2) else "%s"
 
     text = re.sub(rf"{_FILE}([0-9a-f]+)|{_PARAM}(\w*)", slot, text)
-    return Statement(text, tuple(slots), table, cols)
+    creates = isinstance(tree, exp.Create) and bool(tree.args.get("exists"))
+    return Statement(text, tuple(slots), table, cols, creates)
 
 
 def _group_by_all(group: exp.Group) -> None:

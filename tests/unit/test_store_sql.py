@@ -43,6 +43,11 @@ def test_range_stops_before_its_end_as_in_duckdb():
     assert "GENERATE_SERIES(2, (10) - 1, 2)" in one("SELECT j FROM range(2, 10, 2) u(j)").sql
 
 
+def test_duckdbs_own_settings_mean_nothing_to_postgres():
+    assert one("SET memory_limit = '32MB'").sql == ""
+    assert one("SET TIME ZONE 'UTC'").sql  # a setting both have is kept
+
+
 def test_group_by_all_names_the_plain_columns():
     assert one("SELECT a, b, count(*), bit_xor(h) FROM t GROUP BY ALL").sql.endswith("GROUP BY 1, 2")
 

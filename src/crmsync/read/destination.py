@@ -1,8 +1,9 @@
 """Which dlt destination loads a store's raw tables, and in which file format: the one place that knows.
 
-A DuckDB store: crmsync's tuned DuckDB destination (:mod:`.duckdb_dest`), fed jsonl. A Postgres store:
-dlt's postgres destination with the DSN of the pipeline's ``staging.dsn_env``; jsonl is not a format it
-loads, so dlt's own choice (``insert_values``) is used.
+A DuckDB store: crmsync's tuned DuckDB destination (:mod:`.duckdb_dest`, which prefers jsonl for records and
+Parquet for Arrow batches). A Postgres store: dlt's postgres destination with the DSN of the pipeline's
+``staging.dsn_env``, in the formats it prefers. Neither forces a ``loader_file_format`` on the run: that would
+turn Arrow batches back into rows.
 """
 
 from __future__ import annotations
@@ -24,4 +25,4 @@ def store_destination(path: Path) -> tuple[Any, str | None]:
         return postgres(credentials=dsn(path.parent, env)), None
     from .duckdb_dest import store_destination as duckdb_destination
 
-    return duckdb_destination(str(path)), "jsonl"
+    return duckdb_destination(str(path)), None
