@@ -54,14 +54,18 @@ class EntityCounts:
 _ABSENT = object()
 
 
-def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any], cols: dict[str, str]
-                 ) -> tuple[dict[str, Any], list[tuple[str, Any, Any, Any]]]:
+def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any], cols: dict[str, str],
+                 *, first_match: bool = False) -> tuple[dict[str, Any], list[tuple[str, Any, Any, Any]]]:
     """Three-way merge of one record, field by field (``custom`` key by key), against the base.
 
     Changed only in the CRM → the CRM's value; changed only locally → the local value stays (push
     sends it); changed on both sides to different values → a clash: the CRM's value for now, and
     returned so the pipeline's policy can decide (:mod:`.conflicts`). A field the CRM did not send is
     left alone.
+
+    ``first_match``: the CRM's record was just found to be a person another CRM brought (no base with
+    this CRM). Neither side removed anything then, so list values (e-mails, phones) are united, never
+    shortened: a CRM that holds fewer addresses than another must not take the others away everywhere.
     """
     merged: dict[str, Any] = {}
     clashes: list[tuple[str, Any, Any, Any]] = []
@@ -69,6 +73,8 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     def one(name: str, mine: Any, was: Any, theirs: Any) -> Any:
         if theirs is _ABSENT or same(theirs, was):
             return mine
+        if first_match and isinstance(mine, list) and isinstance(theirs, list):
+            return united(mine, theirs)
         if not same(mine, was) and not same(mine, theirs):
             clashes.append((name, was, mine, theirs))
         return theirs
@@ -84,6 +90,20 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
         else:
             merged[name] = one(name, mine, was, theirs)
     return merged, clashes
+
+
+def united(mine: list[Any], theirs: list[Any]) -> list[Any]:
+    """``mine`` with the entries of ``theirs`` it lacks appended (entries with a ``value``, such as
+    contact points, are the same entry when their values are, whatever their type labels)."""
+    def key(item: Any) -> Any:
+        return ("value", item.get("value")) if isinstance(item, dict) and "value" in item else None
+
+    out = list(mine)
+    for item in theirs:
+        k = key(item)
+        if not any((k is not None and key(have) == k) or same(have, item) for have in out):
+            out.append(item)
+    return out
 
 
 def edit_time(row: dict[str, Any], base: dict[str, Any]) -> Any:
@@ -254,7 +274,7 @@ def _apply_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict
         if not old:
             counts.created += 1
         if old and (base or remote_id in matched):  # a local edit the CRM did not touch must survive
-            merged, clashes = merge_fields(old, base, canonical, cols)
+            merged, clashes = merge_fields(old, base, canonical, cols, first_match=not base)
             row = {**{k: old.get(k) for k in cols}, **merged}
             row_time = edit_time(old, base)
             per_field = (lambda name, old=old, cid=cid, row_time=row_time: field_edit_time(  # noqa: E731

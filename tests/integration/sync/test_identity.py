@@ -4,8 +4,6 @@ stays one record in each CRM — matched by e-mail, not created again on the oth
 import json
 from collections import Counter
 
-import pytest
-
 from tests.integration.sync.test_sync_cli import project, sent, sql  # noqa: F401  (project is a fixture)
 from tests.integration.test_pull_cli import run_here
 
@@ -100,10 +98,6 @@ def test_a_person_in_hubspot_and_amocrm_is_one_row_and_neither_crm_gets_them_twi
     assert set(reasons) <= {("contact", "phones"), ("contact", "emails"), ("deal", "contacts"), ("task", "related")}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect (found by hub3, not fixed): a matched person's second address or home phone, which HubSpot "
-    "cannot hold, counts as a change on HubSpot's side; newest_wins takes HubSpot's shorter list into canonical "
-    "and the next AmoCRM sync deletes them there. Needs the merge to compare only what a CRM can represent."))
 def test_a_person_matched_in_hubspot_keeps_in_amocrm_the_addresses_hubspot_cannot_hold(project, fake_crm):  # noqa: F811
     amo = fake_crm("amocrm", contacts=20, deals=2, tasks=2, rate_limit=False)
     hub = fake_crm("hubspot", contacts=20, deals=2, tasks=2, rate_limit=False)
