@@ -184,6 +184,7 @@ class World:
         app = self.server.app
         if self.crm == "amocrm":
             row["updated_at"] = app._now()
+            app._forget_listings()  # changed behind the API's back: the fake's serialised records are stale
         else:
             row["changedDate" if "changedDate" in row else "DATE_MODIFY"] = dates.iso(app.clock.now(),
                                                                                       app.config.timezone)

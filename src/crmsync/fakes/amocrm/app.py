@@ -88,7 +88,7 @@ class FakeAmoCRM(BaseApp):
         self.tables = seed_tables(self.account, world)
         self.events = EventLog(cfg.seed, cfg.account_id)
         self.listings: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # see _listing
-        self.rendered: dict[tuple[Any, ...], dict[int, bytes]] = {}  # see _list
+        self.rendered: dict[tuple[Any, ...], dict[tuple[int, Any], bytes]] = {}  # see _list
         if cfg.seed_events:
             for type_, entity, rid, user, at in seeded_events(self.tables):
                 self.events.add(type_, entity, rid, user, at)
@@ -314,9 +314,10 @@ class FakeAmoCRM(BaseApp):
             return renderer[0](row)
 
         def encoded(row: dict[str, Any]) -> bytes:
-            body = cache.get(row["id"])
+            key = (row["id"], row.get("updated_at"))  # a record touched in place is rendered again
+            body = cache.get(key)
             if body is None:
-                body = cache[row["id"]] = Response.json(200, render(row)).body
+                body = cache[key] = Response.json(200, render(row)).body
             return body
 
         return hal_page(request, self._listing(entity, request), entity, MAX_LIMIT, cfg.read_limit_over_max,
