@@ -14,12 +14,11 @@ oracle the tests compare this with (``tests/unit/canonical/test_batch_apply.py``
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crmsync.jsontext import dump_bytes, dumps, loads
+from crmsync.jsontext import dumps, loads
 
 from .apply import (
     CHANGE_COLUMNS,
@@ -32,6 +31,7 @@ from .apply import (
     known_edit_times,
     merge_fields,
     pending_local_edits,
+    record_hash,
     rows_from,
     upsert_rows,
 )
@@ -67,9 +67,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
             book.put(entity, remote_id, Link(cid, None))
     cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
-    # One dump per record, sorted: its hash is the link's base hash and its text the base itself.
-    texts = [dump_bytes(canonical, sort_keys=True) if canonical is not None else None for _, canonical, *_ in chunk]
-    digests = [hashlib.blake2b(t, digest_size=16).hexdigest() if t is not None else None for t in texts]
+    digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
               if d is not None and book.links[(entity, item[0])].base_hash != d]
     current, bases = _read_chunk(con, entity, connection, cols, cids, [
@@ -80,7 +78,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     merges: list[Merge] = []  # finished once the chunk's clashes are settled (:func:`_finish_merges`)
-    for (remote_id, canonical, rejection, raw), digest, text in zip(chunk, digests, texts, strict=True):
+    for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
@@ -97,7 +95,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         old: dict[str, Any] = current.get(cid, {})
         if not old:
             counts.created += 1
-            staged.append((remote_id, cid, digest, text.decode(), "new", bool(base)))
+            staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base)))
         else:
             if base or remote_id in matched:  # a local edit the CRM did not touch must survive
                 merged, clashes = merge_fields(old, base, canonical, cols)
@@ -110,7 +108,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                     row[CLOCK] = old[CLOCK]
             row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
             upserts.append(row)
-            staged.append((remote_id, cid, digest, text.decode(), "row", bool(base)))
+            staged.append((remote_id, cid, digest, dumps(canonical), "row", bool(base)))
         if base:
             crm_time = canonical.get(CLOCK)
             for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):
