@@ -130,7 +130,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     _stage(con, staged)
     if staged:
         names = ", ".join(f'"{n}"' for n in cols)
-        con.execute(f"INSERT INTO {table} ({names}) SELECT {_row_exprs(cols)} FROM {STAGE} s WHERE s.kind = 'new'")
+        con.execute(f"INSERT INTO {table} ({names}) {_new_rows(cols)}")
     upsert_rows(con, table, cols, upserts, key=["id"])
     if staged:
         con.execute(
@@ -216,28 +216,26 @@ def _stage(con: Any, staged: list[tuple[str, str, str, str, str, bool]]) -> None
                     [list(c) for c in zip(*staged, strict=True)])
 
 
-def _row_exprs(cols: dict[str, str]) -> str:
-    """A new canonical row from its staged record: each field cast from the JSON to its column's type,
-    as the staged writes do (a field the record does not have is null; so is ``deleted_at``)."""
+def _new_rows(cols: dict[str, str]) -> str:
+    """SQL: the new canonical rows of the stage, each field cast from its record's JSON (parsed once) to
+    its column's type, as the staged writes do (a field the record does not have is null, and so is
+    ``deleted_at``)."""
+    fields = [n for n in cols if n not in ("id", "version", "deleted_at")]
+    shape = "{" + ", ".join(f'"{n}": "{"JSON" if cols[n] == "JSON" else "VARCHAR"}"' for n in fields) + "}"
     out = []
     for name, kind in cols.items():
         if name == "id":
-            out.append("s.canonical_id")
+            out.append("canonical_id")
         elif name == "version":
             out.append("1")
         elif name == "deleted_at":
             out.append("CAST(NULL AS TIMESTAMPTZ)")
         elif kind == "JSON":
-            path = _path(name)
-            out.append(f"CASE WHEN json_type(s.record, {path}) IN ('NULL') THEN NULL "
-                       f"ELSE json_extract(s.record, {path}) END")
+            out.append(f'r."{name}"')
         else:
-            out.append(f"CAST(json_extract_string(s.record, {_path(name)}) AS {kind})")
-    return ", ".join(out)
-
-
-def _path(name: str) -> str:
-    return "'$.\"" + name.replace("'", "''").replace('"', '\\"') + "\"'"
+            out.append(f'CAST(r."{name}" AS {kind})')
+    return (f"SELECT {', '.join(out)} FROM (SELECT canonical_id, from_json(record, '{shape}') AS r FROM {STAGE} "
+            "WHERE kind = 'new')")
 
 
 @dataclass
