@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -222,11 +223,25 @@ def scenario(draw):
     return n, steps, policy, per_field
 
 
-@settings(max_examples=25, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.reuse, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+LONG = os.environ.get("CRMSYNC_FUZZ_EXAMPLES")
+RANDOM = settings(max_examples=5, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                  suppress_health_check=[HealthCheck.too_slow])
+
+
+@RANDOM
 @given(scenario())
 def test_random_chunks_of_edits_clashes_deletes_and_rejections_apply_alike(data):
-    n, steps, policy, per_field = data
+    same_after_every_step(*data)
+
+
+@pytest.mark.fuzz_long
+@settings(RANDOM, max_examples=int(LONG or 200), derandomize=False)
+@given(scenario())
+def test_many_random_chunks_apply_alike(data):
+    same_after_every_step(*data)
+
+
+def same_after_every_step(n: int, steps: list[dict[str, Any]], policy: str, per_field: dict[str, str]) -> None:
     seeds = golden("contact")
     state = {i: copy.deepcopy(seeds[i % len(seeds)]) | {"name": f"n{i}"} for i in range(n)}
     rules = ConflictRules("contact", default=policy, clock_skew_seconds=5, fields=per_field)
