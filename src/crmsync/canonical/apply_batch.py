@@ -2,7 +2,8 @@
 
 A chunk of mapped records is read against the store in one query (each record's link base and
 canonical row, joined by SQL), decided in Python only where a row already exists and the CRM changed
-it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`), and written
+it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`; the same query
+says which rows still equal their base, and those skip the search for clashes and local edits), and written
 from one staged table: new canonical rows are cast from the staged JSON in SQL, links and the
 one-row history of a record new to its link are set statements on the stage, merged rows and
 per-field history go in one statement per table. A chunk asks no per-record question of the store:
@@ -39,11 +40,10 @@ from .conflicts import CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersed
 from .links import Link, LinkBook
 from .tables import CLOCK, CREATED, TABLE
 
-STAGE = "crmsync_apply_stage"  # a temporary table: per connection, gone with it
-STAGE_COLUMNS = {"remote_id": "VARCHAR", "canonical_id": "VARCHAR", "digest": "VARCHAR", "record": "VARCHAR",
-                 "kind": "VARCHAR"}
-# kind: ``new`` (no canonical row yet: inserted from the record), ``row`` (an existing row, merged in Python),
-# and whether history keeps one row of all values (``*``: the record is new to its link) is ``has_base``.
+# The chunk's applied records (remote id, canonical id, base hash, the record's JSON; ``kind``: ``new`` —
+# no canonical row yet, inserted from the record — or ``row``, merged in Python; ``has_base``: else history
+# keeps one row of all its values). A temporary table: each connection has its own, gone with it.
+STAGE = "crmsync_apply_stage"
 
 
 def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
