@@ -54,15 +54,14 @@ class EntityCounts:
 _ABSENT = object()
 
 
-def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any], cols: dict[str, str],
-                 local_edits: bool = True) -> tuple[dict[str, Any], list[tuple[str, Any, Any, Any]]]:
+def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any], cols: dict[str, str]
+                 ) -> tuple[dict[str, Any], list[tuple[str, Any, Any, Any]]]:
     """Three-way merge of one record, field by field (``custom`` key by key), against the base.
 
     Changed only in the CRM → the CRM's value; changed only locally → the local value stays (push
     sends it); changed on both sides to different values → a clash: the CRM's value for now, and
     returned so the pipeline's policy can decide (:mod:`.conflicts`). A field the CRM did not send is
-    left alone. ``local_edits=False``: the caller knows the row equals the base in every field (the
-    store compared them), so there is no clash to look for.
+    left alone.
     """
     merged: dict[str, Any] = {}
     clashes: list[tuple[str, Any, Any, Any]] = []
@@ -70,7 +69,7 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     def one(name: str, mine: Any, was: Any, theirs: Any) -> Any:
         if theirs is _ABSENT or same(theirs, was):
             return mine
-        if local_edits and not same(mine, was) and not same(mine, theirs):
+        if not same(mine, was) and not same(mine, theirs):
             clashes.append((name, was, mine, theirs))
         return theirs
 

@@ -2,8 +2,7 @@
 
 A chunk of mapped records is read against the store in one query (each record's link base and
 canonical row, joined by SQL), decided in Python only where a row already exists and the CRM changed
-it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`; the same query
-says which rows still equal their base, and those skip the search for clashes and local edits), and written
+it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`), and written
 from one staged table: new canonical rows are cast from the staged JSON in SQL, links and the
 one-row history of a record new to its link are set statements on the stage, merged rows and
 per-field history go in one statement per table. A chunk asks no per-record question of the store:
@@ -70,14 +69,13 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
               if d is not None and book.links[(entity, item[0])].base_hash != d]
-    current, bases, clean = _read_chunk(con, entity, connection, cols, cids, [
+    current, bases = _read_chunk(con, entity, connection, cols, cids, [
         r for r in wanted if book.links[(entity, r)].base_hash is not None])
 
     staged: list[tuple[str, str, str, str, str, bool]] = []  # remote id, cid, digest, record text, kind, has base
     upserts: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    done: set[str] = set()
     merges: list[Merge] = []  # finished once the chunk's clashes are settled (:func:`_finish_merges`)
     for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
         counts.read += 1
@@ -98,11 +96,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
             counts.created += 1
             staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base)))
         else:
-            if remote_id in clean and remote_id not in done:  # no local edit: no clash, nothing pending
-                merged, _ = merge_fields(old, base, canonical, cols, local_edits=False)
-                row = {**{k: old.get(k) for k in cols}, **merged}
-                keep_clocks(row, old, canonical)
-            elif base or remote_id in matched:  # a local edit the CRM did not touch must survive
+            if base or remote_id in matched:  # a local edit the CRM did not touch must survive
                 merged, clashes = merge_fields(old, base, canonical, cols)
                 row = {**{k: old.get(k) for k in cols}, **merged}
                 merges.append(Merge(cid, row, old, base, canonical, clashes))
@@ -122,7 +116,6 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                                 "side": side, "edited_at": crm_time})
         book.put(entity, remote_id, Link(cid, digest))
         bases[remote_id] = canonical  # the same record again later in this chunk merges against this
-        done.add(remote_id)  # ... and not against the base the store compared its row with
         counts.applied += 1
 
     conflicts = _finish_merges(con, entity, connection, run_id, rules, cols, merges, changes)
@@ -156,54 +149,22 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
 
 
 def _read_chunk(con: Any, entity: str, connection: str, cols: dict[str, str], cids: dict[str, str],
-                based: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], set[str]]:
-    """The canonical rows of the chunk's records, the bases of ``based`` (remote ids) and which of those
-    rows equal their base (:func:`_clean`), in one query."""
+                based: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The canonical rows of the chunk's records and the bases of ``based`` (remote ids), in one query."""
     if not cids:
-        return {}, {}, set()
+        return {}, {}
     names = list(cols)
-    picked = ", ".join(f'q."c_{n}"' for n in names)
+    picked = ", ".join(f'c."{n}"' for n in names)
     wanted = set(based)
-    parsed, clean = _clean(cols)
-    inner = ", ".join(f'c."{n}" AS "c_{n}"' for n in names)
     rows = con.execute(
-        f"SELECT remote_id, base, has_row, {clean}, {picked} FROM ("
-        f"SELECT k.remote_id, l.base, c.id IS NOT NULL AS has_row, {parsed} AS b, {inner} FROM (SELECT "
-        "unnest(?) AS remote_id, unnest(?) AS canonical_id, unnest(?) AS based) k "
+        f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} "
+        "FROM (SELECT unnest(?) AS remote_id, unnest(?) AS canonical_id, unnest(?) AS based) k "
         f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
         "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
-        "AND l.base IS NOT NULL) q",
+        "AND l.base IS NOT NULL",
         [list(cids), list(cids.values()), [r in wanted for r in cids], entity, connection]).fetchall()
     bases = {r[0]: loads(r[1]) for r in rows if r[1] is not None}
-    current = rows_from(names, cols, [r[4:] for r in rows if r[2]])
-    return current, bases, {r[0] for r in rows if r[3]}
-
-
-def _clean(cols: dict[str, str]) -> tuple[str, str]:
-    """SQL: the canonical row holds exactly its base's values — no local edit to look for, field by field
-    (and the expression that parses the base once for it, as ``q.b``; the row's columns are ``q.c_<name>``).
-
-    Strict where the Python comparison (:func:`crmsync.canonical.values.same`) is lenient: the same JSON
-    text as ``plain`` spells the value (timestamps as UTC ``…Z`` to the second), both null, or not
-    clean. A row wrongly called unclean only takes the longer way; none is wrongly clean."""
-    fields = [n for n in cols if n not in ("id", "version", "deleted_at")]
-    shape = "{" + ", ".join(f'"{n}": "JSON"' for n in fields) + "}"
-    parsed = f"from_json(l.base, '{shape}')"
-    terms = []
-    for name in fields:
-        kind, col, was = cols[name], f'q."c_{name}"', f'q.b."{name}"'
-        if kind in ("VARCHAR", "BOOLEAN"):
-            now = f"to_json({col})"
-        elif kind == "TIMESTAMPTZ":
-            utc = f"strftime(timezone('UTC', {col}), '%Y-%m-%dT%H:%M:%SZ')"
-            now = f"to_json(CASE WHEN year({col}) >= 1000 THEN {utc} END)"
-        elif kind == "JSON":
-            now = f"json({col})"
-        else:  # numbers and dates: only both null counts (plain() and JSON spell them in more ways)
-            terms.append(f"({was} IS NULL AND {col} IS NULL)")
-            continue
-        terms.append(f"CASE WHEN {was} IS NULL THEN {col} IS NULL ELSE coalesce({was} = {now}, false) END")
-    return parsed, "(q.base IS NOT NULL AND q.has_row AND " + " AND ".join(terms or ["true"]) + ")"
+    return rows_from(names, cols, [r[3:] for r in rows if r[2]]), bases
 
 
 def _stage(con: Any, staged: list[tuple[str, str, str, str, str, bool]]) -> None:
