@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import mapping, memory, noop, noop_sync, pull, push, remap, report, throttled
+from benchmarks import mapping, memory, noop, noop_sync, pull, pull_before_after, push, remap, report, throttled
 
-SCENARIOS = ("pull", "throttled", "push", "noop", "noop_sync", "memory", "mapping", "remap")
+SCENARIOS = ("pull", "throttled", "push", "noop", "noop_sync", "memory", "mapping", "remap", "before_after")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store-sizes", default="100000",
                    help="contacts in the store for the no-op / 100-edit syncs (noop_sync; 1000000: ~30 more "
                         "minutes, most of it the first sync comparing every row once)")
+    p.add_argument("--before", help="before_after: the 'before' commit (default: main just before the specread "
+                   "merge; this checkout is 'after')")
+    p.add_argument("--before-after-records", type=int, default=10_000,
+                   help="before_after: contacts in each fake (default %(default)s), 3 pulls a side and CRM")
     p.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
     p.add_argument("--skip-dlt-defaults", action="store_true", help="leave out the slow dlt-defaults baseline")
     p.add_argument("--quick", action="store_true", help="smoke run: small N everywhere")
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.records, args.memory_sizes, args.push_records, args.mapping_records = "1000", "1000,5000", "500", 500
         args.pull_sizes, args.remap_sizes, args.store_sizes = "1000", "2000,5000", "5000"
+        args.before_after_records = 1000
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
     _compile_bytecode()
@@ -92,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         "remap": lambda: remap.run([int(s) for s in args.remap_sizes.split(",")],
                                    seed=min(10_000, int(args.remap_sizes.split(",")[0])),
                                    variants=tuple(args.remap_variants.split(","))),
+        "before_after": lambda: pull_before_after.run(before=args.before, records=args.before_after_records,
+                                                      repeats=1 if args.quick else 3),
     }
     results: dict[str, Any] = {"machine": machine(), "command": "python -m benchmarks " + " ".join(argv or []),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "scenarios": []}

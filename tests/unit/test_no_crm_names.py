@@ -24,7 +24,7 @@ ALLOWED: dict[str, str] = {
     "demo.py": "the demo drives the shipped fakes by name (belongs with fakes/)",
     "cli/init.py": "the scaffold's epilog names the shipped connectors (docs)",
 }
-DOC_MENTIONS = 37  # comments and docstrings that name a CRM: lower it as they go, never raise it
+DOC_MENTIONS = 31  # comments and docstrings that name a CRM: lower it as they go, never raise it
 
 
 def _mentions(path: Path) -> tuple[list[str], list[str]]:

@@ -55,8 +55,8 @@ def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, crede
     label = _LABELS.get(auth.type, auth.type)
     if response.status_code in (401, 403):
         also = f" — {connector.connect['rejected_hint']}" if connector.connect.get("rejected_hint") else ""
-        raise CrmError(f"{connector.title} rejected the {label} (HTTP {response.status_code}: {_words(response)})"
-                       f"{also}. Nothing was saved")
+        raise CrmError(f"{connector.title} rejected the {label} (HTTP {response.status_code}: "
+                       f"{_words(connector, response)}){also}. Nothing was saved")
     if response.status_code == 404:
         raise UserError(f"there is no {connector.title} API at {shown} (HTTP 404); check {where}. Nothing was saved")
     try:
@@ -65,7 +65,7 @@ def verify_answer(connector: ConnectorAuth, auth: AuthSpec, base_url: str, crede
         body = None
     if response.status_code != 200 or not isinstance(body, dict):
         raise CrmError(f"{connector.title} at {shown} answered the check call with HTTP {response.status_code}: "
-                       f"{_words(response)}. Nothing was saved")
+                       f"{_words(connector, response)}. Nothing was saved")
     account = summary(connector.raw, body)
     if expect_subdomain and account.get("subdomain") and account["subdomain"] != expect_subdomain:
         raise UserError(f"wrong subdomain: the credential belongs to the account '{account['subdomain']}', not "
@@ -96,13 +96,5 @@ def _dig(body: Any, path: str) -> Any:
     return body
 
 
-def _words(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return mask(" ".join(response.text.split())[:200]) or "no details"
-    if isinstance(body, dict):
-        if body.get("error"):
-            return mask(f"{body['error']}: {body.get('error_description', '')}".rstrip(": "))
-        return mask(" — ".join(str(body[k]) for k in ("title", "detail", "hint") if body.get(k)) or "no details")
-    return "no details"
+def _words(connector: ConnectorAuth, response: requests.Response) -> str:
+    return mask(connector.error_body.words(response))

@@ -38,7 +38,6 @@ from .session import shared_pacer
 from .spec import LONG_LIVED_TOKEN, OAUTH2, WEBHOOK_URL, ConnectorAuth, load_connector_auth
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_WEBHOOK = re.compile(r"^(https?://[^/\s]+)/rest/(\d+)/([^/\s?#]+)/?$")
 
 
 @dataclass
@@ -93,6 +92,7 @@ def connect(project: Project, opts: ConnectOptions, *, on_url: Callable[[str], N
     """Create the connection ``opts.name``; ``on_url`` is told the consent URL of an interactive OAuth flow."""
     if not _NAME.match(opts.name):
         raise UserError(f"--name {opts.name!r}: use letters, digits, '_', '-' or '.' (at most 64, no spaces)")
+    register(opts.webhook_url)  # whole: masked before anything could print it, whatever the CRM
     connector = load_connector_auth(project, opts.crm)
     kinds = [k for k, v in ((LONG_LIVED_TOKEN, opts.long_lived_token), (WEBHOOK_URL, opts.webhook_url)) if v]
     if len(kinds) > 1:
@@ -155,19 +155,20 @@ def _long_lived(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) ->
 def _webhook(connector: ConnectorAuth, opts: ConnectOptions, pacer: Pacer) -> Connection:
     url = (opts.webhook_url or "").strip()
     register(url)
-    match = _WEBHOOK.match(url)
+    shape = connector.webhook_shape()
+    match = shape.match(url)
     if not match:
-        what = connector.connect.get("webhook_help") or (
-            f"an inbound webhook URL of {connector.title}: expected https://<host>/rest/<user id>/<code>/")
+        what = shape.help or f"an inbound webhook URL of {connector.title} (pattern: {shape.pattern.pattern})"
         raise UserError(f"--webhook-url is not {what}. Nothing was saved")
-    register(match.group(3))
-    shown = f"{match.group(1)}/rest/{match.group(2)}/***/"
+    for secret in shape.secrets(match):
+        register(secret)
+    base = url.rstrip("/") + "/"   # method paths are joined to it
+    shown = shape.masked(match).rstrip("/") + "/"
     account, body = verify_answer(connector, connector.auth(WEBHOOK_URL), url, url, display_base=shown,
                                   pacer=pacer)
     return Connection(opts.name, opts.crm, WEBHOOK_URL, shown,
-                      {"portal": match.group(1), "webhook_user": match.group(2), "account": account,
-                       **_bound(connector, body=body, base_url=url)},
-                      {"webhook_url": url.rstrip("/") + "/"})
+                      {**shape.settings(match), "account": account, **_bound(connector, body=body, base_url=url)},
+                      {"webhook_url": base})
 
 
 def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
@@ -196,9 +197,9 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
     token_url = _token_url(connector, opts, redirect.params)
     grant_body = {"client_id": opts.client_id, "client_secret": opts.client_secret,
                   "grant_type": "authorization_code", "code": redirect.code}
-    if auth.token_request == "json":
+    if auth.token_request != "query":  # RFC 6749 4.1.3: the same redirect_uri as the consent; a GET grant has none
         grant_body["redirect_uri"] = redirect_uri
-    grant = request_tokens(auth, token_url, grant_body, title=connector.title)
+    grant = request_tokens(auth, token_url, grant_body, title=connector.title, words=connector.token_error_body)
     base = (grant.extra.get(connector.connect.get("grant_field", "")) if _from_grant(connector)
             else _host_base(connector, opts, redirect.params))
     if not base:
@@ -209,7 +210,7 @@ def _oauth(project: Project, connector: ConnectorAuth, opts: ConnectOptions,
                 "client_id": opts.client_id, "token_url": token_url, "redirect_uri": redirect_uri,
                 "authorize_url": _authorize_base(connector, opts), "account": account,
                 **{k: v for k, v in (("portal", opts.portal), ("subdomain", opts.subdomain)) if v},
-                **{k: grant.extra[k] for k in ("member_id", "domain", "scope") if k in grant.extra}}
+                **{k: grant.extra[k] for k in connector.connect.get("grant_settings") or [] if k in grant.extra}}
     return Connection(opts.name, opts.crm, OAUTH2, base, settings,
                       {"client_secret": opts.client_secret, "access_token": grant.access_token,
                        "refresh_token": grant.refresh_token}, token_expires_at=grant.expires_at, status=OK)

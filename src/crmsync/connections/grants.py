@@ -1,7 +1,7 @@
 """Talking to a CRM's OAuth token endpoint: the authorization-code and refresh-token grants.
 
-AmoCRM takes the grant as a JSON body (``token_request: json``); Bitrix24 as a GET query
-(``token_request: query``). Every token in a response is registered with the secret mask before
+The grant goes as the connector's ``oauth2.token_request`` says: a JSON body, a form body (what
+RFC 6749 itself specifies) or a GET query. Every token in a response is registered with the secret mask before
 anything else happens to it. A rejected grant raises :class:`GrantRejected` saying which part was
 rejected (the client id/secret or the code/refresh token); transport trouble raises ``CrmError``.
 """
@@ -16,11 +16,13 @@ from typing import Any
 import requests
 
 from crmsync.errors import CrmError
+from crmsync.http.error_body import PLAIN, ErrorBody
 from crmsync.secrets.masking import mask, register
 
 from .spec import AuthSpec
 
 TIMEOUT = (10.0, 30.0)
+_TOKEN_FIELDS = frozenset({"access_token", "refresh_token", "id_token", "expires_in", "token_type"})
 CRASH_ENV = "CRMSYNC_TEST_CRASH_AFTER"  # test hook: kill this process at a named point (see crash_point)
 
 
@@ -38,7 +40,7 @@ class Grant:
     access_token: str
     refresh_token: str | None
     expires_at: float | None
-    extra: dict[str, Any] = field(default_factory=dict)  # Bitrix24: client_endpoint, member_id, domain, scope
+    extra: dict[str, Any] = field(default_factory=dict)  # the answer's other fields (API address, account id)
 
 
 class GrantRejected(CrmError):
@@ -51,8 +53,9 @@ class GrantRejected(CrmError):
 
 
 def request_tokens(auth: AuthSpec, token_url: str, grant: dict[str, str], *, title: str,
-                   attempts: int = 3) -> Grant:
-    """Send one grant; retry only answers that prove the grant was not used (5xx/429, refused connection)."""
+                   attempts: int = 3, words: ErrorBody = PLAIN) -> Grant:
+    """Send one grant; retry only answers that prove the grant was not used (5xx/429, refused connection).
+    ``words``: where the CRM's refusals hold its words (the connector's ``error_body``)."""
     for secret_key in ("client_secret", "code", "refresh_token"):
         register(grant.get(secret_key))
     last = ""
@@ -62,6 +65,8 @@ def request_tokens(auth: AuthSpec, token_url: str, grant: dict[str, str], *, tit
         try:
             if auth.token_request == "query":
                 response = requests.get(token_url, params=grant, timeout=TIMEOUT)
+            elif auth.token_request == "form":
+                response = requests.post(token_url, data=grant, timeout=TIMEOUT)
             else:
                 response = requests.post(token_url, json=grant, timeout=TIMEOUT)
         except requests.ConnectionError as exc:  # includes ConnectTimeout: nothing was sent
@@ -73,12 +78,12 @@ def request_tokens(auth: AuthSpec, token_url: str, grant: dict[str, str], *, tit
         if response.status_code == 429 or response.status_code >= 500:
             last = f"{_host(token_url)} answered HTTP {response.status_code}"
             continue
-        return _parse(response, title, token_url)
+        return _parse(response, title, token_url, words)
     raise CrmError(f"{title}'s token endpoint failed: {last}; check the address (--token-url) and the network, "
                    f"then run the command again")
 
 
-def _parse(response: requests.Response, title: str, token_url: str) -> Grant:
+def _parse(response: requests.Response, title: str, token_url: str, shape: ErrorBody = PLAIN) -> Grant:
     try:
         body = response.json()
     except ValueError:
@@ -88,12 +93,13 @@ def _parse(response: requests.Response, title: str, token_url: str) -> Grant:
             register(body.get(key))
         expires_in = body.get("expires_in")
         crash_point("token_response")
-        extra = {k: body[k] for k in ("client_endpoint", "member_id", "domain", "scope", "server_endpoint",
-                                      "user_id") if k in body}
+        # Kept in memory for what the connector declares it reads from the grant (connect.grant_field,
+        # connect.grant_settings, account identity `from: grant`); never stored whole.
+        extra = {k: v for k, v in body.items() if k not in _TOKEN_FIELDS}
         return Grant(body["access_token"], body.get("refresh_token"),
                      time.time() + float(expires_in) if expires_in else None, extra)
-    words = _crm_words(response, body)
-    code = str(body.get("error", "")) if isinstance(body, dict) else ""
+    words = _crm_words(response, body, shape)
+    code = str(body.get("error", "")) if isinstance(body, dict) else ""  # RFC 6749 5.2: invalid_client, ...
     if response.status_code == 401 or code == "invalid_client":
         raise GrantRejected(f"{title} rejected the OAuth client (client id or client secret): {words}",
                             "client", words)
@@ -102,14 +108,10 @@ def _parse(response: requests.Response, title: str, token_url: str) -> Grant:
     raise CrmError(f"{title}'s token endpoint {_host(token_url)} answered HTTP {response.status_code}: {words}")
 
 
-def _crm_words(response: requests.Response, body: Any) -> str:
-    if isinstance(body, dict):
-        if body.get("error") or body.get("error_description"):
-            return mask(": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k)))
-        parts = [str(body[k]) for k in ("hint", "title", "detail") if body.get(k)]
-        if parts:
-            return mask(" — ".join(parts))
-    return mask(" ".join((response.text or "").split())[:200]) or f"HTTP {response.status_code}"
+def _crm_words(response: requests.Response, body: Any, shape: ErrorBody) -> str:
+    if isinstance(body, dict) and (body.get("error") or body.get("error_description")):  # OAuth 2.0's own shape
+        return mask(": ".join(str(body[k]) for k in ("error", "error_description") if body.get(k)))
+    return mask(shape.words(response, body))
 
 
 def _host(url: str) -> str:

@@ -23,6 +23,7 @@ from requests.auth import AuthBase
 
 from crmsync.http.pacing import Pacer, pacer_for
 from crmsync.http.session import CrmSession
+from crmsync.http.url_secrets import ShapeError, webhook_shape
 from crmsync.project import Project
 from crmsync.secrets.masking import register
 from crmsync.secrets.vault import Vault
@@ -130,9 +131,24 @@ def authorized_session(project: Project, connection_name: str, *, pacer: Pacer |
     session.auth = ConnectionAuth(tokens)
     conn = tokens.connection
     base = conn.credentials["webhook_url"] if conn.auth_type == WEBHOOK_URL else conn.base_url
-    register(base if conn.auth_type == WEBHOOK_URL else None)
+    if conn.auth_type == WEBHOOK_URL:
+        _register_webhook(tokens.connector.raw, base)
     session.base_url = base
     return session
+
+
+def _register_webhook(spec: dict[str, Any], url: str) -> None:
+    """The webhook URL and its secret parts as secrets: a log line may show a path without the host."""
+    register(url)
+    try:
+        shape = webhook_shape(spec)
+    except ShapeError:  # `crmsync validate` says what is wrong; the whole URL is masked all the same
+        return
+    if shape is None:
+        return
+    match = shape.match(url) or shape.match(url.rstrip("/"))
+    for secret in shape.secrets(match) if match else []:
+        register(secret)
 
 
 __all__ = ["authorized_session", "ConnectionAuth", "ConnectionSession", "apply_credential", "OAUTH2"]

@@ -161,9 +161,10 @@ class TokenManager:
         settings = conn.settings
         grant = {"client_id": settings.get("client_id", ""), "client_secret": conn.credentials.get("client_secret", ""),
                  "grant_type": "refresh_token", "refresh_token": refresh_token or ""}
-        if settings.get("redirect_uri") and self.connector.auth(OAUTH2).token_request == "json":
+        if settings.get("redirect_uri") and self.connector.auth(OAUTH2).token_request != "query":
             grant["redirect_uri"] = settings["redirect_uri"]
-        return request_tokens(self.connector.auth(OAUTH2), settings["token_url"], grant, title=self.connector.title)
+        return request_tokens(self.connector.auth(OAUTH2), settings["token_url"], grant, title=self.connector.title,
+                              words=self.connector.token_error_body)
 
     def _reject(self, conn: Connection, exc: GrantRejected, interrupted: float | None) -> NeedsReauthorisation:
         what = "its OAuth client (id or secret)" if exc.part == "client" else "its refresh token"

@@ -8,13 +8,13 @@ message and the spec's hint).
 
 from __future__ import annotations
 
-import json
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from .error_body import PLAIN, ErrorBody, json_of
 
 OK, RETRY, REFRESH, FAIL_RECORD, FAIL_RUN = "ok", "retry", "refresh_token", "fail_record", "fail_run"
 ACTIONS = (RETRY, REFRESH, FAIL_RECORD, FAIL_RUN)
@@ -25,7 +25,7 @@ _RNG = random.Random()
 class ErrorRule:
     statuses: frozenset[int]
     action: str
-    errors: frozenset[str] = frozenset()  # Bitrix24-style error codes in the JSON body ("error": "...")
+    errors: frozenset[str] = frozenset()  # the CRM's error codes (read where the spec's error_body.code says)
     hint: str = ""
     executed: bool | None = None  # False: the CRM documents that it did not run a request answered so
 
@@ -70,18 +70,20 @@ class Verdict:
 @dataclass
 class ErrorPolicy:
     rules: list[ErrorRule] = field(default_factory=list)
+    body: ErrorBody = PLAIN  # where the CRM's answers hold its error code and words
 
     @classmethod
-    def from_spec(cls, spec: list[dict[str, Any]] | None) -> ErrorPolicy:
-        return cls([ErrorRule.from_spec(r) for r in spec or []])
+    def from_spec(cls, spec: list[dict[str, Any]] | None, body: dict[str, Any] | None = None) -> ErrorPolicy:
+        """``spec``: the connector's ``errors`` rules; ``body``: its ``error_body`` block."""
+        return cls([ErrorRule.from_spec(r) for r in spec or []], ErrorBody.from_spec(body))
 
     def judge(self, response: requests.Response) -> Verdict:
         status = response.status_code
         if status < 400:
             return Verdict(OK)
-        body = _json(response)
-        code = str(body.get("error", "")) if isinstance(body, dict) else ""
-        message = crm_message(response, body)
+        body = json_of(response)
+        code = self.body.code_of(body)
+        message = self.body.words(response, body)
         not_run = False if status == 429 else None
         for rule in self.rules:
             if status in rule.statuses and (not rule.errors or code in rule.errors):
@@ -93,39 +95,17 @@ class ErrorPolicy:
         return Verdict(FAIL_RECORD if status in (400, 422) else FAIL_RUN, "", message)
 
 
-def retry_after(response: requests.Response) -> float | None:
-    """The wait the server asked for: the Retry-After header, or AmoCRM's ``retry_after`` body field."""
+def retry_after(response: requests.Response, shape: ErrorBody = PLAIN) -> float | None:
+    """The wait the server asked for: the Retry-After header, or the body field ``shape.retry_after``."""
     header = response.headers.get("Retry-After")
     if header:
         try:
             return float(header)
         except ValueError:
             return None
-    body = _json(response)
-    if isinstance(body, dict) and isinstance(body.get("retry_after"), (int, float)):
-        return float(body["retry_after"])
-    return None
+    return shape.wait_of(json_of(response)) if shape.retry_after else None
 
 
-def crm_message(response: requests.Response, body: Any = None) -> str:
-    """The CRM's own words: problem+json title/detail/hint, Bitrix24 error/error_description, or text."""
-    body = _json(response) if body is None else body
-    if isinstance(body, dict):
-        if "error_description" in body or "error" in body:
-            code, text = body.get("error") or "", str(body.get("error_description") or "").replace("<br>", " ")
-            return f"{code}: {text}".strip(": ").strip() if code else text.strip()
-        parts = [str(body[k]) for k in ("title", "detail", "hint") if body.get(k)]
-        if body.get("validation-errors"):
-            parts.append(json.dumps(body["validation-errors"], ensure_ascii=False)[:500])
-        if parts:
-            return " — ".join(parts)
-    text = (response.text or "").strip()
-    text = re.sub(r"<[^>]+>", " ", text)
-    return " ".join(text.split())[:300] or f"HTTP {response.status_code}"
-
-
-def _json(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+def crm_message(response: requests.Response, body: Any = None, shape: ErrorBody = PLAIN) -> str:
+    """The CRM's own words, read as ``shape`` (the connector's ``error_body``) says; else the answer's text."""
+    return shape.words(response, body)

@@ -25,7 +25,6 @@ client accepts it as its session, so its pagination runs on top of our pacing an
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -42,6 +41,9 @@ from crmsync.waiting import backing_off, slow_answer
 
 from .pacing import LeakyBucket, Pacer, Unlimited
 from .policy import FAIL_RECORD, OK, REFRESH, RETRY, ErrorPolicy, RetryPolicy, retry_after
+from .url_secrets import register_connector, safe_url
+
+__all__ = ["CrmSession", "OutcomeUnknown", "SessionStats", "never_sent", "safe_url", "timeout_from_env"]
 
 DEFAULT_TIMEOUT = (10.0, 90.0)  # connect, read: a hung server must not hang a run
 TIMEOUT_ENV = "CRMSYNC_HTTP_TIMEOUT"  # "READ" or "CONNECT,READ" seconds: overrides DEFAULT_TIMEOUT
@@ -89,13 +91,6 @@ def timeout_from_env(default: tuple[float, float] = DEFAULT_TIMEOUT) -> tuple[fl
         raise UserError(f"{TIMEOUT_ENV}={text!r} is not a timeout: give READ or CONNECT,READ in seconds, "
                         f"e.g. 90 or 10,90")
     return (parts[0], parts[1]) if len(parts) == 2 else (default[0], parts[0])
-_SECRET_PATH = re.compile(r"(/rest/\d+/)[^/]+(/)")
-_SECRET_QUERY = re.compile(r"((?:^|[?&])(?:auth|access_token|refresh_token|client_secret|code)=)[^&]*")
-
-
-def safe_url(url: str) -> str:
-    """``url`` fit for a message or log: webhook codes and token parameters blanked out."""
-    return _SECRET_QUERY.sub(r"\1***", _SECRET_PATH.sub(r"\1***\2", url))
 
 
 @dataclass
@@ -132,7 +127,8 @@ class CrmSession(requests.Session):
 
     @classmethod
     def from_connector(cls, spec: dict[str, Any], pacer: Pacer, **kw: Any) -> CrmSession:
-        kw.setdefault("errors", ErrorPolicy.from_spec(spec.get("errors")))
+        register_connector(spec)  # what the spec says is secret in a URL is masked in every message
+        kw.setdefault("errors", ErrorPolicy.from_spec(spec.get("errors"), spec.get("error_body")))
         kw.setdefault("retry", RetryPolicy.from_spec(spec.get("retry")))
         return cls(crm_title=spec.get("title", spec.get("name", "the CRM")), pacer=pacer, **kw)
 
@@ -183,7 +179,7 @@ class CrmSession(requests.Session):
                     if isinstance(self.pacer, LeakyBucket):
                         self.pacer.penalise()
                 last_problem = f"HTTP {response.status_code}: {verdict.crm_message}"
-                self._wait(attempt, retry_after(response), last_problem)
+                self._wait(attempt, retry_after(response, self.errors.body), last_problem)
                 continue
             if verdict.action == REFRESH and not refreshed and hasattr(self.auth, "refresh"):
                 refreshed = True
@@ -197,6 +193,10 @@ class CrmSession(requests.Session):
         raise CrmError(f"{self.crm_title} still failing after {self.retry.max_attempts} attempts on "
                        f"{request.method} {safe_url(request.url or '')}: {last_problem}. "
                        f"Check the CRM's status and run again: nothing was lost, the next run resumes.")
+
+    def crm_message(self, response: requests.Response) -> str:
+        """What the CRM said in ``response``, read where the connector's ``error_body`` says."""
+        return self.errors.body.words(response)
 
     def _wait(self, attempt: int, server_said: float | None, reason: str = "") -> None:
         if attempt >= self.retry.max_attempts:

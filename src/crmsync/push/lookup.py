@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from crmsync.errors import CrmError
-from crmsync.http.policy import crm_message
 from crmsync.phpquery import build_query
 from crmsync.read.links import attach_rest_links, rest_links
 from crmsync.waiting import notify, seconds
@@ -172,7 +171,7 @@ class Lookup:
 
     def _fail(self, response: Any, what: str) -> CrmError:
         return CrmError(f"{self.owner.session.crm_title} refused to {what} ({response.status_code}: "
-                        f"{crm_message(response)}); nothing was sent again. Check the connector's "
+                        f"{self.owner.session.crm_message(response)}); nothing was sent again. Check the connector's "
                         f"{self.owner.entity} read_back / recover settings.")
 
     def _where(self) -> str:

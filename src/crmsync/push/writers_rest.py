@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crmsync.http.policy import crm_message
 from crmsync.http.session import OutcomeUnknown
 
 from .outbox import Op
@@ -67,10 +66,10 @@ class RestWriter(KindWriter):
                     Outcome(o, o.remote_id, unknown=f"not sent: the answer to an earlier call was lost ({exc})")
                     for o in ops[i + 1:]]
             if response.status_code in gone_status and self.kind != "create":
-                out.append(Outcome(op, op.remote_id, error=crm_message(response), gone=True))
+                out.append(Outcome(op, op.remote_id, error=self.session.crm_message(response), gone=True))
                 continue
             if response.status_code >= 300:
-                out.append(Outcome(op, op.remote_id, error=crm_message(response)))
+                out.append(Outcome(op, op.remote_id, error=self.session.crm_message(response)))
                 continue
             answer = _json(response) if response.content else None
             if self.kind == "delete":
@@ -133,7 +132,7 @@ class ArrayWriter(KindWriter):
                 return out
             refused, gone = _validation_errors(response, call.get("refusals"))
             if not any(op.op_id in refused for op in todo):  # no per-item detail: one message for the batch
-                return out + [Outcome(op, error=crm_message(response)) for op in todo]
+                return out + [Outcome(op, error=self.session.crm_message(response)) for op in todo]
             out += [Outcome(op, error=refused[op.op_id], gone=op.op_id in gone) for op in todo if op.op_id in refused]
             todo = [op for op in todo if op.op_id not in refused]  # all-or-nothing: send the good ones again
         return out
@@ -175,7 +174,7 @@ class BatchWriter(KindWriter):
         except OutcomeUnknown as exc:
             return [Outcome(op, op.remote_id, unknown=str(exc)) for op in ops]
         if response.status_code >= 300 and response.status_code not in set(call.get("partial_status") or [207]):
-            return [Outcome(op, op.remote_id, error=crm_message(response)) for op in ops]
+            return [Outcome(op, op.remote_id, error=self.session.crm_message(response)) for op in ops]
         answer = _json(response) if response.content else None
         missing = self._missing(answer)
         if self.kind == "delete":

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from crmsync.errors import CrmError
-from crmsync.http.policy import crm_message
 from crmsync.http.session import OutcomeUnknown
 from crmsync.phpquery import build_query
 
@@ -89,7 +88,8 @@ class RpcBatchWriter(KindWriter):
         except OutcomeUnknown as exc:
             return [Outcome(op, op.remote_id, unknown=str(exc)) for op in ops]
         if response.status_code >= 400:
-            raise CrmError(f"{self.session.crm_title} refused the batch write of {method}: {crm_message(response)}")
+            raise CrmError(f"{self.session.crm_title} refused the batch write of {method}: "
+                           f"{self.session.crm_message(response)}")
         answer = response.json()
         results, errors = _as_map(dig(answer, env["results_path"])), _as_map(dig(answer, env["errors_path"]))
         rows = results.get(READ_BACK) or []

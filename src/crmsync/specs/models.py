@@ -102,6 +102,7 @@ class Connector:
     rate_limit: TypedBlock | None = None
     retry: Retry = field(default_factory=Retry)
     errors: tuple[ErrorRule, ...] = ()
+    error_body: dict[str, Any] | None = None  # crmsync.http.error_body reads the CRM's words with it
     paginator: TypedBlock | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     catalog: dict[str, Any] = field(default_factory=dict)    # crmsync.mapping.catalog_build reads it
@@ -116,6 +117,7 @@ class Connector:
             rate_limit=TypedBlock.from_data(data["rate_limit"]) if "rate_limit" in data else None,
             retry=Retry(**data.get("retry", {})),
             errors=tuple(ErrorRule.from_data(r) for r in data.get("errors", [])),
+            error_body=plain(data.get("error_body")),
             paginator=TypedBlock.from_data(data["paginator"]) if "paginator" in data else None,
             metadata=plain(data.get("metadata", {})), catalog=plain(data.get("catalog", {})),
         )

@@ -16,6 +16,7 @@ from typing import Any
 from crmsync.project import Project
 
 from .check_cache import CheckCache, file_bytes
+from .connector_checks import connector_problems
 from .discovery import CANONICAL_SUFFIX, Found, SpecFile, discover
 from .models import Connector, Pipeline
 from .problems import Problem, did_you_mean
@@ -95,13 +96,23 @@ def _check_named(files: list[SpecFile], kind: str, problems: list[Problem], cach
             _empty(f, kind, problems)
             continue
         file_problems = _cached_check(cache, kind, [file_bytes(f.path)],
-                                      lambda f=f: check(f.data, load_schema(kind), f.name))
+                                      lambda f=f: _check_file(f, kind))
         problems.extend(file_problems)
         name = f.data.get("name") if isinstance(f.data, dict) else None
         if isinstance(name, str) and name != f.path.stem and not any(p.path == "name" for p in file_problems):
             problems.append(Problem(f.name, line_of(f.data, ["name"]), "name",
                                     f"{name!r} must equal the file name {f.path.stem!r}"))
     return out
+
+
+def _check_file(f: SpecFile, kind: str) -> list[Problem]:
+    """The schema check, then (connectors) what the schema cannot say, unless the schema already
+    found a problem at the same field."""
+    found = check(f.data, load_schema(kind), f.name)
+    if kind == "connector":
+        seen = {p.path.split("[")[0].split(".")[0] for p in found}
+        found += [p for p in connector_problems(f.data, f.name) if p.path.split("[")[0].split(".")[0] not in seen]
+    return found
 
 
 def _empty(f: SpecFile, kind: str, problems: list[Problem]) -> None:

@@ -1,9 +1,13 @@
 import logging
 
+from crmsync.http.url_secrets import register_connector
+from crmsync.project import builtin_project_dir
 from crmsync.secrets.masking import MaskingFilter, mask, register
+from crmsync.specs.yamlload import load_yaml
 
 
 def test_registered_values_and_known_shapes_are_masked():
+    register_connector(load_yaml(builtin_project_dir() / "connectors" / "bitrix24.yaml"))  # its webhook URL shape
     register("s3cr3t-access-token-value")
     text = ("token s3cr3t-access-token-value; Authorization: Bearer abc.def.ghi; "
             "GET /oauth/token/?grant_type=refresh_token&client_secret=zzz&refresh_token=rrr; "
