@@ -69,7 +69,10 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
               if d is not None and book.links[(entity, item[0])].base_hash != d]
-    current, bases = _read_chunk(con, entity, connection, cols, cids, [
+    # Only the rows of records that changed are read: an unchanged record needs none. (A record the chunk
+    # holds twice is read if either copy differs from the stored base, the only way the second can apply.)
+    need = set(wanted)
+    current, bases = _read_chunk(con, entity, connection, cols, {r: c for r, c in cids.items() if r in need}, [
         r for r in wanted if book.links[(entity, r)].base_hash is not None])
 
     staged: list[tuple[str, str, str, str, str, bool]] = []  # remote id, cid, digest, record text, kind, has base
@@ -120,10 +123,11 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
 
     conflicts = _finish_merges(con, entity, connection, run_id, rules, cols, merges, changes)
     table = f"canonical.{TABLE[entity]}"
-    _stage(con, staged)
     if staged:
+        _stage(con, staged)
         names = ", ".join(f'"{n}"' for n in cols)
-        con.execute(f"INSERT INTO {table} ({names}) {_new_rows(cols)}")
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n != "id")  # as upsert_rows: one statement
+        con.execute(f"INSERT INTO {table} ({names}) {_new_rows(cols)} ON CONFLICT (id) DO UPDATE SET {updates}")
     upsert_rows(con, table, cols, upserts, key=["id"])
     if staged:
         con.execute(
@@ -172,9 +176,8 @@ def _stage(con: Any, staged: list[tuple[str, str, str, str, str, bool]]) -> None
     con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, digest VARCHAR, "
                 "record VARCHAR, kind VARCHAR, has_base BOOLEAN)")
     con.execute(f"DELETE FROM {STAGE}")
-    if staged:
-        con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)",
-                    [list(c) for c in zip(*staged, strict=True)])
+    con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)",
+                [list(c) for c in zip(*staged, strict=True)])
 
 
 def _new_rows(cols: dict[str, str]) -> str:

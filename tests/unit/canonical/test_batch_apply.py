@@ -286,3 +286,17 @@ def test_newest_wins_takes_a_local_value_s_time_from_history_when_the_row_clock_
     twin.assert_same()
     for con in twin.cons.values():  # the local edit (March) is newer than the CRM's (February)
         assert {r[0] for r in con.execute("SELECT position FROM canonical.contacts").fetchall()} == {"local"}
+
+
+def test_a_record_twice_in_one_chunk(twin):
+    """Raw rows of two loads not applied yet hold one record twice: the second copy is compared with
+    the first (changed, then back), new or known."""
+    records = dict(list(ids("contact").items())[:3])
+    rules = ConflictRules("contact")
+    twin.pull("contact", "amo", [(rid, rec, None, {"id": rid}) for rid, rec in records.items() if rid != "c2"],
+              rules=rules)
+    results = []
+    for rid, rec in records.items():
+        results += [(rid, {**rec, "position": "moved"}, None, {"id": rid}), (rid, rec, None, {"id": rid})]
+    twin.pull("contact", "amo", results, rules=rules, chunk_size=10)
+    twin.assert_same()
