@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 import requests
@@ -92,22 +91,27 @@ from crmsync.project import Project
 from crmsync.connections.tokens import TokenManager
 m = TokenManager(Project.at(sys.argv[1]), "main")
 stale = m.connection.credentials["access_token"]
-while time.time() < float(sys.argv[2]):
-    time.sleep(0.005)
+print("ready", flush=True)
+sys.stdin.readline()  # the gun: both processes hold the stale token before either refreshes
 m.refresh(stale=stale)
 print(hashlib.sha256(m.connection.credentials["access_token"].encode()).hexdigest())
 """
 
 
-def _python(project, script, *args, env=None):
+def _python(project, script, *args, env=None, stdin=None):
     return subprocess.Popen([sys.executable, "-c", script, str(project.root), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env or cli_env())
+                            stderr=subprocess.PIPE, stdin=stdin, text=True, env=env or cli_env())
 
 
 def test_two_processes_refreshing_at_once_make_one_refresh(project, fake_amocrm):
     connect_oauth(project, "amocrm", fake_amocrm)
-    start_at = str(time.time() + 1.5)  # both processes are up and waiting before the gun
-    procs = [_python(project, _REFRESH_SCRIPT, start_at) for _ in range(2)]
+    # both processes have read the stale token before the gun (a process slow to start under load
+    # would otherwise read the already refreshed one and rightly refresh again)
+    procs = [_python(project, _REFRESH_SCRIPT, stdin=subprocess.PIPE) for _ in range(2)]
+    assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert fake_amocrm.app.oauth.refresh_count == 1
