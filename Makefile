@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint fmt clean setup bench chromium node soak
+.PHONY: demo test lint fmt clean setup bench chromium node postgres soak
 
 # `make demo` needs only the runtime dependencies; `make test` adds the dev extra.
 $(VENV)/.base: pyproject.toml
@@ -50,11 +50,22 @@ $(WM_CLIENT)/node_modules/.package-lock.json: $(WM_CLIENT)/package.json $(WM_CLI
 	cd $(WM_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The Postgres store's tests start a throwaway PostgreSQL server of their own (tests/postgres_plugin.py) from
+# Debian's server binaries (initdb, postgres; /usr/lib/postgresql/<version>/bin). Installed here when missing
+# and we are root; otherwise those tests fail saying how to get them. Nothing is installed when they are there.
+postgres:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	   [ -x "$${CRMSYNC_PG_BIN:-/nonexistent}/initdb" ]; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing postgresql for the Postgres store's tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "warning: no PostgreSQL server; the Postgres tests will fail: sudo apt-get install -y postgresql" >&2; fi; }
+
 # Test files run on TEST_WORKERS processes (pytest-xdist; one file stays on one worker, so its module
 # fixtures are shared as written). Most tests wait on loopback HTTP and rate-limit windows, not the CPU,
 # so 3 workers suit a 2-core machine. TEST_WORKERS=0 runs everything in this process.
 TEST_WORKERS ?= 3
-test: $(VENV)/.dev chromium node
+test: $(VENV)/.dev chromium node postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 

@@ -29,9 +29,9 @@ class FakeProcess:
     """``crmsync fake-crm CRM`` with ``contacts`` records, on a free loopback port, until :meth:`stop`."""
 
     def __init__(self, crm: str, contacts: int, *, rate_limit: bool = False, faults: tuple[str, ...] = (),
-                 settings: tuple[str, ...] = (), deals: int = 0, tasks: int = 0) -> None:
+                 settings: tuple[str, ...] = (), deals: int = 0, tasks: int = 0, port: int = 0) -> None:
         self.crm = crm
-        cmd = [sys.executable, "-m", "crmsync", "fake-crm", crm, "--port", "0", "--contacts", str(contacts),
+        cmd = [sys.executable, "-m", "crmsync", "fake-crm", crm, "--port", str(port), "--contacts", str(contacts),
                "--deals", str(deals), "--tasks", str(tasks)]
         cmd += [] if rate_limit else ["--no-rate-limit"]
         for spec in faults:

@@ -23,11 +23,11 @@ Targets: a no-op sync ≤ 1.0 s and ≤ 150 MB at 1M; a sync of 100 edits ≤ 2 
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,19 +93,21 @@ start = time.perf_counter()
 pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=[
     (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
 _, status, usage = os.wait4(pid, 0)
-print(json.dumps([time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)]))
+print(json.dumps([time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status),
+                  usage.ru_utime + usage.ru_stime]))
 """
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB of one whole process (and any children it waited for)."""
+def measure(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS in MB and CPU seconds (user + system, every thread) of one whole process
+    (and any children it waited for)."""
     import json
 
     proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *argv], capture_output=True, text=True, check=True)
-    wall, rss, code = json.loads(proc.stdout.strip().splitlines()[-1])
+    wall, rss, code, cpu = json.loads(proc.stdout.strip().splitlines()[-1])
     if code != 0:
         raise RuntimeError(f"{argv} failed with exit code {code}:\n{proc.stderr[-3000:]}")
-    return wall, rss
+    return wall, rss, cpu
 
 
 def _edit(root: Path, connection: str, round_no: int) -> None:
@@ -122,59 +124,98 @@ def _edit(root: Path, connection: str, round_no: int) -> None:
         con.close()
 
 
-def run(sizes: list[int], repeats: int = 3, crm: str = "amocrm",
+STEPS = {  # key → label, in the order of a round
+    "version": "crmsync --version",
+    "count": "duckdb SELECT count(*)",
+    "noop_pull": "no-op pull",
+    "scan_sync": "no-op sync after another run wrote (compares by buckets)",
+    "noop_sync": "no-op sync",
+    "edit_sync": f"sync of {EDITS} SQL edits",
+    "echo_sync": "next sync (reads the edits back from the CRM)",
+}
+
+
+def run(sizes: list[int], repeats: int = 3, crm: str = "amocrm", compare: str | None = None, keep: Path | None = None,
         done: Callable[[list[dict[str, Any]]], None] = lambda _: None) -> dict[str, Any]:
-    """``done``: called with each size's rows as soon as they are measured (a 1M run takes long)."""
+    """``compare``: another Python (e.g. main's virtualenv) whose crmsync runs every crmsync step too, on
+    a copy of the same store, after this one and with a fake of its own (``before`` rows). ``keep``: a folder where each
+    size's built and first-synced project is kept and reused by later runs (building 1M and its first
+    sync take minutes). ``done``: called with each size's rows as soon as they are measured."""
     out: dict[str, Any] = {"scenario": "no-op and 100-edit runs against a large store (whole processes)",
                            "repeats": repeats, "rows": []}
-    py = [sys.executable, "-m", "crmsync"]
+    pythons = {"after": sys.executable, **({"before": compare} if compare else {})}
     for n in sizes:
-        with FakeProcess(crm, SEED["contact"], rate_limit=True, deals=SEED["deal"], tasks=SEED["task"]) as fake, \
-                tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
-            root = Path(tmp)
-            started = time.perf_counter()
-            build(root, fake, n)
-            built = time.perf_counter() - started
-            store = root / "crmsync.duckdb"
-            size_mb = store.stat().st_size / 1e6
-            project = ["--project-dir", str(root)]
-            first = measure([*py, "sync", crm, *project])
-            runs: dict[str, list[tuple[float, float]]] = {k: [] for k in
-                                                          ("version", "count", "noop_sync", "noop_pull", "edit_sync")}
-            count = [sys.executable, "-c", "import duckdb,sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-                     "print(c.execute('SELECT count(*) FROM canonical.contacts').fetchone()[0])", str(store)]
-            requests_before = None
-            for r in range(repeats):
-                runs["version"].append(measure([*py, "--version"]))
-                runs["count"].append(measure(count))
-                runs["noop_sync"].append(measure([*py, "sync", crm, *project]))
-                runs["noop_pull"].append(measure([*py, "pull", crm, *project]))
-                _edit(root, crm, r)
-                fake.admin("DELETE", "stats")
-                runs["edit_sync"].append(measure([*py, "sync", crm, *project]))
-                requests_before = fake.stats()["total"]
-            rows = _ratio_rows(n, runs, first)
+        with tempfile.TemporaryDirectory(prefix="crmsync-bench-") as tmp:
+            built, first, port = _built(n, crm, keep or Path(tmp) / "kept")
+            runs = {v: {k: [] for k in STEPS} for v in pythons}
+            for variant, python in pythons.items():
+                # Each variant on its own copy of the store and a fake started afresh on the same port:
+                # one variant's writes must not be the other's changes to pull.
+                root = Path(tmp) / variant
+                shutil.copytree(built, root)
+                store, steps = root / "crmsync.duckdb", runs[variant]
+                py, project = [python, "-m", "crmsync"], ["--project-dir", str(root)]
+                count = [sys.executable, "-c", "import duckdb,sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+                         "print(c.execute('SELECT count(*) FROM canonical.contacts').fetchone()[0])", str(store)]
+                with FakeProcess(crm, SEED["contact"], rate_limit=True, deals=SEED["deal"], tasks=SEED["task"],
+                                 port=port):
+                    for r in range(repeats):
+                        steps["version"].append(measure([*py, "--version"]))
+                        steps["count"].append(measure(count))
+                        steps["noop_pull"].append(measure([*py, "pull", crm, *project]))
+                        steps["scan_sync"].append(measure([*py, "sync", crm, *project]))
+                        steps["noop_sync"].append(measure([*py, "sync", crm, *project]))
+                        _edit(root, crm, r)
+                        steps["edit_sync"].append(measure([*py, "sync", crm, *project]))
+                        steps["echo_sync"].append(measure([*py, "sync", crm, *project]))
+            rows = []
+            for variant in pythons:
+                rows += _ratio_rows(n, variant, runs[variant])
+            rows.insert(0, {"records": n, "variant": "(build)", "step": "first sync after the build",
+                            "wall_s": first[0], "cpu_s": first[2], "peak_rss_mb": first[1]})
             for row in rows:
-                row["store_mb"] = round(size_mb)
-                row["build_s"] = round(built, 1)
-            rows[-1]["edit_requests"] = requests_before
+                row["store_mb"] = round((built / "crmsync.duckdb").stat().st_size / 1e6)
             out["rows"] += rows
             done(rows)
     out["targets"] = {"noop sync at 1M": "<= 1.0 s, <= 150 MB", "100 edits at 1M": "<= 2 s + the CRM's own time"}
     return out
 
 
-def _ratio_rows(n: int, runs: dict[str, list[tuple[float, float]]], first: tuple[float, float]) -> list[dict[str, Any]]:
-    base = statistics.median(w for w, _ in runs["version"])
-    rows = [{"records": n, "step": "first sync after the build", "wall_s": round(first[0], 3),
-             "walls": [round(first[0], 3)], "peak_rss_mb": round(first[1], 1), "x_version": round(first[0] / base, 2)}]
-    names = {"version": "crmsync --version", "count": "duckdb SELECT count(*)", "noop_sync": "no-op sync",
-             "noop_pull": "no-op pull", "edit_sync": f"sync of {EDITS} SQL edits"}
-    for key, label in names.items():
-        walls = [w for w, _ in runs[key]]
-        rows.append({"records": n, "step": label, "wall_s": round(statistics.median(walls), 3),
-                     "walls": [round(w, 3) for w in walls], "peak_rss_mb": round(max(m for _, m in runs[key]), 1),
-                     "x_version": round(statistics.median(walls) / base, 2)})
+def _built(n: int, crm: str, keep: Path) -> tuple[Path, list[float], int]:
+    """The project with ``n`` contacts, built and synced once (kept in ``keep/<n>`` and reused), the first
+    sync's (wall, RSS, CPU), and the port of the fake it is connected to (the fake is started again there)."""
+    import json
+    import socket
+
+    folder = keep / str(n)
+    marker = folder / "bench.json"
+    if marker.exists():
+        meta = json.loads(marker.read_text())
+        return folder / "project", meta["first"], meta["port"]
+    with socket.socket() as probe:  # a port for this size's fake, free now, kept for the reruns
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder.mkdir(parents=True, exist_ok=True)
+    with FakeProcess(crm, SEED["contact"], rate_limit=True, deals=SEED["deal"], tasks=SEED["task"], port=port) as fake:
+        build(folder / "project", fake, n)
+        first = measure([sys.executable, "-m", "crmsync", "sync", crm, "--project-dir", str(folder / "project")])
+    marker.write_text(json.dumps({"first": [round(v, 3) for v in first], "port": port}))
+    return folder / "project", list(first), port
+
+
+def _ratio_rows(n: int, variant: str, runs: dict[str, list[tuple[float, float, float]]]) -> list[dict[str, Any]]:
+    """Medians of each step, with their ratio to the DuckDB ``count(*)`` process of the same rounds
+    (wall and CPU): the machine's load moves both alike."""
+    count_wall = statistics.median(w for w, _, _ in runs["count"])
+    count_cpu = statistics.median(c for _, _, c in runs["count"])
+    rows = []
+    for key, label in STEPS.items():
+        walls, cpus = [w for w, _, _ in runs[key]], [c for _, _, c in runs[key]]
+        rows.append({"records": n, "variant": variant, "step": label, "wall_s": round(statistics.median(walls), 3),
+                     "walls": [round(w, 2) for w in walls], "cpu_s": round(statistics.median(cpus), 3),
+                     "cpus": [round(c, 2) for c in cpus], "peak_rss_mb": round(max(m for _, m, _ in runs[key]), 1),
+                     "x_count_wall": round(statistics.median(walls) / count_wall, 2),
+                     "x_count_cpu": round(statistics.median(cpus) / count_cpu, 2)})
     return rows
 
 
@@ -187,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.noop_sync", description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="100000,1000000", help="contacts in the store (default %(default)s)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--compare", help="another Python whose crmsync runs the same steps (e.g. main's .venv/bin/python)")
+    p.add_argument("--keep", type=Path, help="keep each size's built store here and reuse it in later runs")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/noop_sync.json"))
     args = p.parse_args(argv)
     from benchmarks.__main__ import _compile_bytecode
@@ -195,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     def done(rows: list[dict[str, Any]]) -> None:
         print(report.table(rows), flush=True)
 
-    result = run([int(s) for s in args.sizes.split(",")], args.repeats, done=done)
+    result = run([int(s) for s in args.sizes.split(",")], args.repeats, compare=args.compare, keep=args.keep, done=done)
     print(report.render(result))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False))

@@ -17,7 +17,7 @@ from crmsync.canonical.conflicts import settle_pending
 from crmsync.canonical.tables import ensure
 from crmsync.errors import UserError
 from crmsync.project import DEFAULT_STORE, Project
-from crmsync.store import open_store
+from crmsync.store import open_store, store_exists
 
 SHOWN = ("conflict_id", "entity", "canonical_id", "connection", "field", "base", "local", "crm", "policy", "status",
          "resolution", "reason", "created_at", "resolved_at", "resolved_by")
@@ -45,8 +45,9 @@ def stores(project: Project) -> list[str]:
     from crmsync.specs.project_specs import load_specs
 
     specs = load_specs(project)
-    names = {p.staging.options.get("path", DEFAULT_STORE) if p.staging else DEFAULT_STORE
-             for p in specs.pipelines.values()}
+    from crmsync.store import store_name
+
+    names = {store_name(p) for p in specs.pipelines.values()}
     return sorted(names) or [DEFAULT_STORE]
 
 
@@ -55,7 +56,7 @@ def list_conflicts(project: Project, *, everything: bool = False, entity: str | 
     out = ConflictList()
     for store in stores(project):
         path = project.store_path(store)
-        if not path.exists():
+        if not store_exists(path):
             continue
         with open_store(path, read_only=True) as con:  # listing never needs (or waits for) write access
             present = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE "
@@ -99,7 +100,7 @@ def resolve(project: Project, *, ids: list[str], take: str | None, value: Any = 
     found: set[str] = set()
     for store in stores(project):
         path = project.store_path(store)
-        if not path.exists():
+        if not store_exists(path):
             continue
         with open_store(path) as con:
             ensure(con, canonical)

@@ -1,5 +1,12 @@
 """The kinds of failure the CLI distinguishes (see style guide): each carries its exit code, the stable
-``code`` scripts read in ``--json`` errors, and a default hint. README's exit-code table lists them."""
+``code`` scripts read in ``--json`` errors, a default hint, and whether it is ``transient``. README's
+exit-code table lists them.
+
+``transient``: the same command, run again later without anyone changing anything, may succeed — a CRM
+that kept failing (429s, 5xx, timeouts past the retry budget), an answer lost in flight, a busy connection
+or store. Not transient: the CRM refused (a 4xx it will not change its mind about: a revoked token, a
+rejected payload, a missing permission), a configuration error, a bug. Exit code 3 covers both kinds of CRM
+failure; ``error.transient`` in ``--json`` (and crmsync.dagster's retry policy) tells them apart."""
 
 from __future__ import annotations
 
@@ -29,11 +36,14 @@ class CrmsyncError(Exception):
 
     exit_code = INTERNAL
     hint = ""
+    transient = False  # whether running again later, unchanged, may succeed (module docstring)
 
-    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+    def __init__(self, message: str = "", *, hint: str | None = None, transient: bool | None = None) -> None:
         super().__init__(message)
         if hint is not None:
             self.hint = hint
+        if transient is not None:
+            self.transient = transient
 
     @property
     def code(self) -> str:
@@ -48,7 +58,8 @@ class UserError(CrmsyncError):
 
 
 class CrmError(CrmsyncError):
-    """The CRM said no: carries what it said and what to do."""
+    """The CRM said no (``transient=False``, the default: a refusal) or kept failing (``transient=True``):
+    carries what it said and what to do."""
 
     exit_code = CRM
     hint = "the CRM's own words are in the message; `crmsync connections test NAME` checks the connection"
@@ -58,6 +69,7 @@ class BusyError(CrmsyncError):
     """Another crmsync run (or a DuckDB client) holds the connection or the store: nothing was done."""
 
     exit_code = BUSY
+    transient = True
     hint = "run again when the other run ends (CRMSYNC_LOCK_WAIT_SECONDS makes a run wait for it)"
 
 
@@ -70,7 +82,13 @@ class RunIssues(CrmsyncError):
 
 class Interrupted(CrmsyncError):
     exit_code = INTERRUPTED
+    transient = True
     hint = "run the command again: a run interrupted at any point is finished by the next one"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another attempt at the same command may succeed (``transient`` above; False for a bug)."""
+    return isinstance(exc, CrmsyncError) and bool(exc.transient)
 
 
 def interruption(exc: BaseException) -> bool:

@@ -1,7 +1,8 @@
 """The one ``--json`` contract (README "JSON output"): every command prints one JSON object on stdout,
 
     {"command": "pull", "ok": true, "exit_code": 0, ...the command's fields...}
-    {"command": "pull", "ok": false, "exit_code": 2, "error": {"code": "config", "message": …, "hint": …}}
+    {"command": "pull", "ok": false, "exit_code": 2, "error": {"code": "config", "message": …, "hint": …,
+                                                                "transient": false}}
 
 with every timestamp in one format (:func:`timestamp`). The command's fields come from library
 functions that return plain dicts, so ``crmsync serve`` answers with the same shapes. The schema of
@@ -14,7 +15,7 @@ import datetime as dt
 from importlib import resources
 from typing import Any
 
-from crmsync.errors import EXIT_CODES, INTERNAL, CrmsyncError
+from crmsync.errors import EXIT_CODES, INTERNAL, CrmsyncError, is_transient
 
 SCHEMA_PACKAGE = "crmsync.schemas.output"
 
@@ -66,7 +67,8 @@ def failure(command: str, exc: BaseException, *, exit_code: int | None = None, m
     name, meaning = EXIT_CODES.get(code, EXIT_CODES[INTERNAL])
     hint = exc.hint if isinstance(exc, CrmsyncError) and exc.hint else meaning
     return {"command": command, "ok": False, "exit_code": code,
-            "error": {"code": name, "message": message if message is not None else str(exc), "hint": hint}}
+            "error": {"code": name, "message": message if message is not None else str(exc), "hint": hint,
+                      "transient": is_transient(exc)}}
 
 
 def schema(name: str) -> dict[str, Any]:

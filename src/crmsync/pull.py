@@ -21,7 +21,7 @@ from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
 from crmsync.read.stored_metadata import save_metadata
 from crmsync.runs import issues_of, outcome, write_run
-from crmsync.store import open_store
+from crmsync.store import open_store, store_exists
 
 ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
 
@@ -285,7 +285,7 @@ def _linked_before(project: Project, spec: PullSpec, entities: list[str]) -> set
     scans = [e for e in entities if (spec.connector["entities"][spec.mappings[e].source].get("deletes") or {})
              .get("type") == "id_scan"]
     path = project.store_path(spec.store)
-    if not scans or not path.exists():
+    if not scans or not store_exists(path):
         return set()
     with open_store(path) as con:
         ensure(con, {})
@@ -309,7 +309,7 @@ def _find_deletes(project: Project, store: str, connection: str, connector: dict
     known: dict[str, list[str]] = {}
     cursors: dict[tuple[str, str], int] = {}
     path = project.store_path(store)
-    if path.exists():
+    if store_exists(path):
         with open_store(path) as con:
             ensure(con, {})
             for entity in entities:

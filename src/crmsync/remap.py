@@ -55,11 +55,11 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
     from crmsync.pull import PullApply, PullSpec
     from crmsync.read.stored_metadata import OfflineSession, stored_metadata
     from crmsync.runs import outcome, write_run
-    from crmsync.store import open_store
+    from crmsync.store import open_store, store_exists
 
     pipe = run.pipeline
     path = project.store_path(run.store)
-    if not path.exists():
+    if not store_exists(path):
         from crmsync.errors import UserError
 
         raise UserError(f"nothing to remap: the store {path} does not exist yet; run `crmsync pull {pipe.name}` "

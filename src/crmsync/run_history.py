@@ -46,22 +46,12 @@ def run_rows(con: Any, *, pipeline: str | None = None, limit: int | None = None,
     return out
 
 
-def held_connections(project: Project, connections: set[str]) -> set[str]:
-    """Connections whose run lock another process holds now (crmsync.runs.run_lock)."""
-    from filelock import FileLock, Timeout
+def held_connections(project: Project, connections: set[str], dsn: str | None = None) -> set[str]:
+    """Connections whose run lock another process holds now (crmsync.runs.run_lock; ``dsn``: the
+    pipelines' Postgres store, whose advisory locks they take instead of lock files)."""
+    from crmsync.locks import mutex
 
-    held = set()
-    for name in connections:
-        path = project.locks_dir / f"run-{name}.lock"
-        if not path.exists():
-            continue
-        lock = FileLock(str(path))
-        try:
-            lock.acquire(timeout=0)
-            lock.release()
-        except Timeout:
-            held.add(name)
-    return held
+    return {name for name in connections if mutex(project, f"run-{name}", dsn).held_elsewhere()}
 
 
 @dataclass
@@ -74,17 +64,19 @@ class RunsResult:
 
 def list_runs(project: Project, *, pipeline: str | None = None, limit: int | None = 20) -> RunsResult:
     """The newest ``limit`` runs of ``pipeline`` (or of every pipeline), from each store they use."""
+    from crmsync.locks import store_dsn
     from crmsync.specs.project_specs import load_specs
-    from crmsync.store import open_store
+    from crmsync.store import open_store, store_exists
 
     specs = load_specs(project)
     chosen = pick_pipelines(specs, pipeline)
     stores = sorted({store_of(p) for p in chosen})
-    held = held_connections(project, {p.connection for p in chosen})
+    held: set[str] = set().union(*(held_connections(project, {p.connection}, store_dsn(project, store_of(p)))
+                                   for p in chosen))
     runs: list[dict[str, Any]] = []
     for store in stores:
         path = project.store_path(store)
-        if not path.exists():
+        if not store_exists(path):
             continue
         with open_store(path, read_only=True) as con:
             for name in [p.name for p in chosen if store_of(p) == store]:
@@ -94,7 +86,9 @@ def list_runs(project: Project, *, pipeline: str | None = None, limit: int | Non
 
 
 def store_of(pipeline: Any) -> str:
-    return (pipeline.staging.options.get("path") if pipeline.staging else None) or "crmsync.duckdb"
+    from crmsync.store import store_name
+
+    return store_name(pipeline)
 
 
 def pick_pipelines(specs: Any, name: str | None) -> list[Any]:

@@ -53,7 +53,9 @@ def prepare_run(project: Project, pipeline_name: str, *, kind: str, entities: li
         chosen = [e for e in chosen if e in entities]
     mappings = {e: parse_mapping(specs.mappings[(pipeline.crm, e)], f"mappings/{pipeline.crm}/{e}.yaml")
                 for e in chosen}
-    store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
+    from crmsync.store import store_name
+
+    store = store_name(pipeline)
     folder = project.store_path(store).parent
     if not folder.is_dir():
         raise UserError(f"pipelines/{pipeline_name}.yaml: staging.path: the folder {folder} does not exist",
@@ -137,35 +139,30 @@ LOCK_WAIT = "CRMSYNC_LOCK_WAIT_SECONDS"  # how long a run waits for another run 
 
 @contextlib.contextmanager
 def run_lock(project: Project, run: PreparedRun) -> Iterator[None]:
-    """One pull, push or sync per connection at a time, across processes.
+    """One pull, push or sync per connection at a time, across processes (and, on a Postgres store,
+    across machines: crmsync.locks picks a lock file or an advisory lock by the pipeline's store).
 
     Two pushes at once would both plan the same outbox ops and both send them; a pull next to a
-    push could apply a half-recorded write. The lock is a file lock, so a killed run leaves none.
+    push could apply a half-recorded write. A killed run leaves no lock behind.
     """
-    from filelock import FileLock, Timeout
+    from crmsync.locks import mutex, store_dsn
 
-    project.locks_dir.mkdir(parents=True, exist_ok=True)
-    path = project.locks_dir / f"run-{run.pipeline.connection}.lock"
     try:
         wait = float(os.environ.get(LOCK_WAIT, "0"))
     except ValueError:
         raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
-    lock = FileLock(str(path))
-    try:
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            if wait <= 0:
-                raise
-            from crmsync.waiting import notify, seconds
+    dsn = store_dsn(project, run.store)
+    lock = mutex(project, f"run-{run.pipeline.connection}", dsn)
+    got = lock.acquire(0)
+    if not got and wait > 0:
+        from crmsync.waiting import notify, seconds
 
-            notify(f"waiting up to {seconds(wait)} for another run of connection {run.pipeline.connection!r} "
-                   f"(it holds {path}; {LOCK_WAIT})")
-            lock.acquire(timeout=wait)
-    except Timeout:
+        notify(f"waiting up to {seconds(wait)} for another run of connection {run.pipeline.connection!r} "
+               f"(it holds {lock.where}; {LOCK_WAIT})")
+        got = lock.acquire(wait)
+    if not got:
         raise BusyError(f"another crmsync run of connection {run.pipeline.connection!r} is in progress (it holds "
-                        f"{path}); nothing was done. Run again when it ends, or set {LOCK_WAIT} to wait for it."
-                        ) from None
+                        f"{lock.where}); nothing was done. Run again when it ends, or set {LOCK_WAIT} to wait for it.")
     try:
         yield
     finally:

@@ -14,7 +14,7 @@ from typing import Any
 from crmsync.canonical.tables import TABLE
 from crmsync.project import Project
 from crmsync.read.held_state import held_resources
-from crmsync.store import open_store
+from crmsync.store import open_store, store_exists
 
 OPEN = ("set_aside", "refused", "held", "outbox_pending")
 
@@ -71,6 +71,7 @@ def project_status(project: Project, pipeline: str | None = None) -> StatusResul
 def pipeline_status(project: Project, *, pipeline: str, connection: str, entities: list[str], store: str,
                     source_name: str, schedule: str | None = None, direction: str = "both",
                     timezone: str | None = None) -> PipelineStatus:
+    from crmsync.locks import store_dsn
     from crmsync.run_history import held_connections, run_rows
     from crmsync.schedule import next_run
 
@@ -80,11 +81,11 @@ def pipeline_status(project: Project, *, pipeline: str, connection: str, entitie
     out.last_runs = {"pull": None, "push": None, "sync": None}
     cursors = _cursors(project, connection, source_name)
     path = project.store_path(store)
-    if not path.exists():
+    if not store_exists(path):
         out.entities = [EntityStatus(e, **_cursor(cursors.get(e))) for e in entities]
         return out
     with open_store(path, read_only=True) as con:
-        held = held_connections(project, {connection})
+        held = held_connections(project, {connection}, store_dsn(project, store))
         latest = run_rows(con, pipeline=pipeline, latest_per_kind=True, held=held)
         for run in latest:
             out.last_runs[run["kind"]] = run

@@ -1,4 +1,10 @@
-"""The staging store (DuckDB by default): one place that opens it, so every caller gets the same rules.
+"""The staging store (DuckDB by default, or PostgreSQL): one place that opens it, so every caller gets the
+same rules.
+
+A store is named within its project by :func:`store_name`: a DuckDB file's path, or ``postgres:<VAR>`` for
+a Postgres database whose DSN is in the environment variable VAR (:mod:`crmsync.store_postgres`).
+``Project.store_path(name)`` turns either into a path under the project, and :func:`open_store` opens
+what it names. Callers write DuckDB SQL; a Postgres store translates it (:mod:`crmsync.store_sql`).
 
 DuckDB allows one read-write process per file. Callers keep connections short (open, work,
 commit, close) so a second crmsync process — a scheduled run next to `crmsync status`, two token
@@ -8,14 +14,19 @@ refreshes — waits briefly instead of failing; :func:`open_store` retries while
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from crmsync.errors import BusyError, UserError
+from crmsync.project import DEFAULT_STORE, Project
+
+POSTGRES = "postgres:"  # + the name of the environment variable holding the DSN
 
 LOCK_WAIT_SECONDS = 30.0
 LOCK_WAIT = "CRMSYNC_STORE_LOCK_WAIT_SECONDS"  # how long to wait for a store another process holds
@@ -84,11 +95,90 @@ def _holder(message: str) -> str:
     return f"{found.group(1)} (PID {found.group(2)})" if found else "another process"
 
 
+def store_name(pipeline: object) -> str:
+    """Which store a pipeline's runs use (its ``staging:`` block), as a name within the project."""
+    staging = getattr(pipeline, "staging", None)
+    if staging is not None and staging.type == "postgres":
+        from crmsync.store_postgres import DEFAULT_DSN_ENV
+
+        return POSTGRES + str(staging.options.get("dsn_env") or DEFAULT_DSN_ENV)
+    return str((staging.options.get("path") if staging is not None else None) or DEFAULT_STORE)
+
+
+def home_store(project: Project) -> Path:
+    """The store that keeps the project's connections (``sync.connections``, the sealed credentials): the
+    Postgres store when the project's pipelines use one, so every worker on every machine finds them;
+    otherwise the default DuckDB file. Read from the pipelines' ``staging:`` blocks alone (a token refresh
+    or a no-op run must not pay for a full spec check)."""
+    import yaml
+
+    from crmsync.specs.models import TypedBlock
+
+    found = set()
+    folder = project.root / "pipelines"
+    for spec in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        try:
+            staging = (yaml.safe_load(spec.read_text(encoding="utf-8")) or {}).get("staging")
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+            continue  # `crmsync validate` reports a broken file; the connections stay where they are
+        if isinstance(staging, dict) and staging.get("type") == "postgres":
+            found.add(store_name(_Staged(TypedBlock.from_data(staging))))
+    if len(found) > 1:
+        raise UserError(f"the project's pipelines use {len(found)} Postgres stores ({', '.join(sorted(found))}); "
+                        "its connections live in one", hint="point every pipeline's staging.dsn_env at one database")
+    return project.store_path(found.pop() if found else DEFAULT_STORE)
+
+
+class _Staged:
+    def __init__(self, staging: object) -> None:
+        self.staging = staging
+
+
+def postgres_env(path: Path | str) -> str | None:
+    """For a Postgres store, the variable naming its DSN; None for a DuckDB file."""
+    name = Path(path).name
+    return name[len(POSTGRES):] if name.startswith(POSTGRES) else None
+
+
+def store_exists(path: Path) -> bool:
+    """Whether there is a store to read at ``path`` (a Postgres store is made by the server's owner)."""
+    return postgres_env(path) is not None or path.exists()
+
+
+def engine(con: object) -> str:
+    """``duckdb`` or ``postgres``: for the few places whose SQL or Python API differs by engine."""
+    return getattr(con, "engine", "duckdb")
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection to the store at ``path`` (created on first use), closed on exit."""
+    """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres
+    store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`); while this
+    process holds a DuckDB store (:class:`Held`), a cursor of that one connection."""
+    env = postgres_env(path)
+    if env is not None:
+        from crmsync.store_postgres import connect
+
+        pg = connect(path.parent, env, read_only=read_only)
+        try:
+            if not read_only:
+                pg.execute("CREATE SCHEMA IF NOT EXISTS sync")
+            yield pg  # type: ignore[misc]
+        finally:
+            pg.close()
+        return
     if read_only and not path.exists():
         raise UserError(f"no store at {path} yet: run a pull first")
+    held = _HELD.get(str(path.resolve()))
+    if held is not None:
+        if held.thread == threading.get_ident():
+            cursor = held.con.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        held.whole = False  # another thread of this process writes beside the run: it is no quiet run
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _connect(path, read_only)
     try:
@@ -98,3 +188,60 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         yield con
     finally:
         con.close()
+
+
+_HELD: dict[str, Held] = {}
+_HOLDING = threading.Lock()
+
+
+class Held:
+    """One connection to the store for a whole short run (:func:`hold`): every :func:`open_store` of that
+    path in the holding thread is a cursor of it, so the store is opened once instead of once per step,
+    and no other process can write between the run's steps (DuckDB lets one process write a file at a
+    time). A step that must open the file its own way (dlt's loads) calls :meth:`release` first; the
+    rest of the run then opens and closes as before. :attr:`whole` is False once the hold was let go
+    or another thread of this process opened the store meanwhile: then others may have written."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con: Any = None
+        self.whole = True
+        self.thread = threading.get_ident()  # other threads open the store as before (and break the hold)
+
+    def release(self) -> None:
+        with _HOLDING:
+            if _HELD.get(str(self.path.resolve())) is self:
+                del _HELD[str(self.path.resolve())]
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        self.whole = False
+
+
+@contextmanager
+def hold(path: Path) -> Iterator[Held | None]:
+    """Hold the store at ``path`` (which must exist) for a run; released on exit. None when this process
+    holds it already (another thread's run): then this run opens the store as before, and the other
+    run's hold is no longer whole."""
+    key = str(path.resolve())
+    with _HOLDING:
+        if key in _HELD:
+            _HELD[key].whole = False
+            held = None
+        else:
+            held = _HELD[key] = Held(path)
+    if held is None:
+        yield None
+        return
+    try:
+        held.con = _connect(path, read_only=False)
+        limit_memory(held.con)
+        held.con.execute("CREATE SCHEMA IF NOT EXISTS sync")
+        yield held
+    finally:
+        with _HOLDING:
+            if _HELD.get(key) is held:
+                del _HELD[key]
+        if held.con is not None:
+            held.con.close()
+            held.con = None

@@ -8,6 +8,7 @@ the plan printed is exactly what a real sync would send, and nothing local or re
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,8 +80,9 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     from crmsync.connections.session import authorized_session
     from crmsync.pull import PullApply, pull_spec, read_phase
     from crmsync.push import push_connection
+    from crmsync.push.quiet import Quiet
     from crmsync.runs import guarded_run, prepare_run, write_run
-    from crmsync.store import open_store
+    from crmsync.store import hold, open_store
 
     run = prepare_run(project, pipeline_name, kind="sync", entities=entities)
     pipe = run.pipeline
@@ -94,37 +96,66 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
     crm = dict(session=session, base_url=session.base_url)
     pulling = pull_spec(run, session, progress)
 
-    with guarded_run(project, run, "sync", record=not dry_run) as ticket:
+    path = project.store_path(run.store)
+    with guarded_run(project, run, "sync", record=not dry_run) as ticket, contextlib.ExitStack() as stack:
+        # One connection for the whole run, unless dlt has to load (it opens the store its own way):
+        # nobody else writes between our steps, so a run may end by sealing the store (crmsync.push.quiet)
+        held = stack.enter_context(hold(path)) if not dry_run and path.exists() else None
+        quiet = Quiet.begin(project.state_dir, path) if held is not None else None
         ensure_bound(session, pipe.crm, pipe.name)  # the right CRM and account, before anything is written
         started = ticket.started
         result = SyncResult(ticket.run_id, pipe.name, pipe.connection, dry_run)
         # a dry run rolls it all back
         applier = PullApply(pulling, run.entities, commit_chunks=not dry_run, ticket=ticket)
+
+        def reading() -> None:  # there is something to read: dlt is about to open the store
+            if held is not None:
+                held.release()
+            applier.prefetch()
+
         pulled = None
         if pipe.direction != "push":
             pulled = read_phase(project, pulling, entities=run.entities, full_refresh=full_refresh,
                                 # a real sync applies each read round as it loads; a dry run all at the end
                                 on_round=None if dry_run else lambda _: applier.commit_rows(project),
-                                on_start=applier.prefetch)
-        with open_store(project.store_path(run.store)) as con:
+                                on_start=reading)
+        # dlt done: the rest of the run holds the store again. Its plans then compare by buckets (others
+        # may have written meanwhile), but if they find nothing the run can still seal what it saw.
+        final = held if held is None or held.whole else stack.enter_context(hold(path))
+        with open_store(path) as con:
             ensure(con, run.canonical)
             con.execute("BEGIN")
             if pulled is not None:
                 result.pull = applier.finish(con, pulled)
             if not dry_run:
                 con.execute("COMMIT")
+            if quiet is not None and held is not None:
+                quiet.trusted = held.whole and _changed_nothing(pulled, applier)
             if pipe.direction != "pull":
                 session.records_can_fail = True  # from here on a refused record is set aside
                 result.push = push_connection(project, pipeline=pipe.name, crm=pipe.crm, canonical=run.canonical,
                                               entities=run.entities, store=run.store, write_mode=pipe.write_mode,
                                               dry_run=dry_run, con=con, deletes=pipe.deletes,
-                                              metadata=applier.fetched_metadata, ticket=ticket, **spec, **crm)
+                                              metadata=applier.fetched_metadata, ticket=ticket, quiet=quiet,
+                                              **spec, **crm)
             if dry_run:
                 con.execute("ROLLBACK")
             else:
                 result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
                 write_run(con, ticket, pipeline=pipe.name, connection=pipe.connection, status=result.status,
                           entities=result.entities, parts={k: v for k, v in result.parts().items() if v})
+                if quiet is not None and final is not None:  # held from before the plans: nobody else wrote since
+                    quiet.seal(con, final.whole and pipe.direction != "pull")  # the last write of the run
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     result.rate_limit_wait = float(getattr(getattr(session, "pacer", None), "waited", 0.0) or 0.0)
     return result
+
+
+def _changed_nothing(pulled: Any, applier: Any) -> bool:
+    """Whether the pull part left canonical rows and links as they were: it read nothing, found no
+    deletion and mapped no stored record (a plan may then trust a seal, crmsync.push.quiet)."""
+    if pulled is None:
+        return True
+    if any(pulled.read.read.values()) or any(pulled.deleted.values()):
+        return False
+    return all(getattr(c, n) == 0 for c in applier.counts.values() for n in c.__dataclass_fields__)

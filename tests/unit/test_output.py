@@ -3,7 +3,7 @@ import datetime as dt
 import jsonschema
 import pytest
 
-from crmsync.errors import BusyError, RunIssues, UserError
+from crmsync.errors import BusyError, CrmError, RunIssues, UserError
 from crmsync.output import check, failure, normalise, success, timestamp
 
 
@@ -28,9 +28,13 @@ def test_the_envelope_wins_and_errors_carry_code_message_hint():
         "command": "validate", "ok": True, "exit_code": 0, "problems": [], "files": 1}
     doc = failure("pull", BusyError("held"))
     assert doc == {"command": "pull", "ok": False, "exit_code": 4,
-                   "error": {"code": "busy", "message": "held", "hint": BusyError.hint}}
+                   "error": {"code": "busy", "message": "held", "hint": BusyError.hint, "transient": True}}
     check(doc)
     assert failure("pull", UserError("x", hint="do y"))["error"]["hint"] == "do y"
+    assert failure("pull", UserError("x"))["error"]["transient"] is False
+    assert failure("pull", CrmError("refused"))["error"]["transient"] is False  # a refusal, unless said otherwise
+    assert failure("pull", CrmError("kept failing", transient=True))["error"]["transient"] is True
+    assert failure("pull", ValueError("a bug"))["error"]["transient"] is False
     assert RunIssues("x").code == "issues" and RunIssues.exit_code == 5
 
 

@@ -22,3 +22,50 @@ def test_a_read_only_open_is_read_only_otherwise(tmp_path):
             assert "read-only" in str(exc).lower()
         else:
             raise AssertionError("a read-only store accepted a write")
+
+
+def test_a_held_store_is_one_connection_for_the_run_and_refuses_other_processes(tmp_path):
+    import subprocess
+    import sys
+
+    from crmsync.store import hold
+
+    path = tmp_path / "s.duckdb"
+    with open_store(path):
+        pass
+    with hold(path) as held:
+        with open_store(path) as con:
+            con.execute("CREATE TABLE sync.t AS SELECT 1 AS x")
+        with open_store(path, read_only=True) as con:  # a cursor of the same connection
+            assert con.execute("SELECT x FROM sync.t").fetchall() == [(1,)]
+        other = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1])", str(path)],
+                               capture_output=True, text=True)
+        assert other.returncode != 0 and "lock" in other.stderr.lower()  # nobody else writes meanwhile
+        assert held.whole
+        held.release()
+        assert not held.whole
+        with open_store(path) as con:  # opened as before once let go
+            assert con.execute("SELECT x FROM sync.t").fetchall() == [(1,)]
+
+
+def test_another_thread_opening_a_held_store_breaks_the_hold(tmp_path):
+    import threading
+
+    from crmsync.store import hold
+
+    path = tmp_path / "s.duckdb"
+    with open_store(path):
+        pass
+    seen = []
+
+    def beside() -> None:
+        with open_store(path) as con:
+            con.execute("CREATE TABLE IF NOT EXISTS sync.beside (x INTEGER)")
+        with hold(path) as second:  # a second run's hold in this process: none
+            seen.append(second)
+
+    with hold(path) as held:
+        thread = threading.Thread(target=beside)
+        thread.start()
+        thread.join()
+        assert seen == [None] and not held.whole

@@ -81,6 +81,7 @@ class AppSync:
     @classmethod
     def start(cls, project: Project, pipelines: dict[str, Any], on_finish: list[Callable[[Any], None]]) -> AppSync:
         from crmsync.mapping.canonical import load_canonical
+        from crmsync.store import postgres_env, store_name
 
         settings = load(project)
         sync = cls(project, pipelines, settings, on_finish=on_finish)
@@ -89,7 +90,10 @@ class AppSync:
                                 "(docs/app-sync.md)")
             return sync
         for p in pipelines.values():
-            store = (p.staging.options.get("path") if p.staging else None) or "crmsync.duckdb"
+            store = store_name(p)
+            if postgres_env(store) is not None:  # one database for every tenant would mix their records
+                raise UserError(f"pipeline {p.name}: staging type postgres is not supported by the app sync API yet "
+                                "(it keeps one store per tenant); use a duckdb staging path for its pipelines")
             if Path(store).expanduser().is_absolute():
                 raise UserError(f"pipeline {p.name}: staging path {store} is absolute, so every tenant would share it; "
                                 "the app sync API needs stores relative to the project (one per tenant)")

@@ -200,8 +200,50 @@ def canonical_ddl(entity: str, schema: dict[str, Any], table: str | None = None)
 def ensure(con: Any, canonical: dict[str, dict[str, Any]]) -> None:
     """The store's tables, created or migrated in place to what this version and ``canonical`` need
     (crmsync.canonical.migrate). ``canonical`` empty: the ``sync.*`` tables only."""
+    from crmsync.store import engine
+
     from .migrate import migrate
 
+    if engine(con) == "postgres":
+        _ensure_shared(con, canonical)
+        return
     con.execute(SYNC_DDL)
     if canonical:
         migrate(con, {e: s for e, s in canonical.items() if e in TABLE})
+
+
+SYNC_LAYOUT = "sync.*"  # sync.canonical_tables' row for SYNC_DDL as last applied (a Postgres store)
+_DDL_LOCK = 0x63726D73796E63  # an advisory lock's key ("crmsync"): one worker changes the layout at a time
+
+
+def _ensure_shared(con: Any, canonical: dict[str, dict[str, Any]]) -> None:
+    """:func:`ensure` on a store several workers use at once. Postgres' ``ALTER TABLE … IF NOT EXISTS`` takes
+    the table's exclusive lock even when there is nothing to do, and two workers creating one table at
+    once collide: so the DDL runs only when its text differs from what the store recorded, and under an
+    advisory lock, rechecked once it is held."""
+    from .migrate import migrate
+
+    wanted = {e: s for e, s in canonical.items() if e in TABLE}
+    if _layout_current(con, wanted):
+        return
+    con.execute(f"SELECT pg_advisory_lock({_DDL_LOCK})")
+    try:
+        if _layout_current(con, wanted):
+            return
+        con.execute(SYNC_DDL)
+        if wanted:
+            migrate(con, wanted)
+        con.execute("CREATE TABLE IF NOT EXISTS sync.canonical_tables (table_name VARCHAR PRIMARY KEY, "
+                    "ddl VARCHAR NOT NULL, built_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        con.execute("INSERT INTO sync.canonical_tables (table_name, ddl) VALUES (?, ?) ON CONFLICT (table_name) "
+                    "DO UPDATE SET ddl = excluded.ddl, built_at = now()", [SYNC_LAYOUT, SYNC_DDL])
+    finally:
+        con.execute(f"SELECT pg_advisory_unlock({_DDL_LOCK})")
+
+
+def _layout_current(con: Any, canonical: dict[str, dict[str, Any]]) -> bool:
+    if con.execute("SELECT to_regclass('sync.canonical_tables') IS NULL").fetchone()[0]:
+        return False
+    built = dict(con.execute("SELECT table_name, ddl FROM sync.canonical_tables").fetchall())
+    return built.get(SYNC_LAYOUT) == SYNC_DDL and all(
+        built.get(TABLE[e]) == canonical_ddl(e, s) for e, s in canonical.items())

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "demo": "crmsync.cli.demo:demo",
     "fake-crm": "crmsync.cli.fake_crm:fake_crm",
     "init": "crmsync.cli.init:init",
+    "migrate-store": "crmsync.cli.migrate_store:migrate_store",
     "pull": "crmsync.cli.pull:pull",
     "push": "crmsync.cli.push:push",
     "remap": "crmsync.cli.remap:remap",

@@ -90,7 +90,7 @@ def issues_error(data: dict[str, Any]) -> dict[str, Any]:
 
     issues = data.get("issues") or {}
     exc = RunIssues(issues_line(issues))
-    return {"code": exc.code, "message": str(exc), "hint": exc.hint}
+    return {"code": exc.code, "message": str(exc), "hint": exc.hint, "transient": exc.transient}
 
 
 def issues_line(issues: dict[str, int]) -> str:

@@ -24,7 +24,8 @@ def validate(project: Project, as_json: bool) -> None:
     if as_json:
         echo_json(specs.as_dict(), exit_code=0 if specs.ok else 2,
                   error=None if specs.ok else {"code": "config", "message": summary(len(specs.files), specs.problems),
-                                               "hint": "fix each problem listed under problems"})
+                                               "hint": "fix each problem listed under problems",
+                                               "transient": False})
     else:
         for problem in specs.problems:
             click.echo(str(problem))

@@ -74,13 +74,13 @@ def request_tokens(auth: AuthSpec, token_url: str, grant: dict[str, str], *, tit
             continue
         except requests.Timeout:  # sent, no answer: the grant may be used; a retry is the caller's call
             raise CrmError(f"{title}'s token endpoint did not answer in time ({_host(token_url)}); "
-                           f"run the command again") from None
+                           f"run the command again", transient=True) from None
         if response.status_code == 429 or response.status_code >= 500:
             last = f"{_host(token_url)} answered HTTP {response.status_code}"
             continue
         return _parse(response, title, token_url, words)
     raise CrmError(f"{title}'s token endpoint failed: {last}; check the address (--token-url) and the network, "
-                   f"then run the command again")
+                   f"then run the command again", transient=True)
 
 
 def _parse(response: requests.Response, title: str, token_url: str, shape: ErrorBody = PLAIN) -> Grant:

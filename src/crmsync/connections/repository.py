@@ -19,7 +19,7 @@ import duckdb
 from crmsync.errors import UserError
 from crmsync.project import Project
 from crmsync.secrets.vault import Vault
-from crmsync.store import open_store
+from crmsync.store import home_store, open_store, store_exists
 
 from .model import Connection
 
@@ -59,8 +59,8 @@ def _epoch(value: datetime | None) -> float | None:
 
 @contextmanager
 def _store(project: Project, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
-    path = project.store_path()
-    if not write and not path.exists():
+    path = home_store(project)
+    if not write and not store_exists(path):
         yield None
         return
     if not write:  # reading a connection never needs (or waits for) write access to the store

@@ -1,7 +1,9 @@
 """The token lifecycle: refresh ahead of expiry or after a 401, one refresh at a time, saved before use.
 
-Single-flight: a refresh holds a thread lock (threads of this process) and a file lock
-(``.crmsync/locks/connection-<name>.lock``, other processes). Having the locks, it re-reads the row:
+Single-flight: a refresh holds a thread lock (threads of this process) and the connection's refresh lock
+(other processes: ``.crmsync/locks/connection-<name>.lock``, or, when the project's connections live in a
+Postgres store, an advisory lock on that database, which workers on other machines see too; crmsync.locks).
+Having the locks, it re-reads the row:
 if another thread or process refreshed meanwhile, their pair is used and the CRM is not called.
 
 Crash safety: before calling the token endpoint the row is marked ``refresh_started_at``; the new
@@ -25,11 +27,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import filelock
-
+from crmsync import locks
 from crmsync.errors import CrmError
 from crmsync.project import Project
 from crmsync.secrets.vault import Vault, vault_for
+from crmsync.store import home_store
 
 from . import binding, repository
 from .grants import Grant, GrantRejected, request_tokens
@@ -58,8 +60,10 @@ class TokenManager:
 
     def __init__(self, project: Project, name: str, *, vault: Vault | None = None,
                  connector: ConnectorAuth | None = None, clock: Callable[[], float] = time.time,
-                 ahead_seconds: float = AHEAD_SECONDS) -> None:
+                 ahead_seconds: float = AHEAD_SECONDS, lock_dsn: str | None = None) -> None:
         self.project = project
+        # The refresh lock lives where the tokens do: an advisory lock when that is a Postgres store.
+        self.lock_dsn = lock_dsn if lock_dsn is not None else locks.store_dsn(project, home_store(project))
         self.name = name
         self.vault = vault or vault_for(project.state_dir)
         self._conn = repository.get(project, name, self.vault)
@@ -71,10 +75,6 @@ class TokenManager:
     @property
     def connection(self) -> Connection:
         return self._conn
-
-    @property
-    def lock_path(self) -> Path:
-        return self.project.locks_dir / f"connection-{self.name}.lock"
 
     def fix_command(self) -> str:
         return reconnect_command(self._conn.crm, self.name, self._conn.auth_type, _project_flag(self.project))
@@ -100,22 +100,23 @@ class TokenManager:
             raise CrmError(f"connection '{self.name}': {detail} (it was revoked, expired or mistyped). "
                            f"Fix: {self.fix_command()}")
         stale = stale if stale is not None else self._conn.credentials.get("access_token")
-        self.project.locks_dir.mkdir(parents=True, exist_ok=True)
-        with _thread_lock(str(self.lock_path)):
-            try:
-                with filelock.FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT):
-                    fresh = repository.get(self.project, self.name, self.vault)
-                    self._conn = fresh
-                    if fresh.status == NEEDS_REAUTH:
-                        raise self._needs_reauth(fresh.status_detail or "it needs re-authorisation")
-                    left = fresh.expires_in(self.clock())
-                    if fresh.credentials.get("access_token") != stale and (left is None or left >= self.ahead_seconds):
-                        log.info("connection %s: another process refreshed the token; using theirs", self.name)
-                        return fresh
-                    return self._refresh_locked(fresh)
-            except filelock.Timeout:
+        lock = locks.mutex(self.project, f"connection-{self.name}", self.lock_dsn)
+        with _thread_lock(lock.where):
+            if not lock.acquire(LOCK_TIMEOUT):
                 raise CrmError(f"connection '{self.name}': another crmsync process has held the token refresh "
-                               f"lock for {LOCK_TIMEOUT:.0f} s ({self.lock_path}); run again later") from None
+                               f"lock for {LOCK_TIMEOUT:.0f} s ({lock.where}); run again later", transient=True)
+            try:
+                fresh = repository.get(self.project, self.name, self.vault)
+                self._conn = fresh
+                if fresh.status == NEEDS_REAUTH:
+                    raise self._needs_reauth(fresh.status_detail or "it needs re-authorisation")
+                left = fresh.expires_in(self.clock())
+                if fresh.credentials.get("access_token") != stale and (left is None or left >= self.ahead_seconds):
+                    log.info("connection %s: another process refreshed the token; using theirs", self.name)
+                    return fresh
+                return self._refresh_locked(fresh)
+            finally:
+                lock.release()
 
     def _refresh_locked(self, conn: Connection) -> Connection:
         auth = self.connector.auth(OAUTH2)

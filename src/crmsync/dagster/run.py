@@ -1,11 +1,12 @@
 """One materialisation is one crmsync run: the library call the CLI makes, its ``sync.runs`` row as
 Dagster metadata, and its failure as a Dagster ``Failure`` that says what crmsync said.
 
-Which failures Dagster's retry policy may retry follows crmsync's exit codes (crmsync.errors): a CRM
-that kept failing (3) and a busy connection or store (4, nothing was done) are worth another attempt;
-a configuration error (2), a connection that needs a person to re-authorise it, and a bug (1) are not:
-they fail at once, with crmsync's message. Every crmsync run is safe to repeat (the outbox and the
-idempotency keys see to it), so a retry never duplicates a write.
+Which failures Dagster's retry policy may retry follows crmsync's ``transient`` flag (crmsync.errors, the
+``error.transient`` of ``--json``): a CRM that kept failing (429s, 5xx, timeouts past crmsync's own retries),
+an answer lost in flight, and a busy connection or store are worth another attempt; a CRM's refusal (a 4xx it
+will not change its mind about — also exit code 3), a configuration error (2), a connection that needs a
+person to re-authorise it, and a bug (1) are not: they fail at once, with crmsync's message. Every crmsync run
+is safe to repeat (the outbox and the idempotency keys see to it), so a retry never duplicates a write.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
-from crmsync.errors import BUSY, CRM, INTERNAL, CrmsyncError, interruption
+from crmsync.errors import INTERNAL, CrmsyncError, interruption, is_transient
 from crmsync.project import Project
 
 KINDS = ("sync", "pull", "push")  # RunConfig.kind: Dagster's launchpad offers and checks them
@@ -106,18 +107,10 @@ def row_from_result(result: Any, kind: str) -> dict[str, Any]:
                     "error": None})
 
 
-RETRIED = (CRM, BUSY)
-
-
 def retriable(exc: BaseException) -> bool:
-    """Whether another attempt may succeed: exit code 3 (the CRM kept failing or refused) or 4 (busy),
-    but not a connection that waits for a person (revoked token, rejected client)."""
-    from crmsync.connections.grants import GrantRejected
-    from crmsync.connections.tokens import NeedsReauthorisation
-
-    if isinstance(exc, (NeedsReauthorisation, GrantRejected)):
-        return False
-    return isinstance(exc, CrmsyncError) and exc.exit_code in RETRIED
+    """Whether another attempt may succeed: crmsync says the failure is transient (the CRM kept failing, an
+    answer was lost, the connection or store was busy), not a refusal, a setting to fix or a bug."""
+    return is_transient(exc)
 
 
 def failure_of(exc: Exception, row: dict[str, Any] | None) -> dg.Failure:
@@ -135,7 +128,7 @@ def failure_of(exc: Exception, row: dict[str, Any] | None) -> dg.Failure:
         code = INTERNAL
         path = write_crash("".join(traceback.format_exception(exc)))
         text = f"internal error: {type(exc).__name__}: {exc} (traceback written to {path})"
-    metadata: dict[str, Any] = {"exit_code": code, "error_code": _error_code(code)}
+    metadata: dict[str, Any] = {"exit_code": code, "error_code": _error_code(code), "transient": retriable(exc)}
     if row is not None:
         metadata["run_id"] = row["run_id"]
         metadata["run"] = dg.MetadataValue.json(row)

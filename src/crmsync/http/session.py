@@ -60,6 +60,8 @@ class OutcomeUnknown(CrmError):
     re-reading the record) before it sends the write again.
     """
 
+    transient = True  # the next run settles it and goes on
+
     def __init__(self, message: str, *, method: str, url: str, problem: str) -> None:
         super().__init__(message)
         self.method, self.url, self.problem = method, url, problem
@@ -192,7 +194,8 @@ class CrmSession(requests.Session):
             raise CrmError(self._explain(request, response.status_code, verdict.crm_message, verdict.hint))
         raise CrmError(f"{self.crm_title} still failing after {self.retry.max_attempts} attempts on "
                        f"{request.method} {safe_url(request.url or '')}: {last_problem}. "
-                       f"Check the CRM's status and run again: nothing was lost, the next run resumes.")
+                       f"Check the CRM's status and run again: nothing was lost, the next run resumes.",
+                       transient=True)
 
     def crm_message(self, response: requests.Response) -> str:
         """What the CRM said in ``response``, read where the connector's ``error_body`` says."""

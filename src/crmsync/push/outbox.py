@@ -81,12 +81,20 @@ def _select(where: str) -> str:
 
 
 def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[Op]) -> list[Op]:
-    """Store ``ops`` (a fresh plan of one entity); return the ops to send, reusing known keys.
+    """Store ``ops`` (a fresh plan of one entity); return the ops to send, reusing known keys. Call it in
+    a transaction (on Postgres it holds the entity's outbox until the commit).
 
     A key already ``sent`` or ``rejected`` is not sent again; open ops the plan no longer
     produces are ``superseded`` (the record changed again, or was pushed some other way).
     """
+    from crmsync.store import engine
+
     planned = list(ops)
+    if engine(con) == "postgres":
+        # Workers sharing the store enqueue one connection's entity one at a time (until the caller's
+        # transaction ends), so the second sees the first's rows and reuses them instead of adding its own
+        # copy of each op under new ids, which both would then send.
+        con.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"crmsync:outbox:{connection}:{entity}"])
     known: dict[str, Op] = {}
     keys = [o.idempotency_key for o in planned]
     if keys:
@@ -103,8 +111,9 @@ def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[O
                         "idempotency_key": op.idempotency_key, "status": op.status, "attempts": op.attempts})
             out.append(op)
         elif old.status in OPEN:
-            con.execute("UPDATE sync.outbox SET status = 'pending', run_id = ?, payload = ? WHERE op_id = ?",
-                        [run_id, _dumps(op.payload), old.op_id])
+            # still open: a worker sharing a Postgres store may have claimed it since it was read
+            con.execute("UPDATE sync.outbox SET status = 'pending', run_id = ?, payload = ? WHERE op_id = ? "
+                        "AND status IN ('pending', 'failed')", [run_id, _dumps(op.payload), old.op_id])
             old.payload, old.status = op.payload, "pending"
             out.append(old)
     insert_rows(con, "sync.outbox", _NEW_COLUMNS, new)  # one statement however many ops
@@ -133,6 +142,30 @@ def mark(con: Any, op_ids: list[str], status: str, error: str | None = None) -> 
     extra = ", attempts = attempts + 1, sent_at = now()" if status == "sending" else ""
     con.execute(f"UPDATE sync.outbox SET status = ?, last_error = coalesce(?, last_error){extra} "
                 "WHERE op_id IN (SELECT unnest(?))", [status, error, op_ids])
+
+
+def claim(con: Any, ops: list[Op]) -> list[Op]:
+    """Mark ``ops`` ``sending`` (committed) just before their HTTP call; return the ones this run holds now.
+
+    A DuckDB store has one writing process, so every op is claimed, as :func:`mark` does. A Postgres store
+    is shared by workers on several machines: an op is claimed only while it is still open and no other
+    worker's claim has its row locked (``FOR UPDATE SKIP LOCKED``), in one statement, so of two workers that
+    planned the same op exactly one sends it and the other goes on without waiting. The connection's run
+    lock already keeps two runs of a connection apart; this holds even when that lock was lost mid-run (its
+    session to the server dropped) and another worker started.
+    """
+    from crmsync.store import engine
+
+    if not ops:
+        return []
+    if engine(con) != "postgres":
+        mark(con, [o.op_id for o in ops], "sending")
+        return ops
+    got = {r[0] for r in con.execute(
+        "UPDATE sync.outbox SET status = 'sending', attempts = attempts + 1, sent_at = now() WHERE op_id IN "
+        "(SELECT op_id FROM sync.outbox WHERE op_id IN (SELECT unnest(?)) AND status IN ('pending', 'failed') "
+        "FOR UPDATE SKIP LOCKED) RETURNING op_id", [[o.op_id for o in ops]]).fetchall()}
+    return [o for o in ops if o.op_id in got]
 
 
 def mark_sent(con: Any, op: Op, remote_id: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,9 @@ class Plan:
     ops: list[Op] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)  # {canonical_id, remote_id, field, reason}
     held: list[dict[str, Any]] = field(default_factory=list)  # {canonical_id, fields}: manual conflicts wait
+    key: str = ""  # what the plan depends on besides the store (crmsync.push.quiet): fields, settings, columns
+    clean: bool = False  # nothing to do and nothing to report for any row: the store answers "nothing" as is
+    trusted: bool = False  # not computed: the store is as a plan with this key left it (crmsync.push.quiet)
 
     @property
     def creates(self) -> list[Op]:
@@ -76,19 +80,25 @@ def keyed(con: Any, ops: list[Op], base_hashes: dict[str, str | None]) -> list[O
 
 
 def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
-                write_mode: str = "upsert") -> Plan:
-    """``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook."""
+                write_mode: str = "upsert", trust: Callable[[str], bool] | None = None) -> Plan:
+    """``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook.
+    ``trust``: given the plan's :attr:`Plan.key`, whether the store is known to be exactly as a clean
+    plan with that key left it (crmsync.push.quiet); then nothing is read and the plan is empty."""
     from crmsync.mapping import Rejection
 
-    plan = Plan(entity)
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
-    held = held_fields(con, entity)
     checks = PushChecks(con, entity, mapper)
+    cols = columns(schema)
+    settings = [push_fields, checks.pull_only, write_mode]
+    plan = Plan(entity, key=json.dumps([Candidates.key(settings), cols], sort_keys=True))
+    if trust is not None and trust(plan.key):
+        plan.clean = plan.trusted = True
+        return plan
+    held = held_fields(con, entity)
     base_hashes: dict[str, str | None] = {}
     # Only rows that changed since a plan last found nothing to do for them (crmsync.push.candidates),
     # compared while they stream in; what has something to do is mapped once the stream is done.
-    found = Candidates.find(con, entity=entity, connection=connection, cols=columns(schema),
-                            settings=[push_fields, checks.pull_only, write_mode])
+    found = Candidates.find(con, entity=entity, connection=connection, cols=cols, settings=settings)
     todo: list[tuple[str, str, str | None, str | None, dict[str, Any], list[str]]] = []
     for row, link, bucket in found.rows():
         cid = row["id"]
@@ -139,6 +149,7 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
         base_hashes[cid] = base_hash
     keyed(con, plan.ops, base_hashes)
     plan.rejected += checks.pull_only_edits()
+    plan.clean = not (found.busy or plan.ops or plan.rejected or plan.held)
     return plan
 
 

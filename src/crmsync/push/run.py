@@ -52,7 +52,7 @@ from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
-from .outbox import Op, enqueue, in_flight, mark, mark_all_sent
+from .outbox import Op, claim, enqueue, in_flight, mark, mark_all_sent
 from .plan import Plan, assume_created, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
 
@@ -73,6 +73,7 @@ class PushResult:
     planned: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)  # dry run: all of it
     seconds: float = 0.0
     status: str = "ok"
+    sealed: list[str] = field(default_factory=list)  # entities planned by the store's seal, reading nothing
 
     def part(self) -> dict[str, Any]:
         """What ``sync.runs.parts`` keeps of a push."""
@@ -96,7 +97,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
                     mappings: dict[str, Any], canonical: dict[str, dict[str, Any]], entities: list[str],
                     session: Any, base_url: str, store: str, write_mode: str = "upsert", dry_run: bool = False,
                     con: Any = None, deletes: str = "soft", progress: Callable[[str], None] = lambda _: None,
-                    metadata: dict[str, Any] | None = None, ticket: Any = None) -> PushResult:
+                    metadata: dict[str, Any] | None = None, ticket: Any = None, quiet: Any = None) -> PushResult:
     """``mappings``: canonical entity → a loaded mapping spec (crmsync.mapping.MappingSpec).
     ``deletes``: the pipeline's setting; ``hard`` sends local deletions (crmsync.push.deletes).
     ``metadata``: what this run already fetched of the CRM's metadata (``crmsync sync``: its pull's),
@@ -107,6 +108,9 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
     ``ticket`` (crmsync.runs.RunTicket): the run this push is, or is the last part of (a sync
     records the run itself, with both parts).
+
+    ``quiet`` (crmsync.push.quiet.Quiet): a sync holding the store; plans it trusts read nothing, and
+    each plan tells it whether it found anything to do.
     """
     from crmsync.read.metadata import fetch_metadata
 
@@ -119,7 +123,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress, ticket=ticket)
+                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress, ticket=ticket, quiet=quiet)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -136,7 +140,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
           dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]], deletes: str,
-          progress: Callable[[str], None], ticket: Any = None) -> PushResult:
+          progress: Callable[[str], None], ticket: Any = None, quiet: Any = None) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
     from crmsync.mapping import Mapper, build_catalog, catalog_needs
     from crmsync.runs import RunTicket, new_run_id, outcome, write_run
@@ -150,8 +154,10 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
         settle_pending(con, canonical)
     else:
         con.execute("BEGIN")
-        settle_pending(con, canonical)  # resolutions made by SQL since the last run: before planning
+        settled = settle_pending(con, canonical)  # resolutions made by SQL since the last run: before planning
         con.execute("COMMIT")
+        if settled and quiet is not None:
+            quiet.trusted = False
     book = LinkBook.load(con, connection)
     for entity in ordered:
         spec = mappings[entity]
@@ -161,11 +167,18 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
             canonical.get(entity)))
         writer = writer_for(spec.source, connector, session, base_url)
         ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
-        if not dry_run:
-            ctx.recover()
+        if not dry_run and ctx.recover() and quiet is not None:
+            quiet.trusted, quiet.spoiled = False, True  # it settled a dead run's writes: no quiet run
+        trust = None if quiet is None else (
+            lambda key, entity=entity: quiet.trusts(connection, entity, f"{key}|{deletes}"))
         plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
-                           write_mode=write_mode)
-        plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
+                           write_mode=write_mode, trust=trust)
+        if plan.trusted:
+            result.sealed.append(entity)
+        else:
+            plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
+        if quiet is not None:
+            quiet.note(connection, entity, f"{plan.key}|{deletes}", plan.clean and not plan.ops)
         if dry_run:
             result.entities[entity] = {**_counts(), "created": len(plan.creates), "updated": len(plan.updates),
                                        "deleted": len(_deletes(plan)), "rejected": len(plan.rejected),
@@ -225,12 +238,14 @@ class _Entity:
         self._blanks: dict[str, None] | None = None
 
     # 1. what a dead run left behind, and answers lost in this one -------------------------------
-    def recover(self) -> None:
+    def recover(self) -> int:
+        """Settle what earlier runs left in flight; how many ops that was."""
         ops = in_flight(self.con, self.connection, self.entity)
         for kind in ("create", "update", "delete"):
             mine = [op for op in ops if op.kind == kind]
             if mine:  # what did not land is planned again below, under the same idempotency key
                 mark(self.con, [op.op_id for op in self.settle(kind, mine)], "pending")
+        return len(ops)
 
     def settle(self, kind: str, ops: list[Op]) -> list[Op]:
         """Ask the CRM what became of writes that may have reached it; record those that landed
@@ -319,7 +334,9 @@ class _Entity:
                 if previous and any(o.unknown for o in previous[1].result().outcomes):
                     self._finish(*previous)  # settled with nothing else on the wire
                     previous = None
-                self._sending(batch)
+                batch = claim(self.con, batch)  # on a shared (Postgres) outbox, ops another worker holds drop out
+                if not batch:
+                    continue
                 current = (kind, wire.submit(self._exchange, kind, batch))
                 if previous:
                     self._finish(*previous)
@@ -361,7 +378,7 @@ class _Entity:
                     f"{len(lost)} {self.entity} write(s) to {self.connection} may have reached the CRM but their "
                     f"answers were lost, and the CRM could not be asked what became of them ({exc}). Nothing was "
                     f"sent again: they wait in sync.outbox (status 'unknown') and the next run checks them "
-                    f"before it sends anything.") from exc
+                    f"before it sends anything.", transient=True) from exc
             if not resend:
                 return
             self._sending(resend)
@@ -370,7 +387,7 @@ class _Entity:
             raise CrmError(f"{len(lost)} {self.entity} write(s) to {self.connection} lost their answer "
                            f"{SETTLE_ROUNDS + 1} times in a row; each time the CRM showed they had not landed. They "
                            f"wait in sync.outbox (status 'unknown'); check the CRM's status and run again: the next "
-                           f"run checks them before it sends anything.")
+                           f"run checks them before it sends anything.", transient=True)
 
     def _take(self, kind: str, answer: _Answer) -> list[Op]:
         """Record one batch's answer; return the ops whose outcome is unknown (marked so, committed)."""

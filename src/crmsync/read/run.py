@@ -74,20 +74,23 @@ def _read_rounds(project: Project, reads: Any, *, connection: str, connector: di
         # seven pages' worth of the CRM's time.
         reads.start({} if full_refresh else held_resources(project.dlt_dir, connection, connector["name"]))
         dlt = dlt_setup.configure(project)
-        from .duckdb_dest import store_destination
+        from .destination import store_destination
         from .probe import dlt_has_pending
+
+        destination, file_format = store_destination(project.store_path(store))
 
         pipeline = dlt.pipeline(
             pipeline_name=pipeline_name(connection),
             pipelines_dir=str(project.dlt_dir),
-            destination=store_destination(str(project.store_path(store))),
+            destination=destination,
             dataset_name=dataset_name(connection),
         )
         if dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
             pipeline = _finish_pending(pipeline, result, on_round, full_refresh=full_refresh, progress=progress)
         while not reads.done:
             refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
-            _round(pipeline, reads.next_source(dlt), {"refresh": refresh}, result, on_round)
+            _round(pipeline, reads.next_source(dlt), {"refresh": refresh, "loader_file_format": file_format}, result,
+                   on_round)
     finally:
         reads.close()
 
@@ -119,7 +122,7 @@ def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadR
 def _round(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,
            on_round: Callable[[ReadResult], None] | None) -> None:
     try:
-        info = pipeline.run(source, loader_file_format="jsonl", **options) if source is not None else pipeline.run()
+        info = pipeline.run(source, **options) if source is not None else pipeline.run()
     except Exception as exc:
         ours = _our_error(exc)
         if ours is None:
@@ -159,12 +162,12 @@ def _step_seconds(trace: Any) -> dict[str, float]:
 def _nothing_new(project: Project, *, connection: str, connector: dict[str, Any], entities: list[str], session: Any,
                  base_url: str, store: str) -> bool:
     """The CRM has nothing newer than the raw tables and dlt has nothing half-done: dlt need not start."""
-    from crmsync.store import open_store
+    from crmsync.store import open_store, store_exists
 
     from .probe import dlt_has_pending, nothing_new
 
     path = project.store_path(store)
-    if not path.exists() or dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
+    if not store_exists(path) or dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
         return False
     with open_store(path) as con:
         return nothing_new(con, dataset=dataset_name(connection), connector=connector, entities=entities,

@@ -3,8 +3,8 @@
 Two nets. (1) A registry of the exact secret values this process has seen (every value the vault
 opens or a CRM hands us is registered before anything could print it); :func:`mask` replaces each
 with ``***``. (2) Patterns for secrets we have not seen: ``Bearer <x>``, ``access_token=…``,
-``auth=…`` and friends in URLs and JSON, and what connectors declare when they are loaded
-(:func:`register_param`: the query parameter a credential travels in; :func:`register_shape`: the
+``auth=…`` and friends in URLs and JSON, a database URL's password, and what connectors declare when they
+are loaded (:func:`register_param`: the query parameter a credential travels in; :func:`register_shape`: the
 secret parts of a URL shape, such as the code segment of an inbound webhook URL).
 """
 
@@ -30,6 +30,8 @@ _PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1" + MASK),
     (re.compile(r"(?i)(\"(?:access_token|refresh_token|client_secret|token|code|webhook_url)\"\s*:\s*\")[^\"]+"),
      r"\1" + MASK),
+    # the password of a database URL (a Postgres store's DSN): postgresql://user:<password>@host
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s\"']+:)[^@\s\"']+@"), r"\1" + MASK + "@"),
 ]
 
 

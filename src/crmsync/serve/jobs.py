@@ -92,7 +92,9 @@ class Runner:
     # -- asking -----------------------------------------------------------------------------------
     def submit(self, pipeline: Any, *, kind: str = "sync", dry_run: bool = False, trigger: str = "api",
                entities: list[str] | None = None, full_refresh: bool = False) -> Job:
-        store = pipeline.staging.options.get("path", "crmsync.duckdb") if pipeline.staging else "crmsync.duckdb"
+        from crmsync.store import store_name
+
+        store = store_name(pipeline)
         job = Job(f"job-{uuid.uuid4().hex[:12]}", pipeline.name, pipeline.connection, kind, dry_run, trigger, store)
         skip = None
         with self._lock:

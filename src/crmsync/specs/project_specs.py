@@ -243,8 +243,14 @@ def _stored_connection_crms(project: Project) -> dict[str, str]:
     (offline: no CRM is called). A store another process holds is skipped: each run checks it again."""
     import duckdb
 
-    path = project.store_path()
-    if not path.is_file():
+    from crmsync.errors import UserError
+    from crmsync.store import home_store, postgres_env
+
+    try:
+        path = home_store(project)
+    except UserError:  # pipelines on two Postgres stores: the run says so; validate checks the rest
+        return {}
+    if postgres_env(path) is not None or not path.is_file():  # validate stays offline: no database call
         return {}
     try:
         with duckdb.connect(str(path), read_only=True) as con:

@@ -93,7 +93,9 @@ def _explain(error: ValidationError, data: Any, file: str) -> Iterator[Problem]:
         return
     if v == "pattern":
         hint = _first_sentence(error.schema.get("description", ""))
-        yield Problem(file, line, where, f"{error.instance!r} does not have the expected form"
+        from crmsync.secrets.masking import mask  # a DSN typed where its variable's name belongs
+
+        yield Problem(file, line, where, f"{mask(repr(error.instance))} does not have the expected form"
                       + (f": {hint}" if hint else f" (pattern {error.validator_value})"))
         return
     yield Problem(file, line, where, error.message)

@@ -1,11 +1,13 @@
 """`crmsync connect` and `crmsync connections` as real subprocesses against the fake CRMs."""
 
 import json
+import os
 
 import pytest
 
 from crmsync.connections import repository
 from tests.integration.connections.helpers import SECRET, cli_env, cli_oauth_connect, crmsync
+from tests.store_plugin import both_stores
 
 
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
@@ -43,22 +45,32 @@ def test_auth_url_then_code_for_headless_machines(project, fake_amocrm):
     assert "connected hl" in r.stdout
 
 
-def test_long_lived_token_and_webhook_url(project, fake_crm):
+@both_stores
+def test_long_lived_token_and_webhook_url(project, fake_crm, store):
+    """On a Postgres store (a pipeline of the project uses one) the vault's rows live there."""
+    env = {}
+    if store.engine == "postgres":
+        (project.root / "pipelines").mkdir()
+        (project.root / "pipelines" / "amo.yaml").write_text(store.staging_yaml())
+        env = {"CRMSYNC_PG_DSN": os.environ["CRMSYNC_PG_DSN"]}
     amo, b24 = fake_crm("amocrm", rate_limit=False), fake_crm("bitrix24", rate_limit=False)
     r = crmsync(project, "connect", "amocrm", "--name", "amo", "--base-url", amo.url,
-                env=cli_env(CRMSYNC_LONG_LIVED_TOKEN="demo-token"))
+                env=cli_env(CRMSYNC_LONG_LIVED_TOKEN="demo-token", **env))
     assert r.returncode == 0, r.stderr
     assert "subdomain demo" in r.stdout
-    r = crmsync(project, "connect", "bitrix24", "--name", "b24", "--webhook-url", b24.url + "/rest/1/demo/")
+    r = crmsync(project, "connect", "bitrix24", "--name", "b24", "--webhook-url", b24.url + "/rest/1/demo/",
+                env=cli_env(**env))
     assert r.returncode == 0, r.stderr
     assert "/rest/1/***/" in r.stdout and "/rest/1/demo/" not in r.stdout
-    r = crmsync(project, "connections", "test", "b24")
+    r = crmsync(project, "connections", "test", "b24", env=cli_env(**env))
     assert r.returncode == 0 and "b24: ok" in r.stdout
-    r = crmsync(project, "connections", "delete", "amo")  # no terminal to ask on: refused, nothing deleted
+    r = crmsync(project, "connections", "delete", "amo", env=cli_env(**env))  # no terminal to ask on: refused
     assert r.returncode == 2 and "needs confirmation: add --yes" in r.stderr
-    r = crmsync(project, "connections", "delete", "amo", "--yes")
+    r = crmsync(project, "connections", "delete", "amo", "--yes", env=cli_env(**env))
     assert r.returncode == 0
     assert [c.name for c in repository.list_all(project)] == ["b24"]
+    assert store.rows(project, "SELECT name FROM sync.connections") == [("b24",)]
+    assert (project.root / "crmsync.duckdb").exists() is (store.engine == "duckdb")
 
 
 @pytest.mark.parametrize("case, code, message", [

@@ -146,11 +146,14 @@ def test_a_missing_connection_fails_in_crmsyncs_words_without_retries(project):
 
 def test_a_crm_refusal_is_the_failure_with_the_crms_message(project, amo):
     requests.post(amo.url + "/_fake/faults", json={"spec": "403:1.0@/api/v4/account"}, timeout=10).raise_for_status()
-    result, events = materialise(project)
+    result, events = materialise(project, retry_policy=NO_DELAY)
     assert not result.success
     failure = failure_of(events)
     assert "answered 403" in failure.error.message and "AmoCRM blocked this IP" in failure.error.message
     assert failure.user_failure_data.metadata["exit_code"].value == 3
+    # exit 3 like a CRM that kept failing, but a refusal: the CRM will not change its mind, so no retry
+    assert failure.user_failure_data.metadata["transient"].value is False
+    assert retries_in(events) == 0
     (row,) = runs_of(project)  # the failed run is in sync.runs too, and its row is on the failure
     assert row["status"] == "failed" and "answered 403" in row["error"]
     assert failure.user_failure_data.metadata["run_id"].value == row["run_id"]

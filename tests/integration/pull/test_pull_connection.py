@@ -12,6 +12,7 @@ from crmsync.project import Project, builtin_project_dir
 from crmsync.pull import pull_connection
 from tests.integration.fake_sessions import fake_session
 from tests.integration.fake_sessions import store_rows as query
+from tests.store_plugin import both_stores
 
 ENTITIES = ["contact", "deal", "task"]
 NATIVE_CONTACT = {"amocrm": "contacts", "bitrix24": "contact"}
@@ -24,23 +25,27 @@ def project(tmp_path):
     return Project(tmp_path)
 
 
-def puller(project, crm, server):
+def puller(project, crm, server, store="crmsync.duckdb"):
     connector, session, base = fake_session(project, crm, server)
     mappings = {e: load_mapping(project.mappings_dir / crm / f"{e}.yaml") for e in ENTITIES}
 
     def pull(**kw):
         return pull_connection(project, pipeline=crm, connection=crm, crm=crm, connector=connector,
                                mappings=mappings, canonical=load_canonical(project.root), entities=ENTITIES,
-                               session=session, base_url=base, store="crmsync.duckdb", **kw)
+                               session=session, base_url=base, store=store, **kw)
     return pull
 
 
 
-
+@both_stores
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
-def test_first_pull_then_only_changes(project, fake_crm, crm):
+def test_first_pull_then_only_changes(project, fake_crm, crm, store):
     server = fake_crm(crm, contacts=400, deals=120, tasks=90, rate_limit=False)
-    pull = puller(project, crm, server)
+    pull = puller(project, crm, server, store.name)
+
+    def query(project, sql, params=()):
+        return store.rows(project, sql, params)
+
     first = pull()
     assert {e: (c["read"], c["new_rows"], c["rejected"]) for e, c in first.entities.items()} == {
         "contact": (400, 400, 0), "deal": (120, 120, 0), "task": (90, 90, 0)}
@@ -80,10 +85,15 @@ def test_deals_link_to_canonical_contacts(project, fake_crm, crm):
     assert linked[0][0] > 20
 
 
+@both_stores
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
-def test_deletions_show_up_as_deleted_at(project, fake_crm, crm):
+def test_deletions_show_up_as_deleted_at(project, fake_crm, crm, store):
     server = fake_crm(crm, contacts=60, deals=10, tasks=10, rate_limit=False)
-    pull = puller(project, crm, server)
+    pull = puller(project, crm, server, store.name)
+
+    def query(project, sql, params=()):
+        return store.rows(project, sql, params)
+
     pull()
     victims = [str(r[0]) for r in query(project, "SELECT remote_id FROM sync.links WHERE entity = 'contact' "
                                                  "AND base IS NOT NULL ORDER BY remote_id LIMIT 2")]

@@ -10,6 +10,7 @@ from crmsync.project import Project, builtin_project_dir
 from crmsync.pull import pull_connection
 from crmsync.push import push_connection
 from tests.integration.push.test_push import Sync, first_name
+from tests.store_plugin import both_stores
 
 
 @pytest.fixture
@@ -58,9 +59,9 @@ class Deletes(Sync):
                         "AND canonical_id = ?", [self.crm, cid])[0][0]
 
 
-def synced_with(project, fake_crm, crm, mode, **sizes):
+def synced_with(project, fake_crm, crm, mode, store="crmsync.duckdb", **sizes):
     server = fake_crm(crm, **({"contacts": 30, "deals": 10, "tasks": 10} | sizes), rate_limit=False)
-    sync = Deletes(project, crm, server)
+    sync = Deletes(project, crm, server, store=store)
     sync.mode = mode
     sync.pull()
     return sync
@@ -118,8 +119,9 @@ def test_a_local_deletion_stays_local_unless_hard(project, fake_crm, crm, mode):
     assert sync.writes == writes and sync.contact_exists(rid)
 
 
-def test_hard_sends_local_deletions_to_bitrix24_in_batches_once(project, fake_crm):
-    sync = synced_with(project, fake_crm, "bitrix24", "hard", contacts=80, deals=10, tasks=10)
+@both_stores
+def test_hard_sends_local_deletions_to_bitrix24_in_batches_once(project, fake_crm, store):
+    sync = synced_with(project, fake_crm, "bitrix24", "hard", store.name, contacts=80, deals=10, tasks=10)
     doomed = [r[0] for r in sync.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 60")]
     (deal,) = sync.sql("SELECT id FROM canonical.deals ORDER BY id LIMIT 1")[0]
     (task,) = sync.sql("SELECT id FROM canonical.tasks ORDER BY id LIMIT 1")[0]
@@ -172,9 +174,10 @@ def test_hard_delete_of_a_record_already_gone_counts_once_and_stops(project, fak
 
 
 # -- no resurrection ---------------------------------------------------------------------------------
+@both_stores
 @pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
-def test_a_crm_deletion_beats_a_local_edit_and_the_edit_is_kept_in_sight(project, fake_crm, crm):
-    sync = synced_with(project, fake_crm, crm, "soft")
+def test_a_crm_deletion_beats_a_local_edit_and_the_edit_is_kept_in_sight(project, fake_crm, crm, store):
+    sync = synced_with(project, fake_crm, crm, "soft", store.name)
     before = sync.count_contacts()
     cid, rid = sync.some_contact()
     sync.sql("UPDATE canonical.contacts SET last_name = 'Локально' WHERE id = ?", [cid])

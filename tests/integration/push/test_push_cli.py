@@ -5,16 +5,25 @@ import json
 import duckdb
 import pytest
 
+from crmsync.project import Project
+from crmsync.store import open_store
 from tests.integration.test_pull_cli import run, run_here
+from tests.store_plugin import both_stores, project_store, use_store
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, store):
     run_here(tmp_path, "init", str(tmp_path / "p"))
+    use_store(tmp_path / "p", store)
     return tmp_path / "p"
 
 
 def sql(project, statement, params=()):
+    """A statement on the project's store (DuckDB SQL, as crmsync's own; translated on a Postgres store)."""
+    store = project_store(project)
+    if store.engine == "postgres":
+        with open_store(Project(project).store_path(store.name)) as pg:
+            return pg.execute(statement, list(params)).fetchall()
     con = duckdb.connect(str(project / "crmsync.duckdb"))
     try:
         return con.execute(statement, list(params)).fetchall()
@@ -22,6 +31,7 @@ def sql(project, statement, params=()):
         con.close()
 
 
+@both_stores
 def test_dry_run_then_push(project, fake_crm):
     server = fake_crm("bitrix24", contacts=20, deals=5, tasks=5, rate_limit=False)
     run_here(project, "connect", "bitrix24", "--name", "bitrix24", "--webhook-url", server.url + "/rest/1/demo/")

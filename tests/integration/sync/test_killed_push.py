@@ -20,7 +20,8 @@ def first_names(server, crm):
     return [r.get(key) for r in server.app.table("contacts").rows.values()]
 
 
-@pytest.mark.parametrize("crm", ["amocrm", "bitrix24"])
+@pytest.mark.parametrize(("crm", "store"), [("amocrm", "duckdb"), ("bitrix24", "duckdb"), ("amocrm", "postgres")],
+                         indirect=["store"])
 def test_a_push_killed_mid_batch_resumes_without_duplicates_or_lost_updates(project, fake_crm, crm):  # noqa: F811
     server = fake_crm(crm, contacts=20, deals=4, tasks=4, rate_limit=False)
     if crm == "amocrm":

@@ -13,13 +13,15 @@ import yaml
 
 from tests.integration.push.test_push_cli import sql
 from tests.integration.test_pull_cli import run, run_here
+from tests.store_plugin import both_stores, use_store
 
 AMO = {"Authorization": "Bearer demo-token"}
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, store):
     run_here(tmp_path, "init", str(tmp_path / "p"))
+    use_store(tmp_path / "p", store)
     return tmp_path / "p"
 
 
@@ -134,6 +136,7 @@ def test_a_field_changed_on_both_sides_follows_the_policy(project, amo, policy, 
     assert again["entities"]["contact"]["applied"] == 0 and again["entities"]["contact"]["conflicts"] == 0
 
 
+@both_stores
 def test_different_fields_changed_on_each_side_merge_both_ways(project, amo):
     set_policy(project, "amocrm", "crm_wins")
     sync(project, "amocrm")
@@ -153,6 +156,7 @@ def test_different_fields_changed_on_each_side_merge_both_ways(project, amo):
     assert sent(sync(project, "amocrm")) == 0
 
 
+@both_stores
 def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project, amo):
     set_policy(project, "amocrm", "crm_wins", {"contact.position": "manual"})
     sync(project, "amocrm")
@@ -187,6 +191,7 @@ def test_a_manual_conflict_waits_is_held_back_and_is_resolved_by_the_cli(project
     assert sql(project, "SELECT status, resolution, resolved_by FROM sync.conflicts") == [("resolved", "local", "cli")]
 
 
+@both_stores
 def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
     set_policy(project, "amocrm", "manual")
     sync(project, "amocrm")
@@ -208,6 +213,7 @@ def test_a_manual_conflict_resolved_by_sql_and_a_typed_value(project, amo):
     assert amo.position(remote_id) == "Chosen" and canonical_position(project, cid) == "Chosen"
 
 
+@both_stores
 def test_sync_dry_run_shows_the_plan_and_changes_nothing(project, amo):
     set_policy(project, "amocrm", "local_wins")
     sync(project, "amocrm")

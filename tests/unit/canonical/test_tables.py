@@ -9,17 +9,25 @@ import pytest
 from crmsync.canonical.tables import columns, decimal_type, duck_type, ensure
 from crmsync.canonical.values import plain, same
 from crmsync.mapping import load_canonical
-from crmsync.project import builtin_project_dir
+from crmsync.project import Project, builtin_project_dir
+from crmsync.store import open_store
+from tests.store_plugin import both_stores
 
 CANONICAL = load_canonical(builtin_project_dir())
 
 
 @pytest.fixture
-def con(tmp_path):
-    con = duckdb.connect(str(tmp_path / "store.duckdb"))
-    ensure(con, CANONICAL)
-    yield con
-    con.close()
+def con(tmp_path, store):
+    """The tables on a real store: a DuckDB file, or (tests marked both_stores) a Postgres database too."""
+    if store.engine == "duckdb":
+        con = duckdb.connect(str(tmp_path / "store.duckdb"))
+        ensure(con, CANONICAL)
+        yield con
+        con.close()
+        return
+    with open_store(Project(tmp_path).store_path(store.name)) as con:
+        ensure(con, CANONICAL)
+        yield con
 
 
 def test_types_come_from_the_schemas():
@@ -39,6 +47,7 @@ def test_a_decimal_needs_power_of_ten_bounds():
         decimal_type({"format": "decimal", "x-scale": 2, "maximum": 500})
 
 
+@both_stores
 def test_an_insert_of_just_the_fields_is_a_complete_new_record(con):
     con.execute("INSERT INTO canonical.contacts (first_name, emails) "
                 "VALUES ('Ann', '[{\"value\": \"ann@example.com\", \"type\": \"work\"}]')")
@@ -65,6 +74,7 @@ def test_a_bad_sql_edit_fails_where_it_is_typed(con, statement, column):
         (Decimal("10.50"), "open", "RUB")]
 
 
+@both_stores
 @pytest.mark.parametrize(("typed", "stored"), [
     ("100.00001", None),            # within the 6 places the column keeps: the CHECK sees it, refused
     ("100.125", None),
@@ -85,6 +95,7 @@ def test_where_sql_rounding_begins_for_amounts(con, typed, stored):
     assert con.execute("SELECT amount FROM canonical.deals").fetchone()[0] == stored
 
 
+@both_stores
 def test_a_row_with_constraints_updates_repeatedly_in_one_transaction(con):
     """DuckDB turns an UPDATE of a constrained row into delete + insert: the engine's upserts and a
     person's UPDATEs must still work twice on one row inside one transaction."""
@@ -108,6 +119,7 @@ def test_typed_values_compare_as_json_sees_them():
     assert plain(dt.date(2026, 1, 2)) == "2026-01-02"
 
 
+@both_stores
 def test_ensure_on_a_current_store_changes_nothing(con):
     con.execute("INSERT INTO canonical.tasks (title, completed) VALUES ('T', true)")
     before = con.execute("SELECT * FROM canonical.tasks").fetchall()

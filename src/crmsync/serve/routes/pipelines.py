@@ -47,7 +47,9 @@ def _describe(request: Request, status: dict[str, Any]) -> dict[str, Any]:
 
 
 def _store(p: Any) -> str:
-    return p.staging.options.get("path", "crmsync.duckdb") if p.staging else "crmsync.duckdb"
+    from crmsync.store import store_name
+
+    return store_name(p)
 
 
 @router.get("/pipelines", summary="Every pipeline: schedule, next run, last run, health (and `status --json`)",
