@@ -100,7 +100,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
             staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base)))
         else:
             if base or remote_id in matched:  # a local edit the CRM did not touch must survive
-                merged, clashes = merge_fields(old, base, canonical, cols)
+                merged, clashes = merge_fields(old, base, canonical, cols, first_match=not base)
                 row = {**{k: old.get(k) for k in cols}, **merged}
                 merges.append(Merge(cid, row, old, base, canonical, clashes))
             else:
