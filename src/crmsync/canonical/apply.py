@@ -211,9 +211,15 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     ``after_chunk``: called once each chunk of ``chunk_size`` records is written (the pull commits there);
     ``side``: what history calls the source of the values (default ``crm:<connection>``);
     ``mode``: ``batch`` (:mod:`.apply_batch`), or ``rows`` — the record-by-record apply the tests hold
-    the batch one to (internal: no command or setting reaches it)."""
+    the batch one to (internal: no command or setting reaches it). A Postgres store applies record by
+    record: the batch apply's set statements use DuckDB's ``from_json`` and array parameters, not yet
+    translated."""
+    from crmsync.store import engine
+
     from .apply_batch import apply_batch_chunk
 
+    if engine(con) != "duckdb":
+        mode = "rows"
     apply_chunk = {"batch": apply_batch_chunk, "rows": apply_rows_chunk}[mode]
     counts = EntityCounts()
     cols = columns(schema)
