@@ -151,6 +151,19 @@ def supersede(con: Any, rows: list[dict[str, Any]]) -> None:
                         [r["entity"], r["canonical_id"], r["field"]])
 
 
+def supersede_all(con: Any, rows: list[dict[str, Any]]) -> None:
+    """:func:`supersede` for a chunk's clashes in one statement."""
+    pending = [r for r in rows if r["status"] == "pending"]
+    if not pending:
+        return
+    con.execute("UPDATE sync.conflicts SET status = 'superseded', resolved_at = now(), resolved_by = 'engine', "
+                "reason = 'a newer clash on this field replaced it' FROM (SELECT unnest(?) AS entity, "
+                "unnest(?) AS canonical_id, unnest(?) AS field) p WHERE sync.conflicts.status = 'pending' "
+                "AND sync.conflicts.entity = p.entity AND sync.conflicts.canonical_id = p.canonical_id "
+                "AND sync.conflicts.field = p.field",
+                [[r["entity"] for r in pending], [r["canonical_id"] for r in pending], [r["field"] for r in pending]])
+
+
 def held_fields(con: Any, entity: str) -> dict[str, set[str]]:
     """canonical id → fields a push must not send while a manual conflict waits (for every CRM)."""
     out: dict[str, set[str]] = {}

@@ -34,6 +34,8 @@ def plain(value: Any) -> Any:
 
 def same(a: Any, b: Any) -> bool:
     if type(a) not in _AS_IS or type(b) not in _AS_IS:
+        if a == b:  # equal values are equal as JSON has them: no need to convert whole lists and objects
+            return True
         a, b = plain(a), plain(b)
     if isinstance(a, str) and isinstance(b, str) and a != b:
         try:  # the same instant written two ways ("…Z" / "…+00:00" / another offset)

@@ -1,0 +1,244 @@
+"""The apply step on a whole chunk at once: what the store can do as set statements, it does.
+
+A chunk of mapped records is read against the store in one query (each record's link base and
+canonical row, joined by SQL), decided in Python only where a row already exists and the CRM changed
+it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`), and written
+from one staged table: new canonical rows are cast from the staged JSON in SQL, links and the
+one-row history of a record new to its link are set statements on the stage, merged rows and
+per-field history go in one statement per table. A chunk asks no per-record question of the store:
+the edit times a ``newest_wins`` clash needs come from one history query for the chunk.
+
+:func:`crmsync.canonical.apply.apply_rows_chunk` is the same step record by record; it is kept as the
+oracle the tests compare this with (``tests/unit/canonical/test_batch_apply.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from crmsync.jsontext import dumps, loads
+
+from .apply import (
+    CHANGE_COLUMNS,
+    REJECTED_COLUMNS,
+    deleted_after_pull,
+    edit_time,
+    forget_unfinished_rejections,
+    insert_rows,
+    keep_clocks,
+    known_edit_times,
+    merge_fields,
+    pending_local_edits,
+    record_hash,
+    rows_from,
+    upsert_rows,
+)
+from .conflicts import CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede_all
+from .links import Link, LinkBook
+from .tables import CLOCK, CREATED, TABLE
+
+# The chunk's applied records (remote id, canonical id, base hash, the record's JSON; ``kind``: ``new`` —
+# no canonical row yet, inserted from the record — or ``row``, merged in Python; ``has_base``: else history
+# keeps one row of all its values). A temporary table: each connection has its own, gone with it.
+STAGE = "crmsync_apply_stage"
+
+
+def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
+                      chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
+                      counts: Any, rules: ConflictRules,
+                      claim: Callable[[str, dict[str, Any]], str | None] | None = None,
+                      identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
+    side = side or f"crm:{connection}"
+    matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
+    book.fetch(entity, [remote_id for remote_id, canonical, *_ in chunk if canonical is not None])
+    for remote_id, canonical, *_ in chunk:
+        if canonical is None or (entity, remote_id) in book.links:
+            continue
+        cid = claim(remote_id, canonical) if claim else None
+        if cid is None and identify is not None:
+            cid = identify(canonical)
+            if cid is not None:
+                matched.add(remote_id)
+                counts.matched += 1
+        if cid is not None:
+            book.put(entity, remote_id, Link(cid, None))
+    cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
+            if canonical is not None}
+    digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
+    wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
+              if d is not None and book.links[(entity, item[0])].base_hash != d]
+    # Only the rows of records that changed are read: an unchanged record needs none. (A record the chunk
+    # holds twice is read if either copy differs from the stored base, the only way the second can apply.)
+    need = set(wanted)
+    current, bases = _read_chunk(con, entity, connection, cols, {r: c for r, c in cids.items() if r in need}, [
+        r for r in wanted if book.links[(entity, r)].base_hash is not None])
+
+    staged: list[tuple[str, str, str, str, str, bool]] = []  # remote id, cid, digest, record text, kind, has base
+    upserts: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    merges: list[Merge] = []  # finished once the chunk's clashes are settled (:func:`_finish_merges`)
+    for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
+        counts.read += 1
+        if canonical is None:
+            counts.rejected += 1
+            rejected.append({"run_id": run_id, "entity": entity, "connection": connection, "remote_id": remote_id,
+                             "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
+                             "direction": "pull", "raw": dumps(raw)})
+            continue
+        link = book.links[(entity, remote_id)]
+        if link.base_hash == digest:
+            counts.unchanged += 1
+            continue
+        base = bases.get(remote_id) or {}
+        cid = cids[remote_id]
+        old: dict[str, Any] = current.get(cid, {})
+        if not old:
+            counts.created += 1
+            staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base)))
+        else:
+            if base or remote_id in matched:  # a local edit the CRM did not touch must survive
+                merged, clashes = merge_fields(old, base, canonical, cols, first_match=not base)
+                row = {**{k: old.get(k) for k in cols}, **merged}
+                merges.append(Merge(cid, row, old, base, canonical, clashes))
+            else:
+                row = {**{k: old.get(k) for k in cols}, **{k: canonical.get(k) for k in cols if k in canonical}}
+                keep_clocks(row, old, {CREATED: canonical.get(CREATED)})  # our own create, claimed: not edits
+                if old.get(CLOCK) is not None:
+                    row[CLOCK] = old[CLOCK]
+            row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
+            upserts.append(row)
+            staged.append((remote_id, cid, digest, dumps(canonical), "row", bool(base)))
+        if base:
+            crm_time = canonical.get(CLOCK)
+            for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):
+                changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": name,
+                                "old": dumps(base.get(name)), "new": dumps(canonical.get(name)),
+                                "side": side, "edited_at": crm_time})
+        book.put(entity, remote_id, Link(cid, digest))
+        bases[remote_id] = canonical  # the same record again later in this chunk merges against this
+        counts.applied += 1
+
+    conflicts = _finish_merges(con, entity, connection, run_id, rules, cols, merges, changes)
+    table = f"canonical.{TABLE[entity]}"
+    if staged:
+        _stage(con, staged)
+        names = ", ".join(f'"{n}"' for n in cols)
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n != "id")  # as upsert_rows: one statement
+        con.execute(f"INSERT INTO {table} ({names}) {_new_rows(cols)} ON CONFLICT (id) DO UPDATE SET {updates}")
+    upsert_rows(con, table, cols, upserts, key=["id"])
+    if staged:
+        con.execute(
+            "INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, remote_updated_at, "
+            "remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, CAST(s.record AS JSON), s.digest, "
+            "CAST(json_extract_string(s.record, '$.updated_at') AS TIMESTAMPTZ), NULL FROM " + STAGE + " s "
+            "ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = excluded.canonical_id, "
+            "base = excluded.base, base_hash = excluded.base_hash, remote_updated_at = excluded.remote_updated_at, "
+            "remote_deleted_at = excluded.remote_deleted_at", [entity, connection])
+        con.execute(
+            "INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at) "
+            f"SELECT ?, ?, s.canonical_id, '*', NULL, CAST(s.record AS JSON), ?, "
+            f"CAST(json_extract_string(s.record, '$.{CLOCK}') AS TIMESTAMPTZ) FROM {STAGE} s WHERE NOT s.has_base",
+            [run_id, entity, side])
+        for remote_id, *_ in staged:  # stored with their rows: no longer only minted
+            book.minted.pop((entity, remote_id), None)
+    insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
+    forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
+    insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
+    supersede_all(con, conflicts)
+    insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
+    counts.conflicts += len(conflicts)
+
+
+def _read_chunk(con: Any, entity: str, connection: str, cols: dict[str, str], cids: dict[str, str],
+                based: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The canonical rows of the chunk's records and the bases of ``based`` (remote ids), in one query."""
+    if not cids:
+        return {}, {}
+    names = list(cols)
+    picked = ", ".join(f'c."{n}"' for n in names)
+    wanted = set(based)
+    rows = con.execute(
+        f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} "
+        "FROM (SELECT unnest(?) AS remote_id, unnest(?) AS canonical_id, unnest(?) AS based) k "
+        f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
+        "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
+        "AND l.base IS NOT NULL",
+        [list(cids), list(cids.values()), [r in wanted for r in cids], entity, connection]).fetchall()
+    bases = {r[0]: loads(r[1]) for r in rows if r[1] is not None}
+    return rows_from(names, cols, [r[3:] for r in rows if r[2]]), bases
+
+
+def _stage(con: Any, staged: list[tuple[str, str, str, str, str, bool]]) -> None:
+    """The chunk's applied records as a table the set statements read (lists bound as arrays: no file)."""
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, digest VARCHAR, "
+                "record VARCHAR, kind VARCHAR, has_base BOOLEAN)")
+    con.execute(f"DELETE FROM {STAGE}")
+    con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)",
+                [list(c) for c in zip(*staged, strict=True)])
+
+
+def _new_rows(cols: dict[str, str]) -> str:
+    """SQL: the new canonical rows of the stage, each field cast from its record's JSON (parsed once) to
+    its column's type, as the staged writes do (a field the record does not have is null, and so is
+    ``deleted_at``)."""
+    fields = [n for n in cols if n not in ("id", "version", "deleted_at")]
+    shape = "{" + ", ".join(f'"{n}": "{"JSON" if cols[n] == "JSON" else "VARCHAR"}"' for n in fields) + "}"
+    out = []
+    for name, kind in cols.items():
+        if name == "id":
+            out.append("canonical_id")
+        elif name == "version":
+            out.append("1")
+        elif name == "deleted_at":
+            out.append("CAST(NULL AS TIMESTAMPTZ)")
+        elif kind == "JSON":
+            out.append(f'r."{name}"')
+        else:
+            out.append(f'CAST(r."{name}" AS {kind})')
+    return (f"SELECT {', '.join(out)} FROM (SELECT canonical_id, from_json(record, '{shape}') AS r FROM {STAGE} "
+            "WHERE kind = 'new')")
+
+
+@dataclass
+class Merge:
+    """A row the CRM's record was merged into, waiting for its clashes to be settled."""
+
+    cid: str
+    row: dict[str, Any]
+    old: dict[str, Any]
+    base: dict[str, Any]
+    crm: dict[str, Any]
+    clashes: list[tuple[str, Any, Any, Any]]
+
+
+def _finish_merges(con: Any, entity: str, connection: str, run_id: str, rules: ConflictRules, cols: dict[str, str],
+                   merges: list[Merge], changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Settle the chunk's clashes by the pipeline's policy (the edit times ``newest_wins`` asks for come
+    from one history query for every clashing row), then record the local edits the CRM's clock moves
+    past and merge the clocks, as the record-by-record apply does for each row in turn. The conflicts."""
+    known: dict[tuple[str, str], Any] = {}
+    if any(rules.policy(c[0]) == "newest_wins" for m in merges if m.base for c in m.clashes):
+        values: dict[str, dict[str, Any]] = {}
+        fields: dict[str, set[str]] = {}
+        for m in merges:
+            if m.base and m.clashes:  # a matched row has no history with this CRM: its own time is all there is
+                values[m.cid] = m.old
+                fields.setdefault(m.cid, set()).update(c[0].split(".")[0] for c in m.clashes)
+        known = known_edit_times(con, entity, values, fields)
+    out: list[dict[str, Any]] = []
+    for m in merges:
+        row_time = edit_time(m.old, m.base)
+        if m.clashes:
+            local_time: Any = row_time
+            if m.base:
+                def local_time(name: str, cid: str = m.cid, row_time: Any = row_time) -> Any:
+                    return known.get((cid, name.split(".")[0]), row_time)
+            out.extend(settle_clashes(m.row, m.clashes, rules, local_time=local_time, crm_time=m.crm.get(CLOCK),
+                                      run_id=run_id, canonical_id=m.cid, connection=connection))
+        if m.base:
+            changes.extend(pending_local_edits(run_id, entity, m.cid, m.old, m.base, m.crm, m.row, row_time, cols))
+        keep_clocks(m.row, m.old, m.crm)
+    return out
