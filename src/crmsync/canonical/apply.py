@@ -237,12 +237,12 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     return counts
 
 
-def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
-                     chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
-                     counts: EntityCounts, rules: ConflictRules,
-                     claim: Callable[[str, dict[str, Any]], str | None] | None = None,
-                     identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
-    """One chunk, record by record: the oracle of :func:`crmsync.canonical.apply_batch.apply_batch_chunk`."""
+def link_chunk(entity: str, book: LinkBook, chunk: list[tuple[str, dict[str, Any] | None, Any, Any]],
+               counts: EntityCounts, claim: Callable[[str, dict[str, Any]], str | None] | None,
+               identify: Callable[[dict[str, Any]], str | None] | None) -> tuple[set[str], dict[str, str]]:
+    """Each mapped record of the chunk linked to its canonical id: its link, a lost create of ours it is
+    (``claim``), the person another CRM brought (``identify``: returned in the set, merged rather than
+    overwritten), or a new id. Returns those matched and the canonical id of every mapped record."""
     matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
     book.fetch(entity, [remote_id for remote_id, canonical, *_ in chunk if canonical is not None])
     for remote_id, canonical, *_ in chunk:
@@ -258,6 +258,16 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
             book.put(entity, remote_id, Link(cid, None))
     cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
+    return matched, cids
+
+
+def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
+                     chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
+                     counts: EntityCounts, rules: ConflictRules,
+                     claim: Callable[[str, dict[str, Any]], str | None] | None = None,
+                     identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
+    """One chunk, record by record: the oracle of :func:`crmsync.canonical.apply_batch.apply_batch_chunk`."""
+    matched, cids = link_chunk(entity, book, chunk, counts, claim, identify)
     current = current_rows(con, entity, cols, list(cids.values()))
     upserts: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []

@@ -29,6 +29,7 @@ from .apply import (
     insert_rows,
     keep_clocks,
     known_edit_times,
+    link_chunk,
     merge_fields,
     pending_local_edits,
     record_hash,
@@ -51,21 +52,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                       claim: Callable[[str, dict[str, Any]], str | None] | None = None,
                       identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
     side = side or f"crm:{connection}"
-    matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
-    book.fetch(entity, [remote_id for remote_id, canonical, *_ in chunk if canonical is not None])
-    for remote_id, canonical, *_ in chunk:
-        if canonical is None or (entity, remote_id) in book.links:
-            continue
-        cid = claim(remote_id, canonical) if claim else None
-        if cid is None and identify is not None:
-            cid = identify(canonical)
-            if cid is not None:
-                matched.add(remote_id)
-                counts.matched += 1
-        if cid is not None:
-            book.put(entity, remote_id, Link(cid, None))
-    cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
-            if canonical is not None}
+    matched, cids = link_chunk(entity, book, chunk, counts, claim, identify)
     digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
               if d is not None and book.links[(entity, item[0])].base_hash != d]
