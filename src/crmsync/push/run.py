@@ -488,15 +488,16 @@ class _Entity:
         blanks = self._blanks
         links, changes, agreed, sent = [], [], [], []
         old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
+        # The batch's records mapped as a pull maps them, field by field across the batch (the same
+        # result as one record at a time, for a fraction of the CPU: phones, dates and options repeat).
+        readable = list(dict.fromkeys(str(o.remote_id) for o in done if str(o.remote_id) in written))
+        pulled = dict(zip(readable, self.mapper.pull_batch([{**blanks, **written[r]} for r in readable]),
+                          strict=True))
         for o in done:
             op, remote_id = o.op, str(o.remote_id)
             old_base = old_bases.get(remote_id) or {}
-            base: dict[str, Any] | None = None
-            if remote_id in written:
-                try:
-                    base = self.mapper.pull({**blanks, **written[remote_id]})
-                except Rejection:
-                    base = None
+            mapped = pulled.get(remote_id)
+            base: dict[str, Any] | None = None if mapped is None or isinstance(mapped, Rejection) else mapped.canonical
             if base is None:  # not readable back: what we wrote is what we agreed
                 base = {**old_base, **op.values}
             digest = record_hash(base)
