@@ -176,8 +176,8 @@ def _mapped(plan: Plan, size: Callable[[str], int]) -> Iterator[list[Op]]:
     todo, at = work.todo, 0
     while at < len(todo):
         kind = todo[at][1]
-        end = at
-        while end < len(todo) and end - at < max(1, size(kind)) and todo[end][1] == kind:
+        end, most = at, max(1, size(kind))
+        while end < len(todo) and end - at < most and todo[end][1] == kind:
             end += 1
         ops: list[Op] = []
         base_hashes: dict[str, str | None] = {}

@@ -63,6 +63,7 @@ from .writer import Outcome, Writer, chunks, writer_for
 ENTITY_ORDER = ("contact", "deal", "task")
 CRASH_HOOK = "CRMSYNC_TEST_CRASH_AFTER_SEND"  # tests only: die after a write's HTTP call, before recording it
 PREVIEW = 5
+MAP_ROWS = 1000  # rows a push maps and stores at a time once its first batch is out (at most 16 batches)
 SETTLE_ROUNDS = 3  # a batch whose answer is lost again and again stops the run (kept for the next) after this
 
 
@@ -338,8 +339,9 @@ class _Entity:
     def _batches(self, plan: Plan, deletes: list[Op]) -> Iterator[tuple[str, list[Op]]]:
         """The writer's batches in the order they are sent (creates, updates, deletes), each mapped and
         stored in the outbox (committed, with the rows set aside so far) only when the send loop asks
-        for it: the first write leaves as soon as its batch is mapped, and the next batch is mapped
-        while the one before it is on the wire. The batches are those a plan mapped whole would give."""
+        for it: the first write leaves as soon as its batch is mapped, and later rows are mapped, in
+        growing chunks, while the batches before them are on the wire. The batches are those a plan
+        mapped whole would give."""
         kept: list[str] = []
         aside = 0
 
@@ -356,8 +358,16 @@ class _Entity:
             self.con.execute("COMMIT")
             return out
 
+        chunks_taken = 0
+
+        def rows(kind: str) -> int:  # one batch first, then more a time: fewer store round trips
+            nonlocal chunks_taken
+            size = self.writer.batch_size(kind)
+            chunks_taken += 1
+            return min(size << min(chunks_taken - 1, 4), max(size, MAP_ROWS))
+
         ready: list[Op] = []
-        for ops in plan.mapped(self.writer.batch_size):
+        for ops in plan.mapped(rows):
             for op in store(ops):
                 if ready and ready[0].kind != op.kind:
                     yield ready[0].kind, ready
