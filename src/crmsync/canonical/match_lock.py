@@ -39,8 +39,8 @@ class MatchLog:
         """Take the entity's matching lock for the rest of the transaction. True when every row made since
         the matcher last read is in the log (read them with :meth:`since`); False when it must read all."""
         self.con.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", [f"crmsync:match:{self.entity}"])
-        self.con.execute(DDL)  # under the lock: two first workers do not race to create it
-        if self.seen is None:
+        if self.seen is None:  # the matcher's first chunk
+            self.con.execute(DDL)  # under the lock: two first workers do not race to create it
             self._prune()
         first, last = self.con.execute("SELECT min(generation), max(generation) FROM sync.match_log WHERE entity = ?",
                                        [self.entity]).fetchone()

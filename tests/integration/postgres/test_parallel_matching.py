@@ -132,3 +132,26 @@ def test_a_matcher_read_before_another_connection_committed_takes_in_the_rows_it
                              "ON c.id = l.canonical_id WHERE l.remote_id IN ('a1', 'b2') ORDER BY 1").fetchall()
         assert rows == [("a", "Anna Lee"), ("b", "Anna Lee")]
         assert con_a.execute("SELECT count(*) FROM canonical.contacts").fetchone()[0] == 2
+
+
+def test_a_matcher_whose_unread_log_entries_were_pruned_reads_the_whole_table_again(pg_dsn, monkeypatch):
+    """The log keeps a day: a matcher that last read before entries it has not seen were pruned cannot catch up
+    from the log, and reads every candidate row again instead of missing the person those entries named."""
+    from crmsync.canonical.identity import matcher
+
+    monkeypatch.setenv(DEFAULT_DSN_ENV, pg_dsn)
+    path = Project(ROOT).store_path(POSTGRES + DEFAULT_DSN_ENV)
+    anna = {"name": "Anna Lee", "emails": [{"value": "anna@example.org"}]}
+    ben = {"name": "Ben Ode", "emails": [{"value": "ben@example.org"}]}
+    with open_store(path) as con_a, open_store(path) as con_b:
+        ensure(con_a, load_canonical(ROOT))
+        b_matches = matcher(con_b, "contact", "b", None)
+        book_b, _ = _pull(con_b, "b", None, b_matches, [("b1", {"name": "Bob", "emails": [{"value": "bob@x.org"}]})])
+        _pull(con_a, "a", None, matcher(con_a, "contact", "a", None), [("a1", anna)])
+        _pull(con_a, "c", None, matcher(con_a, "contact", "c", None), [("c1", ben)])
+        con_a.execute("UPDATE sync.match_log SET logged_at = logged_at - INTERVAL 2 DAY")
+        # the next run to match prunes them, all but the newest (Ben: generation 3; Anna was 2)
+        _pull(con_a, "d", None, matcher(con_a, "contact", "d", None), [("d1", {"name": "Dan", "emails": ["d@x.org"]})])
+        assert con_a.execute("SELECT DISTINCT generation FROM sync.match_log ORDER BY 1").fetchall() == [(3,), (4,)]
+        _, later = _pull(con_b, "b", book_b, b_matches, [("b2", anna)])
+        assert later.matched == 1 and later.created == 0
