@@ -6,6 +6,7 @@ set aside in ``sync.rejected`` with the reason, the rest of the run applies, and
 same record the same way.
 """
 
+import json
 import shutil
 
 import pytest
@@ -76,3 +77,32 @@ def test_a_nul_postgres_cannot_hold_is_set_aside_and_the_run_goes_on(project, fa
     fixed = pull()
     assert fixed.entities["contact"]["rejected"] == 0 and fixed.entities["contact"]["applied"] == 2
     assert _contact_first_name(store, project, in_name) == "Иван"
+
+
+def test_a_crm_s_own_words_holding_a_nul_are_kept_on_postgres_with_the_nul_shown(tmp_path, pg_dsn, monkeypatch):
+    """A refusal's reason or an op's last error quotes the CRM, NUL and all: Postgres text cannot hold it, so
+    the store layer keeps it shown as \\u0000 instead of failing the run (DuckDB keeps the character)."""
+    from crmsync.canonical.apply import REJECTED_COLUMNS, insert_rows
+    from crmsync.canonical.tables import ensure
+    from crmsync.push.outbox import Op, enqueue, mark
+    from crmsync.store import POSTGRES, open_store
+    from crmsync.store_postgres import DEFAULT_DSN_ENV
+
+    monkeypatch.setenv(DEFAULT_DSN_ENV, pg_dsn)
+    with open_store(Project(tmp_path).store_path(POSTGRES + DEFAULT_DSN_ENV)) as con:
+        ensure(con, {})
+        insert_rows(con, "sync.rejected", REJECTED_COLUMNS, [  # staged rows: JSON text, the NUL escaped in it
+            {"run_id": "r1", "entity": "contact", "connection": "amo", "remote_id": "7", "field": "name",
+             "reason": "CRM said: bad\x00name", "direction": "pull", "raw": '{"name": "a\\\\\\u0000"}'}])
+        con.execute("INSERT INTO sync.rejected (run_id, entity, connection, remote_id, field, reason, direction, raw) "
+                    "VALUES (?, 'contact', 'amo', '8', '', ?, 'push', ?)", ["r1", "refused: x\x00y", '{"id": "8"}'])
+        [op] = enqueue(con, "r1", "amo", "contact", [Op(
+            kind="create", entity="contact", connection="amo", canonical_id="c1", remote_id=None, fields=["name"],
+            values={"name": "n"}, payload={"name": "n"}, idempotency_key="k1")])
+        mark(con, [op.op_id], "rejected", "the CRM answered: \x00oops")
+        reasons = dict(con.execute("SELECT remote_id, reason FROM sync.rejected").fetchall())
+        raw = con.execute("SELECT raw FROM sync.rejected WHERE remote_id = '7'").fetchone()[0]
+        error = con.execute("SELECT last_error FROM sync.outbox").fetchone()[0]
+    assert reasons == {"7": "CRM said: bad\\u0000name", "8": "refused: x\\u0000y"}
+    assert json.loads(raw) == {"name": "a\\\\u0000"}  # the backslash before it kept, the NUL shown
+    assert error == "the CRM answered: \\u0000oops"
