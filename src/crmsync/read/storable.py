@@ -98,9 +98,10 @@ def storable(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with every value the raw tables cannot keep exactly put in an envelope (the same
     object when there is none)."""
     for value in row.values():
-        if value is not None and type(value) is not str and not _plain(value):
-            break
-        if type(value) is str and (not value.isascii() or "\x00" in value) and not _plain(value):
+        if type(value) is str:
+            if (not value.isascii() or "\x00" in value) and not _plain(value):
+                break
+        elif value is not None and not _plain(value):
             break
     else:
         return row
