@@ -252,7 +252,9 @@ class PgConnection:
 
 def _typed_lists(text: str, values: Any) -> str:
     """A list of strings goes as ``text[]``: psycopg sends strings untyped (so Postgres can read them as
-    JSON, timestamps …), and ``unnest`` of an untyped array is ambiguous."""
+    JSON, timestamps …), and ``unnest`` of an untyped array is ambiguous. It goes in binary (``%b``): the
+    server then reads no array literal, whose parsing of 2,000 records' JSON took ~10x as long (the batch
+    apply stages a chunk's records as such lists)."""
     if not isinstance(values, list) or not any(isinstance(v, (list, tuple)) for v in values):
         return text
     position = iter(range(len(values)))
@@ -262,7 +264,7 @@ def _typed_lists(text: str, values: Any) -> str:
             return "%%"
         value = values[next(position)]
         if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) or v is None for v in value):
-            return "%s::text[]"
+            return "%b::text[]"
         return "%s"
 
     return re.sub(r"%%|%s", typed, text)
