@@ -15,6 +15,7 @@ from typing import Any
 
 from ..context import Context
 from ..phonelib import phonenumbers  # imported on the first phone parsed, not when transforms register
+from ..phonevalid import is_valid
 from ..registry import Transform
 
 KINDS = {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
@@ -43,8 +44,7 @@ def _international(cleaned: str) -> str | None:
             national = digits[1 + size:]
             if national.startswith("0"):
                 return None
-            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-            return digits if phonenumbers.is_valid_number(number) else None
+            return digits if is_valid(code, national) else None
     return None
 
 
@@ -73,8 +73,7 @@ def _national(cleaned: str, region: str | None) -> str | None:
     national = digits[len(prefix):] if prefix and digits.startswith(prefix) else digits
     if not national or national.startswith("0"):
         return None
-    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    return f"+{code}{national}" if phonenumbers.is_valid_number(number) else None
+    return f"+{code}{national}" if is_valid(code, national) else None
 
 
 # Parsing costs ~50 us. The cache serves what comes back within a run or two: the incremental
