@@ -82,6 +82,22 @@ def _national(cleaned: str, region: str | None) -> str | None:
     return f"+{code}{national}" if is_valid(code, national) else None
 
 
+# A number and a Russian extension label, as typed ("8 (495) 649-82-10 доб. 248"): a tenth of the numbers
+# in a Russian account, each a full parse before.
+_EXTENSION = re.compile(r"([0-9()+\- ]+?) ?доб\. ?([0-9]{1,7})")
+
+
+def _with_extension(cleaned: str, region: str | None) -> str | None:
+    """E.164 with ``;ext=`` for a valid number the fast paths take followed by ``доб. <digits>``, as
+    the full parse gives it (phonenumbers splits the extension off at its label and parses the rest)."""
+    found = _EXTENSION.fullmatch(cleaned)
+    if found is None:
+        return None
+    main = found.group(1).strip()
+    fast = _international(main) if main.startswith("+") else _national(main, region)
+    return None if fast is None else f"{fast};ext={found.group(2)}"
+
+
 # Parsing costs ~50 us. The cache serves what comes back within a run or two: the incremental
 # overlap, a push's read-back, our writes read by the next pull. A full pull of distinct people hit
 # it 3.5 % of the time, and 65,536 entries held ~18 MB (a 100k pull's memory grew by it).
@@ -90,6 +106,10 @@ def _e164(cleaned: str, region: str | None) -> str | None:
     fast = _international(cleaned) if cleaned.startswith("+") else _national(cleaned, region)
     if fast is not None:
         return fast
+    if "доб" in cleaned:
+        fast = _with_extension(cleaned, region)
+        if fast is not None:
+            return fast
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException:
