@@ -245,3 +245,45 @@ def _check_randomized(crm: str, entity: str, hubspot: Any, data: Any) -> None:
     raws = data.draw(records)
     raws += [copy.deepcopy(r) for r in data.draw(st.lists(st.sampled_from(raws), max_size=3))]  # equal values
     assert_batch_equals_each(m, raws)
+
+
+# column kernels and custom values read as their one value (issue 18) -------------------------------------
+@settings(max_examples=300, deadline=None)
+@given(seconds=st.one_of(st.integers(-(2**40), 2**40), st.integers(253402300700, 253402300900),
+                         st.integers(-100, 100), st.booleans()))
+def test_the_unix_time_kernel_gives_what_the_transform_gives(seconds: Any) -> None:
+    from crmsync.mapping.batch import _SLOW, _unix_time_text
+
+    m = mapper("amocrm", "contact")
+    bound = next(b for b in m.fields if b.name == "created_at")
+    fast = _unix_time_text(seconds)
+    if fast is _SLOW:
+        assert type(seconds) is not int or not 0 <= seconds < 253402300800
+        return
+    assert fast == m.pull_result({"created_at": seconds}).canonical["created_at"] == bound.chain[0].forward(
+        seconds, None)
+
+
+@pytest.mark.parametrize("field", ["position", "Бюджет", "День рождения", "Заметки"])
+def test_custom_values_read_as_their_one_value_map_as_the_whole_list_does(field: str) -> None:
+    """Each cf_value field given [{"value": x}] for every bad value x, beside other shapes, envelopes and
+    enveloped records, in one batch: the one-value path must give pull_each's result for every record."""
+    m = mapper("amocrm", "contact")
+    base = _bases("amocrm", "contact", None)[0]
+    bound = next(b for b in m.fields if b.custom is not None and field in (b.custom.name, b.name))
+    shapes: list[Any] = [[{"value": v}] for v in [*BAD, "  x  ", "42", 42, 0, -5, 2**70, "Line one\nline two"]]
+    shapes += [[{"value": "a", "enum_id": 1}], [{"value": "a"}, {"value": "b"}], [{"other": 1}], [], None, "text",
+               [{"value": number_envelope("12345678901234567890123")}], [{"value": '{"$crmsync": "number"'}],
+               [{"value": "x\x00"}], [[1]], [{"value": {"nested": "y"}}]]
+    raws = []
+    for shape in shapes:
+        for flagged in (False, True):
+            raw = copy.deepcopy(base)
+            entries = [e for e in raw.get("custom_fields_values") or [] if e.get("field_id") != bound.custom.id]
+            entries.append({"field_id": bound.custom.id, "field_name": bound.custom.name, "values": shape})
+            raw["custom_fields_values"] = entries
+            if flagged:
+                raw[ENVELOPED] = True
+            raws.append(raw)
+    got = assert_batch_equals_each(m, raws + copy.deepcopy(raws))
+    assert {g[0] for g in got} == {"mapped", "set aside"}
