@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from crmsync.fakes import start_fake
 from crmsync.http.pacing import Unlimited
 from crmsync.http.session import CrmSession
-from crmsync.mapping import KeyResolver, Mapper, Rejection, build_catalog, catalog_needs, load_mapping
+from crmsync.mapping import FieldCatalog, KeyResolver, Mapper, Rejection, build_catalog, catalog_needs, load_mapping
 from crmsync.mapping.raw_values import ENVELOPED, number_envelope, unreadable_envelope
 from crmsync.read.metadata import fetch_metadata
 
@@ -287,3 +287,42 @@ def test_custom_values_read_as_their_one_value_map_as_the_whole_list_does(field:
             raws.append(raw)
     got = assert_batch_equals_each(m, raws + copy.deepcopy(raws))
     assert {g[0] for g in got} == {"mapped", "set aside"}
+
+
+_ISO_PARTS = st.tuples(st.integers(990, 10010), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                       st.integers(0, 61), st.integers(0, 61),
+                       st.sampled_from(["", ".0", ".000", ".123456", ".1234567"]),
+                       st.sampled_from(["Z", "+03:00", "-14:00", "+14:00", "+00:00", "-00:30", "+25:00", "", "z"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=_ISO_PARTS, noise=st.sampled_from(["", " ", "T", "x"]))
+def test_the_iso_time_kernel_gives_what_the_transform_gives(parts: tuple[Any, ...], noise: str) -> None:
+    from crmsync.mapping.batch import _SLOW, _iso_time_text
+    from crmsync.mapping.context import Context
+    from crmsync.mapping.transforms.times import IsoTime
+
+    year, month, day, hour, minute, second, fraction, zone = parts
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}{zone}"
+    text = text + noise if noise != "T" else text.replace("T", " ")
+    fast = _iso_time_text(text)
+    if fast is _SLOW:
+        return
+    ctx = Context(FieldCatalog("x", "contact"), None, {}, "pull")
+    assert fast == IsoTime({"type": "iso_time"}).forward(text, ctx), text
+
+
+def test_the_iso_time_kernel_takes_the_crms_usual_texts() -> None:
+    from crmsync.mapping.batch import _SLOW, _iso_time_text
+    from crmsync.mapping.context import Context
+    from crmsync.mapping.transforms.times import IsoTime
+
+    ctx = Context(FieldCatalog("x", "contact"), None, {}, "pull")
+    texts = ["2025-12-08T13:17:00.000Z", "2025-12-08T16:17:00+03:00", "2025-01-01T01:00:00+03:00",
+             "2024-02-29T23:30:00-05:00", "1970-01-01T00:00:00Z", "9998-12-31T23:59:59-14:00",
+             "1001-01-01T00:00:00+14:00"]
+    for text in texts:
+        assert _iso_time_text(text) is not _SLOW
+        assert _iso_time_text(text) == IsoTime({"type": "iso_time"}).forward(text, ctx), text
+    for text in ["2025-12-08T13:17:00", "2025-02-30T00:00:00Z", " 2025-12-08T13:17:00Z", "9999-12-31T23:00:00Z", 5]:
+        assert _iso_time_text(text) is _SLOW
