@@ -33,6 +33,7 @@ from .layouts import ValuesArrayLayout
 from .paths import MISSING, get_path
 from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .spec import CustomFieldRef
+from .transforms.contact_points import _EMAIL, ContactPoints, Email, Multifield, Multitext, Phone, _e164
 from .transforms.custom_values import CfValue
 from .transforms.times import IsoTime, UnixTime
 
@@ -132,7 +133,7 @@ class BatchPuller:
         # Which fields map through the per-batch cache: pure chains, until one gives a value records
         # cannot share (a list, an object).
         self.cached = [all(getattr(t, "pure", False) for t in b.chain) for b in self.fields]
-        self.kernels = [_kernel_for(b.chain) for b in self.fields]
+        self.kernels = [_kernel_for(b) for b in self.fields]
         # A custom field read through cf_value first: its usual values list, [{"value": <text or number>}],
         # is read as the one value (what cf_value gives), keyed and mapped by it (see _custom_columns).
         self.unwraps = [bool(b.chain) and type(b.chain[0]) is CfValue and b.custom is not None for b in self.fields]
@@ -269,7 +270,8 @@ class BatchPuller:
         placed: list[Any] = []
         kernel = self.kernels[f]
         if kernel is not None:
-            alive, values = self._kernel(kernel, name, custom_key, alive, values, enveloped, outs, placed_at, placed)
+            alive, values = self._kernel(kernel, name, custom_key, alive, values, enveloped, outs, placed_at, placed,
+                                         ctxs)
         whole, rest = chain, chain[1:]
         # unwrapped records' values are cf_value's already: the rest of the chain, cached apart
         inner: dict[Any, Any] | None = {} if cache is not None else None
@@ -340,7 +342,7 @@ class BatchPuller:
     @staticmethod
     def _kernel(kernel: Callable[[Any], Any], name: str, custom_key: str | None, alive: list[int],
                 values: list[Any], enveloped: set[int], outs: list[dict[str, Any]], placed_at: list[int],
-                placed: list[Any]) -> tuple[list[int], list[Any]]:
+                placed: list[Any], ctxs: list[Context]) -> tuple[list[int], list[Any]]:
         """The values a column kernel maps, placed; returns the rest (records and values) for the chain."""
         mapped = [kernel(v) for v in values]
         rest_at: list[int] = []
@@ -350,20 +352,89 @@ class BatchPuller:
                 rest_at.append(i)
                 rest.append(value)
             else:
+                if type(out) is _Noted:
+                    ctxs[i].notes.extend(out.notes)
+                    out = out.value
                 _put(outs[i], name, custom_key, out)
                 placed_at.append(i)
                 placed.append(out)
         return rest_at, rest
 
 
-def _kernel_for(chain: list[Any]) -> Callable[[Any], Any] | None:
-    """A value-at-a-time form of a whole chain, faster than the chain for the values it takes, giving
-    exactly what :func:`_one` gives for them (no notes, never a rejection); _SLOW for any other."""
+def _kernel_for(bound: _Bound) -> Callable[[Any], Any] | None:
+    """A value-at-a-time form of a field's whole chain, faster than the chain for the values it takes,
+    giving exactly what :func:`_one` gives for them, notes included (a :class:`_Noted`); _SLOW for any
+    other value (a rejection among them: the chain then says why)."""
+    chain = bound.chain
     if len(chain) == 1 and type(chain[0]) is UnixTime:
         return _unix_time_text
     if len(chain) == 1 and type(chain[0]) is IsoTime:
         return _iso_time_text
+    if len(chain) == 2 and type(chain[0]) in _POINTS and type(chain[1]) in (Phone, Email):
+        return _contact_points_kernel(bound)
     return None
+
+
+_POINTS = (ContactPoints, Multitext, Multifield)  # exactly these: a plugin's subclass may read entries its own way
+
+
+def _contact_points_kernel(bound: _Bound) -> Callable[[Any], Any] | None:
+    """contact_points then phone or email, for a list of entries whose texts are all well formed and
+    whose kinds are all mapped: one pass, the values normalised as the transform does."""
+    points, last = bound.chain
+    spec = points.spec
+    value_key, kind_key, kind_id = spec.get("value_key", "value"), spec.get("kind_key", "type"), spec.get("kind_id_key")
+    deleted = spec.get("deleted") or {}
+    kinds: dict[Any, Any] = spec["kinds"]
+    default = spec.get("default", _SLOW)
+    if any(type(k) is not str or deep_text_problem(k) for k in [*kinds.values(), default] if k is not _SLOW):
+        return None
+    options = bound.custom.options if bound.custom is not None and kind_id else None
+    name = bound.name
+    phone = type(last) is Phone
+    region = last.spec.get("default_region")
+
+    def kernel(value: Any) -> Any:
+        if value is None:
+            return []
+        if type(value) is not list or deep_text_problem(value):
+            return _SLOW
+        out = []
+        notes: list[str] = []
+        for item in value:
+            if type(item) is not dict:
+                if isinstance(item, dict):
+                    return _SLOW
+                continue
+            text = item.get(value_key)
+            if text is None or text == "":
+                continue
+            if deleted and all(item.get(k) == v for k, v in deleted.items()):
+                continue
+            if type(text) is not str:
+                return _SLOW
+            code = item.get(kind_key)
+            if code is None and options is not None and item.get(kind_id) is not None:
+                code = options.get(str(item[kind_id]))
+            if type(code) is not str and code is not None:
+                return _SLOW
+            kind = kinds.get(code, default)
+            if kind is _SLOW:
+                return _SLOW
+            if phone:
+                cleaned = " ".join(text.split())
+                fixed = _e164(cleaned, region)
+                if fixed is None:
+                    notes.append(f"{name}: {cleaned!r} is not a valid phone number; kept as written")
+                    fixed = cleaned
+            else:
+                fixed = text.strip().lower()
+                if not _EMAIL.match(fixed):
+                    return _SLOW
+            out.append({"value": fixed, "type": kind})
+        return _Noted(out, notes) if notes else out
+
+    return kernel
 
 
 # An ISO-8601 moment with an offset, years 1000-9999: what IsoTime reads most of the time (HubSpot's

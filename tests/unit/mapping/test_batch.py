@@ -326,3 +326,47 @@ def test_the_iso_time_kernel_takes_the_crms_usual_texts() -> None:
         assert _iso_time_text(text) == IsoTime({"type": "iso_time"}).forward(text, ctx), text
     for text in ["2025-12-08T13:17:00", "2025-02-30T00:00:00Z", " 2025-12-08T13:17:00Z", "9999-12-31T23:00:00Z", 5]:
         assert _iso_time_text(text) is _SLOW
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+_ENTRIES: list[Any] = [
+    {"value": "+7 916 123-45-67", "enum_code": "WORK"}, {"value": "8 (495) 2913342 доб. 650", "enum_code": "MOB"},
+    {"value": "(212) 555-3621", "enum_code": "OTHER"}, {"value": "12", "enum_code": "HOME"},
+    {"value": "Ann@Example.RU ", "enum_code": "PRIV"}, {"value": "not an address", "enum_code": "WORK"},
+    {"value": "x\x01y", "enum_code": "WORK"}, {"value": "", "enum_code": "WORK"}, {"value": None, "enum_code": "WORK"},
+    {"value": 79161234567, "enum_code": "WORK"}, {"value": "+79161234567", "enum_code": "NOPE"},
+    {"value": "+79161234567", "enum_id": 1}, {"value": "+79161234567"}, {"value": "+79161234567", "enum_code": 5},
+    {"VALUE": "+7 916 000 00 00", "VALUE_TYPE": "WORK"}, {"VALUE": "a@b.ru", "VALUE_TYPE": "WORK", "DELETE": "Y"},
+    {"VALUE": "+7 916 000 00 00", "VALUE_TYPE": "MOBILE", "ID": "3"}, {"VALUE": "b@c.ru", "VALUE_TYPE": "HOME"},
+    "+79161234567", 5, None, [], _Dict(value="+79161234567", enum_code="WORK"),
+]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_phone_and_email_lists_map_as_pull_each_maps_them(crm: str) -> None:
+    """Lists of entries of every shape (valid, invalid and bad texts, unmapped kinds, kinds by option id,
+    deleted entries, entries that are not objects) for the phones and e-mails of a contact."""
+    import random
+
+    m = mapper(crm, "contact")
+    base = _bases(crm, "contact", None)[0]
+    rng = random.Random(18)
+    raws = []
+    for _ in range(150):
+        raw = copy.deepcopy(base)
+        for bound in (b for b in m.fields if b.name in ("phones", "emails")):
+            value: Any = [copy.deepcopy(rng.choice(_ENTRIES)) for _ in range(rng.randrange(0, 4))]
+            value = rng.choice([value, value, value, None, "text", {"value": "+79161234567"}])
+            if bound.custom is not None and crm == "amocrm":
+                raw["custom_fields_values"] = [e for e in raw.get("custom_fields_values") or []
+                                               if e.get("field_id") != bound.custom.id]
+                raw["custom_fields_values"].append({"field_id": bound.custom.id, "values": value})
+            else:
+                raw[str(bound.spec.source)] = value
+        raws.append(raw)
+    got = assert_batch_equals_each(m, raws)
+    assert {g[0] for g in got} == {"mapped", "set aside"}
+    assert any(g[0] == "mapped" and g[2] for g in got), "some records must carry a phone's note"
