@@ -202,6 +202,8 @@ class BatchPuller:
         n = len(raws)
         columns: dict[int, list[Any]] = {f: [None] * n for fs in (*by_id.values(), *by_code.values()) for f in fs}
         odd: set[int] = set()
+        codes = bool(code_key and by_code)
+        named: dict[tuple[Any, Any], list[int]] = {}
         unwraps = {f for f in columns if self.unwraps[f]}
         unwrapped: dict[int, set[int]] = {f: set() for f in unwraps}
         for r, raw in enumerate(raws):
@@ -213,9 +215,13 @@ class BatchPuller:
             found: set[int] = set()  # the first entry naming a field is its value, as the layout reads it
             try:
                 for entry in entries:
-                    fields = by_id.get(entry.get(id_key))
-                    if code_key and by_code:
-                        fields = (fields or []) + by_code.get(entry.get(code_key), [])
+                    if codes:
+                        pair = (entry.get(id_key), entry.get(code_key))
+                        fields = named.get(pair)
+                        if fields is None:  # by id, then by code: the fields an (id, code) pair names
+                            fields = named[pair] = by_id.get(pair[0], []) + by_code.get(pair[1], [])
+                    else:
+                        fields = by_id.get(entry.get(id_key))
                     for f in fields or ():
                         if f not in found:
                             found.add(f)
