@@ -443,8 +443,8 @@ def _contact_points_kernel(bound: _Bound) -> Callable[[Any], Any] | None:
     return kernel
 
 
-# An ISO-8601 moment with an offset, years 1000-9999: what IsoTime reads most of the time (HubSpot's
-# 2025-12-08T13:17:00.000Z, Bitrix24's 2025-12-08T16:17:00+03:00).
+# An ISO-8601 moment with an offset, years 1000-9999: what IsoTime reads most of the time
+# (2025-12-08T13:17:00.000Z in UTC, 2025-12-08T16:17:00+03:00 in the account's zone).
 _ISO_MOMENT = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
                          r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 
