@@ -38,13 +38,13 @@ def _cases() -> list[tuple[int, str]]:
     cases = []
     for code, example in _examples():
         cases.append((code, example))
-        for _ in range(6):
+        for _ in range(3):
             digits = list(example)
             digits[rng.randrange(len(digits))] = str(rng.randrange(10))
             text = "".join(digits) + (str(rng.randrange(10)) if rng.random() < 0.3 else "")
             cases.append((code, text[:-1] if rng.random() < 0.3 else text))
     for code in [*CODES, 0, 999, 3, 42]:  # and codes no region has
-        for _ in range(25):
+        for _ in range(10):
             cases.append((code, str(rng.randrange(1, 10)) + "".join(str(rng.randrange(10))
                                                                     for _ in range(rng.randrange(2, 16)))))
     return [(code, text.lstrip("0")) for code, text in cases if text.lstrip("0")]
@@ -57,7 +57,7 @@ def test_is_valid_answers_as_phonenumbers_on_examples_neighbours_and_random_digi
     assert 0.1 < sum(got) / len(got) < 0.9, "both answers must be exercised"
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(code=st.sampled_from([7, 1, 44, 49, 375, 39, 33, 86, 61, 800, 882, 979]),
        nsn=st.from_regex(r"[1-9][0-9]{3,15}", fullmatch=True))
 def test_is_valid_answers_as_phonenumbers_on_random_numbers(code: int, nsn: str) -> None:

@@ -34,7 +34,7 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=
                       max_leaves=12)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(value=VALUES)
 def test_deep_text_problem_finds_the_same_first_problem(value: Any) -> None:
     assert deep_text_problem(value) == _reference(value)
