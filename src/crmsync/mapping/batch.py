@@ -6,7 +6,11 @@ mapping's order, then the canonical check). What changes is the order of the wor
 the whole chunk, then the next, so that
 
 * custom values are taken from each record's custom field list in one pass for all fields, not a
-  scan per field;
+  scan per field; a cf_value field's usual ``[{"value": v}]`` is taken as ``v`` (what cf_value gives)
+  and mapped and cached by it through the rest of its chain;
+* the commonest whole chains have a column kernel (:func:`_kernel_for`: Unix and ISO-8601 times, a
+  list of phone or e-mail entries), a plain function that maps the values it takes exactly as the
+  chain would and leaves every other value (a rejection among them) to the chain;
 * a chain of pure transforms (:attr:`Transform.pure`) runs once per distinct value in the chunk
   (an owner id, an option, a date, a name that repeats): the value, its notes or its reason are
   reused for every record holding an equal value (equal and of the same type: ``1``, ``1.0`` and
