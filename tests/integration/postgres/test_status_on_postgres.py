@@ -4,13 +4,14 @@ API (the status page's data) from that store, as it does from a DuckDB file."""
 import json
 import os
 
+import pytest
+
 from tests.integration.serve.conftest import serve  # noqa: F401 (the fixture)
 from tests.integration.serve.served import set_pipeline
 from tests.integration.test_pull_cli import run_here
-from tests.store_plugin import both_stores
 
 
-@both_stores
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)  # DuckDB's: tests/integration/serve, test_runs
 def test_status_runs_and_the_served_api_read_the_project_s_store(tmp_path, fake_crm, store, serve):  # noqa: F811
     run_here(tmp_path, "init", str(tmp_path / "p"))
     project = tmp_path / "p"
