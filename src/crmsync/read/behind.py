@@ -1,10 +1,15 @@
-"""A read round's apply runs one round behind the read, on a thread of its own.
+"""A read round's apply runs one round behind the read, on a thread of its own (opt-in:
+``CRMSYNC_APPLY_BEHIND=on``).
 
-A pull's main thread spends about half its time in DuckDB (dlt's load of a round, the apply's reads,
+A pull's main thread spends part of its time in DuckDB (dlt's load of a round, the apply's reads,
 upserts and commits), and DuckDB releases the GIL while it works: with the apply of round k on another
-thread while round k+1 is fetched, extracted and loaded, the two halves use both cores where they
-waited for each other. One apply at a time, in round order; a round's apply must end before the next
-round's starts, so at most two rounds are in memory at once (the one applying, the one reading).
+thread while round k+1 is fetched, extracted and loaded, that part can use the second core. One apply
+at a time, in round order: at most two rounds are in memory at once (the one applying, the one reading).
+
+Off by default, as measured (benchmarks/RESULTS.md section 1): on this project's shared 2-core machine
+it cost 7 % more CPU (the threads contend for the GIL, which the mapping and dlt's extract both hold
+most of the time) and 90 MB more peak memory (two rounds at once), and no shorter wall time could be
+shown there; it is for a machine whose second core is idle.
 
 What a run that stops half-way leaves is what it always could: raw rows loaded by dlt but not yet
 applied (``sync.cursors.applied_load`` has not moved past them), applied by the next run. An apply that
@@ -14,11 +19,24 @@ fails stops the read at the next round's end (that round is loaded, not applied)
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("crmsync.pull")
+
+SETTING = "CRMSYNC_APPLY_BEHIND"
+
+
+def apply_behind() -> bool:
+    """Whether a pull applies each round on a thread of its own (``CRMSYNC_APPLY_BEHIND``: on / off)."""
+    from crmsync.errors import UserError
+
+    value = os.environ.get(SETTING, "off").strip().lower()
+    if value not in ("on", "off"):
+        raise UserError(f"{SETTING}={value!r} is not one of: on, off (default off)")
+    return value == "on"
 
 
 class ApplyBehind:

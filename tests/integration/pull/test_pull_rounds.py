@@ -1,5 +1,5 @@
-"""A long pull applies each read round on a thread of its own while the next round reads
-(crmsync.read.behind): the same canonical store as one round applied at the end, and a run whose
+"""With ``CRMSYNC_APPLY_BEHIND=on`` a long pull applies each read round on a thread of its own while
+the next round reads (crmsync.read.behind): the same canonical store as one round applied at the end, and a run whose
 apply fails is finished by the next."""
 
 import shutil
@@ -30,6 +30,7 @@ def test_rounds_applied_behind_the_read_give_what_one_round_gives(two_projects, 
     assert whole.rounds == 1
 
     monkeypatch.setenv("CRMSYNC_READ_ROUND_RECORDS", "200")  # a page of 250 a round: 4 rounds of contacts
+    monkeypatch.setenv("CRMSYNC_APPLY_BEHIND", "on")
     threads = []
     result = puller(rounds, "amocrm", server)(chunk_size=100,
                                               on_chunk=lambda entity: threads.append(threading.current_thread().name))
@@ -48,6 +49,7 @@ def test_an_apply_that_fails_stops_the_read_and_the_next_run_finishes_it(two_pro
     puller(clean, "amocrm", server)()
 
     monkeypatch.setenv("CRMSYNC_READ_ROUND_RECORDS", "200")
+    monkeypatch.setenv("CRMSYNC_APPLY_BEHIND", "on")
     applied = []
 
     def dies_in_the_first_round(entity):
@@ -67,3 +69,16 @@ def test_an_apply_that_fails_stops_the_read_and_the_next_run_finishes_it(two_pro
     assert query(killed, "SELECT count(*), count(DISTINCT canonical_id) FROM sync.links WHERE entity = 'contact'") == \
         [(900, 900)]
     assert all(c["applied"] == 0 for c in pull().entities.values())
+
+
+def test_the_setting_is_checked(monkeypatch):
+    from crmsync.errors import UserError
+    from crmsync.read.behind import apply_behind
+
+    monkeypatch.setenv("CRMSYNC_APPLY_BEHIND", "yes")
+    with pytest.raises(UserError, match="not one of: on, off"):
+        apply_behind()
+    monkeypatch.setenv("CRMSYNC_APPLY_BEHIND", "ON")
+    assert apply_behind()
+    monkeypatch.delenv("CRMSYNC_APPLY_BEHIND")
+    assert not apply_behind()
