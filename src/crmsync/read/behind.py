@@ -7,9 +7,10 @@ thread while round k+1 is fetched, extracted and loaded, that part can use the s
 at a time, in round order: at most two rounds are in memory at once (the one applying, the one reading).
 
 Off by default, as measured (benchmarks/RESULTS.md section 1): on this project's shared 2-core machine
-it cost 7 % more CPU (the threads contend for the GIL, which the mapping and dlt's extract both hold
-most of the time) and 90 MB more peak memory (two rounds at once), and no shorter wall time could be
-shown there; it is for a machine whose second core is idle.
+(load average ~20) a 100k pull with it took 54.5 s of CPU against 42.6 s without, peaked at 611 MB
+against 506 MB (two rounds at once), and was not faster in wall time: the threads contend for the GIL,
+which the mapping and dlt's extract hold most of the time. It is for a machine with an idle second core,
+where it has not been measured yet.
 
 What a run that stops half-way leaves is what it always could: raw rows loaded by dlt but not yet
 applied (``sync.cursors.applied_load`` has not moved past them), applied by the next run. An apply that
