@@ -3,7 +3,8 @@
 dlt writes load files with orjson and DuckDB types the raw columns from the first values it saw, so
 one value could stop a whole read (and, left pending, every read after it): an integer beyond 64
 bits ("Integer exceeds 64-bit range"), a number too large for a column typed BIGINT, NaN (orjson
-would silently write null), a lone surrogate (not UTF-8). Such a value is put in an envelope
+would silently write null), a lone surrogate (not UTF-8), a NUL character (U+0000: PostgreSQL's
+text and jsonb cannot hold it, so a Postgres store's load would fail as a whole). Such a value is put in an envelope
 (:mod:`crmsync.mapping.raw_values`), which dlt loads as JSON — in a variant column beside a typed
 one, which the pull folds back (:func:`fold_variants`) — and the mapping reads it back exactly or
 sets the record aside naming the field. Nothing becomes null on the way.
@@ -20,9 +21,10 @@ import re
 from typing import Any
 
 from crmsync.jsontext import loads
-from crmsync.mapping.raw_values import ENVELOPED, INT64, number_envelope, unreadable_envelope
+from crmsync.mapping.raw_values import ENVELOPED, INT64, number_envelope, text_problem, unreadable_envelope
 
-_NOT_JSON = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]")  # what only the standard library reads
+# what only the standard library reads, and a NUL (a JSON page can only hold it escaped)
+_NOT_JSON = re.compile(rb"NaN|Infinity|\\u[dD][89a-fA-F]|\\u0000")
 VARIANT = "\u25b6v_"  # dlt's variant column: "price" holding text in a BIGINT column lands in "price▶v_text"
 # A page is scanned with every digit read as 0 (and E as e, + as -), so that plain substring searches
 # do what regexes did (a 350 KB page: 1.7 ms, was 10 ms for four regex searches, 2.5 ms for ten
@@ -48,7 +50,7 @@ def scanned(body: bytes) -> ScannedPage:
 
 def page_scan(body: bytes) -> tuple[bool, bool]:
     """(the page may hold an integer past 64 bits, it holds nothing :func:`storable` would change: no
-    long integer, no float in exponent form, no NaN, Infinity or surrogate escape). Most pages are
+    long integer, no float in exponent form, no NaN, Infinity, surrogate or NUL escape). Most pages are
     plain: their records skip the walk."""
     if isinstance(body, ScannedPage):
         return body.long_digits, body.plain
@@ -88,6 +90,8 @@ def _plain(value: Any) -> bool:
     """Nothing in ``value`` needs an envelope (the common case, checked without building anything)."""
     kind = type(value)
     if kind is str:
+        if "\x00" in value:
+            return False
         if value.isascii():
             return True
         try:
@@ -115,9 +119,10 @@ def storable(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with every value the raw tables cannot keep exactly put in an envelope (the same
     object when there is none)."""
     for value in row.values():
-        if value is not None and type(value) is not str and not _plain(value):
-            break
-        if type(value) is str and not value.isascii() and not _plain(value):
+        if type(value) is str:
+            if (not value.isascii() or "\x00" in value) and not _plain(value):
+                break
+        elif value is not None and not _plain(value):
             break
     else:
         return row
@@ -127,6 +132,10 @@ def storable(row: dict[str, Any]) -> dict[str, Any]:
         nonlocal found
         kind = type(value)
         if kind is str:
+            if "\x00" in value:  # kept visible in the envelope's text, which a Postgres store can hold
+                found = True
+                shown = value.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+                return unreadable_envelope(shown, text_problem(value) or "holds a NUL character")
             if value.isascii():
                 return value
             try:
