@@ -449,8 +449,8 @@ def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dic
 def _differs(new: Any, old: Any, kind: str) -> bool:
     if new is old:
         return False
-    if kind == "JSON":
-        return _jsonable(new, kind) != _jsonable(old, kind)
+    if kind == "JSON":  # equal objects can still be stored as different text (key order)
+        return new != old or _jsonable(new, kind) != _jsonable(old, kind)
     return type(new) is not type(old) or new != old
 
 
