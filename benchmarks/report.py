@@ -18,7 +18,9 @@ def _fmt(value: Any) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    cols = [c for c in rows[0] if c not in _SKIP and not isinstance(rows[0][c], dict)]
+    cols: list[str] = []  # every row's keys, in first-seen order (a later row may add a column)
+    for row in rows:
+        cols += [c for c in row if c not in cols and c not in _SKIP and not isinstance(row[c], dict)]
     cells = [[_fmt(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]

@@ -177,8 +177,11 @@ def guarded_run(project: Project, run: PreparedRun, kind: str, *, record: bool =
     (:mod:`crmsync.bulk_gc`)."""
     from crmsync.errors import interruption
     from crmsync.logs import log
+    from crmsync.store import postgres_env, writing
 
-    with run_lock(project, run), records_in_bulk():
+    path = project.store_path(run.store)
+    with run_lock(project, run), records_in_bulk(), (
+            contextlib.nullcontext() if postgres_env(path) is not None else writing(path)):
         started = dt.datetime.now(dt.timezone.utc)
         ticket = RunTicket(new_run_id(started), kind, started)
         log.info("run %s: %s %s started", ticket.run_id, kind, run.pipeline.name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,6 +170,8 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         return
     if read_only and not path.exists():
         raise UserError(f"no store at {path} yet: run a pull first")
+    if read_only and _WRITING.get(str(path.resolve())):
+        read_only = False  # see writing(): a read-only configuration would lock dlt's writes out
     held = _HELD.get(str(path.resolve()))
     if held is not None:
         if held.thread == threading.get_ident():
@@ -192,6 +195,29 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
 
 _HELD: dict[str, Held] = {}
 _HOLDING = threading.Lock()
+_WRITING: Counter[str] = Counter()
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Mark the DuckDB store at ``path`` as written by a run of this process, for the run's length.
+
+    DuckDB keeps one configuration per file in a process: while any connection opened read-only is
+    open, a read-write connect fails ("different configuration than existing connections"). A run's
+    other threads read the store beside the run (a token refresh in the fetch thread reads the
+    connection), and dlt connects read-write on its own for each load; a read-only read that happened to
+    be open at that moment failed the load. So, while a run writes, this process opens the store
+    read-write even for reads (read-write connections share one open database)."""
+    key = str(path.resolve())
+    with _HOLDING:
+        _WRITING[key] += 1
+    try:
+        yield
+    finally:
+        with _HOLDING:
+            _WRITING[key] -= 1
+            if _WRITING[key] <= 0:
+                del _WRITING[key]
 
 
 class Held:

@@ -31,6 +31,7 @@ class SyncResult:
     push: Any = None   # crmsync.push.PushResult, or None when the pipeline is pull-only
     seconds: float = 0.0
     rate_limit_wait: float = 0.0  # seconds the run's requests waited to stay under the CRM's rate limit
+    crm_answer_wait: float = 0.0  # seconds the run waited for the CRM's answers (its own time)
 
     @property
     def entities(self) -> dict[str, dict[str, int]]:
@@ -64,6 +65,7 @@ class SyncResult:
         out = {"run_id": self.run_id, "pipeline": self.pipeline, "connection": self.connection,
                "dry_run": self.dry_run, "status": self.status, "issues": issues_of(self.entities),
                "seconds": round(self.seconds, 3), "rate_limit_wait": round(self.rate_limit_wait, 3),
+               "crm_answer_wait": round(self.crm_answer_wait, 3),
                "entities": self.entities, **self.parts()}
         if self.dry_run and self.push is not None:
             out["plan"] = self.push.plan
@@ -148,6 +150,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
                     quiet.seal(con, final.whole and pipe.direction != "pull")  # the last write of the run
     result.seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
     result.rate_limit_wait = float(getattr(getattr(session, "pacer", None), "waited", 0.0) or 0.0)
+    result.crm_answer_wait = float(getattr(getattr(session, "stats", None), "answer_seconds", 0.0) or 0.0)
     return result
 
 

@@ -1,4 +1,5 @@
 import duckdb
+import pytest
 
 from crmsync.store import open_store
 
@@ -69,3 +70,25 @@ def test_another_thread_opening_a_held_store_breaks_the_hold(tmp_path):
         thread.start()
         thread.join()
         assert seen == [None] and not held.whole
+
+
+def test_a_read_during_a_run_never_locks_out_the_runs_own_read_write_connect(tmp_path):
+    """A token refresh in a run's fetch thread read the store read-only just as dlt connected read-write
+    for a load: DuckDB refused dlt's connect ("different configuration than existing connections") and
+    the run failed. While a run of this process writes the store, a read is a read-write connection."""
+    import duckdb
+
+    from crmsync.store import open_store, writing
+
+    path = tmp_path / "crmsync.duckdb"
+    with open_store(path) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with open_store(path, read_only=True), pytest.raises(duckdb.ConnectionException, match="different configuration"):
+        duckdb.connect(str(path)).close()  # what happened before: the read holds the file read-only
+    with writing(path), open_store(path, read_only=True) as reader:
+        loader = duckdb.connect(str(path))  # dlt's own connect while the read is still open
+        loader.execute("INSERT INTO t VALUES (2)")
+        loader.close()
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    with open_store(path, read_only=True) as con, pytest.raises(duckdb.Error):  # the run is over: read-only again
+        con.execute("INSERT INTO t VALUES (3)")

@@ -102,6 +102,7 @@ class SessionStats:
     refreshes: int = 0
     throttled: int = 0  # 429/503-limit answers we still got despite pacing
     unknown: int = 0  # writes whose outcome was lost (OutcomeUnknown raised)
+    answer_seconds: float = 0.0  # time spent waiting for the CRM's answers (sent to answered, every attempt)
 
 
 class CrmSession(requests.Session):
@@ -157,18 +158,21 @@ class CrmSession(requests.Session):
         for attempt in range(1, self.retry.max_attempts + 1):
             self.pacer.acquire()
             self.stats.requests += 1
+            sent = time.monotonic()
             try:
                 with slow_answer(self.crm_title, request.method, safe_url(request.url or "")):
                     response = super().send(request, **kwargs)
                     if not kwargs.get("stream"):
                         _ = response.content  # a truncated body fails here, inside the retry loop
             except TRANSIENT as exc:
+                self.stats.answer_seconds += time.monotonic() - sent
                 self.pacer.done()
                 last_problem = f"{type(exc).__name__}: {exc}"
                 if not idempotent and not never_sent(exc):
                     raise self._unknown(request, f"{type(exc).__name__}") from exc
                 self._wait(attempt, None, last_problem)
                 continue
+            self.stats.answer_seconds += time.monotonic() - sent
             self.pacer.done()
             verdict = self.errors.judge(response)
             if verdict.action == OK:
