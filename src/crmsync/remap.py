@@ -15,18 +15,11 @@ the chunk and a remap killed midway is finished by the next one.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.project import Project
-
-# DuckDB's memory cap for a remap, unless CRMSYNC_DUCKDB_MEMORY_LIMIT says otherwise. A remap reads every
-# block of the store once, so the buffer pool's cache of them (the store-wide 256MB cap lets it fill up:
-# a remap's peak grew with the store, 403 MB at 100k) buys nothing: at 128MB the 100k peak was ~300 MB
-# for the same CPU time (benchmarks/RESULTS.md section 7).
-REMAP_MEMORY = "128MB"
 
 
 @dataclass
@@ -62,7 +55,7 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
     from crmsync.pull import PullApply, PullSpec
     from crmsync.read.stored_metadata import OfflineSession, stored_metadata
     from crmsync.runs import outcome, write_run
-    from crmsync.store import MEMORY_LIMIT, engine, memory_limit, open_store, store_exists
+    from crmsync.store import open_store, store_exists
 
     pipe = run.pipeline
     path = project.store_path(run.store)
@@ -78,26 +71,19 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
     applier = PullApply(spec, run.entities, ticket=ticket, everything=True)
     result = RemapResult(ticket.run_id, pipe.name, pipe.connection)
     with open_store(path) as con:
-        capped = engine(con) == "duckdb" and MEMORY_LIMIT not in os.environ
-        if capped:  # a database-wide setting: put back for whoever else holds this database in the process
-            con.execute(f"SET memory_limit = '{REMAP_MEMORY}'")
-        try:
-            ensure(con, run.canonical)
-            applier.fetched_metadata = stored_metadata(con, pipe.connection)
-            progress(f"mapping the stored raw records of {', '.join(applier.entities)} again ({pipe.connection})")
-            con.execute("BEGIN")
-            applier.rows(con)
-            for entity in applier.entities:
-                counts = applier.counts[entity]
-                result.entities[entity] = counts.as_dict()
-                progress(f"{entity}: remapped {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
-            result.seconds = (dt.datetime.now(dt.timezone.utc) - ticket.started).total_seconds()
-            result.status = outcome(result.entities)
-            write_run(con, ticket, pipeline=pipe.name, connection=pipe.connection, status=result.status,
-                      entities=result.entities, parts={"remap": {"seconds": round(result.seconds, 3),
-                                                                 "apply": round(applier.seconds, 3)}})
-            con.execute("COMMIT")
-        finally:
-            if capped:
-                con.execute(f"SET memory_limit = '{memory_limit()}'")
+        ensure(con, run.canonical)
+        applier.fetched_metadata = stored_metadata(con, pipe.connection)
+        progress(f"mapping the stored raw records of {', '.join(applier.entities)} again ({pipe.connection})")
+        con.execute("BEGIN")
+        applier.rows(con)
+        for entity in applier.entities:
+            counts = applier.counts[entity]
+            result.entities[entity] = counts.as_dict()
+            progress(f"{entity}: remapped {counts.read}, applied {counts.applied}, rejected {counts.rejected}")
+        result.seconds = (dt.datetime.now(dt.timezone.utc) - ticket.started).total_seconds()
+        result.status = outcome(result.entities)
+        write_run(con, ticket, pipeline=pipe.name, connection=pipe.connection, status=result.status,
+                  entities=result.entities, parts={"remap": {"seconds": round(result.seconds, 3),
+                                                             "apply": round(applier.seconds, 3)}})
+        con.execute("COMMIT")
     return result
