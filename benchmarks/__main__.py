@@ -14,9 +14,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import mapping, memory, noop, noop_sync, pull, pull_before_after, push, remap, report, throttled
+from benchmarks import (
+    mapping,
+    memory,
+    noop,
+    noop_sync,
+    parallel_stores,
+    pull,
+    pull_before_after,
+    push,
+    remap,
+    report,
+    throttled,
+)
 
 SCENARIOS = ("pull", "throttled", "push", "noop", "noop_sync", "memory", "mapping", "remap", "before_after")
+ON_REQUEST = ("parallel",)  # run only with --only: it needs a Postgres server and takes its own minutes
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,7 +58,10 @@ def _parser() -> argparse.ArgumentParser:
                    "merge; this checkout is 'after')")
     p.add_argument("--before-after-records", type=int, default=10_000,
                    help="before_after: contacts in each fake (default %(default)s), 3 pulls a side and CRM")
-    p.add_argument("--only", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)")
+    p.add_argument("--parallel-records", type=int, default=2000,
+                   help="parallel: contacts in each of the ten fakes (benchmarks/parallel_stores.py)")
+    p.add_argument("--only", action="append", choices=SCENARIOS + ON_REQUEST,
+                   help="run only this scenario (repeatable; 'parallel' runs only when named)")
     p.add_argument("--skip-dlt-defaults", action="store_true", help="leave out the slow dlt-defaults baseline")
     p.add_argument("--quick", action="store_true", help="smoke run: small N everywhere")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/latest.json"))
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         args.records, args.memory_sizes, args.push_records, args.mapping_records = "1000", "1000,5000", "500", 500
         args.pull_sizes, args.remap_sizes, args.store_sizes = "1000", "2000,5000", "5000"
         args.before_after_records = 1000
+        args.parallel_records = 200
     sizes = [int(s) for s in args.memory_sizes.split(",")] + ([1_000_000] if args.with_1m else [])
     chosen = args.only or list(SCENARIOS)
     _compile_bytecode()
@@ -99,10 +116,11 @@ def main(argv: list[str] | None = None) -> None:
                                    variants=tuple(args.remap_variants.split(","))),
         "before_after": lambda: pull_before_after.run(before=args.before, records=args.before_after_records,
                                                       repeats=1 if args.quick else 3),
+        "parallel": lambda: parallel_stores.run(args.parallel_records),
     }
     results: dict[str, Any] = {"machine": machine(), "command": "python -m benchmarks " + " ".join(argv or []),
                                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "scenarios": []}
-    for name in SCENARIOS:
+    for name in SCENARIOS + ON_REQUEST:
         if name in chosen:
             start = time.perf_counter()
             scenario = runners[name]()

@@ -244,6 +244,7 @@ def link_chunk(entity: str, book: LinkBook, chunk: list[tuple[str, dict[str, Any
     (``claim``), the person another CRM brought (``identify``: returned in the set, merged rather than
     overwritten), or a new id. Returns those matched and the canonical id of every mapped record."""
     matched: set[str] = set()  # remote ids linked to a row another CRM brought: merged, not overwritten
+    unmatched: list[str] = []  # remote ids identify found no row for: the chunk makes one for each
     book.fetch(entity, [remote_id for remote_id, canonical, *_ in chunk if canonical is not None])
     for remote_id, canonical, *_ in chunk:
         if canonical is None or (entity, remote_id) in book.links:
@@ -254,10 +255,15 @@ def link_chunk(entity: str, book: LinkBook, chunk: list[tuple[str, dict[str, Any
             if cid is not None:
                 matched.add(remote_id)
                 counts.matched += 1
+            else:
+                unmatched.append(remote_id)
         if cid is not None:
             book.put(entity, remote_id, Link(cid, None))
     cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
             if canonical is not None}
+    added = getattr(identify, "added", None)  # a shared store's matcher logs them for other workers (.identity)
+    if added is not None:
+        added([cids[r] for r in unmatched])
     return matched, cids
 
 

@@ -6,7 +6,11 @@ mapping's order, then the canonical check). What changes is the order of the wor
 the whole chunk, then the next, so that
 
 * custom values are taken from each record's custom field list in one pass for all fields, not a
-  scan per field;
+  scan per field; a cf_value field's usual ``[{"value": v}]`` is taken as ``v`` (what cf_value gives)
+  and mapped and cached by it through the rest of its chain;
+* the commonest whole chains have a column kernel (:func:`_kernel_for`: Unix and ISO-8601 times, a
+  list of phone or e-mail entries), a plain function that maps the values it takes exactly as the
+  chain would and leaves every other value (a rejection among them) to the chain;
 * a chain of pure transforms (:attr:`Transform.pure`) runs once per distinct value in the chunk
   (an owner id, an option, a date, a name that repeats): the value, its notes or its reason are
   reused for every record holding an equal value (equal and of the same type: ``1``, ``1.0`` and
@@ -21,7 +25,9 @@ for one chunk: memory is bounded by the chunk, and results never depend on what 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +37,9 @@ from .layouts import ValuesArrayLayout
 from .paths import MISSING, get_path
 from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .spec import CustomFieldRef
+from .transforms.contact_points import _EMAIL, ContactPoints, Email, Multifield, Multitext, Phone, _e164
+from .transforms.custom_values import CfValue
+from .transforms.times import IsoTime, UnixTime
 
 if TYPE_CHECKING:
     from .columncheck import ColumnCheck
@@ -40,7 +49,11 @@ _IMMUTABLE = (str, int, float, bool, type(None), Decimal)
 _SCALARS = frozenset({int, bool, type(None)})
 _FLAT = frozenset({str, int, bool, type(None)})
 _STR = frozenset({str})
+_ONE = frozenset({str, int})
 _MISS = object()
+_SLOW = object()  # a value a column kernel leaves to the chain
+_YEAR_10000 = 253402300800  # the first second of the year 10000 (UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class _Failed:
@@ -124,6 +137,10 @@ class BatchPuller:
         # Which fields map through the per-batch cache: pure chains, until one gives a value records
         # cannot share (a list, an object).
         self.cached = [all(getattr(t, "pure", False) for t in b.chain) for b in self.fields]
+        self.kernels = [_kernel_for(b) for b in self.fields]
+        # A custom field read through cf_value first: its usual values list, [{"value": <text or number>}],
+        # is read as the one value (what cf_value gives), keyed and mapped by it (see _custom_columns).
+        self.unwraps = [bool(b.chain) and type(b.chain[0]) is CfValue and b.custom is not None for b in self.fields]
         layout = mapper.layout
         self.index_layout = layout if type(layout) is ValuesArrayLayout else None
         self.columns: ColumnCheck | None = None
@@ -143,10 +160,11 @@ class BatchPuller:
         flagged: set[int] = set()
         custom_columns = self._custom_columns(raws) if self.index_layout is not None and any(
             b.custom is not None for b in self.fields) else None
+        unwrapped = custom_columns[2] if custom_columns is not None else {}
         alive = list(range(n))
         for f, bound in enumerate(self.fields):
             values = self._read(f, bound, raws, alive, custom_columns)
-            placed_at, placed = self._map(f, bound, alive, values, ctxs, enveloped, failed, outs)
+            placed_at, placed = self._map(f, bound, alive, values, ctxs, enveloped, failed, outs, unwrapped.get(f))
             if self.columns is not None and placed:
                 flagged.update(placed_at[j] for j in self.columns.flags(bound.name, placed))
             if len(placed_at) < len(alive):  # missing values or rejected records: drop the rejected
@@ -168,10 +186,13 @@ class BatchPuller:
         return results
 
     # reading -------------------------------------------------------------------------------------
-    def _custom_columns(self, raws: Sequence[dict[str, Any]]) -> tuple[dict[int, list[Any]], set[int]]:
+    def _custom_columns(self, raws: Sequence[dict[str, Any]]) -> tuple[dict[int, list[Any]], set[int],
+                                                                         dict[int, set[int]]]:
         """Every custom field the mapping reads, for every record, in one pass over each record's
-        custom field list: ``{field position: column}``, and the records whose list is not a list of
-        objects (the layout reads those itself, field by field, and says why it cannot)."""
+        custom field list: ``{field position: column}``, the records whose list is not a list of
+        objects (the layout reads those itself, field by field, and says why it cannot), and per field
+        read through cf_value the records whose column holds the one value of ``[{"value": v}]``
+        (v a text or whole number: what cf_value gives, with the same text checks) instead of the list."""
         layout = self.index_layout
         assert layout is not None
         key, id_key, code_key, values_key = layout.key, layout.id_key, layout.code_key, layout.values_key
@@ -185,6 +206,10 @@ class BatchPuller:
         n = len(raws)
         columns: dict[int, list[Any]] = {f: [None] * n for fs in (*by_id.values(), *by_code.values()) for f in fs}
         odd: set[int] = set()
+        codes = bool(code_key and by_code)
+        named: dict[tuple[Any, Any], list[int]] = {}
+        unwraps = {f for f in columns if self.unwraps[f]}
+        unwrapped: dict[int, set[int]] = {f: set() for f in unwraps}
         for r, raw in enumerate(raws):
             entries = raw.get(key) or ()
             if type(entries) is not list:
@@ -194,26 +219,38 @@ class BatchPuller:
             found: set[int] = set()  # the first entry naming a field is its value, as the layout reads it
             try:
                 for entry in entries:
-                    fields = by_id.get(entry.get(id_key))
-                    if code_key and by_code:
-                        fields = (fields or []) + by_code.get(entry.get(code_key), [])
+                    if codes:
+                        pair = (entry.get(id_key), entry.get(code_key))
+                        fields = named.get(pair)
+                        if fields is None:  # by id, then by code: the fields an (id, code) pair names
+                            fields = named[pair] = by_id.get(pair[0], []) + by_code.get(pair[1], [])
+                    else:
+                        fields = by_id.get(entry.get(id_key))
                     for f in fields or ():
                         if f not in found:
                             found.add(f)
-                            columns[f][r] = entry.get(values_key)
+                            value = entry.get(values_key)
+                            if f in unwraps and type(value) is list and len(value) == 1:
+                                item = value[0]
+                                if type(item) is dict and len(item) == 1 and type(item.get("value")) in _ONE:
+                                    value = item["value"]
+                                    unwrapped[f].add(r)
+                            columns[f][r] = value
             except (AttributeError, TypeError):
                 odd.add(r)
-        return columns, odd
+                for rows in unwrapped.values():  # the layout reads this record again, field by field
+                    rows.discard(r)
+        return columns, odd, unwrapped
 
     def _read(self, f: int, bound: _Bound, raws: Sequence[dict[str, Any]], alive: list[int],
-              custom_columns: tuple[dict[int, list[Any]], set[int]] | None) -> list[Any]:
+              custom_columns: tuple[dict[int, list[Any]], set[int], dict[int, set[int]]] | None) -> list[Any]:
         source = bound.spec.source
         custom = bound.custom
         if custom is not None:
             layout = self.mapper.layout
             if custom_columns is None:
                 return [_read_odd(layout, raws[i], custom) for i in alive]
-            columns, odd = custom_columns
+            columns, odd, _ = custom_columns
             column = columns[f]
             if not odd:
                 return [column[i] for i in alive]
@@ -230,20 +267,35 @@ class BatchPuller:
 
     # mapping -------------------------------------------------------------------------------------
     def _map(self, f: int, bound: _Bound, alive: list[int], values: list[Any], ctxs: list[Context],
-             enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]]) -> tuple[list[int],
-                                                                                                       list[Any]]:
+             enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]],
+             unwrapped: set[int] | None = None) -> tuple[list[int], list[Any]]:
         """Map one field's column; returns the records that got a value, and those values."""
         from .engine import _SURPRISES, unreadable_reason
 
         name, custom, chain = bound.name, bound.custom, bound.chain
         custom_key = name[7:] if name.startswith("custom.") else None
         cache: dict[Any, Any] | None = {} if self.cached[f] else None
+        outer = cache
         placed_at: list[int] = []
         placed: list[Any] = []
+        kernel = self.kernels[f]
+        if kernel is not None:
+            alive, values = self._kernel(kernel, name, custom_key, alive, values, enveloped, outs, placed_at, placed,
+                                         ctxs)
+        whole, rest = chain, chain[1:]
+        # unwrapped records' values are cf_value's already: the rest of the chain, cached apart
+        inner: dict[Any, Any] | None = {} if cache is not None else None
         for i, value in zip(alive, values, strict=True):
             if value is MISSING:
                 continue
             key = None
+            if unwrapped:
+                if i not in unwrapped:
+                    cache, chain = outer, whole
+                elif enveloped and i in enveloped:  # opened as the CRM's list, as pull_result does
+                    cache, chain, value = outer, whole, [{"value": value}]
+                else:
+                    cache, chain = inner, rest
             if cache is not None and i not in enveloped:
                 key = value if type(value) is str else _key(value)
                 if key is not None:
@@ -288,7 +340,7 @@ class BatchPuller:
                     cache[key] = _Noted(value, notes) if notes else value  # type: ignore[index]
                 else:  # records cannot share it: this field is mapped without the cache from now on
                     self.cached[f] = False
-                    cache = None
+                    cache = outer = inner = None
             if custom_key is None:
                 outs[i][name] = value
             else:
@@ -296,6 +348,151 @@ class BatchPuller:
             placed_at.append(i)
             placed.append(value)
         return placed_at, placed
+
+    @staticmethod
+    def _kernel(kernel: Callable[[Any], Any], name: str, custom_key: str | None, alive: list[int],
+                values: list[Any], enveloped: set[int], outs: list[dict[str, Any]], placed_at: list[int],
+                placed: list[Any], ctxs: list[Context]) -> tuple[list[int], list[Any]]:
+        """The values a column kernel maps, placed; returns the rest (records and values) for the chain."""
+        mapped = [kernel(v) for v in values]
+        rest_at: list[int] = []
+        rest: list[Any] = []
+        for i, value, out in zip(alive, values, mapped, strict=True):
+            if out is _SLOW or (enveloped and i in enveloped):
+                rest_at.append(i)
+                rest.append(value)
+            else:
+                if type(out) is _Noted:
+                    ctxs[i].notes.extend(out.notes)
+                    out = out.value
+                _put(outs[i], name, custom_key, out)
+                placed_at.append(i)
+                placed.append(out)
+        return rest_at, rest
+
+
+def _kernel_for(bound: _Bound) -> Callable[[Any], Any] | None:
+    """A value-at-a-time form of a field's whole chain, faster than the chain for the values it takes,
+    giving exactly what :func:`_one` gives for them, notes included (a :class:`_Noted`); _SLOW for any
+    other value (a rejection among them: the chain then says why)."""
+    chain = bound.chain
+    if len(chain) == 1 and type(chain[0]) is UnixTime:
+        return _unix_time_text
+    if len(chain) == 1 and type(chain[0]) is IsoTime:
+        return _iso_time_text
+    if len(chain) == 2 and type(chain[0]) in _POINTS and type(chain[1]) in (Phone, Email):
+        return _contact_points_kernel(bound)
+    return None
+
+
+_POINTS = (ContactPoints, Multitext, Multifield)  # exactly these: a plugin's subclass may read entries its own way
+
+
+def _contact_points_kernel(bound: _Bound) -> Callable[[Any], Any] | None:
+    """contact_points then phone or email, for a list of entries whose texts are all well formed and
+    whose kinds are all mapped: one pass, the values normalised as the transform does."""
+    points, last = bound.chain
+    spec = points.spec
+    value_key, kind_key, kind_id = spec.get("value_key", "value"), spec.get("kind_key", "type"), spec.get("kind_id_key")
+    deleted = spec.get("deleted") or {}
+    kinds: dict[Any, Any] = spec["kinds"]
+    default = spec.get("default", _SLOW)
+    if any(type(k) is not str or deep_text_problem(k) for k in [*kinds.values(), default] if k is not _SLOW):
+        return None
+    options = bound.custom.options if bound.custom is not None and kind_id else None
+    name = bound.name
+    phone = type(last) is Phone
+    region = last.spec.get("default_region")
+
+    def kernel(value: Any) -> Any:
+        if value is None:
+            return []
+        if type(value) is not list or deep_text_problem(value):
+            return _SLOW
+        out = []
+        notes: list[str] = []
+        for item in value:
+            if type(item) is not dict:
+                if isinstance(item, dict):
+                    return _SLOW
+                continue
+            text = item.get(value_key)
+            if text is None or text == "":
+                continue
+            if deleted and all(item.get(k) == v for k, v in deleted.items()):
+                continue
+            if type(text) is not str:
+                return _SLOW
+            code = item.get(kind_key)
+            if code is None and options is not None and item.get(kind_id) is not None:
+                code = options.get(str(item[kind_id]))
+            if type(code) is not str and code is not None:
+                return _SLOW
+            kind = kinds.get(code, default)
+            if kind is _SLOW:
+                return _SLOW
+            if phone:
+                cleaned = " ".join(text.split())
+                fixed = _e164(cleaned, region)
+                if fixed is None:
+                    notes.append(f"{name}: {cleaned!r} is not a valid phone number; kept as written")
+                    fixed = cleaned
+            else:
+                fixed = text.strip().lower()
+                if not _EMAIL.match(fixed):
+                    return _SLOW
+            out.append({"value": fixed, "type": kind})
+        return _Noted(out, notes) if notes else out
+
+    return kernel
+
+
+# An ISO-8601 moment with an offset, years 1000-9999: what IsoTime reads most of the time
+# (2025-12-08T13:17:00.000Z in UTC, 2025-12-08T16:17:00+03:00 in the account's zone).
+_ISO_MOMENT = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                         r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _iso_time_text(value: Any) -> Any:
+    """IsoTime.forward for such a text, when datetime reads it: in UTC already (Z) the text itself to the
+    second; else the moment moved to UTC by its offset. Years 1000 and 9999 (a move could leave the
+    4-digit years) and anything else: _SLOW."""
+    if type(value) is not str or _ISO_MOMENT.fullmatch(value) is None or value[:4] in ("1000", "9999"):
+        return _SLOW
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return _SLOW
+    if value[-1] == "Z":
+        return value[:19] + "Z"
+    offset = moment.utcoffset()
+    if offset is None:
+        return _SLOW
+    return (moment.replace(tzinfo=None, microsecond=0) - offset).isoformat() + "Z"
+
+
+_DAYS: dict[int, str] = {}  # day number since 1970 -> YYYY-MM-DD; days recur (a bulk import, one day's edits)
+
+
+def _unix_time_text(value: Any) -> Any:
+    """UnixTime.forward for a whole number of seconds from 1970 to 9999 (always 4-digit years):
+    the same text as time.strftime of time.gmtime, a third cheaper, and never malformed."""
+    if type(value) is not int or not 0 <= value < _YEAR_10000:
+        return _SLOW
+    day, second = divmod(value, 86400)
+    text = _DAYS.get(day)
+    if text is None:
+        if len(_DAYS) > 100_000:
+            _DAYS.clear()
+        text = _DAYS[day] = date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
+    return f"{text}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+
+
+def _put(out: dict[str, Any], name: str, custom_key: str | None, value: Any) -> None:
+    if custom_key is None:
+        out[name] = value
+    else:
+        _place_custom(out, custom_key, value)
 
 
 def _one(value: Any, chain: list[Any], ctx: Context, surprises: tuple[type[BaseException], ...]) -> Any:

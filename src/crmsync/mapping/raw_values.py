@@ -28,6 +28,7 @@ _ENVELOPE_TEXT = '{"' + TAG + '"'
 # C0 controls other than tab, line feed and carriage return, DEL, and lone surrogates: no CRM
 # field holds them as typed (most drop or reject them; JSON and DuckDB tools choke on some).
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_SEARCH = _BAD_TEXT.search
 
 
 class Unreadable(ValueError):
@@ -73,20 +74,23 @@ def text_problem(text: str) -> str | None:
 
 
 def deep_text_problem(value: Any) -> str | None:
-    """:func:`text_problem` of the first malformed text anywhere in ``value`` (lists, objects)."""
+    """:func:`text_problem` of the first malformed text anywhere in ``value`` (lists, objects).
+
+    Texts in a list or object are searched in the loop, not through a call each (a phone list's
+    texts are most of what a contact's checks read)."""
     kind = type(value)
     if kind is str:
-        return text_problem(value)
-    if kind is list:
-        for item in value:
-            found = deep_text_problem(item)
-            if found:
-                return found
-    elif kind is dict:
-        for item in value.values():
-            found = deep_text_problem(item)
-            if found:
-                return found
+        return text_problem(value) if _SEARCH(value) else None
+    if kind is list or kind is dict:
+        for item in value if kind is list else value.values():
+            inner = type(item)
+            if inner is str:
+                if _SEARCH(item):
+                    return text_problem(item)
+            elif inner is list or inner is dict:
+                found = deep_text_problem(item)
+                if found:
+                    return found
     return None
 
 

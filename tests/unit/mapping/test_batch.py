@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from crmsync.fakes import start_fake
 from crmsync.http.pacing import Unlimited
 from crmsync.http.session import CrmSession
-from crmsync.mapping import KeyResolver, Mapper, Rejection, build_catalog, catalog_needs, load_mapping
+from crmsync.mapping import FieldCatalog, KeyResolver, Mapper, Rejection, build_catalog, catalog_needs, load_mapping
 from crmsync.mapping.raw_values import ENVELOPED, number_envelope, unreadable_envelope
 from crmsync.read.metadata import fetch_metadata
 
@@ -245,3 +245,128 @@ def _check_randomized(crm: str, entity: str, hubspot: Any, data: Any) -> None:
     raws = data.draw(records)
     raws += [copy.deepcopy(r) for r in data.draw(st.lists(st.sampled_from(raws), max_size=3))]  # equal values
     assert_batch_equals_each(m, raws)
+
+
+# column kernels and custom values read as their one value (issue 18) -------------------------------------
+@settings(max_examples=100, deadline=None)
+@given(seconds=st.one_of(st.integers(-(2**40), 2**40), st.integers(253402300700, 253402300900),
+                         st.integers(-100, 100), st.booleans()))
+def test_the_unix_time_kernel_gives_what_the_transform_gives(seconds: Any) -> None:
+    from crmsync.mapping.batch import _SLOW, _unix_time_text
+
+    m = mapper("amocrm", "contact")
+    bound = next(b for b in m.fields if b.name == "created_at")
+    fast = _unix_time_text(seconds)
+    if fast is _SLOW:
+        assert type(seconds) is not int or not 0 <= seconds < 253402300800
+        return
+    assert fast == m.pull_result({"created_at": seconds}).canonical["created_at"] == bound.chain[0].forward(
+        seconds, None)
+
+
+@pytest.mark.parametrize("field", ["position", "Бюджет", "День рождения", "Заметки"])
+def test_custom_values_read_as_their_one_value_map_as_the_whole_list_does(field: str) -> None:
+    """Each cf_value field given [{"value": x}] for every bad value x, beside other shapes, envelopes and
+    enveloped records, in one batch: the one-value path must give pull_each's result for every record."""
+    m = mapper("amocrm", "contact")
+    base = _bases("amocrm", "contact", None)[0]
+    bound = next(b for b in m.fields if b.custom is not None and field in (b.custom.name, b.name))
+    shapes: list[Any] = [[{"value": v}] for v in [*BAD, "  x  ", "42", 42, 0, -5, 2**70, "Line one\nline two"]]
+    shapes += [[{"value": "a", "enum_id": 1}], [{"value": "a"}, {"value": "b"}], [{"other": 1}], [], None, "text",
+               [{"value": number_envelope("12345678901234567890123")}], [{"value": '{"$crmsync": "number"'}],
+               [{"value": "x\x00"}], [[1]], [{"value": {"nested": "y"}}]]
+    raws = []
+    for shape in shapes:
+        for flagged in (False, True):
+            raw = copy.deepcopy(base)
+            entries = [e for e in raw.get("custom_fields_values") or [] if e.get("field_id") != bound.custom.id]
+            entries.append({"field_id": bound.custom.id, "field_name": bound.custom.name, "values": shape})
+            raw["custom_fields_values"] = entries
+            if flagged:
+                raw[ENVELOPED] = True
+            raws.append(raw)
+    got = assert_batch_equals_each(m, raws + copy.deepcopy(raws))
+    assert {g[0] for g in got} == {"mapped", "set aside"}
+
+
+_ISO_PARTS = st.tuples(st.integers(990, 10010), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+                       st.integers(0, 61), st.integers(0, 61),
+                       st.sampled_from(["", ".0", ".000", ".123456", ".1234567"]),
+                       st.sampled_from(["Z", "+03:00", "-14:00", "+14:00", "+00:00", "-00:30", "+25:00", "", "z"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=_ISO_PARTS, noise=st.sampled_from(["", " ", "T", "x"]))
+def test_the_iso_time_kernel_gives_what_the_transform_gives(parts: tuple[Any, ...], noise: str) -> None:
+    from crmsync.mapping.batch import _SLOW, _iso_time_text
+    from crmsync.mapping.context import Context
+    from crmsync.mapping.transforms.times import IsoTime
+
+    year, month, day, hour, minute, second, fraction, zone = parts
+    text = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}{zone}"
+    text = text + noise if noise != "T" else text.replace("T", " ")
+    fast = _iso_time_text(text)
+    if fast is _SLOW:
+        return
+    ctx = Context(FieldCatalog("x", "contact"), None, {}, "pull")
+    assert fast == IsoTime({"type": "iso_time"}).forward(text, ctx), text
+
+
+def test_the_iso_time_kernel_takes_the_crms_usual_texts() -> None:
+    from crmsync.mapping.batch import _SLOW, _iso_time_text
+    from crmsync.mapping.context import Context
+    from crmsync.mapping.transforms.times import IsoTime
+
+    ctx = Context(FieldCatalog("x", "contact"), None, {}, "pull")
+    texts = ["2025-12-08T13:17:00.000Z", "2025-12-08T16:17:00+03:00", "2025-01-01T01:00:00+03:00",
+             "2024-02-29T23:30:00-05:00", "1970-01-01T00:00:00Z", "9998-12-31T23:59:59-14:00",
+             "1001-01-01T00:00:00+14:00"]
+    for text in texts:
+        assert _iso_time_text(text) is not _SLOW
+        assert _iso_time_text(text) == IsoTime({"type": "iso_time"}).forward(text, ctx), text
+    for text in ["2025-12-08T13:17:00", "2025-02-30T00:00:00Z", " 2025-12-08T13:17:00Z", "9999-12-31T23:00:00Z", 5]:
+        assert _iso_time_text(text) is _SLOW
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+_ENTRIES: list[Any] = [
+    {"value": "+7 916 123-45-67", "enum_code": "WORK"}, {"value": "8 (495) 2913342 доб. 650", "enum_code": "MOB"},
+    {"value": "(212) 555-3621", "enum_code": "OTHER"}, {"value": "12", "enum_code": "HOME"},
+    {"value": "Ann@Example.RU ", "enum_code": "PRIV"}, {"value": "not an address", "enum_code": "WORK"},
+    {"value": "x\x01y", "enum_code": "WORK"}, {"value": "", "enum_code": "WORK"}, {"value": None, "enum_code": "WORK"},
+    {"value": 79161234567, "enum_code": "WORK"}, {"value": "+79161234567", "enum_code": "NOPE"},
+    {"value": "+79161234567", "enum_id": 1}, {"value": "+79161234567"}, {"value": "+79161234567", "enum_code": 5},
+    {"VALUE": "+7 916 000 00 00", "VALUE_TYPE": "WORK"}, {"VALUE": "a@b.ru", "VALUE_TYPE": "WORK", "DELETE": "Y"},
+    {"VALUE": "+7 916 000 00 00", "VALUE_TYPE": "MOBILE", "ID": "3"}, {"VALUE": "b@c.ru", "VALUE_TYPE": "HOME"},
+    "+79161234567", 5, None, [], _Dict(value="+79161234567", enum_code="WORK"),
+]
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_phone_and_email_lists_map_as_pull_each_maps_them(crm: str) -> None:
+    """Lists of entries of every shape (valid, invalid and bad texts, unmapped kinds, kinds by option id,
+    deleted entries, entries that are not objects) for the phones and e-mails of a contact."""
+    import random
+
+    m = mapper(crm, "contact")
+    base = _bases(crm, "contact", None)[0]
+    rng = random.Random(18)
+    raws = []
+    for _ in range(150):
+        raw = copy.deepcopy(base)
+        for bound in (b for b in m.fields if b.name in ("phones", "emails")):
+            value: Any = [copy.deepcopy(rng.choice(_ENTRIES)) for _ in range(rng.randrange(0, 4))]
+            value = rng.choice([value, value, value, None, "text", {"value": "+79161234567"}])
+            if bound.custom is not None and crm == "amocrm":
+                raw["custom_fields_values"] = [e for e in raw.get("custom_fields_values") or []
+                                               if e.get("field_id") != bound.custom.id]
+                raw["custom_fields_values"].append({"field_id": bound.custom.id, "values": value})
+            else:
+                raw[str(bound.spec.source)] = value
+        raws.append(raw)
+    got = assert_batch_equals_each(m, raws)
+    assert {g[0] for g in got} == {"mapped", "set aside"}
+    assert any(g[0] == "mapped" and g[2] for g in got), "some records must carry a phone's note"

@@ -146,3 +146,32 @@ def test_phone_national_fast_path_matches_the_full_parse(region: str):
         assert answered == 0
     else:
         assert answered > 20  # the fast path is actually taken for this region's national numbers
+
+
+@pytest.mark.parametrize("region", ["RU", "US", "DE", "KZ", "GB"])
+def test_phone_extension_fast_path_matches_the_full_parse(region: str):
+    """A number with `доб. <digits>` after it: the fast path answers only what the full parse says."""
+    import random
+
+    from crmsync.fakes.world import _phone
+    from crmsync.mapping.transforms import contact_points as cp
+
+    rng = random.Random(19)
+    mains = [_phone(rng) for _ in range(300)] + ["".join(rng.choice("0123456789") for _ in range(rng.randint(5, 13)))
+                                                 for _ in range(300)]
+    mains += ["8 (916) 123-45-67", "+7 916 123 45 67", "(212) 555-0123", "+1 212 555 0123", "030 123456"]
+    samples = [f"{m}{rng.choice(['', ' '])}доб.{rng.choice(['', ' '])}{rng.randrange(10 ** rng.randint(0, 7))}"
+               for m in mains] + [f"{m} доб. 0{rng.randrange(100)}" for m in mains[:50]]
+    samples += ["8 916 123 45 67 доб. 12345678", "доб. 12", "8 916 123 45 67 доб 12", "+7 916 1234567 доб. 1 2"]
+    answered = 0
+    for text in samples:
+        cleaned = " ".join(text.split())
+        fast = cp._with_extension(cleaned, region)
+        if fast is None:
+            continue
+        answered += 1
+        number = cp.phonenumbers.parse(cleaned, region)
+        assert cp.phonenumbers.is_valid_number(number) and number.extension, text
+        e164 = cp.phonenumbers.format_number(number, cp.phonenumbers.PhoneNumberFormat.E164)
+        assert fast == f"{e164};ext={number.extension}", text
+    assert answered > (20 if region in ("RU", "KZ") else 0) or region in ("GB", "DE")

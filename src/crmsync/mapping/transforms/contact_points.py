@@ -15,6 +15,7 @@ from typing import Any
 
 from ..context import Context
 from ..phonelib import phonenumbers  # imported on the first phone parsed, not when transforms register
+from ..phonevalid import is_valid
 from ..registry import Transform
 
 KINDS = {"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
@@ -26,7 +27,13 @@ _BLANKS = re.compile(r"\s+")
 
 
 _PUNCTUATION = re.compile(r"[\s().\-]+")
-_INTERNATIONAL = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _digits(cleaned: str) -> str:
+    """_PUNCTUATION removed from a cleaned text (its only blanks are single spaces) at a quarter of the
+    cost of the regex; any other blank stays, and the text then takes the full parse."""
+    return cleaned.replace(" ", "").replace("-", "").replace("(", "").replace(")", "").replace(".", "")
+_INTERNATIONAL = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def _international(cleaned: str) -> str | None:
@@ -34,8 +41,8 @@ def _international(cleaned: str) -> str | None:
     ``phonenumbers.parse`` (60 % of the cost): country code by the prefix-free table, then the same
     validity check. Anything else — an invalid number, a national leading zero — takes the full parse.
     """
-    digits = _PUNCTUATION.sub("", cleaned)
-    if not _INTERNATIONAL.match(digits):
+    digits = _digits(cleaned)
+    if not _INTERNATIONAL.fullmatch(digits):
         return None
     for size in (1, 2, 3):
         code = int(digits[1:1 + size])
@@ -43,12 +50,11 @@ def _international(cleaned: str) -> str | None:
             national = digits[1 + size:]
             if national.startswith("0"):
                 return None
-            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-            return digits if phonenumbers.is_valid_number(number) else None
+            return digits if is_valid(code, national) else None
     return None
 
 
-_DIGITS = re.compile(r"^[0-9]{4,17}$")
+_DIGITS = re.compile(r"[0-9]{4,17}")
 
 
 @lru_cache(maxsize=256)
@@ -66,15 +72,30 @@ def _national(cleaned: str, region: str | None) -> str | None:
     ``phonenumbers.parse``: the national prefix off, the country code on, the same validity check.
     Anything else takes the full parse, which answers the same for these (tested)."""
     plan = _national_plan(region) if region else None
-    digits = _PUNCTUATION.sub("", cleaned)
-    if plan is None or not _DIGITS.match(digits):
+    digits = _digits(cleaned)
+    if plan is None or not _DIGITS.fullmatch(digits):
         return None
     code, prefix = plan
     national = digits[len(prefix):] if prefix and digits.startswith(prefix) else digits
     if not national or national.startswith("0"):
         return None
-    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    return f"+{code}{national}" if phonenumbers.is_valid_number(number) else None
+    return f"+{code}{national}" if is_valid(code, national) else None
+
+
+# A number and a Russian extension label, as typed ("8 (495) 649-82-10 доб. 248"): a tenth of the numbers
+# in a Russian account, each a full parse before.
+_EXTENSION = re.compile(r"([0-9()+\- ]+?) ?доб\. ?([0-9]{1,7})")
+
+
+def _with_extension(cleaned: str, region: str | None) -> str | None:
+    """E.164 with ``;ext=`` for a valid number the fast paths take followed by ``доб. <digits>``, as
+    the full parse gives it (phonenumbers splits the extension off at its label and parses the rest)."""
+    found = _EXTENSION.fullmatch(cleaned)
+    if found is None:
+        return None
+    main = found.group(1).strip()
+    fast = _international(main) if main.startswith("+") else _national(main, region)
+    return None if fast is None else f"{fast};ext={found.group(2)}"
 
 
 # Parsing costs ~50 us. The cache serves what comes back within a run or two: the incremental
@@ -85,6 +106,10 @@ def _e164(cleaned: str, region: str | None) -> str | None:
     fast = _international(cleaned) if cleaned.startswith("+") else _national(cleaned, region)
     if fast is not None:
         return fast
+    if "доб" in cleaned:
+        fast = _with_extension(cleaned, region)
+        if fast is not None:
+            return fast
     try:
         number = phonenumbers.parse(cleaned, region)
     except phonenumbers.NumberParseException:
@@ -111,7 +136,7 @@ class Phone(Transform):
         region = self.spec.get("default_region")
 
         def fix(text: Any) -> str:
-            cleaned = _BLANKS.sub(" ", str(text)).strip()
+            cleaned = " ".join(str(text).split())  # as _BLANKS.sub(" ", …).strip(), at a fifth of the cost
             e164 = _e164(cleaned, region)
             if e164 is None:
                 ctx.note(f"{cleaned!r} is not a valid phone number; kept as written")
