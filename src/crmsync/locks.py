@@ -11,18 +11,45 @@ Two implementations of one small interface, chosen by where the pipeline's store
 
 The run lock is on the pipeline's store; the token-refresh lock on the store that keeps the connection's
 tokens (crmsync.store.home_store), which is the Postgres store whenever the project's pipelines use one.
+
+An advisory lock can be lost while its run goes on: the server restarts, the network drops the session,
+an administrator ends it (``pg_terminate_backend``, ``idle_session_timeout``). Another worker may then start
+the same connection. A run checks, with :func:`check_held`, that the locks its thread holds are still held
+before each write it sends to a CRM (crmsync.push.outbox.claim), and stops with :class:`LockLost` if not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from crmsync.errors import BusyError
 from crmsync.project import Project
 
 POLL_SECONDS = 0.2  # how often a waiting advisory lock asks again (Postgres has no timed try-lock)
+# The lock's session is idle for the whole run: TCP keepalives make a silently dropped network path an error
+# within ~30 s instead of a check that waits for the operating system's two-hour default.
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+             "tcp_user_timeout": 30000}
+
+
+class LockLost(BusyError):
+    """A run's advisory lock went away with its session: another worker may run the connection now."""
+
+    hint = ("run again (a scheduler retries it: the error is transient); if it keeps happening, check the network "
+            "to the Postgres server and its idle_session_timeout, which ends idle sessions such as a lock's")
+
+
+_HELD = threading.local()  # the advisory locks this thread holds (a run's writes happen in the run's thread)
+
+
+def check_held() -> None:
+    """Raise :class:`LockLost` if an advisory lock this thread holds was lost (one round trip per lock)."""
+    for lock in list(getattr(_HELD, "locks", ())):
+        lock.check()
 
 class Mutex(Protocol):
     where: str  # what holds the lock, for messages ("it holds …")
@@ -90,7 +117,8 @@ class AdvisoryMutex:
         from crmsync.secrets.masking import mask
 
         try:
-            return psycopg.connect(self.dsn, autocommit=True, application_name=f"crmsync lock {self.name}"[:63])
+            return psycopg.connect(self.dsn, autocommit=True, application_name=f"crmsync lock {self.name}"[:63],
+                                   **KEEPALIVE)
         except psycopg.Error as exc:
             raise UserError(f"cannot reach the Postgres store at {_describe(self.dsn)} to take {self.name!r}: "
                             f"{mask(str(exc)).strip()}",
@@ -113,9 +141,29 @@ class AdvisoryMutex:
             con.close()
             raise
         self._con = con
+        _HELD.locks = [*getattr(_HELD, "locks", ()), self]
         return True
 
+    def check(self) -> None:
+        """Raise :class:`LockLost` if this lock's session ended. A session-level advisory lock is held until
+        it is unlocked or its session ends, so a session that still answers still holds it."""
+        import psycopg
+
+        if self._con is None:
+            return
+        try:
+            self._con.execute("SELECT 1")
+        except psycopg.Error as exc:
+            from crmsync.secrets.masking import mask
+
+            self.release()
+            reason = mask((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+            raise LockLost(f"the run lost {self.where}: its session to the Postgres server ended ({reason}). "
+                           "Another worker may hold it now, so this run stopped before sending anything more to the "
+                           "CRM; what it did not send waits in sync.outbox for the next run.") from None
+
     def release(self) -> None:
+        _HELD.locks = [lock for lock in getattr(_HELD, "locks", ()) if lock is not self]
         con, self._con = self._con, None
         if con is None:
             return
@@ -123,7 +171,8 @@ class AdvisoryMutex:
         # slow-to-close connection from holding it a moment longer.
         with contextlib.suppress(Exception):
             con.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [self.name])
-        con.close()
+        with contextlib.suppress(Exception):  # a lost session's connection is broken already
+            con.close()
 
     def held_elsewhere(self) -> bool:
         con = self._connect()

@@ -9,6 +9,11 @@ is translated here, in one place, as rewrites of the parsed statement:
   bases and values), JSON paths read ``jsonb``; unsigned integers become the next wider signed type;
 * functions DuckDB has and Postgres has not, or not by that name: ``json_type``, ``list``, ``arg_max``,
   ``hash`` (``hashtextextended`` of the values' text); ``range(n)`` stops before ``n`` as in DuckDB;
+* ``json_object(k, v, …)`` is ``jsonb_build_object``; a JSON path function reads its argument as ``jsonb``
+  (DuckDB's read JSON held in text as well);
+* ``from_json(text, '{"a": "VARCHAR", "b": "JSON"}') AS r`` in a subquery — a record parsed once, its fields
+  read as ``r."a"`` by the query around it — is the record as ``jsonb``, and each ``r."a"`` its field (text,
+  or ``jsonb`` for a JSON field, a JSON null as SQL null);
 * a subquery in ``FROM`` without a name gets one (Postgres 15 requires it); ``GROUP BY ALL`` names its
   columns;
 * ``INSERT OR REPLACE INTO t`` becomes ``INSERT … ON CONFLICT (t's primary key) DO UPDATE`` (the store
@@ -84,6 +89,15 @@ def _statement(tree: exp.Expression) -> Statement:
     for node in list(tree.find_all(exp.Placeholder)):  # first: the rewrites below re-parse their pieces
         name = node.this if isinstance(node.this, str) and node.this != "?" else ""
         node.replace(exp.column(_PARAM + name))
+    for node in list(tree.find_all(exp.JSONObject)):
+        pairs = [part.sql("postgres") for kv in node.expressions for part in (kv.this, kv.expression)]
+        node.replace(_pg(f"jsonb_build_object({', '.join(pairs)})"))
+    for node in list(tree.find_all(exp.JSONExtract, exp.JSONExtractScalar)):
+        if not (isinstance(node.this, exp.Cast) and node.this.to.this in (T.JSON, T.JSONB)):
+            node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("JSON")))
+    for node in list(tree.find_all(exp.Anonymous)):
+        if str(node.this).lower() == "from_json":
+            _struct_from_json(node)
     for node in list(tree.find_all(exp.DataType)):
         if node.this in _TYPES:
             node.replace(exp.DataType.build(_TYPES[node.this]))
@@ -141,6 +155,27 @@ def _group_by_all(group: exp.Group) -> None:
                         for n in e.walk())]
     group.set("all", None)
     group.set("expressions", [exp.Literal.number(i) for i in plain])
+
+
+def _struct_from_json(node: exp.Anonymous) -> None:
+    """``(SELECT …, from_json(text, 'shape') AS r FROM …)`` read as ``r."field"`` by the select around it:
+    Postgres has no structs, so ``r`` is the record as ``jsonb`` and each ``r."field"`` reads its field."""
+    import json
+
+    alias, shape = node.parent, node.expressions[1] if len(node.expressions) > 1 else None
+    select = alias.parent if isinstance(alias, exp.Alias) else None
+    outer = select.parent.parent if select is not None and isinstance(select.parent, exp.Subquery) else None
+    outer = outer.parent if isinstance(outer, (exp.From, exp.Join)) else outer
+    if not isinstance(shape, exp.Literal) or not shape.is_string or not isinstance(outer, exp.Select):
+        raise ValueError("from_json() is translated for Postgres only as a subquery's column read by field")
+    kinds = {name: str(kind).upper() for name, kind in json.loads(shape.this).items()}
+    name = alias.alias
+    node.replace(exp.Cast(this=node.expressions[0], to=exp.DataType.build("JSON")))
+    for column in list(outer.find_all(exp.Column)):
+        if column.table == name and column.name in kinds:
+            field = f'"{name}" -> \'{column.name}\''  # a JSON null is no value, as DuckDB's from_json has it
+            column.replace(_pg(f"nullif({field}, 'null'::jsonb)" if kinds[column.name] == "JSON" else
+                               f'("{name}" ->> \'{column.name}\')'))
 
 
 def _pg(sql: str) -> exp.Expression:

@@ -33,9 +33,21 @@ def test_duckdb_functions_without_a_postgres_namesake():
     assert "HASHTEXTEXTENDED(CAST(ROW(CAST(a AS TEXT), CAST(%(k)s AS TEXT)) AS TEXT), 0)" in s.sql
 
 
-def test_json_paths_read_jsonb():  # every JSON column of a Postgres store is jsonb
+def test_json_paths_read_jsonb():  # every JSON column of a Postgres store is jsonb; DuckDB's read text too
     assert one("SELECT r.raw ->> 'id', json_extract(base, '$.\"first name\"') FROM t r").sql == (
-        "SELECT JSONB_EXTRACT_PATH_TEXT(r.raw, 'id'), JSONB_EXTRACT_PATH(base, 'first name') FROM t AS r")
+        "SELECT JSONB_EXTRACT_PATH_TEXT(CAST(r.raw AS JSONB), 'id'), "
+        "JSONB_EXTRACT_PATH(CAST(base AS JSONB), 'first name') FROM t AS r")
+
+
+def test_json_object_and_a_struct_parsed_once_from_json_text():
+    assert one("SELECT json_object('a', 1, 'b', ?)").sql == "SELECT JSONB_BUILD_OBJECT('a', 1, 'b', %s)"
+    sql = one("""SELECT id, CAST(r."at" AS TIMESTAMPTZ), r."tags" FROM (SELECT id, """
+              """from_json(record, '{"at": "VARCHAR", "tags": "JSON"}') AS r FROM stage WHERE kind = 'new')""").sql
+    assert sql == ("""SELECT id, CAST((JSONB_EXTRACT_PATH_TEXT("r", 'at')) AS TIMESTAMPTZ), """
+                   """NULLIF("r" -> 'tags', CAST('null' AS JSONB)) FROM (SELECT id, """
+                   """CAST(record AS JSONB) AS r FROM stage WHERE kind = 'new') AS crmsync_sub0""")
+    with pytest.raises(ValueError, match="from_json"):
+        one("SELECT from_json(record, '{}') FROM stage")
 
 
 def test_range_stops_before_its_end_as_in_duckdb():

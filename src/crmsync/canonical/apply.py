@@ -211,15 +211,10 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     ``after_chunk``: called once each chunk of ``chunk_size`` records is written (the pull commits there);
     ``side``: what history calls the source of the values (default ``crm:<connection>``);
     ``mode``: ``batch`` (:mod:`.apply_batch`), or ``rows`` — the record-by-record apply the tests hold
-    the batch one to (internal: no command or setting reaches it). A Postgres store applies record by
-    record: the batch apply's set statements use DuckDB's ``from_json`` and array parameters, not yet
-    translated."""
-    from crmsync.store import engine
-
+    the batch one to (internal: no command or setting reaches it). Both stores take the batch apply (a
+    Postgres store's statements are translated, :mod:`crmsync.store_sql`)."""
     from .apply_batch import apply_batch_chunk
 
-    if engine(con) != "duckdb":
-        mode = "rows"
     apply_chunk = {"batch": apply_batch_chunk, "rows": apply_rows_chunk}[mode]
     counts = EntityCounts()
     cols = columns(schema)
@@ -417,6 +412,9 @@ def _select(cols: dict[str, str], path: str) -> str:
 def upsert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]], key: list[str]) -> None:
     if not rows:
         return
+    # One row per key, the last given (a chunk may hold a record twice: two loads not applied yet). An upsert
+    # that meets its key twice keeps the first on DuckDB and fails on Postgres; the later one is the truth.
+    rows = list({tuple(row.get(k) for k in key): row for row in rows}.values())
     path = _stage(con, cols, rows)
     try:
         names = ", ".join(f'"{n}"' for n in cols)

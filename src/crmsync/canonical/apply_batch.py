@@ -41,8 +41,9 @@ from .links import Link, LinkBook
 from .tables import CLOCK, CREATED, TABLE
 
 # The chunk's applied records (remote id, canonical id, base hash, the record's JSON; ``kind``: ``new`` —
-# no canonical row yet, inserted from the record — or ``row``, merged in Python; ``has_base``: else history
-# keeps one row of all its values). A temporary table: each connection has its own, gone with it.
+# no canonical row yet, inserted from the record — or ``row``, merged in Python, or ``earlier``: a copy the
+# chunk holds again later; ``has_base``: else history keeps one row of all its values). A temporary table:
+# each connection has its own, gone with it.
 STAGE = "crmsync_apply_stage"
 
 
@@ -121,6 +122,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
             "INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, remote_updated_at, "
             "remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, CAST(s.record AS JSON), s.digest, "
             "CAST(json_extract_string(s.record, '$.updated_at') AS TIMESTAMPTZ), NULL FROM " + STAGE + " s "
+            "WHERE s.kind <> 'earlier' "
             "ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = excluded.canonical_id, "
             "base = excluded.base, base_hash = excluded.base_hash, remote_updated_at = excluded.remote_updated_at, "
             "remote_deleted_at = excluded.remote_deleted_at", [entity, connection])
@@ -159,7 +161,12 @@ def _read_chunk(con: Any, entity: str, connection: str, cols: dict[str, str], ci
 
 
 def _stage(con: Any, staged: list[tuple[str, str, str, str, str, bool]]) -> None:
-    """The chunk's applied records as a table the set statements read (lists bound as arrays: no file)."""
+    """The chunk's applied records as a table the set statements read (lists bound as arrays: no file). A
+    record the chunk holds twice: the earlier copies are kind ``earlier``, kept for history only, so its row
+    and link are written once, as the last copy left them (an upsert meeting one key twice keeps the first
+    row on DuckDB and fails on Postgres)."""
+    last = {item[0]: n for n, item in enumerate(staged)}
+    staged = [item if last[item[0]] == n else (*item[:4], "earlier", item[5]) for n, item in enumerate(staged)]
     con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, digest VARCHAR, "
                 "record VARCHAR, kind VARCHAR, has_base BOOLEAN)")
     con.execute(f"DELETE FROM {STAGE}")

@@ -154,10 +154,12 @@ def claim(con: Any, ops: list[Op]) -> list[Op]:
     lock already keeps two runs of a connection apart; this holds even when that lock was lost mid-run (its
     session to the server dropped) and another worker started.
     """
+    from crmsync.locks import check_held
     from crmsync.store import engine
 
     if not ops:
         return []
+    check_held()  # a run whose Postgres advisory lock was lost sends nothing more (crmsync.locks.LockLost)
     if engine(con) != "postgres":
         mark(con, [o.op_id for o in ops], "sending")
         return ops

@@ -47,6 +47,7 @@ from crmsync.canonical.tables import CLOCK, CREATED, TABLE, columns, ensure
 from crmsync.canonical.values import get_field, same
 from crmsync.errors import CrmError
 from crmsync.http.session import OutcomeUnknown
+from crmsync.locks import LockLost, check_held
 from crmsync.project import Project
 from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
@@ -334,7 +335,12 @@ class _Entity:
                 if previous and any(o.unknown for o in previous[1].result().outcomes):
                     self._finish(*previous)  # settled with nothing else on the wire
                     previous = None
-                batch = claim(self.con, batch)  # on a shared (Postgres) outbox, ops another worker holds drop out
+                try:
+                    batch = claim(self.con, batch)  # on a shared (Postgres) outbox, ops another worker holds drop out
+                except LockLost:
+                    if previous:  # its answer is here: recorded, not left for the next run to reconcile
+                        self._finish(*previous)
+                    raise
                 if not batch:
                     continue
                 current = (kind, wire.submit(self._exchange, kind, batch))
@@ -416,6 +422,7 @@ class _Entity:
         return [o for o in outcomes if not o.gone]
 
     def _sending(self, ops: list[Op]) -> None:
+        check_held()  # a re-send is a write too: not after the run's lock was lost
         mark(self.con, [o.op_id for o in ops], "sending")  # autocommitted before the HTTP call
 
     # 4. what the CRM agreed -----------------------------------------------------------------------

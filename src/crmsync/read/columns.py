@@ -20,7 +20,8 @@ ENGINE = (CURSOR_COLUMN, ROWHASH_COLUMN)
 
 
 def row_hash(record: dict[str, Any]) -> str:
-    body = {k: v for k, v in record.items() if k not in ENGINE}
+    body = {k: v for k, v in record.items() if k not in ENGINE} \
+        if CURSOR_COLUMN in record or ROWHASH_COLUMN in record else record  # as sent: no copy needed
     try:
         text = dump_bytes(body, sort_keys=True)
     except UnicodeEncodeError:  # a lone surrogate: still a stable fingerprint

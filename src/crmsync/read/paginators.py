@@ -20,7 +20,7 @@ from typing import Any
 from crmsync.errors import CrmError
 from crmsync.phpquery import build_query
 
-from .storable import loads_exact
+from .storable import loads_exact, scanned
 
 Page = tuple[int, Any]
 MAX_PAGES = 1_000_000  # a last resort beside the repeat guard: no listing is this long
@@ -100,12 +100,13 @@ class _HttpPages(Paginator):
                 return
             if response.status_code >= 300:
                 raise CrmError(f"{call.where}: the CRM answered {response.status_code}: {response.text[:300]}")
-            body = loads_exact(response.content)
+            page = scanned(response.content)  # once, here: the reader takes the scan with the bytes
+            body = loads_exact(page)
             records = records_at(body, call.records)
             if not records:
                 return
             guard.check(records)
-            yield len(records), response.content
+            yield len(records), page
             if self.size and len(records) < self.size and self.short_page_ends:
                 return
             request = self.next(request, body, records, response)

@@ -39,10 +39,11 @@ def golden(entity: str) -> list[dict[str, Any]]:
 
 
 class Twin:
-    """One store per mode; each step is taken in both."""
+    """One store per mode; each step is taken in both. ``connect``: a new empty store (default: DuckDB in
+    memory; the Postgres suite passes its own, tests/integration/postgres/test_batch_apply_pg.py)."""
 
-    def __init__(self) -> None:
-        self.cons = {m: duckdb.connect(":memory:") for m in MODES}
+    def __init__(self, connect: Any = None) -> None:
+        self.cons = {m: (connect or (lambda: duckdb.connect(":memory:")))() for m in MODES}
         for con in self.cons.values():
             ensure(con, CANONICAL)
         self.runs = 0
@@ -241,11 +242,12 @@ def test_many_random_chunks_apply_alike(data):
     same_after_every_step(*data)
 
 
-def same_after_every_step(n: int, steps: list[dict[str, Any]], policy: str, per_field: dict[str, str]) -> None:
+def same_after_every_step(n: int, steps: list[dict[str, Any]], policy: str, per_field: dict[str, str],
+                          connect: Any = None) -> None:
     seeds = golden("contact")
     state = {i: copy.deepcopy(seeds[i % len(seeds)]) | {"name": f"n{i}"} for i in range(n)}
     rules = ConflictRules("contact", default=policy, clock_skew_seconds=5, fields=per_field)
-    twin = Twin()
+    twin = Twin(connect)
     try:
         twin.pull("contact", "amo", [(f"r{i}", rec, None, {"id": i}) for i, rec in state.items()], rules=rules)
         for k, step in enumerate(steps):

@@ -26,6 +26,31 @@ def test_nan_and_lone_surrogates_parse_to_be_enveloped():
         unwrap(row["b"])
 
 
+def test_a_nul_anywhere_is_enveloped_with_its_place_so_no_store_fails_on_it():
+    page = b'{"id": 7, "name": "\\u0418\\u0432\\u0000an", "cf": [{"values": [{"value": "a\\u0000"}]}]}'
+    row = storable(loads_exact(page))
+    assert row[ENVELOPED] is True and row["id"] == 7
+    with pytest.raises(Unreadable, match=r"control character U\+0000 at position 2"):
+        unwrap(row["name"])
+    with pytest.raises(Unreadable, match=r"U\+0000 at position 1"):
+        unwrap(row["cf"])
+    assert not any("\x00" in text for text in _texts(row))  # nothing of it reaches a store
+    assert storable({"s": "\x00"})[ENVELOPED] is True  # an ASCII text is checked too
+    assert storable({"s": "x\ud800\x00"})["s"]["text"] == "x\\ud800\\u0000"
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _texts(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _texts(v)
+
+
 def test_numbers_no_column_keeps_are_enveloped_exactly_and_unwrap_to_their_text():
     row = storable({"id": 1, "price": 10**25, "cf": [{"values": [{"value": 1e26}]}], "ok": 1.5})
     assert row["id"] == 1 and row["ok"] == 1.5
@@ -76,6 +101,7 @@ def test_an_envelope_kept_as_text_by_a_text_column_is_opened_too():
     (b'{"x":NaN}', False, False), (b'{"x":-Infinity}', False, False),
     (b'{"s":"\\ud83d"}', False, False),  # a surrogate escape (the standard library reads a lone one)
     (b'{"s":"\\u0041\\n"}', False, True),  # an ordinary escape
+    (b'{"s":"a\\u0000b"}', False, False),  # a NUL: no Postgres text or jsonb holds it
 ])
 def test_a_page_is_scanned_once_for_what_the_raw_tables_cannot_keep(body, long_digits, plain):
     from crmsync.read.storable import page_scan

@@ -23,15 +23,17 @@ def _pipeline(request: Request, name: str) -> Any:
 
 def _statuses(request: Request, response: Response, names: list[str]) -> list[dict[str, Any]]:
     """What `crmsync status --json` says of the pipelines (read from the store between runs)."""
+    from crmsync.output import normalise
     from crmsync.status import StatusResult, pipeline_status
 
     pipes = request.app.state.pipelines
 
     def work() -> list[dict[str, Any]]:
-        return StatusResult([
+        return normalise(StatusResult([  # as the CLI prints it: the same fields, times to the second
             pipeline_status(request.app.state.project, pipeline=p.name, connection=p.connection,
-                            entities=list(p.entities), store=_store(p), source_name=p.crm)
-            for p in (pipes[n] for n in names)]).as_dict()["pipelines"]
+                            entities=list(p.entities), store=_store(p), source_name=p.crm, schedule=p.schedule,
+                            direction=p.direction, timezone=getattr(p, "timezone", None))
+            for p in (pipes[n] for n in names)]).as_dict())["pipelines"]
 
     return storeguard.read(request, response, work)
 
