@@ -430,13 +430,11 @@ def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dic
     one ``UPDATE … FROM`` of only the columns some row changes. Writing whole rows (an upsert) cost the
     store most of a changed record's apply; a remap that changes one field changes one column. A value
     counts as unchanged only if it is the same Python value (a JSON column: the same text), so what is
-    stored is exactly what the whole-row upsert stored. A row given twice: the first is written, as
-    the upsert (``INSERT … ON CONFLICT``) of both did."""
+    stored is exactly what the whole-row upsert stored. A row given twice: the last one is written, as
+    :func:`upsert_rows` does."""
     if not rows:
         return
-    last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    for new, old in rows:
-        last.setdefault(new["id"], (new, old))
+    last = {new["id"]: (new, old) for new, old in rows}
     changed = [n for n in cols if n != "id" and any(_differs(new.get(n), old.get(n), cols[n]) for new, old in
                                                     last.values())]
     if not changed:

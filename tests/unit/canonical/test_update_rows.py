@@ -33,9 +33,9 @@ def test_only_changed_columns_are_written_and_the_result_equals_the_upsert():
     old = read(by_update)
     new_a = {**old["a"], "j": {"x": 1, "y": 2}}  # equal as an object, another text: written as the upsert would
     new_b = {**old["b"], "s": "new", "t": "2026-02-01T00:00:00Z"}
-    twice_b = {**old["b"], "s": "second copy"}  # a row given twice: the first wins, as in the upsert
-    update_rows(by_update, "rows", COLS, [(new_a, old["a"]), (new_b, old["b"]), (twice_b, old["b"])])
-    upsert_rows(by_upsert, "rows", COLS, [new_a, new_b, twice_b], key=["id"])
+    first_b = {**old["b"], "s": "first copy"}  # a row given twice: the last wins, as in the upsert
+    update_rows(by_update, "rows", COLS, [(new_a, old["a"]), (first_b, old["b"]), (new_b, old["b"])])
+    upsert_rows(by_upsert, "rows", COLS, [new_a, first_b, new_b], key=["id"])
     seen = [con.execute("SELECT id, n, CAST(j AS VARCHAR), t, s FROM rows ORDER BY id").fetchall()
             for con in (by_update, by_upsert)]
     assert seen[0] == seen[1]
