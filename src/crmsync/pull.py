@@ -401,7 +401,8 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
     variants = variant_columns(names)  # values dlt loaded beside a column of another type
     kept = ", ".join(f'"{n}"' for n in names if not is_engine_column(n))  # dropped by the store, not per row
     column = next((n for n in names if n.lower() == key.lower()), None)
-    where, params = f"{_LOAD_US} > ?", [after]
+    # every row (a remap): no load id to compute for each row
+    where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
     if skip_gone is not None and column is not None:
         where += (f' AND CAST("{column}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
                   "AND entity = ? AND remote_deleted_at IS NOT NULL)")
@@ -433,21 +434,23 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
 
 def _keyset_pages(cursor: Any, table: str, kept: str, column: str, where: str, params: list[Any], size: int
                   ) -> Iterator[list[Any]]:
-    """Pages of (id, row as JSON text), in id order. A page's last id is found on the id column alone,
-    then its rows are read: sorting whole raw rows for each page cost more than the mapping."""
+    """Pages of (id, row as JSON text), in id order. Where each page ends is found once, on the id column
+    alone (one sort of the ids: finding each page's last id by a query of its own sorted the rest of the
+    table again, a cost that grew with the table for every page), then each page's rows are read by
+    their id range. Ids loaded after the bounds were taken fall in the last, open-ended page."""
+    bounds = [r[0] for r in cursor.execute(
+        f'SELECT "{column}" FROM (SELECT "{column}", row_number() OVER (ORDER BY "{column}") AS n FROM {table} '
+        f'WHERE {where}) WHERE n % {int(size)} = 0 ORDER BY 1', params).fetchall()]
     last: Any = None
-    while True:
+    for bound in [*bounds, None]:
         page_where, page_params = (where, params) if last is None else (f'{where} AND "{column}" > ?', [*params, last])
-        bound = cursor.execute(f'SELECT max("{column}"), count(*) FROM (SELECT "{column}" FROM {table} '
-                               f'WHERE {page_where} ORDER BY "{column}" LIMIT {int(size)})', page_params).fetchone()
-        if not bound or not bound[1]:
-            return
-        page = cursor.execute(f'SELECT t."{column}", to_json(t) FROM (SELECT {kept} FROM {table} WHERE {page_where} '
-                              f'AND "{column}" <= ?) t ORDER BY 1', [*page_params, bound[0]]).fetchall()
-        yield page
-        if bound[1] < size:
-            return
-        last = bound[0]
+        if bound is not None:
+            page_where, page_params = f'{page_where} AND "{column}" <= ?', [*page_params, bound]
+        page = cursor.execute(f'SELECT t."{column}", to_json(t) FROM (SELECT {kept} FROM {table} WHERE {page_where}'
+                              ') t ORDER BY 1', page_params).fetchall()
+        if page:
+            yield page
+        last = bound
 
 
 def run_pull(project: Project, pipeline_name: str, *, entities: list[str] | None = None, full_refresh: bool = False,

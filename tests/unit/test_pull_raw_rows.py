@@ -45,3 +45,16 @@ def test_a_table_without_the_id_column_streams_for_a_pull_and_refuses_a_remap(co
     assert len(list(_raw_rows(con, "raw_amo", "contact", 0, key="record_no"))) == 1009
     with pytest.raises(UserError, match="no 'record_no' column"):
         list(_raw_rows(con, "raw_amo", "contact", 0, key="record_no", skip_gone=("amo", "contact")))
+
+
+def test_a_record_loaded_twice_and_rows_loaded_between_pages(con):
+    """Page bounds are taken once: both copies of an id on a bound come in one page, and rows loaded
+    while the pages are read (above the last bound) come in the last, open-ended page."""
+    con.execute("INSERT INTO raw_amo.contact SELECT id, name || '-again', price, NULL, _cursor, '1700000200.0', "
+                "_dlt_id || 'b' FROM raw_amo.contact WHERE id IN (99, 100, 1008)")
+    pages = _raw_rows(con, "raw_amo", "contact", 0, key="id", page_size=100)
+    first = [next(pages) for _ in range(101)]  # the first page ends on 99, loaded twice: 101 rows
+    assert sorted(r["id"] for r in first) == [*range(99), 99, 99]
+    con.execute("INSERT INTO raw_amo.contact VALUES (5000, 'late', 1, NULL, 1, '1700000300.0', 'late')")
+    rest = [*first, *pages]
+    assert sorted(r["id"] for r in rest) == sorted([*range(1009), 99, 100, 1008, 5000])

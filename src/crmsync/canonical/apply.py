@@ -425,6 +425,37 @@ def upsert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str,
         os.unlink(path)
 
 
+def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Write ``rows`` (new row, the row as read from ``table``) over the stored rows with the same ``id``:
+    one ``UPDATE … FROM`` of only the columns some row changes. Writing whole rows (an upsert) cost the
+    store most of a changed record's apply; a remap that changes one field changes one column. A value
+    counts as unchanged only if it is the same Python value (a JSON column: the same text), so what is
+    stored is exactly what the whole-row upsert stored. A row given twice: the last one is written, as
+    :func:`upsert_rows` does."""
+    if not rows:
+        return
+    last = {new["id"]: (new, old) for new, old in rows}
+    changed = [n for n in cols if n != "id" and any(_differs(new.get(n), old.get(n), cols[n]) for new, old in
+                                                    last.values())]
+    if not changed:
+        return
+    picked = {"id": cols["id"], **{n: cols[n] for n in changed}}
+    path = _stage(con, picked, [new for new, _ in last.values()])
+    try:
+        sets = ", ".join(f'"{n}" = s."{n}"' for n in changed)
+        con.execute(f"UPDATE {table} SET {sets} FROM ({_select(picked, path)}) s WHERE {table}.id = s.id")
+    finally:
+        os.unlink(path)
+
+
+def _differs(new: Any, old: Any, kind: str) -> bool:
+    if new is old:
+        return False
+    if kind == "JSON":  # equal objects can still be stored as different text (key order)
+        return new != old or _jsonable(new, kind) != _jsonable(old, kind)
+    return type(new) is not type(old) or new != old
+
+
 def insert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]],
             on_conflict_nothing: bool = False) -> None:
     if not rows:

@@ -34,7 +34,7 @@ from .apply import (
     pending_local_edits,
     record_hash,
     rows_from,
-    upsert_rows,
+    update_rows,
 )
 from .conflicts import CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede_all
 from .links import Link, LinkBook
@@ -64,7 +64,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         r for r in wanted if book.links[(entity, r)].base_hash is not None])
 
     staged: list[tuple[str, str, str, str, str, bool]] = []  # remote id, cid, digest, record text, kind, has base
-    upserts: list[dict[str, Any]] = []
+    upserts: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (new row, the row as stored)
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     merges: list[Merge] = []  # finished once the chunk's clashes are settled (:func:`_finish_merges`)
@@ -97,7 +97,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                 if old.get(CLOCK) is not None:
                     row[CLOCK] = old[CLOCK]
             row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
-            upserts.append(row)
+            upserts.append((row, old))
             staged.append((remote_id, cid, digest, dumps(canonical), "row", bool(base)))
         if base:
             crm_time = canonical.get(CLOCK)
@@ -116,7 +116,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         names = ", ".join(f'"{n}"' for n in cols)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n != "id")  # as upsert_rows: one statement
         con.execute(f"INSERT INTO {table} ({names}) {_new_rows(cols)} ON CONFLICT (id) DO UPDATE SET {updates}")
-    upsert_rows(con, table, cols, upserts, key=["id"])
+    update_rows(con, table, cols, upserts)
     if staged:
         con.execute(
             "INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, remote_updated_at, "
