@@ -80,12 +80,14 @@ def _select(where: str) -> str:
     return f"SELECT {', '.join(_quoted(c) for c in _COLUMNS)} FROM sync.outbox WHERE {where}"
 
 
-def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[Op]) -> list[Op]:
+def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[Op], *,
+            supersede: bool = True) -> list[Op]:
     """Store ``ops`` (a fresh plan of one entity); return the ops to send, reusing known keys. Call it in
     a transaction (on Postgres it holds the entity's outbox until the commit).
 
     A key already ``sent`` or ``rejected`` is not sent again; open ops the plan no longer
     produces are ``superseded`` (the record changed again, or was pushed some other way).
+    ``supersede=False``: ``ops`` are one part of the plan; :func:`supersede_others` follows the last part.
     """
     from crmsync.store import engine
 
@@ -117,11 +119,16 @@ def enqueue(con: Any, run_id: str, connection: str, entity: str, ops: Iterable[O
             old.payload, old.status = op.payload, "pending"
             out.append(old)
     insert_rows(con, "sync.outbox", _NEW_COLUMNS, new)  # one statement however many ops
-    keep = [o.op_id for o in out]
+    if supersede:
+        supersede_others(con, connection, entity, [o.op_id for o in out])
+    return out
+
+
+def supersede_others(con: Any, connection: str, entity: str, keep: list[str]) -> None:
+    """Open ops of ``entity`` other than ``keep`` (every op a plan enqueued) are ``superseded``."""
     con.execute("UPDATE sync.outbox SET status = 'superseded' WHERE connection = ? AND entity = ? "
                 "AND status IN ('pending', 'failed') AND op_id NOT IN (SELECT unnest(?))",
                 [connection, entity, keep or [""]])
-    return out
 
 
 def _quoted(name: str) -> str:

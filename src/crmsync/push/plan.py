@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,12 @@ class Plan:
     key: str = ""  # what the plan depends on besides the store (crmsync.push.quiet): fields, settings, columns
     clean: bool = False  # nothing to do and nothing to report for any row: the store answers "nothing" as is
     trusted: bool = False  # not computed: the store is as a plan with this key left it (crmsync.push.quiet)
+    _mapping: _Mapping | None = field(default=None, repr=False)  # compared rows not mapped yet
+
+    def mapped(self, size: Callable[[str], int]) -> Iterator[list[Op]]:
+        """The ops still to map, a chunk of at most ``size(kind)`` rows of one kind at a time (see
+        :func:`_mapped`); the plan's lists grow as the chunks are taken."""
+        return _mapped(self, size)
 
     @property
     def creates(self) -> list[Op]:
@@ -81,11 +87,22 @@ def keyed(con: Any, ops: list[Op], base_hashes: dict[str, str | None]) -> list[O
 
 def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
                 write_mode: str = "upsert", trust: Callable[[str], bool] | None = None) -> Plan:
-    """``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook.
+    """The whole plan at once (a dry run, tests): :func:`compare_entity`, then every op mapped."""
+    plan = compare_entity(con, entity=entity, connection=connection, mapper=mapper, schema=schema,
+                          write_mode=write_mode, trust=trust)
+    for _ in plan.mapped(lambda kind: MAP_CHUNK):
+        pass
+    return plan
+
+
+def compare_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
+                   write_mode: str = "upsert", trust: Callable[[str], bool] | None = None) -> Plan:
+    """Decide which rows have something to write; :meth:`Plan.mapped` then maps them into ops,
+    a chunk at a time, so a push can send the first batch while the rest is still being mapped.
+
+    ``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook.
     ``trust``: given the plan's :attr:`Plan.key`, whether the store is known to be exactly as a clean
     plan with that key left it (crmsync.push.quiet); then nothing is read and the plan is empty."""
-    from crmsync.mapping import Rejection
-
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     checks = PushChecks(con, entity, mapper)
     cols = columns(schema)
@@ -94,12 +111,10 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
     if trust is not None and trust(plan.key):
         plan.clean = plan.trusted = True
         return plan
-    held = held_fields(con, entity)
-    base_hashes: dict[str, str | None] = {}
     # Only rows that changed since a plan last found nothing to do for them (crmsync.push.candidates),
     # compared while they stream in; what has something to do is mapped once the stream is done.
     found = Candidates.find(con, entity=entity, connection=connection, cols=cols, settings=settings)
-    todo: list[tuple[str, str, str | None, str | None, dict[str, Any], list[str]]] = []
+    todo: list[_Todo] = []
     for row, link, bucket in found.rows():
         cid = row["id"]
         record = {k: plain(v) for k, v in row.items() if k not in ENGINE and v is not None}
@@ -121,36 +136,82 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
         if changed:
             todo.append((cid, kind, remote_id, base_hash, record, changed))
     found.keep()
-    todo.sort(key=lambda item: item[0])  # in id order, as one scan of the table found them
-    for cid, kind, remote_id, base_hash, record, changed in todo:
-        if kind == "update":
-            for name in changed:  # a cleared field is written as null
-                if get_field(record, name) is None:
-                    put_field(record, name, None)
-        waiting = held.get(cid, set())
-        if waiting & set(changed):
-            plan.held.append({"canonical_id": cid, "remote_id": remote_id,
-                              "fields": sorted(waiting & set(changed))})
-            changed = [f for f in changed if f not in waiting]
-        if not changed:
-            continue
-        refused = checks.refuse(record, changed, kind)  # what the CRM would refuse or mangle: never sent
-        if refused is not None:
-            plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **refused, "direction": "push"})
-            continue
-        values = _subset(record, changed)
-        try:
-            payload = mapper.push(record, fields=changed)
-        except Rejection as rejection:
-            plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **rejection.as_dict()})
-            continue
-        plan.ops.append(Op(kind=kind, entity=entity, connection=connection, canonical_id=cid, remote_id=remote_id,
-                           fields=changed, values=values, payload=payload, idempotency_key=""))
-        base_hashes[cid] = base_hash
-    keyed(con, plan.ops, base_hashes)
-    plan.rejected += checks.pull_only_edits()
-    plan.clean = not (found.busy or plan.ops or plan.rejected or plan.held)
+    # Creates before updates (the order the writes go out in), each in id order, as one scan of the
+    # table found them.
+    todo.sort(key=lambda item: (item[1] != "create", item[0]))
+    plan._mapping = _Mapping(con, connection, mapper, checks, held_fields(con, entity), todo, checks.pull_only_edits(),
+                             bool(found.busy))
     return plan
+
+
+MAP_CHUNK = 250  # rows mapped at a time when nobody waits for the first ops
+
+_Todo = tuple[str, str, "str | None", "str | None", dict[str, Any], list[str]]
+
+
+@dataclass
+class _Mapping:
+    """What :meth:`Plan.mapped` still has to do after the comparison."""
+
+    con: Any
+    connection: str
+    mapper: Any
+    checks: PushChecks
+    held: dict[str, set[str]]
+    todo: list[_Todo]
+    pull_only: list[dict[str, Any]]  # reported once every row is mapped, after the mapping's rejections
+    busy: bool
+
+
+def _mapped(plan: Plan, size: Callable[[str], int]) -> Iterator[list[Op]]:
+    """Map the compared rows into ops, ``size(kind)`` rows at a time (a chunk holds one kind), each
+    chunk's ops keyed; held fields and rejections go to the plan as they are found. Once exhausted,
+    the plan is complete (:attr:`Plan.clean` set)."""
+    from crmsync.mapping import Rejection
+
+    work, plan._mapping = plan._mapping, None
+    if work is None:
+        return
+    entity, con, mapper, checks = plan.entity, work.con, work.mapper, work.checks
+    todo, at = work.todo, 0
+    while at < len(todo):
+        kind = todo[at][1]
+        end, most = at, max(1, size(kind))
+        while end < len(todo) and end - at < most and todo[end][1] == kind:
+            end += 1
+        ops: list[Op] = []
+        base_hashes: dict[str, str | None] = {}
+        for cid, kind, remote_id, base_hash, record, changed in todo[at:end]:
+            if kind == "update":
+                for name in changed:  # a cleared field is written as null
+                    if get_field(record, name) is None:
+                        put_field(record, name, None)
+            waiting = work.held.get(cid, set())
+            if waiting & set(changed):
+                plan.held.append({"canonical_id": cid, "remote_id": remote_id,
+                                  "fields": sorted(waiting & set(changed))})
+                changed = [f for f in changed if f not in waiting]
+            if not changed:
+                continue
+            refused = checks.refuse(record, changed, kind)  # what the CRM would refuse or mangle: never sent
+            if refused is not None:
+                plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **refused, "direction": "push"})
+                continue
+            values = _subset(record, changed)
+            try:
+                payload = mapper.push(record, fields=changed)
+            except Rejection as rejection:
+                plan.rejected.append({"canonical_id": cid, "remote_id": remote_id, **rejection.as_dict()})
+                continue
+            ops.append(Op(kind=kind, entity=entity, connection=work.connection, canonical_id=cid,
+                          remote_id=remote_id, fields=changed, values=values, payload=payload, idempotency_key=""))
+            base_hashes[cid] = base_hash
+        at = end
+        plan.ops += keyed(con, ops, base_hashes)
+        if ops:
+            yield ops
+    plan.rejected += work.pull_only
+    plan.clean = not (work.busy or plan.ops or plan.rejected or plan.held)
 
 
 def planned(plan: Plan) -> list[tuple[str, str, str, tuple[str, ...]]]:

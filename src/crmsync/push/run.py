@@ -7,7 +7,9 @@ Per entity (contacts before the deals and tasks that link to them):
    became of them (:meth:`_Entity.settle`): a create is looked up (:meth:`Writer.find_created`) and
    linked if found, so it is never made twice; an update that the record shows is recorded, a delete
    whose record is gone too; only what did not land goes back to ``pending``;
-2. plan (:func:`~crmsync.push.plan.plan_entity`) and enqueue (same change → same op);
+2. plan: compare every row with its base (:func:`~crmsync.push.plan.compare_entity`), then map and
+   enqueue the rows with something to write one batch at a time (same change → same op), each batch
+   stored just before it is sent, so the first write does not wait for the whole plan;
 3. send in the connector's batch size, marking each batch ``sending`` (committed) first. A batch
    whose answer was lost (the session raises ``OutcomeUnknown`` rather than resend a write) is
    marked ``unknown`` and settled the same way at once, in this run, before the next batch goes
@@ -17,7 +19,8 @@ Per entity (contacts before the deals and tasks that link to them):
    derives such as AmoCRM's ``name`` from first and last name), so the pull that reads our writes
    back finds nothing to apply and the next push plans nothing.
 
-Steps 3 and 4 overlap: batch k+1 is on the wire (write, read-back) while batch k is recorded.
+Steps 2 to 4 overlap: batch k+1 is on the wire (write, read-back) while batch k is recorded and
+batch k+2 mapped.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import datetime as dt
 import json
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,13 +57,14 @@ from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
-from .outbox import Op, claim, enqueue, in_flight, mark, mark_all_sent
-from .plan import Plan, assume_created, plan_entity, planned
+from .outbox import Op, claim, enqueue, in_flight, mark, mark_all_sent, supersede_others
+from .plan import Plan, assume_created, compare_entity, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
 
 ENTITY_ORDER = ("contact", "deal", "task")
 CRASH_HOOK = "CRMSYNC_TEST_CRASH_AFTER_SEND"  # tests only: die after a write's HTTP call, before recording it
 PREVIEW = 5
+MAP_ROWS = 1000  # rows a push maps and stores at a time once its first batch is out (at most 16 batches)
 SETTLE_ROUNDS = 3  # a batch whose answer is lost again and again stops the run (kept for the next) after this
 
 
@@ -172,15 +177,19 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
             quiet.trusted, quiet.spoiled = False, True  # it settled a dead run's writes: no quiet run
         trust = None if quiet is None else (
             lambda key, entity=entity: quiet.trusts(connection, entity, f"{key}|{deletes}"))
-        plan = plan_entity(con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
-                           write_mode=write_mode, trust=trust)
+        # A real run maps the rows it compared while it sends (_Entity.send); a dry run maps them all now.
+        plan = (plan_entity if dry_run else compare_entity)(
+            con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
+            write_mode=write_mode, trust=trust)
+        gone: list[Op] = []
         if plan.trusted:
             result.sealed.append(entity)
         else:
-            plan.ops += plan_deletes(con, entity=entity, connection=connection, mode=deletes)
-        if quiet is not None:
-            quiet.note(connection, entity, f"{plan.key}|{deletes}", plan.clean and not plan.ops)
+            gone = plan_deletes(con, entity=entity, connection=connection, mode=deletes)
         if dry_run:
+            plan.ops += gone
+            if quiet is not None:
+                quiet.note(connection, entity, f"{plan.key}|{deletes}", plan.clean and not plan.ops)
             result.entities[entity] = {**_counts(), "created": len(plan.creates), "updated": len(plan.updates),
                                        "deleted": len(_deletes(plan)), "rejected": len(plan.rejected),
                                        "held": len(plan.held)}
@@ -188,7 +197,10 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
             result.planned += planned(plan)
             assume_created(book, plan)  # the real run creates them before the next entity refers to them
             continue
-        ctx.send(plan)
+        ctx.send(plan, gone)
+        plan.ops += gone
+        if quiet is not None:
+            quiet.note(connection, entity, f"{plan.key}|{deletes}", plan.clean and not plan.ops)
         ctx.counts["held"] = len(plan.held)
         result.entities[entity] = ctx.counts
         progress(f"{entity}: created {ctx.counts['created']}, updated {ctx.counts['updated']}, "
@@ -312,24 +324,77 @@ class _Entity:
         return all(_holds(get_field(pulled, f), get_field(op.values, f)) for f in op.fields)
 
     # 2.-3. plan, enqueue, send --------------------------------------------------------------------
-    def send(self, plan: Plan) -> None:
-        self.con.execute("BEGIN")
-        self._set_aside([(r["canonical_id"], r.get("remote_id"), r["field"], r["reason"]) for r in plan.rejected])
-        ops = enqueue(self.con, self.run_id, self.connection, self.entity, plan.ops)
-        self.con.execute("COMMIT")
+    def send(self, plan: Plan, deletes: list[Op] | None = None) -> None:
+        """Map, store and send ``plan``'s ops, then ``deletes``, a batch at a time (:meth:`_batches`)."""
+        batches = self._batches(plan, deletes or [])
+        try:
+            self._send(batches)
+        except LockLost:
+            raise  # another worker may hold the connection now: this run writes nothing more
+        except Exception:
+            # The rest of the plan goes into the outbox as a run that planned everything first left
+            # it ('pending'); the error that stopped the run is the one reported.
+            with suppress(Exception):
+                for _ in batches:
+                    pass
+            raise
+
+    def _batches(self, plan: Plan, deletes: list[Op]) -> Iterator[tuple[str, list[Op]]]:
+        """The writer's batches in the order they are sent (creates, updates, deletes), each mapped and
+        stored in the outbox (committed, with the rows set aside so far) only when the send loop asks
+        for it: the first write leaves as soon as its batch is mapped, and later rows are mapped, in
+        growing chunks, while the batches before them are on the wire. The batches are those a plan
+        mapped whole would give."""
+        kept: list[str] = []
+        aside = 0
+
+        def store(ops: list[Op], last: bool = False) -> list[Op]:
+            nonlocal aside
+            self.con.execute("BEGIN")
+            self._set_aside([(r["canonical_id"], r.get("remote_id"), r["field"], r["reason"])
+                             for r in plan.rejected[aside:]])
+            aside = len(plan.rejected)
+            out = enqueue(self.con, self.run_id, self.connection, self.entity, ops, supersede=False) if ops else []
+            kept.extend(o.op_id for o in out)
+            if last:  # open ops of earlier plans that this one did not produce again
+                supersede_others(self.con, self.connection, self.entity, kept)
+            self.con.execute("COMMIT")
+            return out
+
+        chunks_taken = 0
+
+        def rows(kind: str) -> int:  # one batch first, then more a time: fewer store round trips
+            nonlocal chunks_taken
+            size = self.writer.batch_size(kind)
+            chunks_taken += 1
+            return min(size << min(chunks_taken - 1, 4), max(size, MAP_ROWS))
+
+        ready: list[Op] = []
+        for ops in plan.mapped(rows):
+            for op in store(ops):
+                if ready and ready[0].kind != op.kind:
+                    yield ready[0].kind, ready
+                    ready = []
+                ready.append(op)
+                if len(ready) >= self.writer.batch_size(op.kind):
+                    yield op.kind, ready
+                    ready = []
+        gone = store(deletes, last=True)
+        if ready:
+            yield ready[0].kind, ready
+        for batch in chunks(gone, self.writer.batch_size("delete")) if gone else []:
+            yield "delete", batch
+
+    def _send(self, batches: Iterator[tuple[str, list[Op]]]) -> None:
         # One batch on the wire while the one before it is recorded: the HTTP (write, read-back) runs
-        # in a worker thread, one request at a time as before, and this thread maps and stores the
-        # previous answer meanwhile, so at the rate limit the next write is not held up by our CPU.
-        # Only this thread touches the store. A batch is marked ``sending`` (committed) before it is
-        # handed over, and only once the batch before it came back without an error: a run stops at
-        # the first failed batch as before, and one killed at any point leaves at most two to recover.
-        batches = []
-        for kind in ("create", "update", "delete"):
-            todo = [o for o in ops if o.kind == kind]
-            batches += [(kind, b) for b in chunks(todo, self.writer.batch_size(kind))] if todo else []
+        # in a worker thread, one request at a time as before, and this thread maps the next batch and
+        # stores the previous answer meanwhile, so at the rate limit the next write is not held up by
+        # our CPU. Only this thread touches the store. A batch is marked ``sending`` (committed) before
+        # it is handed over, and only once the batch before it came back without an error: a run stops
+        # at the first failed batch as before, and one killed at any point leaves at most two to recover.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmsync-push") as wire:
             previous: tuple[str, Future[_Answer]] | None = None
-            for kind, batch in batches:
+            for kind, batch in batches:  # the next batch is mapped while the previous one is on the wire
                 if previous and previous[1].exception():  # waits for its HTTP
                     break
                 if previous and any(o.unknown for o in previous[1].result().outcomes):
@@ -442,15 +507,16 @@ class _Entity:
         blanks = self._blanks
         links, changes, agreed, sent = [], [], [], []
         old_bases = self.book.bases(self.con, self.entity, [str(o.remote_id) for o in done])
+        # The batch's records mapped as a pull maps them, field by field across the batch (the same
+        # result as one record at a time, for a fraction of the CPU: phones, dates and options repeat).
+        readable = list(dict.fromkeys(str(o.remote_id) for o in done if str(o.remote_id) in written))
+        pulled = dict(zip(readable, self.mapper.pull_batch([{**blanks, **written[r]} for r in readable]),
+                          strict=True))
         for o in done:
             op, remote_id = o.op, str(o.remote_id)
             old_base = old_bases.get(remote_id) or {}
-            base: dict[str, Any] | None = None
-            if remote_id in written:
-                try:
-                    base = self.mapper.pull({**blanks, **written[remote_id]})
-                except Rejection:
-                    base = None
+            mapped = pulled.get(remote_id)
+            base: dict[str, Any] | None = None if mapped is None or isinstance(mapped, Rejection) else mapped.canonical
             if base is None:  # not readable back: what we wrote is what we agreed
                 base = {**old_base, **op.values}
             digest = record_hash(base)
