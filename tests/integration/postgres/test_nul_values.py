@@ -7,24 +7,17 @@ same record the same way.
 """
 
 import json
-import shutil
 
 import pytest
 import requests
 
-from crmsync.project import Project, builtin_project_dir
-from tests.integration.pull.test_bad_values import Crm
+from crmsync.project import Project
+from tests.integration.pull import test_bad_values
+from tests.integration.pull.test_bad_values import AMO, Crm
 from tests.integration.pull.test_pull_connection import puller
 from tests.store_plugin import both_stores
 
-AMO = {"Authorization": "Bearer demo-token"}
-
-
-@pytest.fixture
-def project(tmp_path):
-    for folder in ("connectors", "mappings"):
-        shutil.copytree(builtin_project_dir() / folder, tmp_path / folder)
-    return Project(tmp_path)
+project = test_bad_values.project  # the fixture: a project with the shipped connectors and mappings
 
 
 def _set_notes(crm, server, api, remote_id, value):
