@@ -16,7 +16,6 @@ from crmsync.canonical.tables import columns, ensure
 from crmsync.jsontext import loads
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
-from crmsync.read.behind import ApplyBehind, apply_behind
 from crmsync.read.columns import is_engine_column
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
@@ -112,19 +111,10 @@ def read_phase(project: Project, spec: PullSpec, *, entities: list[str], full_re
     ordered = ordered_entities(entities)
     spec.progress(f"reading {', '.join(ordered)} from {spec.connection}")
     scanned = _linked_before(project, spec, ordered)
-    # with CRMSYNC_APPLY_BEHIND=on a round applies on a thread of its own while the next one reads
-    behind = ApplyBehind(on_round) if on_round is not None and apply_behind() else on_round
-    try:
-        read = read_connection(project, connection=spec.connection, connector=spec.connector, entities=ordered,
-                               session=spec.session, base_url=spec.base_url, store=spec.store,
-                               full_refresh=full_refresh, progress=spec.progress, on_round=behind,
-                               on_start=on_start)
-    except BaseException:
-        if isinstance(behind, ApplyBehind):
-            behind.settle()
-        raise
-    if isinstance(behind, ApplyBehind):
-        behind.wait()
+    read = read_connection(project, connection=spec.connection, connector=spec.connector, entities=ordered,
+                           session=spec.session, base_url=spec.base_url, store=spec.store,
+                           full_refresh=full_refresh, progress=spec.progress, on_round=on_round,
+                           on_start=on_start)
     deleted, cursors = _find_deletes(project, spec.store, spec.connection, spec.connector, spec.mappings, ordered,
                                      spec.session, spec.base_url, scanned)
     seconds = (dt.datetime.now(dt.timezone.utc) - started).total_seconds()
