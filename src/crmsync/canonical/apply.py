@@ -54,6 +54,14 @@ class EntityCounts:
 _ABSENT = object()
 
 
+
+def rejected_row(run_id: str, entity: str, connection: str, remote_id: str, rejection: dict[str, Any] | None,
+                 raw: Any) -> dict[str, Any]:
+    """The ``sync.rejected`` row of a pulled record the mapping set aside (both applies write it)."""
+    return {"run_id": run_id, "entity": entity, "connection": connection, "remote_id": remote_id,
+            "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
+            "direction": "pull", "raw": dumps(raw)}
+
 def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any], cols: dict[str, str],
                  *, first_match: bool = False) -> tuple[dict[str, Any], list[tuple[str, Any, Any, Any]]]:
     """Three-way merge of one record, field by field (``custom`` key by key), against the base.
@@ -283,9 +291,7 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
-            rejected.append({"run_id": run_id, "entity": entity, "connection": connection, "remote_id": remote_id,
-                             "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
-                             "direction": "pull", "raw": dumps(raw)})
+            rejected.append(rejected_row(run_id, entity, connection, remote_id, rejection, raw))
             continue
         link = book.links[(entity, remote_id)]  # to_canonical above made sure there is one
         if link.base_hash == digest:

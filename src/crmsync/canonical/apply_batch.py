@@ -33,6 +33,7 @@ from .apply import (
     merge_fields,
     pending_local_edits,
     record_hash,
+    rejected_row,
     rows_from,
     update_rows,
 )
@@ -72,9 +73,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
-            rejected.append({"run_id": run_id, "entity": entity, "connection": connection, "remote_id": remote_id,
-                             "field": (rejection or {}).get("field", ""), "reason": (rejection or {}).get("reason", ""),
-                             "direction": "pull", "raw": dumps(raw)})
+            rejected.append(rejected_row(run_id, entity, connection, remote_id, rejection, raw))
             continue
         link = book.links[(entity, remote_id)]
         if link.base_hash == digest:

@@ -270,7 +270,7 @@ class BatchPuller:
              enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]],
              unwrapped: set[int] | None = None) -> tuple[list[int], list[Any]]:
         """Map one field's column; returns the records that got a value, and those values."""
-        from .engine import _SURPRISES, unreadable_reason
+        from .engine import through_chain, unreadable_reason
 
         name, custom, chain = bound.name, bound.custom, bound.chain
         custom_key = name[7:] if name.startswith("custom.") else None
@@ -328,7 +328,7 @@ class BatchPuller:
                     continue
             before = len(ctx.notes)
             try:
-                value = _one(value, chain, ctx, _SURPRISES)
+                value = through_chain(value, chain, ctx)
             except Rejection as rejection:
                 failed[i] = rejection
                 if key is not None:
@@ -373,7 +373,7 @@ class BatchPuller:
 
 def _kernel_for(bound: _Bound) -> Callable[[Any], Any] | None:
     """A value-at-a-time form of a field's whole chain, faster than the chain for the values it takes,
-    giving exactly what :func:`_one` gives for them, notes included (a :class:`_Noted`); _SLOW for any
+    giving exactly what :func:`.engine.through_chain` gives for them, notes included (a :class:`_Noted`); _SLOW for any
     other value (a rejection among them: the chain then says why)."""
     chain = bound.chain
     if len(chain) == 1 and type(chain[0]) is UnixTime:
@@ -493,24 +493,6 @@ def _put(out: dict[str, Any], name: str, custom_key: str | None, value: Any) -> 
         out[name] = value
     else:
         _place_custom(out, custom_key, value)
-
-
-def _one(value: Any, chain: list[Any], ctx: Context, surprises: tuple[type[BaseException], ...]) -> Any:
-    """One value through the field's chain, with the text checks before and after; the same steps
-    as in :meth:`Mapper.pull_result` (a Rejection says why it cannot be mapped)."""
-    malformed = deep_text_problem(value) if type(value) in (str, list) else None
-    if malformed:
-        raise ctx.reject(f"the CRM's value {malformed}")
-    try:
-        for t in chain:
-            if value is not None or t.handles_none:
-                value = t.forward(value, ctx)
-    except surprises as exc:
-        raise ctx.reject(f"cannot read {value!r}: {exc}") from exc
-    malformed = deep_text_problem(value)
-    if malformed:
-        raise ctx.reject(f"the text {malformed}")
-    return value
 
 
 def _place_custom(out: dict[str, Any], key: str, value: Any) -> None:

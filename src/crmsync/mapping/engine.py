@@ -21,6 +21,26 @@ from .spec import CustomFieldRef, FieldSpec, MappingSpec, Source, load_mapping
 _SURPRISES = (TypeError, ValueError, KeyError, AttributeError, IndexError, ArithmeticError)
 
 
+def through_chain(value: Any, chain: Sequence[Transform], ctx: Context) -> Any:
+    """One raw value through its field's transforms, with the text checks before and after (a Rejection
+    says why it cannot be mapped). Malformed text is bad whatever the transforms would make of it (a
+    flag, a label), and a transform may not make malformed text either. Both the record-by-record and
+    the chunk-wise pull (:mod:`.batch`) map a value by this one function."""
+    malformed = deep_text_problem(value) if type(value) in (str, list) else None
+    if malformed:
+        raise ctx.reject(f"the CRM's value {malformed}")
+    try:
+        for t in chain:
+            if value is not None or t.handles_none:
+                value = t.forward(value, ctx)
+    except _SURPRISES as exc:
+        raise ctx.reject(f"cannot read {value!r}: {exc}") from exc
+    malformed = deep_text_problem(value)
+    if malformed:
+        raise ctx.reject(f"the text {malformed}")
+    return value
+
+
 @dataclass
 class Pulled:
     canonical: dict[str, Any]
@@ -104,20 +124,7 @@ class Mapper:
                     value = unwrap(value)
                 except Unreadable as exc:
                     raise ctx.reject(str(exc)) from None
-            # Malformed text is bad whatever the transforms would make of it (a flag, a label).
-            malformed = deep_text_problem(value) if type(value) in (str, list) else None
-            if malformed:
-                raise ctx.reject(f"the CRM's value {malformed}")
-            try:
-                for t in bound.chain:
-                    if value is not None or t.handles_none:
-                        value = t.forward(value, ctx)
-            except _SURPRISES as exc:
-                raise ctx.reject(f"cannot read {value!r}: {exc}") from exc
-            malformed = deep_text_problem(value)
-            if malformed:
-                raise ctx.reject(f"the text {malformed}")
-            _place(out, bound.name, value)
+            _place(out, bound.name, through_chain(value, bound.chain, ctx))
         if self.check is not None:
             self.check(out, "pull")
         return Pulled(out, ctx.notes)
