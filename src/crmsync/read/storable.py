@@ -75,7 +75,8 @@ def loads_exact(body: bytes | str, *, long_digits: bool | None = None) -> Any:
         long_digits = raw.long_digits if isinstance(raw, ScannedPage) else _LONG_DIGITS in raw.translate(_SCAN_VIEW)
     if not long_digits:
         try:
-            return loads(raw)
+            # orjson takes only exact bytes: a ScannedPage (a subclass) went to the standard library every time
+            return loads(memoryview(raw) if type(raw) is not bytes else raw)
         except ValueError:
             pass  # NaN, Infinity, a lone surrogate: the standard library reads them
     return json.loads(raw)

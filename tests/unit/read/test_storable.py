@@ -110,3 +110,16 @@ def test_a_page_is_scanned_once_for_what_the_raw_tables_cannot_keep(body, long_d
     assert page_is_plain(body) is plain
     if long_digits:
         assert loads_exact(body, long_digits=True)["id"] == 1234567890123456789
+
+
+def test_a_scanned_page_is_parsed_by_orjson_not_the_standard_library(monkeypatch):
+    # orjson refuses a bytes subclass: every page the fetch thread had scanned went to the slower parser
+    import crmsync.read.storable as storable_module
+    from crmsync.read.storable import scanned
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a plain page went to the standard library's parser")
+
+    monkeypatch.setattr(storable_module.json, "loads", refuse)
+    page = scanned(b'{"_embedded":{"contacts":[{"id":1,"name":"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd"}]}}')
+    assert loads_exact(page)["_embedded"]["contacts"][0]["name"] == "Иван"
