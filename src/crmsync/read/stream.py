@@ -22,8 +22,8 @@ _PAGE, _END, _ERROR = "page", "end", "error"
 SWITCH_SECONDS = 0.001  # how long the engine may hold the GIL while a fetch thread waits for it
 # Page bodies waiting in the queue, at most (a page over, so one page larger than this still passes).
 # Unpaced, the fetch thread is several times faster than the engine and the queue stays full: a round
-# of 81 AmoCRM pages (~28 MB of bodies) sat there beside the round dlt was loading. 8 MB is ~24 such
-# pages, still more than the engine takes while one page is fetched.
+# of 81 pages of 250 records (~28 MB of bodies) sat there beside the round dlt was loading. 8 MB is ~24
+# such pages, still more than the engine takes while one page is fetched.
 QUEUE_BYTES = 8 * 2**20
 
 

@@ -48,5 +48,5 @@ def test_a_page_larger_than_the_bound_still_passes_alone() -> None:
 
 
 def test_the_default_bound_holds_fewer_bytes_than_a_round_of_amocrm_pages() -> None:
-    # a 20,000-record round is 81 pages of ~350 KB: the bound is what keeps the queue below that
+    # a 20,000-record round is 81 pages of 250 records, ~350 KB each: the bound is what keeps the queue below that
     assert QUEUE_BYTES < 81 * 350_000
