@@ -79,11 +79,12 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     clashes: list[tuple[str, Any, Any, Any]] = []
 
     def one(name: str, mine: Any, was: Any, theirs: Any) -> Any:
-        if theirs is _ABSENT or same(theirs, was):
+        # ``==`` first: values equal in Python are the same as JSON has them, and most fields did not move
+        if theirs is _ABSENT or theirs == was or same(theirs, was):
             return mine
         if first_match and isinstance(mine, list) and isinstance(theirs, list):
             return united(mine, theirs)
-        if not same(mine, was) and not same(mine, theirs):
+        if mine != was and mine != theirs and not same(mine, was) and not same(mine, theirs):
             clashes.append((name, was, mine, theirs))
         return theirs
 

@@ -47,6 +47,7 @@ from .tables import CLOCK, CREATED, TABLE
 # chunk holds again later; ``has_base``: else history keeps one row of all its values). A temporary table:
 # each connection has its own, gone with it.
 STAGE = "crmsync_apply_stage"
+KEYS = "crmsync_apply_keys"  # the chunk's records whose rows and bases are read (:func:`_read_chunk`)
 
 
 def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
@@ -149,13 +150,16 @@ def _read_chunk(con: Any, entity: str, connection: str, cols: dict[str, str], ci
     names = list(cols)
     picked = ", ".join(f'c."{n}"' for n in names)
     wanted = set(based)
-    rows = con.execute(
-        f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} "
-        "FROM (SELECT unnest(?) AS remote_id, unnest(?) AS canonical_id, unnest(?) AS based) k "
-        f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
-        "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
-        "AND l.base IS NOT NULL",
-        [list(cids), list(cids.values()), [r in wanted for r in cids], entity, connection]).fetchall()
+    keys, params = _table(con, KEYS, {"remote_id": list(cids), "canonical_id": list(cids.values()),
+                                      "based": [r in wanted for r in cids]})
+    try:
+        rows = con.execute(
+            f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} FROM {keys} k "
+            f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
+            "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
+            "AND l.base IS NOT NULL", [*params, entity, connection]).fetchall()
+    finally:
+        _unstage(con, KEYS)
     bases = {r[0]: loads(r[1]) for r in rows if r[1] is not None}
     return rows_from(names, cols, [r[3:] for r in rows if r[2]]), bases
 
@@ -200,15 +204,30 @@ def _stage(con: Any, cols: dict[str, str], staged: list[Staged]) -> str:
             typed[name] = values
         else:  # numbers, booleans, a value of another type: SQL reads them from the record, as before
             parsed.append(name)
+    # JSON text orjson wrote is valid: typed as JSON (an Arrow extension type DuckDB reads as its own), the
+    # store keeps it as written without parsing it again, as a cast from text would keep it after a parse
+    json = {"record", *(f"f:{n}" for n, k in _fields(cols).items() if k == "JSON")}
     columns = {**base, **{f"f:{n}": v for n, v in typed.items()}}
-    con.register(STAGE, pa.table({k: pa.array(v, pa.bool_() if k == "has_base" else pa.string())
-                                  for k, v in columns.items()}))
+    con.register(STAGE, pa.table({k: pa.array(v, pa.bool_() if k == "has_base" else pa.json_() if k in json
+                                              else pa.string()) for k, v in columns.items()}))
     return _new_rows_typed(cols, parsed)
 
 
-def _unstage(con: Any) -> None:
+def _table(con: Any, name: str, columns: dict[str, list[Any]]) -> tuple[str, list[Any]]:
+    """SQL naming a table of these columns, and the parameters it takes: on DuckDB an Arrow table
+    registered as ``name`` (lists bound as parameters cost more than the query reading them), elsewhere
+    the lists bound as arrays."""
+    if engine(con) != "duckdb":
+        return "(SELECT " + ", ".join(f"unnest(?) AS {k}" for k in columns) + ")", list(columns.values())
+    import pyarrow as pa
+
+    con.register(name, pa.table(columns))
+    return name, []
+
+
+def _unstage(con: Any, name: str = STAGE) -> None:
     if engine(con) == "duckdb":
-        con.unregister(STAGE)
+        con.unregister(name)
 
 
 def _clock(value: Any) -> str | None:
