@@ -6,8 +6,9 @@ overlap, or our own write coming back — changes nothing. Each applied field ch
 ``sync.changes``; a record the mapping rejects goes to ``sync.rejected`` with its reason, and the
 rest of the run continues.
 
-Writes are set-based: rows are staged as newline-delimited JSON and moved with one SQL statement
-per table (row-by-row inserts into DuckDB run at a few hundred rows per second).
+Writes are set-based: rows are staged (an Arrow table on DuckDB, newline-delimited JSON otherwise,
+:func:`staged`) and moved with one SQL statement per table (row-by-row inserts into DuckDB run at a few
+hundred rows per second).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A chunk of mapped records is read against the store in one query (each record's link base and
 canonical row, joined by SQL), decided in Python only where a row already exists and the CRM changed
 it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`), and written
-from one staged table: new canonical rows are cast from the staged JSON in SQL, links and the
+from one staged table: new canonical rows are cast from its typed columns in SQL, links and the
 one-row history of a record new to its link are set statements on the stage, merged rows and
 per-field history go in one statement per table. A chunk asks no per-record question of the store:
 the edit times a ``newest_wins`` clash needs come from one history query for the chunk.
