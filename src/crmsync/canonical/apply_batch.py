@@ -44,8 +44,9 @@ from .tables import CLOCK, CREATED, TABLE
 
 # The chunk's applied records (remote id, canonical id, base hash, the record's JSON; ``kind``: ``new`` —
 # no canonical row yet, inserted from the record — or ``row``, merged in Python, or ``earlier``: a copy the
-# chunk holds again later; ``has_base``: else history keeps one row of all its values). A temporary table:
-# each connection has its own, gone with it.
+# chunk holds again later; ``has_base``: else history keeps one row of all its values). On DuckDB an Arrow
+# table registered with the connection (:func:`_stage`), elsewhere a temporary table: each connection has
+# its own, gone with it.
 STAGE = "crmsync_apply_stage"
 KEYS = "crmsync_apply_keys"  # the chunk's records whose rows and bases are read (:func:`_read_chunk`)
 
