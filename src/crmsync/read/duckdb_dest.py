@@ -11,6 +11,9 @@ dlt opens a new DuckDB connection for each step of a load (the copy into staging
 DuckDB's ``memory_limit`` belongs to the connection's database instance: a cap set in one job is
 gone in the next. :func:`store_destination` gives every connection dlt opens the store's cap
 (without it the merge of 100k contacts alone took 550 MB on top of the process).
+
+Each of those connections closing was a checkpoint when it was the file's last: the first load job
+joins the read round's kept connection (:func:`crmsync.store.keeping`), so they no longer are.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ def _quote(name: str) -> str:
 
 class _Client(DuckDbClient):
     def create_load_job(self, table: Any, file_path: str, load_id: str, restore: bool = False) -> Any:
+        from crmsync.store import join_round
+
+        join_round(self.config.credentials.database)  # a read round keeps the store open from here to its apply
         job = super().create_load_job(table, file_path, load_id, restore)
         if type(job) is DuckDbCopyJob:
             return _TypedJsonCopyJob(file_path, table)
