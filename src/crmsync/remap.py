@@ -21,6 +21,8 @@ from typing import Any
 
 from crmsync.project import Project
 
+REMAP_WAL = "256MB"  # DuckDB's checkpoint_threshold during a remap: its WAL (what a crash replays) stays below this
+
 
 @dataclass
 class RemapResult:
@@ -55,7 +57,7 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
     from crmsync.pull import PullApply, PullSpec
     from crmsync.read.stored_metadata import OfflineSession, stored_metadata
     from crmsync.runs import outcome, write_run
-    from crmsync.store import open_store, store_exists
+    from crmsync.store import checkpoint_every, open_store, store_exists
 
     pipe = run.pipeline
     path = project.store_path(run.store)
@@ -71,6 +73,7 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
     applier = PullApply(spec, run.entities, ticket=ticket, everything=True)
     result = RemapResult(ticket.run_id, pipe.name, pipe.connection)
     with open_store(path) as con:
+        checkpoint_every(con, REMAP_WAL)
         ensure(con, run.canonical)
         applier.fetched_metadata = stored_metadata(con, pipe.connection)
         progress(f"mapping the stored raw records of {', '.join(applier.entities)} again ({pipe.connection})")

@@ -285,6 +285,15 @@ def hold(path: Path) -> Iterator[Held | None]:
 ROUND_WAL = "1GB"  # checkpoint_threshold while a read round keeps the store: no checkpoint inside a round
 
 
+def checkpoint_every(con: Any, size: str) -> None:
+    """Let the WAL of the DuckDB store ``con`` is open on grow to ``size`` before DuckDB checkpoints on
+    its own (its default, 16 MB, checkpointed a remap of 100k records every few chunks; each checkpoint
+    rewrites the changed tables' indexes, which grow with the store). For as long as the file stays
+    open in this process; what a crash leaves in the WAL is replayed by the next open."""
+    if engine(con) == "duckdb":
+        con.execute(f"SET GLOBAL checkpoint_threshold = '{size}'")
+
+
 class Kept:
     """The store kept open for one read round, from dlt's load to the end of the round's apply (:func:`keeping`)."""
 
@@ -301,7 +310,7 @@ class Kept:
                 con = _connect(self.path, read_only=False)
                 try:
                     limit_memory(con)
-                    con.execute(f"SET GLOBAL checkpoint_threshold = '{ROUND_WAL}'")
+                    checkpoint_every(con, ROUND_WAL)
                     con.execute("CREATE SCHEMA IF NOT EXISTS sync")
                 except BaseException:
                     con.close()
