@@ -304,7 +304,7 @@ class Kept:
         self._lock = threading.Lock()
 
     def join(self) -> Any:
-        """The round's connection, opened by the first caller (dlt's first load job, or the apply)."""
+        """The round's connection, opened by the first caller (a client of dlt's, or the apply)."""
         with self._lock:
             if self.con is None:
                 con = _connect(self.path, read_only=False)
@@ -327,19 +327,22 @@ class Kept:
 
 @contextmanager
 def keeping(path: Path) -> Iterator[Kept | None]:
-    """Keep the DuckDB store at ``path`` open for one read round once dlt starts loading into it
-    (:func:`join_round`) until the round's apply has committed.
+    """Keep the DuckDB store at ``path`` open for one read round, from when dlt first makes a client for
+    it (:func:`join_round`: the load step, and on a pipeline's first run its state check) until the
+    round's apply has committed.
 
-    DuckDB checkpoints when the last connection to a file closes, and dlt opens and closes the store
+    DuckDB checkpoints when the last connection to a file closes, and dlt opened and closed the store
     several times in one load, then the apply opened it once more: about six checkpoints a round, each
     rewriting what changed (and the indexes, which grow with the store). While a round keeps the store,
     dlt's connections and the apply's are connections to one open database, the WAL grows until the
     round ends (``checkpoint_threshold`` is raised to :data:`ROUND_WAL`; a round's writes are what a
-    crash replays) and one checkpoint writes the round when it closes.
+    crash replays) and one checkpoint writes the round when it closes. The kept connection is opened
+    by :func:`_connect`, which waits while another process holds the file; dlt's own connect did not
+    wait, so a `crmsync status` at the wrong moment failed a load.
 
-    Other processes still get the store between rounds, as before: it is opened only when dlt's load
-    starts (the extract and normalize of the next round run with the store closed) and closed after
-    the round's apply. None for a Postgres store, or when this process keeps the store already."""
+    Other processes still get the store between rounds, as before: after a round's apply the file is
+    closed until the next round's load starts (its pages are fetched, extracted and normalized with the
+    store closed). None for a Postgres store, or when this process keeps the store already."""
     key = str(path.resolve()) if postgres_env(path) is None else None
     kept = None
     with _HOLDING:
@@ -355,7 +358,7 @@ def keeping(path: Path) -> Iterator[Kept | None]:
 
 
 def join_round(path: Path | str) -> None:
-    """dlt is about to load into the store at ``path``: a round that keeps it (:func:`keeping`) opens it
+    """dlt is about to connect to the store at ``path``: a round that keeps it (:func:`keeping`) opens it
     now, so that dlt's connections do not close the file (and checkpoint) one after the other."""
     if postgres_env(path) is not None:
         return
