@@ -21,6 +21,8 @@ from typing import Any
 
 from crmsync.project import Project
 
+REMAP_WAL = "256MB"  # DuckDB's checkpoint_threshold during a remap: its WAL (what a crash replays) stays below this
+
 
 @dataclass
 class RemapResult:
@@ -52,10 +54,10 @@ def run_remap(project: Project, pipeline_name: str, *, entities: list[str] | Non
 
 def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str], None]) -> RemapResult:
     from crmsync.canonical.tables import ensure
-    from crmsync.pull import PullApply, PullSpec
+    from crmsync.pull import COMMIT_RECORDS, PullApply, PullSpec
     from crmsync.read.stored_metadata import OfflineSession, stored_metadata
     from crmsync.runs import outcome, write_run
-    from crmsync.store import open_store, store_exists
+    from crmsync.store import checkpoint_every, open_store, store_exists
 
     pipe = run.pipeline
     path = project.store_path(run.store)
@@ -67,10 +69,11 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
     spec = PullSpec(pipeline=pipe.name, connection=pipe.connection, crm=pipe.crm, connector=run.connector,
                     mappings=run.mappings, canonical=run.canonical, session=OfflineSession(pipe.name, pipe.connection),
                     base_url="", store=run.store, conflicts=pipe.conflicts, pushes=pipe.direction != "pull",
-                    match=pipe.match, deletes=pipe.deletes, progress=progress)
+                    match=pipe.match, deletes=pipe.deletes, progress=progress, commit_size=COMMIT_RECORDS)
     applier = PullApply(spec, run.entities, ticket=ticket, everything=True)
     result = RemapResult(ticket.run_id, pipe.name, pipe.connection)
     with open_store(path) as con:
+        checkpoint_every(con, REMAP_WAL)
         ensure(con, run.canonical)
         applier.fetched_metadata = stored_metadata(con, pipe.connection)
         progress(f"mapping the stored raw records of {', '.join(applier.entities)} again ({pipe.connection})")

@@ -172,6 +172,14 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
         raise UserError(f"no store at {path} yet: run a pull first")
     if read_only and _WRITING.get(str(path.resolve())):
         read_only = False  # see writing(): a read-only configuration would lock dlt's writes out
+    kept = _KEPT.get(str(path.resolve()))
+    if kept is not None and kept.thread == threading.get_ident() and _HELD.get(str(path.resolve())) is None:
+        cursor = kept.join().cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
     held = _HELD.get(str(path.resolve()))
     if held is not None:
         if held.thread == threading.get_ident():
@@ -194,6 +202,7 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
 
 
 _HELD: dict[str, Held] = {}
+_KEPT: dict[str, Kept] = {}
 _HOLDING = threading.Lock()
 _WRITING: Counter[str] = Counter()
 
@@ -271,3 +280,88 @@ def hold(path: Path) -> Iterator[Held | None]:
         if held.con is not None:
             held.con.close()
             held.con = None
+
+
+ROUND_WAL = "1GB"  # checkpoint_threshold while a read round keeps the store: no checkpoint inside a round
+
+
+def checkpoint_every(con: Any, size: str) -> None:
+    """Let the WAL of the DuckDB store ``con`` is open on grow to ``size`` before DuckDB checkpoints on
+    its own (its default, 16 MB, checkpointed a remap of 100k records every few chunks; each checkpoint
+    rewrites the changed tables' indexes, which grow with the store). For as long as the file stays
+    open in this process; what a crash leaves in the WAL is replayed by the next open."""
+    if engine(con) == "duckdb":
+        con.execute(f"SET GLOBAL checkpoint_threshold = '{size}'")
+
+
+class Kept:
+    """The store kept open for one read round, from dlt's load to the end of the round's apply (:func:`keeping`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con: Any = None
+        self.thread = threading.get_ident()
+        self._lock = threading.Lock()
+
+    def join(self) -> Any:
+        """The round's connection, opened by the first caller (a client of dlt's, or the apply)."""
+        with self._lock:
+            if self.con is None:
+                con = _connect(self.path, read_only=False)
+                try:
+                    limit_memory(con)
+                    checkpoint_every(con, ROUND_WAL)
+                    con.execute("CREATE SCHEMA IF NOT EXISTS sync")
+                except BaseException:
+                    con.close()
+                    raise
+                self.con = con
+            return self.con
+
+    def close(self) -> None:
+        with self._lock:
+            if self.con is not None:
+                self.con.close()  # the last connection to the file: DuckDB checkpoints, once for the round
+                self.con = None
+
+
+@contextmanager
+def keeping(path: Path) -> Iterator[Kept | None]:
+    """Keep the DuckDB store at ``path`` open for one read round, from when dlt first makes a client for
+    it (:func:`join_round`: the load step, and on a pipeline's first run its state check) until the
+    round's apply has committed.
+
+    DuckDB checkpoints when the last connection to a file closes, and dlt opened and closed the store
+    several times in one load, then the apply opened it once more: about six checkpoints a round, each
+    rewriting what changed (and the indexes, which grow with the store). While a round keeps the store,
+    dlt's connections and the apply's are connections to one open database, the WAL grows until the
+    round ends (``checkpoint_threshold`` is raised to :data:`ROUND_WAL`; a round's writes are what a
+    crash replays) and one checkpoint writes the round when it closes. The kept connection is opened
+    by :func:`_connect`, which waits while another process holds the file; dlt's own connect did not
+    wait, so a `crmsync status` at the wrong moment failed a load.
+
+    Other processes still get the store between rounds, as before: after a round's apply the file is
+    closed until the next round's load starts (its pages are fetched, extracted and normalized with the
+    store closed). None for a Postgres store, or when this process keeps the store already."""
+    key = str(path.resolve()) if postgres_env(path) is None else None
+    kept = None
+    with _HOLDING:
+        if key is not None and key not in _KEPT:
+            kept = _KEPT[key] = Kept(path)
+    try:
+        yield kept
+    finally:
+        if kept is not None:
+            with _HOLDING:
+                del _KEPT[key]  # type: ignore[arg-type]
+            kept.close()
+
+
+def join_round(path: Path | str) -> None:
+    """dlt is about to connect to the store at ``path``: a round that keeps it (:func:`keeping`) opens it
+    now, so that dlt's connections do not close the file (and checkpoint) one after the other."""
+    if postgres_env(path) is not None:
+        return
+    kept = _KEPT.get(str(Path(path).resolve()))
+    if kept is not None:
+        kept.join()

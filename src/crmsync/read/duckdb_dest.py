@@ -11,6 +11,9 @@ dlt opens a new DuckDB connection for each step of a load (the copy into staging
 DuckDB's ``memory_limit`` belongs to the connection's database instance: a cap set in one job is
 gone in the next. :func:`store_destination` gives every connection dlt opens the store's cap
 (without it the merge of 100k contacts alone took 550 MB on top of the process).
+
+Each of those connections closing was a checkpoint when it was the file's last: every client dlt makes
+joins the read round's kept connection (:func:`crmsync.store.keeping`), so they no longer are.
 """
 
 from __future__ import annotations
@@ -47,6 +50,14 @@ def _quote(name: str) -> str:
 
 
 class _Client(DuckDbClient):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from crmsync.store import join_round
+
+        super().__init__(*args, **kwargs)
+        # Before dlt's first connection: the round's own waits while another process holds the file
+        # (dlt's does not), and the round keeps the store open from here to the end of its apply.
+        join_round(self.config.credentials.database)
+
     def create_load_job(self, table: Any, file_path: str, load_id: str, restore: bool = False) -> Any:
         job = super().create_load_job(table, file_path, load_id, restore)
         if type(job) is DuckDbCopyJob:

@@ -8,7 +8,9 @@ cursors move with the last round, so a read that stops half-way is read again ne
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from crmsync.project import Project
@@ -86,17 +88,18 @@ def _read_rounds(project: Project, reads: Any, *, connection: str, connector: di
             dataset_name=dataset_name(connection),
         )
         if dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
-            pipeline = _finish_pending(pipeline, result, on_round, full_refresh=full_refresh, progress=progress)
+            pipeline = _finish_pending(pipeline, result, on_round, full_refresh=full_refresh, progress=progress,
+                                       store=project.store_path(store))
         while not reads.done:
             refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
             _round(pipeline, reads.next_source(dlt), {"refresh": refresh, "loader_file_format": file_format}, result,
-                   on_round)
+                   on_round, store=project.store_path(store))
     finally:
         reads.close()
 
 
 def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadResult], None] | None, *,
-                    full_refresh: bool, progress: Callable[[str], None] | None) -> Any:
+                    full_refresh: bool, progress: Callable[[str], None] | None, store: Path) -> Any:
     """An earlier run died or failed between dlt's steps and left a load package: dlt finishes it
     first (it would extract nothing new in the same run). A package that cannot be finished — it
     failed before, it will fail again — is dropped with the rest of dlt's local working state, so
@@ -105,7 +108,7 @@ def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadR
     ``dlt pipeline … drop-pending-packages`` by hand. A full refresh reads everything anyway."""
     if not full_refresh:
         try:
-            _round(pipeline, None, {}, result, on_round)
+            _round(pipeline, None, {}, result, on_round, store=store)
             return pipeline
         except Exception as exc:
             from crmsync.errors import CrmsyncError
@@ -120,7 +123,17 @@ def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadR
 
 
 def _round(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,
-           on_round: Callable[[ReadResult], None] | None) -> None:
+           on_round: Callable[[ReadResult], None] | None, *, store: Path | None = None) -> None:
+    """One dlt run and the apply of what it loaded; ``store``: the store's path, kept open from dlt's
+    load to the end of the apply (crmsync.store.keeping: one checkpoint a round)."""
+    from crmsync.store import keeping
+
+    with keeping(store) if store is not None else nullcontext():
+        _load_and_apply(pipeline, source, options, result, on_round)
+
+
+def _load_and_apply(pipeline: Any, source: Any, options: dict[str, Any], result: ReadResult,
+                    on_round: Callable[[ReadResult], None] | None) -> None:
     try:
         info = pipeline.run(source, **options) if source is not None else pipeline.run()
     except Exception as exc:
