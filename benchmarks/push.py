@@ -56,7 +56,8 @@ def _phase(fake: FakeProcess, project: Any, crm: str, kind: str, n: int) -> dict
     done = report["result"]["entities"]["contact"]
     written = done.get("created" if kind == "create" else "updated", 0)
     row: dict[str, Any] = {"crm": crm, "kind": kind, "records": n, "written": written,
-                           "seconds": round(report["seconds"], 2), "records_per_s": round(written / report["seconds"]),
+                           "seconds": round(report["seconds"], 2), "cpu_seconds": report.get("cpu_seconds"),
+                           "records_per_s": round(written / report["seconds"]),
                            "requests": stats["total"],
                            "requests_per_record": round(stats["total"] / max(written, 1), 4),
                            "by_route": stats["by_route"], "refused_by_limit": report["result"]["throttled"]}
