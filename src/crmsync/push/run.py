@@ -183,8 +183,8 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
             plan = (plan_entity if dry_run else compare_entity)(
                 con, entity=entity, connection=connection, mapper=mapper, schema=canonical[entity],
                 write_mode=write_mode, trust=trust, on_work=mapper.prefetch)
-        except BaseException:
-            mapper.settle()
+        except BaseException as exc:
+            mapper.settle(interrupted=not isinstance(exc, Exception))
             raise
         gone: list[Op] = []
         if plan.trusted:
@@ -204,8 +204,10 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
             continue
         try:
             ctx.send(plan, gone)
-        finally:
-            mapper.settle()
+        except BaseException as exc:
+            mapper.settle(interrupted=not isinstance(exc, Exception))
+            raise
+        mapper.settle()
         plan.ops += gone
         if quiet is not None:
             quiet.note(connection, entity, f"{plan.key}|{deletes}", plan.clean and not plan.ops)
@@ -249,9 +251,11 @@ class _LazyMapper:
         except BaseException as exc:  # raised where the mapper is first used, as without the prefetch
             self._failed = exc
 
-    def settle(self) -> None:
-        """Wait for a prefetch still under way (a run never ends with a request of its own in flight)."""
-        if self._thread is not None:
+    def settle(self, interrupted: bool = False) -> None:
+        """Wait for a prefetch still under way: a run ends with no request of its own in flight. Not
+        when the run was interrupted (Ctrl-C): a CRM that does not answer must not hold that up; the
+        thread is a daemon and only reads."""
+        if self._thread is not None and not interrupted:
             self._thread.join()
 
     def __getattr__(self, name: str) -> Any:
