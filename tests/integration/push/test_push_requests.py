@@ -152,7 +152,7 @@ def test_the_metadata_leaves_on_its_own_thread_once_the_planning_finds_a_row_to_
         lambda response, **_: seen.append((threading.current_thread().name, response.request.method,
                                            response.request.path_url.split("?")[0])) or response)
     assert sync.push().entities["contact"]["updated"] == 3
-    metadata = [(thread, path) for thread, method, path in seen if path.endswith(("custom_fields", "users", "companies"))]
+    metadata = [(thread, path) for thread, _, path in seen if path.endswith(("custom_fields", "users", "companies"))]
     assert sorted(path for _, path in metadata) == ["/api/v4/companies", "/api/v4/contacts/custom_fields",
                                                     "/api/v4/users"]
     assert {thread for thread, _ in metadata} == {"crmsync-metadata"}
