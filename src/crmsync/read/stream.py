@@ -4,8 +4,9 @@ At a CRM's rate limit most of a read is waiting: AmoCRM allows 7 requests a seco
 applying 250 records takes the engine a fraction of that. A :class:`PageStream` keeps requesting
 pages (through the connection's session, so pacing, retries and error rules are the usual ones)
 into a bounded queue while the pull loads and applies the pages already here
-(:func:`crmsync.read.run.read_connection` works in rounds). The queue holds about one round: memory stays
-flat when the engine is the slower side, as the thread then waits for room.
+(:func:`crmsync.read.run.read_connection` works in rounds). The queue holds at most about one round of
+pages and at most :data:`QUEUE_BYTES` of page bodies: memory stays flat when the engine is the slower
+side, as the thread then waits for room.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from typing import Any
 
 _PAGE, _END, _ERROR = "page", "end", "error"
 SWITCH_SECONDS = 0.001  # how long the engine may hold the GIL while a fetch thread waits for it
+# Page bodies waiting in the queue, at most (a page over, so one page larger than this still passes).
+# Unpaced, the fetch thread is several times faster than the engine and the queue stays full: a round
+# of 81 pages of 250 records (~28 MB of bodies) sat there beside the round dlt was loading. 8 MB is ~24
+# such pages, still more than the engine takes while one page is fetched.
+QUEUE_BYTES = 8 * 2**20
 
 
 @contextmanager
@@ -38,9 +44,12 @@ def fetching_beside_the_engine() -> Iterator[None]:
 class PageStream:
     """``pages``: (records in the page, the page) pairs; :meth:`take` hands out the pages."""
 
-    def __init__(self, pages: Iterator[tuple[int, Any]], depth: int = 40) -> None:
+    def __init__(self, pages: Iterator[tuple[int, Any]], depth: int = 40, max_bytes: int = QUEUE_BYTES) -> None:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0  # of the bodies in the queue (records already parsed count as 0: see _size)
+        self._room = threading.Condition()
         self.done = False  # every page has been handed out
         self._thread = threading.Thread(target=self._fetch, args=(pages,), name="crmsync-pages", daemon=True)
         self._thread.start()
@@ -63,6 +72,7 @@ class PageStream:
                 raise item
             else:
                 records, page = item
+                self._taken(page)
                 taken += records
                 yield page
 
@@ -70,12 +80,30 @@ class PageStream:
         """Stop fetching. A request already on the wire is not waited for (a run that failed should
         say so now, not after the CRM's read timeout); its daemon thread ends with it."""
         self._stop.set()
+        with self._room:
+            self._room.notify_all()
         self._thread.join(timeout=2)
+
+    def _taken(self, page: Any) -> None:
+        with self._room:
+            self.queued_bytes -= _size(page)
+            self._room.notify_all()
+
+    def _wait_for_room(self, size: int) -> bool:
+        """Wait until ``size`` more bytes fit (or the queue holds no bodies: one page always passes)."""
+        with self._room:
+            while self.queued_bytes and self.queued_bytes + size > self.max_bytes:
+                if self._stop.is_set():
+                    return False
+                self._room.wait(timeout=0.2)
+            self.queued_bytes += size
+            return True
 
     def _fetch(self, pages: Iterator[tuple[int, Any]]) -> None:
         try:
             for page in pages:
-                if not self._put((_PAGE, page)):
+                size = _size(page[1])
+                if not self._wait_for_room(size) or not self._put((_PAGE, page)):
                     return
             self._put((_END, None))
         except BaseException as exc:  # the reader re-raises it in the pulling thread
@@ -89,3 +117,8 @@ class PageStream:
             except queue.Full:
                 continue
         return False
+
+
+def _size(page: Any) -> int:
+    """A body's length; records already parsed (a batch's pages) are bounded by the queue's depth alone."""
+    return len(page) if isinstance(page, (bytes, bytearray, str)) else 0
