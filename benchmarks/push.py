@@ -56,7 +56,8 @@ def _phase(fake: FakeProcess, project: Any, crm: str, kind: str, n: int) -> dict
     done = report["result"]["entities"]["contact"]
     written = done.get("created" if kind == "create" else "updated", 0)
     row: dict[str, Any] = {"crm": crm, "kind": kind, "records": n, "written": written,
-                           "seconds": round(report["seconds"], 2), "records_per_s": round(written / report["seconds"]),
+                           "seconds": round(report["seconds"], 2), "cpu_seconds": report.get("cpu_seconds"),
+                           "records_per_s": round(written / report["seconds"]),
                            "requests": stats["total"],
                            "requests_per_record": round(stats["total"] / max(written, 1), 4),
                            "by_route": stats["by_route"], "refused_by_limit": report["result"]["throttled"]}
@@ -66,12 +67,31 @@ def _phase(fake: FakeProcess, project: Any, crm: str, kind: str, n: int) -> dict
     sending = report["seconds"] - before if before is not None else None
     row["before_first_write_s"] = before
     row["sending_s"] = round(sending, 2) if sending is not None else None
+    row.update(_gaps(report["result"].get("timeline") or [], report["seconds"]))
     for label, read_back in (("writes_only", False), ("with_read_back", True)):
         ceiling_s = _ceiling_seconds(crm, n, read_back)
         row[f"ceiling_{label}_records_per_s"] = round(n / ceiling_s) if ceiling_s else None
         row[f"fraction_{label}"] = ceilings.fraction(report["seconds"], ceiling_s)
         row[f"sending_fraction_{label}"] = ceilings.fraction(sending, ceiling_s) if sending else None
     return row
+
+
+def _gaps(timeline: list[list[Any]], seconds: float) -> dict[str, Any]:
+    """Where the sending loses time: ``idle_s`` sums the moments no request was on the wire between
+    the first request's start and the last one's end (our own work, or the pacer holding a request
+    back), ``tail_s`` is the time after the last answer (recording it, the process ending). The
+    timeline itself (start, end, method, path per request, seconds from the step's start) is kept."""
+    if not timeline:
+        return {}
+    spans = sorted((float(a), float(b)) for a, b, *_ in timeline)
+    idle, reach, widest = 0.0, spans[0][1], 0.0
+    for start, end in spans[1:]:
+        if start > reach:
+            idle += start - reach
+            widest = max(widest, start - reach)
+        reach = max(reach, end)
+    return {"first_request_s": round(spans[0][0], 3), "idle_s": round(idle, 3), "widest_gap_s": round(widest, 3),
+            "tail_s": round(seconds - reach, 3), "timeline": timeline}
 
 
 def run_crm(crm: str, updates: int, creates: int) -> list[dict[str, Any]]:

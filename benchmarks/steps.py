@@ -45,14 +45,21 @@ def crmsync_push(project: str, connection: str, paced: bool, entities: list[str]
 
     started = time.perf_counter()
     first_write: list[float] = []
+    timeline: list[list[Any]] = []
 
     def note_write(response: requests.Response, **_: Any) -> requests.Response:
         request = response.request
         body = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
         writes = request.method in ("POST", "PATCH") and "/rest/" not in (request.url or "") or \
             (request.url or "").endswith("/batch") and any(m in body for m in (".add?", ".update?", ".delete?"))
+        end = time.perf_counter()
         if writes and not first_write:
-            first_write.append(time.perf_counter() - response.elapsed.total_seconds())
+            first_write.append(end - response.elapsed.total_seconds())
+        # Every request's start and end (seconds from the step's start): the gaps between them are
+        # where a push at the rate limit loses time to its own work (benchmarks/push.py shows them).
+        path = (request.url or "").split("?", 1)[0].rsplit("/", 1)[-1]
+        timeline.append([round(end - response.elapsed.total_seconds() - started, 4), round(end - started, 4),
+                         request.method, path])
         return response
 
     proj = Project.at(project)
@@ -61,7 +68,8 @@ def crmsync_push(project: str, connection: str, paced: bool, entities: list[str]
     result = run_push(proj, connection, entities=entities or ["contact"], session=session)
     return {"entities": result.entities, "requests": session.stats.requests, "retries": session.stats.retries,
             "throttled": session.stats.throttled, "paced_wait": round(session.pacer.waited, 3),
-            "before_first_write": round(first_write[0] - started, 3) if first_write else None}
+            "before_first_write": round(first_write[0] - started, 3) if first_write else None,
+            "timeline": timeline}
 
 
 def dlt_pull(url: str, root: str, tuned: bool) -> dict[str, Any]:

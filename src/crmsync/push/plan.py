@@ -86,23 +86,27 @@ def keyed(con: Any, ops: list[Op], base_hashes: dict[str, str | None]) -> list[O
 
 
 def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
-                write_mode: str = "upsert", trust: Callable[[str], bool] | None = None) -> Plan:
+                write_mode: str = "upsert", trust: Callable[[str], bool] | None = None,
+                on_work: Callable[[], None] | None = None) -> Plan:
     """The whole plan at once (a dry run, tests): :func:`compare_entity`, then every op mapped."""
     plan = compare_entity(con, entity=entity, connection=connection, mapper=mapper, schema=schema,
-                          write_mode=write_mode, trust=trust)
+                          write_mode=write_mode, trust=trust, on_work=on_work)
     for _ in plan.mapped(lambda kind: MAP_CHUNK):
         pass
     return plan
 
 
 def compare_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
-                   write_mode: str = "upsert", trust: Callable[[str], bool] | None = None) -> Plan:
+                   write_mode: str = "upsert", trust: Callable[[str], bool] | None = None,
+                   on_work: Callable[[], None] | None = None) -> Plan:
     """Decide which rows have something to write; :meth:`Plan.mapped` then maps them into ops,
     a chunk at a time, so a push can send the first batch while the rest is still being mapped.
 
     ``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook.
     ``trust``: given the plan's :attr:`Plan.key`, whether the store is known to be exactly as a clean
-    plan with that key left it (crmsync.push.quiet); then nothing is read and the plan is empty."""
+    plan with that key left it (crmsync.push.quiet); then nothing is read and the plan is empty.
+    ``on_work``: called once, when the first row with something to write is found (the push then
+    fetches what the mapping needs while the rest is compared)."""
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     checks = PushChecks(con, entity, mapper)
     cols = columns(schema)
@@ -134,6 +138,8 @@ def compare_entity(con: Any, *, entity: str, connection: str, mapper: Any, schem
         if checks.note(cid, remote_id, record, base) or changed:
             found.busy.add(bucket)  # something to do (or to report): looked at again next time
         if changed:
+            if not todo and on_work is not None:
+                on_work()
             todo.append((cid, kind, remote_id, base_hash, record, changed))
     found.keep()
     # Creates before updates (the order the writes go out in), each in id order, as one scan of the

@@ -135,3 +135,49 @@ def test_bitrix24_finds_lost_creates_fifty_keys_a_request(project, fake_crm, mon
     assert result.entities["contact"]["created"] == 60 and len(lookups) == 2  # was one request per create
     assert sync.count_contacts() == before + 60
     assert sync.sql("SELECT count(DISTINCT remote_id) FROM sync.links WHERE canonical_id LIKE 'lost-%'") == [(60,)]
+
+
+def test_the_metadata_leaves_on_its_own_thread_once_the_planning_finds_a_row_to_write(project, fake_crm):  # noqa: F811
+    # At the rate limit each request holds a slot of the CRM's window for a second: metadata asked for
+    # while the rest of the rows are still compared frees its slots before the writes need them.
+    import threading
+
+    server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
+             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    seen = []
+    sync.session.hooks["response"].append(
+        lambda response, **_: seen.append((threading.current_thread().name, response.request.method,
+                                           response.request.path_url.split("?")[0])) or response)
+    assert sync.push().entities["contact"]["updated"] == 3
+    metadata = [(thread, path) for thread, _, path in seen if path.endswith(("custom_fields", "users", "companies"))]
+    assert sorted(path for _, path in metadata) == ["/api/v4/companies", "/api/v4/contacts/custom_fields",
+                                                    "/api/v4/users"]
+    assert {thread for thread, _ in metadata} == {"crmsync-metadata"}
+    first_write = next(i for i, (_, method, _) in enumerate(seen) if method == "PATCH")
+    assert all(seen.index((t, "GET", p)) < first_write for t, p in metadata)
+    assert sync.pull().entities["contact"]["applied"] == 0  # the read-back was mapped with that metadata
+    seen.clear()
+    assert sync.push().entities["contact"]["updated"] == 0
+    assert seen == []  # nothing to write: no metadata asked for, no thread started
+
+
+def test_metadata_the_crm_refuses_stops_the_push_before_any_write(project, fake_crm):  # noqa: F811
+    import threading
+
+    server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
+             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    server.faults.add(403, count=1000, path="/api/v4/users")
+    server.stats.reset()
+    with pytest.raises(CrmError, match="403.*/api/v4/users.*blocked this IP"):
+        sync.push()
+    assert routes(server, "PATCH /api/v4/contacts") == 0
+    assert not [t for t in threading.enumerate() if t.name == "crmsync-metadata"]
+    assert sync.sql("SELECT count(*) FROM sync.outbox WHERE status <> 'pending'") == [(0,)]
+    server.faults.clear()
+    assert sync.push().entities["contact"]["updated"] == 3
