@@ -6,8 +6,9 @@ overlap, or our own write coming back — changes nothing. Each applied field ch
 ``sync.changes``; a record the mapping rejects goes to ``sync.rejected`` with its reason, and the
 rest of the run continues.
 
-Writes are set-based: rows are staged as newline-delimited JSON and moved with one SQL statement
-per table (row-by-row inserts into DuckDB run at a few hundred rows per second).
+Writes are set-based: rows are staged (an Arrow table on DuckDB, newline-delimited JSON otherwise,
+:func:`staged`) and moved with one SQL statement per table (row-by-row inserts into DuckDB run at a few
+hundred rows per second).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from crmsync.jsontext import dump_bytes, dumps, loads
+from crmsync.store import engine
 
 from .conflicts import CONFLICT_COLUMNS, ConflictRules, instant, settle_clashes, supersede
 from .links import Link, LinkBook
@@ -79,11 +82,12 @@ def merge_fields(local: dict[str, Any], base: dict[str, Any], crm: dict[str, Any
     clashes: list[tuple[str, Any, Any, Any]] = []
 
     def one(name: str, mine: Any, was: Any, theirs: Any) -> Any:
-        if theirs is _ABSENT or same(theirs, was):
+        # ``==`` first: values equal in Python are the same as JSON has them, and most fields did not move
+        if theirs is _ABSENT or theirs == was or same(theirs, was):
             return mine
         if first_match and isinstance(mine, list) and isinstance(theirs, list):
             return united(mine, theirs)
-        if not same(mine, was) and not same(mine, theirs):
+        if mine != was and mine != theirs and not same(mine, was) and not same(mine, theirs):
             clashes.append((name, was, mine, theirs))
         return theirs
 
@@ -415,20 +419,79 @@ def _select(cols: dict[str, str], path: str) -> str:
     return f"SELECT {exprs} FROM read_json('{path}', format='newline_delimited', columns={{{spec}}})"
 
 
+ROWS = "crmsync_rows"  # the rows a statement writes, as an Arrow table registered with a DuckDB connection
+
+
+@contextmanager
+def staged(con: Any, cols: dict[str, str], rows: list[dict[str, Any]]) -> Iterator[str]:
+    """A ``SELECT`` of ``rows`` (columns ``cols``, each of its column's type) for one statement.
+
+    On DuckDB, an Arrow table of the rows' columns when every value is one the store casts to its column
+    as it reads the same value from JSON (text, whole numbers, booleans, times as ``str`` gives them):
+    writing each row as JSON for the store to parse back cost more than the statement. Otherwise (a
+    Postgres store, an amount given as a float) newline-delimited JSON in a file, read by ``read_json``."""
+    arrays = _arrow_columns(cols, rows) if engine(con) == "duckdb" else None
+    if arrays is not None:
+        import pyarrow as pa
+
+        con.register(ROWS, pa.table(arrays))
+        try:
+            yield "SELECT " + ", ".join(f'CAST("{n}" AS {k}) AS "{n}"' for n, k in cols.items()) + f" FROM {ROWS}"
+        finally:
+            con.unregister(ROWS)
+        return
+    path = _stage(con, cols, rows)
+    try:
+        yield _select(cols, path)
+    finally:
+        os.unlink(path)
+
+
+_INTEGERS = frozenset({"INTEGER", "BIGINT"})
+_TIMES = frozenset({"TIMESTAMPTZ", "DATE"})
+
+
+def _arrow_columns(cols: dict[str, str], rows: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+    """``rows`` by column, as :func:`staged` hands them to DuckDB; None if one value needs the JSON path."""
+    import datetime as dt
+    from decimal import Decimal
+
+    out: dict[str, list[Any]] = {}
+    for name, kind in cols.items():
+        values = [row.get(name) for row in rows]
+        if kind == "JSON":  # text, cast to JSON by the statement, as read from the file
+            values = [_jsonable(v, kind) for v in values]
+            ok = all(v is None or type(v) is str for v in values)
+        elif kind == "VARCHAR":
+            ok = all(v is None or type(v) is str for v in values)
+        elif kind in _INTEGERS:
+            ok = all(v is None or type(v) is int for v in values)
+        elif kind == "BOOLEAN":
+            ok = all(v is None or type(v) is bool for v in values)
+        elif kind in _TIMES:  # a time DuckDB gave back goes as the text JSON has it (``str``)
+            ok = all(v is None or isinstance(v, str | dt.date) for v in values)
+            values = [v if v is None or type(v) is str else str(v) for v in values]
+        elif kind.startswith("DECIMAL"):  # exact: a stored amount or a whole number; a float takes the JSON path
+            ok = all(v is None or type(v) in (int, Decimal) for v in values)
+            values = [None if v is None else str(v) for v in values]
+        else:
+            ok = all(v is None for v in values)
+        if not ok:
+            return None
+        out[name] = values
+    return out
+
+
 def upsert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str, Any]], key: list[str]) -> None:
     if not rows:
         return
     # One row per key, the last given (a chunk may hold a record twice: two loads not applied yet). An upsert
     # that meets its key twice keeps the first on DuckDB and fails on Postgres; the later one is the truth.
     rows = list({tuple(row.get(k) for k in key): row for row in rows}.values())
-    path = _stage(con, cols, rows)
-    try:
+    with staged(con, cols, rows) as select:
         names = ", ".join(f'"{n}"' for n in cols)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n not in key)
-        con.execute(f"INSERT INTO {table} ({names}) {_select(cols, path)} "
-                    f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
-    finally:
-        os.unlink(path)
+        con.execute(f"INSERT INTO {table} ({names}) {select} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
 def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
@@ -446,12 +509,9 @@ def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dic
     if not changed:
         return
     picked = {"id": cols["id"], **{n: cols[n] for n in changed}}
-    path = _stage(con, picked, [new for new, _ in last.values()])
-    try:
+    with staged(con, picked, [new for new, _ in last.values()]) as select:
         sets = ", ".join(f'"{n}" = s."{n}"' for n in changed)
-        con.execute(f"UPDATE {table} SET {sets} FROM ({_select(picked, path)}) s WHERE {table}.id = s.id")
-    finally:
-        os.unlink(path)
+        con.execute(f"UPDATE {table} SET {sets} FROM ({select}) s WHERE {table}.id = s.id")
 
 
 def _differs(new: Any, old: Any, kind: str) -> bool:
@@ -466,10 +526,7 @@ def insert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str,
             on_conflict_nothing: bool = False) -> None:
     if not rows:
         return
-    path = _stage(con, cols, rows)
-    try:
+    with staged(con, cols, rows) as select:
         names = ", ".join(f'"{n}"' for n in cols)
         tail = " ON CONFLICT DO NOTHING" if on_conflict_nothing else ""
-        con.execute(f"INSERT INTO {table} ({names}) {_select(cols, path)}{tail}")
-    finally:
-        os.unlink(path)
+        con.execute(f"INSERT INTO {table} ({names}) {select}{tail}")

@@ -3,7 +3,7 @@
 A chunk of mapped records is read against the store in one query (each record's link base and
 canonical row, joined by SQL), decided in Python only where a row already exists and the CRM changed
 it (the three-way merge, field by field, :func:`crmsync.canonical.apply.merge_fields`), and written
-from one staged table: new canonical rows are cast from the staged JSON in SQL, links and the
+from one staged table: new canonical rows are cast from its typed columns in SQL, links and the
 one-row history of a record new to its link are set statements on the stage, merged rows and
 per-field history go in one statement per table. A chunk asks no per-record question of the store:
 the edit times a ``newest_wins`` clash needs come from one history query for the chunk.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.jsontext import dumps, loads
+from crmsync.store import engine
 
 from .apply import (
     CHANGE_COLUMNS,
@@ -43,9 +44,11 @@ from .tables import CLOCK, CREATED, TABLE
 
 # The chunk's applied records (remote id, canonical id, base hash, the record's JSON; ``kind``: ``new`` —
 # no canonical row yet, inserted from the record — or ``row``, merged in Python, or ``earlier``: a copy the
-# chunk holds again later; ``has_base``: else history keeps one row of all its values). A temporary table:
-# each connection has its own, gone with it.
+# chunk holds again later; ``has_base``: else history keeps one row of all its values). On DuckDB an Arrow
+# table registered with the connection (:func:`_stage`), elsewhere a temporary table: each connection has
+# its own, gone with it.
 STAGE = "crmsync_apply_stage"
+KEYS = "crmsync_apply_keys"  # the chunk's records whose rows and bases are read (:func:`_read_chunk`)
 
 
 def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
@@ -60,11 +63,12 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
               if d is not None and book.links[(entity, item[0])].base_hash != d]
     # Only the rows of records that changed are read: an unchanged record needs none. (A record the chunk
     # holds twice is read if either copy differs from the stored base, the only way the second can apply.)
-    need = set(wanted)
+    # Nor those of ids this run minted: no row has one yet (a first pull reads nothing).
+    need = {r for r in wanted if (entity, r) not in book.minted}
     current, bases = _read_chunk(con, entity, connection, cols, {r: c for r, c in cids.items() if r in need}, [
         r for r in wanted if book.links[(entity, r)].base_hash is not None])
 
-    staged: list[tuple[str, str, str, str, str, bool]] = []  # remote id, cid, digest, record text, kind, has base
+    staged: list[Staged] = []
     upserts: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (new row, the row as stored)
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
@@ -84,7 +88,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         old: dict[str, Any] = current.get(cid, {})
         if not old:
             counts.created += 1
-            staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base)))
+            staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base), canonical))
         else:
             if base or remote_id in matched:  # a local edit the CRM did not touch must survive
                 merged, clashes = merge_fields(old, base, canonical, cols, first_match=not base)
@@ -97,7 +101,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                     row[CLOCK] = old[CLOCK]
             row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
             upserts.append((row, old))
-            staged.append((remote_id, cid, digest, dumps(canonical), "row", bool(base)))
+            staged.append((remote_id, cid, digest, dumps(canonical), "row", bool(base), canonical))
         if base:
             crm_time = canonical.get(CLOCK)
             for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):
@@ -111,25 +115,24 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     conflicts = _finish_merges(con, entity, connection, run_id, rules, cols, merges, changes)
     table = f"canonical.{TABLE[entity]}"
     if staged:
-        _stage(con, staged)
+        new_rows = _stage(con, cols, staged)
         names = ", ".join(f'"{n}"' for n in cols)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n != "id")  # as upsert_rows: one statement
-        con.execute(f"INSERT INTO {table} ({names}) {_new_rows(cols)} ON CONFLICT (id) DO UPDATE SET {updates}")
+        con.execute(f"INSERT INTO {table} ({names}) {new_rows} ON CONFLICT (id) DO UPDATE SET {updates}")
     update_rows(con, table, cols, upserts)
     if staged:
         con.execute(
             "INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, remote_updated_at, "
             "remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, CAST(s.record AS JSON), s.digest, "
-            "CAST(json_extract_string(s.record, '$.updated_at') AS TIMESTAMPTZ), NULL FROM " + STAGE + " s "
-            "WHERE s.kind <> 'earlier' "
+            "CAST(s.clock AS TIMESTAMPTZ), NULL FROM " + STAGE + " s WHERE s.kind <> 'earlier' "
             "ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = excluded.canonical_id, "
             "base = excluded.base, base_hash = excluded.base_hash, remote_updated_at = excluded.remote_updated_at, "
             "remote_deleted_at = excluded.remote_deleted_at", [entity, connection])
         con.execute(
             "INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at) "
-            f"SELECT ?, ?, s.canonical_id, '*', NULL, CAST(s.record AS JSON), ?, "
-            f"CAST(json_extract_string(s.record, '$.{CLOCK}') AS TIMESTAMPTZ) FROM {STAGE} s WHERE NOT s.has_base",
-            [run_id, entity, side])
+            f"SELECT ?, ?, s.canonical_id, '*', NULL, CAST(s.record AS JSON), ?, CAST(s.clock AS TIMESTAMPTZ) "
+            f"FROM {STAGE} s WHERE NOT s.has_base", [run_id, entity, side])
+        _unstage(con)
         for remote_id, *_ in staged:  # stored with their rows: no longer only minted
             book.minted.pop((entity, remote_id), None)
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
@@ -148,36 +151,119 @@ def _read_chunk(con: Any, entity: str, connection: str, cols: dict[str, str], ci
     names = list(cols)
     picked = ", ".join(f'c."{n}"' for n in names)
     wanted = set(based)
-    rows = con.execute(
-        f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} "
-        "FROM (SELECT unnest(?) AS remote_id, unnest(?) AS canonical_id, unnest(?) AS based) k "
-        f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
-        "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
-        "AND l.base IS NOT NULL",
-        [list(cids), list(cids.values()), [r in wanted for r in cids], entity, connection]).fetchall()
+    keys, params = _table(con, KEYS, {"remote_id": list(cids), "canonical_id": list(cids.values()),
+                                      "based": [r in wanted for r in cids]})
+    try:
+        rows = con.execute(
+            f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} FROM {keys} k "
+            f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
+            "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
+            "AND l.base IS NOT NULL", [*params, entity, connection]).fetchall()
+    finally:
+        _unstage(con, KEYS)
     bases = {r[0]: loads(r[1]) for r in rows if r[1] is not None}
     return rows_from(names, cols, [r[3:] for r in rows if r[2]]), bases
 
 
-def _stage(con: Any, staged: list[tuple[str, str, str, str, str, bool]]) -> None:
-    """The chunk's applied records as a table the set statements read (lists bound as arrays: no file). A
-    record the chunk holds twice: the earlier copies are kind ``earlier``, kept for history only, so its row
-    and link are written once, as the last copy left them (an upsert meeting one key twice keeps the first
-    row on DuckDB and fails on Postgres)."""
+# One staged record: remote id, canonical id, digest, its JSON text, kind, has base, the record
+Staged = tuple[str, str, str, str, str, bool, dict[str, Any]]
+_TEXT_KINDS = frozenset({"VARCHAR", "TIMESTAMPTZ", "DATE"})  # a canonical string cast by SQL as from_json's was
+
+
+def _stage(con: Any, cols: dict[str, str], staged: list[Staged]) -> str:
+    """The chunk's applied records as a table the set statements read; returns the SQL of its new canonical
+    rows. A record the chunk holds twice: the earlier copies are kind ``earlier``, kept for history only,
+    so its row and link are written once, as the last copy left them (an upsert meeting one key twice
+    keeps the first row on DuckDB and fails on Postgres).
+
+    On DuckDB the stage is an Arrow table registered with the connection, with a column per canonical
+    field of the new rows: no JSON is parsed by the store, and passing Python lists as parameters (the
+    other way to hand it rows) cost more than the statements that read them. Postgres takes lists bound
+    as arrays into a temporary table, its new rows cast from the record's JSON."""
     last = {item[0]: n for n, item in enumerate(staged)}
-    staged = [item if last[item[0]] == n else (*item[:4], "earlier", item[5]) for n, item in enumerate(staged)]
-    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, digest VARCHAR, "
-                "record VARCHAR, kind VARCHAR, has_base BOOLEAN)")
-    con.execute(f"DELETE FROM {STAGE}")
-    con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?)",
-                [list(c) for c in zip(*staged, strict=True)])
+    kinds = [item[4] if last[item[0]] == n else "earlier" for n, item in enumerate(staged)]
+    clocks = [_clock(item[6].get(CLOCK)) for item in staged]
+    base = {"remote_id": [item[0] for item in staged], "canonical_id": [item[1] for item in staged],
+            "digest": [item[2] for item in staged], "record": [item[3] for item in staged], "kind": kinds,
+            "has_base": [item[5] for item in staged], "clock": clocks}
+    if engine(con) != "duckdb":
+        con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, "
+                    "digest VARCHAR, record VARCHAR, kind VARCHAR, has_base BOOLEAN, clock VARCHAR)")
+        con.execute(f"DELETE FROM {STAGE}")
+        con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), "
+                    "unnest(?)", list(base.values()))
+        return _new_rows_from_json(cols, list(_fields(cols)))
+    import pyarrow as pa
+
+    new = [item[6] if kind == "new" else None for item, kind in zip(staged, kinds, strict=True)]
+    typed, parsed = {}, []
+    for name, kind in _fields(cols).items():
+        values = [None if rec is None else rec.get(name) for rec in new]
+        if kind == "JSON":  # as from_json hands a JSON field over: its JSON text (a JSON null: no value)
+            typed[name] = [None if v is None else dumps(v) for v in values]
+        elif kind in _TEXT_KINDS and all(v is None or type(v) is str for v in values):
+            typed[name] = values
+        else:  # numbers, booleans, a value of another type: SQL reads them from the record, as before
+            parsed.append(name)
+    # JSON text orjson wrote is valid: typed as JSON (an Arrow extension type DuckDB reads as its own), the
+    # store keeps it as written without parsing it again, as a cast from text would keep it after a parse
+    json = {"record", *(f"f:{n}" for n, k in _fields(cols).items() if k == "JSON")}
+    columns = {**base, **{f"f:{n}": v for n, v in typed.items()}}
+    con.register(STAGE, pa.table({k: pa.array(v, pa.bool_() if k == "has_base" else pa.json_() if k in json
+                                              else pa.string()) for k, v in columns.items()}))
+    return _new_rows_typed(cols, parsed)
 
 
-def _new_rows(cols: dict[str, str]) -> str:
+def _table(con: Any, name: str, columns: dict[str, list[Any]]) -> tuple[str, list[Any]]:
+    """SQL naming a table of these columns, and the parameters it takes: on DuckDB an Arrow table
+    registered as ``name`` (lists bound as parameters cost more than the query reading them), elsewhere
+    the lists bound as arrays."""
+    if engine(con) != "duckdb":
+        return "(SELECT " + ", ".join(f"unnest(?) AS {k}" for k in columns) + ")", list(columns.values())
+    import pyarrow as pa
+
+    con.register(name, pa.table(columns))
+    return name, []
+
+
+def _unstage(con: Any, name: str = STAGE) -> None:
+    if engine(con) == "duckdb":
+        con.unregister(name)
+
+
+def _clock(value: Any) -> str | None:
+    """A record's ``updated_at`` as SQL casts it (``json_extract_string`` of the record read it so)."""
+    return value if value is None or type(value) is str else dumps(value)
+
+
+def _fields(cols: dict[str, str]) -> dict[str, str]:
+    """The canonical columns a new row takes from its record (the engine's own are set by the apply)."""
+    return {n: k for n, k in cols.items() if n not in ("id", "version", "deleted_at")}
+
+
+def _new_rows_typed(cols: dict[str, str], parsed: list[str]) -> str:
+    """SQL: the new canonical rows of a DuckDB stage, each field cast from its staged column to its
+    column's type (``parsed``: fields read from the record's JSON instead, as :func:`_new_rows_from_json`)."""
+    shape = "{" + ", ".join(f'"{n}": "VARCHAR"' for n in parsed) + "}"
+    out = []
+    for name, kind in cols.items():
+        if name == "id":
+            out.append("canonical_id")
+        elif name == "version":
+            out.append("1")
+        elif name == "deleted_at":
+            out.append("CAST(NULL AS TIMESTAMPTZ)")
+        elif name in parsed:
+            out.append(f'CAST(from_json(record, \'{shape}\')."{name}" AS {kind})')
+        else:
+            out.append(f'CAST("f:{name}" AS {kind})')
+    return f"SELECT {', '.join(out)} FROM {STAGE} WHERE kind = 'new'"
+
+
+def _new_rows_from_json(cols: dict[str, str], fields: list[str]) -> str:
     """SQL: the new canonical rows of the stage, each field cast from its record's JSON (parsed once) to
     its column's type, as the staged writes do (a field the record does not have is null, and so is
     ``deleted_at``)."""
-    fields = [n for n in cols if n not in ("id", "version", "deleted_at")]
     shape = "{" + ", ".join(f'"{n}": "{"JSON" if cols[n] == "JSON" else "VARCHAR"}"' for n in fields) + "}"
     out = []
     for name, kind in cols.items():
