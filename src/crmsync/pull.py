@@ -381,6 +381,11 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
 
 
 RAW_BATCH = 5000  # raw rows per query
+# Raw column types DuckDB hands to Python as the very value its JSON text parses to (an int, a float, a str,
+# a bool): read as they are. A JSON column comes as its text, parsed here; any other type goes through
+# to_json, as whole rows once did, so its value is what it always was.
+_NATIVE_TYPES = frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
+                           "UTINYINT", "DOUBLE", "VARCHAR", "BOOLEAN"})
 
 
 def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
@@ -390,16 +395,25 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
 
     Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
     own: one query left open for a whole remap kept its snapshot while the apply committed chunk
-    after chunk, and DuckDB held every row version written since (memory grew with the store)."""
+    after chunk, and DuckDB held every row version written since (memory grew with the store).
+
+    Each row is the dict its ``to_json`` text would parse to (every column, NULL as None), built from
+    DuckDB's own Python values: only JSON columns are parsed, and DuckDB no longer renders every row as
+    text (tests/unit/test_pull_raw_rows.py holds the two equal on every shape a raw table holds)."""
     if not _table_exists(con, dataset, entity):
         return
     from crmsync.read.storable import fold_variants, variant_columns
 
-    names = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "ORDER BY ordinal_position", [dataset, entity]).fetchall()]
+    typed = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "ORDER BY ordinal_position", [dataset, entity]).fetchall()
+    names = [name for name, _ in typed]
     variants = variant_columns(names)  # values dlt loaded beside a column of another type
-    kept = ", ".join(f'"{n}"' for n in names if not is_engine_column(n))  # dropped by the store, not per row
+    kept = [(name, kind) for name, kind in typed if not is_engine_column(name)]  # dropped by the store, not per row
+    keys = [name for name, _ in kept]
+    parsed = [name for name, kind in kept if kind not in _NATIVE_TYPES]  # their values come as JSON text
+    select = ", ".join(f'"{name}"' if kind in _NATIVE_TYPES or kind == "JSON" else f'to_json("{name}")'
+                       for name, kind in kept)
     column = next((n for n in names if n.lower() == key.lower()), None)
     # every row (a remap): no load id to compute for each row
     where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
@@ -416,25 +430,26 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
 
                 raise UserError(f"the raw table {dataset}.{entity} has no {key!r} column (the connector's record "
                                 "id): its records cannot be told apart, so they are not mapped again")
-            cursor.execute(f'SELECT NULL, to_json(t) FROM (SELECT {kept} FROM "{dataset}"."{entity}" WHERE {where}) t',
-                           params)
+            cursor.execute(f'SELECT {select} FROM "{dataset}"."{entity}" WHERE {where}', params)
             pages: Iterator[list[Any]] = iter(lambda: cursor.fetchmany(2000), [])
         else:
-            pages = _keyset_pages(cursor, f'"{dataset}"."{entity}"', kept, column, where, params, page_size)
+            pages = _keyset_pages(cursor, f'"{dataset}"."{entity}"', select, column, where, params, page_size)
         for page in pages:
-            if variants:
-                for _, text in page:
-                    yield fold_variants(loads(text), variants)
-            else:
-                for _, text in page:
-                    yield loads(text)
+            # a row at a time: parsing a whole page's JSON first left thousands of containers alive at
+            # once, and the garbage collector's passes over them cost more than the parse saved
+            for values in page:
+                row = dict(zip(keys, values, strict=True))
+                for name in parsed:
+                    if (value := row[name]) is not None:
+                        row[name] = loads(value)
+                yield fold_variants(row, variants) if variants else row
     finally:
         cursor.close()
 
 
-def _keyset_pages(cursor: Any, table: str, kept: str, column: str, where: str, params: list[Any], size: int
+def _keyset_pages(cursor: Any, table: str, select: str, column: str, where: str, params: list[Any], size: int
                   ) -> Iterator[list[Any]]:
-    """Pages of (id, row as JSON text), in id order. Where each page ends is found once, on the id column
+    """Pages of rows (``select``'s values), in id order. Where each page ends is found once, on the id column
     alone (one sort of the ids: finding each page's last id by a query of its own sorted the rest of the
     table again, a cost that grew with the table for every page), then each page's rows are read by
     their id range. Ids loaded after the bounds were taken fall in the last, open-ended page."""
@@ -446,8 +461,9 @@ def _keyset_pages(cursor: Any, table: str, kept: str, column: str, where: str, p
         page_where, page_params = (where, params) if last is None else (f'{where} AND "{column}" > ?', [*params, last])
         if bound is not None:
             page_where, page_params = f'{page_where} AND "{column}" <= ?', [*page_params, bound]
-        page = cursor.execute(f'SELECT t."{column}", to_json(t) FROM (SELECT {kept} FROM {table} WHERE {page_where}'
-                              ') t ORDER BY 1', page_params).fetchall()
+        # ordered by the table's id column (the select list names no alias that could stand for it)
+        page = cursor.execute(f'SELECT {select} FROM {table} WHERE {page_where} ORDER BY "{column}"',
+                              page_params).fetchall()
         if page:
             yield page
         last = bound

@@ -58,3 +58,61 @@ def test_a_record_loaded_twice_and_rows_loaded_between_pages(con):
     con.execute("INSERT INTO raw_amo.contact VALUES (5000, 'late', 1, NULL, 1, '1700000300.0', 'late')")
     rest = [*first, *pages]
     assert sorted(r["id"] for r in rest) == sorted([*range(1009), 99, 100, 1008, 5000])
+
+
+def _to_json_rows(con, table, kept, variants):
+    """The read-back as it was (each row as DuckDB's to_json text, parsed): the oracle."""
+    import orjson
+
+    from crmsync.read.storable import fold_variants
+
+    texts = con.execute(f"SELECT to_json(t) FROM (SELECT {kept} FROM {table}) t ORDER BY t.id").fetchall()
+    return [fold_variants(orjson.loads(text), variants) for (text,) in texts]
+
+
+def test_rows_read_as_columns_equal_the_rows_read_as_json_text():
+    """Every shape a raw table holds (typed scalars, JSON columns, variants, envelopes, NULLs, a column
+    null in the first rows, types read through to_json) comes back as the very dicts, values and types
+    to_json text parsed to: the same keys in the same order, an int never a float or a bool."""
+    import orjson
+
+    from crmsync.mapping.raw_values import ENVELOPED
+    from crmsync.read.storable import variant_columns
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw_amo; CREATE SCHEMA sync")
+    con.execute("CREATE TABLE sync.links (connection VARCHAR, entity VARCHAR, remote_id VARCHAR, "
+                "remote_deleted_at TIMESTAMPTZ)")
+    con.execute(f"""CREATE TABLE raw_amo.deal (id BIGINT, name VARCHAR, price DOUBLE, "price\u25b6v_json" JSON,
+        qty BIGINT, "qty\u25b6v_text" VARCHAR, won BOOLEAN, fields JSON, tags JSON, late VARCHAR, small INTEGER,
+        seen_at TIMESTAMPTZ, amount DECIMAL(12, 2), "{ENVELOPED}" BOOLEAN, _cursor BIGINT, _rowhash VARCHAR,
+        _dlt_load_id VARCHAR, _dlt_id VARCHAR)""")
+    values = [
+        (1, "Ann \"quoted\" \\ back", 2.0, None, 7, None, True, '{"a":[1,2.5,null,{"b":"\u00e9"}],"c":{}}', "[]",
+         None, 3, "2024-01-02 03:04:05+00", "12.50", None),
+        (2, "\u65e5\u672c\u8a9e \U0001f600\ttab\nline", -0.0, None, None, "lots", False, "null", '["x", 1, true]',
+         None, None, None, None, None),
+        (3, None, None, '{"$crmsync":"number","text":"1e400"}', None, '{"$crmsync":"number","text":'
+         '"123456789012345678901234567890"}', None, None, None, None, -2147483648, None, "-0.01", True),
+        (4, "", 1e300, None, -(2**63), None, None, '{"big":9223372036854775807,"neg":-1.5e-300}', None, "finally",
+         0, "1970-01-01 00:00:00+00", "0.00", False),
+        (5, "x", 0.1, None, 2**63 - 1, None, True, '{"deep":[[[{"k":null}]]]}', '[0.30000000000000004]', "",
+         None, None, None, None),
+    ]
+    for row in values:
+        con.execute("INSERT INTO raw_amo.deal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, 'h', "
+                    "'1700000000.5', 'd')", list(row))
+    names = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'deal' "
+                                       "ORDER BY ordinal_position").fetchall()]
+    kept = ", ".join(f'"{n}"' for n in names if not n.startswith("_dlt_") and n not in ("_cursor", "_rowhash"))
+    expected = _to_json_rows(con, "raw_amo.deal", kept, variant_columns(names))
+    for page in (1, 2, 5000):
+        rows = list(_raw_rows(con, "raw_amo", "deal", 0, key="id", page_size=page))
+        assert rows == expected
+        assert orjson.dumps(rows) == orjson.dumps(expected)  # types too: 2.0 stays a float, -0.0 keeps its sign
+        assert [list(r) for r in rows] == [list(r) for r in expected]  # key order
+    assert rows[1]["qty"] == "lots" and rows[2]["price"] == {"$crmsync": "number", "text": "1e400"}
+    assert rows[0]["late"] is None and rows[3]["late"] == "finally" and rows[1]["fields"] is None
+    assert rows[0]["seen_at"] == "2024-01-02 03:04:05+00" and rows[0]["amount"] == 12.5  # through to_json, as before
+    # the no-id path (one streamed query) builds its rows the same way
+    assert sorted(_raw_rows(con, "raw_amo", "deal", 0, key="nope"), key=lambda r: r["id"]) == expected

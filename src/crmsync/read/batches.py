@@ -16,7 +16,9 @@ way it always did. So a table only ever holds what the record path would have wr
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from operator import itemgetter
+from types import NoneType
 from typing import Any
 
 from crmsync.jsontext import dump_bytes
@@ -32,16 +34,11 @@ def arrow_page(rows: list[dict[str, Any]], known: Mapping[str, Any]) -> tuple[An
     dlt's schema so far) — those rows go to dlt as records instead."""
     import pyarrow as pa
 
-    arrow_types = {"text": pa.string(), "json": pa.string(), "bigint": pa.int64(), "double": pa.float64(),
-                   "bool": pa.bool_()}
-    names: dict[str, None] = {}
-    for row in rows:
-        for name in row:
-            names.setdefault(name, None)
+    arrow_types = {"text": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}
     arrays, fields, hints = [], [], {}
-    for name in names:
-        values = [row.get(name) for row in rows]
-        kinds = {type(v) for v in values if v is not None}
+    for name, values in _columns(rows):
+        kinds = set(map(type, values))
+        kinds.discard(NoneType)
         if not kinds:
             continue  # dlt makes no column of a key that is null everywhere (it has no type)
         types = {_DATA_TYPE.get(kind) for kind in kinds}
@@ -51,15 +48,35 @@ def arrow_page(rows: list[dict[str, Any]], known: Mapping[str, Any]) -> tuple[An
         column = known.get(name) or {}
         if column.get("data_type", data_type) != data_type:
             return None  # the column holds another type already: dlt's normaliser decides
-        if data_type == "json":
-            values = [None if v is None else dump_bytes(v).decode() for v in values]
-            hints[name] = {"data_type": "json"}
         try:
-            arrays.append(pa.array(values, type=arrow_types[data_type]))
+            if data_type == "json":
+                # UTF-8 bytes as orjson writes them, made text by Arrow in one pass (no str per value)
+                array = pa.array([None if v is None else dump_bytes(v) for v in values], type=pa.binary())
+                array = array.cast(pa.string())
+                hints[name] = {"data_type": "json"}
+            else:
+                array = pa.array(values, type=arrow_types[data_type])
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             return None  # an integer past 64 bits (normally enveloped first)
-        fields.append(pa.field(name, arrays[-1].type))
+        arrays.append(array)
+        fields.append(pa.field(name, array.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields)), hints
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, Sequence[Any]]]:
+    """(key, its value in each row, None where a row lacks it), keys in the order they first appear."""
+    names = list(rows[0])
+    # The common page: every row has the first row's keys and no others; read them all in one pass in C.
+    if len(names) > 1 and sum(map(len, rows)) == len(names) * len(rows):
+        try:
+            return list(zip(names, zip(*map(itemgetter(*names), rows), strict=True), strict=True))
+        except KeyError:
+            pass  # a row lacks one of them (and has another instead)
+    seen: dict[str, None] = {}
+    for row in rows:
+        for name in row:
+            seen.setdefault(name, None)
+    return [(name, [row.get(name) for row in rows]) for name in seen]
 
 
 BATCH_ROWS = 5_000  # records per Arrow table: per-table costs (dlt's hints, a Parquet row group) amortised
