@@ -151,6 +151,28 @@ def engine(con: object) -> str:
     return getattr(con, "engine", "duckdb")
 
 
+def register_arrow(con: Any, name: str, table: Any) -> None:
+    """Register the Arrow ``table`` as ``name`` on the DuckDB connection ``con`` for the statements that
+    follow. A query whose rows were not all fetched (a ``fetchone()``) is dropped first: the next
+    ``execute`` on the connection drops it anyway, but since DuckDB 2.0 ``register`` refuses to run
+    beside it (``ResourceInUseException``), and callers staged rows right after such a query."""
+    _drop_unfetched(con)
+    con.register(name, table)
+
+
+def unregister_arrow(con: Any, name: str) -> None:
+    """Undo :func:`register_arrow` once the statements that read ``name`` are done (``unregister`` refuses
+    beside an unfetched result too)."""
+    _drop_unfetched(con)
+    con.unregister(name)
+
+
+def _drop_unfetched(con: Any) -> None:
+    abort = getattr(con, "abort", None)  # DuckDB 2.0; older releases had no such rule
+    if abort is not None:
+        abort()
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.jsontext import dump_bytes, dumps, loads
-from crmsync.store import engine
+from crmsync.store import engine, register_arrow, unregister_arrow
 
 from .conflicts import CONFLICT_COLUMNS, ConflictRules, instant, settle_clashes, supersede
 from .links import Link, LinkBook
@@ -434,11 +434,11 @@ def staged(con: Any, cols: dict[str, str], rows: list[dict[str, Any]]) -> Iterat
     if arrays is not None:
         import pyarrow as pa
 
-        con.register(ROWS, pa.table(arrays))
+        register_arrow(con, ROWS, pa.table(arrays))
         try:
             yield "SELECT " + ", ".join(f'CAST("{n}" AS {k}) AS "{n}"' for n, k in cols.items()) + f" FROM {ROWS}"
         finally:
-            con.unregister(ROWS)
+            unregister_arrow(con, ROWS)
         return
     path = _stage(con, cols, rows)
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crmsync.jsontext import dumps, loads
-from crmsync.store import engine
+from crmsync.store import engine, register_arrow, unregister_arrow
 
 from .apply import (
     CHANGE_COLUMNS,
@@ -209,7 +209,7 @@ def _stage(con: Any, cols: dict[str, str], staged: list[Staged]) -> str:
     # store keeps it as written without parsing it again, as a cast from text would keep it after a parse
     json = {"record", *(f"f:{n}" for n, k in _fields(cols).items() if k == "JSON")}
     columns = {**base, **{f"f:{n}": v for n, v in typed.items()}}
-    con.register(STAGE, pa.table({k: pa.array(v, pa.bool_() if k == "has_base" else pa.json_() if k in json
+    register_arrow(con, STAGE, pa.table({k: pa.array(v, pa.bool_() if k == "has_base" else pa.json_() if k in json
                                               else pa.string()) for k, v in columns.items()}))
     return _new_rows_typed(cols, parsed)
 
@@ -222,13 +222,13 @@ def _table(con: Any, name: str, columns: dict[str, list[Any]]) -> tuple[str, lis
         return "(SELECT " + ", ".join(f"unnest(?) AS {k}" for k in columns) + ")", list(columns.values())
     import pyarrow as pa
 
-    con.register(name, pa.table(columns))
+    register_arrow(con, name, pa.table(columns))
     return name, []
 
 
 def _unstage(con: Any, name: str = STAGE) -> None:
     if engine(con) == "duckdb":
-        con.unregister(name)
+        unregister_arrow(con, name)
 
 
 def _clock(value: Any) -> str | None:

@@ -108,3 +108,18 @@ def test_new_rows_with_values_of_unusual_types_apply_as_record_by_record():
         twin.assert_same()
     finally:
         twin.close()
+
+
+def test_rows_are_staged_after_a_query_whose_rows_were_not_all_fetched():
+    # A conflict settled by SQL: the settle read one row (fetchone), then upserted through an Arrow stage;
+    # DuckDB 2.0 refuses register() and unregister() beside an unfetched result, which failed the whole sync.
+    from crmsync.canonical.apply import insert_rows, upsert_rows
+
+    con = _store()
+    insert_rows(con, "t", COLS, [{"id": "a", "version": 1, "s": "one"}, {"id": "b", "version": 1, "s": "two"}])
+    assert con.execute("SELECT id FROM t ORDER BY id").fetchone() == ("a",)  # one of two rows fetched
+    upsert_rows(con, "t", COLS, [{"id": "a", "version": 2, "s": "edited"}], key=["id"])
+    con.execute("SELECT s FROM t WHERE id = 'a'")
+    with staged(con, {"id": "VARCHAR"}, [{"id": "b"}]) as select:
+        assert con.execute(f"SELECT t.s FROM t JOIN ({select}) k USING (id)").fetchone() == ("two",)
+    assert con.execute("SELECT id, version, s FROM t ORDER BY id").fetchall() == [("a", 2, "edited"), ("b", 1, "two")]
