@@ -241,18 +241,18 @@ def _fields(cols: dict[str, str]) -> dict[str, str]:
     return {n: k for n, k in cols.items() if n not in ("id", "version", "deleted_at")}
 
 
+# What a new canonical row holds in the engine's own columns, whatever its record says.
+_ENGINE_VALUES = {"id": "canonical_id", "version": "1", "deleted_at": "CAST(NULL AS TIMESTAMPTZ)"}
+
+
 def _new_rows_typed(cols: dict[str, str], parsed: list[str]) -> str:
     """SQL: the new canonical rows of a DuckDB stage, each field cast from its staged column to its
     column's type (``parsed``: fields read from the record's JSON instead, as :func:`_new_rows_from_json`)."""
     shape = "{" + ", ".join(f'"{n}": "VARCHAR"' for n in parsed) + "}"
     out = []
     for name, kind in cols.items():
-        if name == "id":
-            out.append("canonical_id")
-        elif name == "version":
-            out.append("1")
-        elif name == "deleted_at":
-            out.append("CAST(NULL AS TIMESTAMPTZ)")
+        if name in _ENGINE_VALUES:
+            out.append(_ENGINE_VALUES[name])
         elif name in parsed:
             out.append(f'CAST(from_json(record, \'{shape}\')."{name}" AS {kind})')
         else:
@@ -267,12 +267,8 @@ def _new_rows_from_json(cols: dict[str, str], fields: list[str]) -> str:
     shape = "{" + ", ".join(f'"{n}": "{"JSON" if cols[n] == "JSON" else "VARCHAR"}"' for n in fields) + "}"
     out = []
     for name, kind in cols.items():
-        if name == "id":
-            out.append("canonical_id")
-        elif name == "version":
-            out.append("1")
-        elif name == "deleted_at":
-            out.append("CAST(NULL AS TIMESTAMPTZ)")
+        if name in _ENGINE_VALUES:
+            out.append(_ENGINE_VALUES[name])
         elif kind == "JSON":
             out.append(f'r."{name}"')
         else:

@@ -2,21 +2,14 @@
 after each chunk; a run killed between two commits keeps what it committed, and the next run ends
 where a clean run ends."""
 
-import shutil
-
 import pytest
 
-from crmsync.project import Project, builtin_project_dir
 from tests.integration.fake_sessions import store_rows as query
-from tests.integration.pull.test_pull_connection import canonical_snapshot, puller
+from tests.integration.pull.test_pull_connection import canonical_snapshot, clean_and_killed, puller
 
 
 def test_a_pull_killed_between_commits_of_several_chunks_is_finished_by_the_next(tmp_path, fake_crm):
-    clean_project, killed_project = (Project(tmp_path / n) for n in ("clean", "killed"))
-    for p in (clean_project, killed_project):
-        for folder in ("connectors", "mappings"):
-            shutil.copytree(builtin_project_dir() / folder, p.root / folder)
-    server = fake_crm("amocrm", contacts=130, deals=60, tasks=40, rate_limit=False)
+    clean_project, killed_project, server = clean_and_killed(tmp_path, fake_crm)
     puller(clean_project, "amocrm", server)(chunk_size=25, commit_size=50)
     commits = []
 

@@ -25,6 +25,16 @@ def project(tmp_path):
     return Project(tmp_path)
 
 
+def clean_and_killed(tmp_path, fake_crm):
+    """Two projects with the shipped specs (one to run cleanly, one to kill mid-pull) and the AmoCRM fake
+    both read: 130 contacts, 60 deals, 40 tasks."""
+    projects = [Project(tmp_path / n) for n in ("clean", "killed")]
+    for p in projects:
+        for folder in ("connectors", "mappings"):
+            shutil.copytree(builtin_project_dir() / folder, p.root / folder)
+    return *projects, fake_crm("amocrm", contacts=130, deals=60, tasks=40, rate_limit=False)
+
+
 def puller(project, crm, server, store="crmsync.duckdb"):
     connector, session, base = fake_session(project, crm, server)
     mappings = {e: load_mapping(project.mappings_dir / crm / f"{e}.yaml") for e in ENTITIES}
@@ -328,11 +338,7 @@ def test_a_pull_that_dies_during_the_apply_is_finished_by_the_next(tmp_path, fak
     # The apply commits each chunk (DuckDB would otherwise hold a whole pull's uncommitted rows in
     # memory): a run dying midway keeps its committed chunks, and the next one must end where a clean
     # run ends — every record once, references to the same ids, nothing lost.
-    clean_project, killed_project = (Project(tmp_path / n) for n in ("clean", "killed"))
-    for p in (clean_project, killed_project):
-        for folder in ("connectors", "mappings"):
-            shutil.copytree(builtin_project_dir() / folder, p.root / folder)
-    server = fake_crm("amocrm", contacts=130, deals=60, tasks=40, rate_limit=False)
+    clean_project, killed_project, server = clean_and_killed(tmp_path, fake_crm)
     puller(clean_project, "amocrm", server)()
     chunks = []
 
