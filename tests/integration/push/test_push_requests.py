@@ -18,6 +18,16 @@ def batch_writes(server):
     return sum(1 for method, route, _ in server.stats.log if route.endswith("/batch"))
 
 
+def three_edited(project, fake_crm, deals):  # noqa: F811
+    """An AmoCRM fake of 30 contacts, pulled, and the first three contacts' last names edited by SQL."""
+    server = fake_crm("amocrm", contacts=30, deals=deals, tasks=2, rate_limit=False)
+    sync = Sync(project, "amocrm", server)
+    sync.pull()
+    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
+             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    return server, sync
+
+
 def test_amocrm_reads_a_full_batch_back_in_one_request(project, fake_crm):  # noqa: F811
     server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
     sync = Sync(project, "amocrm", server)
@@ -35,11 +45,7 @@ def test_amocrm_reads_a_full_batch_back_in_one_request(project, fake_crm):  # no
 
 
 def test_a_push_fetches_only_the_metadata_its_mappings_use(project, fake_crm):  # noqa: F811
-    server = fake_crm("amocrm", contacts=30, deals=4, tasks=2, rate_limit=False)
-    sync = Sync(project, "amocrm", server)
-    sync.pull()
-    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
-             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    server, sync = three_edited(project, fake_crm, deals=4)
     server.stats.reset()
     assert sync.push().entities["contact"]["updated"] == 3
     asked = {route for route in server.stats.by_route if route.startswith("GET ") and route != "GET /api/v4/contacts"}
@@ -142,11 +148,7 @@ def test_the_metadata_leaves_on_its_own_thread_once_the_planning_finds_a_row_to_
     # while the rest of the rows are still compared frees its slots before the writes need them.
     import threading
 
-    server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
-    sync = Sync(project, "amocrm", server)
-    sync.pull()
-    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
-             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    server, sync = three_edited(project, fake_crm, deals=2)
     seen = []
     sync.session.hooks["response"].append(
         lambda response, **_: seen.append((threading.current_thread().name, response.request.method,
@@ -167,11 +169,7 @@ def test_the_metadata_leaves_on_its_own_thread_once_the_planning_finds_a_row_to_
 def test_metadata_the_crm_refuses_stops_the_push_before_any_write(project, fake_crm):  # noqa: F811
     import threading
 
-    server = fake_crm("amocrm", contacts=30, deals=2, tasks=2, rate_limit=False)
-    sync = Sync(project, "amocrm", server)
-    sync.pull()
-    sync.sql("UPDATE canonical.contacts SET last_name = last_name || ' Изм' WHERE id IN "
-             "(SELECT id FROM canonical.contacts ORDER BY id LIMIT 3)")
+    server, sync = three_edited(project, fake_crm, deals=2)
     server.faults.add(403, count=1000, path="/api/v4/users")
     server.stats.reset()
     with pytest.raises(CrmError, match="403.*/api/v4/users.*blocked this IP"):
