@@ -19,6 +19,7 @@ import importlib
 import json
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.phases import _rss_mb
@@ -68,7 +69,6 @@ def art(rows: int, cap: str, chunks: int = 100, chunk: int = 2000) -> dict[str, 
     """``canonical.contacts(id)`` and ``sync.links``' key, as tables of their own: DuckDB loads an ART index
     whole on the first insert and keeps it pinned, so a cap below the indexes fails that insert."""
     import tempfile
-    from pathlib import Path
 
     import duckdb
 
@@ -118,7 +118,7 @@ class Account:
     - ``file_mb``: mapped files (the libraries' code, the DuckDB file is read, not mapped).
     """
 
-    def __init__(self, interval: float = 0.1, trace: bool = False) -> None:
+    def __init__(self, interval: float = 0.1, trace: bool = False, spill: str | None = None) -> None:
         import ctypes
         import threading
 
@@ -127,11 +127,12 @@ class Account:
         from benchmarks.phases import _phase
 
         self._phase = _phase
-        self.interval, self.trace = interval, trace
+        self.interval, self.trace, self.spill = interval, trace, spill
         self.peak: dict[str, Any] = {}
         self.phases: dict[str, float] = {}
         self.errors: list[str] = []
-        self.timeline: list[tuple[Any, ...]] = []  # (s, phase, rss, duckdb allocated, resident, glibc held, in use)
+        self.timeline: list[tuple[Any, ...]] = []  # (s, phase, rss, duckdb allocated, resident, glibc held, in use,
+        #                                                 spilled)
         self.began = time.perf_counter()
         self._stop = threading.Event()
         self._main = threading.get_ident()
@@ -158,7 +159,7 @@ class Account:
         self._je(b"epoch", ctypes.byref(epoch), ctypes.byref(size), ctypes.byref(epoch), 8)  # refresh the stats
         info = self._glibc.mallinfo2()
         status = {k: int(v.split()[0]) / 1024 for k, _, v in (line.partition(":") for line in
-                  open("/proc/self/status").read().splitlines()) if k in ("VmRSS", "RssAnon", "RssFile", "RssShmem")}
+                  Path("/proc/self/status").read_text().splitlines()) if k in ("VmRSS", "RssAnon", "RssFile")}
         out = {"rss_mb": status["VmRSS"], "anon_mb": status["RssAnon"], "file_mb": status["RssFile"],
                "duckdb_allocated_mb": self._jemalloc("stats.allocated"),
                "duckdb_resident_mb": self._jemalloc("stats.resident"),
@@ -170,6 +171,8 @@ class Account:
             out["python_mb"], out["python_peak_mb"] = (v / 2**20 for v in tracemalloc.get_traced_memory())
         # glibc's held pages are not all resident (freed and untouched ones are not): an upper bound here
         out["other_anon_mb"] = out["anon_mb"] - out["duckdb_resident_mb"] - out["glibc_held_mb"]
+        if self.spill is not None:  # what DuckDB spilled beyond its cap (its temp folder beside the store)
+            out["spilled_mb"] = sum(f.stat().st_size for f in Path(self.spill).glob("*")) / 2**20
         return {k: round(v, 1) for k, v in out.items()}
 
     def _run(self) -> None:
@@ -185,7 +188,7 @@ class Account:
             if len(self.timeline) < 10_000:
                 self.timeline.append((round(time.perf_counter() - self.began, 1), phase, now["rss_mb"],
                                       now["duckdb_allocated_mb"], now["duckdb_resident_mb"], now["glibc_held_mb"],
-                                      now["glibc_in_use_mb"]))
+                                      now["glibc_in_use_mb"], now.get("spilled_mb")))
             self.phases[phase] = max(self.phases.get(phase, 0.0), now["rss_mb"])
             if now["rss_mb"] >= self.peak.get("rss_mb", 0.0):
                 self.peak = {**now, "phase": phase}
@@ -209,7 +212,7 @@ class Account:
         """Resident MB of each mapped file (the libraries' pages the run touched), largest first."""
         sizes: dict[str, float] = {}
         name = ""
-        for line in open("/proc/self/smaps").read().splitlines():
+        for line in Path("/proc/self/smaps").read_text().splitlines():
             head = line.split()
             if head and "-" in head[0] and len(head) >= 5:
                 name = head[5] if len(head) > 5 else "[anon]"
@@ -218,7 +221,8 @@ class Account:
         return {k.rsplit("/", 1)[-1]: round(v, 1) for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:12]}
 
     def report(self) -> dict[str, Any]:
-        return {"start": self.start, "peak": self.peak, "end": self.end, "phase_peaks_mb": self.phases, "sampler_errors": self.errors[:3],
+        return {"start": self.start, "peak": self.peak, "end": self.end, "phase_peaks_mb": self.phases,
+                "sampler_errors": self.errors[:3],
                 "resident_by_mapping_mb": self.mapped,
                 "timeline": self.timeline[::max(1, len(self.timeline) // 60)],
                 "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
@@ -240,7 +244,6 @@ _Mallinfo2 = _mallinfo2()
 def account_pull(rows: int, trace: bool = False) -> dict[str, Any]:
     """One unthrottled AmoCRM pull of ``rows`` contacts in this process (the fake in its own), accounted."""
     import tempfile
-    from pathlib import Path
 
     import crmsync.pull  # noqa: F401  (its imports are in the start sample, not the run's growth)
     from benchmarks.common import FakeProcess, connected_project, quiet_dlt
@@ -252,7 +255,7 @@ def account_pull(rows: int, trace: bool = False) -> dict[str, Any]:
         warm(fake)
         connected_project(Path(root), fake)
         cpu = time.process_time()
-        with Account(trace=trace) as account:
+        with Account(trace=trace, spill=f"{root}/crmsync.duckdb.tmp") as account:
             result = crmsync_pull(root, "amocrm", paced=False)
         cpu = time.process_time() - cpu
     return {"records": rows, "cpu_s": round(cpu, 1), **account.report(), "timings": result["timings"]}
