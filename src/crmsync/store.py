@@ -76,6 +76,9 @@ def memory_settings() -> list[str]:
 
 
 def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+    from crmsync.malloc import tune_malloc
+
+    tune_malloc()
     try:
         for statement in memory_settings():
             con.execute(statement)
