@@ -269,7 +269,10 @@ def account_remap(project: str, pipeline: str = "amocrm", trace: bool = False) -
     cpu = time.process_time()
     with Account(trace=trace) as account:
         result = run_remap(Project.at(project), pipeline)
-    return {"cpu_s": round(time.process_time() - cpu, 1), **account.report(), "entities": result.entities}
+    import sys
+
+    return {"cpu_s": round(time.process_time() - cpu, 1), **account.report(), "entities": result.entities,
+            "heavy_imports": [name for name in ("dlt", "pyarrow", "requests") if name in sys.modules]}
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ MEMORY_LIMIT = "CRMSYNC_DUCKDB_MEMORY_LIMIT"  # e.g. 1GB: a fixed cap instead of
 # cap ran out at 1M. Hence a cap sized to the keys: WORKING_ROOM plus KEY_BYTES per row of the keyed
 # tables, or per key the stored raw records will have once applied (each becomes a canonical row and a
 # link: a remap of raw rows not applied yet), whichever is more.
-WORKING_ROOM = 64 * 2**20
+WORKING_ROOM = 96 * 2**20
 KEY_BYTES = 50
 # Sizes the cap from the catalog alone (row counts DuckDB keeps per table; no scan). A variable because
 # ``SET memory_limit`` takes no subquery; raw tables are the ``raw_<connection>`` schemas dlt loads

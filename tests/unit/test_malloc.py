@@ -1,4 +1,4 @@
-"""glibc's malloc tuned for a store's process (crmsync.malloc): a large block freed goes back to the system."""
+"""glibc's malloc tuned for a store's process (crmsync.malloc): threads share two arenas."""
 
 import os
 import subprocess
@@ -7,33 +7,36 @@ import sys
 import pytest
 
 PROBE = """
-import ctypes
+import ctypes, threading
 from crmsync.malloc import tune_malloc
 
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = Info
 tune_malloc()
-big = bytearray(8 << 20)
-del big  # glibc's sliding threshold now serves blocks below 8 MB from an arena
-before = libc.mallinfo2().hblks
-block = bytearray(512 << 10)
-print(libc.mallinfo2().hblks - before)
+together = threading.Barrier(6)
+kept = []
+
+def work():
+    together.wait()  # all alive at once: a thread that ended would hand its arena to the next
+    kept.append([bytearray(2000) for _ in range(100)])  # above pymalloc's 512 bytes: glibc's malloc
+    together.wait()
+
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+ctypes.CDLL("libc.so.6").malloc_stats()  # one block per arena, on stderr
 """
 
 
-def _mapped_blocks(**env: str) -> int:
+def _arenas(**env: str) -> int:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "CRMSYNC_MALLOC"))}
     out = subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True,
                          check=True)
-    return int(out.stdout.strip())
+    return sum(line.startswith("Arena ") for line in out.stderr.splitlines())
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
-def test_a_large_block_is_mapped_on_its_own_after_a_larger_one_was_freed():
-    assert _mapped_blocks() == 1
-    assert _mapped_blocks(CRMSYNC_MALLOC_TUNING="off") == 0  # glibc's default: the arena keeps it
-    assert _mapped_blocks(MALLOC_MMAP_THRESHOLD_=str(16 << 20)) == 0  # the user's setting wins
+def test_threads_share_two_arenas():
+    assert _arenas() == 2
+    assert _arenas(CRMSYNC_MALLOC_TUNING="off") > 2  # glibc's default: an arena per thread
+    assert _arenas(MALLOC_ARENA_MAX="3") == 3  # the user's setting wins
