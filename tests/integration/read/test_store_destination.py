@@ -32,8 +32,8 @@ def test_every_connection_dlt_opens_has_the_cap(tmp_path, monkeypatch):
             assert client.execute_sql("SELECT count(*) FROM contact")[0][0] == 2
 
 
-def test_without_a_users_cap_dlt_sizes_it_to_the_store_as_crmsync_does(tmp_path, monkeypatch):
-    # The cap is the database instance's: a dlt connection setting another would undo the store's.
+def test_without_a_users_cap_dlt_sizes_it_to_the_store_as_the_read_round_does(tmp_path, monkeypatch):
+    # The cap is the database instance's: a dlt connection setting another would undo the round's.
     from crmsync.store import KEY_BYTES, WORKING_ROOM, open_store
 
     monkeypatch.delenv(MEMORY_LIMIT, raising=False)
