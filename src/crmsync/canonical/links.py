@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.jsontext import loads
@@ -17,6 +17,9 @@ class Link:
     canonical_id: str
     base_hash: str | None
     remote_deleted: bool = False  # the CRM record is gone (sync.links.remote_deleted_at is set)
+    # Read from sync.links (:meth:`LinkBook.fetch`): writing it again updates that row. Where the link is
+    # kept, not what it says: links compare equal without it.
+    stored: bool = field(default=False, compare=False)
 
 
 class LinkBook:
@@ -52,7 +55,7 @@ class LinkBook:
             "WHERE connection = ? AND entity = ? AND remote_id IN (SELECT unnest(?))",
             [self.connection, entity, ids]).fetchall()
         for remote_id, canonical_id, base_hash, gone in rows:
-            self.links[(entity, remote_id)] = Link(canonical_id, base_hash, gone)
+            self.links[(entity, remote_id)] = Link(canonical_id, base_hash, gone, True)
 
     def linked(self, entity: str, remote_id: str) -> bool:
         """Whether this CRM record has a link (one minted for a reference counts)."""
