@@ -55,7 +55,8 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                       chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                       counts: Any, rules: ConflictRules,
                       claim: Callable[[str, dict[str, Any]], str | None] | None = None,
-                      identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
+                      identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None,
+                      forget: bool = True) -> None:
     side = side or f"crm:{connection}"
     matched, cids = link_chunk(entity, book, chunk, counts, claim, identify)
     # Links sync.links already holds (as the chunk began): written again by an upsert; the others by a plain
@@ -146,7 +147,8 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         for remote_id, *_ in staged:  # stored with their rows: no longer only minted
             book.minted.pop((entity, remote_id), None)
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
-    forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
+    if forget:  # rejections a killed run left (:func:`crmsync.canonical.apply.unfinished_rejections`)
+        forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
     supersede_all(con, conflicts)
     insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
