@@ -269,8 +269,9 @@ def link_chunk(entity: str, book: LinkBook, chunk: list[tuple[str, dict[str, Any
                 unmatched.append(remote_id)
         if cid is not None:
             book.put(entity, remote_id, Link(cid, None))
-    cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
-            if canonical is not None}
+    mapped = [remote_id for remote_id, canonical, *_ in chunk if canonical is not None]
+    book.mint(entity, mapped)
+    cids = {remote_id: book.links[(entity, remote_id)].canonical_id for remote_id in mapped}
     added = getattr(identify, "added", None)  # a shared store's matcher logs them for other workers (.identity)
     if added is not None:
         added([cids[r] for r in unmatched])

@@ -120,11 +120,12 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     table = f"canonical.{TABLE[entity]}"
     if staged:
         new_rows = _stage(con, cols, staged, stored)
-        names = ", ".join(f'"{n}"' for n in cols)
-        # A row of kind ``new`` has an id no canonical row has (none was found for it, and ids are minted
-        # at random): a plain insert, a third of an upsert's cost; one that did meet a row would fail the
-        # run rather than overwrite that row unmerged.
-        con.execute(f"INSERT INTO {table} ({names}) {new_rows}")
+        if new_rows is not None:
+            names = ", ".join(f'"{n}"' for n in cols)
+            # A row of kind ``new`` has an id no canonical row has (none was found for it, and ids are minted
+            # at random): a plain insert, a third of an upsert's cost; one that did meet a row would fail the
+            # run rather than overwrite that row unmerged.
+            con.execute(f"INSERT INTO {table} ({names}) {new_rows}")
     update_rows(con, table, cols, upserts)
     if staged:
         links = ("INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, "
@@ -182,41 +183,47 @@ Staged = tuple[str, str, str, str, str, bool, dict[str, Any]]
 _TEXT_KINDS = frozenset({"VARCHAR", "TIMESTAMPTZ", "DATE"})  # a canonical string cast by SQL as from_json's was
 
 
-def _stage(con: Any, cols: dict[str, str], staged: list[Staged], stored: set[str]) -> str:
+def _stage(con: Any, cols: dict[str, str], staged: list[Staged], stored: set[str]) -> str | None:
     """The chunk's applied records as a table the set statements read; returns the SQL of its new canonical
-    rows. A record the chunk holds twice: the earlier copies are kind ``earlier``, kept for history only,
-    so its row and link are written once, as the last copy left them (an upsert meeting one key twice
-    keeps the first row on DuckDB and fails on Postgres).
+    rows (None: the chunk has none). A record the chunk holds twice: the earlier copies are kind ``earlier``,
+    kept for history only, so its row and link are written once, as the last copy left them (an upsert
+    meeting one key twice keeps the first row on DuckDB and fails on Postgres).
 
     On DuckDB the stage is an Arrow table registered with the connection, with a column per canonical
     field of the new rows: no JSON is parsed by the store, and passing Python lists as parameters (the
-    other way to hand it rows) cost more than the statements that read them. Postgres takes lists bound
-    as arrays into a temporary table, its new rows cast from the record's JSON."""
-    last = {item[0]: n for n, item in enumerate(staged)}
-    kinds = [item[4] if last[item[0]] == n else "earlier" for n, item in enumerate(staged)]
-    clocks = [_clock(item[6].get(CLOCK)) for item in staged]
-    base = {"remote_id": [item[0] for item in staged], "canonical_id": [item[1] for item in staged],
-            "digest": [item[2] for item in staged], "record": [item[3] for item in staged], "kind": kinds,
-            "has_base": [item[5] for item in staged], "clock": clocks, "stored": [item[0] in stored for item in staged]}
+    other way to hand it rows) cost more than the statements that read them. Its columns are taken from
+    the staged tuples in one transpose, the fields only when the chunk has new rows. Postgres takes lists
+    bound as arrays into a temporary table, its new rows cast from the record's JSON."""
+    remote_ids, cids, digests, records, kinds, has_base, recs = (list(c) for c in zip(*staged, strict=True))
+    last = {r: n for n, r in enumerate(remote_ids)}
+    if len(last) < len(remote_ids):
+        kinds = [k if last[r] == n else "earlier" for n, (r, k) in enumerate(zip(remote_ids, kinds, strict=True))]
+    clocks = [_clock(rec.get(CLOCK)) for rec in recs]
+    base = {"remote_id": remote_ids, "canonical_id": cids, "digest": digests, "record": records, "kind": kinds,
+            "has_base": has_base, "clock": clocks, "stored": [r in stored for r in remote_ids]}
+    any_new = "new" in kinds
     if engine(con) != "duckdb":
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, "
                     "digest VARCHAR, record VARCHAR, kind VARCHAR, has_base BOOLEAN, clock VARCHAR, stored BOOLEAN)")
         con.execute(f"DELETE FROM {STAGE}")
         con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), "
                     "unnest(?), unnest(?)", list(base.values()))
-        return _new_rows_from_json(cols, list(_fields(cols)))
+        return _new_rows_from_json(cols, list(_fields(cols))) if any_new else None
     import pyarrow as pa
 
-    new = [item[6] if kind == "new" else None for item, kind in zip(staged, kinds, strict=True)]
-    typed, parsed = {}, []
-    for name, kind in _fields(cols).items():
-        values = [None if rec is None else rec.get(name) for rec in new]
-        if kind == "JSON":  # as from_json hands a JSON field over: its JSON text (a JSON null: no value)
-            typed[name] = [None if v is None else dumps(v) for v in values]
-        elif kind in _TEXT_KINDS and all(v is None or type(v) is str for v in values):
-            typed[name] = values
-        else:  # numbers, booleans, a value of another type: SQL reads them from the record, as before
-            parsed.append(name)
+    typed: dict[str, list[Any]] = {}
+    parsed: list[str] = []
+    if any_new:
+        new = recs if all(k == "new" for k in kinds) else [
+            rec if kind == "new" else {} for rec, kind in zip(recs, kinds, strict=True)]
+        for name, kind in _fields(cols).items():
+            values = [rec.get(name) for rec in new]
+            if kind == "JSON":  # as from_json hands a JSON field over: its JSON text (a JSON null: no value)
+                typed[name] = [None if v is None else dumps(v) for v in values]
+            elif kind in _TEXT_KINDS and all(v is None or type(v) is str for v in values):
+                typed[name] = values
+            else:  # numbers, booleans, a value of another type: SQL reads them from the record, as before
+                parsed.append(name)
     # JSON text orjson wrote is valid: typed as JSON (an Arrow extension type DuckDB reads as its own), the
     # store keeps it as written without parsing it again, as a cast from text would keep it after a parse
     json = {"record", *(f"f:{n}" for n, k in _fields(cols).items() if k == "JSON")}
@@ -224,7 +231,7 @@ def _stage(con: Any, cols: dict[str, str], staged: list[Staged], stored: set[str
     flags = ("has_base", "stored")
     register_arrow(con, STAGE, pa.table({k: pa.array(v, pa.bool_() if k in flags else pa.json_() if k in json
                                               else pa.string()) for k, v in columns.items()}))
-    return _new_rows_typed(cols, parsed)
+    return _new_rows_typed(cols, parsed) if any_new else None
 
 
 def _table(con: Any, name: str, columns: dict[str, list[Any]]) -> tuple[str, list[Any]]:
