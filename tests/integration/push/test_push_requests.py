@@ -54,9 +54,9 @@ def metadata_asked(server):
 
 
 def other_owner(sync, table="contacts"):
-    """An owner's e-mail the first three contacts do not have (a user the fake's account lists)."""
-    return sync.sql(f"SELECT owner FROM canonical.{table} WHERE owner IS NOT NULL AND owner NOT IN (SELECT owner "
-                    "FROM canonical.contacts WHERE owner IS NOT NULL ORDER BY id LIMIT 3) LIMIT 1")[0][0]
+    """An owner's e-mail (a user the fake's account lists) that none of the first three rows of ``table`` has."""
+    return sync.sql(f"SELECT owner FROM canonical.contacts WHERE owner IS NOT NULL AND owner NOT IN (SELECT owner "
+                    f"FROM canonical.{table} WHERE owner IS NOT NULL ORDER BY id LIMIT 3) LIMIT 1")[0][0]
 
 
 def test_a_push_fetches_only_the_metadata_the_fields_it_writes_use(project, fake_crm):  # noqa: F811
@@ -72,7 +72,7 @@ def test_a_push_fetches_only_the_metadata_the_fields_it_writes_use(project, fake
              "AS JSON) WHERE id = ?", [first[0]])
     sync.sql("UPDATE canonical.contacts SET owner = ? WHERE id = ?", [other_owner(sync), first[1]])
     sync.sql("UPDATE canonical.deals SET owner = ? WHERE id IN (SELECT id FROM canonical.deals ORDER BY id LIMIT 1)",
-             [other_owner(sync)])
+             [other_owner(sync, "deals")])
     server.stats.reset()
     pushed = sync.push().entities
     assert pushed["contact"]["updated"] == 2 and pushed["deal"]["updated"] == 1
