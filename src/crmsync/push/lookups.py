@@ -31,6 +31,9 @@ class PushMapper:
     """A :class:`crmsync.mapping.Mapper` for one entity of one push, built on first use from the
     catalog parts the push's writes need (:meth:`writing`), widened when more is needed.
 
+    ``held``: parts the run holds already (a ``crmsync sync``'s pull fetched them seconds before):
+    the mapper uses them too, so its read-back maps every field it can.
+
     ``make(spec, parts)``: fetches the metadata providing ``parts`` (each request once per run) and
     returns a Mapper of ``spec`` (the mapping's fields those parts resolve) on it.
 
@@ -40,9 +43,11 @@ class PushMapper:
     are free again by the time the writes need them.
     """
 
-    def __init__(self, spec: Any, make: Callable[[Any, frozenset[str]], Any]) -> None:
+    def __init__(self, spec: Any, make: Callable[[Any, frozenset[str]], Any],
+                 held: frozenset[str] = frozenset()) -> None:
         self.spec, self._make = spec, make
-        self._wanted = catalog_needs(spec, direction="push")  # until the plan says what it writes
+        self._held = held  # parts this run has already (a sync's pull fetched them): used, costing no request
+        self._wanted = catalog_needs(spec, direction="push") | held  # until the plan says what it writes
         self._real: Any = None
         self._parts: frozenset[str] = frozenset()
         self.unresolved: tuple[Any, ...] = ()  # pulled fields the current mapper cannot map
@@ -55,7 +60,8 @@ class PushMapper:
     def writing(self, fields: Iterable[str], creates: bool) -> None:
         """This push writes ``fields`` (and creates records when ``creates``): its mapper needs the
         parts those use, and for a new record every part its read-back maps."""
-        self._wanted = catalog_needs(self.spec, fields=fields) | (catalog_needs(self.spec) if creates else frozenset())
+        self._wanted = self._held | catalog_needs(self.spec, fields=fields) | (
+            catalog_needs(self.spec) if creates else frozenset())
 
     def need_fields(self, fields: Iterable[str]) -> None:
         """Widen the mapper to map ``fields`` too (ops an earlier run left, checked against the CRM)."""

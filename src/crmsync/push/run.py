@@ -119,7 +119,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
     ``quiet`` (crmsync.push.quiet.Quiet): a sync holding the store; plans it trusts read nothing, and
     each plan tells it whether it found anything to do.
     """
-    from crmsync.read.metadata import fetch_metadata
+    from crmsync.read.metadata import fetch_metadata, fetched_parts
 
     fetched: dict[str, Any] = {} if metadata is None else metadata
 
@@ -128,9 +128,13 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
         (``parts``); each call is made once per run (contacts and deals share the users)."""
         return fetch_metadata(connector, session, base_url, parts=parts, entities=[entity], into=fetched)
 
+    def have(entity: str) -> frozenset[str]:  # what this run's pull fetched seconds ago: mapped with, free
+        return fetched_parts(connector, fetched, entity)
+
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress, ticket=ticket, quiet=quiet)
+                dry_run=dry_run, metadata=fetch, have=have, deletes=deletes, progress=progress, ticket=ticket,
+                quiet=quiet)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -146,7 +150,8 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
-          dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]], deletes: str,
+          dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]],
+          have: Callable[[str], frozenset[str]], deletes: str,
           progress: Callable[[str], None], ticket: Any = None, quiet: Any = None) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
     from crmsync.mapping import Mapper, build_catalog
@@ -170,7 +175,7 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
         spec = mappings[entity]
         mapper = PushMapper(spec, lambda part, parts, entity=entity: Mapper(
             part, build_catalog(connector, metadata(parts, part.source), part.source, parts), book,
-            canonical.get(entity)))
+            canonical.get(entity)), held=have(spec.source))
         writer = writer_for(spec.source, connector, session, base_url)
         ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run and ctx.recover() and quiet is not None:
