@@ -262,3 +262,38 @@ def test_metadata_the_crm_refuses_stops_the_push_before_any_write(project, fake_
     assert sync.sql("SELECT count(*) FROM sync.outbox WHERE status <> 'pending'") == [(0,)]
     server.faults.clear()
     assert sync.push().entities["contact"]["updated"] == 3
+
+
+def test_a_field_the_crm_dropped_after_the_push_looked_it_up_is_refused_and_the_next_run_looks_again(
+        project, fake_crm):  # noqa: F811
+    # The push looks the custom fields up in this run, seconds before it writes; if an admin deletes one
+    # in between, the CRM refuses that record (it is set aside with the CRM's words), the others in the
+    # same array are written, and the next run fetches the fields again and names the one that is gone.
+    from crmsync.mapping import MappingError
+
+    server, sync = three_edited(project, fake_crm, deals=2)
+    cid = sync.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0][0]
+    sync.sql("UPDATE canonical.contacts SET custom = json_merge_patch(COALESCE(custom, '{}'), '{\"budget\": 12345}') "
+             "WHERE id = ?", [cid])
+    book = server.app.account.fields["contacts"]
+    budget = next(f for f in book.fields if f.name == "Бюджет")
+
+    def drop_budget(response, **_):
+        if response.request.path_url.startswith("/api/v4/contacts/custom_fields") and budget.id in book.by_id:
+            book.fields.remove(budget)
+            del book.by_id[budget.id]
+            book.by_key.pop(budget.key, None)
+        return response
+
+    sync.session.hooks["response"].append(drop_budget)
+    pushed = sync.push().entities["contact"]
+    assert pushed["updated"] == 2 and pushed["rejected"] == 1
+    remote = int(sync.remote_id("contact", cid))
+    reason = sync.sql("SELECT reason FROM sync.rejected WHERE direction = 'push' AND remote_id = ?", [str(remote)])
+    assert len(reason) == 1 and "field_id" in reason[0][0], reason  # the CRM's words about the field it dropped
+    contact = sync.fake_contact(remote)
+    assert not contact["last_name"].endswith("Изм")  # nothing of the refused record was written
+    values = [str(x.get("value")) for v in contact.get("custom_fields_values") or [] for x in v.get("values") or []]
+    assert "12345" not in values
+    with pytest.raises(MappingError, match="no custom field with name 'Бюджет'"):
+        sync.push()  # the next run asks again and says which field the mapping names that is gone
