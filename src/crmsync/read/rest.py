@@ -83,8 +83,8 @@ def listing_call(session: Any, base_url: str, spec: dict[str, Any], connector: d
 def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
                   *, entity: str = "", links: bool = True) -> Iterator[tuple[int, Any]]:
     """Every page of an entity's listing changed since ``since`` (all of it without a cursor), as
-    (records in it, the page), walked by its paginator (:mod:`.paginators`): a page waiting its turn
-    is kept as the CRM's bytes, a quarter of its size as Python objects.
+    (records in it, the page), walked by its paginator (:mod:`.paginators`), which parsed each page
+    once to find the next one: a page is handed on as its records.
 
     ``links``: add each record's linked ids where the entity declares ``links`` (a probe does not).
     """
@@ -115,7 +115,8 @@ def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[
                 yield count, page
             return
         except WindowEnd:
-            rows = records_at(loads_exact(last), call.records) if last is not None else []
+            rows = last if isinstance(last, list) else records_at(loads_exact(last), call.records) \
+                if last is not None else []
             newest = cursor_value(value_at(rows[-1], inc["cursor"]), inc.get("format", "unix_seconds")) \
                 if rows else None
             if newest is None or str(newest) == str(since):
@@ -224,8 +225,9 @@ class PagedRead:
         self._rounds += 1
         batches = RoundBatches(self.entity, dlt)
         for body in self.stream.take(least, self.round_records):
-            if isinstance(body, list):  # records already (a batch held several pages)
-                yield from batches.add([storable(row) for row in body if self._fresh(row)])
+            if isinstance(body, list):  # records already: parsed by the fetch thread, or a batch's pages
+                fresh = [row for row in body if self._fresh(row)]
+                yield from batches.add(fresh if getattr(body, "plain", False) else [storable(row) for row in fresh])
                 continue
             long_digits, plain = page_scan(body)
             page = records_at(loads_exact(body, long_digits=long_digits), self.spec["list"].get("records"))
