@@ -231,16 +231,19 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
     counts = EntityCounts()
     cols = columns(schema)
     rules = rules or ConflictRules(entity)
+    forget = unfinished_rejections(con, entity, connection, run_id)
     chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]] = []
     for item in results:
         chunk.append(item)
         if len(chunk) == chunk_size:
-            apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify, side)
+            apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify, side,
+                        forget=forget)
             chunk = []
             if after_chunk is not None:
                 after_chunk()
     if chunk:
-        apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify, side)
+        apply_chunk(con, entity, connection, run_id, cols, book, chunk, counts, rules, claim, identify, side,
+                    forget=forget)
     return counts
 
 
@@ -266,8 +269,9 @@ def link_chunk(entity: str, book: LinkBook, chunk: list[tuple[str, dict[str, Any
                 unmatched.append(remote_id)
         if cid is not None:
             book.put(entity, remote_id, Link(cid, None))
-    cids = {remote_id: book.canonical_id(entity, remote_id) for remote_id, canonical, *_ in chunk
-            if canonical is not None}
+    mapped = [remote_id for remote_id, canonical, *_ in chunk if canonical is not None]
+    book.mint(entity, mapped)
+    cids = {remote_id: book.links[(entity, remote_id)].canonical_id for remote_id in mapped}
     added = getattr(identify, "added", None)  # a shared store's matcher logs them for other workers (.identity)
     if added is not None:
         added([cids[r] for r in unmatched])
@@ -278,8 +282,10 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
                      chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                      counts: EntityCounts, rules: ConflictRules,
                      claim: Callable[[str, dict[str, Any]], str | None] | None = None,
-                     identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
-    """One chunk, record by record: the oracle of :func:`crmsync.canonical.apply_batch.apply_batch_chunk`."""
+                     identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None,
+                     forget: bool = True) -> None:
+    """One chunk, record by record: the oracle of :func:`crmsync.canonical.apply_batch.apply_batch_chunk`.
+    ``forget``: rejections of unfinished runs may exist (:func:`unfinished_rejections`)."""
     matched, cids = link_chunk(entity, book, chunk, counts, claim, identify)
     current = current_rows(con, entity, cols, list(cids.values()))
     upserts: list[dict[str, Any]] = []
@@ -345,11 +351,21 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
     for link in links:  # stored with their rows: no longer only minted
         book.minted.pop((entity, link["remote_id"]), None)
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
-    forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
+    if forget:
+        forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
     supersede(con, conflicts)
     insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
     counts.conflicts += len(conflicts)
+
+
+def unfinished_rejections(con: Any, entity: str, connection: str, run_id: str) -> bool:
+    """Whether a pull killed midway left rejections of these records (:func:`forget_unfinished_rejections`).
+    Asked once per apply: this run's own rejections are not theirs, so a store with none has none for the
+    rest of the run, and its chunks skip the statement that looks for them."""
+    return con.execute("SELECT count(*) FROM (SELECT 1 FROM sync.rejected WHERE direction = 'pull' AND entity = ? "
+                       "AND connection = ? AND run_id <> ? AND run_id NOT IN (SELECT run_id FROM sync.runs) LIMIT 1)",
+                       [entity, connection, run_id]).fetchone()[0] > 0
 
 
 def forget_unfinished_rejections(con: Any, entity: str, connection: str, run_id: str, remote_ids: list[str]) -> None:

@@ -55,9 +55,13 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                       chunk: list[tuple[str, dict[str, Any] | None, dict[str, Any] | None, dict[str, Any]]],
                       counts: Any, rules: ConflictRules,
                       claim: Callable[[str, dict[str, Any]], str | None] | None = None,
-                      identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None) -> None:
+                      identify: Callable[[dict[str, Any]], str | None] | None = None, side: str | None = None,
+                      forget: bool = True) -> None:
     side = side or f"crm:{connection}"
     matched, cids = link_chunk(entity, book, chunk, counts, claim, identify)
+    # Links sync.links already holds (as the chunk began): written again by an upsert; the others by a plain
+    # insert, which costs the store a third of an upsert's time at a million links.
+    stored = {r for r in cids if book.links[(entity, r)].stored}
     digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
               if d is not None and book.links[(entity, item[0])].base_hash != d]
@@ -115,19 +119,27 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     conflicts = _finish_merges(con, entity, connection, run_id, rules, cols, merges, changes)
     table = f"canonical.{TABLE[entity]}"
     if staged:
-        new_rows = _stage(con, cols, staged)
-        names = ", ".join(f'"{n}"' for n in cols)
-        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in cols if n != "id")  # as upsert_rows: one statement
-        con.execute(f"INSERT INTO {table} ({names}) {new_rows} ON CONFLICT (id) DO UPDATE SET {updates}")
+        new_rows = _stage(con, cols, staged, stored)
+        if new_rows is not None:
+            names = ", ".join(f'"{n}"' for n in cols)
+            # A row of kind ``new`` has an id no canonical row has (none was found for it, and ids are minted
+            # at random): a plain insert, a third of an upsert's cost; one that did meet a row would fail the
+            # run rather than overwrite that row unmerged.
+            con.execute(f"INSERT INTO {table} ({names}) {new_rows}")
     update_rows(con, table, cols, upserts)
     if staged:
-        con.execute(
-            "INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, remote_updated_at, "
-            "remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, CAST(s.record AS JSON), s.digest, "
-            "CAST(s.clock AS TIMESTAMPTZ), NULL FROM " + STAGE + " s WHERE s.kind <> 'earlier' "
-            "ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = excluded.canonical_id, "
-            "base = excluded.base, base_hash = excluded.base_hash, remote_updated_at = excluded.remote_updated_at, "
-            "remote_deleted_at = excluded.remote_deleted_at", [entity, connection])
+        links = ("INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, "
+                 "remote_updated_at, remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, "
+                 f"CAST(s.record AS JSON), s.digest, CAST(s.clock AS TIMESTAMPTZ), NULL FROM {STAGE} s "
+                 "WHERE s.kind <> 'earlier' AND ")
+        written = {item[0] for item in staged}
+        if written - stored:
+            con.execute(links + "NOT s.stored", [entity, connection])
+        if written & stored:
+            con.execute(
+                links + "s.stored ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = "
+                "excluded.canonical_id, base = excluded.base, base_hash = excluded.base_hash, remote_updated_at = "
+                "excluded.remote_updated_at, remote_deleted_at = excluded.remote_deleted_at", [entity, connection])
         con.execute(
             "INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at) "
             f"SELECT ?, ?, s.canonical_id, '*', NULL, CAST(s.record AS JSON), ?, CAST(s.clock AS TIMESTAMPTZ) "
@@ -136,7 +148,8 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         for remote_id, *_ in staged:  # stored with their rows: no longer only minted
             book.minted.pop((entity, remote_id), None)
     insert_rows(con, "sync.changes", CHANGE_COLUMNS, changes)
-    forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
+    if forget:  # rejections a killed run left (:func:`crmsync.canonical.apply.unfinished_rejections`)
+        forget_unfinished_rejections(con, entity, connection, run_id, [item[0] for item in chunk])
     insert_rows(con, "sync.rejected", REJECTED_COLUMNS, rejected)
     supersede_all(con, conflicts)
     insert_rows(con, "sync.conflicts", CONFLICT_COLUMNS, conflicts)
@@ -170,48 +183,55 @@ Staged = tuple[str, str, str, str, str, bool, dict[str, Any]]
 _TEXT_KINDS = frozenset({"VARCHAR", "TIMESTAMPTZ", "DATE"})  # a canonical string cast by SQL as from_json's was
 
 
-def _stage(con: Any, cols: dict[str, str], staged: list[Staged]) -> str:
+def _stage(con: Any, cols: dict[str, str], staged: list[Staged], stored: set[str]) -> str | None:
     """The chunk's applied records as a table the set statements read; returns the SQL of its new canonical
-    rows. A record the chunk holds twice: the earlier copies are kind ``earlier``, kept for history only,
-    so its row and link are written once, as the last copy left them (an upsert meeting one key twice
-    keeps the first row on DuckDB and fails on Postgres).
+    rows (None: the chunk has none). A record the chunk holds twice: the earlier copies are kind ``earlier``,
+    kept for history only, so its row and link are written once, as the last copy left them (an upsert
+    meeting one key twice keeps the first row on DuckDB and fails on Postgres).
 
     On DuckDB the stage is an Arrow table registered with the connection, with a column per canonical
     field of the new rows: no JSON is parsed by the store, and passing Python lists as parameters (the
-    other way to hand it rows) cost more than the statements that read them. Postgres takes lists bound
-    as arrays into a temporary table, its new rows cast from the record's JSON."""
-    last = {item[0]: n for n, item in enumerate(staged)}
-    kinds = [item[4] if last[item[0]] == n else "earlier" for n, item in enumerate(staged)]
-    clocks = [_clock(item[6].get(CLOCK)) for item in staged]
-    base = {"remote_id": [item[0] for item in staged], "canonical_id": [item[1] for item in staged],
-            "digest": [item[2] for item in staged], "record": [item[3] for item in staged], "kind": kinds,
-            "has_base": [item[5] for item in staged], "clock": clocks}
+    other way to hand it rows) cost more than the statements that read them. Its columns are taken from
+    the staged tuples in one transpose, the fields only when the chunk has new rows. Postgres takes lists
+    bound as arrays into a temporary table, its new rows cast from the record's JSON."""
+    remote_ids, cids, digests, records, kinds, has_base, recs = (list(c) for c in zip(*staged, strict=True))
+    last = {r: n for n, r in enumerate(remote_ids)}
+    if len(last) < len(remote_ids):
+        kinds = [k if last[r] == n else "earlier" for n, (r, k) in enumerate(zip(remote_ids, kinds, strict=True))]
+    clocks = [_clock(rec.get(CLOCK)) for rec in recs]
+    base = {"remote_id": remote_ids, "canonical_id": cids, "digest": digests, "record": records, "kind": kinds,
+            "has_base": has_base, "clock": clocks, "stored": [r in stored for r in remote_ids]}
+    any_new = "new" in kinds
     if engine(con) != "duckdb":
         con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (remote_id VARCHAR, canonical_id VARCHAR, "
-                    "digest VARCHAR, record VARCHAR, kind VARCHAR, has_base BOOLEAN, clock VARCHAR)")
+                    "digest VARCHAR, record VARCHAR, kind VARCHAR, has_base BOOLEAN, clock VARCHAR, stored BOOLEAN)")
         con.execute(f"DELETE FROM {STAGE}")
         con.execute(f"INSERT INTO {STAGE} SELECT unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), unnest(?), "
-                    "unnest(?)", list(base.values()))
-        return _new_rows_from_json(cols, list(_fields(cols)))
+                    "unnest(?), unnest(?)", list(base.values()))
+        return _new_rows_from_json(cols, list(_fields(cols))) if any_new else None
     import pyarrow as pa
 
-    new = [item[6] if kind == "new" else None for item, kind in zip(staged, kinds, strict=True)]
-    typed, parsed = {}, []
-    for name, kind in _fields(cols).items():
-        values = [None if rec is None else rec.get(name) for rec in new]
-        if kind == "JSON":  # as from_json hands a JSON field over: its JSON text (a JSON null: no value)
-            typed[name] = [None if v is None else dumps(v) for v in values]
-        elif kind in _TEXT_KINDS and all(v is None or type(v) is str for v in values):
-            typed[name] = values
-        else:  # numbers, booleans, a value of another type: SQL reads them from the record, as before
-            parsed.append(name)
+    typed: dict[str, list[Any]] = {}
+    parsed: list[str] = []
+    if any_new:
+        new = recs if all(k == "new" for k in kinds) else [
+            rec if kind == "new" else {} for rec, kind in zip(recs, kinds, strict=True)]
+        for name, kind in _fields(cols).items():
+            values = [rec.get(name) for rec in new]
+            if kind == "JSON":  # as from_json hands a JSON field over: its JSON text (a JSON null: no value)
+                typed[name] = [None if v is None else dumps(v) for v in values]
+            elif kind in _TEXT_KINDS and all(v is None or type(v) is str for v in values):
+                typed[name] = values
+            else:  # numbers, booleans, a value of another type: SQL reads them from the record, as before
+                parsed.append(name)
     # JSON text orjson wrote is valid: typed as JSON (an Arrow extension type DuckDB reads as its own), the
     # store keeps it as written without parsing it again, as a cast from text would keep it after a parse
     json = {"record", *(f"f:{n}" for n, k in _fields(cols).items() if k == "JSON")}
     columns = {**base, **{f"f:{n}": v for n, v in typed.items()}}
-    register_arrow(con, STAGE, pa.table({k: pa.array(v, pa.bool_() if k == "has_base" else pa.json_() if k in json
+    flags = ("has_base", "stored")
+    register_arrow(con, STAGE, pa.table({k: pa.array(v, pa.bool_() if k in flags else pa.json_() if k in json
                                               else pa.string()) for k, v in columns.items()}))
-    return _new_rows_typed(cols, parsed)
+    return _new_rows_typed(cols, parsed) if any_new else None
 
 
 def _table(con: Any, name: str, columns: dict[str, list[Any]]) -> tuple[str, list[Any]]:

@@ -66,7 +66,9 @@ class Matcher:
         elif not self.built:
             self._read(None)
             self.built = True
-        found = set().union(*(self.index.get(k, set()) for k in keys))
+        if not self.index:  # no candidate rows (every row is linked to this connection, or none exists)
+            return None
+        found = set().union(*(self.index[k] for k in keys if k in self.index))
         if len(found) > 1:  # two rows share an address: only the one with this name, if just one has it
             found = {cid for cid in found if self.names.get(cid) and self.names[cid] == _name(record.get("name"))}
         if len(found) != 1:

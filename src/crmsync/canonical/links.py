@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.jsontext import loads
@@ -17,6 +18,9 @@ class Link:
     canonical_id: str
     base_hash: str | None
     remote_deleted: bool = False  # the CRM record is gone (sync.links.remote_deleted_at is set)
+    # Read from sync.links (:meth:`LinkBook.fetch`): writing it again updates that row. Where the link is
+    # kept, not what it says: links compare equal without it.
+    stored: bool = field(default=False, compare=False)
 
 
 class LinkBook:
@@ -52,7 +56,7 @@ class LinkBook:
             "WHERE connection = ? AND entity = ? AND remote_id IN (SELECT unnest(?))",
             [self.connection, entity, ids]).fetchall()
         for remote_id, canonical_id, base_hash, gone in rows:
-            self.links[(entity, remote_id)] = Link(canonical_id, base_hash, gone)
+            self.links[(entity, remote_id)] = Link(canonical_id, base_hash, gone, True)
 
     def linked(self, entity: str, remote_id: str) -> bool:
         """Whether this CRM record has a link (one minted for a reference counts)."""
@@ -98,6 +102,13 @@ class LinkBook:
             self._remote[kind] = {c: r for r, c in rows}
         return self._remote[kind].get(canonical_id)
 
+    def mint(self, kind: str, remote_ids: Iterable[str]) -> None:
+        """New canonical ids for these records, those the chunk at hand has no link for (many at once)."""
+        new = [r for r in dict.fromkeys(remote_ids) if (kind, r) not in self.links]
+        for remote_id, cid in zip(new, random_ids(len(new)), strict=True):
+            self.minted[(kind, remote_id)] = cid
+            self.put(kind, remote_id, Link(cid, None))
+
     def _mint(self, kind: str, remote_id: str) -> str:
         cid = str(uuid.uuid4())
         self.minted[(kind, remote_id)] = cid
@@ -116,3 +127,18 @@ class LinkBook:
         rows += [(r, c) for (e, r), c in self.minted.items() if e == kind]
         rows += [(r, link.canonical_id) for (e, r), link in self.links.items() if e == kind]
         return rows
+
+
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
+
+
+def random_ids(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs as text, as ``str(uuid.uuid4())`` writes them, from one read of the
+    system's random source: a first pull mints an id per record, and one ``uuid4()`` each cost more than
+    the rest of a new record's linking."""
+    raw = os.urandom(16 * n).hex()
+    out = []
+    for i in range(0, 32 * n, 32):
+        h = raw[i:i + 32]  # the version nibble is set to 4, the variant's two bits to 10
+        out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
+    return out

@@ -38,6 +38,8 @@ def same(a: Any, b: Any) -> bool:
             return True
         a, b = plain(a), plain(b)
     if isinstance(a, str) and isinstance(b, str) and a != b:
+        if "T" not in a or "T" not in b:  # not two instants (as _instant would find, without raising)
+            return False
         try:  # the same instant written two ways ("…Z" / "…+00:00" / another offset)
             return _instant(a) == _instant(b)
         except ValueError:

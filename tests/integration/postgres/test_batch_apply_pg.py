@@ -23,6 +23,7 @@ from tests.unit.canonical.test_batch_apply import (  # noqa: F401 (collected her
     test_golden_records_first_pull_again_and_changed,
     test_local_edits_clashes_rejections_and_deletes_under_every_policy,
     test_newest_wins_takes_a_local_value_s_time_from_history_when_the_row_clock_moved_on,
+    test_records_minted_for_references_earlier_and_a_chunk_mixing_new_known_and_set_aside_records,
 )
 
 

@@ -302,3 +302,35 @@ def test_a_record_twice_in_one_chunk(twin):
         results += [(rid, {**rec, "position": "moved"}, None, {"id": rid}), (rid, rec, None, {"id": rid})]
     twin.pull("contact", "amo", results, rules=rules, chunk_size=10)
     twin.assert_same()
+
+
+def test_records_minted_for_references_earlier_and_a_chunk_mixing_new_known_and_set_aside_records(twin):
+    """Links saved for records only referenced so far (no base, no row) are written again when their records
+    arrive, keeping the ids minted for them; beside them in one chunk a known record that changed, a new
+    one twice, and one set aside for one bad field."""
+    records = dict(list(ids("contact").items())[:7])
+    rules = ConflictRules("contact")
+    twin.pull("contact", "amo", [(rid, records[rid], None, {"id": rid}) for rid in ("c0", "c1")], rules=rules)
+    minted = {}
+    for mode, con in twin.cons.items():  # a deal pulled earlier referred to c3 and c4 (save_minted kept their ids)
+        book = LinkBook.load(con, "amo")
+        minted[mode] = {rid: book.to_canonical("contact", rid) for rid in ("c3", "c4")}
+        save_minted(con, book)
+    bad = {"field": "emails", "reason": "'not an e-mail' is not an e-mail address"}
+    results = [("c0", {**records["c0"], "position": "moved"}, None, {"id": "c0"}),
+               ("c3", records["c3"], None, {"id": "c3"}),
+               ("c5", records["c5"], None, {"id": "c5"}),
+               ("c6", None, bad, {"id": "c6"}),
+               ("c5", {**records["c5"], "company": "second copy"}, None, {"id": "c5"}),
+               ("c4", records["c4"], None, {"id": "c4"}),
+               ("c1", records["c1"], None, {"id": "c1"})]
+    counts = twin.pull("contact", "amo", results, rules=rules, chunk_size=7)
+    assert counts["rejected"] == 1 and counts["unchanged"] == 1
+    twin.assert_same()
+    for mode, con in twin.cons.items():
+        for rid, cid in minted[mode].items():
+            assert con.execute("SELECT l.canonical_id, l.base IS NOT NULL, c.name FROM sync.links l JOIN "
+                               "canonical.contacts c ON c.id = l.canonical_id WHERE l.remote_id = ?",
+                               [rid]).fetchall() == [(cid, True, records[rid]["name"])]
+        assert con.execute("SELECT company FROM canonical.contacts c JOIN sync.links l ON c.id = l.canonical_id "
+                           "WHERE l.remote_id = 'c5'").fetchall() == [("second copy",)]

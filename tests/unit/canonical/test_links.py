@@ -50,3 +50,22 @@ def test_to_crm_and_linked_see_stored_minted_and_put_links(con):
     assert book.to_crm("contact", "c-9") == "9"
     book.fetch("contact", [])
     assert book.linked("contact", "1") and book.linked("deal", "5") and not book.linked("contact", "3")
+
+
+def test_ids_minted_in_bulk_are_distinct_version_4_uuids_written_as_uuid_writes_them(con):
+    import uuid
+
+    from crmsync.canonical.links import random_ids
+
+    ids = random_ids(5000)
+    assert len(set(ids)) == 5000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+    assert {text[19] for text in ids} == set("89ab")  # the variant's other two bits stay random
+    book = LinkBook.load(con, "amo")
+    book.fetch("contact", ["1", "5", "6"])
+    book.mint("contact", ["1", "5", "6", "5"])  # '1' is linked: it keeps its id; '5' twice: one id
+    assert book.links[("contact", "1")].canonical_id == "c-1"
+    assert set(book.minted) == {("contact", "5"), ("contact", "6")}
+    assert book.to_canonical("contact", "5") == book.minted[("contact", "5")] != book.minted[("contact", "6")]
