@@ -68,6 +68,8 @@ def _phase(fake: FakeProcess, project: Any, crm: str, kind: str, n: int) -> dict
     row["before_first_write_s"] = before
     row["sending_s"] = round(sending, 2) if sending is not None else None
     row.update(_gaps(report["result"].get("timeline") or [], report["seconds"]))
+    if crm == "amocrm":
+        row.update(_window_waits(report["result"].get("timeline") or [], ceilings.AMO_RPS))
     for label, read_back in (("writes_only", False), ("with_read_back", True)):
         ceiling_s = _ceiling_seconds(crm, n, read_back)
         row[f"ceiling_{label}_records_per_s"] = round(n / ceiling_s) if ceiling_s else None
@@ -92,6 +94,27 @@ def _gaps(timeline: list[list[Any]], seconds: float) -> dict[str, Any]:
         reach = max(reach, end)
     return {"first_request_s": round(spans[0][0], 3), "idle_s": round(idle, 3), "widest_gap_s": round(widest, 3),
             "tail_s": round(seconds - reach, 3), "timeline": timeline}
+
+
+def _window_waits(timeline: list[list[Any]], limit: int, window: float = 1.01) -> dict[str, Any]:
+    """Whose the time between requests is, under a ``limit`` per ``window`` sliding window as crmsync's
+    pacer keeps it (a request holds its slot until a window after its answer; 1 % margin): each
+    request could go once the one before it was answered and the rule let it. ``limit_wait_s`` sums
+    the waits the rule imposed (a full window: the CRM's pace); ``own_wait_s`` the time a request
+    left later than both allowed it (planning, mapping and recording between batches, or a busy
+    machine). On an idle machine at ``b063b87`` (44 requests): 4.34 s the rule's, 0.60 s our own."""
+    if not timeline:
+        return {}
+    spans = sorted((float(a), float(b)) for a, b, *_ in timeline)
+    limit_wait = own_wait = 0.0
+    for i, (start, _) in enumerate(spans):
+        previous = spans[i - 1][1] if i else start
+        freed = sorted((end + window for _, end in spans[:i]), reverse=True)
+        allowed = freed[limit - 1] if len(freed) >= limit else 0.0
+        if i:
+            limit_wait += max(0.0, allowed - previous)
+            own_wait += max(0.0, start - max(previous, allowed))
+    return {"limit_wait_s": round(limit_wait, 3), "own_wait_s": round(own_wait, 3)}
 
 
 def run_crm(crm: str, updates: int, creates: int) -> list[dict[str, Any]]:

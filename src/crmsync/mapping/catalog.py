@@ -19,7 +19,7 @@ from ..specs.problems import did_you_mean
 from .layouts import NoLayout
 
 if TYPE_CHECKING:
-    from .spec import MappingSpec
+    from .spec import FieldSpec, MappingSpec
 
 PARTS = ("custom_fields", "users", "stages", "companies")
 
@@ -172,16 +172,34 @@ def _connector(name: str) -> Mapping[str, Any]:
     return load_yaml(path)
 
 
-def catalog_needs(spec: MappingSpec) -> frozenset[str]:
+def catalog_needs(spec: MappingSpec, *, direction: str | None = None,
+                  fields: Iterable[str] | None = None) -> frozenset[str]:
     """The catalog parts a mapping looks things up in: ``custom_fields`` when a field comes from (or
-    goes to) a custom field, and what its transforms declare (:attr:`Transform.catalog`)."""
+    goes to) a custom field, and what its transforms declare (:attr:`Transform.catalog`).
+
+    ``direction``: ``push`` counts only the fields a push writes (``both``, ``push``), ``pull`` only
+    those a pull reads; None: every field. ``fields``: only these canonical fields (what one push
+    writes). A pull asks for everything its mapping reads; a push for what the values it writes use
+    (:mod:`crmsync.push.lookups`)."""
+    wanted = None if fields is None else set(fields)
+    needs: set[str] = set()
+    for f in spec.fields:
+        if direction == "push" and not f.pushes or direction == "pull" and not f.pulls:
+            continue
+        if wanted is not None and f.name not in wanted:
+            continue
+        needs.update(field_needs(f))
+    return frozenset(needs)
+
+
+def field_needs(f: FieldSpec) -> frozenset[str]:
+    """The catalog parts one mapping field looks things up in, whichever way it is mapped."""
     from .registry import get_transform
     from .spec import CustomFieldRef
 
     needs: set[str] = set()
-    for f in spec.fields:
-        if isinstance(f.source, CustomFieldRef) or isinstance(f.target, CustomFieldRef):
-            needs.add("custom_fields")
-        for t in f.transforms:
-            needs.update(get_transform(t["type"]).catalog)
+    if isinstance(f.source, CustomFieldRef) or isinstance(f.target, CustomFieldRef):
+        needs.add("custom_fields")
+    for t in f.transforms:
+        needs.update(get_transform(t["type"]).catalog)
     return frozenset(needs)

@@ -37,6 +37,8 @@ class Plan:
     key: str = ""  # what the plan depends on besides the store (crmsync.push.quiet): fields, settings, columns
     clean: bool = False  # nothing to do and nothing to report for any row: the store answers "nothing" as is
     trusted: bool = False  # not computed: the store is as a plan with this key left it (crmsync.push.quiet)
+    writes: set[str] = field(default_factory=set)  # the fields some op may write (what its metadata must cover)
+    creates_any: bool = False  # some row is new to this CRM
     _mapping: _Mapping | None = field(default=None, repr=False)  # compared rows not mapped yet
 
     def mapped(self, size: Callable[[str], int]) -> Iterator[list[Op]]:
@@ -87,7 +89,7 @@ def keyed(con: Any, ops: list[Op], base_hashes: dict[str, str | None]) -> list[O
 
 def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
                 write_mode: str = "upsert", trust: Callable[[str], bool] | None = None,
-                on_work: Callable[[], None] | None = None) -> Plan:
+                on_work: Callable[[list[str], bool], None] | None = None) -> Plan:
     """The whole plan at once (a dry run, tests): :func:`compare_entity`, then every op mapped."""
     plan = compare_entity(con, entity=entity, connection=connection, mapper=mapper, schema=schema,
                           write_mode=write_mode, trust=trust, on_work=on_work)
@@ -98,15 +100,16 @@ def plan_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: 
 
 def compare_entity(con: Any, *, entity: str, connection: str, mapper: Any, schema: dict[str, Any],
                    write_mode: str = "upsert", trust: Callable[[str], bool] | None = None,
-                   on_work: Callable[[], None] | None = None) -> Plan:
+                   on_work: Callable[[list[str], bool], None] | None = None) -> Plan:
     """Decide which rows have something to write; :meth:`Plan.mapped` then maps them into ops,
     a chunk at a time, so a push can send the first batch while the rest is still being mapped.
 
     ``mapper``: a :class:`crmsync.mapping.Mapper` whose resolver is the connection's LinkBook.
     ``trust``: given the plan's :attr:`Plan.key`, whether the store is known to be exactly as a clean
     plan with that key left it (crmsync.push.quiet); then nothing is read and the plan is empty.
-    ``on_work``: called once, when the first row with something to write is found (the push then
-    fetches what the mapping needs while the rest is compared)."""
+    ``on_work``: called once, when the first row with something to write is found, with its changed
+    fields and whether it is new to the CRM (the push then fetches what the mapping needs for them
+    while the rest is compared); :attr:`Plan.writes` and :attr:`Plan.creates_any` say it for all rows."""
     push_fields = [f.name for f in mapper.spec.fields if f.pushes]  # from the spec: no catalog needed yet
     checks = PushChecks(con, entity, mapper)
     cols = columns(schema)
@@ -139,7 +142,9 @@ def compare_entity(con: Any, *, entity: str, connection: str, mapper: Any, schem
             found.busy.add(bucket)  # something to do (or to report): looked at again next time
         if changed:
             if not todo and on_work is not None:
-                on_work()
+                on_work(changed, kind == "create")
+            plan.writes.update(changed)
+            plan.creates_any = plan.creates_any or kind == "create"
             todo.append((cid, kind, remote_id, base_hash, record, changed))
     found.keep()
     # Creates before updates (the order the writes go out in), each in id order, as one scan of the

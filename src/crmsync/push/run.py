@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -58,6 +57,7 @@ from crmsync.read.columns import is_engine_column
 from crmsync.store import open_store
 
 from .deletes import plan_deletes, record_deletes, record_gone
+from .lookups import PushMapper
 from .outbox import Op, claim, enqueue, in_flight, mark, mark_all_sent, supersede_others
 from .plan import Plan, assume_created, compare_entity, plan_entity, planned
 from .writer import Outcome, Writer, chunks, writer_for
@@ -119,7 +119,7 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
     ``quiet`` (crmsync.push.quiet.Quiet): a sync holding the store; plans it trusts read nothing, and
     each plan tells it whether it found anything to do.
     """
-    from crmsync.read.metadata import fetch_metadata
+    from crmsync.read.metadata import fetch_metadata, fetched_parts
 
     fetched: dict[str, Any] = {} if metadata is None else metadata
 
@@ -128,9 +128,13 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
         (``parts``); each call is made once per run (contacts and deals share the users)."""
         return fetch_metadata(connector, session, base_url, parts=parts, entities=[entity], into=fetched)
 
+    def have(entity: str) -> frozenset[str]:  # what this run's pull fetched seconds ago: mapped with, free
+        return fetched_parts(connector, fetched, entity)
+
     args = dict(pipeline=pipeline, connection=connection, crm=crm, connector=connector, mappings=mappings,
                 canonical=canonical, entities=entities, session=session, base_url=base_url, write_mode=write_mode,
-                dry_run=dry_run, metadata=fetch, deletes=deletes, progress=progress, ticket=ticket, quiet=quiet)
+                dry_run=dry_run, metadata=fetch, have=have, deletes=deletes, progress=progress, ticket=ticket,
+                quiet=quiet)
     if con is not None:
         return _push(con, **args)
     with open_store(project.store_path(store)) as own:
@@ -146,10 +150,11 @@ def push_connection(project: Project, *, pipeline: str, connection: str, crm: st
 
 def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict[str, Any], mappings: dict[str, Any],
           canonical: dict[str, dict[str, Any]], entities: list[str], session: Any, base_url: str, write_mode: str,
-          dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]], deletes: str,
+          dry_run: bool, metadata: Callable[[frozenset[str], str], dict[str, Any]],
+          have: Callable[[str], frozenset[str]], deletes: str,
           progress: Callable[[str], None], ticket: Any = None, quiet: Any = None) -> PushResult:
     from crmsync.canonical.conflicts import settle_pending
-    from crmsync.mapping import Mapper, build_catalog, catalog_needs
+    from crmsync.mapping import Mapper, build_catalog
     from crmsync.runs import RunTicket, new_run_id, outcome, write_run
 
     started = dt.datetime.now(dt.timezone.utc)
@@ -168,10 +173,9 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
     book = LinkBook.load(con, connection)
     for entity in ordered:
         spec = mappings[entity]
-        needs = catalog_needs(spec)
-        mapper = _LazyMapper(spec, lambda spec=spec, entity=entity, needs=needs: Mapper(
-            spec, build_catalog(connector, metadata(needs, spec.source), spec.source, needs), book,
-            canonical.get(entity)))
+        mapper = PushMapper(spec, lambda part, parts, entity=entity: Mapper(
+            part, build_catalog(connector, metadata(parts, part.source), part.source, parts), book,
+            canonical.get(entity)), held=have(spec.source))
         writer = writer_for(spec.source, connector, session, base_url)
         ctx = _Entity(con, entity, connection, run_id, mapper, writer, book, canonical[entity], deletes)
         if not dry_run and ctx.recover() and quiet is not None:
@@ -186,6 +190,8 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
         except BaseException as exc:
             mapper.settle(interrupted=not isinstance(exc, Exception))
             raise
+        if plan.writes:  # all the parts the plan's writes use, before the first is mapped
+            mapper.writing(plan.writes, plan.creates_any)
         gone: list[Op] = []
         if plan.trusted:
             result.sealed.append(entity)
@@ -224,51 +230,6 @@ def _push(con: Any, *, pipeline: str, connection: str, crm: str, connector: dict
     return result
 
 
-class _LazyMapper:
-    """A Mapper built on first use: planning needs only the spec, so a push with nothing to write
-    never fetches the CRM's metadata (AmoCRM: up to five requests, a second of an idle sync).
-
-    :meth:`prefetch` builds it on a thread of its own as soon as the planning finds a first row to
-    write, so the metadata requests leave while the rest of the rows are compared. At the rate limit
-    that matters beyond their own milliseconds: each request holds a slot of the CRM's window for a
-    second, and slots taken during the planning are free again by the time the writes need them
-    (AmoCRM, 5,000 updates: 44 requests at 7 a second; metadata fetched after the planning delayed
-    every later window by the planning's length)."""
-
-    def __init__(self, spec: Any, build: Callable[[], Any]) -> None:
-        self.spec, self._build, self._real = spec, build, None
-        self._thread: threading.Thread | None = None
-        self._failed: BaseException | None = None
-
-    def prefetch(self) -> None:
-        if self._real is None and self._thread is None:
-            self._thread = threading.Thread(target=self._build_quietly, name="crmsync-metadata", daemon=True)
-            self._thread.start()
-
-    def _build_quietly(self) -> None:
-        try:
-            self._real = self._build()
-        except BaseException as exc:  # raised where the mapper is first used, as without the prefetch
-            self._failed = exc
-
-    def settle(self, interrupted: bool = False) -> None:
-        """Wait for a prefetch still under way: a run ends with no request of its own in flight. Not
-        when the run was interrupted (Ctrl-C): a CRM that does not answer must not hold that up; the
-        thread is a daemon and only reads."""
-        if self._thread is not None and not interrupted:
-            self._thread.join()
-
-    def __getattr__(self, name: str) -> Any:
-        if self._real is None:
-            self.settle()
-            if self._failed is not None:
-                failed, self._failed, self._thread = self._failed, None, None
-                raise failed
-            if self._real is None:
-                self._real = self._build()
-        return getattr(self._real, name)
-
-
 def _preview(plan: Plan) -> dict[str, Any]:
     return {"creates": [o.preview() for o in plan.creates[:PREVIEW]],
             "updates": [o.preview() for o in plan.updates[:PREVIEW]],
@@ -305,6 +266,7 @@ class _Entity:
     def settle(self, kind: str, ops: list[Op]) -> list[Op]:
         """Ask the CRM what became of writes that may have reached it; record those that landed
         (or whose record is gone) and return the ops that provably did not land."""
+        self.mapper.need_fields({name for op in ops for name in op.fields or ()})  # to compare what they wrote
         landed, resend = self._reconcile(kind, ops)
         if landed:
             done = [o for o in landed if o.ok and kind != "delete"]
@@ -552,8 +514,8 @@ class _Entity:
         # The batch's records mapped as a pull maps them, field by field across the batch (the same
         # result as one record at a time, for a fraction of the CPU: phones, dates and options repeat).
         readable = list(dict.fromkeys(str(o.remote_id) for o in done if str(o.remote_id) in written))
-        pulled = dict(zip(readable, self.mapper.pull_batch([{**blanks, **written[r]} for r in readable]),
-                          strict=True))
+        pulled = dict(zip(readable, self.mapper.read_back([{**blanks, **written[r]} for r in readable],
+                                                          [old_bases.get(r) for r in readable]), strict=True))
         for o in done:
             op, remote_id = o.op, str(o.remote_id)
             old_base = old_bases.get(remote_id) or {}

@@ -47,6 +47,19 @@ def fetch_metadata(connector: dict[str, Any], session: Any, base_url: str, *, pa
     return out
 
 
+def fetched_parts(connector: dict[str, Any], fetched: dict[str, Any], entity: str) -> frozenset[str]:
+    """The catalog parts ``fetched`` (as :func:`fetch_metadata` fills it) already holds for ``entity``:
+    those whose every providing request was made (a ``crmsync sync`` hands its pull's to its push)."""
+    made: dict[str, bool] = {}
+    for key, spec in (connector.get("metadata") or {}).items():
+        entries = [(spec, key in fetched)] if _is_request(spec) else \
+            [(sub, name in (fetched.get(key) or {})) for name, sub in spec.items() if name == entity]
+        for sub, done in entries:
+            if sub.get("provides"):
+                made[sub["provides"]] = made.get(sub["provides"], True) and done
+    return frozenset(part for part, done in made.items() if done)
+
+
 def fetch(spec: dict[str, Any], connector: dict[str, Any], session: Any, base_url: str) -> Any:
     """One metadata call's records: every page when it is ``paged`` (walked by its paginator, else the
     connector's), else what the one answer holds at ``records`` (a list, or a map such as a field list)."""

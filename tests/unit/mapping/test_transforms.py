@@ -59,6 +59,13 @@ def test_a_unix_timestamp_out_of_any_calendar_sets_the_record_aside() -> None:
             run("unix_time", value)
 
 
+def test_a_unix_date_out_of_any_calendar_sets_the_record_aside() -> None:
+    assert run("unix_date", 551577600) == "1987-06-25"
+    for value in (2**62, 10**20, -10**15, "253402300800"):  # an OSError, an OverflowError, year 10000
+        with pytest.raises(Rejection, match="not a Unix timestamp of the years 1 to 9999"):
+            run("unix_date", value)
+
+
 def test_numbers_keep_two_places_and_write_as_the_crm_wants() -> None:
     assert run("number", "1000000.005") == 1000000.0
     assert run("number", "12,5") == 12.5

@@ -84,7 +84,11 @@ class UnixDate(Transform):
     summary = "a date stored as Unix seconds at midnight UTC ⇄ YYYY-MM-DD"
 
     def forward(self, value: Any, ctx: Context) -> Any:
-        return datetime.fromtimestamp(_unix(value, ctx), timezone.utc).date().isoformat()
+        seconds = _unix(value, ctx)
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc).date().isoformat()
+        except (OverflowError, OSError, ValueError):  # beyond the platform's time_t or year 9999
+            raise ctx.reject(f"{value!r} is not a Unix timestamp of the years 1 to 9999") from None
 
     def inverse(self, value: Any, ctx: Context) -> Any:
         day = parse_canonical_date(value, ctx)
