@@ -5,8 +5,9 @@ and id scans — so a CRM's paging is said once, in YAML. Built-ins register her
 would (:func:`register_paginator`); the keys of each type are documented in the connector schema.
 
 A paginator turns one :class:`Call` into pages, each ``(records in it, the page)``: the page is the
-CRM's response body (bytes, parsed by the reader when its turn comes) or, where one response holds
-several pages (a batch envelope), the list of records. :func:`guarded` stops a walk whose page
+list of its records (parsed once, as the walk needs them to find the next page: a
+:class:`~crmsync.read.storable.ParsedPage`, or, where one response holds several pages (a batch
+envelope), a plain list), or a response body as bytes, which the reader parses. :func:`guarded` stops a walk whose page
 repeats the one before it — an API that ignores the page parameter would otherwise be read forever.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from crmsync.errors import CrmError
 from crmsync.phpquery import build_query
 
-from .storable import loads_exact, scanned
+from .storable import loads_exact, parsed_page, scanned
 
 Page = tuple[int, Any]
 MAX_PAGES = 1_000_000  # a last resort beside the repeat guard: no listing is this long
@@ -100,13 +101,13 @@ class _HttpPages(Paginator):
                 return
             if response.status_code >= 300:
                 raise CrmError(f"{call.where}: the CRM answered {response.status_code}: {response.text[:300]}")
-            page = scanned(response.content)  # once, here: the reader takes the scan with the bytes
+            page = scanned(response.content)  # once, here: the reader takes the scan with the records
             body = loads_exact(page)
             records = records_at(body, call.records)
             if not records:
                 return
             guard.check(records)
-            yield len(records), page
+            yield len(records), parsed_page(records, page)
             if self.size and len(records) < self.size and self.short_page_ends:
                 return
             request = self.next(request, body, records, response)

@@ -96,6 +96,9 @@ def _read_rounds(project: Project, reads: Any, *, connection: str, connector: di
                    on_round, store=project.store_path(store))
     finally:
         reads.close()
+        from crmsync.store import settled
+
+        settled(project.store_path(store))  # the last round's checkpoint (Kept.close): the file is closed on return
 
 
 def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadResult], None] | None, *,

@@ -42,6 +42,26 @@ class ScannedPage(bytes):
     plain: bool
 
 
+class ParsedPage(list):  # type: ignore[type-arg]
+    """A page's records, parsed (exactly, :func:`loads_exact`) by the fetch thread, which parses every
+    page anyway to find the next one: the reader takes them as they are instead of parsing the bytes
+    again (a 100k-record read: ~1.5 s of CPU). ``plain``: :func:`page_scan`'s second answer (no
+    record needs :func:`storable`); ``weight``: what it holds in memory, for the page queue's budget."""
+
+    plain: bool
+    weight: int
+
+
+PARSED_WEIGHT = 5  # a parsed page's Python objects per byte of its body (a 350 KB page of 250 contacts: 4.75)
+
+
+def parsed_page(records: list[Any], body: bytes) -> ParsedPage:
+    page = ParsedPage(records)
+    page.plain = page_scan(body)[1]
+    page.weight = len(body) * PARSED_WEIGHT
+    return page
+
+
 def scanned(body: bytes) -> ScannedPage:
     page = ScannedPage(body)
     page.long_digits, page.plain = page_scan(body)

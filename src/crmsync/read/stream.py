@@ -5,7 +5,8 @@ applying 250 records takes the engine a fraction of that. A :class:`PageStream` 
 pages (through the connection's session, so pacing, retries and error rules are the usual ones)
 into a bounded queue while the pull loads and applies the pages already here
 (:func:`crmsync.read.run.read_connection` works in rounds). The queue holds at most about one round of
-pages and at most :data:`QUEUE_BYTES` of page bodies: memory stays flat when the engine is the slower
+pages and at most :data:`QUEUE_BYTES` of pages (a parsed page weighs five times its body,
+:class:`~crmsync.read.storable.ParsedPage`): memory stays flat when the engine is the slower
 side, as the thread then waits for room.
 """
 
@@ -20,10 +21,11 @@ from typing import Any
 
 _PAGE, _END, _ERROR = "page", "end", "error"
 SWITCH_SECONDS = 0.001  # how long the engine may hold the GIL while a fetch thread waits for it
-# Page bodies waiting in the queue, at most (a page over, so one page larger than this still passes).
-# Unpaced, the fetch thread is several times faster than the engine and the queue stays full: a round
-# of 81 pages of 250 records (~28 MB of bodies) sat there beside the round dlt was loading. 8 MB is ~24
-# such pages, still more than the engine takes while one page is fetched.
+# Pages waiting in the queue, at most (a page over, so one page larger than this still passes), by what
+# they hold in memory (:func:`_size`). Unpaced, the fetch thread is several times faster than the engine
+# and the queue stays full: a round of 81 pages of 250 records (~28 MB of bodies) sat there beside the
+# round dlt was loading. 8 MB is ~24 such pages as bodies, ~5 parsed, still more than the engine takes
+# while one page is fetched.
 QUEUE_BYTES = 8 * 2**20
 
 
@@ -120,5 +122,8 @@ class PageStream:
 
 
 def _size(page: Any) -> int:
-    """A body's length; records already parsed (a batch's pages) are bounded by the queue's depth alone."""
-    return len(page) if isinstance(page, (bytes, bytearray, str)) else 0
+    """A body's length, or what a parsed page holds (its weight); the records of a batch's pages are
+    bounded by the queue's depth alone."""
+    if isinstance(page, (bytes, bytearray, str)):
+        return len(page)
+    return getattr(page, "weight", 0)

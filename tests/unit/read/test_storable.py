@@ -123,3 +123,25 @@ def test_a_scanned_page_is_parsed_by_orjson_not_the_standard_library(monkeypatch
     monkeypatch.setattr(storable_module.json, "loads", refuse)
     page = scanned(b'{"_embedded":{"contacts":[{"id":1,"name":"\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd"}]}}')
     assert loads_exact(page)["_embedded"]["contacts"][0]["name"] == "Иван"
+
+
+@pytest.mark.parametrize("body", [
+    b'{"_embedded":{"contacts":[{"id":1,"n":"\xd0\x98","cf":[{"v":[{"value":"+7 999"}]}]},{"id":2,"n":null}]}}',
+    b'{"_embedded":{"contacts":[{"id":12345678901234567890123,"n":"a"},{"id":2,"f":1e26}]}}',
+    b'{"_embedded":{"contacts":[{"id":1,"x":NaN,"s":"\\ud83d"},{"id":2,"s":"a\\u0000b","y":-Infinity}]}}',
+    b'{"_embedded":{"contacts":[{"id":1,"price":2.5E-3,"tags":[]},{"id":2,"price":7e+1}]}}',
+])
+def test_a_page_the_fetch_thread_parsed_gives_the_reader_what_its_bytes_did(body):
+    # PagedRead takes a parsed page's records, enveloped only when the page is not plain; it parsed the
+    # bytes itself before (and enveloped when page_scan said so): the rows must be the same
+    from crmsync.read.paginators import records_at
+    from crmsync.read.storable import PARSED_WEIGHT, page_scan, parsed_page, scanned, storable
+
+    page = scanned(body)
+    parsed = parsed_page(records_at(loads_exact(page), "_embedded.contacts"), page)
+    long_digits, plain = page_scan(body)
+    before = records_at(loads_exact(body, long_digits=long_digits), "_embedded.contacts")
+    before = before if plain else [storable(row) for row in before]
+    after = list(parsed) if parsed.plain else [storable(row) for row in parsed]
+    assert repr(after) == repr(before)  # repr: NaN is not equal to itself
+    assert parsed.plain is plain and parsed.weight == PARSED_WEIGHT * len(body)

@@ -50,3 +50,24 @@ def test_a_page_larger_than_the_bound_still_passes_alone() -> None:
 def test_the_default_bound_holds_fewer_bytes_than_a_round_of_amocrm_pages() -> None:
     # a 20,000-record round is 81 pages of 250 records, ~350 KB each: the bound is what keeps the queue below that
     assert QUEUE_BYTES < 81 * 350_000
+
+
+def test_a_parsed_page_counts_as_what_its_records_hold_not_as_nothing() -> None:
+    from crmsync.read.storable import PARSED_WEIGHT, parsed_page
+
+    body = b'{"_embedded":{"contacts":[' + b",".join(b'{"id":%d,"name":"x"}' % i for i in range(2000)) + b"]}}"
+    made: list[int] = []
+
+    def pages():
+        for i in range(20):
+            made.append(i)
+            yield 2000, parsed_page([{"id": i}], body)
+
+    stream = PageStream(pages(), depth=100, max_bytes=3 * PARSED_WEIGHT * len(body))
+    try:
+        _settle(stream, made)
+        assert stream.queued_bytes == 3 * PARSED_WEIGHT * len(body) and len(made) == 4
+        assert [p[0]["id"] for p in stream.take(least=10**6, most=10**6)] == list(range(20))
+        assert stream.queued_bytes == 0
+    finally:
+        stream.close()
