@@ -31,19 +31,71 @@ POSTGRES = "postgres:"  # + the name of the environment variable holding the DSN
 
 LOCK_WAIT_SECONDS = 30.0
 LOCK_WAIT = "CRMSYNC_STORE_LOCK_WAIT_SECONDS"  # how long to wait for a store another process holds
-MEMORY_LIMIT = "CRMSYNC_DUCKDB_MEMORY_LIMIT"  # e.g. 1GB; DuckDB's own default is 80 % of the machine's RAM
+MEMORY_LIMIT = "CRMSYNC_DUCKDB_MEMORY_LIMIT"  # e.g. 1GB: a fixed cap instead of one sized to the store
+
+# DuckDB's cap when the user sets none: working room plus what the store's primary keys pin. Without a cap
+# DuckDB's buffer pool grows with the store (its default is 80 % of the machine's RAM); a read round's
+# rows wait in it for the round's checkpoint, so a fixed 256MB cap was filled at 100k records and was
+# most of a pull's peak. Below the cap DuckDB spills to its temp folder. But it cannot spill an ART
+# index: an insert loads a primary key's index whole and keeps it pinned (~45 bytes a row; 86.5 MB for
+# canonical.contacts and sync.links at 1M, ``python -m benchmarks.memory_where art``), so a fixed 128MB
+# cap ran out at 1M. Hence a cap sized to the keys: WORKING_ROOM plus KEY_BYTES per row of the keyed
+# tables, or per key the stored raw records will have once applied (each becomes a canonical row and a
+# link: a remap of raw rows not applied yet), whichever is more, and at least FLOOR, the fixed cap crmsync had
+# before, except on a read round's connections (:func:`keeping`: dlt's load and the round's apply), where it was
+# measured: a 100k pull kept its CPU at 128 MB of room (64 MB cost ~10 % more). A remap of 100k first records
+# ran out of memory at 106 MB and at 138 MB (a commit's new rows and their keys stay in memory until it ends),
+# so every other connection keeps FLOOR until that is understood.
+WORKING_ROOM = 128 * 2**20
+KEY_BYTES = 50
+FLOOR = 256 * 2**20
 
 
-def memory_limit() -> str:
-    """How much memory DuckDB may keep: without a cap its buffer pool grows with the store (a pull of
-    100k records held 3x the memory of 10k); with one it spills to disk and memory stays flat."""
-    return os.environ.get(MEMORY_LIMIT, "256MB")
+def _sized_cap(floor: int) -> tuple[str, str]:
+    # From the catalog alone (row counts DuckDB keeps per table; no scan). A variable because ``SET
+    # memory_limit`` takes no subquery; raw tables are the ``raw_<connection>`` schemas dlt loads
+    # (crmsync.read.run.dataset_name), without dlt's own ``_dlt_*`` tables.
+    return (
+        f"SET VARIABLE crmsync_memory_limit = (SELECT greatest({floor}, {WORKING_ROOM} + {KEY_BYTES} * greatest("
+        "coalesce(sum(estimated_size) FILTER (WHERE has_primary_key), 0), "
+        "2 * coalesce(sum(estimated_size) FILTER (WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\' "
+        "AND table_name NOT LIKE '\\_dlt\\_%' ESCAPE '\\'), 0)))::VARCHAR || 'B' FROM duckdb_tables())",
+        "SET GLOBAL memory_limit = getvariable('crmsync_memory_limit')",
+    )
 
 
-def limit_memory(con: duckdb.DuckDBPyConnection) -> None:
+# DuckDB's allocator (its own jemalloc) kept the pages a query had freed: after a read round's load and
+# checkpoint it held 3-6x what it had allocated (85 MB for 14 MB at 10k records). Its background threads
+# give freed pages back after a second. Process-wide, like the allocator itself.
+_ALLOCATOR = "SET GLOBAL allocator_background_threads = true"
+
+
+def memory_limit() -> str | None:
+    """The cap the user set for DuckDB (:data:`MEMORY_LIMIT`); None: sized to the store (:func:`memory_settings`)."""
+    return os.environ.get(MEMORY_LIMIT) or None
+
+
+def memory_settings(read_round: bool = False) -> list[str]:
+    """The statements that set a DuckDB connection's memory rules: the user's cap, or one sized to the store
+    the connection is open on (:data:`WORKING_ROOM` + :data:`KEY_BYTES` a key, at least :data:`FLOOR` unless
+    ``read_round``), and the allocator's. Run on each connection crmsync opens and each dlt opens
+    (crmsync.read.duckdb_dest): the cap belongs to the database instance, so the last connection opened
+    sets it for all."""
+    fixed = memory_limit()
+    cap = [f"SET GLOBAL memory_limit = '{fixed}'"] if fixed else list(_sized_cap(0 if read_round else FLOOR))
+    return [*cap, _ALLOCATOR]
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, *, read_round: bool = False) -> None:
+    from crmsync.malloc import tune_malloc
+
+    tune_malloc()
     try:
-        con.execute(f"SET memory_limit = '{memory_limit()}'")
+        for statement in memory_settings(read_round):
+            con.execute(statement)
     except duckdb.Error as exc:
+        if memory_limit() is None:
+            raise
         raise UserError(f"{MEMORY_LIMIT}={memory_limit()!r} is not a size DuckDB understands "
                         f"(use e.g. 512MB or 2GB): {exc}") from None
 
@@ -332,7 +384,7 @@ class Kept:
             if self.con is None:
                 con = _connect(self.path, read_only=False)
                 try:
-                    limit_memory(con)
+                    limit_memory(con, read_round=True)
                     checkpoint_every(con, ROUND_WAL)
                     con.execute("CREATE SCHEMA IF NOT EXISTS sync")
                 except BaseException:

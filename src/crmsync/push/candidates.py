@@ -154,7 +154,7 @@ def _scan_memory(con: Any) -> Iterator[None]:
     """DuckDB's memory cap lowered for the state scans: a cap of 256 MB let its cache of the scanned
     blocks take a no-op run at 1M contacts to 180 MB, 32 MB to 130 MB at the same CPU (each block is
     read once). A cap the user set (crmsync.store.MEMORY_LIMIT) is left as it is."""
-    from crmsync.store import MEMORY_LIMIT, engine, memory_limit
+    from crmsync.store import MEMORY_LIMIT, engine, limit_memory
 
     if os.environ.get(MEMORY_LIMIT) or engine(con) != "duckdb":  # Postgres has its own work_mem
         yield
@@ -163,4 +163,4 @@ def _scan_memory(con: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        con.execute(f"SET memory_limit = '{memory_limit()}'")
+        limit_memory(con)

@@ -10,7 +10,8 @@ types (missing keys become NULL), and DuckDB guesses nothing.
 dlt opens a new DuckDB connection for each step of a load (the copy into staging, the merge), and
 DuckDB's ``memory_limit`` belongs to the connection's database instance: a cap set in one job is
 gone in the next. :func:`store_destination` gives every connection dlt opens the store's cap
-(without it the merge of 100k contacts alone took 550 MB on top of the process).
+(without it the merge of 100k contacts alone took 550 MB on top of the process): the statements of
+:func:`crmsync.store.memory_settings`, which size it to the store as the read round's own connection does.
 
 Each of those connections closing was a checkpoint when it was the file's last: every client dlt makes
 joins the read round's kept connection (:func:`crmsync.store.keeping`), so they no longer are.
@@ -84,6 +85,6 @@ def store_destination(path: str) -> crmsync_duckdb:
     """The store at ``path`` as dlt's destination, with the memory cap of crmsync's own connections."""
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-    from crmsync.store import memory_limit
+    from crmsync.store import memory_settings
 
-    return crmsync_duckdb(DuckDbCredentials(path, global_config={"memory_limit": memory_limit()}))
+    return crmsync_duckdb(DuckDbCredentials(path, statements=memory_settings(read_round=True)))

@@ -30,3 +30,23 @@ def test_every_connection_dlt_opens_has_the_cap(tmp_path, monkeypatch):
         with pipeline.sql_client() as client:
             assert client.execute_sql("SELECT current_setting('memory_limit')")[0][0] == _as_duckdb_says("123MB")
             assert client.execute_sql("SELECT count(*) FROM contact")[0][0] == 2
+
+
+def test_without_a_users_cap_dlt_sizes_it_to_the_store_as_the_read_round_does(tmp_path, monkeypatch):
+    # The cap is the database instance's: a dlt connection setting another would undo the round's.
+    from crmsync.store import KEY_BYTES, WORKING_ROOM, open_store
+
+    monkeypatch.delenv(MEMORY_LIMIT, raising=False)
+    store = tmp_path / "store.duckdb"
+    with open_store(store) as con:
+        con.execute("CREATE TABLE sync.keyed (id BIGINT PRIMARY KEY)")
+        con.execute("INSERT INTO sync.keyed SELECT i FROM range(200000) r(i)")
+    dlt = dlt_setup.configure(Project(tmp_path))
+    pipeline = dlt.pipeline(pipeline_name="sized", pipelines_dir=str(tmp_path / "dlt"),
+                            destination=store_destination(str(store)), dataset_name="raw_sized")
+    pipeline.run([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], table_name="contact", primary_key="id",
+                 write_disposition="merge", loader_file_format="jsonl")
+    with pipeline.sql_client() as client:
+        # 200,000 keys and 2 raw records (two keys each once applied)
+        assert client.execute_sql("SELECT current_setting('memory_limit')")[0][0] == _as_duckdb_says(
+            f"{WORKING_ROOM + KEY_BYTES * 200_000}B")

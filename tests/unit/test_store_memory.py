@@ -1,0 +1,90 @@
+"""DuckDB's memory cap on the store's connections: sized to what the store's primary keys pin (at least the
+old fixed cap, except on a read round's connections), unless the user set one (crmsync.store.MEMORY_LIMIT)."""
+
+import duckdb
+import pytest
+
+from crmsync.errors import UserError
+from crmsync.store import FLOOR, KEY_BYTES, MEMORY_LIMIT, WORKING_ROOM, keeping, open_store
+
+
+def _as_duckdb_says(limit: str) -> str:
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{limit}'")
+        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _store(path, *, keyed: int = 0, raw: int = 0):
+    con = duckdb.connect(str(path))
+    con.execute("CREATE SCHEMA canonical")
+    con.execute("CREATE TABLE canonical.contacts (id VARCHAR PRIMARY KEY, name VARCHAR)")
+    con.execute("INSERT INTO canonical.contacts SELECT 'c' || i, 'n' FROM range(?) r(i)", [keyed])
+    con.execute("CREATE SCHEMA raw_amo")
+    con.execute("CREATE TABLE raw_amo.contact (id BIGINT, name VARCHAR)")  # dlt's raw tables have no key
+    con.execute("INSERT INTO raw_amo.contact SELECT i, 'n' FROM range(?) r(i)", [raw])
+    con.execute("CREATE TABLE raw_amo._dlt_loads (load_id VARCHAR)")  # dlt's bookkeeping is not records
+    con.execute("INSERT INTO raw_amo._dlt_loads SELECT 'l' || i FROM range(?) r(i)", [raw * 5])
+    con.close()
+    return path
+
+
+def _cap(con) -> str:
+    return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+
+@pytest.fixture(autouse=True)
+def _no_user_cap(monkeypatch):
+    monkeypatch.delenv(MEMORY_LIMIT, raising=False)
+
+
+def _round_cap(path) -> str:
+    with keeping(path) as kept:
+        return _cap(kept.join())
+
+
+def test_a_read_rounds_cap_grows_with_the_rows_of_keyed_tables(tmp_path):
+    path = _store(tmp_path / "s.duckdb", keyed=300_000)
+    assert _round_cap(path) == _as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * 300_000}B")
+
+
+def test_raw_records_not_applied_yet_count_for_the_keys_they_will_have(tmp_path):
+    # A remap of stored raw records (or a round of new ones) adds a canonical row and a link for each.
+    path = _store(tmp_path / "s.duckdb", keyed=1_000, raw=400_000)
+    assert _round_cap(path) == _as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * 2 * 400_000}B")
+
+
+def test_an_empty_store_gets_the_working_room_in_a_round_and_the_floor_otherwise(tmp_path):
+    path = tmp_path / "new.duckdb"
+    with open_store(path) as con:
+        assert _cap(con) == _as_duckdb_says(f"{FLOOR}B")
+        assert con.execute("SELECT current_setting('allocator_background_threads')").fetchone()[0] is True
+    assert _round_cap(path) == _as_duckdb_says(f"{WORKING_ROOM}B")
+
+
+def test_other_connections_keep_the_floor_until_the_keys_need_more(tmp_path):
+    keys = (FLOOR - WORKING_ROOM) // KEY_BYTES + 200_000
+    path = _store(tmp_path / "s.duckdb", keyed=keys)
+    with open_store(path, read_only=True) as con:
+        assert _cap(con) == _as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * keys}B")
+    path = _store(tmp_path / "small.duckdb", keyed=1_000)
+    with open_store(path) as con:
+        assert _cap(con) == _as_duckdb_says(f"{FLOOR}B")
+
+
+def test_the_users_cap_wins(tmp_path, monkeypatch):
+    path = _store(tmp_path / "s.duckdb", keyed=300_000)
+    monkeypatch.setenv(MEMORY_LIMIT, "123MB")
+    with open_store(path) as con:
+        assert _cap(con) == _as_duckdb_says("123MB")
+    assert _round_cap(path) == _as_duckdb_says("123MB")
+
+
+def test_a_cap_duckdb_cannot_read_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT, "lots")
+    with pytest.raises(UserError) as err, open_store(tmp_path / "s.duckdb"):
+        pass
+    assert f"{MEMORY_LIMIT}='lots' is not a size DuckDB understands" in str(err.value)
+    assert "512MB" in str(err.value)
