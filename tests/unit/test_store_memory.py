@@ -8,7 +8,7 @@ from crmsync.errors import UserError
 from crmsync.store import FLOOR, KEY_BYTES, MEMORY_LIMIT, WORKING_ROOM, keeping, open_store
 
 
-def _as_duckdb_says(limit: str) -> str:
+def as_duckdb_says(limit: str) -> str:
     con = duckdb.connect()
     try:
         con.execute(f"SET memory_limit = '{limit}'")
@@ -47,39 +47,39 @@ def _round_cap(path) -> str:
 
 def test_a_read_rounds_cap_grows_with_the_rows_of_keyed_tables(tmp_path):
     path = _store(tmp_path / "s.duckdb", keyed=300_000)
-    assert _round_cap(path) == _as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * 300_000}B")
+    assert _round_cap(path) == as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * 300_000}B")
 
 
 def test_raw_records_not_applied_yet_count_for_the_keys_they_will_have(tmp_path):
     # A remap of stored raw records (or a round of new ones) adds a canonical row and a link for each.
     path = _store(tmp_path / "s.duckdb", keyed=1_000, raw=400_000)
-    assert _round_cap(path) == _as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * 2 * 400_000}B")
+    assert _round_cap(path) == as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * 2 * 400_000}B")
 
 
 def test_an_empty_store_gets_the_working_room_in_a_round_and_the_floor_otherwise(tmp_path):
     path = tmp_path / "new.duckdb"
     with open_store(path) as con:
-        assert _cap(con) == _as_duckdb_says(f"{FLOOR}B")
+        assert _cap(con) == as_duckdb_says(f"{FLOOR}B")
         assert con.execute("SELECT current_setting('allocator_background_threads')").fetchone()[0] is True
-    assert _round_cap(path) == _as_duckdb_says(f"{WORKING_ROOM}B")
+    assert _round_cap(path) == as_duckdb_says(f"{WORKING_ROOM}B")
 
 
 def test_other_connections_keep_the_floor_until_the_keys_need_more(tmp_path):
     keys = (FLOOR - WORKING_ROOM) // KEY_BYTES + 200_000
     path = _store(tmp_path / "s.duckdb", keyed=keys)
     with open_store(path, read_only=True) as con:
-        assert _cap(con) == _as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * keys}B")
+        assert _cap(con) == as_duckdb_says(f"{WORKING_ROOM + KEY_BYTES * keys}B")
     path = _store(tmp_path / "small.duckdb", keyed=1_000)
     with open_store(path) as con:
-        assert _cap(con) == _as_duckdb_says(f"{FLOOR}B")
+        assert _cap(con) == as_duckdb_says(f"{FLOOR}B")
 
 
 def test_the_users_cap_wins(tmp_path, monkeypatch):
     path = _store(tmp_path / "s.duckdb", keyed=300_000)
     monkeypatch.setenv(MEMORY_LIMIT, "123MB")
     with open_store(path) as con:
-        assert _cap(con) == _as_duckdb_says("123MB")
-    assert _round_cap(path) == _as_duckdb_says("123MB")
+        assert _cap(con) == as_duckdb_says("123MB")
+    assert _round_cap(path) == as_duckdb_says("123MB")
 
 
 def test_a_cap_duckdb_cannot_read_names_the_variable(tmp_path, monkeypatch):

@@ -1,20 +1,11 @@
 """dlt's connections to the store carry crmsync's DuckDB memory cap, whichever step opens them."""
 
-import duckdb
 
 from crmsync.project import Project
 from crmsync.read import dlt_setup
 from crmsync.read.duckdb_dest import store_destination
 from crmsync.store import MEMORY_LIMIT
-
-
-def _as_duckdb_says(limit: str) -> str:
-    con = duckdb.connect()
-    try:
-        con.execute(f"SET memory_limit = '{limit}'")
-        return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    finally:
-        con.close()
+from tests.unit.test_store_memory import as_duckdb_says
 
 
 def test_every_connection_dlt_opens_has_the_cap(tmp_path, monkeypatch):
@@ -28,7 +19,7 @@ def test_every_connection_dlt_opens_has_the_cap(tmp_path, monkeypatch):
                  write_disposition="merge", loader_file_format="jsonl")
     for _ in range(2):  # a fresh connection each time
         with pipeline.sql_client() as client:
-            assert client.execute_sql("SELECT current_setting('memory_limit')")[0][0] == _as_duckdb_says("123MB")
+            assert client.execute_sql("SELECT current_setting('memory_limit')")[0][0] == as_duckdb_says("123MB")
             assert client.execute_sql("SELECT count(*) FROM contact")[0][0] == 2
 
 
@@ -48,5 +39,5 @@ def test_without_a_users_cap_dlt_sizes_it_to_the_store_as_the_read_round_does(tm
                  write_disposition="merge", loader_file_format="jsonl")
     with pipeline.sql_client() as client:
         # 200,000 keys and 2 raw records (two keys each once applied)
-        assert client.execute_sql("SELECT current_setting('memory_limit')")[0][0] == _as_duckdb_says(
+        assert client.execute_sql("SELECT current_setting('memory_limit')")[0][0] == as_duckdb_says(
             f"{WORKING_ROOM + KEY_BYTES * 200_000}B")
