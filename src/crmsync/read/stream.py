@@ -24,7 +24,7 @@ SWITCH_SECONDS = 0.001  # how long the engine may hold the GIL while a fetch thr
 # Pages waiting in the queue, at most (a page over, so one page larger than this still passes), by what
 # they hold in memory (:func:`_size`). Unpaced, the fetch thread is several times faster than the engine
 # and the queue stays full: a round of 81 pages of 250 records (~28 MB of bodies) sat there beside the
-# round dlt was loading. 16 MB is ~10 parsed pages: at AmoCRM's 7 pages a second, what arrives while the
+# round dlt was loading. 16 MB is ~10 parsed pages: at a paced 7 pages a second, what arrives while the
 # engine applies a round (~1.5 s). At 8 MB (~5 parsed pages) the paced fetch thread waited for room and lost
 # its slots: a throttled 100k pull took 61.4-61.6 s (92.7-93.1 % of its ceiling), at 16 MB 60.0 s (95.3 %);
 # the unpaced pull's peak RSS stayed 465 MB (451-460 at 8 MB).
