@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from .context import Context
 from .errors import Rejection
-from .layouts import ValuesArrayLayout
+from .layouts import FlatKeysLayout, ValuesArrayLayout
 from .paths import MISSING, get_path
-from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
+from .raw_values import _SEARCH, ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .spec import CustomFieldRef
 from .transforms.contact_points import _EMAIL, ContactPoints, Email, Multifield, Multitext, Phone, _e164
 from .transforms.custom_values import CfValue
@@ -155,6 +155,8 @@ class BatchPuller:
         self.unwraps = [bool(b.chain) and type(b.chain[0]) is CfValue and b.custom is not None for b in self.fields]
         layout = mapper.layout
         self.index_layout = layout if type(layout) is ValuesArrayLayout else None
+        # custom values at keys of the record itself (or of one object in it): read by key, no call per value
+        self.flat_layout = layout if type(layout) is FlatKeysLayout else None
         self.columns: ColumnCheck | None = None
         if mapper.check is not None and mapper.check.schema is not None:
             check = mapper.check
@@ -268,6 +270,14 @@ class BatchPuller:
         if custom is not None:
             layout = self.mapper.layout
             if custom_columns is None:
+                flat = self.flat_layout
+                if flat is not None:  # FlatKeysLayout.read, inlined
+                    fid = custom.id
+                    if not flat.under:
+                        return [raws[i].get(fid) for i in alive]
+                    holders = [raws[i].get(flat.under) for i in alive]
+                    return [h.get(fid) if type(h) is dict else _read_odd(layout, raws[i], custom)
+                            for h, i in zip(holders, alive, strict=True)]
                 return [_read_odd(layout, raws[i], custom) for i in alive]
             columns, odd, _ = custom_columns
             column = columns[f]
@@ -483,19 +493,35 @@ def _contact_points_kernel(bound: _Bound) -> Callable[[Any], Any] | None:
     name = bound.name
     phone = type(last) is Phone
     region = last.spec.get("default_region")
+    search = _SEARCH
 
     def kernel(value: Any) -> Any:
         if value is None:
             return []
-        if type(value) is not list or deep_text_problem(value):
+        if type(value) is not list:
             return _SLOW
         out = []
         notes: list[str] = []
         for item in value:
-            if type(item) is not dict:
-                if isinstance(item, dict):
+            # deep_text_problem(value), item by item: any malformed text anywhere leaves the list to the chain
+            kind = type(item)
+            if kind is not dict:
+                if kind is str:
+                    if search(item):
+                        return _SLOW
+                elif kind is list:
+                    if deep_text_problem(item):
+                        return _SLOW
+                elif isinstance(item, dict):
                     return _SLOW
                 continue
+            for inner in item.values():
+                kind = type(inner)
+                if kind is str:
+                    if search(inner):
+                        return _SLOW
+                elif (kind is list or kind is dict) and deep_text_problem(inner):
+                    return _SLOW
             text = item.get(value_key)
             if text is None or text == "":
                 continue
