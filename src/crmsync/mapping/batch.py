@@ -107,9 +107,10 @@ class _Noted:
 def _key(value: Any) -> Any:
     """A dict key equal only for values of the same types and contents; None when there is none.
 
-    Texts, numbers, null, and the shapes CRM values come in (a custom field's list of flat objects);
-    anything else is mapped without the cache. Types are part of the key: ``1``, ``1.0`` and ``True``
-    are equal in Python but not as CRM values."""
+    Texts, numbers, null, and the shapes CRM values come in (lists and objects of those, nested: a custom
+    field's list of options, a list of linked records with their links); anything else is mapped without
+    the cache. Types are part of the key: ``1``, ``1.0`` and ``True`` are equal in Python but not as CRM
+    values."""
     kind = type(value)
     if kind is str:
         return value
@@ -123,8 +124,8 @@ def _key(value: Any) -> Any:
         return None
     parts: list[Any] = [list]
     for item in value:
-        part = item if type(item) is str else (type(item), item) if type(item) in _SCALARS else (
-            _flat_key(item) if type(item) is dict else None)
+        # a text is its own key; every other part is a tuple whose first item names its type
+        part = item if type(item) is str else (type(item), item) if type(item) in _SCALARS else _key(item)
         if part is None:
             return None
         parts.append(part)
@@ -132,10 +133,18 @@ def _key(value: Any) -> Any:
 
 
 def _flat_key(value: dict[Any, Any]) -> Any:
-    types = tuple(map(type, value.values()))
-    if not _FLAT.issuperset(types) or not _STR.issuperset(map(type, value)):
+    if not _STR.issuperset(map(type, value)):
         return None
-    return (dict, tuple(value.items()), types)
+    types = tuple(map(type, value.values()))
+    if _FLAT.issuperset(types):
+        return (dict, tuple(value.items()), types)
+    parts = []  # nested (or a float): each value by its own key; the names alone, never (name, value) pairs
+    for item in value.values():
+        part = _key(item)
+        if part is None:
+            return None
+        parts.append(part)
+    return (dict, tuple(value), tuple(parts))
 
 
 class BatchPuller:
@@ -228,35 +237,45 @@ class BatchPuller:
         columns: dict[int, list[Any]] = {f: [None] * n for fs in (*by_id.values(), *by_code.values()) for f in fs}
         odd: set[int] = set()
         codes = bool(code_key and by_code)
-        named: dict[tuple[Any, Any], list[int]] = {}
         unwraps = {f for f in columns if self.unwraps[f]}
         unwrapped: dict[int, set[int]] = {f: set() for f in unwraps}
+
+        def targets(fields: list[int]) -> tuple[tuple[list[Any], set[int] | None], ...]:
+            # each field once: its column, and for a field read through cf_value the records read as the one value
+            return tuple((columns[f], unwrapped.get(f)) for f in dict.fromkeys(fields))
+
+        named: dict[Any, tuple[tuple[list[Any], set[int] | None], ...]] = {}
+        by_id_targets = {i: targets(fs) for i, fs in by_id.items()}
         for r, raw in enumerate(raws):
             entries = raw.get(key) or ()
             if type(entries) is not list:
                 if entries:
                     odd.add(r)
                 continue
-            found: set[int] = set()  # the first entry naming a field is its value, as the layout reads it
             try:
-                for entry in entries:
+                # the first entry naming a field is its value, as the layout reads it: the entries are
+                # written last to first, so the first one's value (and its one-value reading) stays
+                for entry in reversed(entries):
                     if codes:
                         pair = (entry.get(id_key), entry.get(code_key))
-                        fields = named.get(pair)
-                        if fields is None:  # by id, then by code: the fields an (id, code) pair names
-                            fields = named[pair] = by_id.get(pair[0], []) + by_code.get(pair[1], [])
+                        found = named.get(pair)
+                        if found is None:  # by id, then by code: the fields an (id, code) pair names
+                            found = named[pair] = targets(by_id.get(pair[0], []) + by_code.get(pair[1], []))
                     else:
-                        fields = by_id.get(entry.get(id_key))
-                    for f in fields or ():
-                        if f not in found:
-                            found.add(f)
-                            value = entry.get(values_key)
-                            if f in unwraps and type(value) is list and len(value) == 1:
+                        found = by_id_targets.get(entry.get(id_key))
+                    if not found:
+                        continue
+                    value = entry.get(values_key)
+                    for column, rows in found:
+                        if rows is not None:
+                            if type(value) is list and len(value) == 1:
                                 item = value[0]
                                 if type(item) is dict and len(item) == 1 and type(item.get("value")) in _ONE:
-                                    value = item["value"]
-                                    unwrapped[f].add(r)
-                            columns[f][r] = value
+                                    column[r] = item["value"]
+                                    rows.add(r)
+                                    continue
+                            rows.discard(r)
+                        column[r] = value
             except (AttributeError, TypeError):
                 odd.add(r)
                 for rows in unwrapped.values():  # the layout reads this record again, field by field

@@ -421,3 +421,26 @@ def test_a_shared_value_the_canonical_check_refuses_sets_aside_every_record_hold
     got = assert_batch_equals_each(m, raws)
     aside = [k for k, g in enumerate(got) if g[0] == "set aside"]
     assert len(aside) >= 30 and all(got[k][1]["field"] == "amount" for k in aside)
+
+
+def test_the_first_entry_naming_a_custom_field_is_its_value() -> None:
+    """Entries naming one field twice, by id or by code, in either order of shapes: the first one counts."""
+    m = mapper("amocrm", "contact")
+    base = _bases("amocrm", "contact", None)[0]
+    position = next(b for b in m.fields if b.name == "position").custom
+    phones = next(b for b in m.fields if b.name == "phones").custom
+    shapes = [[{"value": "Manager"}], [{"value": "A"}, {"value": "B"}], [{"value": "x\x01"}], None,
+              [{"value": 7, "enum_id": 1}]]
+    raws = []
+    for first in shapes:
+        for second in shapes:
+            for by_code in (False, True):
+                raw = copy.deepcopy(base)
+                named = {"field_code": position.code} if by_code and position.code else {"field_id": position.id}
+                raw["custom_fields_values"] = [
+                    {"field_id": position.id, "values": first}, {**named, "values": second},
+                    {"field_id": 1, "field_code": phones.code,
+                     "values": [{"value": "+79161234567", "enum_code": "WORK"}]},
+                    *(raw.get("custom_fields_values") or [])]
+                raws.append(raw)
+    assert_batch_equals_each(m, raws + copy.deepcopy(raws))
