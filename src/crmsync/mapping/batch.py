@@ -51,8 +51,6 @@ _FLAT = frozenset({str, int, bool, type(None)})
 _STR = frozenset({str})
 _ONE = frozenset({str, int})
 _MISS = object()
-_DONE = object()  # a record whose value is placed, or has none to place
-_UNKEYED = object()  # a key's tag: a value mapped without the cache
 _WHOLE = object()  # a key's tag: the custom field's whole list, where others of the field are read as cf_value's
 _SLOW = object()  # a value a column kernel leaves to the chain
 _YEAR_10000 = 253402300800  # the first second of the year 10000 (UTC)
@@ -107,10 +105,9 @@ class _Noted:
 def _key(value: Any) -> Any:
     """A dict key equal only for values of the same types and contents; None when there is none.
 
-    Texts, numbers, null, and the shapes CRM values come in (lists and objects of those, nested: a custom
-    field's list of options, a list of linked records with their links); anything else is mapped without
-    the cache. Types are part of the key: ``1``, ``1.0`` and ``True`` are equal in Python but not as CRM
-    values."""
+    Texts, numbers, null, and the shapes CRM values come in (a custom field's list of flat objects);
+    anything else is mapped without the cache. Types are part of the key: ``1``, ``1.0`` and ``True``
+    are equal in Python but not as CRM values."""
     kind = type(value)
     if kind is str:
         return value
@@ -124,8 +121,8 @@ def _key(value: Any) -> Any:
         return None
     parts: list[Any] = [list]
     for item in value:
-        # a text is its own key; every other part is a tuple whose first item names its type
-        part = item if type(item) is str else (type(item), item) if type(item) in _SCALARS else _key(item)
+        part = item if type(item) is str else (type(item), item) if type(item) in _SCALARS else (
+            _flat_key(item) if type(item) is dict else None)
         if part is None:
             return None
         parts.append(part)
@@ -133,18 +130,10 @@ def _key(value: Any) -> Any:
 
 
 def _flat_key(value: dict[Any, Any]) -> Any:
-    if not _STR.issuperset(map(type, value)):
-        return None
     types = tuple(map(type, value.values()))
-    if _FLAT.issuperset(types):
-        return (dict, tuple(value.items()), types)
-    parts = []  # nested (or a float): each value by its own key; the names alone, never (name, value) pairs
-    for item in value.values():
-        part = _key(item)
-        if part is None:
-            return None
-        parts.append(part)
-    return (dict, tuple(value), tuple(parts))
+    if not _FLAT.issuperset(types) or not _STR.issuperset(map(type, value)):
+        return None
+    return (dict, tuple(value.items()), types)
 
 
 class BatchPuller:
@@ -196,7 +185,7 @@ class BatchPuller:
                     at, keys, key_of = shared
                     bad_keys = {key_of[i] for i in bad if i in key_of}
                     if bad_keys:
-                        flagged.update(i for i, k in zip(at, keys, strict=True) if k is not _DONE and k in bad_keys)
+                        flagged.update(i for i, k in zip(at, keys, strict=True) if k is not None and k in bad_keys)
             if lost:
                 alive = [i for i in alive if failed[i] is None]
         results: list[Pulled | Rejection] = []
@@ -237,45 +226,35 @@ class BatchPuller:
         columns: dict[int, list[Any]] = {f: [None] * n for fs in (*by_id.values(), *by_code.values()) for f in fs}
         odd: set[int] = set()
         codes = bool(code_key and by_code)
+        named: dict[tuple[Any, Any], list[int]] = {}
         unwraps = {f for f in columns if self.unwraps[f]}
         unwrapped: dict[int, set[int]] = {f: set() for f in unwraps}
-
-        def targets(fields: list[int]) -> tuple[tuple[list[Any], set[int] | None], ...]:
-            # each field once: its column, and for a field read through cf_value the records read as the one value
-            return tuple((columns[f], unwrapped.get(f)) for f in dict.fromkeys(fields))
-
-        named: dict[Any, tuple[tuple[list[Any], set[int] | None], ...]] = {}
-        by_id_targets = {i: targets(fs) for i, fs in by_id.items()}
         for r, raw in enumerate(raws):
             entries = raw.get(key) or ()
             if type(entries) is not list:
                 if entries:
                     odd.add(r)
                 continue
+            found: set[int] = set()  # the first entry naming a field is its value, as the layout reads it
             try:
-                # the first entry naming a field is its value, as the layout reads it: the entries are
-                # written last to first, so the first one's value (and its one-value reading) stays
-                for entry in reversed(entries):
+                for entry in entries:
                     if codes:
                         pair = (entry.get(id_key), entry.get(code_key))
-                        found = named.get(pair)
-                        if found is None:  # by id, then by code: the fields an (id, code) pair names
-                            found = named[pair] = targets(by_id.get(pair[0], []) + by_code.get(pair[1], []))
+                        fields = named.get(pair)
+                        if fields is None:  # by id, then by code: the fields an (id, code) pair names
+                            fields = named[pair] = by_id.get(pair[0], []) + by_code.get(pair[1], [])
                     else:
-                        found = by_id_targets.get(entry.get(id_key))
-                    if not found:
-                        continue
-                    value = entry.get(values_key)
-                    for column, rows in found:
-                        if rows is not None:
-                            if type(value) is list and len(value) == 1:
+                        fields = by_id.get(entry.get(id_key))
+                    for f in fields or ():
+                        if f not in found:
+                            found.add(f)
+                            value = entry.get(values_key)
+                            if f in unwraps and type(value) is list and len(value) == 1:
                                 item = value[0]
                                 if type(item) is dict and len(item) == 1 and type(item.get("value")) in _ONE:
-                                    column[r] = item["value"]
-                                    rows.add(r)
-                                    continue
-                            rows.discard(r)
-                        column[r] = value
+                                    value = item["value"]
+                                    unwrapped[f].add(r)
+                            columns[f][r] = value
             except (AttributeError, TypeError):
                 odd.add(r)
                 for rows in unwrapped.values():  # the layout reads this record again, field by field
@@ -318,10 +297,12 @@ class BatchPuller:
              enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]],
              unwrapped: set[int] | None = None) -> tuple[list[int], list[Any], int, Any]:
         """Map one field's column. Returns the records the chain or a kernel gave a value, those values,
-        how many records were set aside, and for a cached field the records that took a value shared
-        with the first record holding it (``(records, keys, {first record: key})``): the column check
-        then checks each distinct value once, and flags every record holding one it flags."""
-        name = bound.name
+        how many records were set aside, and for a cached field the records that took a value from the
+        cache, with its key: ``(records, keys, {first holder: key})``. The column check then checks each
+        distinct value once (its first holder's), and flags every record holding one it flags."""
+        from .engine import through_chain, unreadable_reason
+
+        name, custom, whole = bound.name, bound.custom, bound.chain
         custom_key = name[7:] if name.startswith("custom.") else None
         placed_at: list[int] = []
         placed: list[Any] = []
@@ -329,95 +310,41 @@ class BatchPuller:
         if kernel is not None:
             alive, values = self._kernel(kernel, name, custom_key, alive, values, enveloped, outs, placed_at, placed,
                                          ctxs)
-        if not self.cached[f]:
-            return placed_at, placed, self._chain(f, bound, alive, values, ctxs, enveloped, failed, outs, unwrapped,
-                                                  None, None, placed_at, placed), None
-        keys = self._keys(alive, values, enveloped, unwrapped)
-        # The first record of each distinct value goes through the chain (filling the cache), the others
-        # take its result.
-        first: dict[Any, int] = {}
-        first_at: list[int] = []
-        first_values: list[Any] = []
-        for j, key in enumerate(keys):
-            if key is not _DONE and key not in first:
-                first[key] = alive[j]
-                first_at.append(alive[j])
-                first_values.append(values[j])
-                keys[j] = _DONE
-        cache: dict[Any, Any] = {}
-        key_of = {i: k for k, i in first.items()}
-        lost = self._chain(f, bound, first_at, first_values, ctxs, enveloped, failed, outs, unwrapped, cache,
-                           key_of.get, placed_at, placed)
-        if not self.cached[f]:  # a value records cannot share: the rest through the chain, one by one
-            rest = [(i, v) for i, v, k in zip(alive, values, keys, strict=True) if k is not _DONE]
-            return placed_at, placed, lost + self._chain(
-                f, bound, [i for i, _ in rest], [v for _, v in rest], ctxs, enveloped, failed, outs, unwrapped,
-                None, None, placed_at, placed), None
-        for i, key in zip(alive, keys, strict=True):
-            if key is _DONE:
-                continue
-            hit = cache[key]
-            kind = type(hit)
-            if kind is _Failed:
-                failed[i] = Rejection(hit.reason, hit.field, hit.direction)
-                lost += 1
-                continue
-            if kind is _Noted:
-                ctxs[i].notes.extend(hit.notes)
-                hit = hit.value
-                kind = type(hit)
-            if kind is _Copied:
-                hit = hit.value[:]
-            if custom_key is None:
-                outs[i][name] = hit
-            else:
-                _place_custom(outs[i], custom_key, hit)
-        return placed_at, placed, lost, (alive, keys, key_of)
-
-    @staticmethod
-    def _keys(alive: list[int], values: list[Any], enveloped: set[int], unwrapped: set[int] | None) -> list[Any]:
-        """Each value's cache key; _DONE for a missing value and for one mapped without the cache (an
-        enveloped record's, a value with no key). A value read as cf_value's already (``unwrapped``) and
-        the list it was read from go through different chains: the list's key is tagged."""
-        keys = [v if type(v) is str else _DONE if v is MISSING else _key(v) for v in values]
-        if unwrapped is not None:
-            for j, i in enumerate(alive):
-                if i not in unwrapped and keys[j] is not _DONE and keys[j] is not None:
-                    keys[j] = (_WHOLE, keys[j])
-        if None in keys:
-            for j, key in enumerate(keys):
-                if key is None:
-                    keys[j] = (_UNKEYED, alive[j])  # never shared: its own key, mapped by the chain
-        if enveloped:
-            for j, i in enumerate(alive):
-                if i in enveloped and keys[j] is not _DONE:
-                    keys[j] = (_UNKEYED, i)  # never shared: its own key, mapped by the chain
-        return keys
-
-    def _chain(self, f: int, bound: _Bound, alive: list[int], values: list[Any], ctxs: list[Context],
-               enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]],
-               unwrapped: set[int] | None, cache: dict[Any, Any] | None, keys: Any,
-               placed_at: list[int], placed: list[Any]) -> int:
-        """Values through the field's chain, one by one; with ``cache``, each result is kept under its key
-        (``keys``: the key of each record). Returns how many records were set aside."""
-        from .engine import through_chain, unreadable_reason
-
-        name, custom, whole = bound.name, bound.custom, bound.chain
-        custom_key = name[7:] if name.startswith("custom.") else None
+        cache: dict[Any, Any] | None = {} if self.cached[f] else None
+        keys = self._keys(alive, values, enveloped, unwrapped) if cache is not None else None
+        first: dict[int, Any] = {}  # the record that mapped each cached value -> its key
         rest = whole[1:]
         lost = 0
-        for i, value in zip(alive, values, strict=True):
+        for j, value in enumerate(values):
             if value is MISSING:
                 continue
+            i = alive[j]
+            key = keys[j] if cache is not None else None  # type: ignore[index]
+            if key is not None:
+                hit = cache.get(key, _MISS)  # type: ignore[union-attr]
+                if hit is not _MISS:
+                    kind = type(hit)
+                    if kind is _Failed:
+                        failed[i] = Rejection(hit.reason, hit.field, hit.direction)
+                        lost += 1
+                        continue
+                    if kind is _Noted:
+                        ctxs[i].notes.extend(hit.notes)
+                        hit = hit.value
+                        kind = type(hit)
+                    if kind is _Copied:
+                        hit = hit.value[:]
+                    if custom_key is None:
+                        outs[i][name] = hit
+                    else:
+                        _place_custom(outs[i], custom_key, hit)
+                    continue
             chain = whole
             if unwrapped and i in unwrapped:  # the value is cf_value's already: the rest of the chain
                 if i in enveloped:  # opened as the CRM's list, as pull_result does
                     value = [{"value": value}]
                 else:
                     chain = rest
-            key = keys(i) if cache is not None else None
-            if type(key) is tuple and key and key[0] is _UNKEYED:
-                key = None
             ctx = ctxs[i]
             ctx.field, ctx.custom = name, custom
             if type(value) is _Unreadable:
@@ -447,16 +374,36 @@ class BatchPuller:
                     # a flat list is shared as a copy of its own for each record
                     shared = _Copied(value) if kind is list else value
                     cache[key] = _Noted(shared, notes) if notes else shared  # type: ignore[index]
+                    first[i] = key
                 else:  # records cannot share it: this field is mapped without the cache from now on
                     self.cached[f] = False
                     cache = None
+                    first.clear()
             if custom_key is None:
                 outs[i][name] = value
             else:
                 _place_custom(outs[i], custom_key, value)
             placed_at.append(i)
             placed.append(value)
-        return lost
+        if cache is None:  # every value is in placed: checked one by one
+            return placed_at, placed, lost, None
+        return placed_at, placed, lost, (alive, keys, first)
+
+    @staticmethod
+    def _keys(alive: list[int], values: list[Any], enveloped: set[int], unwrapped: set[int] | None) -> list[Any]:
+        """Each value's cache key; None for a value mapped without the cache (an enveloped record's, a
+        value with no key). A value read as cf_value's already (``unwrapped``) and the list it was read
+        from go through different chains: the list's key is tagged."""
+        keys = [v if type(v) is str else _key(v) for v in values]
+        if unwrapped is not None:
+            for j, i in enumerate(alive):
+                if i not in unwrapped and keys[j] is not None:
+                    keys[j] = (_WHOLE, keys[j])
+        if enveloped:
+            for j, i in enumerate(alive):
+                if i in enveloped:
+                    keys[j] = None
+        return keys
 
     @staticmethod
     def _kernel(kernel: Callable[[Any], Any], name: str, custom_key: str | None, alive: list[int],
