@@ -378,16 +378,14 @@ class BatchPuller:
                 else:  # records cannot share it: this field is mapped without the cache from now on
                     self.cached[f] = False
                     cache = None
-                    first.clear()
             if custom_key is None:
                 outs[i][name] = value
             else:
                 _place_custom(outs[i], custom_key, value)
             placed_at.append(i)
             placed.append(value)
-        if cache is None:  # every value is in placed: checked one by one
-            return placed_at, placed, lost, None
-        return placed_at, placed, lost, (alive, keys, first)
+        # (the records that took a value before the cache was given up still need their first holder's check)
+        return placed_at, placed, lost, None if keys is None else (alive, keys, first)
 
     @staticmethod
     def _keys(alive: list[int], values: list[Any], enveloped: set[int], unwrapped: set[int] | None) -> list[Any]:
