@@ -100,10 +100,10 @@ def limit_memory(con: duckdb.DuckDBPyConnection, *, read_round: bool = False) ->
                         f"(use e.g. 512MB or 2GB): {exc}") from None
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, read_only: bool, wait: bool = True) -> duckdb.DuckDBPyConnection:
     settled(path)  # a read round's store still being written out (Kept.close) is opened after it
     try:
-        patience = float(os.environ.get(LOCK_WAIT, LOCK_WAIT_SECONDS))
+        patience = float(os.environ.get(LOCK_WAIT, LOCK_WAIT_SECONDS)) if wait else 0.0
     except ValueError:
         raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
     deadline = time.monotonic() + patience
@@ -227,10 +227,12 @@ def _drop_unfetched(con: Any) -> None:
 
 
 @contextmanager
-def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_store(path: Path, *, read_only: bool = False, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres
     store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`); while this
-    process holds a DuckDB store (:class:`Held`), a cursor of that one connection."""
+    process holds a DuckDB store (:class:`Held`), a cursor of that one connection. ``wait=False``: a
+    DuckDB store another process holds is a :class:`BusyError` at once (this process's own round and
+    checkpoint are still waited for)."""
     env = postgres_env(path)
     if env is not None:
         from crmsync.store_postgres import connect
@@ -266,7 +268,7 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
             return
         held.whole = False  # another thread of this process writes beside the run: it is no quiet run
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path, read_only)
+    con = _connect(path, read_only, wait)
     try:
         limit_memory(con)
         if not read_only:

@@ -89,7 +89,7 @@ def _round_on_a_failing_disk(path, monkeypatch, fail):
     with open_store(path):
         pass
     real = store._connect
-    monkeypatch.setattr(store, "_connect", lambda p, read_only: _FailingDisk(real(p, read_only), fail))
+    monkeypatch.setattr(store, "_connect", lambda p, read_only, *wait: _FailingDisk(real(p, read_only, *wait), fail))
     with keeping(path) as kept:
         kept.join().execute("CREATE TABLE sync.t AS SELECT range AS x FROM range(1000)")
     monkeypatch.setattr(store, "_connect", real)
