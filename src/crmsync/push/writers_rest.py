@@ -158,13 +158,26 @@ def _validation_errors(response: Any, refusals: dict[str, Any] | None = None
     return out, gone, paths
 
 
+def _refused_places(body: Any, spec: dict[str, Any] | None) -> tuple[str, ...]:
+    """The places in the item sent that a refusal's errors name (``refusal_paths``), as dotted paths."""
+    if not spec or not isinstance(body, dict):
+        return ()
+    under = f"{spec['under']}." if spec.get("under") else ""
+    out = []
+    for err in listed(body, spec.get("errors", "errors")):
+        named = dig(err, spec.get("path", "path"))
+        out += [f"{under}{n}" for n in (named if isinstance(named, list) else [named]) if isinstance(n, (str, int))]
+    return tuple(out)
+
+
 class BatchWriter(KindWriter):
     """An envelope of up to ``batch_size`` inputs: ``{inputs_key: [item, …]}``, each ``item`` a template
     of the op (``{fields}``, ``{id}``, ``{key}``). Results at ``results`` are matched to ops by position
     (``match_by: order``, only when the CRM answered one result per input) or by the record id
     (``match_by: id``: updates). Ids the CRM reports missing (``missing``: where the error entries are
     and where their ids sit) come back as gone. An envelope refused as a whole (a 4xx: nothing of it
-    written) is sent again one op at a time, so one bad input never stops the rest."""
+    written) is sent again one op at a time, so one bad input never stops the rest; the refusal of one
+    input names the values it refused where ``refusal_paths`` says."""
 
     def batch_size(self) -> int:
         return int(self.call.get("batch_size", 100))
@@ -184,7 +197,8 @@ class BatchWriter(KindWriter):
                 # The CRM refused the envelope for what some inputs hold (one invalid value, two creates with
                 # one unique e-mail) and wrote none of it: each op alone, so only the bad ones are set aside.
                 return [o for op in ops for o in self.send([op], sending)]
-            return [Outcome(op, op.remote_id, error=self.session.crm_message(response)) for op in ops]
+            paths = _refused_places(_json(response), call.get("refusal_paths")) if len(ops) == 1 else ()
+            return [Outcome(op, op.remote_id, error=self.session.crm_message(response), paths=paths) for op in ops]
         answer = _json(response) if response.content else None
         missing = self._missing(answer)
         if self.kind == "delete":

@@ -62,3 +62,19 @@ def test_a_top_level_key_the_crm_refuses_is_named_by_the_field_that_writes_it(pr
     assert [(r[0], r[1]) for r in rows] == [(sync.remote_id("contact", cid), "owner")], rows
     assert "responsible_user_id" in rows[0][2]
 
+
+
+def test_a_hubspot_property_the_crm_refuses_is_named_by_its_canonical_field(project, fake_crm):  # noqa: F811
+    from tests.integration.push.test_push_hubspot import HubSpot
+
+    hub = HubSpot(project, fake_crm("hubspot", contacts=6, deals=0, tasks=0, rate_limit=False))
+    hub.pull()
+    first, second = (r[0] for r in hub.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 2"))
+    hub.sql("UPDATE canonical.contacts SET position = 'Head of sales', updated_at = now() WHERE id = ?", [first])
+    hub.sql("UPDATE canonical.contacts SET first_name = 'Renamed', updated_at = now() WHERE id = ?", [second])
+    hub.server.app.portal.prop("contacts", "jobtitle").read_only = True  # an admin locks the property meanwhile
+    pushed = hub.push().entities["contact"]
+    assert (pushed["updated"], pushed["rejected"]) == (1, 1), pushed
+    rows = hub.sql("SELECT remote_id, field, reason FROM sync.rejected WHERE direction = 'push'")
+    assert [(r[0], r[1]) for r in rows] == [(hub.linked("contact", first), "position")], rows
+    assert "jobtitle" in rows[0][2]  # the CRM's words kept
