@@ -202,7 +202,6 @@ class Mapper:
         else:
             set_path(payload, str(target), value)
 
-
     def field_at(self, payload: dict[str, Any], paths: Iterable[str]) -> str:
         """The canonical field a CRM's refusal names by its place in the write ``payload`` that was
         sent (``custom_fields_values.0.field_id``, ``name``): the push field that wrote the longest
