@@ -25,7 +25,7 @@ from typing import Any
 from crmsync.errors import CrmError
 from crmsync.http.pacing import Unlimited
 
-from .batches import RoundBatches
+from .batches import RoundBatches, with_json_texts
 from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .links import attach_all_rest_links, attach_links, rest_links, rpc_links
@@ -91,13 +91,14 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: 
     call, paginator, block = listing_call(session, base_url, spec, connector, since, entity=entity)
     rest = rest_links(spec.get("links")) if links else []
     if block is not spec["list"]:
-        pages = _windows(session, base_url, spec, connector, since, entity)
-        return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
+        pages = _hashed(_windows(session, base_url, spec, connector, since, entity))
+        return _texts(_with_rest_links(pages, call, rest, session, base_url) if rest else pages)
     pages = walk(paginator, session, call)
     if not isinstance(paginator, KeysetBatch):
-        return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
-    return _fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url, connector,
-                          paginator)
+        pages = _hashed(pages)
+        return _texts(_with_rest_links(pages, call, rest, session, base_url) if rest else pages)
+    return _texts(_fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url,
+                                 connector, paginator))
 
 
 def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
@@ -126,6 +127,31 @@ def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[
             since = newest
 
 
+def _hashed(pages: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """Pages whose records are parsed already, each record fingerprinted as it came (the read's
+    :meth:`PagedRead._fresh` and the probe compare these): here, on the thread that fetches and parses
+    the pages, while the data is fresh in the CPU's caches and while the main thread waits in DuckDB
+    (dlt's load, the apply's SQL); the main thread did it in an unpaced read (a 100k-record pull: ~5 % of
+    its samples). A body still to parse is fingerprinted by the reader after it parses it."""
+    for count, page in pages:
+        if isinstance(page, list):
+            for row in page:
+                row[ROWHASH_COLUMN] = row_hash(row)
+        yield count, page
+
+
+def _texts(pages: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
+    """Pages whose records are parsed, each record with the JSON texts the raw table's JSON columns are
+    made of (:func:`~crmsync.read.batches.with_json_texts`), written on the fetching thread once the
+    records are complete (links attached): nothing changes them after this."""
+    for count, page in pages:
+        if isinstance(page, list):
+            extra = with_json_texts(page)
+            if hasattr(page, "weight"):  # what the page queue counts it as holding
+                page.weight += extra
+        yield count, page
+
+
 def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: list[dict[str, Any]], session: Any,
                      base_url: str) -> Iterator[tuple[int, Any]]:
     """Pages of records, fingerprinted as the listing sent them (as :func:`_fingerprinted`: a change
@@ -133,7 +159,8 @@ def _with_rest_links(pages: Iterator[tuple[int, Any]], call: Any, links: list[di
     for _, page in pages:
         rows = page if isinstance(page, list) else records_at(loads_exact(page), call.records)
         for row in rows:
-            row.setdefault(ROWHASH_COLUMN, row_hash(row))
+            if ROWHASH_COLUMN not in row:  # a body parsed just now (:func:`_hashed` did the others)
+                row[ROWHASH_COLUMN] = row_hash(row)
         attach_all_rest_links(session, base_url, rows, links, call.id_field)
         yield len(rows), rows
 
