@@ -51,7 +51,7 @@ def arrow_page(rows: list[dict[str, Any]], known: Mapping[str, Any]) -> tuple[An
         try:
             if data_type == "json":
                 # UTF-8 bytes as orjson writes them, made text by Arrow in one pass (no str per value)
-                array = pa.array(_json_texts(rows, name, values), type=pa.binary())
+                array = pa.array([None if v is None else dump_bytes(v) for v in values], type=pa.binary())
                 array = array.cast(pa.string())
                 hints[name] = {"data_type": "json"}
             else:
@@ -61,45 +61,6 @@ def arrow_page(rows: list[dict[str, Any]], known: Mapping[str, Any]) -> tuple[An
         arrays.append(array)
         fields.append(pa.field(name, array.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields)), hints
-
-
-class Fetched(dict):  # type: ignore[type-arg]
-    """A record with the JSON text of each of its list and object values, written by the thread that
-    fetched the record (:func:`with_json_texts`), so the main thread does not write it while it builds
-    the round's Arrow tables (a 100k-record read: ~4 % of its samples). ``texts``: key -> (the value,
-    its text); a text is used only while the key still holds that very value."""
-
-    __slots__ = ("texts",)
-    texts: dict[str, tuple[Any, bytes]]
-
-
-def with_json_texts(rows: list[dict[str, Any]]) -> int:
-    """Make each of ``rows`` (in place) a :class:`Fetched` holding its JSON texts; returns their bytes,
-    what the records now hold in memory besides their values."""
-    size = 0
-    for at, row in enumerate(rows):
-        if type(row) is not dict:
-            continue  # not a record (a list's odd item: dlt judges it), or one already done
-        fetched = rows[at] = Fetched(row)
-        fetched.texts = texts = {}
-        for key, value in row.items():
-            if type(value) is dict or type(value) is list:
-                text = texts[key] = (value, dump_bytes(value))
-                size += len(text[1])
-    return size
-
-
-def _json_texts(rows: list[dict[str, Any]], name: str, values: Sequence[Any]) -> list[bytes | None]:
-    """The JSON text of each of ``values`` (column ``name`` of ``rows``): as the fetch thread wrote it
-    where it did, else written now — the same function on the same value, so the same bytes."""
-    out: list[bytes | None] = []
-    for row, value in zip(rows, values, strict=True):
-        if value is None:
-            out.append(None)
-            continue
-        known = row.texts.get(name) if type(row) is Fetched else None
-        out.append(known[1] if known is not None and known[0] is value else dump_bytes(value))
-    return out
 
 
 def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, Sequence[Any]]]:
@@ -140,7 +101,7 @@ class RoundBatches:
         if self.as_records or any(ENVELOPED in row for row in rows):
             yield from self.flush()
             self.as_records = True
-            yield _plain_dicts(rows)
+            yield rows
             return
         self.pending += rows
         if len(self.pending) >= self.rows:
@@ -153,7 +114,7 @@ class RoundBatches:
         made = None if self.as_records else arrow_page(rows, {**self._known(), **self.typed})
         if made is None:
             self.as_records = True
-            yield _plain_dicts(rows)
+            yield rows
             return
         table, hints = made
         for field in table.schema:
@@ -166,8 +127,3 @@ class RoundBatches:
 
 
 _DLT_TYPE = {"string": "text", "int64": "bigint", "double": "double", "bool": "bool"}
-
-
-def _plain_dicts(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records for dlt's own normaliser: plain dicts, without the JSON texts it would not use."""
-    return [dict(row) if type(row) is Fetched else row for row in rows]

@@ -25,7 +25,7 @@ from typing import Any
 from crmsync.errors import CrmError
 from crmsync.http.pacing import Unlimited
 
-from .batches import RoundBatches, with_json_texts
+from .batches import RoundBatches
 from .calls import call_for, paginator_for, rendered
 from .columns import CURSOR_COLUMN, ROWHASH_COLUMN, row_hash
 from .links import attach_all_rest_links, attach_links, rest_links, rpc_links
@@ -92,13 +92,13 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: 
     rest = rest_links(spec.get("links")) if links else []
     if block is not spec["list"]:
         pages = _hashed(_windows(session, base_url, spec, connector, since, entity))
-        return _texts(_with_rest_links(pages, call, rest, session, base_url) if rest else pages)
+        return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
     pages = walk(paginator, session, call)
     if not isinstance(paginator, KeysetBatch):
         pages = _hashed(pages)
-        return _texts(_with_rest_links(pages, call, rest, session, base_url) if rest else pages)
-    return _texts(_fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url,
-                                 connector, paginator))
+        return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
+    return _fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url, connector,
+                          paginator)
 
 
 def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[str, Any], since: Any,
@@ -128,27 +128,15 @@ def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[
 
 
 def _hashed(pages: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    """Pages whose records are parsed already, each record fingerprinted as it came (the read's
-    :meth:`PagedRead._fresh` and the probe compare these): here, on the thread that fetches and parses
-    the pages, while the data is fresh in the CPU's caches and while the main thread waits in DuckDB
-    (dlt's load, the apply's SQL); the main thread did it in an unpaced read (a 100k-record pull: ~5 % of
-    its samples). A body still to parse is fingerprinted by the reader after it parses it."""
+    """Pages whose records are parsed already, each record fingerprinted as it came (what
+    :meth:`PagedRead._fresh` and the probe compare), by the thread that fetched and parsed the page, while
+    the page is fresh in the CPU's caches: the main thread did it, ~5 % of its samples in an unpaced 100k
+    read, while this thread mostly waited for room in the page queue. A body still to parse is
+    fingerprinted by the reader once it has parsed it."""
     for count, page in pages:
         if isinstance(page, list):
             for row in page:
                 row[ROWHASH_COLUMN] = row_hash(row)
-        yield count, page
-
-
-def _texts(pages: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    """Pages whose records are parsed, each record with the JSON texts the raw table's JSON columns are
-    made of (:func:`~crmsync.read.batches.with_json_texts`), written on the fetching thread once the
-    records are complete (links attached): nothing changes them after this."""
-    for count, page in pages:
-        if isinstance(page, list):
-            extra = with_json_texts(page)
-            if hasattr(page, "weight"):  # what the page queue counts it as holding
-                page.weight += extra
         yield count, page
 
 

@@ -2,10 +2,8 @@
 
 import orjson
 import pyarrow as pa
-import pytest
 
-import crmsync.read.batches as batches_module
-from crmsync.read.batches import Fetched, RoundBatches, arrow_page, with_json_texts
+from crmsync.read.batches import RoundBatches, arrow_page
 
 
 def test_scalars_are_typed_by_their_values_and_nested_values_are_json_text():
@@ -81,47 +79,3 @@ def test_enveloped_records_go_as_records():
     row = {"id": 2, ENVELOPED: True}
     out = list(batches.add([row]))
     assert isinstance(out[0], pa.Table) and out[1] == [row]
-
-
-def _contacts():
-    return [{"id": 1, "name": "Ann", "cf": [{"field_id": 7, "values": [{"value": "Zoë", "enum_id": 3}]}],
-             "_embedded": {"tags": [], "companies": [{"id": 9}]}, "empty": {}},
-            {"id": 2, "name": "Bo", "cf": None, "_embedded": {"companies": []}, "empty": []}]
-
-
-def test_the_json_texts_the_fetch_thread_wrote_make_the_same_table(monkeypatch):
-    expected, _ = arrow_page(_contacts(), {})
-    rows = _contacts()
-    assert with_json_texts(rows) == sum(len(orjson.dumps(v)) for r in _contacts() for v in r.values()
-                                        if isinstance(v, (dict, list)))
-    assert all(type(row) is Fetched for row in rows) and rows == _contacts()
-    monkeypatch.setattr(batches_module, "dump_bytes", lambda value: pytest.fail(f"{value!r} written again"))
-    table, hints = arrow_page(rows, {})
-    assert table.equals(expected) and set(hints) == {"cf", "_embedded", "empty"}
-
-
-def test_a_value_replaced_after_its_text_was_written_is_written_anew():
-    rows = _contacts()
-    with_json_texts(rows)
-    rows[0]["_embedded"] = {"companies": [{"id": 10}]}  # links attached later, say: the old text is stale
-    table, _ = arrow_page(rows, {})
-    assert orjson.loads(table.column("_embedded")[0].as_py()) == {"companies": [{"id": 10}]}
-    assert orjson.loads(table.column("cf")[0].as_py()) == _contacts()[0]["cf"]
-
-
-def test_records_go_to_dlt_as_plain_dicts_without_their_texts():
-    from crmsync.mapping.raw_values import ENVELOPED
-
-    rows = _contacts()
-    with_json_texts(rows)
-    batches = RoundBatches("contact", _Dlt, rows=10)
-    out = list(batches.add(rows[:1])) + list(batches.add([{"id": 3, ENVELOPED: True}]))
-    assert out[0][0] == "hinted" and out[1] == [{"id": 3, ENVELOPED: True}]
-    out = list(batches.add(rows[1:]))  # the round goes on as records
-    assert out == [_contacts()[1:]] and type(out[0][0]) is dict
-
-    declined = _contacts()
-    declined[1]["name"] = 2  # mixed types: the batch goes as records
-    with_json_texts(declined)
-    out = list(RoundBatches("contact", _Dlt, rows=2).add(declined))
-    assert out == [declined] and all(type(row) is dict for row in out[0])
