@@ -90,12 +90,15 @@ def listing_pages(session: Any, base_url: str, spec: dict[str, Any], connector: 
     """
     call, paginator, block = listing_call(session, base_url, spec, connector, since, entity=entity)
     rest = rest_links(spec.get("links")) if links else []
+    # Unpaced, the engine is the slower side and the fetching thread has time to spare; paced by a rate
+    # limit it is the other way round, and the engine fingerprints the records (PagedRead._fresh).
+    hashed = _hashed if isinstance(getattr(session, "pacer", None), Unlimited) else iter
     if block is not spec["list"]:
-        pages = _hashed(_windows(session, base_url, spec, connector, since, entity))
+        pages = hashed(_windows(session, base_url, spec, connector, since, entity))
         return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
     pages = walk(paginator, session, call)
     if not isinstance(paginator, KeysetBatch):
-        pages = _hashed(pages)
+        pages = hashed(pages)
         return _with_rest_links(pages, call, rest, session, base_url) if rest else pages
     return _fingerprinted(pages, call, rpc_links(spec.get("links")) if links else None, session, base_url, connector,
                           paginator)
@@ -130,8 +133,8 @@ def _windows(session: Any, base_url: str, spec: dict[str, Any], connector: dict[
 def _hashed(pages: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
     """Pages whose records are parsed already, each record fingerprinted as it came (what
     :meth:`PagedRead._fresh` and the probe compare), by the thread that fetched and parsed the page, while
-    the page is fresh in the CPU's caches: the main thread did it, ~5 % of its samples in an unpaced 100k
-    read, while this thread mostly waited for room in the page queue. A body still to parse is
+    the page is fresh in the CPU's caches: in an unpaced read the main thread did it (~5 % of its samples
+    in a 100k read) while this thread mostly waited for room in the page queue. A body still to parse is
     fingerprinted by the reader once it has parsed it."""
     for count, page in pages:
         if isinstance(page, list):

@@ -2,6 +2,7 @@
 whose content changed within that second and drops those it holds as they are, by their fingerprints,
 which the thread that fetches the pages now computes."""
 
+import pytest
 import requests
 
 from tests.integration.fake_sessions import store_rows as rows
@@ -38,3 +39,21 @@ def test_a_change_within_the_boundary_second_is_read_and_its_unchanged_neighbour
     assert rows(project, f"SELECT _rowhash FROM raw_amocrm.contact WHERE id = {again}")[0][0] != old
     assert read().read["contact"] == 0
     assert rows(project, "SELECT count(*), count(DISTINCT id) FROM raw_amocrm.contact") == [(300, 300)]
+
+
+@pytest.mark.parametrize("paced", [False, True])
+def test_unpaced_the_fetching_thread_fingerprints_the_records_as_the_probe_does(project, fake_crm, paced):  # noqa: F811
+    from crmsync.read.columns import ENGINE, ROWHASH_COLUMN, row_hash
+    from crmsync.read.rest import listing_pages
+    from tests.integration.fake_sessions import fake_session
+
+    server = fake_crm("amocrm", contacts=300, deals=0, tasks=0, rate_limit=False)
+    connector, session, base = fake_session(project, "amocrm", server, paced=paced)
+    pages = list(listing_pages(session, base, connector["entities"]["contact"], connector, None, entity="contact"))
+    records = [row for _, page in pages for row in page]
+    assert len(records) == 300
+    if paced:  # the engine fingerprints them (PagedRead._fresh): the fetching thread keeps the CRM's pace
+        assert not any(ROWHASH_COLUMN in row for row in records)
+    else:
+        assert all(row[ROWHASH_COLUMN] == row_hash({k: v for k, v in row.items() if k not in ENGINE})
+                   for row in records)
