@@ -139,7 +139,8 @@ def _hashed(pages: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
     for count, page in pages:
         if isinstance(page, list):
             for row in page:
-                row[ROWHASH_COLUMN] = row_hash(row)
+                if not row.get(ROWHASH_COLUMN):  # as PagedRead._fresh would have it
+                    row[ROWHASH_COLUMN] = row_hash(row)
         yield count, page
 
 
