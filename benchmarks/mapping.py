@@ -89,3 +89,85 @@ def _all(url: str, path: str) -> list[dict[str, Any]]:
                 return rows
             rows += r.json()["_embedded"][path]
             page += 1
+
+
+# Before/after of the pull's mapping alone (issue 18), on raw rows as a real pull reads them back ---------------
+#
+#   python benchmarks/mapping.py capture N DIR      one unpaced pull of N contacts, deals and tasks per shipped CRM
+#                                                   (fakes in their own processes); their raw rows as the pull maps
+#                                                   them, and the stored metadata, pickled into DIR
+#   python benchmarks/mapping.py time DIR TREE [R]  Mapper.pull_batch of a tree's crmsync (a checkout) over them, in
+#                                                   chunks of the apply's size: CPU µs per record, best of R passes
+#
+# Run ``time`` alternately for two trees (main and a branch) to compare them in the same minutes: the machine is
+# shared, so CPU seconds, not wall time. ``digest`` is a hash of every result (values, notes, rejections and their
+# reasons): two trees that map alike print the same digest.
+
+CRMS = ("amocrm", "bitrix24")
+ENTITIES = ("contact", "deal", "task")
+
+
+def capture(n: int, out_dir: str) -> None:
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.common import connected_project, quiet_dlt
+    from benchmarks.steps import crmsync_pull
+    from crmsync.pull import _raw_rows
+    from crmsync.read.run import dataset_name
+    from crmsync.read.stored_metadata import stored_metadata
+    from crmsync.store import open_store
+
+    quiet_dlt()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    for crm in CRMS:
+        with FakeProcess(crm, n, deals=n, tasks=n) as fake, tempfile.TemporaryDirectory(prefix="crmsync-map-") as root:
+            project = connected_project(Path(root), fake)
+            crmsync_pull(root, crm, paced=False, entities=list(ENTITIES))
+            with open_store(project.store_path()) as con:
+                data = {"metadata": stored_metadata(con, crm),
+                        "raws": {e: list(_raw_rows(con, dataset_name(crm), e, 0)) for e in ENTITIES}}
+        (Path(out_dir) / f"{crm}.pickle").write_bytes(pickle.dumps(data))
+        print(crm, {e: len(r) for e, r in data["raws"].items()}, flush=True)
+
+
+def time_tree(data_dir: str, repeat: int = 3) -> None:
+    import hashlib
+    import pickle
+    from pathlib import Path
+
+    from crmsync.canonical.apply import CHUNK
+    from crmsync.mapping.catalog import catalog_needs
+
+    root = builtin_project_dir()
+    canonical = load_canonical(root)
+    for crm in CRMS:
+        data = pickle.loads((Path(data_dir) / f"{crm}.pickle").read_bytes())
+        connector = load_yaml(root / "connectors" / f"{crm}.yaml")
+        for entity in ENTITIES:
+            rows = data["raws"][entity]
+            spec = load_mapping(root / "mappings" / crm / f"{entity}.yaml", canonical=canonical)
+            catalog = build_catalog(connector, data["metadata"], spec.source, catalog_needs(spec))
+            mapper = Mapper(spec, catalog, KeyResolver(), canonical.get(entity))
+            results = [r for k in range(0, len(rows), CHUNK) for r in mapper.pull_batch(rows[k:k + CHUNK])]
+            digest = hashlib.sha256(repr([_outcome(r) for r in results]).encode()).hexdigest()[:12]
+            cpu = _best(repeat, lambda m=mapper, rs=rows: [m.pull_batch(rs[k:k + CHUNK])
+                                                          for k in range(0, len(rs), CHUNK)])
+            rejected = sum(isinstance(r, Rejection) for r in results)
+            print(f"{crm:9} {entity:8} records {len(rows):7} rejected {rejected:5} cpu_s {cpu:7.3f} "
+                  f"us_per_record {cpu / max(len(rows), 1) * 1e6:6.1f} digest {digest}", flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1] == "capture":
+        capture(int(sys.argv[2]), sys.argv[3])
+    else:
+        tree = str(Path(sys.argv[3]).resolve())
+        if not __import__("crmsync").__file__.startswith(tree):
+            raise SystemExit(f"crmsync comes from {__import__('crmsync').__file__}, not {tree}: "
+                             f"run as PYTHONPATH={tree}/src:{tree} python -m benchmarks.mapping time DIR {tree}")
+        time_tree(sys.argv[2], int(sys.argv[4]) if len(sys.argv) > 4 else 3)

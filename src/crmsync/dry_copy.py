@@ -28,11 +28,16 @@ def cannot_write(path: Path) -> bool:
         return False
     if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
         return True
-    try:
-        duckdb.connect(str(path)).close()
-    except duckdb.IOException as exc:
-        return "lock" in str(exc).lower()
-    return False
+    from crmsync.errors import BusyError, UserError
+    from crmsync.store import open_store
+
+    try:  # the store's own open: this process's read round and checkpoint are waited for, not taken for a lock
+        with open_store(path, wait=False):
+            return False
+    except (BusyError, duckdb.ConnectionException):  # another process holds it; or this one, read-only
+        return True
+    except UserError:  # damaged, or not a store: the real run says so
+        return False
 
 
 def quiet_session(session: object) -> None:

@@ -121,7 +121,9 @@ def _open_counts(con: Any, connection: str, tables: set[str]) -> dict[str, dict[
         # record that maps; push: the value went out): sync.rejected keeps the history, this the present.
         for entity, set_aside, refused in con.execute("""
             WITH r AS (
-                SELECT r.entity, r.direction = 'push' AND coalesce(r.field, '') = '' AS refused,
+                -- refused by the CRM: marked so; rows written before the mark are those naming no field
+                SELECT r.entity, r.direction = 'push' AND (coalesce(r.raw ->> 'refused_by', '') = 'crm'
+                                                           OR coalesce(r.field, '') = '') AS refused,
                        coalesce(CASE WHEN r.direction = 'push' THEN r.raw ->> 'canonical_id' END, l.canonical_id)
                            AS cid,
                        CASE WHEN r.direction = 'push' THEN r.raw ->> 'canonical_id' ELSE r.remote_id END AS rec,

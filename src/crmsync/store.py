@@ -100,10 +100,10 @@ def limit_memory(con: duckdb.DuckDBPyConnection, *, read_round: bool = False) ->
                         f"(use e.g. 512MB or 2GB): {exc}") from None
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, read_only: bool, wait: bool = True) -> duckdb.DuckDBPyConnection:
     settled(path)  # a read round's store still being written out (Kept.close) is opened after it
     try:
-        patience = float(os.environ.get(LOCK_WAIT, LOCK_WAIT_SECONDS))
+        patience = float(os.environ.get(LOCK_WAIT, LOCK_WAIT_SECONDS)) if wait else 0.0
     except ValueError:
         raise UserError(f"{LOCK_WAIT} must be a number of seconds, not {os.environ[LOCK_WAIT]!r}") from None
     deadline = time.monotonic() + patience
@@ -227,10 +227,12 @@ def _drop_unfetched(con: Any) -> None:
 
 
 @contextmanager
-def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_store(path: Path, *, read_only: bool = False, wait: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to the store at ``path`` (created on first use), closed on exit. For a Postgres
     store a connection with DuckDB's surface (:class:`crmsync.store_postgres.PgConnection`); while this
-    process holds a DuckDB store (:class:`Held`), a cursor of that one connection."""
+    process holds a DuckDB store (:class:`Held`), a cursor of that one connection. ``wait=False``: a
+    DuckDB store another process holds is a :class:`BusyError` at once (this process's own round and
+    checkpoint are still waited for)."""
     env = postgres_env(path)
     if env is not None:
         from crmsync.store_postgres import connect
@@ -266,7 +268,7 @@ def open_store(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDB
             return
         held.whole = False  # another thread of this process writes beside the run: it is no quiet run
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path, read_only)
+    con = _connect(path, read_only, wait)
     try:
         limit_memory(con)
         if not read_only:
@@ -407,32 +409,46 @@ class Kept:
         if con is None:
             return
         key = str(self.path.resolve())
-        settler = threading.Thread(target=_write_out, args=(con,), name="crmsync-checkpoint")
+        settler = threading.Thread(target=_write_out, args=(con, self.path), name="crmsync-checkpoint")
         with _HOLDING:
             _SETTLING[key] = settler
         settler.start()
 
 
 _SETTLING: dict[str, threading.Thread] = {}  # store path -> the thread writing out its last read round
+_FAILED: dict[str, str] = {}  # store path -> why writing out its last read round failed, until an open reports it
 # DuckDB's memory cap while a round is written out behind the next one. The round's pages are then parsed
-# beside it: under the store's cap (256MB) the two together peaked a 100k pull at 600-620 MB, where the
-# checkpoint alone (in the foreground) had been the peak at 560-575; with this cap, DuckDB drops the blocks
-# the apply had cached first and the pull peaked at 487-490 MB.
+# beside it: under the store's own cap (sized to the store; on a read round's connections without FLOOR)
+# the two together peaked a 100k pull at 600-620 MB, where the checkpoint alone (in the foreground) had
+# been the peak at 560-575; with this cap, DuckDB drops the blocks the apply had cached first and the pull
+# peaked at 487-490 MB.
 CHECKPOINT_MEMORY = 128 * 2**20
 _UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
 
 
-def _write_out(con: Any) -> None:
+def _write_out(con: Any, path: Path) -> None:
+    failure = None
     try:
         # An explicit checkpoint (with the GIL released) rather than the one of the last close: the close
         # then finds nothing to write, and DuckDB's database instance goes away at once.
         if _memory_cap(con) > CHECKPOINT_MEMORY:
             con.execute(f"SET memory_limit = '{CHECKPOINT_MEMORY}B'")
         con.execute("CHECKPOINT")
-    except duckdb.Error:
+    except duckdb.TransactionException:
         pass  # another connection of this process is mid-transaction: the last close checkpoints, as before
+    except Exception as exc:  # a disk that is full or failing: nothing committed is lost, but it must be said
+        failure = f"its checkpoint failed: {exc}"
     finally:
-        con.close()
+        try:
+            con.close()
+        except Exception as exc:
+            failure = failure or f"closing it failed: {exc}"
+    if failure is not None:
+        from crmsync.logs import log
+
+        log.warning("the store %s was not written out after a read round: %s", path, failure)
+        with _HOLDING:
+            _FAILED[str(path.resolve())] = failure
 
 
 def _memory_cap(con: Any) -> float:
@@ -444,16 +460,28 @@ def _memory_cap(con: Any) -> float:
         return 0.0  # a form not known here: the cap stays as it is
 
 
-def settled(path: Path | str) -> None:
-    """Wait until the last read round's checkpoint of the store at ``path`` (:meth:`Kept.close`) is done."""
+def settled(path: Path | str, *, report: bool = True) -> None:
+    """Wait until the last read round's checkpoint of the store at ``path`` (:meth:`Kept.close`) is done.
+
+    If writing it out failed (a full or failing disk), say so, once: a :class:`UserError` naming the store
+    and DuckDB's words, raised here (so by the next open of the store in this process, which fails the
+    run that opens it: its outcome says why). ``report=False`` only waits, leaving the failure to the next
+    open: for a caller already failing for another reason, whose own error must not be masked."""
     key = str(Path(path).resolve())
     settler = _SETTLING.get(key)
-    if settler is None or settler is threading.current_thread():
+    if settler is not None and settler is not threading.current_thread():
+        settler.join()
+        with _HOLDING:
+            if _SETTLING.get(key) is settler:
+                del _SETTLING[key]
+    if not report or key not in _FAILED:
         return
-    settler.join()
     with _HOLDING:
-        if _SETTLING.get(key) is settler:
-            del _SETTLING[key]
+        failure = _FAILED.pop(key, None)
+    if failure is not None:
+        raise UserError(f"the store {path} was not written out after a read round: {failure}", hint=(
+            f"nothing committed is lost (DuckDB keeps it in {Path(path).name}.wal and writes it in at the next "
+            f"open), but check the disk that holds {Path(path).parent}: free space, permissions, I/O errors"))
 
 
 @contextmanager

@@ -297,6 +297,7 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
     digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
     bases = book.bases(con, entity, [item[0] for item, d in zip(chunk, digests, strict=True)
                                      if d is not None and book.links[(entity, item[0])].base_hash not in (None, d)])
+    added: set[str] = set()  # a record new to the chunk and held twice by it is one new row
     for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
         counts.read += 1
         if canonical is None:
@@ -311,7 +312,8 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
         cid = cids[remote_id]
         old: dict[str, Any] = current.get(cid, {})
         if not old:
-            counts.created += 1
+            counts.created += cid not in added
+            added.add(cid)
         if old and (base or remote_id in matched):  # a local edit the CRM did not touch must survive
             merged, clashes = merge_fields(old, base, canonical, cols, first_match=not base)
             row = {**{k: old.get(k) for k in cols}, **merged}

@@ -79,6 +79,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     changes: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     merges: list[Merge] = []  # finished once the chunk's clashes are settled (:func:`_finish_merges`)
+    added: set[str] = set()  # a record new to the chunk and held twice by it is one new row
     for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
         counts.read += 1
         if canonical is None:
@@ -93,7 +94,8 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         cid = cids[remote_id]
         old: dict[str, Any] = current.get(cid, {})
         if not old:
-            counts.created += 1
+            counts.created += cid not in added
+            added.add(cid)
             staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base), canonical))
         else:
             if base or remote_id in matched:  # a local edit the CRM did not touch must survive

@@ -33,9 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from .context import Context
 from .errors import Rejection
-from .layouts import ValuesArrayLayout
+from .layouts import FlatKeysLayout, ValuesArrayLayout
 from .paths import MISSING, get_path
-from .raw_values import ENVELOPED, Unreadable, deep_text_problem, unwrap
+from .raw_values import _SEARCH, ENVELOPED, Unreadable, deep_text_problem, unwrap
 from .spec import CustomFieldRef
 from .transforms.contact_points import _EMAIL, ContactPoints, Email, Multifield, Multitext, Phone, _e164
 from .transforms.custom_values import CfValue
@@ -45,12 +45,13 @@ if TYPE_CHECKING:
     from .columncheck import ColumnCheck
     from .engine import Mapper, Pulled, _Bound
 
-_IMMUTABLE = (str, int, float, bool, type(None), Decimal)
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), Decimal})
 _SCALARS = frozenset({int, bool, type(None)})
 _FLAT = frozenset({str, int, bool, type(None)})
 _STR = frozenset({str})
 _ONE = frozenset({str, int})
 _MISS = object()
+_WHOLE = object()  # a key's tag: the custom field's whole list, where others of the field are read as cf_value's
 _SLOW = object()  # a value a column kernel leaves to the chain
 _YEAR_10000 = 253402300800  # the first second of the year 10000 (UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -63,6 +64,15 @@ class _Failed:
 
     def __init__(self, reason: str, field: str, direction: str) -> None:
         self.reason, self.field, self.direction = reason, field, direction
+
+
+class _Copied:
+    """A cached list of immutable values (options picked): each record gets a copy of its own."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: list[Any]) -> None:
+        self.value = value
 
 
 class _Unreadable:
@@ -143,6 +153,8 @@ class BatchPuller:
         self.unwraps = [bool(b.chain) and type(b.chain[0]) is CfValue and b.custom is not None for b in self.fields]
         layout = mapper.layout
         self.index_layout = layout if type(layout) is ValuesArrayLayout else None
+        # custom values at keys of the record itself (or of one object in it): read by key, no call per value
+        self.flat_layout = layout if type(layout) is FlatKeysLayout else None
         self.columns: ColumnCheck | None = None
         if mapper.check is not None and mapper.check.schema is not None:
             check = mapper.check
@@ -164,10 +176,17 @@ class BatchPuller:
         alive = list(range(n))
         for f, bound in enumerate(self.fields):
             values = self._read(f, bound, raws, alive, custom_columns)
-            placed_at, placed = self._map(f, bound, alive, values, ctxs, enveloped, failed, outs, unwrapped.get(f))
+            placed_at, placed, lost, shared = self._map(f, bound, alive, values, ctxs, enveloped, failed, outs,
+                                                        unwrapped.get(f))
             if self.columns is not None and placed:
-                flagged.update(placed_at[j] for j in self.columns.flags(bound.name, placed))
-            if len(placed_at) < len(alive):  # missing values or rejected records: drop the rejected
+                bad = [placed_at[j] for j in self.columns.flags(bound.name, placed)]
+                flagged.update(bad)
+                if bad and shared is not None:  # every record sharing a flagged value is flagged too
+                    at, keys, key_of = shared
+                    bad_keys = {key_of[i] for i in bad if i in key_of}
+                    if bad_keys:
+                        flagged.update(i for i, k in zip(at, keys, strict=True) if k is not None and k in bad_keys)
+            if lost:
                 alive = [i for i in alive if failed[i] is None]
         results: list[Pulled | Rejection] = []
         check = mapper.check
@@ -249,6 +268,14 @@ class BatchPuller:
         if custom is not None:
             layout = self.mapper.layout
             if custom_columns is None:
+                flat = self.flat_layout
+                if flat is not None:  # FlatKeysLayout.read, inlined
+                    fid = custom.id
+                    if not flat.under:
+                        return [raws[i].get(fid) for i in alive]
+                    holders = [raws[i].get(flat.under) for i in alive]
+                    return [h.get(fid) if type(h) is dict else _read_odd(layout, raws[i], custom)
+                            for h, i in zip(holders, alive, strict=True)]
                 return [_read_odd(layout, raws[i], custom) for i in alive]
             columns, odd, _ = custom_columns
             column = columns[f]
@@ -268,86 +295,113 @@ class BatchPuller:
     # mapping -------------------------------------------------------------------------------------
     def _map(self, f: int, bound: _Bound, alive: list[int], values: list[Any], ctxs: list[Context],
              enveloped: set[int], failed: list[Rejection | None], outs: list[dict[str, Any]],
-             unwrapped: set[int] | None = None) -> tuple[list[int], list[Any]]:
-        """Map one field's column; returns the records that got a value, and those values."""
+             unwrapped: set[int] | None = None) -> tuple[list[int], list[Any], int, Any]:
+        """Map one field's column. Returns the records the chain or a kernel gave a value, those values,
+        how many records were set aside, and for a cached field the records that took a value from the
+        cache, with its key: ``(records, keys, {first holder: key})``. The column check then checks each
+        distinct value once (its first holder's), and flags every record holding one it flags."""
         from .engine import through_chain, unreadable_reason
 
-        name, custom, chain = bound.name, bound.custom, bound.chain
+        name, custom, whole = bound.name, bound.custom, bound.chain
         custom_key = name[7:] if name.startswith("custom.") else None
-        cache: dict[Any, Any] | None = {} if self.cached[f] else None
-        outer = cache
         placed_at: list[int] = []
         placed: list[Any] = []
         kernel = self.kernels[f]
         if kernel is not None:
             alive, values = self._kernel(kernel, name, custom_key, alive, values, enveloped, outs, placed_at, placed,
                                          ctxs)
-        whole, rest = chain, chain[1:]
-        # unwrapped records' values are cf_value's already: the rest of the chain, cached apart
-        inner: dict[Any, Any] | None = {} if cache is not None else None
-        for i, value in zip(alive, values, strict=True):
+        cache: dict[Any, Any] | None = {} if self.cached[f] else None
+        keys = self._keys(alive, values, enveloped, unwrapped) if cache is not None else None
+        first: dict[int, Any] = {}  # the record that mapped each cached value -> its key
+        rest = whole[1:]
+        lost = 0
+        for j, value in enumerate(values):
             if value is MISSING:
                 continue
-            key = None
-            if unwrapped:
-                if i not in unwrapped:
-                    cache, chain = outer, whole
-                elif enveloped and i in enveloped:  # opened as the CRM's list, as pull_result does
-                    cache, chain, value = outer, whole, [{"value": value}]
-                else:
-                    cache, chain = inner, rest
-            if cache is not None and i not in enveloped:
-                key = value if type(value) is str else _key(value)
-                if key is not None:
-                    hit = cache.get(key, _MISS)
-                    if hit is not _MISS:
-                        kind = type(hit)
-                        if kind is _Failed:
-                            failed[i] = Rejection(hit.reason, hit.field, hit.direction)
-                            continue
-                        if kind is _Noted:
-                            ctxs[i].notes.extend(hit.notes)
-                            hit = hit.value
-                        if custom_key is None:
-                            outs[i][name] = hit
-                        else:
-                            _place_custom(outs[i], custom_key, hit)
-                        placed_at.append(i)
-                        placed.append(hit)
+            i = alive[j]
+            key = keys[j] if cache is not None else None  # type: ignore[index]
+            if key is not None:
+                hit = cache.get(key, _MISS)  # type: ignore[union-attr]
+                if hit is not _MISS:
+                    kind = type(hit)
+                    if kind is _Failed:
+                        failed[i] = Rejection(hit.reason, hit.field, hit.direction)
+                        lost += 1
                         continue
+                    if kind is _Noted:
+                        ctxs[i].notes.extend(hit.notes)
+                        hit = hit.value
+                        kind = type(hit)
+                    if kind is _Copied:
+                        hit = hit.value[:]
+                    if custom_key is None:
+                        outs[i][name] = hit
+                    else:
+                        _place_custom(outs[i], custom_key, hit)
+                    continue
+            chain = whole
+            if unwrapped and i in unwrapped:  # the value is cf_value's already: the rest of the chain
+                if i in enveloped:  # opened as the CRM's list, as pull_result does
+                    value = [{"value": value}]
+                else:
+                    chain = rest
             ctx = ctxs[i]
             ctx.field, ctx.custom = name, custom
             if type(value) is _Unreadable:
                 failed[i] = ctx.reject(unreadable_reason(value.error))
+                lost += 1
                 continue
             if i in enveloped:
                 try:
                     value = unwrap(value)
                 except Unreadable as exc:
                     failed[i] = ctx.reject(str(exc))
+                    lost += 1
                     continue
             before = len(ctx.notes)
             try:
                 value = through_chain(value, chain, ctx)
             except Rejection as rejection:
                 failed[i] = rejection
+                lost += 1
                 if key is not None:
                     cache[key] = _Failed(rejection.reason, rejection.field, rejection.direction)  # type: ignore[index]
                 continue
             if key is not None:
-                if type(value) in _IMMUTABLE:
+                kind = type(value)
+                if kind in _IMMUTABLE or (kind is list and _IMMUTABLE.issuperset(map(type, value))):
                     notes = ctx.notes[before:]
-                    cache[key] = _Noted(value, notes) if notes else value  # type: ignore[index]
+                    # a flat list is shared as a copy of its own for each record
+                    shared = _Copied(value) if kind is list else value
+                    cache[key] = _Noted(shared, notes) if notes else shared  # type: ignore[index]
+                    first[i] = key
                 else:  # records cannot share it: this field is mapped without the cache from now on
                     self.cached[f] = False
-                    cache = outer = inner = None
+                    cache = None
             if custom_key is None:
                 outs[i][name] = value
             else:
                 _place_custom(outs[i], custom_key, value)
             placed_at.append(i)
             placed.append(value)
-        return placed_at, placed
+        # (the records that took a value before the cache was given up still need their first holder's check)
+        return placed_at, placed, lost, None if keys is None else (alive, keys, first)
+
+    @staticmethod
+    def _keys(alive: list[int], values: list[Any], enveloped: set[int], unwrapped: set[int] | None) -> list[Any]:
+        """Each value's cache key; None for a value mapped without the cache (an enveloped record's, a
+        value with no key). A value read as cf_value's already (``unwrapped``) and the list it was read
+        from go through different chains: the list's key is tagged."""
+        keys = [v if type(v) is str else _key(v) for v in values]
+        if unwrapped is not None:
+            for j, i in enumerate(alive):
+                if i not in unwrapped and keys[j] is not None:
+                    keys[j] = (_WHOLE, keys[j])
+        if enveloped:
+            for j, i in enumerate(alive):
+                if i in enveloped:
+                    keys[j] = None
+        return keys
 
     @staticmethod
     def _kernel(kernel: Callable[[Any], Any], name: str, custom_key: str | None, alive: list[int],
@@ -403,19 +457,35 @@ def _contact_points_kernel(bound: _Bound) -> Callable[[Any], Any] | None:
     name = bound.name
     phone = type(last) is Phone
     region = last.spec.get("default_region")
+    search = _SEARCH
 
     def kernel(value: Any) -> Any:
         if value is None:
             return []
-        if type(value) is not list or deep_text_problem(value):
+        if type(value) is not list:
             return _SLOW
         out = []
         notes: list[str] = []
         for item in value:
-            if type(item) is not dict:
-                if isinstance(item, dict):
+            # deep_text_problem(value), item by item: any malformed text anywhere leaves the list to the chain
+            kind = type(item)
+            if kind is not dict:
+                if kind is str:
+                    if search(item):
+                        return _SLOW
+                elif kind is list:
+                    if deep_text_problem(item):
+                        return _SLOW
+                elif isinstance(item, dict):
                     return _SLOW
                 continue
+            for inner in item.values():
+                kind = type(inner)
+                if kind is str:
+                    if search(inner):
+                        return _SLOW
+                elif (kind is list or kind is dict) and deep_text_problem(inner):
+                    return _SLOW
             text = item.get(value_key)
             if text is None or text == "":
                 continue
@@ -453,7 +523,7 @@ _ISO_MOMENT = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-
                          r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
 
 
-def _iso_time_text(value: Any) -> Any:
+def _iso_time_parsed(value: Any) -> Any:
     """IsoTime.forward for such a text, when datetime reads it: in UTC already (Z) the text itself to the
     second; else the moment moved to UTC by its offset. Years 1000 and 9999 (a move could leave the
     4-digit years) and anything else: _SLOW."""
@@ -471,12 +541,50 @@ def _iso_time_text(value: Any) -> Any:
     return (moment.replace(tzinfo=None, microsecond=0) - offset).isoformat() + "Z"
 
 
+# The shape most ISO times come in, without a fraction: read by slicing, a third of the cost of datetime.
+_ISO_PLAIN = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:Z|[+-][0-9]{2}:[0-9]{2})")
+_ISO_DAYS: dict[str, int] = {}  # YYYY-MM-DD -> its ordinal, for the dates that exist
+_ISO_FIRST, _ISO_LAST = date(1001, 1, 1).toordinal(), date(9999, 1, 1).toordinal()  # years 1000, 9999: parsed
+_CLOCK_HM = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]  # by minute of the day
+_CLOCK_S = [f"{s:02d}Z" for s in range(60)]
+
+
+def _iso_time_text(value: Any) -> Any:
+    """:func:`_iso_time_parsed` of the value (tests hold the two equal): a date that exists, a time of
+    day and an offset within their ranges are read by slicing; anything else by datetime."""
+    if type(value) is not str or _ISO_PLAIN.fullmatch(value) is None:
+        return _iso_time_parsed(value)
+    day = value[:10]
+    ordinal = _ISO_DAYS.get(day)
+    if ordinal is None:
+        try:
+            ordinal = date.fromisoformat(day).toordinal()
+        except ValueError:
+            return _SLOW
+        if len(_ISO_DAYS) > 100_000:
+            _ISO_DAYS.clear()
+        _ISO_DAYS[day] = ordinal
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    if hour > 23 or minute > 59 or second > 59 or not _ISO_FIRST <= ordinal < _ISO_LAST:
+        return _iso_time_parsed(value)
+    sign = value[19]
+    if sign == "Z":
+        return value[:19] + "Z"
+    hours, minutes = int(value[20:22]), int(value[23:25])
+    if hours > 23 or minutes > 59:
+        return _iso_time_parsed(value)
+    offset = hours * 3600 + minutes * 60
+    days, clock = divmod(hour * 3600 + minute * 60 + second - (offset if sign == "+" else -offset), 86400)
+    minute, second = divmod(clock, 60)
+    return (day if days == 0 else date.fromordinal(ordinal + days).isoformat()) + _CLOCK_HM[minute] + _CLOCK_S[second]
+
+
 _DAYS: dict[int, str] = {}  # day number since 1970 -> YYYY-MM-DD; days recur (a bulk import, one day's edits)
 
 
 def _unix_time_text(value: Any) -> Any:
     """UnixTime.forward for a whole number of seconds from 1970 to 9999 (always 4-digit years):
-    the same text as time.strftime of time.gmtime, a third cheaper, and never malformed."""
+    the same text as time.strftime of time.gmtime, a third of the cost, and never malformed."""
     if type(value) is not int or not 0 <= value < _YEAR_10000:
         return _SLOW
     day, second = divmod(value, 86400)
@@ -485,7 +593,8 @@ def _unix_time_text(value: Any) -> Any:
         if len(_DAYS) > 100_000:
             _DAYS.clear()
         text = _DAYS[day] = date.fromordinal(_EPOCH_ORDINAL + day).isoformat()
-    return f"{text}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+    minute, second = divmod(second, 60)
+    return text + _CLOCK_HM[minute] + _CLOCK_S[second]
 
 
 def _put(out: dict[str, Any], name: str, custom_key: str | None, value: Any) -> None:

@@ -78,6 +78,11 @@ class CanonicalCheck:
         self._custom = "custom" in props
 
     def __call__(self, record: dict[str, Any], direction: str = "pull") -> None:
+        for name in self._bounded:
+            value = record.get(name)
+            # jsonschema compares a bound with ``<=``, which raises for a Decimal NaN instead of failing
+            if isinstance(value, Decimal) and not value.is_finite():
+                raise Rejection(f"{value} is not a number", name, direction)
         self._check_schema(record, direction)
         for name in self._doubles:
             problem = double_problem(record.get(name))

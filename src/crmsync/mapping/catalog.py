@@ -65,7 +65,9 @@ class FieldCatalog:
                  companies: Mapping[Any, str] | None = None) -> None:
         self.crm, self.entity = crm, entity
         self.companies = {str(k): v for k, v in (companies or {}).items()}   # CRM company id -> name
-        self._company_ids = {v: k for k, v in self.companies.items()}
+        # name -> id typed as the CRM's company list has it (a number where the CRM's ids are numbers): a
+        # push writes it as is, and a CRM with numeric ids refuses "12"
+        self._company_ids = {v: k for k, v in (companies or {}).items()}
         self.fields = list(fields or [])
         self.users = list(users or [])
         self.stages = list(stages or [])
@@ -119,7 +121,7 @@ class FieldCatalog:
         self._need("companies")
         return self.companies.get(str(company_id))
 
-    def company_id(self, name: str) -> str | None:
+    def company_id(self, name: str) -> Any | None:
         self._need("companies")
         return self._company_ids.get(name)
 

@@ -202,6 +202,26 @@ class Mapper:
         else:
             set_path(payload, str(target), value)
 
+    def field_at(self, payload: dict[str, Any], paths: Iterable[str]) -> str:
+        """The canonical field a CRM's refusal names by its place in the write ``payload`` that was
+        sent (``custom_fields_values.0.field_id``, ``name``): the push field that wrote the longest
+        prefix of the first path that is one. "" when no path points into what a field wrote."""
+        places = []
+        for bound in self._pushes:
+            if bound.custom is not None:
+                where = getattr(self.layout, "where", None)  # a plugin's layout may not say
+                places += [(p, bound.name) for p in (where(payload, bound.custom) if where else [])]
+            else:
+                target = bound.spec.target
+                places += [(tuple(str(t).split(".")), bound.name)
+                           for t in (target if isinstance(target, tuple) else (target,))]
+        for path in paths:
+            parts = tuple(p for p in str(path).replace("[", ".").replace("]", "").split(".") if p)
+            found = [(len(place), name) for place, name in places if place and parts[:len(place)] == place]
+            if found:
+                return max(found)[1]
+        return ""
+
 
 def unreadable_reason(exc: Exception) -> str:
     return f"cannot be read from the CRM's record: {type(exc).__name__}: {exc}"

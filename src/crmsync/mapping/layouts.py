@@ -28,6 +28,9 @@ class CustomFieldLayout(Protocol):
     def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
         """Put ``value`` (already in the CRM's write shape) into the write ``payload``."""
 
+    def where(self, payload: dict[str, Any], field: CustomField) -> list[tuple[str, ...]]:
+        """The paths in a write ``payload`` that hold the field's value (how a CRM's error names it)."""
+
 
 class ValuesArrayLayout:
     def __init__(self, block: dict[str, Any]) -> None:
@@ -45,6 +48,11 @@ class ValuesArrayLayout:
     def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
         payload.setdefault(self.key, []).append({self.id_key: field.id, self.values_key: value})
 
+    def where(self, payload: dict[str, Any], field: CustomField) -> list[tuple[str, ...]]:
+        entries = payload.get(self.key)
+        return [(self.key, str(n)) for n, e in enumerate(entries if isinstance(entries, list) else ())
+                if isinstance(e, dict) and e.get(self.id_key) == field.id]
+
 
 class FlatKeysLayout:
     def __init__(self, block: dict[str, Any]) -> None:
@@ -56,6 +64,9 @@ class FlatKeysLayout:
 
     def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
         (payload.setdefault(self.under, {}) if self.under else payload)[field.id] = value
+
+    def where(self, payload: dict[str, Any], field: CustomField) -> list[tuple[str, ...]]:
+        return [(self.under, str(field.id)) if self.under else (str(field.id),)]
 
 
 class NoLayout:
@@ -71,6 +82,9 @@ class NoLayout:
     def write(self, payload: dict[str, Any], field: CustomField, value: Any) -> None:
         raise LookupError(f"connector {self.crm} declares no catalog.custom_fields.layout: "
                           f"custom field {field.name!r} cannot be written")
+
+    def where(self, payload: dict[str, Any], field: CustomField) -> list[tuple[str, ...]]:
+        return []
 
 
 LayoutFactory = Callable[[dict[str, Any]], CustomFieldLayout]

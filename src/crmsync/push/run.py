@@ -502,7 +502,9 @@ class _Entity:
         refused = [o for o in outcomes if not o.ok]
         for o in refused:
             mark(self.con, [o.op.op_id], "rejected", o.error)
-        self._set_aside([(o.op.canonical_id, o.op.remote_id, "", o.error or "") for o in refused])
+        # The CRM names what it refused by its place in the item sent: the field that wrote it there
+        self._set_aside([(o.op.canonical_id, o.op.remote_id, self.mapper.field_at(o.op.payload, o.paths),
+                          o.error or "") for o in refused], by_crm=True)
         done = [o for o in outcomes if o.ok]
         if written is None:
             written = self.writer.fetch([str(o.remote_id) for o in done]) if done else {}
@@ -564,10 +566,12 @@ class _Entity:
             current[canonical_id] = updated  # the same record twice in one batch builds on the first
         upsert_rows(self.con, f"canonical.{TABLE[self.entity]}", self.cols, rows, key=["id"])
 
-    def _set_aside(self, rows: list[tuple[str, str | None, str, str]]) -> None:
-        """``sync.rejected`` rows (direction push); the same reason for the same record is kept once."""
+    def _set_aside(self, rows: list[tuple[str, str | None, str, str]], by_crm: bool = False) -> None:
+        """``sync.rejected`` rows (direction push); the same reason for the same record is kept once.
+        ``by_crm``: the CRM refused the write (``raw.refused_by``), rather than a check before sending;
+        ``crmsync status`` counts the two apart now that both name their field."""
         for canonical_id, remote_id, name, reason in rows:
-            raw = json.dumps({"canonical_id": canonical_id})
+            raw = json.dumps({"canonical_id": canonical_id, **({"refused_by": "crm"} if by_crm else {})})
             seen = self.con.execute(
                 "SELECT count(*) FROM sync.rejected WHERE direction = 'push' AND entity = ? AND connection = ? "
                 "AND CAST(raw AS VARCHAR) = ? AND field = ? AND reason = ?",

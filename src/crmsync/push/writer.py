@@ -40,6 +40,7 @@ class Outcome:
     gone: bool = False  # refused because the record does not exist (deleted in the CRM)
     raw: dict[str, Any] | None = None  # the record as the CRM holds it after the write, if read back already
     unknown: str | None = None  # why the write's outcome is unknown (its answer was lost)
+    paths: tuple[str, ...] = ()  # where in the sent item the CRM's refusal points (``custom_fields_values.0.field_id``)
 
     @property
     def ok(self) -> bool:

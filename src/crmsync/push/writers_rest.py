@@ -130,27 +130,44 @@ class ArrayWriter(KindWriter):
                     new_id = dig(item, call.get("id_path", "id")) if item else None
                     out.append(Outcome(op, str(new_id)) if new_id is not None else Outcome(op, error=NO_RESULT))
                 return out
-            refused, gone = _validation_errors(response, call.get("refusals"))
+            refused, gone, paths = _validation_errors(response, call.get("refusals"))
             if not any(op.op_id in refused for op in todo):  # no per-item detail: one message for the batch
                 return out + [Outcome(op, error=self.session.crm_message(response)) for op in todo]
-            out += [Outcome(op, error=refused[op.op_id], gone=op.op_id in gone) for op in todo if op.op_id in refused]
+            out += [Outcome(op, error=refused[op.op_id], gone=op.op_id in gone, paths=paths.get(op.op_id, ()))
+                    for op in todo if op.op_id in refused]
             todo = [op for op in todo if op.op_id not in refused]  # all-or-nothing: send the good ones again
         return out
 
 
-def _validation_errors(response: Any, refusals: dict[str, Any] | None = None) -> tuple[dict[str, str], set[str]]:
-    """Reasons per request id, and the requests refused only because their ``id`` does not exist."""
+def _validation_errors(response: Any, refusals: dict[str, Any] | None = None
+                       ) -> tuple[dict[str, str], set[str], dict[str, tuple[str, ...]]]:
+    """Reasons per request id, the requests refused only because their ``id`` does not exist, and the
+    paths in each refused item that the CRM's errors point at (which field it refused)."""
     spec = {**DEFAULT_REFUSALS, **(refusals or {})}
     body = _json(response)
-    out, gone = {}, set()
+    out, gone, paths = {}, set(), {}
     gone_when = spec.get("gone") or {}
     for item in listed(body, spec["records"]) if isinstance(body, dict) else []:
-        errors = item.get(spec["errors"]) or []
+        errors = [e for e in item.get(spec["errors"]) or [] if isinstance(e, dict)]
         reasons = [f"{e.get('path', '')}: {e.get('detail') or e.get('message') or e.get('code')}" for e in errors]
-        out[str(item.get(spec["match"]))] = "; ".join(reasons) or "refused by the CRM"
+        key = str(item.get(spec["match"]))
+        out[key] = "; ".join(reasons) or "refused by the CRM"
+        paths[key] = tuple(str(e["path"]) for e in errors if e.get("path"))
         if errors and gone_when and all(all(e.get(k) == v for k, v in gone_when.items()) for e in errors):
-            gone.add(str(item.get(spec["match"])))
-    return out, gone
+            gone.add(key)
+    return out, gone, paths
+
+
+def _refused_places(body: Any, spec: dict[str, Any] | None) -> tuple[str, ...]:
+    """The places in the item sent that a refusal's errors name (``refusal_paths``), as dotted paths."""
+    if not spec or not isinstance(body, dict):
+        return ()
+    under = f"{spec['under']}." if spec.get("under") else ""
+    out = []
+    for err in listed(body, spec.get("errors", "errors")):
+        named = dig(err, spec.get("path", "path"))
+        out += [f"{under}{n}" for n in (named if isinstance(named, list) else [named]) if isinstance(n, (str, int))]
+    return tuple(out)
 
 
 class BatchWriter(KindWriter):
@@ -159,7 +176,8 @@ class BatchWriter(KindWriter):
     (``match_by: order``, only when the CRM answered one result per input) or by the record id
     (``match_by: id``: updates). Ids the CRM reports missing (``missing``: where the error entries are
     and where their ids sit) come back as gone. An envelope refused as a whole (a 4xx: nothing of it
-    written) is sent again one op at a time, so one bad input never stops the rest."""
+    written) is sent again one op at a time, so one bad input never stops the rest; the refusal of one
+    input names the values it refused where ``refusal_paths`` says."""
 
     def batch_size(self) -> int:
         return int(self.call.get("batch_size", 100))
@@ -179,7 +197,8 @@ class BatchWriter(KindWriter):
                 # The CRM refused the envelope for what some inputs hold (one invalid value, two creates with
                 # one unique e-mail) and wrote none of it: each op alone, so only the bad ones are set aside.
                 return [o for op in ops for o in self.send([op], sending)]
-            return [Outcome(op, op.remote_id, error=self.session.crm_message(response)) for op in ops]
+            paths = _refused_places(_json(response), call.get("refusal_paths")) if len(ops) == 1 else ()
+            return [Outcome(op, op.remote_id, error=self.session.crm_message(response), paths=paths) for op in ops]
         answer = _json(response) if response.content else None
         missing = self._missing(answer)
         if self.kind == "delete":

@@ -94,11 +94,17 @@ def _read_rounds(project: Project, reads: Any, *, connection: str, connector: di
             refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
             _round(pipeline, reads.next_source(dlt), {"refresh": refresh, "loader_file_format": file_format}, result,
                    on_round, store=project.store_path(store))
-    finally:
-        reads.close()
-        from crmsync.store import settled
+    except BaseException:
+        _close(reads, project.store_path(store), report=False)  # the error that stopped the read is the one told
+        raise
+    _close(reads, project.store_path(store), report=True)
 
-        settled(project.store_path(store))  # the last round's checkpoint (Kept.close): the file is closed on return
+
+def _close(reads: Any, store: Path, *, report: bool) -> None:
+    from crmsync.store import settled
+
+    reads.close()
+    settled(store, report=report)  # the last round's checkpoint (Kept.close): the file is closed on return
 
 
 def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadResult], None] | None, *,

@@ -264,8 +264,8 @@ def _stored_connection_crms(project: Project) -> dict[str, str]:
     (offline: no CRM is called). A store another process holds is skipped: each run checks it again."""
     import duckdb
 
-    from crmsync.errors import UserError
-    from crmsync.store import home_store, postgres_env
+    from crmsync.errors import CrmsyncError, UserError
+    from crmsync.store import home_store, open_store, postgres_env
 
     try:
         path = home_store(project)
@@ -273,10 +273,10 @@ def _stored_connection_crms(project: Project) -> dict[str, str]:
         return {}
     if postgres_env(path) is not None or not path.is_file():  # validate stays offline: no database call
         return {}
-    try:
-        with duckdb.connect(str(path), read_only=True) as con:
+    try:  # the store's own open: beside a read round or its checkpoint in this process too
+        with open_store(path, read_only=True, wait=False) as con:
             return dict(con.execute("SELECT name, crm FROM sync.connections").fetchall())
-    except duckdb.Error:
+    except (duckdb.Error, CrmsyncError):  # held by another process (BusyError), or no connections table yet
         return {}
 
 

@@ -304,6 +304,17 @@ def test_a_record_twice_in_one_chunk(twin):
     twin.assert_same()
 
 
+def test_a_record_new_to_a_chunk_twice_is_counted_as_one_new_row(twin):
+    records = dict(list(ids("contact").items())[:3])
+    results = []
+    for rid, rec in records.items():
+        results += [(rid, rec, None, {"id": rid}), (rid, {**rec, "position": "moved"}, None, {"id": rid})]
+    counts = twin.pull("contact", "amo", results, rules=ConflictRules("contact"), chunk_size=10)
+    for con in twin.cons.values():
+        assert con.execute("SELECT count(*) FROM canonical.contacts").fetchone() == (counts["new_rows"],) == (3,)
+    twin.assert_same()
+
+
 def test_records_minted_for_references_earlier_and_a_chunk_mixing_new_known_and_set_aside_records(twin):
     """Links saved for records only referenced so far (no base, no row) are written again when their records
     arrive, keeping the ids minted for them; beside them in one chunk a known record that changed, a new

@@ -5,6 +5,7 @@ raw records for every shipped mapping (AmoCRM, Bitrix24, HubSpot)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -370,3 +371,76 @@ def test_phone_and_email_lists_map_as_pull_each_maps_them(crm: str) -> None:
     got = assert_batch_equals_each(m, raws)
     assert {g[0] for g in got} == {"mapped", "set aside"}
     assert any(g[0] == "mapped" and g[2] for g in got), "some records must carry a phone's note"
+
+
+# values shared by many records of a chunk (issue 18: each distinct value mapped and checked once) --------
+_SHARED_JUNK = [*BAD, 0, 1, 1.0, -0.0, 2**70, "0", "1", "Y", "N", "x", "2026-01-01", "2025-01-19T16:37:41+03:00",
+                "2025-01-19T16:37:41Z", 1735692856, "+79161234567", "8 916 123-45-67", "Ann@Example.ru", [1],
+                ["1", "2"], [{"value": "x"}], [{"value": 5}], [{"value": "a", "enum_id": 1}], {"value": 1},
+                number_envelope("12345678901234567890123"), unreadable_envelope("NaN", "not a number"),
+                10**17, "100.125", 12.345]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("crm", CRMS)
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_batch_equals_each_when_many_records_share_each_value(crm: str, entity: str, seed: int) -> None:
+    """A chunk of 400 records drawn from 25 variants of the golden records (a tenth of their values
+    replaced by junk, some records enveloped): every value, good or bad, is held by many records, the first
+    holder of a value maps it for the rest, and one the canonical check refuses must fail every holder."""
+    import random
+
+    rng = random.Random(seed)
+    m = mapper(crm, entity)
+    variants = []
+    for _ in range(25):
+        raw = copy.deepcopy(rng.choice(_bases(crm, entity, None)))
+        for path in [p for p in _paths(raw) if p]:
+            if rng.random() < 0.1:
+                with contextlib.suppress(KeyError, IndexError, TypeError):  # a place an earlier change replaced
+                    _put(raw, path, copy.deepcopy(rng.choice(_SHARED_JUNK)))
+        if rng.random() < 0.15:
+            raw[ENVELOPED] = True
+        variants.append(raw)
+    got = assert_batch_equals_each(m, [copy.deepcopy(rng.choice(variants)) for _ in range(400)])
+    assert {g[0] for g in got} == {"mapped", "set aside"}
+
+
+@pytest.mark.parametrize("crm", CRMS)
+def test_a_shared_value_the_canonical_check_refuses_sets_aside_every_record_holding_it(crm: str) -> None:
+    """The chain takes these amounts; the canonical check refuses them (beyond the bounds, more decimals
+    than the scale). Checked once per distinct value, each refusal must still reach every holder."""
+    m = mapper(crm, "deal")
+    base = _bases(crm, "deal", None)[0]
+    field = "price" if crm == "amocrm" else "OPPORTUNITY"
+    raws = []
+    for k in range(120):
+        raw = copy.deepcopy(base)
+        raw[field] = [10**17, "100.125", 5, 12.345][k % 4] if crm == "amocrm" else ["1e17", "100.125", "5", "1"][k % 4]
+        raws.append(raw)
+    got = assert_batch_equals_each(m, raws)
+    aside = [k for k, g in enumerate(got) if g[0] == "set aside"]
+    assert len(aside) >= 30 and all(got[k][1]["field"] == "amount" for k in aside)
+
+
+def test_the_first_entry_naming_a_custom_field_is_its_value() -> None:
+    """Entries naming one field twice, by id or by code, in either order of shapes: the first one counts."""
+    m = mapper("amocrm", "contact")
+    base = _bases("amocrm", "contact", None)[0]
+    position = next(b for b in m.fields if b.name == "position").custom
+    phones = next(b for b in m.fields if b.name == "phones").custom
+    shapes = [[{"value": "Manager"}], [{"value": "A"}, {"value": "B"}], [{"value": "x\x01"}], None,
+              [{"value": 7, "enum_id": 1}]]
+    raws = []
+    for first in shapes:
+        for second in shapes:
+            for by_code in (False, True):
+                raw = copy.deepcopy(base)
+                named = {"field_code": position.code} if by_code and position.code else {"field_id": position.id}
+                raw["custom_fields_values"] = [
+                    {"field_id": position.id, "values": first}, {**named, "values": second},
+                    {"field_id": 1, "field_code": phones.code,
+                     "values": [{"value": "+79161234567", "enum_code": "WORK"}]},
+                    *(raw.get("custom_fields_values") or [])]
+                raws.append(raw)
+    assert_batch_equals_each(m, raws + copy.deepcopy(raws))

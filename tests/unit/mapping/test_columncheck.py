@@ -69,3 +69,14 @@ def test_numbers_a_double_cannot_keep_are_flagged() -> None:
     budgets = [1.5, 2**53 + 1, Decimal("0.1000000000000000055511151231257827"), [3, 2**60], [3, 4.5]]
     assert set(columns.flags("custom.budget", budgets)) == {1, 2, 3}
     assert set(columns.flags("amount", [1.25, float("inf"), None])) == {1}
+
+
+def test_a_decimal_nan_in_a_bounded_number_is_set_aside_not_raised() -> None:
+    # jsonschema's bound check raised decimal.InvalidOperation for it: one value stopped the whole check
+    schema = canonical()["deal"]
+    check = CanonicalCheck(schema)
+    with pytest.raises(Rejection) as refused:
+        check({"amount": Decimal("NaN")}, "pull")
+    assert refused.value.field == "amount" and "not a number" in str(refused.value)
+    columns = ColumnCheck(schema, ["amount"], check._doubles, check._bounded)
+    assert 0 in set(columns.flags("amount", [Decimal("NaN"), Decimal("12.50")]))  # flagged: the record check decides

@@ -30,11 +30,12 @@ def test_bitrix24_ways_of_saying_not_found():
 
 
 def test_amocrm_not_found_only_when_the_id_itself_is_missing():
-    reasons, gone = _validation_errors(Reply({"validation-errors": [
+    reasons, gone, paths = _validation_errors(Reply({"validation-errors": [
         {"request_id": "a", "errors": [{"code": "NotFound", "path": "id", "detail": "Entity 5 not found."}]},
         {"request_id": "b", "errors": [{"code": "NotFound", "path": "entity_id", "detail": "Entity 9 not found."}]},
     ]}))
     assert set(reasons) == {"a", "b"} and gone == {"a"}
+    assert paths == {"a": ("id",), "b": ("entity_id",)}  # where each refusal points, to name the field
 
 
 def test_a_written_entry_list_drops_what_the_record_has_now():

@@ -131,7 +131,8 @@ class Link(Transform):
 
 class Company(Transform):
     summary = "a CRM company id ⇄ the company's name (from the account's company list in the metadata)"
-    params = {"id": ID_TYPE}
+    params = {"id": {"enum": ["integer", "string"],
+                     "description": "how push writes the company's id; default: as the CRM's company list types it"}}
     catalog = ("companies",)
 
     def forward(self, value: Any, ctx: Context) -> Any:
@@ -148,7 +149,10 @@ class Company(Transform):
         found = ctx.catalog.company_id(value)
         if found is None:
             raise ctx.reject(f"no company named {value!r} in the CRM: create it there first")
-        return int(found) if self.spec.get("id") == "integer" and str(found).isdigit() else found
+        wanted = self.spec.get("id")
+        if wanted == "integer" and str(found).isdigit():
+            return int(found)
+        return str(found) if wanted == "string" else found
 
 
 class Links(Transform):
