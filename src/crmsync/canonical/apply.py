@@ -512,13 +512,18 @@ def upsert_rows(con: Any, table: str, cols: dict[str, str], rows: list[dict[str,
         con.execute(f"INSERT INTO {table} ({names}) {select} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
 
 
-def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dict[str, Any], dict[str, Any]]],
+                where: dict[str, int] | None = None) -> None:
     """Write ``rows`` (new row, the row as read from ``table``) over the stored rows with the same ``id``:
     one ``UPDATE … FROM`` of only the columns some row changes. Writing whole rows (an upsert) cost the
     store most of a changed record's apply; a remap that changes one field changes one column. A value
     counts as unchanged only if it is the same Python value (a JSON column: the same text), so what is
     stored is exactly what the whole-row upsert stored. A row given twice: the last one is written, as
-    :func:`upsert_rows` does."""
+    :func:`upsert_rows` does.
+
+    ``where`` (DuckDB): each row's ``rowid`` as it was read in this transaction. Joined on it as well as
+    the id, the statement reads only the row groups holding the rows instead of the table's whole id
+    column (:mod:`crmsync.canonical.places`); if it did not meet every row, the rows are written by id."""
     if not rows:
         return
     last = {new["id"]: (new, old) for new, old in rows}
@@ -527,9 +532,19 @@ def update_rows(con: Any, table: str, cols: dict[str, str], rows: list[tuple[dic
     if not changed:
         return
     picked = {"id": cols["id"], **{n: cols[n] for n in changed}}
+    sets = ", ".join(f'"{n}" = s."{n}"' for n in changed)
+    if where and all(i in where for i in last):
+        placed = {**picked, PLACE: "BIGINT"}
+        with staged(con, placed, [{**new, PLACE: where[i]} for i, (new, _) in last.items()]) as select:
+            done = con.execute(f"UPDATE {table} SET {sets} FROM ({select}) s WHERE {table}.rowid = s.{PLACE} "
+                               f"AND {table}.id = s.id").fetchone()
+        if done is not None and done[0] == len(last):
+            return
     with staged(con, picked, [new for new, _ in last.values()]) as select:
-        sets = ", ".join(f'"{n}" = s."{n}"' for n in changed)
         con.execute(f"UPDATE {table} SET {sets} FROM ({select}) s WHERE {table}.id = s.id")
+
+
+PLACE = "crmsync_rowid"  # a staged row's rowid (:func:`update_rows`): a name no canonical field has
 
 
 def _differs(new: Any, old: Any, kind: str) -> bool:

@@ -40,6 +40,7 @@ from .apply import (
 )
 from .conflicts import CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede_all
 from .links import Link, LinkBook
+from .places import RowPlaces
 from .tables import CLOCK, CREATED, TABLE
 
 # The chunk's applied records (remote id, canonical id, base hash, the record's JSON; ``kind``: ``new`` —
@@ -69,8 +70,9 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     # holds twice is read if either copy differs from the stored base, the only way the second can apply.)
     # Nor those of ids this run minted: no row has one yet (a first pull reads nothing).
     need = {r for r in wanted if (entity, r) not in book.minted}
-    current, bases = _read_chunk(con, entity, connection, cols, {r: c for r, c in cids.items() if r in need}, [
-        r for r in wanted if book.links[(entity, r)].base_hash is not None])
+    current, bases, where = _read_chunk(con, entity, connection, cols, {r: c for r, c in cids.items() if r in need},
+                                        [r for r in wanted if book.links[(entity, r)].base_hash is not None],
+                                        book.places)
 
     staged: list[Staged] = []
     upserts: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (new row, the row as stored)
@@ -128,7 +130,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
             # at random): a plain insert, a third of an upsert's cost; one that did meet a row would fail the
             # run rather than overwrite that row unmerged.
             con.execute(f"INSERT INTO {table} ({names}) {new_rows}")
-    update_rows(con, table, cols, upserts)
+    update_rows(con, table, cols, upserts, where)
     if staged:
         links = ("INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, "
                  "remote_updated_at, remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, "
@@ -159,25 +161,59 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
 
 
 def _read_chunk(con: Any, entity: str, connection: str, cols: dict[str, str], cids: dict[str, str],
-                based: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The canonical rows of the chunk's records and the bases of ``based`` (remote ids), in one query."""
+                based: list[str], places: RowPlaces | None = None
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], dict[str, int]]:
+    """The canonical rows of the chunk's records and the bases of ``based`` (remote ids), in one query; and
+    where each row is (its ``rowid``, DuckDB only), for :func:`crmsync.canonical.apply.update_rows`.
+
+    ``places`` (DuckDB): rows are joined on their last known rowid as well as their id, which reads only
+    the row groups they are in (:mod:`crmsync.canonical.places`); a row not found there is read by id."""
     if not cids:
-        return {}, {}
+        return {}, {}, {}
     names = list(cols)
-    picked = ", ".join(f'c."{n}"' for n in names)
+    table = f"canonical.{TABLE[entity]}"
+    duck = engine(con) == "duckdb"
+    rowids = places.find(con, table, list(cids.values())) if duck and places is not None else None
     wanted = set(based)
-    keys, params = _table(con, KEYS, {"remote_id": list(cids), "canonical_id": list(cids.values()),
-                                      "based": [r in wanted for r in cids]})
+    columns: dict[str, list[Any]] = {"remote_id": list(cids), "canonical_id": list(cids.values()),
+                                     "based": [r in wanted for r in cids]}
+    if rowids is not None:
+        import pyarrow as pa
+
+        columns["rid"] = pa.array(rowids, pa.int64())
+    rows = _read_rows(con, table, entity, connection, names, columns, by_place=rowids is not None, bases=True)
+    if rowids is not None and (missed := [r[0] for r in rows if not r[2]]):
+        by_id = {"remote_id": missed, "canonical_id": [cids[r] for r in missed]}
+        again = _read_rows(con, table, entity, connection, names, by_id, by_place=False, bases=False)
+        if found := {r[0]: r for r in again if r[2]}:  # rows the places did not know: inserted by this run, or moved
+            assert places is not None
+            places.moved(table)
+            rows = [(*r[:2], *found[r[0]][2:]) if r[0] in found else r for r in rows]
+    bases = {r[0]: loads(r[1]) for r in rows if r[1] is not None}
+    at = 4 + names.index("id")
+    where = {r[at]: r[3] for r in rows if r[2] and r[3] is not None} if duck else {}
+    return rows_from(names, cols, [r[4:] for r in rows if r[2]]), bases, where
+
+
+def _read_rows(con: Any, table: str, entity: str, connection: str, names: list[str], columns: dict[str, list[Any]],
+               *, by_place: bool, bases: bool) -> list[tuple[Any, ...]]:
+    """(remote id, base, found, rowid, the row's columns) of each key of ``columns``: remote_id,
+    canonical_id, and ``based`` (read its base) and ``rid`` (its rowid, ``by_place``) when asked."""
+    picked = ", ".join(f'c."{n}"' for n in names)
+    rowid = "c.rowid" if engine(con) == "duckdb" else "NULL"
+    on = "c.rowid = k.rid AND c.id = k.canonical_id" if by_place else "c.id = k.canonical_id"
+    keys, params = _table(con, KEYS, columns)
+    base, join = "NULL", ""
+    if bases:
+        base = "l.base"
+        join = ("LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
+                "AND l.base IS NOT NULL")
+        params = [*params, entity, connection]
     try:
-        rows = con.execute(
-            f"SELECT k.remote_id, l.base, c.id IS NOT NULL, {picked} FROM {keys} k "
-            f"LEFT JOIN canonical.{TABLE[entity]} c ON c.id = k.canonical_id "
-            "LEFT JOIN sync.links l ON k.based AND l.entity = ? AND l.connection = ? AND l.remote_id = k.remote_id "
-            "AND l.base IS NOT NULL", [*params, entity, connection]).fetchall()
+        return con.execute(f"SELECT k.remote_id, {base}, c.id IS NOT NULL, {rowid}, {picked} FROM {keys} k "
+                           f"LEFT JOIN {table} c ON {on} {join}", params).fetchall()
     finally:
         _unstage(con, KEYS)
-    bases = {r[0]: loads(r[1]) for r in rows if r[1] is not None}
-    return rows_from(names, cols, [r[3:] for r in rows if r[2]]), bases
 
 
 # One staged record: remote id, canonical id, digest, its JSON text, kind, has base, the record

@@ -10,6 +10,8 @@ from typing import Any
 
 from crmsync.jsontext import loads
 
+from .places import RowPlaces
+
 
 @dataclass(slots=True)
 class Link:
@@ -40,6 +42,7 @@ class LinkBook:
         self.minted: dict[tuple[str, str], str] = {}  # (entity, remote id) → canonical id, not stored yet
         self._ids: dict[str, dict[str, str]] = {}     # kind → remote id → canonical id (references)
         self._remote: dict[str, dict[str, str]] = {}  # kind → canonical id → remote id (push)
+        self.places = RowPlaces()  # where the run found canonical rows (read and written by rowid on DuckDB)
 
     @classmethod
     def load(cls, con: Any, connection: str) -> LinkBook:
