@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +217,10 @@ def unregister_arrow(con: Any, name: str) -> None:
     """Undo :func:`register_arrow` once the statements that read ``name`` are done (``unregister`` refuses
     beside an unfetched result too)."""
     _drop_unfetched(con)
-    con.unregister(name)
+    # A transaction that failed already refuses this: its statement's own error (e.g. out of memory) is on
+    # its way up and must not be replaced by this one; the rollback drops what it staged.
+    with suppress(duckdb.TransactionException):
+        con.unregister(name)
 
 
 def _drop_unfetched(con: Any) -> None:
@@ -524,3 +527,22 @@ def join_round(path: Path | str) -> None:
     kept = _KEPT.get(str(Path(path).resolve()))
     if kept is not None:
         kept.join()
+
+
+def out_of_memory(exc: BaseException) -> UserError | None:
+    """``exc`` (or what it wraps: dlt wraps its steps' errors) as what the user can do about it, if it is
+    DuckDB running out of its memory cap; None for anything else."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, duckdb.OutOfMemoryException):
+            cap = memory_limit()
+            where = f"the cap {MEMORY_LIMIT}={cap}" if cap else "its cap, sized to the store"
+            said = str(cause).splitlines()[0]  # DuckDB's advice after it names its own SQL settings
+            return UserError(f"the store ran out of memory under {where}: {said}",
+                             hint=f"set {MEMORY_LIMIT} to a larger size (e.g. 1GB or 2GB) and run the command "
+                                  "again: what the run committed is kept, and the next run goes on from there")
+        cause = cause.__cause__ or cause.__context__
+    return None
+

@@ -88,3 +88,31 @@ def test_a_cap_duckdb_cannot_read_names_the_variable(tmp_path, monkeypatch):
         pass
     assert f"{MEMORY_LIMIT}='lots' is not a size DuckDB understands" in str(err.value)
     assert "512MB" in str(err.value)
+
+
+def test_running_out_of_memory_mid_transaction_says_so_and_what_to_set():
+    # The rows a statement staged are unregistered in a ``finally``; in the transaction the failure aborted,
+    # that refused with "Current transaction is aborted", which replaced the out-of-memory error itself.
+    import pyarrow as pa
+
+    from crmsync.store import out_of_memory, register_arrow, unregister_arrow
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '8MB'")
+    con.execute("SET max_temp_directory_size = '0B'")  # nowhere to spill: the cap is the end
+    con.execute("BEGIN")
+    register_arrow(con, "staged_rows", pa.table({"k": list(range(1000))}))
+    with pytest.raises(duckdb.OutOfMemoryException) as raised:
+        try:
+            con.execute("CREATE TABLE big AS SELECT s.k, md5(r.range::VARCHAR) FROM staged_rows s, range(20000) r")
+        finally:
+            unregister_arrow(con, "staged_rows")
+    con.close()
+    try:
+        raise RuntimeError("a step failed") from raised.value  # as dlt wraps its steps' errors
+    except RuntimeError as wrapped:
+        error = out_of_memory(wrapped)
+    assert isinstance(error, UserError) and error.exit_code == 2
+    assert str(error).startswith("the store ran out of memory under its cap, sized to the store: Out of Memory")
+    assert "SET memory_limit" not in str(error) and MEMORY_LIMIT in error.hint
+    assert out_of_memory(RuntimeError("something else")) is None

@@ -103,6 +103,10 @@ def main() -> None:
             _fail(command, as_json, Interrupted("interrupted"), "Interrupted.")
         if isinstance(exc, CrmsyncError):
             _fail(command, as_json, exc, f"error: {exc}")
+        from crmsync.store import out_of_memory
+
+        if (memory := out_of_memory(exc)) is not None:
+            _fail(command, as_json, memory, f"error: {memory}")
         # a bug: keep the traceback out of the user's face but in the project's log folder
         from crmsync.logs import write_crash
 
