@@ -22,7 +22,7 @@ from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
 from crmsync.read.stored_metadata import save_metadata
 from crmsync.runs import issues_of, outcome, write_run
-from crmsync.store import open_store, store_exists
+from crmsync.store import open_store, relieve, store_exists
 
 COMMIT_RECORDS = 10_000  # records a run's pull or remap applies between two commits (PullSpec.commit_size)
 ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
@@ -290,6 +290,7 @@ class PullApply:
 def _commit_chunk(con: Any, book: LinkBook) -> None:
     save_minted(con, book)  # the rows just written refer to these ids: they must survive together
     con.execute("COMMIT")
+    relieve(con)
     con.execute("BEGIN")
 
 

@@ -116,3 +116,44 @@ def test_running_out_of_memory_mid_transaction_says_so_and_what_to_set():
     assert str(error).startswith("the store ran out of memory under its cap, sized to the store: Out of Memory")
     assert "SET memory_limit" not in str(error) and MEMORY_LIMIT in error.hint
     assert out_of_memory(RuntimeError("something else")) is None
+
+
+def _update_in_commits(path, *, relieving: bool) -> int:
+    """Change every row of a 300k-row table, 10k rows a transaction, under a 24MB cap with nowhere to spill."""
+    from crmsync.store import relieve
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("CREATE OR REPLACE TABLE t AS SELECT range AS id, md5(range::VARCHAR) AS a FROM range(300000)")
+        con.execute("CHECKPOINT")
+        con.execute("SET memory_limit = '24MB'")
+        con.execute("SET max_temp_directory_size = '0B'")
+        checkpoints = 0
+        for low in range(0, 300_000, 10_000):
+            con.execute("BEGIN")
+            con.execute("UPDATE t SET a = md5(a) WHERE id >= ? AND id < ?", [low, low + 10_000])
+            con.execute("COMMIT")
+            if relieving:
+                checkpoints += relieve(con)
+        assert con.execute("SELECT count(*) FROM t WHERE a = md5(md5(id::VARCHAR))").fetchone()[0] == 300_000
+        return checkpoints
+    finally:
+        con.close()
+
+
+def test_committed_updates_are_checkpointed_before_they_fill_the_cap(tmp_path):
+    # DuckDB keeps committed updates in memory, unspillable, until a checkpoint: a remap changing every record
+    # of a million ran out of memory under the store's cap. relieve() (after each of a run's commits) folds them
+    # into the file once they pass RELIEVE_AT of the cap, so the same work fits.
+    with pytest.raises(duckdb.OutOfMemoryException):
+        _update_in_commits(tmp_path / "without.duckdb", relieving=False)
+    assert _update_in_commits(tmp_path / "with.duckdb", relieving=True) >= 1
+
+
+def test_a_store_far_from_its_cap_is_not_checkpointed(tmp_path):
+    from crmsync.store import relieve
+
+    with open_store(tmp_path / "s.duckdb") as con:
+        con.execute("CREATE TABLE t AS SELECT range AS id FROM range(1000)")
+        con.execute("UPDATE t SET id = id + 1")
+        assert relieve(con) is False
