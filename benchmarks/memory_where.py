@@ -44,8 +44,8 @@ def remap(project: str, pipeline: str = "amocrm", every: int = 25) -> dict[str, 
 
     commit, chunks, samples, peaks = pull._commit_chunk, [0], [], {}
 
-    def probed(con: Any, book: Any) -> None:
-        commit(con, book)
+    def probed(con: Any, book: Any, **how: Any) -> None:
+        commit(con, book, **how)
         chunks[0] += 1
         if chunks[0] % every == 0:
             tags = {tag: round(size / 2**20, 1) for tag, size in con.execute(
