@@ -3,7 +3,7 @@ error points into the item sent (``custom_fields_values.0.field_id``, ``responsi
 payload and the mapping say which field wrote that place. The CRM's own words stay in the reason."""
 
 from tests.integration.push.test_push import project  # noqa: F401  (project is a fixture)
-from tests.integration.push.test_push_requests import other_owner, three_edited
+from tests.integration.push.test_push_requests import delete_field_after_lookup, other_owner, three_edited
 
 
 def open_counts(sync):
@@ -24,17 +24,7 @@ def test_a_custom_field_the_crm_refuses_is_named_by_its_canonical_field(project,
     cid = sync.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0][0]
     sync.sql("UPDATE canonical.contacts SET custom = json_merge_patch(COALESCE(custom, '{}'), '{\"budget\": 777}'), "
              "position = 'Директор по закупкам' WHERE id = ?", [cid])  # two custom fields in the item
-    book = server.app.account.fields["contacts"]
-    budget = next(f for f in book.fields if f.name == "Бюджет")
-
-    def drop_budget(response, **_):  # an admin deletes the field after the push looked the fields up
-        if response.request.path_url.startswith("/api/v4/contacts/custom_fields") and budget.id in book.by_id:
-            book.fields.remove(budget)
-            del book.by_id[budget.id]
-            book.by_key.pop(budget.key, None)
-        return response
-
-    sync.session.hooks["response"].append(drop_budget)
+    delete_field_after_lookup(server, sync, "Бюджет")
     assert sync.push().entities["contact"]["rejected"] == 1
     rows = rejected(sync)
     assert [(r[0], r[1]) for r in rows] == [(sync.remote_id("contact", cid), "custom.budget")], rows

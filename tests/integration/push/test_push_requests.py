@@ -275,17 +275,7 @@ def test_a_field_the_crm_dropped_after_the_push_looked_it_up_is_refused_and_the_
     cid = sync.sql("SELECT id FROM canonical.contacts ORDER BY id LIMIT 1")[0][0]
     sync.sql("UPDATE canonical.contacts SET custom = json_merge_patch(COALESCE(custom, '{}'), '{\"budget\": 12345}') "
              "WHERE id = ?", [cid])
-    book = server.app.account.fields["contacts"]
-    budget = next(f for f in book.fields if f.name == "Бюджет")
-
-    def drop_budget(response, **_):
-        if response.request.path_url.startswith("/api/v4/contacts/custom_fields") and budget.id in book.by_id:
-            book.fields.remove(budget)
-            del book.by_id[budget.id]
-            book.by_key.pop(budget.key, None)
-        return response
-
-    sync.session.hooks["response"].append(drop_budget)
+    delete_field_after_lookup(server, sync, "Бюджет")
     pushed = sync.push().entities["contact"]
     assert pushed["updated"] == 2 and pushed["rejected"] == 1
     remote = int(sync.remote_id("contact", cid))
@@ -297,3 +287,19 @@ def test_a_field_the_crm_dropped_after_the_push_looked_it_up_is_refused_and_the_
     assert "12345" not in values
     with pytest.raises(MappingError, match="no custom field with name 'Бюджет'"):
         sync.push()  # the next run asks again and says which field the mapping names that is gone
+
+
+def delete_field_after_lookup(server, sync, name):
+    """An admin deletes the contact custom field ``name`` in the fake AmoCRM right after the push looked the
+    custom fields up: the push maps with a field the CRM no longer has."""
+    book = server.app.account.fields["contacts"]
+    field = next(f for f in book.fields if f.name == name)
+
+    def drop(response, **_):
+        if response.request.path_url.startswith("/api/v4/contacts/custom_fields") and field.id in book.by_id:
+            book.fields.remove(field)
+            del book.by_id[field.id]
+            book.by_key.pop(field.key, None)
+        return response
+
+    sync.session.hooks["response"].append(drop)
