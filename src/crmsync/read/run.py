@@ -71,33 +71,55 @@ def read_connection(project: Project, *, connection: str, connector: dict[str, A
 def _read_rounds(project: Project, reads: Any, *, connection: str, connector: dict[str, Any], store: str,
                  full_refresh: bool, result: ReadResult, on_round: Callable[[ReadResult], None] | None,
                  progress: Callable[[str], None] | None = None) -> None:
+    from dlt.common.runtime.signals import intercepted_signals
+
     try:
-        # The listings start before dlt does (~1 s of imports and set-up): at a rate limit that is
-        # seven pages' worth of the CRM's time.
-        reads.start({} if full_refresh else held_resources(project.dlt_dir, connection, connector["name"]))
-        dlt = dlt_setup.configure(project)
-        from .destination import store_destination
-        from .probe import dlt_has_pending
-
-        destination, file_format = store_destination(project.store_path(store))
-
-        pipeline = dlt.pipeline(
-            pipeline_name=pipeline_name(connection),
-            pipelines_dir=str(project.dlt_dir),
-            destination=destination,
-            dataset_name=dataset_name(connection),
-        )
-        if dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
-            pipeline = _finish_pending(pipeline, result, on_round, full_refresh=full_refresh, progress=progress,
-                                       store=project.store_path(store))
-        while not reads.done:
-            refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
-            _round(pipeline, reads.next_source(dlt), {"refresh": refresh, "loader_file_format": file_format}, result,
-                   on_round, store=project.store_path(store))
+        # dlt holds a Ctrl-C (or SIGTERM) back until its next check inside a run, and forgets one that came
+        # after its last check when the run returns: the read then went on as if nothing had come (exit 0
+        # instead of 130). Held here across every round, it is raised between rounds (:func:`_stop_if_asked`).
+        with intercepted_signals():
+            _rounds(project, reads, connection=connection, connector=connector, store=store,
+                    full_refresh=full_refresh, result=result, on_round=on_round, progress=progress)
     except BaseException:
         _close(reads, project.store_path(store), report=False)  # the error that stopped the read is the one told
         raise
     _close(reads, project.store_path(store), report=True)
+
+
+def _stop_if_asked() -> None:
+    """Raise the Ctrl-C or SIGTERM that came during the round just applied, if one did (its rows are committed)."""
+    from dlt.common.runtime.signals import raise_if_signalled
+
+    raise_if_signalled()
+
+
+def _rounds(project: Project, reads: Any, *, connection: str, connector: dict[str, Any], store: str,
+            full_refresh: bool, result: ReadResult, on_round: Callable[[ReadResult], None] | None,
+            progress: Callable[[str], None] | None) -> None:
+    # The listings start before dlt does (~1 s of imports and set-up): at a rate limit that is
+    # seven pages' worth of the CRM's time.
+    reads.start({} if full_refresh else held_resources(project.dlt_dir, connection, connector["name"]))
+    dlt = dlt_setup.configure(project)
+    from .destination import store_destination
+    from .probe import dlt_has_pending
+
+    destination, file_format = store_destination(project.store_path(store))
+
+    pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name(connection),
+        pipelines_dir=str(project.dlt_dir),
+        destination=destination,
+        dataset_name=dataset_name(connection),
+    )
+    if dlt_has_pending(project.dlt_dir / pipeline_name(connection)):
+        pipeline = _finish_pending(pipeline, result, on_round, full_refresh=full_refresh, progress=progress,
+                                   store=project.store_path(store))
+        _stop_if_asked()
+    while not reads.done:
+        refresh = "drop_sources" if full_refresh and reads.rounds == 0 else None
+        _round(pipeline, reads.next_source(dlt), {"refresh": refresh, "loader_file_format": file_format}, result,
+               on_round, store=project.store_path(store))
+        _stop_if_asked()
 
 
 def _close(reads: Any, store: Path, *, report: bool) -> None:
