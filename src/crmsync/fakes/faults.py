@@ -130,17 +130,20 @@ class FaultPlan:
         with self._lock:
             return any(r.when is not None for r in self._rules)
 
-    def pick(self, path: str, writes: Sequence[str] = ()) -> FaultRule | None:
+    def pick(self, path: str, writes: Sequence[str] = (), query: str = "") -> FaultRule | None:
         """The fault to apply to this request, if any (consumes one unit of a counted rule).
-        ``writes``: the names of the writes the request makes (empty for a read)."""
+        ``writes``: the names of the writes the request makes (empty for a read); ``query``: its query
+        string, which a rule's ``path`` holding a ``=`` is matched against (``page=2``): other rules
+        match the path alone, as a ``contacts`` rule must not hit ``leads?with=contacts``."""
         with self._lock:
             for rule in self._rules:
+                where = query if rule.path and "=" in rule.path else path
                 if rule.when is not None:
                     if not writes:
                         continue
-                    if rule.path and rule.path not in path and not any(rule.path in w for w in writes):
+                    if rule.path and rule.path not in where and not any(rule.path in w for w in writes):
                         continue
-                elif rule.path and rule.path not in path:
+                elif rule.path and rule.path not in where:
                     continue
                 if rule.count is not None:
                     if rule.count <= 0:

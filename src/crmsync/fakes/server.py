@@ -380,7 +380,7 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self._send(response)
                 return
             writes = server.writes(request) if server.faults.targets_writes else []
-            fault = server.faults.pick(request.path, writes)
+            fault = server.faults.pick(request.path, writes, parts.query)
             if fault is not None and not fault.applies_first:
                 if fault.kind in ("hang", "drop"):
                     self._hang_or_drop(request, fault)

@@ -15,7 +15,7 @@ from tests.integration.test_pull_cli import run_here
 
 def test_another_process_reads_the_store_between_the_rounds_of_a_pull(project, fake_crm):
     server = fake_crm("amocrm", contacts=600, deals=0, tasks=0, rate_limit=False)
-    server.faults.add("hang", count=1, path="page=2", hang_seconds=2)  # a slow page: the next round waits for it
+    server.faults.add("hang", count=1, path="page=2", hang_seconds=4)  # a slow page: the next round waits for it
     run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", server.url,
              "--long-lived-token", "demo-token")
     store = Project.at(project).store_path()

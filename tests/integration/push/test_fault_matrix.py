@@ -172,8 +172,8 @@ def test_a_lost_answer_the_crm_cannot_be_asked_about_waits_for_the_next_run(proj
     server.faults.add_spec(f"drop-after:x1@{route}")
     pick = server.faults.pick
 
-    def then_down(path, writes=()):  # the fake goes down right after it applied the write
-        rule = pick(path, writes)
+    def then_down(path, writes=(), query=""):  # the fake goes down right after it applied the write
+        rule = pick(path, writes, query)
         if rule is not None and rule.when == "after":
             server.faults.add(503, rate=1.0)
         return rule

@@ -72,3 +72,13 @@ def test_a_bad_timing_says_what_is_allowed():
         FaultRule.parse("drop-later:x1")
     with pytest.raises(FaultSpecError, match="timing 'soon' is not one of: after, before"):
         FaultRule(kind="drop", count=1, when="soon")
+
+
+def test_a_rule_naming_a_query_parameter_matches_the_query_and_only_it():
+    # "page=2" used to be matched against the path alone, which never holds it: the fault never fired
+    plan = FaultPlan()
+    plan.add("hang", count=1, path="page=2", hang_seconds=1)
+    plan.add(503, count=1, path="contacts")
+    assert plan.pick("/api/v4/contacts", query="page=1&limit=250").kind == "503"  # the path rule, not the query one
+    assert plan.pick("/api/v4/leads", query="with=contacts&page=1") is None  # a path rule ignores the query
+    assert plan.pick("/api/v4/contacts", query="page=2&limit=250").kind == "hang"
