@@ -6,14 +6,13 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_minted
 from crmsync.canonical.deletes import apply_remote_deletes, pushed_fields
 from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
-from crmsync.jsontext import loads
+from crmsync.map_process import SETTING, MapProcess, RawShape, mapped_chunks, portable, setting, worth_it
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.columns import is_engine_column
@@ -97,13 +96,16 @@ def pull_rounds(project: Project, spec: PullSpec, *, entities: list[str], full_r
     are fetched (crmsync.read.run), then deletions and the run's record in a last transaction.
     ``ticket``: the run's :class:`crmsync.runs.RunTicket` (its id), if the caller holds one."""
     applier = PullApply(spec, entities, ticket=ticket)
-    pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh,
-                        on_round=lambda _: applier.commit_rows(project), on_start=applier.prefetch)
-    with open_store(project.store_path(spec.store)) as con:
-        ensure(con, spec.canonical)
-        con.execute("BEGIN")
-        result = applier.finish(con, pulled)
-        con.execute("COMMIT")
+    try:
+        pulled = read_phase(project, spec, entities=entities, full_refresh=full_refresh,
+                            on_round=lambda _: applier.commit_rows(project), on_start=applier.prefetch)
+        with open_store(project.store_path(spec.store)) as con:
+            ensure(con, spec.canonical)
+            con.execute("BEGIN")
+            result = applier.finish(con, pulled)
+            con.execute("COMMIT")
+    finally:
+        applier.close()
     return result
 
 
@@ -165,6 +167,7 @@ class PullApply:
         self.everything = everything
         self.uncommitted = 0  # records applied since the last commit (spec.commit_size)
         self.in_round = False  # applying a read round's rows (commit_rows), on the round's own connection
+        self.mapping_process: MapProcess | None = None  # started for the first entity with rows enough
 
     def rows(self, con: Any) -> None:
         """Map every raw row loaded since its entity's last applied load into canonical, in the caller's
@@ -172,7 +175,7 @@ class PullApply:
         the cursor) and ours loses nothing."""
         from crmsync.canonical.conflicts import ConflictRules, settle_pending
         from crmsync.canonical.identity import matcher
-        from crmsync.mapping import Mapper, Rejection, build_catalog, catalog_needs
+        from crmsync.mapping import Mapper, build_catalog, catalog_needs
 
         spec, began = self.spec, time.perf_counter()
         if self.book is None:
@@ -194,19 +197,23 @@ class PullApply:
                                      pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
 
             gone = (spec.connection, entity) if self.everything else None
+            found = _raw_values(con, dataset, entity, after, key=key, skip_gone=gone)
+            if found is None:
+                continue
+            shape, pages = found
+            process = self._map_process(con, dataset, entity, after, mapper)
 
-            def results(mapper: Any = mapper, key: str = key, entity: str = entity, after: int = after,
-                        gone: tuple[str, str] | None = gone) -> Iterator[Any]:
+            schema = spec.canonical.get(entity)
+
+            def results(mapper: Any = mapper, shape: RawShape = shape, pages: Iterator[list[Any]] = pages,
+                        process: MapProcess | None = process, token: int = self.entities.index(entity),
+                        catalog: Any = catalog, schema: Any = schema) -> Iterator[Any]:
                 # Mapped a chunk at a time, field by field (Mapper.pull_batch: the same results as record
-                # by record); chunks of the apply's size, so a chunk is mapped just before it is applied.
-                rows = _raw_rows(con, dataset, entity, after, key=key, skip_gone=gone)
-                while chunk := list(islice(rows, spec.chunk_size)):
-                    for raw, result in zip(chunk, mapper.pull_batch(chunk), strict=True):
-                        remote_id = str(raw.get(key))
-                        if isinstance(result, Rejection):
-                            yield remote_id, None, result.as_dict(), raw
-                        else:
-                            yield remote_id, result.canonical, None, raw
+                # by record); chunks of the apply's size, each mapped while the one before is applied
+                # (in a mapping process, crmsync.map_process, when there is a second core for it).
+                chunks = _rechunk(pages, spec.chunk_size)
+                for mapped in mapped_chunks(chunks, shape, mapper, process, token, catalog, schema, warn=_warn):
+                    yield from mapped
 
             self.counts[entity].add(apply_pulled(
                 con, entity=entity, connection=spec.connection, run_id=self.run_id, schema=spec.canonical[entity],
@@ -219,6 +226,28 @@ class PullApply:
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
         self.seconds += time.perf_counter() - began
+
+    def _map_process(self, con: Any, dataset: str, entity: str, after: int, mapper: Any) -> MapProcess | None:
+        """The run's mapping process, if this entity's rows are mapped there (:mod:`crmsync.map_process`)."""
+        choice = setting()
+        if choice == "off" or not portable(mapper):
+            return None
+        if self.mapping_process is None:
+            if choice == "auto":
+                where = f"WHERE {_LOAD_US} > {int(after)}" if after else ""
+                if not worth_it(con.execute(f'SELECT count(*) FROM "{dataset}"."{entity}" {where}').fetchone()[0]):
+                    return None
+            self.mapping_process = MapProcess()
+            count = self.mapping_process.count
+            self.spec.progress(f"{entity}: mapping in {count} process{'es' if count > 1 else ''} beside this one "
+                               f"({SETTING}=off maps here)")
+        return None if self.mapping_process.failed else self.mapping_process
+
+    def close(self) -> None:
+        """End the run's mapping process, if it started one (a later :meth:`rows` would start another)."""
+        if self.mapping_process is not None:
+            self.mapping_process.close()
+            self.mapping_process = None
 
     def _chunk_done(self, con: Any, entity: str) -> None:
         assert self.book is not None
@@ -264,6 +293,7 @@ class PullApply:
         caller's transaction."""
         spec = self.spec
         self.rows(con)
+        self.close()  # nothing is mapped after this
         began = time.perf_counter()
         save_metadata(con, spec.connection, spec.connector, self.fetched_metadata)  # what a remap maps with
         result = PullResult(self.run_id, spec.pipeline, spec.connection)
@@ -292,6 +322,24 @@ class PullApply:
                   status=result.status if whole else "running", entities=result.entities,
                   parts={"pull": result.part()}, finished=whole)
         return result
+
+
+def _rechunk(pages: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
+    """Pages of any size as chunks of ``size`` (the last one shorter)."""
+    held: list[Any] = []
+    for page in pages:
+        held.extend(page)
+        while len(held) >= size:
+            yield held[:size]
+            del held[:size]
+    if held:
+        yield held
+
+
+def _warn(message: str) -> None:
+    import logging
+
+    logging.getLogger("crmsync.pull").warning(message)
 
 
 def _commit_chunk(con: Any, book: LinkBook, *, relieving: bool = True) -> None:
@@ -402,16 +450,29 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
     """The raw rows loaded after ``after``; ``skip_gone`` (connection, entity): without the records
     whose link says the CRM deleted them.
 
-    Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
-    own: one query left open for a whole remap kept its snapshot while the apply committed chunk
-    after chunk, and DuckDB held every row version written since (memory grew with the store).
-
     Each row is the dict its ``to_json`` text would parse to (every column, NULL as None), built from
     DuckDB's own Python values: only JSON columns are parsed, and DuckDB no longer renders every row as
     text (tests/unit/test_pull_raw_rows.py holds the two equal on every shape a raw table holds)."""
+    found = _raw_values(con, dataset, entity, after, key=key, skip_gone=skip_gone, page_size=page_size)
+    if found is not None:
+        shape, pages = found
+        for page in pages:
+            yield from shape.records(page)
+
+
+def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
+                skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH
+                ) -> tuple[RawShape, Iterator[list[Any]]] | None:
+    """How the raw rows loaded after ``after`` become records (:class:`crmsync.map_process.RawShape`), and
+    their values in pages, as the store hands them over (None: no raw table). :func:`_raw_rows` makes the
+    records here; a mapping process makes them there.
+
+    Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
+    own: one query left open for a whole remap kept its snapshot while the apply committed chunk
+    after chunk, and DuckDB held every row version written since (memory grew with the store)."""
     if not _table_exists(con, dataset, entity):
-        return
-    from crmsync.read.storable import fold_variants, variant_columns
+        return None
+    from crmsync.read.storable import variant_columns
 
     typed = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
@@ -419,8 +480,9 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
     names = [name for name, _ in typed]
     variants = variant_columns(names)  # values dlt loaded beside a column of another type
     kept = [(name, kind) for name, kind in typed if not is_engine_column(name)]  # dropped by the store, not per row
-    keys = [name for name, _ in kept]
-    parsed = [name for name, kind in kept if kind not in _NATIVE_TYPES]  # their values come as JSON text
+    shape = RawShape(keys=tuple(name for name, _ in kept),
+                     parsed=tuple(name for name, kind in kept if kind not in _NATIVE_TYPES),  # come as JSON text
+                     variants=tuple(variants), key=key)
     select = ", ".join(f'"{name}"' if kind in _NATIVE_TYPES or kind == "JSON" else f'to_json("{name}")'
                        for name, kind in kept)
     column = next((n for n in names if n.lower() == key.lower()), None)
@@ -430,30 +492,24 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
         where += (f' AND CAST("{column}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
                   "AND entity = ? AND remote_deleted_at IS NOT NULL)")
         params += list(skip_gone)
-    # A cursor of its own: apply runs statements on ``con`` between our pages.
-    cursor = con.cursor()
-    try:
-        if column is None:  # no id column to page by (not a shape crmsync reads): one streamed query
-            if skip_gone is not None:  # mapping its rows again could restore records the CRM deleted
-                from crmsync.errors import UserError
+    if column is None and skip_gone is not None:  # mapping its rows again could restore records the CRM deleted
+        from crmsync.errors import UserError
 
-                raise UserError(f"the raw table {dataset}.{entity} has no {key!r} column (the connector's record "
-                                "id): its records cannot be told apart, so they are not mapped again")
-            cursor.execute(f'SELECT {select} FROM "{dataset}"."{entity}" WHERE {where}', params)
-            pages: Iterator[list[Any]] = iter(lambda: cursor.fetchmany(2000), [])
-        else:
-            pages = _keyset_pages(cursor, f'"{dataset}"."{entity}"', select, column, where, params, page_size)
-        for page in pages:
-            # a row at a time: parsing a whole page's JSON first left thousands of containers alive at
-            # once, and the garbage collector's passes over them cost more than the parse saved
-            for values in page:
-                row = dict(zip(keys, values, strict=True))
-                for name in parsed:
-                    if (value := row[name]) is not None:
-                        row[name] = loads(value)
-                yield fold_variants(row, variants) if variants else row
-    finally:
-        cursor.close()
+        raise UserError(f"the raw table {dataset}.{entity} has no {key!r} column (the connector's record "
+                        "id): its records cannot be told apart, so they are not mapped again")
+
+    def pages() -> Iterator[list[Any]]:
+        cursor = con.cursor()  # a cursor of its own: apply runs statements on ``con`` between our pages
+        try:
+            if column is None:  # no id column to page by (not a shape crmsync reads): one streamed query
+                cursor.execute(f'SELECT {select} FROM "{dataset}"."{entity}" WHERE {where}', params)
+                yield from iter(lambda: cursor.fetchmany(2000), [])
+            else:
+                yield from _keyset_pages(cursor, f'"{dataset}"."{entity}"', select, column, where, params, page_size)
+        finally:
+            cursor.close()
+
+    return shape, pages()
 
 
 def _keyset_pages(cursor: Any, table: str, select: str, column: str, where: str, params: list[Any], size: int

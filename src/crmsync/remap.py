@@ -14,6 +14,7 @@ the chunk and a remap killed midway is finished by the next one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def remap_store(project: Project, run: Any, ticket: Any, progress: Callable[[str
                     match=pipe.match, deletes=pipe.deletes, progress=progress, commit_size=COMMIT_RECORDS)
     applier = PullApply(spec, run.entities, ticket=ticket, everything=True)
     result = RemapResult(ticket.run_id, pipe.name, pipe.connection)
-    with open_store(path) as con:
+    with contextlib.closing(applier), open_store(path) as con:
         checkpoint_every(con, REMAP_WAL)
         ensure(con, run.canonical)
         applier.fetched_metadata = stored_metadata(con, pipe.connection)

@@ -109,6 +109,7 @@ def run_sync(project: Project, pipeline_name: str, *, entities: list[str] | None
         result = SyncResult(ticket.run_id, pipe.name, pipe.connection, dry_run)
         # a dry run rolls it all back
         applier = PullApply(pulling, run.entities, commit_chunks=not dry_run, ticket=ticket)
+        stack.callback(applier.close)  # its mapping process, should the run stop before finish ends it
 
         def reading() -> None:  # there is something to read: dlt is about to open the store
             if held is not None:

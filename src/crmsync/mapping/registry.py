@@ -33,6 +33,10 @@ class Transform:
     # the rest of the record, the resolver or earlier calls), and never changes the value it is given:
     # a batch then maps each distinct value once (crmsync.mapping.batch). Off unless a transform says so.
     pure: ClassVar[bool] = False
+    # ``forward`` needs nothing of the running engine (no resolver: it mints ids in the store), so a
+    # chunk may be mapped in a process of its own (crmsync.map_process). Off unless a transform says so:
+    # a plugin's transform maps in the engine's process.
+    portable: ClassVar[bool] = False
 
     def __init__(self, spec: Mapping[str, Any]) -> None:
         self.spec = {k: v for k, v in spec.items() if k != "type"}

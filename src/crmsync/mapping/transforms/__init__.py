@@ -41,3 +41,9 @@ PURE = ("text", "number", "map", "flag", "join", "only_if", "first", "unix_time"
         "cf_value", "cf_enum", "cf_enums", "uf_enum", "user", "pipeline", "company")
 for _name in PURE:
     BUILTINS[_name].pure = True
+
+# Built-ins that need nothing of the engine but their record and the catalog: all but the links, whose
+# resolver mints canonical ids in the store (Transform.portable).
+ENGINE_BOUND = ("link", "links", "reference", "entity_ref", "crm_binding")
+for _name, _cls in BUILTINS.items():
+    _cls.portable = _name not in ENGINE_BOUND

@@ -1,0 +1,151 @@
+"""Mapping in mapping processes (:mod:`crmsync.map_process`) gives exactly what mapping here gives, record
+for record and in order: the same canonical values of the same types, the same records set aside for the
+same field and reason. And a mapping process never outlives the run or loses a chunk: one that dies has
+its chunks mapped here, one whose parent dies ends."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crmsync.errors import UserError
+from crmsync.map_process import MapProcess, RawShape, mapped_chunks, portable, setting
+
+from .helpers import CRMS, ENTITIES, ROOT, golden, golden_files, mapper
+from .test_batch import _SHARED_JUNK, _paths, _put, typed
+
+
+def _values(raws: list[dict[str, Any]]) -> tuple[RawShape, list[tuple[Any, ...]]]:
+    """Records as a raw table hands them over: one value per column, None where a record has none."""
+    keys = sorted({k for raw in raws for k in raw})
+    return (RawShape(keys=tuple(keys), parsed=(), variants=(), key="id"),
+            [tuple(raw.get(k) for k in keys) for raw in raws])
+
+
+def _outcomes(chunks: list[list[Any]]) -> list[tuple[Any, ...]]:
+    # the raw record comes back from a mapping process only with a rejection: the apply keeps it only then
+    return [(rid, typed(canonical), rejection, typed(raw) if rejection else None)
+            for chunk in chunks for rid, canonical, rejection, raw in chunk]
+
+
+def _records(crm: str, entity: str, seed: int, n: int) -> list[dict[str, Any]]:
+    """``n`` records drawn from variants of the golden ones, a tenth of their values made junk."""
+    rng = random.Random(seed)
+    bases = [golden(p)["raw"] for p in golden_files(crm, entity)]
+    variants = []
+    for _ in range(25):
+        raw = copy.deepcopy(rng.choice(bases))
+        for path in [p for p in _paths(raw) if p]:
+            if rng.random() < 0.1:
+                with contextlib.suppress(KeyError, IndexError, TypeError):
+                    _put(raw, path, copy.deepcopy(rng.choice(_SHARED_JUNK)))
+        variants.append(raw)
+    return [{**copy.deepcopy(rng.choice(variants)), "id": n} for n in range(n)]
+
+
+PORTABLE = [(crm, entity) for crm in CRMS for entity in ENTITIES if portable(mapper(crm, entity))]
+
+
+@pytest.fixture(scope="module")
+def processes():
+    process = MapProcess(2)
+    yield process
+    process.close()
+
+
+def test_the_links_map_here_and_the_rest_may_go_to_a_mapping_process() -> None:
+    # a deal's contacts and a task's record are links: their canonical ids are minted in the store
+    assert not portable(mapper("amocrm", "deal")) and not portable(mapper("bitrix24", "task"))
+    assert ("amocrm", "contact") in PORTABLE and ("bitrix24", "contact") in PORTABLE
+
+
+@pytest.mark.parametrize(("crm", "entity"), PORTABLE)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_mapping_process_gives_what_mapping_here_gives(processes: MapProcess, crm: str, entity: str,
+                                                         seed: int) -> None:
+    m = mapper(crm, entity)
+    shape, values = _values(_records(crm, entity, seed, 1500))
+    chunks = [values[i:i + 200] for i in range(0, len(values), 200)]  # 8 chunks: more than the processes hold
+    here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+    there = list(mapped_chunks(iter(chunks), shape, m, processes, hash((crm, entity, seed)) % 1000,
+                               m.catalog, m.check.schema if m.check else None))
+    assert not processes.failed
+    assert [len(c) for c in there] == [len(c) for c in chunks]
+    assert _outcomes(there) == _outcomes(here)
+    assert {o[2] is None for o in _outcomes(here)} == {True, False}, "junk must set records aside"
+
+
+def test_a_mapping_process_that_dies_has_its_chunks_mapped_here() -> None:
+    m = mapper("amocrm", "contact")
+    shape, values = _values(_records("amocrm", "contact", 3, 1200))
+    chunks = [values[i:i + 100] for i in range(0, len(values), 100)]
+    here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+    process = MapProcess(2)
+    warnings: list[str] = []
+    try:
+        got = []
+        for n, chunk in enumerate(mapped_chunks(iter(chunks), shape, m, process, 1, m.catalog, m.check.schema,
+                                                warn=warnings.append)):
+            got.append(chunk)
+            if n == 1:  # two chunks back, four more handed over
+                victim = process._children[0].proc
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+    finally:
+        process.close()
+    assert _outcomes(got) == _outcomes(here)
+    assert process.failed and len(warnings) == 1 and "killed by SIGKILL" in warnings[0], warnings
+    assert "mapping goes on in this process" in warnings[0]
+
+
+def test_a_mapping_process_ends_when_the_run_dies(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path[:0] = {[str(ROOT), str(ROOT / "src")]!r}
+        from tests.unit.mapping.helpers import mapper
+        from tests.unit.mapping.test_map_process import _records, _values
+        from crmsync.map_process import MapProcess, mapped_chunks
+        m = mapper("amocrm", "contact")
+        shape, values = _values(_records("amocrm", "contact", 1, 400))
+        process = MapProcess(2)
+        results = mapped_chunks(iter([values[:200], values[200:]]), shape, m, process, 0, m.catalog, m.check.schema)
+        next(results)
+        open({str(pids)!r}, "w").write(" ".join(str(c.proc.pid) for c in process._children))
+        os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind
+    """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=60)
+    assert run.returncode == -signal.SIGKILL
+    children = [int(p) for p in pids.read_text().split()]
+    assert len(children) == 2
+    deadline = time.monotonic() + 20
+    while (alive := [p for p in children if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"mapping processes {alive} outlived their run"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its parent's reaping is left
+
+
+def test_the_setting_takes_auto_on_or_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value, want in (("", "auto"), ("ON", "on"), (" off ", "off"), ("auto", "auto")):
+        monkeypatch.setenv("CRMSYNC_MAP_PROCESS", value)
+        assert setting() == want
+    monkeypatch.setenv("CRMSYNC_MAP_PROCESS", "2")
+    with pytest.raises(UserError, match=r"CRMSYNC_MAP_PROCESS='2' is not one of: auto, on, off"):
+        setting()
