@@ -142,9 +142,9 @@ def _finish_pending(pipeline: Any, result: ReadResult, on_round: Callable[[ReadR
             _round(pipeline, None, {}, result, on_round, store=store)
             return pipeline
         except Exception as exc:
-            from crmsync.errors import CrmsyncError
+            from crmsync.errors import CrmsyncError, interruption
 
-            if isinstance(exc, CrmsyncError):
+            if isinstance(exc, CrmsyncError) or interruption(exc):  # a Ctrl-C (dlt wraps it) stops; it drops nothing
                 raise
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             if progress is not None:
