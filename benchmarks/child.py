@@ -5,8 +5,10 @@ from environment variables (crmsync's tuned defaults would otherwise turn the "d
 baseline into a tuned one), imports are paid once per variant, and the peak RSS is the variant's
 own (``ru_maxrss`` of this process, not of the harness or the fake). ``cpu_seconds`` is the CPU the
 step used (user + system, all its threads): on a shared machine it varies less than the wall time,
-and it is what a variant costs when the CRM, not the engine, sets the pace. The last stdout line is
-JSON: ``{"seconds": …, "cpu_seconds": …, "peak_rss_mb": …, "result": …}``.
+and it is what a variant costs when the CRM, not the engine, sets the pace; ``children_cpu_seconds`` and
+``children_peak_rss_mb`` are those of the processes the step started and waited for (a run's mapping
+processes: the largest one's peak, not their sum). The last stdout line is JSON: ``{"seconds": …,
+"cpu_seconds": …, "peak_rss_mb": …, "children_cpu_seconds": …, "children_peak_rss_mb": …, "result": …}``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ def main() -> None:
     result = fn(**kwargs)
     seconds, cpu = time.perf_counter() - start, _cpu() - before
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    # the step's own child processes (a run's mapping processes, crmsync.map_process), once it has waited for them
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"seconds": seconds, "cpu_seconds": round(cpu, 3), "peak_rss_mb": round(peak_kb / 1024, 1),
-                      "result": result}, default=str))
+                      "children_cpu_seconds": round(_cpu(resource.RUSAGE_CHILDREN), 3),
+                      "children_peak_rss_mb": round(children.ru_maxrss / 1024, 1), "result": result}, default=str))
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 

@@ -100,6 +100,8 @@ def run(sizes: list[int], seed: int = 10_000, variants: tuple[str, ...] = VARIAN
                     "records_per_s": round(rows / report["result"]["seconds"]),
                     "per_cpu_s": round(rows / report["cpu_seconds"]), "applied": counts["applied"],
                     "rejected": counts["rejected"], "peak_rss_mb": report["peak_rss_mb"],
+                    # the mapping processes (crmsync.map_process): their CPU, and the largest one's peak RSS
+                    "map_cpu_s": round(report["children_cpu_seconds"], 1), "map_rss_mb": report["children_peak_rss_mb"],
                     "floor_s": round(floor, 2), "vs_floor": round(report["result"]["seconds"] / floor, 1)})
     out["target"] = "remap at 1M >= 25,000 canonical records/s; peak RSS <= 300 MB"
     return out
