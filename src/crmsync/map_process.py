@@ -129,13 +129,12 @@ class _Child:
 
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
-        env = dict(os.environ)
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # crmsync importable as this one is
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+        # this process's module path: the same crmsync, mappings' plugins and libraries, however it was started
+        start = f"import sys; sys.path[:] = {sys.path!r}; from crmsync.map_process import main; main(sys.argv[1:])"
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "crmsync.map_process", str(down_r), str(up_w)], pass_fds=(down_r, up_w),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env, start_new_session=True)
+                [sys.executable, "-c", start, str(down_r), str(up_w)], pass_fds=(down_r, up_w),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
         except BaseException:
             for fd in (down_r, down_w, up_r, up_w):
                 os.close(fd)
@@ -352,5 +351,5 @@ def main(argv: list[str]) -> None:
         _serve(Connection(int(argv[0]), writable=False), Connection(int(argv[1]), readable=False))
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m crmsync.map_process DOWN_FD UP_FD
     main(sys.argv[1:])

@@ -212,7 +212,7 @@ class PullApply:
                 # by record); chunks of the apply's size, each mapped while the one before is applied
                 # (in a mapping process, crmsync.map_process, when there is a second core for it).
                 chunks = _rechunk(pages, spec.chunk_size)
-                for mapped in mapped_chunks(chunks, shape, mapper, process, token, catalog, schema, warn=_warn):
+                for mapped in mapped_chunks(chunks, shape, mapper, process, token, catalog, schema, warn=self._warn):
                     yield from mapped
 
             self.counts[entity].add(apply_pulled(
@@ -242,6 +242,12 @@ class PullApply:
             self.spec.progress(f"{entity}: mapping in {count} process{'es' if count > 1 else ''} beside this one "
                                f"({SETTING}=off maps here)")
         return None if self.mapping_process.failed else self.mapping_process
+
+    def _warn(self, message: str) -> None:
+        import logging
+
+        logging.getLogger("crmsync.pull").warning(message)  # the project's log
+        self.spec.progress(message)  # and the person watching
 
     def close(self) -> None:
         """End the run's mapping process, if it started one (a later :meth:`rows` would start another)."""
@@ -334,12 +340,6 @@ def _rechunk(pages: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
             del held[:size]
     if held:
         yield held
-
-
-def _warn(message: str) -> None:
-    import logging
-
-    logging.getLogger("crmsync.pull").warning(message)
 
 
 def _commit_chunk(con: Any, book: LinkBook, *, relieving: bool = True) -> None:
