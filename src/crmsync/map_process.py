@@ -166,6 +166,7 @@ class MapProcess:
         self._sent = 0  # chunks handed over
         self._taken = 0  # and taken back
         self.failed = False  # one ended unexpectedly: the run maps here from then on
+        self.why = ""  # what one said when it could not map
 
     @property
     def ahead(self) -> int:
@@ -194,12 +195,15 @@ class MapProcess:
         self._taken += 1
         if kind == "failed":
             raise MapProcessError(f"the mapping failed in a mapping process:\n{payload}")
+        if kind == "unusable":  # it could not read what it was sent, or build the mapper
+            self.why = payload.strip().splitlines()[-1]
+            raise EOFError(self.why)
         return payload
 
     def ended(self) -> str:
         """How its processes ended, for a warning."""
         codes = [child.proc.poll() for child in self._children]
-        return ", ".join(_ended(code) for code in codes if code is not None) or "a pipe closed"
+        return ", ".join(_ended(code) for code in codes if code is not None) or self.why or "a pipe closed"
 
     def close(self) -> None:
         for child in self._children:
@@ -247,7 +251,7 @@ def mapped_chunks(chunks: Iterator[list[Sequence[Any]]], shape: RawShape, mapper
         done = True
     except _Gone:
         process.failed = True
-        warn(f"a mapping process ended unexpectedly ({process.ended()}); mapping goes on in this process")
+        warn(f"a mapping process failed ({process.ended()}); mapping goes on in this process")
         process.close()
         for values in held:
             yield here(values)
@@ -297,11 +301,15 @@ def _serve(down: Any, up: Any) -> None:
     outbox: queue.Queue[Any] = queue.Queue(maxsize=AHEAD + 1)
 
     def read() -> None:  # the parent's next chunk is taken while this one is mapped
-        try:
-            while True:
-                inbox.put(down.recv())
-        except (EOFError, OSError):
-            inbox.put(None)
+        while True:
+            try:
+                message = down.recv()
+            except (EOFError, OSError):
+                inbox.put(None)
+                return
+            except Exception:  # a message this process cannot read (its bytes are taken: the next ones can be)
+                message = ("broken", traceback.format_exc())
+            inbox.put(message)
 
     def write() -> None:  # and a result is handed back while the next is mapped
         try:
@@ -313,14 +321,25 @@ def _serve(down: Any, up: Any) -> None:
     threading.Thread(target=read, daemon=True).start()
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    mappers: dict[int, tuple[Any, RawShape]] = {}
+    mappers: dict[int, tuple[Any, RawShape] | str] = {}  # token -> the mapper, or why it could not be built
+    broken = ""
     while (message := inbox.get()) is not None:
+        if message[0] == "broken":
+            broken = message[1]
+            continue
         if message[0] == "mapper":
             _, token, mapping, catalog, schema, shape = message
-            mappers[token] = (Mapper(mapping, catalog, _NoResolver(), schema), shape)
+            try:
+                mappers[token] = (Mapper(mapping, catalog, _NoResolver(), schema), shape)
+            except Exception:  # told with the chunks that name it
+                mappers[token] = traceback.format_exc()
             continue
         _, token, values = message
-        mapper, shape = mappers[token]
+        built = broken or mappers[token]
+        if isinstance(built, str):  # not the mapping's fault: the run maps here instead
+            outbox.put(("unusable", built))
+            continue
+        mapper, shape = built
         try:
             outbox.put(("mapped", map_rows(mapper, shape.key, list(shape.records(values)), keep_raw=False)))
         except Exception:  # a defect: the parent raises it with this trace

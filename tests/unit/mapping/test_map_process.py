@@ -108,6 +108,29 @@ def test_a_mapping_process_that_dies_has_its_chunks_mapped_here() -> None:
     assert "mapping goes on in this process" in warnings[0]
 
 
+class Unreadable:
+    """Pickles here, cannot be unpickled there (as a class a mapping process could not import)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return int, ("not a number",)
+
+
+def test_a_mapping_process_that_cannot_read_what_it_is_sent_has_the_run_map_here() -> None:
+    m = mapper("amocrm", "contact")
+    shape, values = _values(_records("amocrm", "contact", 4, 600))
+    chunks = [values[i:i + 100] for i in range(0, len(values), 100)]
+    here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+    process = MapProcess(2)
+    warnings: list[str] = []
+    try:
+        got = list(mapped_chunks(iter(chunks), shape, m, process, 0, m.catalog, Unreadable(), warn=warnings.append))
+    finally:
+        process.close()
+    assert _outcomes(got) == _outcomes(here)
+    assert process.failed and len(warnings) == 1, warnings
+    assert "invalid literal for int()" in warnings[0] and "mapping goes on in this process" in warnings[0]
+
+
 def test_a_mapping_process_ends_when_the_run_dies(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = textwrap.dedent(f"""
