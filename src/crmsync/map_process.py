@@ -42,9 +42,10 @@ AUTO_ROWS = 10_000  # below this, starting a process (~0.3 s of the other core) 
 AHEAD = 2  # chunks a mapping process holds at once: one being mapped, one waiting
 MAX_PROCESSES = 4  # each holds its own imports and chunks (~50 MB)
 
-# One mapped record: (remote id, canonical record or None, the rejection as a dict or None, raw record).
-# From the mapping process the raw record comes only with a rejection (the apply keeps it only then).
-Mapped = tuple[str, "dict[str, Any] | None", "dict[str, str] | None", "dict[str, Any] | None"]
+# One mapped record: (remote id, canonical record or None, the rejection as a dict or None, raw record). From a
+# mapping process the raw record comes only with a rejection (the apply keeps it only then), and a mapped one
+# with its base hash and JSON text after these (crmsync.canonical.digest).
+Mapped = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,11 @@ class RawShape:
             yield fold_variants(row, variants) if variants else row
 
 
-def map_rows(mapper: Any, key: str, raws: list[dict[str, Any]], *, keep_raw: bool = True) -> list[Mapped]:
-    """Each raw record of a chunk with its result (:meth:`crmsync.mapping.Mapper.pull_batch`)."""
+def map_rows(mapper: Any, key: str, raws: list[dict[str, Any]], *, there: bool = False) -> list[Mapped]:
+    """Each raw record of a chunk with its result (:meth:`crmsync.mapping.Mapper.pull_batch`). ``there``
+    (in a mapping process): a mapped record comes without its raw record and with its base hash and JSON
+    text (:func:`crmsync.canonical.digest.prepared`), which the apply would make in the run's process."""
+    from crmsync.canonical.digest import prepared
     from crmsync.mapping import Rejection
 
     out: list[Mapped] = []
@@ -82,8 +86,10 @@ def map_rows(mapper: Any, key: str, raws: list[dict[str, Any]], *, keep_raw: boo
         remote_id = str(raw.get(key))
         if isinstance(result, Rejection):
             out.append((remote_id, None, result.as_dict(), raw))
+        elif there:
+            out.append(prepared(remote_id, result.canonical))
         else:
-            out.append((remote_id, result.canonical, None, raw if keep_raw else None))
+            out.append((remote_id, result.canonical, None, raw))
     return out
 
 
@@ -341,7 +347,7 @@ def _serve(down: Any, up: Any) -> None:
             continue
         mapper, shape = built
         try:
-            outbox.put(("mapped", map_rows(mapper, shape.key, list(shape.records(values)), keep_raw=False)))
+            outbox.put(("mapped", map_rows(mapper, shape.key, list(shape.records(values)), there=True)))
         except Exception:  # a defect: the parent raises it with this trace
             outbox.put(("failed", traceback.format_exc()))
     outbox.put(None)

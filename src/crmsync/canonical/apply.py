@@ -13,7 +13,6 @@ hundred rows per second).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,7 @@ from crmsync.jsontext import dump_bytes, dumps, loads
 from crmsync.store import engine, register_arrow, unregister_arrow
 
 from .conflicts import CONFLICT_COLUMNS, ConflictRules, instant, settle_clashes, supersede
+from .digest import digest_of, text_of
 from .links import Link, LinkBook
 from .tables import CLOCK, CREATED, TABLE, columns
 from .values import plain, same
@@ -193,10 +193,6 @@ def keep_clocks(row: dict[str, Any], old: dict[str, Any], crm: dict[str, Any]) -
             row[name] = (max if later else min)(times, key=lambda t: t[0])[1]
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.blake2b(dump_bytes(record, sort_keys=True), digest_size=16).hexdigest()
-
-
 LINK_COLUMNS = {"entity": "VARCHAR", "connection": "VARCHAR", "remote_id": "VARCHAR", "canonical_id": "VARCHAR",
                 "base": "JSON", "base_hash": "VARCHAR", "remote_updated_at": "TIMESTAMPTZ",
                 "remote_deleted_at": "TIMESTAMPTZ"}  # a record the CRM just sent or took is not deleted there
@@ -294,11 +290,12 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
     rejected: list[dict[str, Any]] = []
     conflicts: list[dict[str, Any]] = []
     side = side or f"crm:{connection}"
-    digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
+    digests = [digest_of(item) for item in chunk]
     bases = book.bases(con, entity, [item[0] for item, d in zip(chunk, digests, strict=True)
                                      if d is not None and book.links[(entity, item[0])].base_hash not in (None, d)])
     added: set[str] = set()  # a record new to the chunk and held twice by it is one new row
-    for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
+    for item, digest in zip(chunk, digests, strict=True):
+        remote_id, canonical, rejection, raw = item[:4]
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
@@ -333,7 +330,7 @@ def apply_rows_chunk(con: Any, entity: str, connection: str, run_id: str, cols: 
                     row[CLOCK] = old[CLOCK]
         row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
         upserts.append(row)
-        encoded = dumps(canonical)
+        encoded = text_of(item)
         crm_time = canonical.get(CLOCK)  # the CRM's edit: when it was made there
         if not base:  # a record new to this link: one history row holds all its values
             changes.append({"run_id": run_id, "entity": entity, "canonical_id": cid, "field": "*", "old": None,

@@ -33,12 +33,12 @@ from .apply import (
     link_chunk,
     merge_fields,
     pending_local_edits,
-    record_hash,
     rejected_row,
     rows_from,
     update_rows,
 )
 from .conflicts import CONFLICT_COLUMNS, ConflictRules, settle_clashes, supersede_all
+from .digest import digest_of, text_of
 from .links import Link, LinkBook
 from .places import RowPlaces
 from .tables import CLOCK, CREATED, TABLE
@@ -63,7 +63,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     # Links sync.links already holds (as the chunk began): written again by an upsert; the others by a plain
     # insert, which costs the store a third of an upsert's time at a million links.
     stored = {r for r in cids if book.links[(entity, r)].stored}
-    digests = [record_hash(canonical) if canonical is not None else None for _, canonical, *_ in chunk]
+    digests = [digest_of(item) for item in chunk]
     wanted = [item[0] for item, d in zip(chunk, digests, strict=True)
               if d is not None and book.links[(entity, item[0])].base_hash != d]
     # Only the rows of records that changed are read: an unchanged record needs none. (A record the chunk
@@ -80,7 +80,8 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
     rejected: list[dict[str, Any]] = []
     merges: list[Merge] = []  # finished once the chunk's clashes are settled (:func:`_finish_merges`)
     added: set[str] = set()  # a record new to the chunk and held twice by it is one new row
-    for (remote_id, canonical, rejection, raw), digest in zip(chunk, digests, strict=True):
+    for item, digest in zip(chunk, digests, strict=True):
+        remote_id, canonical, rejection, raw = item[:4]
         counts.read += 1
         if canonical is None:
             counts.rejected += 1
@@ -96,7 +97,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
         if not old:
             counts.created += cid not in added
             added.add(cid)
-            staged.append((remote_id, cid, digest, dumps(canonical), "new", bool(base), canonical))
+            staged.append((remote_id, cid, digest, text_of(item), "new", bool(base), canonical))
         else:
             if base or remote_id in matched:  # a local edit the CRM did not touch must survive
                 merged, clashes = merge_fields(old, base, canonical, cols, first_match=not base)
@@ -109,7 +110,7 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
                     row[CLOCK] = old[CLOCK]
             row.update(id=cid, version=int(old.get("version") or 0) + 1, deleted_at=deleted_after_pull(old, link))
             upserts.append((row, old))
-            staged.append((remote_id, cid, digest, dumps(canonical), "row", bool(base), canonical))
+            staged.append((remote_id, cid, digest, text_of(item), "row", bool(base), canonical))
         if base:
             crm_time = canonical.get(CLOCK)
             for name in sorted(k for k in set(canonical) | set(base) if canonical.get(k) != base.get(k)):

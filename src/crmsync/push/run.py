@@ -41,11 +41,11 @@ from crmsync.canonical.apply import (
     LINK_KEY,
     current_rows,
     insert_rows,
-    record_hash,
     save_minted,
     upsert_rows,
 )
 from crmsync.canonical.deletes import pushed_fields
+from crmsync.canonical.digest import record_hash
 from crmsync.canonical.links import Link, LinkBook
 from crmsync.canonical.tables import CLOCK, CREATED, TABLE, columns, ensure
 from crmsync.canonical.values import get_field, same

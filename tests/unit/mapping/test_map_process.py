@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 
+from crmsync.canonical.digest import digest_of, record_hash, text_of
 from crmsync.errors import UserError
+from crmsync.jsontext import dumps
 from crmsync.map_process import MapProcess, RawShape, mapped_chunks, portable, setting
 
 from .helpers import CRMS, ENTITIES, ROOT, golden, golden_files, mapper
@@ -33,9 +35,10 @@ def _values(raws: list[dict[str, Any]]) -> tuple[RawShape, list[tuple[Any, ...]]
 
 
 def _outcomes(chunks: list[list[Any]]) -> list[tuple[Any, ...]]:
-    # the raw record comes back from a mapping process only with a rejection: the apply keeps it only then
-    return [(rid, typed(canonical), rejection, typed(raw) if rejection else None)
-            for chunk in chunks for rid, canonical, rejection, raw in chunk]
+    """Each record's result, and the base hash and JSON text the apply takes (made here or brought along). The
+    raw record comes back from a mapping process only with a rejection: the apply keeps it only then."""
+    return [(item[0], typed(item[1]), item[2], typed(item[3]) if item[2] else None, digest_of(item),
+             None if item[1] is None else text_of(item)) for chunk in chunks for item in chunk]
 
 
 def _records(crm: str, entity: str, seed: int, n: int) -> list[dict[str, Any]]:
@@ -83,6 +86,10 @@ def test_a_mapping_process_gives_what_mapping_here_gives(processes: MapProcess, 
     assert [len(c) for c in there] == [len(c) for c in chunks]
     assert _outcomes(there) == _outcomes(here)
     assert {o[2] is None for o in _outcomes(here)} == {True, False}, "junk must set records aside"
+    # what a mapping process brings along is what the apply would make of the record itself
+    brought = [item for chunk in there for item in chunk if item[1] is not None]
+    assert brought and all(len(item) == 6 for item in brought)
+    assert all(item[4] == record_hash(item[1]) and item[5] == dumps(item[1]) for item in brought)
 
 
 def test_a_mapping_process_that_dies_has_its_chunks_mapped_here() -> None:
