@@ -92,11 +92,16 @@ def test_a_mapping_process_gives_what_mapping_here_gives(processes: MapProcess, 
     assert all(item[4] == record_hash(item[1]) and item[5] == dumps(item[1]) for item in brought)
 
 
-def test_a_mapping_process_that_dies_has_its_chunks_mapped_here() -> None:
+def _chunks_and_here(seed: int, n: int) -> tuple[Any, RawShape, list[list[Any]], list[list[Any]]]:
+    """AmoCRM contacts in chunks of 100, and their results mapped here."""
     m = mapper("amocrm", "contact")
-    shape, values = _values(_records("amocrm", "contact", 3, 1200))
+    shape, values = _values(_records("amocrm", "contact", seed, n))
     chunks = [values[i:i + 100] for i in range(0, len(values), 100)]
-    here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+    return m, shape, chunks, list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+
+
+def test_a_mapping_process_that_dies_has_its_chunks_mapped_here() -> None:
+    m, shape, chunks, here = _chunks_and_here(3, 1200)
     process = MapProcess(2)
     warnings: list[str] = []
     try:
@@ -123,10 +128,7 @@ class Unreadable:
 
 
 def test_a_mapping_process_that_cannot_read_what_it_is_sent_has_the_run_map_here() -> None:
-    m = mapper("amocrm", "contact")
-    shape, values = _values(_records("amocrm", "contact", 4, 600))
-    chunks = [values[i:i + 100] for i in range(0, len(values), 100)]
-    here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+    m, shape, chunks, here = _chunks_and_here(4, 600)
     process = MapProcess(2)
     warnings: list[str] = []
     try:
