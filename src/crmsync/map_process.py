@@ -224,11 +224,12 @@ def processes() -> int:
 
 
 def mapped_chunks(chunks: Iterator[list[Sequence[Any]]], shape: RawShape, mapper: Any,
-                  process: MapProcess | None, token: int, catalog: Any = None, schema: Any = None,
+                  process: MapProcess | None, token: int,
                   warn: Callable[[str], None] = lambda _: None) -> Iterator[list[Mapped]]:
-    """The results of each chunk of raw values, in order: mapped in ``process`` (None: here), up to
-    :attr:`MapProcess.ahead` chunks ahead of the one the caller is applying. Should a mapping process
-    end, what they held and the rest are mapped here."""
+    """The results of each chunk of raw values, in order: mapped in ``process`` (None: here) by the same
+    mapper (built there from ``mapper``'s mapping, catalog and schema), up to :attr:`MapProcess.ahead`
+    chunks ahead of the one the caller is applying. Should a mapping process end, what they held and the
+    rest are mapped here."""
 
     def here(values: list[Sequence[Any]]) -> list[Mapped]:
         return map_rows(mapper, shape.key, list(shape.records(values)))
@@ -241,7 +242,7 @@ def mapped_chunks(chunks: Iterator[list[Sequence[Any]]], shape: RawShape, mapper
     done = False
     try:
         try:
-            process.mapper(token, mapper.spec, catalog, schema, shape)
+            process.mapper(token, mapper.spec, mapper.catalog, mapper.check.schema if mapper.check else None, shape)
         except (EOFError, OSError) as exc:
             raise _Gone from exc
         for values in chunks:

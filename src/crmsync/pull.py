@@ -203,16 +203,15 @@ class PullApply:
             shape, pages = found
             process = self._map_process(con, dataset, entity, after, mapper)
 
-            schema = spec.canonical.get(entity)
 
             def results(mapper: Any = mapper, shape: RawShape = shape, pages: Iterator[list[Any]] = pages,
-                        process: MapProcess | None = process, token: int = self.entities.index(entity),
-                        catalog: Any = catalog, schema: Any = schema) -> Iterator[Any]:
+                        process: MapProcess | None = process, token: int = self.entities.index(entity)
+                        ) -> Iterator[Any]:
                 # Mapped a chunk at a time, field by field (Mapper.pull_batch: the same results as record
                 # by record); chunks of the apply's size, each mapped while the one before is applied
                 # (in a mapping process, crmsync.map_process, when there is a second core for it).
                 chunks = _rechunk(pages, spec.chunk_size)
-                for mapped in mapped_chunks(chunks, shape, mapper, process, token, catalog, schema, warn=self._warn):
+                for mapped in mapped_chunks(chunks, shape, mapper, process, token, warn=self._warn):
                     yield from mapped
 
             self.counts[entity].add(apply_pulled(

@@ -80,8 +80,7 @@ def test_a_mapping_process_gives_what_mapping_here_gives(processes: MapProcess, 
     shape, values = _values(_records(crm, entity, seed, 1500))
     chunks = [values[i:i + 200] for i in range(0, len(values), 200)]  # 8 chunks: more than the processes hold
     here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
-    there = list(mapped_chunks(iter(chunks), shape, m, processes, hash((crm, entity, seed)) % 1000,
-                               m.catalog, m.check.schema if m.check else None))
+    there = list(mapped_chunks(iter(chunks), shape, m, processes, hash((crm, entity, seed)) % 1000))
     assert not processes.failed
     assert [len(c) for c in there] == [len(c) for c in chunks]
     assert _outcomes(there) == _outcomes(here)
@@ -106,8 +105,7 @@ def test_a_mapping_process_that_dies_has_its_chunks_mapped_here() -> None:
     warnings: list[str] = []
     try:
         got = []
-        for n, chunk in enumerate(mapped_chunks(iter(chunks), shape, m, process, 1, m.catalog, m.check.schema,
-                                                warn=warnings.append)):
+        for n, chunk in enumerate(mapped_chunks(iter(chunks), shape, m, process, 1, warn=warnings.append)):
             got.append(chunk)
             if n == 1:  # two chunks back, four more handed over
                 victim = process._children[0].proc
@@ -132,7 +130,10 @@ def test_a_mapping_process_that_cannot_read_what_it_is_sent_has_the_run_map_here
     process = MapProcess(2)
     warnings: list[str] = []
     try:
-        got = list(mapped_chunks(iter(chunks), shape, m, process, 0, m.catalog, Unreadable(), warn=warnings.append))
+        odd = copy.copy(m)  # the same mapper, but its schema cannot be sent
+        odd.check = copy.copy(m.check)
+        odd.check.schema = Unreadable()
+        got = list(mapped_chunks(iter(chunks), shape, odd, process, 0, warn=warnings.append))
     finally:
         process.close()
     assert _outcomes(got) == _outcomes(here)
@@ -151,7 +152,7 @@ def test_a_mapping_process_ends_when_the_run_dies(tmp_path: Path) -> None:
         m = mapper("amocrm", "contact")
         shape, values = _values(_records("amocrm", "contact", 1, 400))
         process = MapProcess(2)
-        results = mapped_chunks(iter([values[:200], values[200:]]), shape, m, process, 0, m.catalog, m.check.schema)
+        results = mapped_chunks(iter([values[:200], values[200:]]), shape, m, process, 0)
         next(results)
         open({str(pids)!r}, "w").write(" ".join(str(c.proc.pid) for c in process._children))
         os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind
