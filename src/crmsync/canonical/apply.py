@@ -211,7 +211,8 @@ def apply_pulled(con: Any, *, entity: str, connection: str, run_id: str, schema:
                  identify: Callable[[dict[str, Any]], str | None] | None = None,
                  after_chunk: Callable[[], None] | None = None, chunk_size: int = CHUNK,
                  side: str | None = None, mode: str = "batch") -> EntityCounts:
-    """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read;
+    """``results``: (remote_id, canonical or None, rejection dict or None, raw) per record read, a mapped
+    record's base hash and JSON text after them when a mapping process made them (:mod:`.digest`);
     ``rules``: the pipeline's conflict policies for this entity (default: the CRM wins);
     ``claim``: the canonical id of a CRM record not linked yet that a lost create of ours made;
     ``identify``: the canonical id of the row a record new to this connection already is
