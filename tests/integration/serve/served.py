@@ -17,6 +17,10 @@ import yaml
 from tests.integration.test_cli import crmsync_cmd
 from tests.integration.test_pull_cli import run_here
 
+# A schedule to show without it firing during a test (midnight on 29 February, next in 2028): a */15 slot
+# once came in the middle of one and added a run it did not expect.
+LEAP_DAY = "0 0 29 2 *"
+
 
 def free_port() -> int:
     with socket.socket() as s:
