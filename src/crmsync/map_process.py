@@ -30,7 +30,7 @@ import subprocess
 import sys
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,8 @@ MAX_PROCESSES = 4  # each holds its own imports and chunks (~50 MB)
 # mapping process the raw record comes only with a rejection (the apply keeps it only then), and a mapped one
 # with its base hash and JSON text after these (crmsync.canonical.digest).
 Mapped = tuple[Any, ...]
+# A chunk's raw values: a list of rows (a value a key of the shape), or an Arrow table of them (a column a key)
+Values = Any
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,14 @@ class RawShape:
     variants: tuple[tuple[str, str], ...]
     key: str
 
-    def records(self, values: Iterable[Sequence[Any]]) -> Iterator[dict[str, Any]]:
+    def records(self, values: Any) -> Iterator[dict[str, Any]]:
+        """The records of ``values``: rows of values, or an Arrow table of them (a column a key)."""
         from crmsync.jsontext import loads
         from crmsync.read.storable import fold_variants
 
         keys, parsed, variants = self.keys, self.parsed, list(self.variants)
+        if hasattr(values, "column_names"):  # an Arrow table: the values DuckDB's rows would have held
+            values = zip(*(column.to_pylist() for column in values.columns), strict=True)
         # a row at a time: parsing a whole page's JSON first left thousands of containers alive at once
         for row_values in values:
             row = dict(zip(keys, row_values, strict=True))
@@ -191,7 +196,9 @@ class MapProcess:
                 child.send.send_bytes(message)
                 child.mappers[token] = message
 
-    def submit(self, token: int, values: list[Sequence[Any]]) -> None:
+    def submit(self, token: int, values: Values) -> None:
+        if hasattr(values, "column_names"):  # an Arrow table goes as its own rows only: a pickled slice of
+            values = _arrow_bytes(values)      # a page took the whole page along
         self._children[self._sent % self.count].send.send(("map", token, values))
         self._sent += 1
 
@@ -223,7 +230,7 @@ def processes() -> int:
     return max(1, min(_cores(), MAX_PROCESSES))
 
 
-def mapped_chunks(chunks: Iterator[list[Sequence[Any]]], shape: RawShape, mapper: Any,
+def mapped_chunks(chunks: Iterator[Values], shape: RawShape, mapper: Any,
                   process: MapProcess | None, token: int,
                   warn: Callable[[str], None] = lambda _: None) -> Iterator[list[Mapped]]:
     """The results of each chunk of raw values, in order: mapped in ``process`` (None: here) by the same
@@ -231,14 +238,14 @@ def mapped_chunks(chunks: Iterator[list[Sequence[Any]]], shape: RawShape, mapper
     chunks ahead of the one the caller is applying. Should a mapping process end, what they held and the
     rest are mapped here."""
 
-    def here(values: list[Sequence[Any]]) -> list[Mapped]:
+    def here(values: Values) -> list[Mapped]:
         return map_rows(mapper, shape.key, list(shape.records(values)))
 
     if process is None or process.failed:
         for values in chunks:
             yield here(values)
         return
-    held: deque[list[Sequence[Any]]] = deque()
+    held: deque[Values] = deque()
     done = False
     try:
         try:
@@ -271,11 +278,27 @@ def mapped_chunks(chunks: Iterator[list[Sequence[Any]]], shape: RawShape, mapper
             process.close()
 
 
+def _arrow_bytes(table: Any) -> bytes:
+    """An Arrow table as Arrow's stream format (:func:`_arrow_table` reads it back)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _arrow_table(data: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all()
+
+
 class _Gone(Exception):
     """A mapping process's pipe closed."""
 
 
-def _take(process: MapProcess, held: deque[list[Sequence[Any]]]) -> list[Mapped]:
+def _take(process: MapProcess, held: deque[Values]) -> list[Mapped]:
     try:
         results = process.take()
     except (EOFError, OSError) as exc:
@@ -342,6 +365,8 @@ def _serve(down: Any, up: Any) -> None:
                 mappers[token] = traceback.format_exc()
             continue
         _, token, values = message
+        if isinstance(values, bytes):
+            values = _arrow_table(values)
         built = broken or mappers[token]
         if isinstance(built, str):  # not the mapping's fault: the run maps here instead
             outbox.put(("unusable", built))

@@ -197,12 +197,12 @@ class PullApply:
                                      pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
 
             gone = (spec.connection, entity) if self.everything else None
-            found = _raw_values(con, dataset, entity, after, key=key, skip_gone=gone)
+            process = self._map_process(con, dataset, entity, after, mapper)
+            # pages for a mapping process come as Arrow tables: read and sent in C, made values there
+            found = _raw_values(con, dataset, entity, after, key=key, skip_gone=gone, arrow=process is not None)
             if found is None:
                 continue
             shape, pages = found
-            process = self._map_process(con, dataset, entity, after, mapper)
-
 
             def results(mapper: Any = mapper, shape: RawShape = shape, pages: Iterator[list[Any]] = pages,
                         process: MapProcess | None = process, token: int = self.entities.index(entity)
@@ -329,16 +329,24 @@ class PullApply:
         return result
 
 
-def _rechunk(pages: Iterator[list[Any]], size: int) -> Iterator[list[Any]]:
-    """Pages of any size as chunks of ``size`` (the last one shorter)."""
-    held: list[Any] = []
+def _rechunk(pages: Iterator[Any], size: int) -> Iterator[Any]:
+    """Pages of any size (lists of rows, or Arrow tables) as chunks of ``size`` (the last one shorter)."""
+    held: Any = None
     for page in pages:
-        held.extend(page)
+        held = page if held is None else _joined(held, page)
         while len(held) >= size:
             yield held[:size]
-            del held[:size]
-    if held:
+            held = held[size:]
+    if held is not None and len(held):
         yield held
+
+
+def _joined(held: Any, page: Any) -> Any:
+    if isinstance(held, list):
+        return held + page
+    import pyarrow as pa
+
+    return pa.concat_tables([held, page])  # no copy: the table's columns hold both pages' chunks
 
 
 def _commit_chunk(con: Any, book: LinkBook, *, relieving: bool = True) -> None:
@@ -460,11 +468,13 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
 
 
 def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
-                skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH
-                ) -> tuple[RawShape, Iterator[list[Any]]] | None:
+                skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH, arrow: bool = False
+                ) -> tuple[RawShape, Iterator[Any]] | None:
     """How the raw rows loaded after ``after`` become records (:class:`crmsync.map_process.RawShape`), and
     their values in pages, as the store hands them over (None: no raw table). :func:`_raw_rows` makes the
-    records here; a mapping process makes them there.
+    records here; a mapping process makes them there. ``arrow``: each page an Arrow table of the values
+    (DuckDB hands it over, and a mapping process is sent it, without a Python object a value), not a
+    list of rows.
 
     Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
     own: one query left open for a whole remap kept its snapshot while the apply committed chunk
@@ -504,19 +514,21 @@ def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "
                 cursor.execute(f'SELECT {select} FROM "{dataset}"."{entity}" WHERE {where}', params)
                 yield from iter(lambda: cursor.fetchmany(2000), [])
             else:
-                yield from _keyset_pages(cursor, f'"{dataset}"."{entity}"', select, column, where, params, page_size)
+                yield from _keyset_pages(cursor, f'"{dataset}"."{entity}"', select, column, where, params, page_size,
+                                         arrow=arrow)
         finally:
             cursor.close()
 
     return shape, pages()
 
 
-def _keyset_pages(cursor: Any, table: str, select: str, column: str, where: str, params: list[Any], size: int
-                  ) -> Iterator[list[Any]]:
-    """Pages of rows (``select``'s values), in id order. Where each page ends is found once, on the id column
-    alone (one sort of the ids: finding each page's last id by a query of its own sorted the rest of the
-    table again, a cost that grew with the table for every page), then each page's rows are read by
-    their id range. Ids loaded after the bounds were taken fall in the last, open-ended page."""
+def _keyset_pages(cursor: Any, table: str, select: str, column: str, where: str, params: list[Any], size: int, *,
+                  arrow: bool = False) -> Iterator[Any]:
+    """Pages of rows (``select``'s values), in id order, as lists of rows or (``arrow``) Arrow tables. Where
+    each page ends is found once, on the id column alone (one sort of the ids: finding each page's last id by
+    a query of its own sorted the rest of the table again, a cost that grew with the table for every page),
+    then each page's rows are read by their id range. Ids loaded after the bounds were taken fall in the
+    last, open-ended page."""
     bounds = [r[0] for r in cursor.execute(
         f'SELECT "{column}" FROM (SELECT "{column}", row_number() OVER (ORDER BY "{column}") AS n FROM {table} '
         f'WHERE {where}) WHERE n % {int(size)} = 0 ORDER BY 1', params).fetchall()]
@@ -526,9 +538,10 @@ def _keyset_pages(cursor: Any, table: str, select: str, column: str, where: str,
         if bound is not None:
             page_where, page_params = f'{page_where} AND "{column}" <= ?', [*page_params, bound]
         # ordered by the table's id column (the select list names no alias that could stand for it)
-        page = cursor.execute(f'SELECT {select} FROM {table} WHERE {page_where} ORDER BY "{column}"',
-                              page_params).fetchall()
-        if page:
+        query = f'SELECT {select} FROM {table} WHERE {page_where} ORDER BY "{column}"'
+        page = cursor.sql(query, params=page_params).to_arrow_table() if arrow else \
+            cursor.execute(query, page_params).fetchall()
+        if len(page):
             yield page
         last = bound
 

@@ -3,7 +3,13 @@
 import duckdb
 import pytest
 
-from crmsync.pull import _raw_rows
+from crmsync.pull import _raw_rows, _raw_values, _rechunk
+
+
+def _arrow_rows(con, dataset, entity, *, page_size, chunk=3, **kw):
+    """The records a mapping process makes of the pages as Arrow tables, re-chunked as a run re-chunks them."""
+    shape, pages = _raw_values(con, dataset, entity, 0, key="id", page_size=page_size, arrow=True, **kw)
+    return [record for values in _rechunk(pages, chunk) for record in shape.records(values)]
 
 
 @pytest.fixture
@@ -111,8 +117,42 @@ def test_rows_read_as_columns_equal_the_rows_read_as_json_text():
         assert rows == expected
         assert orjson.dumps(rows) == orjson.dumps(expected)  # types too: 2.0 stays a float, -0.0 keeps its sign
         assert [list(r) for r in rows] == [list(r) for r in expected]  # key order
+        # and as Arrow tables (a mapping process's pages): the same records, values and types
+        arrow = _arrow_rows(con, "raw_amo", "deal", page_size=page)
+        assert orjson.dumps(arrow) == orjson.dumps(expected) and [list(r) for r in arrow] == [list(r) for r in expected]
     assert rows[1]["qty"] == "lots" and rows[2]["price"] == {"$crmsync": "number", "text": "1e400"}
     assert rows[0]["late"] is None and rows[3]["late"] == "finally" and rows[1]["fields"] is None
     assert rows[0]["seen_at"] == "2024-01-02 03:04:05+00" and rows[0]["amount"] == 12.5  # through to_json, as before
     # the no-id path (one streamed query) builds its rows the same way
     assert sorted(_raw_rows(con, "raw_amo", "deal", 0, key="nope"), key=lambda r: r["id"]) == expected
+
+
+def test_pages_as_arrow_tables_hold_the_values_pages_of_rows_hold():
+    """Every type the read-back takes as DuckDB's own value (the rest come through to_json) comes from an
+    Arrow page as the very Python value of its row page: ints at both ends of each width, unsigned ones,
+    floats that are not numbers, text of every kind, NULLs, a record loaded twice across a chunk's edge."""
+    from crmsync.pull import _NATIVE_TYPES
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw_amo; CREATE SCHEMA sync")
+    kinds = sorted(_NATIVE_TYPES)
+    columns = ", ".join(f'"c_{k.lower()}" {k}' for k in kinds)
+    con.execute(f"CREATE TABLE raw_amo.contact (id BIGINT, {columns}, doc JSON, _dlt_load_id VARCHAR, _dlt_id VARCHAR)")
+    ends = {"BIGINT": (-(2**63), 2**63 - 1), "INTEGER": (-(2**31), 2**31 - 1), "SMALLINT": (-(2**15), 2**15 - 1),
+            "TINYINT": (-128, 127), "UBIGINT": (0, 2**64 - 1), "UINTEGER": (0, 2**32 - 1), "USMALLINT": (0, 65535),
+            "UTINYINT": (0, 255), "DOUBLE": (float("nan"), float("-inf")), "VARCHAR": ("", "\u65e5\U0001f600\x00 \\"),
+            "BOOLEAN": (False, True)}
+    for n in range(9):
+        row = [n // 2] + [None if n == 4 else ends[k][n % 2] for k in kinds]  # ids 0..4, each loaded twice
+        con.execute(f"INSERT INTO raw_amo.contact VALUES ({', '.join('?' * (len(row) + 1))}, '1700000000.5', 'd')",
+                    [*row, None if n == 3 else '{"n": ' + str(n) + ', "x": [1.5, "\u00e9"]}'])
+    assert set(kinds) <= {k.upper() for (k,) in con.execute(
+        "SELECT DISTINCT data_type FROM information_schema.columns WHERE table_name = 'contact'").fetchall()}
+    for page in (1, 2, 4, 100):
+        rows = list(_raw_rows(con, "raw_amo", "contact", 0, key="id", page_size=page))
+        for chunk in (1, 2, 5):
+            arrow = _arrow_rows(con, "raw_amo", "contact", page_size=page, chunk=chunk)
+            assert len(arrow) == len(rows) == 9
+            # repr: NaN equals itself, and 1 is not 1.0 or True
+            assert [[(k, type(v), repr(v)) for k, v in r.items()] for r in arrow] == \
+                   [[(k, type(v), repr(v)) for k, v in r.items()] for r in rows]

@@ -182,3 +182,52 @@ def test_the_setting_takes_auto_on_or_off(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("CRMSYNC_MAP_PROCESS", "2")
     with pytest.raises(UserError, match=r"CRMSYNC_MAP_PROCESS='2' is not one of: auto, on, off"):
         setting()
+
+
+def _as_arrow(shape: RawShape, chunks: list[list[Any]]) -> tuple[RawShape, list[Any]]:
+    """The chunks as a run hands a mapping process its pages: Arrow tables, the id a number and every
+    other value JSON text parsed there (as a raw table's JSON columns are)."""
+    import pyarrow as pa
+
+    at = shape.keys.index("id")
+    text = [k for k in shape.keys if k != "id"]
+    tables = [pa.table({k: pa.array([row[at] for row in chunk], pa.int64()) if k == "id" else
+                        pa.array([None if row[n] is None else dumps(row[n]) for row in chunk], pa.string())
+                        for n, k in enumerate(shape.keys)}) for chunk in chunks]
+    return RawShape(keys=shape.keys, parsed=tuple(text), variants=(), key="id"), tables
+
+
+def _round_trips(raw: dict[str, Any]) -> bool:
+    """Whether each value of ``raw`` comes back from its JSON text as it was (a store holds no lone surrogate)."""
+    from crmsync.jsontext import loads
+
+    try:
+        return all(loads(dumps(v)) == v and dumps(loads(dumps(v))) == dumps(v) for v in raw.values())  # and types
+    except (UnicodeEncodeError, ValueError):
+        return False
+
+
+def test_arrow_pages_map_as_rows_do_there_and_here_when_a_process_dies() -> None:
+    m = mapper("amocrm", "contact")
+    shape, values = _values([r for r in _records("amocrm", "contact", 5, 2500) if _round_trips(r)][:1200])
+    chunks = [values[i:i + 100] for i in range(0, len(values), 100)]
+    here = list(mapped_chunks(iter(copy.deepcopy(chunks)), shape, m, None, 0))
+    assert len(chunks) == 12 and {o[2] is None for o in _outcomes(here)} == {True, False}
+    arrow_shape, tables = _as_arrow(shape, chunks)
+    assert [list(arrow_shape.records(t)) for t in tables] == [list(shape.records(c)) for c in chunks]
+    process = MapProcess(2)
+    warnings: list[str] = []
+    try:
+        whole = list(mapped_chunks(iter(tables[:4]), arrow_shape, m, process, 7))  # sent as Arrow's own bytes
+        got = []
+        for n, chunk in enumerate(mapped_chunks(iter(tables), arrow_shape, m, process, 8, warn=warnings.append)):
+            got.append(chunk)
+            if n == 1:
+                victim = process._children[1].proc
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+    finally:
+        process.close()
+    assert _outcomes(whole) == _outcomes(here[:4])
+    assert _outcomes(got) == _outcomes(here)
+    assert process.failed and len(warnings) == 1 and "killed by SIGKILL" in warnings[0], warnings
