@@ -14,7 +14,8 @@ the engine's resolver, which mints canonical ids in the store, and a plugin's tr
 engine's process unless it says otherwise.
 
 ``CRMSYNC_MAP_PROCESS``: ``auto`` (the default: when the machine has a second core and an entity has
-more than :data:`AUTO_ROWS` rows to map), ``on`` (whenever a mapping can) or ``off``.
+more than :data:`AUTO_ROWS` rows to map; runs at once in one process, as ``crmsync serve`` runs them, share
+one process a core between them), ``on`` (whenever a mapping can) or ``off``.
 
 If the mapping process ends unexpectedly, the chunks it held are mapped here and the run goes on in
 this process (a warning says so): a mapping never differs by where it ran. It ignores Ctrl-C (the
@@ -28,6 +29,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -178,6 +180,23 @@ class MapProcess:
         self._taken = 0  # and taken back
         self.failed = False  # one ended unexpectedly: the run maps here from then on
         self.why = ""  # what one said when it could not map
+        self._claimed = 0  # of this process's cores (:meth:`claim`), given back by :meth:`close`
+
+    @classmethod
+    def claim(cls) -> MapProcess | None:
+        """Mapping processes for a run under ``auto``: one for each core this process's other runs do not
+        hold now (None: they hold every one). ``crmsync serve`` and Dagster run several pipelines at once
+        in one process; each taking a process a core would have them compete for the cores (and ~80 MB
+        each) instead of mapping beside their own process."""
+        global _held
+        with _claims:
+            count = max(0, processes() - _held)
+            _held += count
+        if not count:
+            return None
+        process = cls(count)
+        process._claimed = count
+        return process
 
     @property
     def ahead(self) -> int:
@@ -219,10 +238,18 @@ class MapProcess:
         return ", ".join(_ended(code) for code in codes if code is not None) or self.why or "a pipe closed"
 
     def close(self) -> None:
+        global _held
         for child in self._children:
             child.close()
         self._children = []
         self._sent = self._taken = 0
+        with _claims:
+            _held -= self._claimed
+            self._claimed = 0
+
+
+_claims = threading.Lock()
+_held = 0  # the cores claimed by this process's runs (MapProcess.claim)
 
 
 def processes() -> int:

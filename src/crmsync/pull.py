@@ -236,7 +236,12 @@ class PullApply:
                 where = f"WHERE {_LOAD_US} > {int(after)}" if after else ""
                 if not worth_it(con.execute(f'SELECT count(*) FROM "{dataset}"."{entity}" {where}').fetchone()[0]):
                     return None
-            self.mapping_process = MapProcess()
+                # the cores this process's other runs (a server's) have not taken; none left: it maps here
+                if (claimed := MapProcess.claim()) is None:
+                    return None
+                self.mapping_process = claimed
+            else:
+                self.mapping_process = MapProcess()
             count = self.mapping_process.count
             self.spec.progress(f"{entity}: mapping in {count} process{'es' if count > 1 else ''} beside this one "
                                f"({SETTING}=off maps here)")

@@ -231,3 +231,21 @@ def test_arrow_pages_map_as_rows_do_there_and_here_when_a_process_dies() -> None
     assert _outcomes(whole) == _outcomes(here[:4])
     assert _outcomes(got) == _outcomes(here)
     assert process.failed and len(warnings) == 1 and "killed by SIGKILL" in warnings[0], warnings
+
+
+def test_runs_at_once_in_one_process_share_its_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``auto`` (MapProcess.claim): a server's second run, while the first holds a mapping process a core,
+    maps in its own process; once the first ends (or its processes fail), the next run has them again."""
+    import crmsync.map_process as mp
+
+    monkeypatch.setattr(mp, "_cores", lambda: 3)
+    first = MapProcess.claim()
+    assert first is not None and first.count == 3
+    assert MapProcess.claim() is None
+    first.close()
+    first.close()  # a failed run closes its processes, then the run closes them again: given back once
+    monkeypatch.setattr(mp, "_held", 2)  # another run holds two of the three cores: this one takes the third
+    second = MapProcess.claim()
+    assert second is not None and second.count == 1
+    second.close()
+    assert mp._held == 2
