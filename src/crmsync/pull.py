@@ -21,7 +21,7 @@ from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
 from crmsync.read.stored_metadata import save_metadata
 from crmsync.runs import issues_of, outcome, write_run
-from crmsync.store import open_store, relieve, store_exists
+from crmsync.store import engine, open_store, relieve, store_exists
 
 COMMIT_RECORDS = 10_000  # records a run's pull or remap applies between two commits (PullSpec.commit_size)
 ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
@@ -477,9 +477,9 @@ def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "
                 ) -> tuple[RawShape, Iterator[Any]] | None:
     """How the raw rows loaded after ``after`` become records (:class:`crmsync.map_process.RawShape`), and
     their values in pages, as the store hands them over (None: no raw table). :func:`_raw_rows` makes the
-    records here; a mapping process makes them there. ``arrow``: each page an Arrow table of the values
-    (DuckDB hands it over, and a mapping process is sent it, without a Python object a value), not a
-    list of rows.
+    records here; a mapping process makes them there. ``arrow`` (a DuckDB store): each page an Arrow table
+    of the values (DuckDB hands it over, and a mapping process is sent it, without a Python object a
+    value), not a list of rows.
 
     Read in pages of ``page_size`` by the record id (keyset), each page a short query of its
     own: one query left open for a whole remap kept its snapshot while the apply committed chunk
@@ -487,6 +487,8 @@ def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "
     if not _table_exists(con, dataset, entity):
         return None
     from crmsync.read.storable import variant_columns
+
+    arrow = arrow and engine(con) == "duckdb"  # a Postgres store hands rows over as rows
 
     typed = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "

@@ -113,3 +113,38 @@ def test_a_run_in_this_process_ends_its_mapping_processes(project, amo, monkeypa
     change_mapping(project)
     run_here(project, "remap", "amocrm", "--entity", "contact", "--no-strict")
     assert _children() == before
+
+
+@pytest.mark.parametrize("store", ["postgres"], indirect=True)
+def test_a_postgres_store_maps_in_processes_as_duckdb_maps_here(tmp_path, fake_crm, store, monkeypatch):
+    """A Postgres store hands its raw rows over as rows (the Arrow pages are DuckDB's): a pull and a remap
+    there in mapping processes count what a DuckDB store's mapping here counts, record for record."""
+    from tests.store_plugin import use_store
+
+    amo = fake_crm("amocrm", contacts=2500, deals=0, tasks=0, rate_limit=False)
+    duck, pg = tmp_path / "duck", tmp_path / "pg"
+    for project in (duck, pg):
+        run_here(tmp_path, "init", str(project))
+        if project == pg:
+            use_store(pg, store)  # before connecting: the connection is kept in the store
+        run_here(project, "connect", "amocrm", "--name", "amocrm", "--base-url", amo.url,
+                 "--long-lived-token", "demo-token")
+    pulled_duck, _ = pull(duck, "off", monkeypatch)
+    monkeypatch.setenv("CRMSYNC_MAP_PROCESS", "on")
+    said = run(pg, "pull", "amocrm", "--entity", "contact").stderr
+    assert "mapping in" in said and "mapping process failed" not in said, said
+    [(counts,)] = store.rows(pg, "SELECT counts FROM sync.runs WHERE kind = 'pull'")
+    assert json.loads(counts) == pulled_duck and pulled_duck["contact"]["read"] == 2500
+    assert sorted(r for (r,) in store.rows(pg, "SELECT remote_id FROM sync.links WHERE entity = 'contact'")) == \
+        sorted(r for (r,) in query(duck, "SELECT remote_id FROM sync.links WHERE entity = 'contact'"))
+
+    for project in (duck, pg):
+        change_mapping(project)
+    _, remapped_duck, _ = remap(duck, "off", monkeypatch)
+    monkeypatch.setenv("CRMSYNC_MAP_PROCESS", "on")
+    said = run(pg, "remap", "amocrm", "--entity", "contact", "--no-strict").stderr
+    assert "mapping in" in said and "mapping process failed" not in said, said
+    [(counts,)] = store.rows(pg, "SELECT counts FROM sync.runs WHERE kind = 'remap'")
+    assert json.loads(counts) == remapped_duck and remapped_duck["contact"]["rejected"] > 0
+    rejected = "SELECT remote_id, field, reason FROM sync.rejected WHERE direction = 'pull'"
+    assert sorted(store.rows(pg, rejected), key=repr) == query(duck, rejected)
