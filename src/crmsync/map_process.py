@@ -52,6 +52,11 @@ Mapped = tuple[Any, ...]
 Values = Any
 
 
+def is_arrow(values: Values) -> bool:
+    """Whether ``values`` is an Arrow table (a DuckDB store's page) rather than a list of rows."""
+    return hasattr(values, "column_names")
+
+
 @dataclass(frozen=True)
 class RawShape:
     """How the values of a raw table's rows, as the store hands them over, become the records a mapping
@@ -70,7 +75,7 @@ class RawShape:
         from crmsync.read.storable import fold_variants
 
         keys, parsed, variants = self.keys, self.parsed, list(self.variants)
-        if hasattr(values, "column_names"):  # an Arrow table: the values DuckDB's rows would have held
+        if is_arrow(values):  # the values DuckDB's rows would have held, a column at a time
             values = zip(*(column.to_pylist() for column in values.columns), strict=True)
         # a row at a time: parsing a whole page's JSON first left thousands of containers alive at once
         for row_values in values:
@@ -216,8 +221,8 @@ class MapProcess:
                 child.mappers[token] = message
 
     def submit(self, token: int, values: Values) -> None:
-        if hasattr(values, "column_names"):  # an Arrow table goes as its own rows only: a pickled slice of
-            values = _arrow_bytes(values)      # a page took the whole page along
+        if is_arrow(values):  # as its own rows only: a pickled slice of a page took the whole page along
+            values = _arrow_bytes(values)
         self._children[self._sent % self.count].send.send(("map", token, values))
         self._sent += 1
 

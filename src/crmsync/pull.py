@@ -12,7 +12,7 @@ from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_mint
 from crmsync.canonical.deletes import apply_remote_deletes, pushed_fields
 from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
-from crmsync.map_process import SETTING, MapProcess, RawShape, mapped_chunks, portable, setting, worth_it
+from crmsync.map_process import SETTING, MapProcess, RawShape, is_arrow, mapped_chunks, portable, setting, worth_it
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
 from crmsync.read.columns import is_engine_column
@@ -204,7 +204,7 @@ class PullApply:
                 continue
             shape, pages = found
 
-            def results(mapper: Any = mapper, shape: RawShape = shape, pages: Iterator[list[Any]] = pages,
+            def results(mapper: Any = mapper, shape: RawShape = shape, pages: Iterator[Any] = pages,
                         process: MapProcess | None = process, token: int = self.entities.index(entity)
                         ) -> Iterator[Any]:
                 # Mapped a chunk at a time, field by field (Mapper.pull_batch: the same results as record
@@ -347,7 +347,7 @@ def _rechunk(pages: Iterator[Any], size: int) -> Iterator[Any]:
 
 
 def _joined(held: Any, page: Any) -> Any:
-    if isinstance(held, list):
+    if not is_arrow(held):
         return held + page
     import pyarrow as pa
 
