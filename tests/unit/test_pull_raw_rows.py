@@ -143,7 +143,7 @@ def test_pages_as_arrow_tables_hold_the_values_pages_of_rows_hold():
             "UTINYINT": (0, 255), "DOUBLE": (float("nan"), float("-inf")), "VARCHAR": ("", "\u65e5\U0001f600\x00 \\"),
             "BOOLEAN": (False, True)}
     for n in range(9):
-        row = [n // 2] + [None if n == 4 else ends[k][n % 2] for k in kinds]  # ids 0..4, each loaded twice
+        row = [n // 2] + [None if n == 4 else ends[k][n % 2] for k in kinds]  # ids 0..3 loaded twice, 4 once
         con.execute(f"INSERT INTO raw_amo.contact VALUES ({', '.join('?' * (len(row) + 1))}, '1700000000.5', 'd')",
                     [*row, None if n == 3 else '{"n": ' + str(n) + ', "x": [1.5, "\u00e9"]}'])
     assert set(kinds) <= {k.upper() for (k,) in con.execute(
