@@ -71,7 +71,7 @@ def run_demo(project_dir: Path, *, seed: int = 42, contacts: int = 60, deals: in
     from crmsync.sync import run_sync
 
     root = Path(project_dir).expanduser().resolve()
-    for leftover in ("crmsync.duckdb", "crmsync.duckdb.wal", ".crmsync"):
+    for leftover in ("crmsync.duckdb", "crmsync.duckdb.wal", "crmsync.duckdb.tmp", ".crmsync"):
         target = root / leftover
         if target.is_dir():
             shutil.rmtree(target)

@@ -12,7 +12,8 @@ from crmsync.project import builtin_project_dir
 COPIED_DIRS = ("connectors", "mappings", "pipelines", "config")
 COPIED_SUFFIXES = (".yaml", ".json", ".toml", ".md")
 NEVER_COPIED = {"secrets.toml"}       # a developer's own secrets in the source tree stay there
-GITIGNORE = ("*.duckdb", "*.duckdb.wal", ".crmsync/", "config/secrets.toml")
+# the store, its write-ahead log and what DuckDB spills beside it under its memory cap (left by a killed run)
+GITIGNORE = ("*.duckdb", "*.duckdb.wal", "*.duckdb.tmp/", ".crmsync/", "config/secrets.toml")
 
 
 @dataclass
