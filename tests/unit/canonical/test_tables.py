@@ -126,3 +126,23 @@ def test_ensure_on_a_current_store_changes_nothing(con):
     ensure(con, CANONICAL)
     assert con.execute("SELECT * FROM canonical.tasks").fetchall() == before
     assert con.execute("SELECT version FROM sync.schema_version").fetchall() == [(2,)]
+
+
+def test_history_values_are_kept_with_zstd_on_duckdb_and_read_back_as_written(con):
+    # a DuckDB store's sync.changes old/new: zstd (cheaper to write than DuckDB's own pick, and smaller), the
+    # values exactly as written; Postgres' DDL text is the one its stores recorded before (SYNC_LAYOUT)
+    from crmsync.canonical.tables import DUCKDB_SYNC_DDL, SYNC_DDL
+
+    assert "USING COMPRESSION" not in SYNC_DDL and DUCKDB_SYNC_DDL.count("USING COMPRESSION zstd") == 2
+    values = [None, '"Ёлка 🎄"', '{"name":"Ann","phones":[{"kind":"work","value":"+74951234567"}]}', "42", "null"]
+    con.execute("INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side) "
+                "SELECT 'r', 'contact', 'c' || i, 'name', ?[i % 5 + 1], ?[(i + 1) % 5 + 1], 'crm:a' "
+                "FROM range(5000) t(i)", [values, values])
+    con.execute("CHECKPOINT")
+    used = dict(con.execute("SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('sync.changes') "
+                            "WHERE column_name IN ('old', 'new') AND segment_type <> 'VALIDITY' GROUP BY ALL"
+                            ).fetchall())
+    assert used == {"old": ["ZSTD"], "new": ["ZSTD"]}
+    rows = con.execute("SELECT CAST(old AS VARCHAR), CAST(new AS VARCHAR) FROM sync.changes ORDER BY "
+                       "CAST(substr(canonical_id, 2) AS INTEGER)").fetchall()
+    assert rows == [(values[i % 5], values[(i + 1) % 5]) for i in range(5000)]
