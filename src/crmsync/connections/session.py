@@ -109,7 +109,7 @@ def shared_pacer(project: Project, connection_name: str, rate_limit: dict | None
 
 def _save_pacer(path: Path, pacer: Pacer) -> None:
     state = pacer.snapshot()
-    if state is None:
+    if state is None or not path.parents[2].is_dir():  # the project is gone: no run of it comes next
         return
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
