@@ -15,6 +15,10 @@ transaction each, as a run commits):
    hash) and streamed by ``INSERT … SELECT`` into the canonical table and ``sync.links``; history's one
    row of a new record copied from its link; records with a rejected value set apart (counted, with why).
 
+``--overlap`` adds a variant that uses the second core: a thread does steps 1–2 (and re-lists the entries) for
+the next slice on a DuckDB connection of its own and hands Arrow tables over, while step 3 writes the slice
+before (DuckDB releases the GIL while a statement runs).
+
 The store's memory cap is crmsync's own (:func:`crmsync.store.open_store`; ``CRMSYNC_DUCKDB_MEMORY_LIMIT``
 fixes it), the WAL's checkpoint threshold a remap's. ``--check K`` maps the first K records with crmsync's
 mapping (:meth:`crmsync.mapping.Mapper.pull_batch`) and counts, per field, the records whose canonical values
@@ -24,8 +28,8 @@ distinct value here too) and a remap's reads of existing rows (a first remap rea
 each field's raw value is written for AmoCRM's contact mapping (custom fields by id, plain columns, the
 embedded company list); another mapping would need its own.
 
-Usage: ``python -m benchmarks.set_remap --records 1000000 [--keep DIR] [--unique] [--slice 50000] [--check
-20000]`` (:func:`build` makes the project: a pull of 10,000 contacts from a fake AmoCRM grown to N by
+Usage: ``python -m benchmarks.set_remap --records 1000000 [--keep DIR] [--unique] [--overlap] [--slice 50000]
+[--check 20000]`` (:func:`build` makes the project: a pull of 10,000 contacts from a fake AmoCRM grown to N by
 :func:`benchmarks.remap.multiply`), or ``python -m benchmarks.set_remap PROJECT …`` for one built before.
 The project is copied, never changed; in the copy every contact is made new (no canonical
 row, link or history: a first remap), and ``--unique`` gives each copy of a record names, phones, e-mails and
@@ -103,23 +107,22 @@ def _fields(mapper: Any) -> list[tuple[Any, str, str]]:
     return out
 
 
-def measure(project: str, slice_rows: int = 50_000, check: int = 0) -> dict[str, Any]:
-    """The set statements' first remap of ``project``'s store (prepared by :func:`prepare`), step by step."""
-    import duckdb  # noqa: F401  (the store's engine)
-    import pyarrow as pa
+def measure(project: str, slice_rows: int = 50_000, check: int = 0, overlap: bool = False) -> dict[str, Any]:
+    """The set statements' first remap of ``project``'s store (prepared by :func:`prepare`), step by step.
+    ``overlap``: a thread prepares (extracts and maps) the next slice on a connection of its own while this
+    one writes the slice before (DuckDB releases the GIL while it runs a statement)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from crmsync.canonical.tables import ensure
-    from crmsync.jsontext import dumps, loads
-    from crmsync.mapping import Rejection, load_canonical
-    from crmsync.mapping.context import Context
-    from crmsync.mapping.engine import through_chain
+    from crmsync.jsontext import loads
+    from crmsync.mapping import load_canonical
     from crmsync.remap import REMAP_WAL
     from crmsync.store import checkpoint_every, open_store
 
     root = Path(project)
     clock = Clock()
     out: dict[str, Any] = {"left_out": ["the canonical schema's checks",
-                                        "reads of existing rows (none in a first remap)"]}
+                                        "reads of existing rows (none in a first remap)"], "overlap": overlap}
     with open_store(root / "crmsync.duckdb") as con:
         ensure(con, load_canonical(root))
         checkpoint_every(con, REMAP_WAL)  # as a remap does
@@ -134,112 +137,25 @@ def measure(project: str, slice_rows: int = 50_000, check: int = 0) -> dict[str,
         total = set_apart = 0
         reasons_seen: dict[str, int] = {}
         held: list[dict[str, float]] = []  # DuckDB's memory by tag (MB) after each slice's commit
+        reader = con.cursor()  # the preparing connection: temporary tables of its own
         began_all = now()
-        for low, high in bounds:
-            where = " AND ".join([*(["id > ?"] if low is not None else []), *(["id <= ?"] if high is not None else [])])
-            params = [v for v in (low, high) if v is not None]
-            t = now()
-            con.execute("BEGIN")
-            columns = ", ".join(f"{sql} AS f{i}" for i, (_, sql, _) in enumerate(fields))
-            con.execute(f"CREATE OR REPLACE TEMP TABLE v AS SELECT s.id, CAST(uuid() AS VARCHAR) AS cid, {columns} "
-                        f"FROM (SELECT *, from_json(custom_fields_values, '{TYPED}') AS cf FROM raw_amocrm.contact "
-                        f"WHERE {where or 'true'}) s", params)
-            clock.add("extract", t)
-            joins, selects, reasons = [], [], []
-            for i, (bound, _, kind) in enumerate(fields):
-                t = now()
-                if kind == "points":
-                    _points_map(con, i, bound, through_chain, Context, mapper, dumps)
-                    distinct[bound.name] += con.execute(f"SELECT count(*) FROM m{i}").fetchone()[0]
-                    clock.add("map", t)
-                    t = now()
-                    con.execute(f"""CREATE OR REPLACE TEMP TABLE p{i} AS
-                        SELECT e.id, CAST(list(json_object('value', m.out, 'type', k.kind) ORDER BY e.n)
-                                          FILTER (WHERE m.out IS NOT NULL) AS JSON) AS out,
-                               min(m.reason) AS reason
-                        FROM (SELECT v.id, unnest(v.f{i}) AS e, generate_subscripts(v.f{i}, 1) AS n FROM v) x(id, e, n)
-                        JOIN m{i} m ON m.raw IS NOT DISTINCT FROM x.e.value ->> '$'
-                        LEFT JOIN k{i} k ON k.code IS NOT DISTINCT FROM x.e.enum_code
-                        GROUP BY e.id""".replace("e.id", "x.id").replace("e.n", "x.n"))
-                    joins.append(f"LEFT JOIN p{i} ON p{i}.id = v.id")
-                    selects.append(f"coalesce(p{i}.out, CAST('[]' AS JSON))")
-                    reasons.append(f"p{i}.reason")
-                    clock.add("assemble", t)
-                    continue
-                # JSON values (a custom field's, a list's) are parsed here, once a distinct value; typed columns
-                # come as Python values of their type, as the mapping reads them
-                parsed = kind == "list" or bound.custom is not None or bound.spec.source == "_embedded.companies"
-                key = f"CAST(f{i} AS VARCHAR)" if parsed else f"f{i}"
-                keys = [k for (k,) in con.execute(f"SELECT DISTINCT {key} FROM v").fetchall()]
-                distinct[bound.name] += len(keys)
-                chain = bound.chain[1:] if kind == "value" and bound.custom is not None else bound.chain  # cf_value's
-                outs: list[Any] = []
-                why: list[Any] = []
-                for raw in keys:
-                    ctx = Context(mapper.catalog, mapper.resolver, {}, "pull")
-                    ctx.field, ctx.custom = bound.name, bound.custom
-                    try:
-                        outs.append(dumps(through_chain(loads(raw) if parsed and raw is not None else raw, chain, ctx)))
-                        why.append(None)
-                    except Rejection as exc:
-                        outs.append(None)
-                        why.append(f"{bound.name}: {exc.reason}")
-                con.register(f"m{i}", pa.table({"raw": pa.array(keys), "out": pa.array(outs, pa.string()),
-                                                "reason": pa.array(why, pa.string())}))
-                clock.add("map", t)
-                joins.append(f"LEFT JOIN m{i} ON m{i}.raw IS NOT DISTINCT FROM {key.replace('f', 'v.f', 1)}")
-                selects.append(f"CAST(m{i}.out AS JSON)")
-                reasons.append(f"m{i}.reason")
-            t = now()
-            names = [b.name for b, _, _ in fields]
-            top = [n for n in names if "." not in n]
-            custom = [n for n in names if n.startswith("custom.")]
-            value = {n: selects[names.index(n)] for n in top}
-            if custom:
-                value["custom"] = "json_object(" + ", ".join(f"'{n.split('.', 1)[1]}', {selects[names.index(n)]}"
-                                                             for n in custom) + ")"
-            # Each field's value a column, and the record as JSON, streamed into each table (a table of them
-            # for the slice would hold every record's JSON twice in memory): the maps are small, v is the slice.
-            pairs = ", ".join(f"'{n}', \"c_{n}\"" for n in value)
-            assembled = f"""(SELECT *, CASE WHEN reason IS NULL THEN json_object({pairs}) END AS record
-                FROM (SELECT CAST(v.id AS VARCHAR) AS remote_id, v.cid,
-                             {', '.join(f'{sql} AS "c_{n}"' for n, sql in value.items())},
-                             coalesce({', '.join(reasons)}) AS reason
-                      FROM v {' '.join(joins)}))"""
-            table = {name: kind for name, kind in con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'canonical' "
-                "AND table_name = 'contacts'").fetchall()}
-            typed = [f'"c_{n}"' if table[n] == "JSON" else f"""CAST("c_{n}" ->> '$' AS {table[n]})""" for n in value]
-            inserted = con.execute(f"""INSERT INTO canonical.contacts (id, {', '.join(f'"{n}"' for n in value)})
-                SELECT cid, {', '.join(typed)} FROM {assembled} WHERE reason IS NULL""").fetchone()[0]
-            clock.add("write canonical (with the joins)", t)
-            t = now()
-            con.execute(f"""INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash,
-                                                   remote_updated_at, remote_deleted_at)
-                SELECT 'contact', ?, remote_id, cid, record, md5(CAST(record AS VARCHAR)),
-                       CAST("c_updated_at" ->> '$' AS TIMESTAMPTZ), NULL FROM {assembled} WHERE reason IS NULL""",
-                        [CONNECTION])
-            clock.add("write links (with the joins)", t)
-            t = now()
-            # history's one row of a new record: its values as its link holds them (written just before)
-            con.execute("""INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at)
-                SELECT 'set-remap', 'contact', l.canonical_id, '*', NULL, l.base, ?, l.remote_updated_at
-                FROM sync.links l WHERE l.entity = 'contact' AND l.connection = ?
-                AND l.remote_id IN (SELECT CAST(id AS VARCHAR) FROM v)""", [f"remap:{CONNECTION}", CONNECTION])
-            clock.add("write history", t)
-            t = now()
-            read = con.execute("SELECT count(*) FROM v").fetchone()[0]
-            if read > inserted:  # set aside: why (the same joins again, only then)
-                for reason, n in con.execute(f"SELECT reason, count(*) FROM {assembled} WHERE reason NOT NULL "
-                                             "GROUP BY 1").fetchall():
+        with ThreadPoolExecutor(1) as pool:
+            def ready(k: int) -> Any:
+                return pool.submit(_prepare_slice, reader, fields, mapper, bounds[k], clock, distinct)
+
+            coming = ready(0) if overlap else None
+            for k in range(len(bounds)):
+                prepared = coming.result() if coming is not None else \
+                    _prepare_slice(reader, fields, mapper, bounds[k], clock, distinct)
+                coming = ready(k + 1) if overlap and k + 1 < len(bounds) else None
+                read, inserted, reasons = _write_slice(con, fields, prepared, clock)
+                for reason, n in reasons:
                     reasons_seen[reason] = reasons_seen.get(reason, 0) + n
-            total, set_apart = total + read, set_apart + read - inserted
-            t = now()
-            con.execute("COMMIT")
-            clock.add("commit", t)
-            held.append(dict(con.execute("SELECT tag, round(memory_usage_bytes / 2 ** 20) FROM duckdb_memory() "
-                                         "WHERE memory_usage_bytes > 2 ** 20").fetchall()))
+                total, set_apart = total + read, set_apart + read - inserted
+                held.append(dict(con.execute("SELECT tag, round(memory_usage_bytes / 2 ** 20) FROM duckdb_memory() "
+                                             "WHERE memory_usage_bytes > 2 ** 20").fetchall()))
         wall = time.perf_counter() - began_all[0]
+        reader.close()
         # the process's peak so far: the set statements' own (the check below maps with crmsync's mapping)
         out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         if check:
@@ -247,9 +163,148 @@ def measure(project: str, slice_rows: int = 50_000, check: int = 0) -> dict[str,
         out.update(records=total, set_apart=set_apart, slices=len(bounds), slice_rows=slice_rows,
                    seconds=round(wall, 2), records_per_s=round(total / wall), distinct_values=distinct,
                    reasons=dict(sorted(reasons_seen.items(), key=lambda kv: -kv[1])[:10]),
+                   # with overlap, a step's CPU seconds are the process's while it ran (both threads)
                    steps={k: {"wall_s": round(clock.wall[k], 2), "cpu_s": round(clock.cpu[k], 2)} for k in clock.wall},
                    cpu_s=round(time.process_time() - began_all[1], 2), duckdb_mb_after_commits=held)
     return out
+
+
+def _prepare_slice(cur: Any, fields: list[tuple[Any, str, str]], mapper: Any, bound: tuple[Any, Any], clock: Clock,
+                   distinct: dict[str, int]) -> dict[str, Any]:
+    """A slice's raw values extracted, each distinct one mapped, a contact's entries re-listed: the Arrow
+    tables the writing connection joins (``v``: the slice's ids and values; ``m<i>``: a field's mapped
+    values; ``p<i>``: a contact's mapped entries)."""
+    import pyarrow as pa
+
+    from crmsync.jsontext import dumps, loads
+    from crmsync.mapping import Rejection
+    from crmsync.mapping.context import Context
+    from crmsync.mapping.engine import through_chain
+
+    low, high = bound
+    where = " AND ".join([*(["id > ?"] if low is not None else []), *(["id <= ?"] if high is not None else [])])
+    params = [v for v in (low, high) if v is not None]
+    t = now()
+    columns = ", ".join(f"{sql} AS f{i}" for i, (_, sql, _) in enumerate(fields))
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE v AS SELECT s.id, CAST(uuid() AS VARCHAR) AS cid, {columns} "
+                f"FROM (SELECT *, from_json(custom_fields_values, '{TYPED}') AS cf FROM raw_amocrm.contact "
+                f"WHERE {where or 'true'}) s", params)
+    clock.add("extract", t)
+    tables: dict[str, Any] = {}
+    for i, (bound_field, _, kind) in enumerate(fields):
+        t = now()
+        if kind == "points":
+            _points_map(cur, i, bound_field, through_chain, Context, mapper, dumps)
+            distinct[bound_field.name] += cur.execute(f"SELECT count(*) FROM m{i}").fetchall()[0][0]
+            clock.add("map", t)
+            t = now()
+            tables[f"p{i}"] = cur.sql(f"""
+                SELECT x.id, CAST(list(json_object('value', m.out, 'type', k.kind) ORDER BY x.n)
+                                  FILTER (WHERE m.out IS NOT NULL) AS JSON) AS out,
+                       min(m.reason) AS reason
+                FROM (SELECT v.id, unnest(v.f{i}) AS e, generate_subscripts(v.f{i}, 1) AS n FROM v) x(id, e, n)
+                JOIN m{i} m ON m.raw IS NOT DISTINCT FROM x.e.value ->> '$'
+                LEFT JOIN k{i} k ON k.code IS NOT DISTINCT FROM x.e.enum_code
+                GROUP BY x.id""").to_arrow_table()
+            clock.add("assemble", t)
+            continue
+        # JSON values (a custom field's, a list's) are parsed here, once a distinct value; typed columns
+        # come as Python values of their type, as the mapping reads them
+        parsed = kind == "list" or bound_field.custom is not None or bound_field.spec.source == "_embedded.companies"
+        keys = [k for (k,) in cur.execute(f"SELECT DISTINCT {_key(i, parsed)} FROM v").fetchall()]
+        distinct[bound_field.name] += len(keys)
+        chain = bound_field.chain[1:] if kind == "value" and bound_field.custom is not None else bound_field.chain
+        outs: list[Any] = []
+        why: list[Any] = []
+        for raw in keys:
+            ctx = Context(mapper.catalog, mapper.resolver, {}, "pull")
+            ctx.field, ctx.custom = bound_field.name, bound_field.custom
+            try:
+                outs.append(dumps(through_chain(loads(raw) if parsed and raw is not None else raw, chain, ctx)))
+                why.append(None)
+            except Rejection as exc:
+                outs.append(None)
+                why.append(f"{bound_field.name}: {exc.reason}")
+        tables[f"m{i}"] = pa.table({"raw": pa.array(keys), "out": pa.array(outs, pa.string()),
+                                    "reason": pa.array(why, pa.string())})
+        clock.add("map", t)
+    t = now()
+    kept = ", ".join(f"f{i}" for i, (_, _, kind) in enumerate(fields) if kind != "points")
+    tables["v"] = cur.sql(f"SELECT id, cid, {kept} FROM v").to_arrow_table()
+    clock.add("extract", t)
+    return tables
+
+
+def _key(i: int, parsed: bool) -> str:
+    """How field ``i``'s raw value is compared: as JSON text when it is parsed, else as its own type."""
+    return f"CAST(f{i} AS VARCHAR)" if parsed else f"f{i}"
+
+
+def _write_slice(con: Any, fields: list[tuple[Any, str, str]], tables: dict[str, Any], clock: Clock
+                 ) -> tuple[int, int, list[tuple[str, int]]]:
+    """A prepared slice joined back and written in one transaction: (records read, inserted, why set aside)."""
+    from crmsync.store import register_arrow, unregister_arrow
+
+    t = now()
+    for name, table in tables.items():
+        register_arrow(con, name, table)
+    joins, selects, reasons = [], [], []
+    for i, (bound, _, kind) in enumerate(fields):
+        if kind == "points":
+            joins.append(f"LEFT JOIN p{i} ON p{i}.id = v.id")
+            selects.append(f"coalesce(p{i}.out, CAST('[]' AS JSON))")
+            reasons.append(f"p{i}.reason")
+        else:
+            parsed = kind == "list" or bound.custom is not None or bound.spec.source == "_embedded.companies"
+            joins.append(f"LEFT JOIN m{i} ON m{i}.raw IS NOT DISTINCT FROM {_key(i, parsed).replace('f', 'v.f', 1)}")
+            selects.append(f"CAST(m{i}.out AS JSON)")
+            reasons.append(f"m{i}.reason")
+    names = [b.name for b, _, _ in fields]
+    top = [n for n in names if "." not in n]
+    custom = [n for n in names if n.startswith("custom.")]
+    value = {n: selects[names.index(n)] for n in top}
+    if custom:
+        value["custom"] = "json_object(" + ", ".join(f"'{n.split('.', 1)[1]}', {selects[names.index(n)]}"
+                                                     for n in custom) + ")"
+    # Each field's value a column, and the record as JSON, streamed into each table (a table of them for the
+    # slice would hold every record's JSON twice in memory): the maps are small, v is the slice.
+    pairs = ", ".join(f"'{n}', \"c_{n}\"" for n in value)
+    assembled = f"""(SELECT *, CASE WHEN reason IS NULL THEN json_object({pairs}) END AS record
+        FROM (SELECT CAST(v.id AS VARCHAR) AS remote_id, v.cid,
+                     {', '.join(f'{sql} AS "c_{n}"' for n, sql in value.items())},
+                     coalesce({', '.join(reasons)}) AS reason
+              FROM v {' '.join(joins)}))"""
+    table = {name: kind for name, kind in con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'canonical' "
+        "AND table_name = 'contacts'").fetchall()}
+    typed = [f'"c_{n}"' if table[n] == "JSON" else f"""CAST("c_{n}" ->> '$' AS {table[n]})""" for n in value]
+    con.execute("BEGIN")
+    inserted = con.execute(f"""INSERT INTO canonical.contacts (id, {', '.join(f'"{n}"' for n in value)})
+        SELECT cid, {', '.join(typed)} FROM {assembled} WHERE reason IS NULL""").fetchone()[0]
+    clock.add("write canonical (with the joins)", t)
+    t = now()
+    con.execute(f"""INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash,
+                                           remote_updated_at, remote_deleted_at)
+        SELECT 'contact', ?, remote_id, cid, record, md5(CAST(record AS VARCHAR)),
+               CAST("c_updated_at" ->> '$' AS TIMESTAMPTZ), NULL FROM {assembled} WHERE reason IS NULL""",
+                [CONNECTION])
+    clock.add("write links (with the joins)", t)
+    t = now()
+    # history's one row of a new record: its values as its link holds them (written just before)
+    con.execute("""INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at)
+        SELECT 'set-remap', 'contact', l.canonical_id, '*', NULL, l.base, ?, l.remote_updated_at
+        FROM sync.links l WHERE l.entity = 'contact' AND l.connection = ?
+        AND l.remote_id IN (SELECT CAST(id AS VARCHAR) FROM v)""", [f"remap:{CONNECTION}", CONNECTION])
+    clock.add("write history", t)
+    read = tables["v"].num_rows
+    why = con.execute(f"SELECT reason, count(*) FROM {assembled} WHERE reason NOT NULL GROUP BY 1").fetchall() \
+        if read > inserted else []  # set aside: why (the same joins again, only then)
+    t = now()
+    con.execute("COMMIT")
+    clock.add("commit", t)
+    for name in tables:
+        unregister_arrow(con, name)
+    return read, inserted, why
 
 
 def _points_map(con: Any, i: int, bound: Any, through_chain: Any, context: Any, mapper: Any, dumps: Any) -> None:
@@ -343,7 +398,8 @@ UPDATE raw_amocrm.contact SET
 """
 
 
-def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bool = True) -> dict[str, Any]:
+def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bool = True, overlap: bool = False
+        ) -> dict[str, Any]:
     """The set statements and ``crmsync remap`` (the baseline), each in a fresh process on its own copy of the
     same prepared store, beside the store's floor (``CREATE TABLE … AS SELECT`` of the raw table)."""
     from benchmarks.child import run_child
@@ -357,6 +413,9 @@ def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bo
         floor = run_child("benchmarks.remap:floor_seconds", store=str(base / "crmsync.duckdb"))["result"]
         out["floor_s"] = round(floor, 2)
         variants = {"set statements": ("benchmarks.set_remap:measure", {"slice_rows": slice_rows, "check": check})}
+        if overlap:
+            variants["set statements, next slice prepared beside"] = (
+                "benchmarks.set_remap:measure", {"slice_rows": slice_rows, "check": check, "overlap": True})
         if crmsync:
             variants["crmsync remap"] = ("benchmarks.steps:crmsync_remap", {"pipeline": "amocrm"})
         for name, (target, kwargs) in variants.items():
@@ -411,6 +470,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--slice", type=int, default=50_000, help="raw rows a transaction (default 50000)")
     p.add_argument("--check", type=int, default=20_000, help="records compared with crmsync's mapping (0: none)")
     p.add_argument("--no-crmsync", action="store_true", help="leave out crmsync's own remap (the baseline)")
+    p.add_argument("--overlap", action="store_true", help="also with the next slice prepared on a second thread "
+                   "while one is written")
     p.add_argument("--out", type=Path, help="write the JSON here too")
     args = p.parse_args(argv)
     if (args.project is None) == (args.records is None):
@@ -418,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="crmsync-setremap-build-") as tmp:
         project = args.project or build(args.keep or Path(tmp), args.records)
         result = run(project, unique=args.unique, slice_rows=args.slice, check=args.check,
-                     crmsync=not args.no_crmsync)
+                     crmsync=not args.no_crmsync, overlap=args.overlap)
     text = json.dumps(result, indent=1, ensure_ascii=False, default=str)
     if args.out:
         args.out.write_text(text)
