@@ -22,14 +22,15 @@ before (DuckDB releases the GIL while a statement runs).
 The store's memory cap is crmsync's own (:func:`crmsync.store.open_store`; ``CRMSYNC_DUCKDB_MEMORY_LIMIT``
 fixes it), the WAL's checkpoint threshold a remap's. ``--check K`` maps the first K records with crmsync's
 mapping (:meth:`crmsync.mapping.Mapper.pull_batch`) and counts, per field, the records whose canonical values
-differ from what the set statements wrote (it must be 0 for the figures to count). Left out, and said so in
-the output: the canonical schema's checks (per column, as :mod:`crmsync.mapping.columncheck` runs them: per
-distinct value here too) and a remap's reads of existing rows (a first remap reads none). The SQL that takes
-each field's raw value is written for AmoCRM's contact mapping (custom fields by id, plain columns, the
-embedded company list); another mapping would need its own.
+differ from what the set statements wrote, and those not set aside by both for the same field and reason (it
+must be 0 for the figures to count); ``--bad`` gives ~0.3 % of the records a value they cannot take
+(:data:`BAD`). Left out, and said so in the output: the canonical schema's checks (per column, as
+:mod:`crmsync.mapping.columncheck` runs them: per distinct value here too) and a remap's reads of existing rows
+(a first remap reads none). The SQL that takes each field's raw value is written for AmoCRM's contact mapping
+(custom fields by id, plain columns, the embedded company list); another mapping would need its own.
 
-Usage: ``python -m benchmarks.set_remap --records 1000000 [--keep DIR] [--unique] [--overlap] [--slice 50000]
-[--check 20000]`` (:func:`build` makes the project: a pull of 10,000 contacts from a fake AmoCRM grown to N by
+Usage: ``python -m benchmarks.set_remap --records 1000000 [--keep DIR] [--unique] [--bad] [--overlap] [--slice
+50000] [--check 20000]`` (:func:`build` makes the project: a pull of 10,000 contacts from a fake AmoCRM grown to N by
 :func:`benchmarks.remap.multiply`), or ``python -m benchmarks.set_remap PROJECT …`` for one built before.
 The project is copied, never changed; in the copy every contact is made new (no canonical
 row, link or history: a first remap), and ``--unique`` gives each copy of a record names, phones, e-mails and
@@ -50,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 CONNECTION = "amocrm"
+ASIDE = "set_remap_aside"  # the records the set statements set aside, with why (in the copy)
 TYPED = ('[{"field_id":"BIGINT","field_name":"VARCHAR","field_code":"VARCHAR",'
          '"values":[{"value":"JSON","enum_id":"BIGINT","enum_code":"VARCHAR"}]}]')
 
@@ -126,6 +128,7 @@ def measure(project: str, slice_rows: int = 50_000, check: int = 0, overlap: boo
     with open_store(root / "crmsync.duckdb") as con:
         ensure(con, load_canonical(root))
         checkpoint_every(con, REMAP_WAL)  # as a remap does
+        con.execute(f"CREATE OR REPLACE TABLE {ASIDE} (remote_id VARCHAR, reason VARCHAR)")
         mapper = _mapper(con, root)
         fields = _fields(mapper)
         out["memory_limit"] = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
@@ -297,8 +300,11 @@ def _write_slice(con: Any, fields: list[tuple[Any, str, str]], tables: dict[str,
         AND l.remote_id IN (SELECT CAST(id AS VARCHAR) FROM v)""", [f"remap:{CONNECTION}", CONNECTION])
     clock.add("write history", t)
     read = tables["v"].num_rows
-    why = con.execute(f"SELECT reason, count(*) FROM {assembled} WHERE reason NOT NULL GROUP BY 1").fetchall() \
-        if read > inserted else []  # set aside: why (the same joins again, only then)
+    why: list[tuple[str, int]] = []
+    if read > inserted:  # set aside, with why (the same joins again, only then)
+        con.execute(f"INSERT INTO {ASIDE} SELECT remote_id, reason FROM {assembled} WHERE reason NOT NULL")
+        why = con.execute(f"SELECT reason, count(*) FROM {ASIDE} WHERE remote_id IN (SELECT CAST(id AS VARCHAR) "
+                          "FROM v) GROUP BY 1").fetchall()
     t = now()
     con.execute("COMMIT")
     clock.add("commit", t)
@@ -349,23 +355,32 @@ def _check(con: Any, mapper: Any, k: int, loads: Any) -> dict[str, Any]:
     raws = raws[:k]
     written = dict(con.execute("SELECT remote_id, CAST(base AS VARCHAR) FROM sync.links WHERE remote_id IN "
                                "(SELECT unnest(?))", [[str(r["id"]) for r in raws]]).fetchall())
+    aside = dict(con.execute(f"SELECT remote_id, reason FROM {ASIDE}").fetchall())
     differ: dict[str, int] = {}
     example: dict[str, Any] = {}
+
+    def differs(name: str, a: Any, b: Any) -> None:
+        if a != b or type(a) is not type(b):
+            differ[name] = differ.get(name, 0) + 1
+            example.setdefault(name, {"set_statements": a, "crmsync": b})
+
+    rejected = 0
     for raw, result in zip(raws, mapper.pull_batch(raws), strict=True):
-        ours = loads(written[str(raw["id"])]) if str(raw["id"]) in written else None
+        rid = str(raw["id"])
+        ours = loads(written[rid]) if rid in written else None
         theirs = None if isinstance(result, Rejection) else result.canonical
-        for name in sorted(set(ours or {}) | set(theirs or {}) | ({"(set apart)"} if (ours is None) != (theirs is None)
-                                                                    else set())):
-            a, b = (ours or {}).get(name), (theirs or {}).get(name)
-            if a != b or type(a) is not type(b):
-                differ[name] = differ.get(name, 0) + 1
-                example.setdefault(name, {"set_statements": a, "crmsync": b})
-    return {"records": len(raws), "fields_differing": differ, "examples": example}
+        rejected += theirs is None
+        # set aside by both, for the same field and reason (a record's first bad field in the mapping's order)
+        differs("(set aside, and why)", aside.get(rid), f"{result.field}: {result.reason}" if theirs is None else None)
+        for name in sorted(set(ours or {}) | set(theirs or {})):
+            differs(name, (ours or {}).get(name), (theirs or {}).get(name))
+    return {"records": len(raws), "set_aside_by_crmsync": rejected, "fields_differing": differ, "examples": example}
 
 
-def prepare(project: str, unique: bool = False) -> dict[str, Any]:
+def prepare(project: str, unique: bool = False, bad: bool = False) -> dict[str, Any]:
     """Make every contact of ``project``'s store new to it (no canonical row, link or history: a first remap),
-    and with ``unique`` give each copy of a raw record names, phones, e-mails and times of its own."""
+    with ``unique`` give each copy of a raw record names, phones, e-mails and times of its own, and with
+    ``bad`` one value a record cannot take in a few of them (:data:`BAD`)."""
     import duckdb
 
     con = duckdb.connect(str(Path(project) / "crmsync.duckdb"))
@@ -375,6 +390,8 @@ def prepare(project: str, unique: bool = False) -> dict[str, Any]:
         con.execute("DELETE FROM sync.changes WHERE entity = 'contact'")
         if unique:
             con.execute(UNIQUE)
+        if bad:
+            con.execute(BAD)
         con.execute("CHECKPOINT")
         return {"records": con.execute("SELECT count(*) FROM raw_amocrm.contact").fetchone()[0],
                 "distinct_names": con.execute("SELECT count(DISTINCT name) FROM raw_amocrm.contact").fetchone()[0]}
@@ -398,18 +415,28 @@ UPDATE raw_amocrm.contact SET
 """
 
 
-def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bool = True, overlap: bool = False
-        ) -> dict[str, Any]:
+# Values a record cannot take, so that some are set aside: an owner who is not among the account's users (every
+# 997th record), a control character in the first name (every 1,009th), a budget that is not a number (1,013th).
+BAD = r"""
+UPDATE raw_amocrm.contact SET responsible_user_id = 999 WHERE id % 997 = 0;
+UPDATE raw_amocrm.contact SET first_name = first_name || chr(1) WHERE id % 1009 = 0;
+UPDATE raw_amocrm.contact SET custom_fields_values = CAST(regexp_replace(CAST(custom_fields_values AS VARCHAR),
+    '("field_name":"Бюджет"[^]]*"value":)"[0-9]+"', '\1"forty"') AS JSON) WHERE id % 1013 = 0;
+"""
+
+
+def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bool = True, overlap: bool = False,
+        bad: bool = False) -> dict[str, Any]:
     """The set statements and ``crmsync remap`` (the baseline), each in a fresh process on its own copy of the
     same prepared store, beside the store's floor (``CREATE TABLE … AS SELECT`` of the raw table)."""
     from benchmarks.child import run_child
 
     out: dict[str, Any] = {"scenario": "a first remap of AmoCRM contacts as set statements (a cost model)",
-                           "unique": unique, "slice_rows": slice_rows, "rows": []}
+                           "unique": unique, "bad": bad, "slice_rows": slice_rows, "rows": []}
     with tempfile.TemporaryDirectory(prefix="crmsync-setremap-") as tmp:
         base = Path(tmp) / "base"
         shutil.copytree(project, base, ignore=shutil.ignore_patterns("*.wal", "*.duckdb.tmp"))
-        out["prepared"] = run_child("benchmarks.set_remap:prepare", project=str(base), unique=unique)["result"]
+        out["prepared"] = run_child("benchmarks.set_remap:prepare", project=str(base), unique=unique, bad=bad)["result"]
         floor = run_child("benchmarks.remap:floor_seconds", store=str(base / "crmsync.duckdb"))["result"]
         out["floor_s"] = round(floor, 2)
         variants = {"set statements": ("benchmarks.set_remap:measure", {"slice_rows": slice_rows, "check": check})}
@@ -467,6 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--keep", type=Path, help="where --records builds its project, reused by later runs "
                    "(default: a temporary folder)")
     p.add_argument("--unique", action="store_true", help="give every copy of a record values of its own")
+    p.add_argument("--bad", action="store_true", help="give ~0.3%% of records a value they cannot take (set aside)")
     p.add_argument("--slice", type=int, default=50_000, help="raw rows a transaction (default 50000)")
     p.add_argument("--check", type=int, default=20_000, help="records compared with crmsync's mapping (0: none)")
     p.add_argument("--no-crmsync", action="store_true", help="leave out crmsync's own remap (the baseline)")
@@ -479,7 +507,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="crmsync-setremap-build-") as tmp:
         project = args.project or build(args.keep or Path(tmp), args.records)
         result = run(project, unique=args.unique, slice_rows=args.slice, check=args.check,
-                     crmsync=not args.no_crmsync, overlap=args.overlap)
+                     crmsync=not args.no_crmsync, overlap=args.overlap, bad=args.bad)
     text = json.dumps(result, indent=1, ensure_ascii=False, default=str)
     if args.out:
         args.out.write_text(text)
