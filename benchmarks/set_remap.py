@@ -94,14 +94,15 @@ def _fields(mapper: Any) -> list[tuple[Any, str, str]]:
             continue
         kinds = [type(t).__name__ for t in bound.chain]
         if bound.custom is not None:
-            values = f"list_filter(s.cf, lambda x: x.field_id = {int(bound.custom.id)})[1]['values']"
+            # list comprehensions, not lambdas: DuckDB 2.0 refuses `x -> …` and 1.2 does not know `lambda x: …`
+            values = f"[x FOR x IN s.cf IF x.field_id = {int(bound.custom.id)}][1]['values']"
             if kinds[0] == "ContactPoints":
                 out.append((bound, values, "points"))
             elif kinds[0] == "CfValue":
                 out.append((bound, f"{values}[1].value", "value"))
             else:  # cf_enum(s): the option's id and value, as the transform reads them
-                out.append((bound, f"to_json(list_transform({values}, lambda v: {{'enum_id': v.enum_id, "
-                                   "'value': v.value}))", "list"))
+                out.append((bound, f"to_json([{{'enum_id': v.enum_id, 'value': v.value}} FOR v IN {values}])",
+                            "list"))
         elif bound.spec.source == "_embedded.companies":
             out.append((bound, "json_extract(s._embedded, '$.companies')", "value"))
         else:
