@@ -46,9 +46,10 @@ import json
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 CONNECTION = "amocrm"
 ASIDE = "set_remap_aside"  # the records the set statements set aside, with why (in the copy)
@@ -57,15 +58,29 @@ TYPED = ('[{"field_id":"BIGINT","field_name":"VARCHAR","field_code":"VARCHAR",'
 
 
 class Clock:
-    """Wall and CPU seconds per step, summed over slices."""
+    """Wall and CPU seconds per step, summed over slices (from both threads with ``overlap``)."""
 
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def add(self, step: str, began: tuple[float, float]) -> None:
-        self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - began[0]
-        self.cpu[step] = self.cpu.get(step, 0.0) + time.process_time() - began[1]
+        wall, cpu = time.perf_counter() - began[0], time.process_time() - began[1]
+        with self._lock:
+            self.wall[step] = self.wall.get(step, 0.0) + wall
+            self.cpu[step] = self.cpu.get(step, 0.0) + cpu
+
+
+class Field(NamedTuple):
+    """A pulled field: its binding, how its raw value is taken (SQL over the slice ``s``), its kind (``value``:
+    one raw value; ``list``: an option list as JSON; ``points``: a list of entries, phones or e-mails) and
+    whether the raw value is JSON text (parsed in Python, once a distinct value) or a value of its column's type."""
+
+    bound: Any
+    sql: str
+    kind: str
+    parsed: bool
 
 
 def now() -> tuple[float, float]:
@@ -85,9 +100,8 @@ def _mapper(con: Any, root: Path) -> Any:
     return Mapper(spec, catalog, _NoResolver(), schema)
 
 
-def _fields(mapper: Any) -> list[tuple[Any, str, str]]:
-    """Each pulled field: (its binding, how its raw value is taken (SQL over the slice ``s``), its kind:
-    ``value`` (one raw value), ``points`` (a list of entries: phones, e-mails)."""
+def _fields(mapper: Any) -> list[Field]:
+    """Each pulled field of ``mapper``, as the set statements take it."""
     out = []
     for bound in mapper.fields:
         if not bound.spec.pulls:
@@ -97,16 +111,16 @@ def _fields(mapper: Any) -> list[tuple[Any, str, str]]:
             # list comprehensions, not lambdas: DuckDB 2.0 refuses `x -> …` and 1.2 does not know `lambda x: …`
             values = f"[x FOR x IN s.cf IF x.field_id = {int(bound.custom.id)}][1]['values']"
             if kinds[0] == "ContactPoints":
-                out.append((bound, values, "points"))
+                out.append(Field(bound, values, "points", False))
             elif kinds[0] == "CfValue":
-                out.append((bound, f"{values}[1].value", "value"))
+                out.append(Field(bound, f"{values}[1].value", "value", True))
             else:  # cf_enum(s): the option's id and value, as the transform reads them
-                out.append((bound, f"to_json([{{'enum_id': v.enum_id, 'value': v.value}} FOR v IN {values}])",
-                            "list"))
+                out.append(Field(bound, f"to_json([{{'enum_id': v.enum_id, 'value': v.value}} FOR v IN {values}])",
+                                 "list", True))
         elif bound.spec.source == "_embedded.companies":
-            out.append((bound, "json_extract(s._embedded, '$.companies')", "value"))
+            out.append(Field(bound, "json_extract(s._embedded, '$.companies')", "value", True))
         else:
-            out.append((bound, f's."{bound.spec.source}"', "value"))
+            out.append(Field(bound, f's."{bound.spec.source}"', "value", False))
     return out
 
 
@@ -137,7 +151,8 @@ def measure(project: str, slice_rows: int = 50_000, check: int = 0, overlap: boo
             "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM raw_amocrm.contact) "
             f"WHERE n % {int(slice_rows)} = 0 ORDER BY id").fetchall()]
         bounds = list(zip([None, *ids], [*ids, None], strict=True))
-        distinct = {b.name: 0 for b, _, _ in fields}
+        distinct = {f.bound.name: 0 for f in fields}
+        statements = _write_statements(con, fields)  # the same for every slice
         total = set_apart = 0
         reasons_seen: dict[str, int] = {}
         held: list[dict[str, float]] = []  # DuckDB's memory by tag (MB) after each slice's commit
@@ -152,7 +167,7 @@ def measure(project: str, slice_rows: int = 50_000, check: int = 0, overlap: boo
                 prepared = coming.result() if coming is not None else \
                     _prepare_slice(reader, fields, mapper, bounds[k], clock, distinct)
                 coming = ready(k + 1) if overlap and k + 1 < len(bounds) else None
-                read, inserted, reasons = _write_slice(con, fields, prepared, clock)
+                read, inserted, reasons = _write_slice(con, statements, prepared, clock)
                 for reason, n in reasons:
                     reasons_seen[reason] = reasons_seen.get(reason, 0) + n
                 total, set_apart = total + read, set_apart + read - inserted
@@ -173,7 +188,7 @@ def measure(project: str, slice_rows: int = 50_000, check: int = 0, overlap: boo
     return out
 
 
-def _prepare_slice(cur: Any, fields: list[tuple[Any, str, str]], mapper: Any, bound: tuple[Any, Any], clock: Clock,
+def _prepare_slice(cur: Any, fields: list[Field], mapper: Any, bound: tuple[Any, Any], clock: Clock,
                    distinct: dict[str, int]) -> dict[str, Any]:
     """A slice's raw values extracted, each distinct one mapped, a contact's entries re-listed: the Arrow
     tables the writing connection joins (``v``: the slice's ids and values; ``m<i>``: a field's mapped
@@ -189,13 +204,13 @@ def _prepare_slice(cur: Any, fields: list[tuple[Any, str, str]], mapper: Any, bo
     where = " AND ".join([*(["id > ?"] if low is not None else []), *(["id <= ?"] if high is not None else [])])
     params = [v for v in (low, high) if v is not None]
     t = now()
-    columns = ", ".join(f"{sql} AS f{i}" for i, (_, sql, _) in enumerate(fields))
+    columns = ", ".join(f"{f.sql} AS f{i}" for i, f in enumerate(fields))
     cur.execute(f"CREATE OR REPLACE TEMP TABLE v AS SELECT s.id, CAST(uuid() AS VARCHAR) AS cid, {columns} "
                 f"FROM (SELECT *, from_json(custom_fields_values, '{TYPED}') AS cf FROM raw_amocrm.contact "
                 f"WHERE {where or 'true'}) s", params)
     clock.add("extract", t)
     tables: dict[str, Any] = {}
-    for i, (bound_field, _, kind) in enumerate(fields):
+    for i, (bound_field, _, kind, parsed) in enumerate(fields):
         t = now()
         if kind == "points":
             _points_map(cur, i, bound_field, through_chain, Context, mapper, dumps)
@@ -214,7 +229,6 @@ def _prepare_slice(cur: Any, fields: list[tuple[Any, str, str]], mapper: Any, bo
             continue
         # JSON values (a custom field's, a list's) are parsed here, once a distinct value; typed columns
         # come as Python values of their type, as the mapping reads them
-        parsed = kind == "list" or bound_field.custom is not None or bound_field.spec.source == "_embedded.companies"
         keys = [k for (k,) in cur.execute(f"SELECT DISTINCT {_key(i, parsed)} FROM v").fetchall()]
         distinct[bound_field.name] += len(keys)
         chain = bound_field.chain[1:] if kind == "value" and bound_field.custom is not None else bound_field.chain
@@ -233,7 +247,7 @@ def _prepare_slice(cur: Any, fields: list[tuple[Any, str, str]], mapper: Any, bo
                                     "reason": pa.array(why, pa.string())})
         clock.add("map", t)
     t = now()
-    kept = ", ".join(f"f{i}" for i, (_, _, kind) in enumerate(fields) if kind != "points")
+    kept = ", ".join(f"f{i}" for i, f in enumerate(fields) if f.kind != "points")
     tables["v"] = cur.sql(f"SELECT id, cid, {kept} FROM v").to_arrow_table()
     clock.add("extract", t)
     return tables
@@ -244,26 +258,27 @@ def _key(i: int, parsed: bool) -> str:
     return f"CAST(f{i} AS VARCHAR)" if parsed else f"f{i}"
 
 
-def _write_slice(con: Any, fields: list[tuple[Any, str, str]], tables: dict[str, Any], clock: Clock
-                 ) -> tuple[int, int, list[tuple[str, int]]]:
-    """A prepared slice joined back and written in one transaction: (records read, inserted, why set aside)."""
-    from crmsync.store import register_arrow, unregister_arrow
+class Statements(NamedTuple):
+    """What writes a prepared slice (:func:`_write_statements`): ``assembled``, its records joined back from
+    the Arrow tables, as a subquery; the inserts of canonical rows and of links from it."""
 
-    t = now()
-    for name, table in tables.items():
-        register_arrow(con, name, table)
+    assembled: str
+    canonical: str
+    links: str
+
+
+def _write_statements(con: Any, fields: list[Field]) -> Statements:
     joins, selects, reasons = [], [], []
-    for i, (bound, _, kind) in enumerate(fields):
-        if kind == "points":
+    for i, f in enumerate(fields):
+        if f.kind == "points":
             joins.append(f"LEFT JOIN p{i} ON p{i}.id = v.id")
             selects.append(f"coalesce(p{i}.out, CAST('[]' AS JSON))")
             reasons.append(f"p{i}.reason")
         else:
-            parsed = kind == "list" or bound.custom is not None or bound.spec.source == "_embedded.companies"
-            joins.append(f"LEFT JOIN m{i} ON m{i}.raw IS NOT DISTINCT FROM {_key(i, parsed).replace('f', 'v.f', 1)}")
+            joins.append(f"LEFT JOIN m{i} ON m{i}.raw IS NOT DISTINCT FROM {_key(i, f.parsed).replace('f', 'v.f', 1)}")
             selects.append(f"CAST(m{i}.out AS JSON)")
             reasons.append(f"m{i}.reason")
-    names = [b.name for b, _, _ in fields]
+    names = [f.bound.name for f in fields]
     top = [n for n in names if "." not in n]
     custom = [n for n in names if n.startswith("custom.")]
     value = {n: selects[names.index(n)] for n in top}
@@ -278,20 +293,32 @@ def _write_slice(con: Any, fields: list[tuple[Any, str, str]], tables: dict[str,
                      {', '.join(f'{sql} AS "c_{n}"' for n, sql in value.items())},
                      coalesce({', '.join(reasons)}) AS reason
               FROM v {' '.join(joins)}))"""
-    table = {name: kind for name, kind in con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'canonical' "
-        "AND table_name = 'contacts'").fetchall()}
-    typed = [f'"c_{n}"' if table[n] == "JSON" else f"""CAST("c_{n}" ->> '$' AS {table[n]})""" for n in value]
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_schema = 'canonical' AND table_name = 'contacts'").fetchall())
+    typed = [f'"c_{n}"' if types[n] == "JSON" else f"""CAST("c_{n}" ->> '$' AS {types[n]})""" for n in value]
+    return Statements(
+        assembled,
+        f"""INSERT INTO canonical.contacts (id, {', '.join(f'"{n}"' for n in value)})
+            SELECT cid, {', '.join(typed)} FROM {assembled} WHERE reason IS NULL""",
+        f"""INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash,
+                                   remote_updated_at, remote_deleted_at)
+            SELECT 'contact', '{CONNECTION}', remote_id, cid, record, md5(CAST(record AS VARCHAR)),
+                   CAST("c_updated_at" ->> '$' AS TIMESTAMPTZ), NULL FROM {assembled} WHERE reason IS NULL""")
+
+
+def _write_slice(con: Any, statements: Statements, tables: dict[str, Any], clock: Clock
+                 ) -> tuple[int, int, list[tuple[str, int]]]:
+    """A prepared slice joined back and written in one transaction: (records read, inserted, why set aside)."""
+    from crmsync.store import register_arrow, unregister_arrow
+
+    t = now()
+    for name, table in tables.items():
+        register_arrow(con, name, table)
     con.execute("BEGIN")
-    inserted = con.execute(f"""INSERT INTO canonical.contacts (id, {', '.join(f'"{n}"' for n in value)})
-        SELECT cid, {', '.join(typed)} FROM {assembled} WHERE reason IS NULL""").fetchone()[0]
+    inserted = con.execute(statements.canonical).fetchone()[0]
     clock.add("write canonical (with the joins)", t)
     t = now()
-    con.execute(f"""INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash,
-                                           remote_updated_at, remote_deleted_at)
-        SELECT 'contact', ?, remote_id, cid, record, md5(CAST(record AS VARCHAR)),
-               CAST("c_updated_at" ->> '$' AS TIMESTAMPTZ), NULL FROM {assembled} WHERE reason IS NULL""",
-                [CONNECTION])
+    con.execute(statements.links)
     clock.add("write links (with the joins)", t)
     t = now()
     # history's one row of a new record: its values as its link holds them (written just before)
@@ -303,7 +330,7 @@ def _write_slice(con: Any, fields: list[tuple[Any, str, str]], tables: dict[str,
     read = tables["v"].num_rows
     why: list[tuple[str, int]] = []
     if read > inserted:  # set aside, with why (the same joins again, only then)
-        con.execute(f"INSERT INTO {ASIDE} SELECT remote_id, reason FROM {assembled} WHERE reason NOT NULL")
+        con.execute(f"INSERT INTO {ASIDE} SELECT remote_id, reason FROM {statements.assembled} WHERE reason NOT NULL")
         why = con.execute(f"SELECT reason, count(*) FROM {ASIDE} WHERE remote_id IN (SELECT CAST(id AS VARCHAR) "
                           "FROM v) GROUP BY 1").fetchall()
     t = now()
@@ -462,14 +489,15 @@ def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bo
     return out
 
 
-def build(folder: Path, records: int, seed: int = 10_000) -> Path:
-    """A project at ``folder`` whose store holds ``records`` raw contacts: ``seed`` pulled from a fake AmoCRM,
-    then copied under new ids (:func:`benchmarks.remap.multiply`), as ``python -m benchmarks --only remap``
-    makes its own. A folder that already holds one of that size is reused."""
+def build(folder: Path, records: int) -> Path:
+    """A project at ``folder`` whose store holds ``records`` raw contacts (:func:`benchmarks.remap_trees.build`:
+    10,000 pulled from a fake AmoCRM, then copied under new ids). A folder that holds one of that size is reused."""
+    import contextlib
+    import sys
+
     import duckdb
 
-    from benchmarks.child import run_child
-    from benchmarks.common import FakeProcess, connected_project
+    from benchmarks.remap_trees import build as build_store
 
     store = folder / "crmsync.duckdb"
     if store.exists():
@@ -479,11 +507,8 @@ def build(folder: Path, records: int, seed: int = 10_000) -> Path:
                 return folder
         finally:
             con.close()
-    folder.mkdir(parents=True, exist_ok=True)
-    with FakeProcess("amocrm", seed) as fake:
-        connected_project(folder, fake)
-        run_child("benchmarks.steps:crmsync_pull", project=str(folder), connection="amocrm", paced=False)
-    run_child("benchmarks.remap:multiply", store=str(store), n=records)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON
+        build_store(records, folder)
     return folder
 
 
