@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_minted
+from crmsync.canonical.apply_columnar import apply_unlinked, columnar_setting
 from crmsync.canonical.deletes import apply_remote_deletes, pushed_fields
 from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
@@ -21,7 +22,7 @@ from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
 from crmsync.read.stored_metadata import save_metadata
 from crmsync.runs import issues_of, outcome, write_run
-from crmsync.store import engine, open_store, relieve, store_exists
+from crmsync.store import engine, open_store, register_arrow, relieve, store_exists
 
 COMMIT_RECORDS = 10_000  # records a run's pull or remap applies between two commits (PullSpec.commit_size)
 ENTITY_ORDER = ("contact", "deal", "task")  # referenced records first, so most links resolve at once
@@ -174,7 +175,6 @@ class PullApply:
         transaction — not only this run's rows, so a run that died between dlt's commit (which moved
         the cursor) and ours loses nothing."""
         from crmsync.canonical.conflicts import ConflictRules, settle_pending
-        from crmsync.canonical.identity import matcher
         from crmsync.mapping import Mapper, build_catalog, catalog_needs
 
         spec, began = self.spec, time.perf_counter()
@@ -197,34 +197,98 @@ class PullApply:
                                      pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
 
             gone = (spec.connection, entity) if self.everything else None
-            process = self._map_process(con, dataset, entity, after, mapper)
-            # pages for a mapping process come as Arrow tables: read and sent in C, made values there
-            found = _raw_values(con, dataset, entity, after, key=key, skip_gone=gone, arrow=process is not None)
-            if found is None:
-                continue
-            shape, pages = found
-
-            def results(mapper: Any = mapper, shape: RawShape = shape, pages: Iterator[Any] = pages,
-                        process: MapProcess | None = process, token: int = self.entities.index(entity)
-                        ) -> Iterator[Any]:
-                # Mapped a chunk at a time, field by field (Mapper.pull_batch: the same results as record
-                # by record); chunks of the apply's size, each mapped while the one before is applied
-                # (in a mapping process, crmsync.map_process, when there is a second core for it).
-                chunks = _rechunk(pages, spec.chunk_size)
-                for mapped in mapped_chunks(chunks, shape, mapper, process, token, warn=self._warn):
-                    yield from mapped
-
-            self.counts[entity].add(apply_pulled(
-                con, entity=entity, connection=spec.connection, run_id=self.run_id, schema=spec.canonical[entity],
-                book=self.book, results=results(), rules=rules,
-                claim=lost_create_claimer(con, spec.connection, entity),
-                identify=matcher(con, entity, spec.connection, spec.match),
-                after_chunk=(lambda entity=entity: self._chunk_done(con, entity)) if self.commit_chunks else None,
-                chunk_size=spec.chunk_size, side=f"{'remap' if self.everything else 'crm'}:{spec.connection}"))
+            columnar = self._columnar(con, dataset, entity, mapper, key)
+            if columnar is None:
+                self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone)
+            else:
+                # records linked before (a row, a base, a pending edit to merge): record by record; then those
+                # new to their link by set statements, and what those leave (odd shapes, rejections) as before
+                self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, linked=True)
+                before = self.counts[entity].created
+                left = apply_unlinked(con, columnar, self.counts[entity], after_slice=lambda: self._slice_done(con))
+                self.book.written_elsewhere(entity)
+                spec.progress(f"{entity}: {self.counts[entity].created - before} records new to their link mapped "
+                              f"and written by set statements, {0 if left is None else left.num_rows} left to the "
+                              "record path")
+                if left is not None:
+                    self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, only=left)
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
         self.seconds += time.perf_counter() - began
+
+    def _apply_raw(self, con: Any, dataset: str, entity: str, after: int, mapper: Any, key: str, rules: Any,
+                   gone: tuple[str, str] | None, *, linked: bool = False, only: Any = None) -> None:
+        """The raw rows of ``entity`` loaded after ``after`` mapped and applied record by record (``linked``: only
+        those with a link; ``only``: only the ids of this Arrow table's ``k``)."""
+        from crmsync.canonical.identity import matcher
+
+        spec = self.spec
+        if linked and not con.execute("SELECT count(*) FROM (SELECT 1 FROM sync.links WHERE connection = ? AND "
+                                      "entity = ? LIMIT 1)", [spec.connection, entity]).fetchone()[0]:
+            return  # nothing linked yet (a first remap): no mapping process to start
+        process = self._map_process(con, dataset, entity, after, mapper)
+        # pages for a mapping process come as Arrow tables: read and sent in C, made values there
+        found = _raw_values(con, dataset, entity, after, key=key, skip_gone=gone, arrow=process is not None,
+                            linked=(spec.connection, entity) if linked else None, only=only)
+        if found is None:
+            return
+        shape, pages = found
+
+        def results() -> Iterator[Any]:
+            # Mapped a chunk at a time, field by field (Mapper.pull_batch: the same results as record
+            # by record); chunks of the apply's size, each mapped while the one before is applied
+            # (in a mapping process, crmsync.map_process, when there is a second core for it).
+            chunks = _rechunk(pages, spec.chunk_size)
+            for mapped in mapped_chunks(chunks, shape, mapper, process, self.entities.index(entity), warn=self._warn):
+                yield from mapped
+
+        self.counts[entity].add(apply_pulled(
+            con, entity=entity, connection=spec.connection, run_id=self.run_id, schema=spec.canonical[entity],
+            book=self.book, results=results(), rules=rules,
+            claim=lost_create_claimer(con, spec.connection, entity),
+            identify=matcher(con, entity, spec.connection, spec.match),
+            after_chunk=(lambda: self._chunk_done(con, entity)) if self.commit_chunks else None,
+            chunk_size=spec.chunk_size, side=self._side()))
+
+    def _side(self) -> str:
+        return f"{'remap' if self.everything else 'crm'}:{self.spec.connection}"
+
+    def _columnar(self, con: Any, dataset: str, entity: str, mapper: Any, key: str) -> Any:
+        """The set-statement apply of ``entity``'s records new to their link (:mod:`crmsync.canonical.apply_columnar`),
+        or None: a remap on a DuckDB store, the mapping compiles, and nothing else may claim a new record."""
+        if not self.everything or engine(con) != "duckdb" or columnar_setting() == "off":
+            return None
+        from crmsync.canonical.apply import unfinished_rejections
+        from crmsync.canonical.apply_columnar import ColumnarApply
+        from crmsync.canonical.identity import matcher
+        from crmsync.canonical.tables import TABLE
+        from crmsync.mapping.columnar import NotColumnar, RawTable
+
+        spec = self.spec
+        if lost_create_claimer(con, spec.connection, entity) is not None:
+            return None  # a new record may be a create of ours whose answer was lost
+        if matcher(con, entity, spec.connection, spec.match) is not None and entity in TABLE and con.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM canonical.{TABLE[entity]} c WHERE deleted_at IS NULL AND NOT "
+                "EXISTS (SELECT 1 FROM sync.links l WHERE l.canonical_id = c.id AND l.connection = ? AND l.entity = ?) "
+                "LIMIT 1)", [spec.connection, entity]).fetchone()[0]:
+            return None  # a new record may be a row another connection brought (the pipeline's match)
+        try:
+            table = RawTable.read(con, dataset, entity, key)
+            return ColumnarApply(mapper, table, entity=entity, connection=spec.connection, run_id=self.run_id,
+                                 side=self._side(), cols=columns(spec.canonical[entity]),
+                                 forget=unfinished_rejections(con, entity, spec.connection, self.run_id))
+        except NotColumnar as exc:
+            import logging
+
+            logging.getLogger("crmsync.pull").debug("%s: mapped record by record: %s", entity, exc)
+            return None
+
+    def _slice_done(self, con: Any) -> None:
+        assert self.book is not None
+        if self.commit_chunks:
+            self.uncommitted = 0
+            _commit_chunk(con, self.book, relieving=not self.in_round)
 
     def _map_process(self, con: Any, dataset: str, entity: str, after: int, mapper: Any) -> MapProcess | None:
         """The run's mapping process, if this entity's rows are mapped there (:mod:`crmsync.map_process`)."""
@@ -450,6 +514,7 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
 
 
 RAW_BATCH = 5000  # raw rows per query
+_ONLY = "crmsync_only_ids"  # the ids a read is limited to (_raw_values' ``only``), registered with its cursor
 # Raw column types DuckDB hands to Python as the very value its JSON text parses to (an int, a float, a str,
 # a bool): read as they are. A JSON column comes as its text, parsed here; any other type goes through
 # to_json, as whole rows once did, so its value is what it always was.
@@ -473,10 +538,12 @@ def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id
 
 
 def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
-                skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH, arrow: bool = False
-                ) -> tuple[RawShape, Iterator[Any]] | None:
+                skip_gone: tuple[str, str] | None = None, page_size: int = RAW_BATCH, arrow: bool = False,
+                linked: tuple[str, str] | None = None, only: Any = None) -> tuple[RawShape, Iterator[Any]] | None:
     """How the raw rows loaded after ``after`` become records (:class:`crmsync.map_process.RawShape`), and
-    their values in pages, as the store hands them over (None: no raw table). :func:`_raw_rows` makes the
+    their values in pages, as the store hands them over (None: no raw table); ``linked`` (connection, entity):
+    only the records with a link; ``only``: only those whose id is in this Arrow table's ``k`` (DuckDB).
+    :func:`_raw_rows` makes the
     records here; a mapping process makes them there. ``arrow`` (a DuckDB store): each page an Arrow table
     of the values (DuckDB hands it over, and a mapping process is sent it, without a Python object a
     value), not a list of rows.
@@ -508,6 +575,12 @@ def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "
         where += (f' AND CAST("{column}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
                   "AND entity = ? AND remote_deleted_at IS NOT NULL)")
         params += list(skip_gone)
+    if linked is not None and column is not None:
+        where += (f' AND CAST("{column}" AS VARCHAR) IN (SELECT remote_id FROM sync.links WHERE connection = ? '
+                  "AND entity = ?)")
+        params += list(linked)
+    if only is not None and column is not None:
+        where += f' AND "{column}" IN (SELECT k FROM {_ONLY})'
     if column is None and skip_gone is not None:  # mapping its rows again could restore records the CRM deleted
         from crmsync.errors import UserError
 
@@ -516,6 +589,8 @@ def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "
 
     def pages() -> Iterator[list[Any]]:
         cursor = con.cursor()  # a cursor of its own: apply runs statements on ``con`` between our pages
+        if only is not None:
+            register_arrow(cursor, _ONLY, only)
         try:
             if column is None:  # no id column to page by (not a shape crmsync reads): one streamed query
                 cursor.execute(f'SELECT {select} FROM "{dataset}"."{entity}" WHERE {where}', params)

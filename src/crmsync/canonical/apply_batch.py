@@ -50,6 +50,15 @@ from .tables import CLOCK, CREATED, TABLE
 # its own, gone with it.
 STAGE = "crmsync_apply_stage"
 KEYS = "crmsync_apply_keys"  # the chunk's records whose rows and bases are read (:func:`_read_chunk`)
+# A staged record's link (parameters: entity, connection; the caller ends the WHERE clause), and the one history
+# row of a record new to its link (parameters: run id, entity, side): the statements of every staged write.
+LINKS_FROM_STAGE = ("INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, "
+                    "remote_updated_at, remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, "
+                    f"CAST(s.record AS JSON), s.digest, CAST(s.clock AS TIMESTAMPTZ), NULL FROM {STAGE} s "
+                    "WHERE s.kind <> 'earlier' AND ")
+HISTORY_FROM_STAGE = ("INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at) "
+                      "SELECT ?, ?, s.canonical_id, '*', NULL, CAST(s.record AS JSON), ?, CAST(s.clock AS TIMESTAMPTZ) "
+                      f"FROM {STAGE} s WHERE NOT s.has_base")
 
 
 def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols: dict[str, str], book: LinkBook,
@@ -133,22 +142,15 @@ def apply_batch_chunk(con: Any, entity: str, connection: str, run_id: str, cols:
             con.execute(f"INSERT INTO {table} ({names}) {new_rows}")
     update_rows(con, table, cols, upserts, where)
     if staged:
-        links = ("INSERT INTO sync.links (entity, connection, remote_id, canonical_id, base, base_hash, "
-                 "remote_updated_at, remote_deleted_at) SELECT ?, ?, s.remote_id, s.canonical_id, "
-                 f"CAST(s.record AS JSON), s.digest, CAST(s.clock AS TIMESTAMPTZ), NULL FROM {STAGE} s "
-                 "WHERE s.kind <> 'earlier' AND ")
         written = {item[0] for item in staged}
         if written - stored:
-            con.execute(links + "NOT s.stored", [entity, connection])
+            con.execute(LINKS_FROM_STAGE + "NOT s.stored", [entity, connection])
         if written & stored:
             con.execute(
-                links + "s.stored ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = "
+                LINKS_FROM_STAGE + "s.stored ON CONFLICT (entity, connection, remote_id) DO UPDATE SET canonical_id = "
                 "excluded.canonical_id, base = excluded.base, base_hash = excluded.base_hash, remote_updated_at = "
                 "excluded.remote_updated_at, remote_deleted_at = excluded.remote_deleted_at", [entity, connection])
-        con.execute(
-            "INSERT INTO sync.changes (run_id, entity, canonical_id, field, old, new, side, edited_at) "
-            f"SELECT ?, ?, s.canonical_id, '*', NULL, CAST(s.record AS JSON), ?, CAST(s.clock AS TIMESTAMPTZ) "
-            f"FROM {STAGE} s WHERE NOT s.has_base", [run_id, entity, side])
+        con.execute(HISTORY_FROM_STAGE, [run_id, entity, side])
         _unstage(con)
         for remote_id, *_ in staged:  # stored with their rows: no longer only minted
             book.minted.pop((entity, remote_id), None)

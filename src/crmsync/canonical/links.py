@@ -105,6 +105,12 @@ class LinkBook:
             self._remote[kind] = {c: r for r, c in rows}
         return self._remote[kind].get(canonical_id)
 
+    def written_elsewhere(self, kind: str) -> None:
+        """Links of ``kind`` were written without the book (:mod:`.apply_columnar`): the maps of that kind read
+        for references are read again when next needed."""
+        self._ids.pop(kind, None)
+        self._remote.pop(kind, None)
+
     def mint(self, kind: str, remote_ids: Iterable[str]) -> None:
         """New canonical ids for these records, those the chunk at hand has no link for (many at once)."""
         new = [r for r in dict.fromkeys(remote_ids) if (kind, r) not in self.links]
