@@ -142,6 +142,19 @@ class ColumnarApply:
         """Map and write one slice's unlinked records; returns the ids (Arrow, the raw id column's type) of those
         left to the record path. The records stay in the store (a temporary table, which it may spill): Python
         holds a field's distinct values and the slice's sorted texts while it hashes them."""
+        self.assemble(con, bound, where, params)
+        try:
+            left = con.sql(f"SELECT k FROM {ASSEMBLED} WHERE NOT ok").to_arrow_table()
+            written = self._write(con)
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {ASSEMBLED}")
+        counts.read += written
+        counts.applied += written
+        counts.created += written
+        return left
+
+    def assemble(self, con: Any, bound: tuple[Any, Any], where: str = "true", params: list[Any] | None = None) -> None:
+        """One slice's unlinked records mapped, as the temporary table :data:`ASSEMBLED` (:meth:`_assembly`)."""
         key = self.table.key
         low, high = bound
         span = "".join([f' AND r."{key}" > ?' if low is not None else "", f' AND r."{key}" <= ?' if high is not None
@@ -165,15 +178,6 @@ class ColumnarApply:
             for name in registered:
                 unregister_arrow(con, name)
             con.execute(f"DROP TABLE IF EXISTS {VALUES}")
-        try:
-            left = con.sql(f"SELECT k FROM {ASSEMBLED} WHERE NOT ok").to_arrow_table()
-            written = self._write(con)
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {ASSEMBLED}")
-        counts.read += written
-        counts.applied += written
-        counts.created += written
-        return left
 
     def _map_column(self, con: Any, i: int, bound: Any, inp: Input) -> str:
         import pyarrow as pa

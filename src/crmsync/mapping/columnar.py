@@ -152,7 +152,9 @@ def source_input(table: RawTable, source: Any) -> Input:
     if all(p.absent for p in parts):
         return Input("NULL", json=True, absent=True)
     items = [f"coalesce({_to_json(p)}, 'null')" for p in parts if not p.absent]
-    present = " OR ".join(f"{_to_json(p)} IS NOT NULL" for p in parts if not p.absent)
+    # a column's own value is never missing (NULL is None); a path's is when the record lacks it
+    present = "true" if any(not p.json for p in parts) else \
+        " OR ".join(f"{p.sql} IS NOT NULL" for p in parts if not p.absent)
     texts = iter(items)
     listed = " || ',' || ".join("'null'" if p.absent else next(texts) for p in parts)
     return Input(f"CASE WHEN {present} THEN '[' || {listed} || ']' END", json=True,

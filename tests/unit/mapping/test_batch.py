@@ -18,7 +18,6 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmsync.fakes import start_fake
 from crmsync.http.pacing import Unlimited
 from crmsync.http.session import CrmSession
 from crmsync.mapping import FieldCatalog, KeyResolver, Mapper, Rejection, build_catalog, catalog_needs, load_mapping
@@ -57,13 +56,8 @@ def assert_batch_equals_each(m: Mapper, raws: list[dict[str, Any]]) -> list[tupl
     return batch
 
 
-# HubSpot has no golden cases: its metadata and records come from the fake over loopback HTTP ---------
-@pytest.fixture(scope="module")
-def hubspot() -> Any:
-    with start_fake("hubspot", contacts=12, deals=12, tasks=12, rate_limit=False) as server:
-        yield server
-
-
+# HubSpot has no golden cases: its metadata and records come from the fake over loopback HTTP (the fixture
+# ``hubspot``: conftest.py) -------------------------------------------------------------------------------
 @cache
 def _hubspot_data(url: str) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     conn = connector("hubspot")
