@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crmsync.canonical.apply import CHUNK, EntityCounts, apply_pulled, save_minted
-from crmsync.canonical.apply_columnar import apply_unlinked, columnar_setting
+from crmsync.canonical.apply_columnar import AUTO_ROWS, apply_unlinked, columnar_setting
 from crmsync.canonical.deletes import apply_remote_deletes, pushed_fields
 from crmsync.canonical.links import LinkBook
 from crmsync.canonical.tables import columns, ensure
@@ -197,25 +197,33 @@ class PullApply:
                                      pushed=[b.name for b in mapper.fields if b.spec.pushes] if spec.pushes else [])
 
             gone = (spec.connection, entity) if self.everything else None
-            columnar = self._columnar(con, dataset, entity, mapper, key)
+            columnar = self._columnar(con, dataset, entity, mapper, key, after)
             if columnar is None:
                 self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone)
             else:
-                # records linked before (a row, a base, a pending edit to merge): record by record; then those
-                # new to their link by set statements, and what those leave (odd shapes, rejections) as before
-                self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, linked=True)
-                before = self.counts[entity].created
-                left = apply_unlinked(con, columnar, self.counts[entity], after_slice=lambda: self._slice_done(con))
-                self.book.written_elsewhere(entity)
-                spec.progress(f"{entity}: {self.counts[entity].created - before} records new to their link mapped "
-                              f"and written by set statements, {0 if left is None else left.num_rows} left to the "
-                              "record path")
-                if left is not None:
-                    self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, only=left)
+                self._apply_by_columns(con, columnar, dataset, entity, after, mapper, key, rules, gone)
             con.execute("INSERT OR REPLACE INTO sync.cursors VALUES (?, ?, 'applied_load', ?)",
                         [spec.connection, entity, newest])
         save_minted(con, self.book)
         self.seconds += time.perf_counter() - began
+
+    def _apply_by_columns(self, con: Any, columnar: Any, dataset: str, entity: str, after: int, mapper: Any, key: str,
+                          rules: Any, gone: tuple[str, str] | None) -> None:
+        """Records linked before (a row, a base, a pending edit to merge) record by record; then those new to their
+        link by set statements (:mod:`crmsync.canonical.apply_columnar`), and what those leave (odd shapes, values
+        a record cannot take) record by record, where they are set aside as always."""
+        assert self.book is not None
+        self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, linked=True)
+        counts = self.counts[entity]
+        before = counts.created
+        where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
+        left = apply_unlinked(con, columnar, counts, after_slice=lambda: self._slice_done(con, entity), where=where,
+                              params=params)
+        self.book.written_elsewhere(entity)
+        self.spec.progress(f"{entity}: {counts.created - before} records new to their link mapped and written by set "
+                           f"statements, {0 if left is None else left.num_rows} left to the record path")
+        if left is not None:
+            self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, only=left)
 
     def _apply_raw(self, con: Any, dataset: str, entity: str, after: int, mapper: Any, key: str, rules: Any,
                    gone: tuple[str, str] | None, *, linked: bool = False, only: Any = None) -> None:
@@ -254,11 +262,17 @@ class PullApply:
     def _side(self) -> str:
         return f"{'remap' if self.everything else 'crm'}:{self.spec.connection}"
 
-    def _columnar(self, con: Any, dataset: str, entity: str, mapper: Any, key: str) -> Any:
+    def _columnar(self, con: Any, dataset: str, entity: str, mapper: Any, key: str, after: int) -> Any:
         """The set-statement apply of ``entity``'s records new to their link (:mod:`crmsync.canonical.apply_columnar`),
-        or None: a remap on a DuckDB store, the mapping compiles, and nothing else may claim a new record."""
-        if not self.everything or engine(con) != "duckdb" or columnar_setting() == "off":
+        or None: a DuckDB store, the mapping compiles, and nothing else may claim a new record."""
+        choice = columnar_setting()
+        if engine(con) != "duckdb" or choice == "off":
             return None
+        if choice == "auto":
+            where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
+            if con.execute(f'SELECT count(*) FROM "{dataset}"."{entity}" WHERE {where}', params).fetchone()[0] \
+                    <= AUTO_ROWS:
+                return None
         from crmsync.canonical.apply import unfinished_rejections
         from crmsync.canonical.apply_columnar import ColumnarApply
         from crmsync.canonical.identity import matcher
@@ -284,11 +298,13 @@ class PullApply:
             logging.getLogger("crmsync.pull").debug("%s: mapped record by record: %s", entity, exc)
             return None
 
-    def _slice_done(self, con: Any) -> None:
+    def _slice_done(self, con: Any, entity: str) -> None:
         assert self.book is not None
         if self.commit_chunks:
             self.uncommitted = 0
             _commit_chunk(con, self.book, relieving=not self.in_round)
+            if self.spec.on_chunk is not None:
+                self.spec.on_chunk(entity)
 
     def _map_process(self, con: Any, dataset: str, entity: str, after: int, mapper: Any) -> MapProcess | None:
         """The run's mapping process, if this entity's rows are mapped there (:mod:`crmsync.map_process`)."""

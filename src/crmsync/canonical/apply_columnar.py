@@ -31,7 +31,11 @@ from .apply_batch import HISTORY_FROM_STAGE, LINKS_FROM_STAGE, STAGE, _fields, _
 from .links import random_ids
 from .tables import CLOCK, TABLE
 
-SETTING = "CRMSYNC_COLUMNAR"  # on (the default) or off: every record by the record path, as before
+SETTING = "CRMSYNC_COLUMNAR"  # auto (the default), on, or off: every record by the record path, as before
+CHOICES = ("auto", "on", "off")
+# Raw rows an entity has to apply above which ``auto`` takes the set statements: below it a run's apply takes well
+# under a second either way, and the compiled SQL's fixed costs (a temporary table and a query a field) are most of it.
+AUTO_ROWS = 5_000
 # Raw rows a slice, and a transaction. 1M new records (a first remap): 25,000 a slice 64.6 s, 50,000 47.7 s at
 # 493 MB peak RSS, 125,000 44.0 s at 542 MB (whole processes; benchmarks/RESULTS.md, ninth session).
 SLICE = 50_000
@@ -256,14 +260,15 @@ def apply_unlinked(con: Any, applier: ColumnarApply, counts: Any, *, after_slice
 
 
 def columnar_setting() -> str:
-    """``CRMSYNC_COLUMNAR``: ``on`` (the default: a remap writes records new to their link by set statements
-    where it can) or ``off``."""
+    """``CRMSYNC_COLUMNAR``: ``auto`` (the default: a pull or remap writes the records new to their link by set
+    statements where it can, when an entity has more than :data:`AUTO_ROWS` raw rows to apply), ``on`` (whenever it
+    can) or ``off`` (every record one by one, as before)."""
     import os
 
-    choice = os.environ.get(SETTING, "on").strip().lower() or "on"
-    if choice not in ("on", "off"):
+    choice = os.environ.get(SETTING, "auto").strip().lower() or "auto"
+    if choice not in CHOICES:
         from crmsync.errors import UserError
 
-        raise UserError(f"{SETTING}={choice!r} is not one of: on, off (off maps and writes every record one by "
-                        "one, as crmsync did before)")
+        raise UserError(f"{SETTING}={choice!r} is not one of: {', '.join(CHOICES)} (off maps and writes every record "
+                        "one by one, as crmsync did before; on takes the set statements for any number of records)")
     return choice
