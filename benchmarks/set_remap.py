@@ -454,7 +454,7 @@ UPDATE raw_amocrm.contact SET custom_fields_values = CAST(regexp_replace(CAST(cu
 
 
 def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bool = True, overlap: bool = False,
-        bad: bool = False) -> dict[str, Any]:
+        bad: bool = False, record_path: bool = False, model: bool = True) -> dict[str, Any]:
     """The set statements and ``crmsync remap`` (the baseline), each in a fresh process on its own copy of the
     same prepared store, beside the store's floor (``CREATE TABLE … AS SELECT`` of the raw table)."""
     from benchmarks.child import run_child
@@ -467,12 +467,16 @@ def run(project: Path, *, unique: bool, slice_rows: int, check: int, crmsync: bo
         out["prepared"] = run_child("benchmarks.set_remap:prepare", project=str(base), unique=unique, bad=bad)["result"]
         floor = run_child("benchmarks.remap:floor_seconds", store=str(base / "crmsync.duckdb"))["result"]
         out["floor_s"] = round(floor, 2)
-        variants = {"set statements": ("benchmarks.set_remap:measure", {"slice_rows": slice_rows, "check": check})}
+        variants = {"set statements": ("benchmarks.set_remap:measure", {"slice_rows": slice_rows, "check": check})} \
+            if model else {}
         if overlap:
             variants["set statements, next slice prepared beside"] = (
                 "benchmarks.set_remap:measure", {"slice_rows": slice_rows, "check": check, "overlap": True})
         if crmsync:
             variants["crmsync remap"] = ("benchmarks.steps:crmsync_remap", {"pipeline": "amocrm"})
+        if record_path:
+            variants["crmsync remap, CRMSYNC_COLUMNAR=off"] = ("benchmarks.steps:crmsync_remap",
+                                                               {"pipeline": "amocrm", "columnar": "off"})
         for name, (target, kwargs) in variants.items():
             copy = Path(tmp) / name.replace(" ", "_")
             shutil.copytree(base, copy)
@@ -524,6 +528,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--slice", type=int, default=50_000, help="raw rows a transaction (default 50000)")
     p.add_argument("--check", type=int, default=20_000, help="records compared with crmsync's mapping (0: none)")
     p.add_argument("--no-crmsync", action="store_true", help="leave out crmsync's own remap (the baseline)")
+    p.add_argument("--record-path", action="store_true", help="also crmsync's remap with CRMSYNC_COLUMNAR=off (every "
+                   "record by the record path, as before the ninth session)")
+    p.add_argument("--no-model", action="store_true", help="leave out this cost model's own variant")
     p.add_argument("--overlap", action="store_true", help="also with the next slice prepared on a second thread "
                    "while one is written")
     p.add_argument("--out", type=Path, help="write the JSON here too")
@@ -533,7 +540,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="crmsync-setremap-build-") as tmp:
         project = args.project or build(args.keep or Path(tmp), args.records)
         result = run(project, unique=args.unique, slice_rows=args.slice, check=args.check,
-                     crmsync=not args.no_crmsync, overlap=args.overlap, bad=args.bad)
+                     crmsync=not args.no_crmsync, overlap=args.overlap, bad=args.bad, record_path=args.record_path,
+                     model=not args.no_model)
     text = json.dumps(result, indent=1, ensure_ascii=False, default=str)
     if args.out:
         args.out.write_text(text)

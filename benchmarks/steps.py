@@ -123,9 +123,15 @@ def requests_loop(url: str, root: str) -> dict[str, Any]:
     return {"rows": rows}
 
 
-def crmsync_remap(project: str, pipeline: str) -> dict[str, Any]:
-    """``crmsync remap`` as the library runs it: no CRM (the fake may be gone)."""
+def crmsync_remap(project: str, pipeline: str, columnar: str | None = None) -> dict[str, Any]:
+    """``crmsync remap`` as the library runs it: no CRM (the fake may be gone). ``columnar``: the
+    ``CRMSYNC_COLUMNAR`` setting of this run (None: the environment's)."""
+    import os
+
     from crmsync.remap import run_remap
+
+    if columnar is not None:
+        os.environ["CRMSYNC_COLUMNAR"] = columnar
 
     result = run_remap(Project.at(project), pipeline, entities=["contact"])
     return {"entities": result.entities, "seconds": result.seconds}
