@@ -233,7 +233,7 @@ class PullApply:
 
         spec = self.spec
         if linked and not con.execute("SELECT count(*) FROM (SELECT 1 FROM sync.links WHERE connection = ? AND "
-                                      "entity = ? LIMIT 1)", [spec.connection, entity]).fetchone()[0]:
+                                      "entity = ? LIMIT 1)", [spec.connection, entity]).fetchall()[0][0]:
             return  # nothing linked yet (a first remap): no mapping process to start
         process = self._map_process(con, dataset, entity, after, mapper)
         # pages for a mapping process come as Arrow tables: read and sent in C, made values there
@@ -270,7 +270,7 @@ class PullApply:
             return None
         if choice == "auto":
             where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
-            if con.execute(f'SELECT count(*) FROM "{dataset}"."{entity}" WHERE {where}', params).fetchone()[0] \
+            if con.execute(f'SELECT count(*) FROM "{dataset}"."{entity}" WHERE {where}', params).fetchall()[0][0] \
                     <= AUTO_ROWS:
                 return None
         from crmsync.canonical.apply import unfinished_rejections
@@ -285,7 +285,7 @@ class PullApply:
         if matcher(con, entity, spec.connection, spec.match) is not None and entity in TABLE and con.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM canonical.{TABLE[entity]} c WHERE deleted_at IS NULL AND NOT "
                 "EXISTS (SELECT 1 FROM sync.links l WHERE l.canonical_id = c.id AND l.connection = ? AND l.entity = ?) "
-                "LIMIT 1)", [spec.connection, entity]).fetchone()[0]:
+                "LIMIT 1)", [spec.connection, entity]).fetchall()[0][0]:
             return None  # a new record may be a row another connection brought (the pipeline's match)
         try:
             table = RawTable.read(con, dataset, entity, key)

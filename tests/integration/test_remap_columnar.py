@@ -119,8 +119,13 @@ def contents(project):
         con.close()
 
 
+@pytest.mark.parametrize("slice_rows", [None, 37])  # 37: many slices, each its own transaction
 @pytest.mark.parametrize("pipelines", [("amocrm",), ("bitrix24",), ("amocrm", "bitrix24")])
-def test_set_statements_write_what_the_record_path_writes(pulled, tmp_path, monkeypatch, pipelines):
+def test_set_statements_write_what_the_record_path_writes(pulled, tmp_path, monkeypatch, pipelines, slice_rows):
+    import crmsync.canonical.apply_columnar as columnar
+
+    if slice_rows:
+        monkeypatch.setattr(columnar, "SLICE", slice_rows)
     on, on_counts, said = remapped(pulled, tmp_path, monkeypatch, "on", pipelines)
     off, off_counts, said_off = remapped(pulled, tmp_path, monkeypatch, "off", pipelines)
     taken = [m for m in said if "by set statements" in m]
