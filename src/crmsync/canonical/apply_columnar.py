@@ -122,23 +122,26 @@ class ColumnarApply:
             return "'{' || concat_ws(',', " + ", ".join(["NULL", *(member(n, sort) for n in names)]) + ") || '}'"
 
         clock = f"m{texts[CLOCK]}.c" if CLOCK in texts else "CAST(NULL AS VARCHAR)"
-        json_columns = []
-        self.json_columns: list[str] = []
+        # Each canonical column as the batch apply stages it: a JSON one as its value's text (a JSON null: none), a
+        # column of text, times or numbers as the text value itself (numbers, flags: cast from the record's JSON
+        # instead, as the stage does, when a slice maps one: _write)
+        staged = []
+        self.staged: list[str] = []
         for name, kind in _fields(self.cols).items():
-            if kind != "JSON":
-                continue
-            if name == "custom" and custom:
+            if kind == "JSON" and name == "custom" and custom:
                 value = "'{' || concat_ws(',', " + ", ".join(member(n, False) for n in custom) + ") || '}'"
             elif name in texts:
                 i = texts[name]
-                value = f"CASE WHEN m{i}.t <> 'null' THEN m{i}.t END"
+                value = f"CASE WHEN m{i}.t <> 'null' THEN m{i}.t END" if kind == "JSON" else f"m{i}.p"
             else:
                 value = "CAST(NULL AS VARCHAR)"
-            json_columns.append(f'{value} AS "f:{name}"')
-            self.json_columns.append(f"f:{name}")
+            staged.append(f'{value} AS "f:{name}"')
+            self.staged.append(f"f:{name}")
+        self.texts = texts
+        # typed JSON once here: the link's and history's casts of it are then no parse of their own
         return (f"SELECT c.rid AS remote_id, c.k AS k, coalesce({' AND '.join(ok)}, false) AS ok, "
-                f"{record(False)} AS record, {record(True)} AS sorted, {clock} AS clock"
-                + "".join(f", {c}" for c in json_columns)
+                f"CAST({record(False)} AS JSON) AS record, {record(True)} AS sorted, {clock} AS clock"
+                + "".join(f", {c}" for c in staged)
                 + f" FROM {VALUES} c {' '.join(joins)}")
 
     def run_slice(self, con: Any, bound: tuple[Any, Any], counts: Any, where: str = "true",
@@ -172,11 +175,13 @@ class ColumnarApply:
             + f" FROM (SELECT *{parsed} FROM {self.table.name} r WHERE {where}{span}{self.scope}) r",
             [*(params or []), *(v for v in (low, high) if v is not None)])
         registered = []
+        self.others: set[str] = set()  # fields whose slice maps a number or a flag
         try:
             for i, (bound_field, inp) in enumerate(zip(self.compiled.bounds, self.compiled.inputs, strict=True)):
                 if inp.absent:
                     continue
                 registered.append(self._map_column(con, i, bound_field, inp))
+            self.parsed = [name for name, kind in _fields(self.cols).items() if kind != "JSON" and name in self.others]
             con.execute(f"CREATE OR REPLACE TEMP TABLE {ASSEMBLED} AS {self.assembly}")
         finally:
             for name in registered:
@@ -191,7 +196,10 @@ class ColumnarApply:
         mapped = map_values(self.mapper, bound, inp, keys.to_pylist(), self.columns, clock=bound.name == CLOCK)
         table = pa.table({"k": keys, "t": pa.array(mapped.texts, pa.string()),
                           "s": pa.array(mapped.sorted_texts, pa.string()),
-                          "c": pa.array(mapped.clocks or [None] * len(mapped.texts), pa.string())})
+                          "c": pa.array(mapped.clocks or [None] * len(mapped.texts), pa.string()),
+                          "p": pa.array(mapped.plain, pa.string())})
+        if mapped.others:
+            self.others.add(bound.name)
         name = f"crmsync_m{i}"
         register_arrow(con, name, table)
         return name
@@ -220,12 +228,12 @@ class ColumnarApply:
                                                "digest": pa.array(digests, pa.string()),
                                                "canonical_id": pa.array(random_ids(n), pa.string())}))
         del rows, digests
-        fields = "".join(f', a."{n}"' for n in self.json_columns)
+        fields = "".join(f', a."{n}"' for n in self.staged)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE} AS SELECT a.remote_id, d.canonical_id, d.digest, a.record, "
                     f"'new' AS kind, false AS has_base, a.clock, false AS stored{fields} "
                     f"FROM {ASSEMBLED} a JOIN {DIGESTS} d ON d.r = a.rowid")
         try:
-            parsed = [name for name, kind in _fields(self.cols).items() if kind != "JSON"]
+            parsed = self.parsed
             names = ", ".join(f'"{n}"' for n in self.cols)
             con.execute(f"INSERT INTO canonical.{TABLE[self.entity]} ({names}) {_new_rows_typed(self.cols, parsed)}")
             con.execute(LINKS_FROM_STAGE + "NOT s.stored", [self.entity, self.connection])

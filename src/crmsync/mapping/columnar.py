@@ -302,12 +302,15 @@ def compile_pull(mapper: Mapper, table: RawTable) -> Compiled:
 class Mapped:
     """One field's distinct raw values of a slice, mapped: ``keys`` (as the slice holds them), the value's JSON
     text (None: the record cannot take it, or the column check flags it), the text with keys sorted where it
-    differs, and the value as text where it is a time (``clock``: as :func:`crmsync.canonical.apply_batch._clock`)."""
+    differs, the value as text where it is a time (``clock``: as :func:`crmsync.canonical.apply_batch._clock`), and
+    as itself where it is text (``plain``)."""
 
     keys: list[Any]
     texts: list[str | None]
     sorted_texts: list[str | None]
     clocks: list[str | None] | None
+    plain: list[str | None]  # a text value as itself (what a canonical column of text is cast from), else None
+    others: bool  # a value that is neither text nor null was mapped (its column is cast from the record's JSON)
 
 
 def map_values(mapper: Mapper, bound: _Bound, inp: Input, keys: Sequence[Any], columns: Any, *,
@@ -346,4 +349,6 @@ def map_values(mapper: Mapper, bound: _Bound, inp: Input, keys: Sequence[Any], c
     if clock:
         clocks = [None if t is None or v is None else v if type(v) is str else t
                   for v, t in zip(values, texts, strict=True)]
-    return Mapped(list(keys), texts, sorted_texts, clocks)
+    plain = [v if t is not None and type(v) is str else None for v, t in zip(values, texts, strict=True)]
+    others = any(t is not None and v is not None and type(v) is not str for v, t in zip(values, texts, strict=True))
+    return Mapped(list(keys), texts, sorted_texts, clocks, plain, others)
