@@ -16,7 +16,7 @@ from crmsync.canonical.tables import columns, ensure
 from crmsync.map_process import SETTING, MapProcess, RawShape, is_arrow, mapped_chunks, portable, setting, worth_it
 from crmsync.project import Project
 from crmsync.push.outbox import lost_create_claimer
-from crmsync.read.columns import is_engine_column
+from crmsync.read.columns import NATIVE_TYPES, is_engine_column
 from crmsync.read.deletes import deleted_since, missing_ids
 from crmsync.read.metadata import fetch_metadata
 from crmsync.read.run import dataset_name, read_connection
@@ -216,7 +216,7 @@ class PullApply:
         self._apply_raw(con, dataset, entity, after, mapper, key, rules, gone, linked=True)
         counts = self.counts[entity]
         before = counts.created
-        where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
+        where, params = _loaded_after(after)
         left = apply_unlinked(con, columnar, counts, after_slice=lambda: self._slice_done(con, entity), where=where,
                               params=params)
         self.book.written_elsewhere(entity)
@@ -269,7 +269,7 @@ class PullApply:
         if engine(con) != "duckdb" or choice == "off":
             return None
         if choice == "auto":
-            where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
+            where, params = _loaded_after(after)
             if con.execute(f'SELECT count(*) FROM "{dataset}"."{entity}" WHERE {where}', params).fetchall()[0][0] \
                     <= AUTO_ROWS:
                 return None
@@ -515,6 +515,11 @@ def _table_exists(con: Any, dataset: str, table: str) -> bool:
 _LOAD_US = "CAST(CAST(_dlt_load_id AS DOUBLE) * 1000000 AS BIGINT)"  # dlt load ids are epoch seconds
 
 
+def _loaded_after(after: int) -> tuple[str, list[Any]]:
+    """SQL (and its parameters) choosing the raw rows loaded after ``after`` (0: every row, as a remap reads)."""
+    return (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
+
+
 def _applied_load(con: Any, connection: str, entity: str) -> int:
     row = con.execute("SELECT value FROM sync.cursors WHERE connection = ? AND entity = ? AND kind = 'applied_load'",
                       [connection, entity]).fetchone()
@@ -531,11 +536,6 @@ def _newest_load(con: Any, dataset: str, entity: str) -> int | None:
 
 RAW_BATCH = 5000  # raw rows per query
 _ONLY = "crmsync_only_ids"  # the ids a read is limited to (_raw_values' ``only``), registered with its cursor
-# Raw column types DuckDB hands to Python as the very value its JSON text parses to (an int, a float, a str,
-# a bool): read as they are. A JSON column comes as its text, parsed here; any other type goes through
-# to_json, as whole rows once did, so its value is what it always was.
-_NATIVE_TYPES = frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
-                           "UTINYINT", "DOUBLE", "VARCHAR", "BOOLEAN"})
 
 
 def _raw_rows(con: Any, dataset: str, entity: str, after: int, *, key: str = "id",
@@ -580,13 +580,13 @@ def _raw_values(con: Any, dataset: str, entity: str, after: int, *, key: str = "
     variants = variant_columns(names)  # values dlt loaded beside a column of another type
     kept = [(name, kind) for name, kind in typed if not is_engine_column(name)]  # dropped by the store, not per row
     shape = RawShape(keys=tuple(name for name, _ in kept),
-                     parsed=tuple(name for name, kind in kept if kind not in _NATIVE_TYPES),  # come as JSON text
+                     parsed=tuple(name for name, kind in kept if kind not in NATIVE_TYPES),  # come as JSON text
                      variants=tuple(variants), key=key)
-    select = ", ".join(f'"{name}"' if kind in _NATIVE_TYPES or kind == "JSON" else f'to_json("{name}")'
+    select = ", ".join(f'"{name}"' if kind in NATIVE_TYPES or kind == "JSON" else f'to_json("{name}")'
                        for name, kind in kept)
     column = next((n for n in names if n.lower() == key.lower()), None)
     # every row (a remap): no load id to compute for each row
-    where, params = (f"{_LOAD_US} > ?", [after]) if after else ("true", [])
+    where, params = _loaded_after(after)
     if skip_gone is not None and column is not None:
         where += (f' AND CAST("{column}" AS VARCHAR) NOT IN (SELECT remote_id FROM sync.links WHERE connection = ? '
                   "AND entity = ? AND remote_deleted_at IS NOT NULL)")

@@ -131,11 +131,11 @@ def test_pages_as_arrow_tables_hold_the_values_pages_of_rows_hold():
     """Every type the read-back takes as DuckDB's own value (the rest come through to_json) comes from an
     Arrow page as the very Python value of its row page: ints at both ends of each width, unsigned ones,
     floats that are not numbers, text of every kind, NULLs, a record loaded twice across a chunk's edge."""
-    from crmsync.pull import _NATIVE_TYPES
+    from crmsync.read.columns import NATIVE_TYPES
 
     con = duckdb.connect()
     con.execute("CREATE SCHEMA raw_amo; CREATE SCHEMA sync")
-    kinds = sorted(_NATIVE_TYPES)
+    kinds = sorted(NATIVE_TYPES)
     columns = ", ".join(f'"c_{k.lower()}" {k}' for k in kinds)
     con.execute(f"CREATE TABLE raw_amo.contact (id BIGINT, {columns}, doc JSON, _dlt_load_id VARCHAR, _dlt_id VARCHAR)")
     ends = {"BIGINT": (-(2**63), 2**63 - 1), "INTEGER": (-(2**31), 2**31 - 1), "SMALLINT": (-(2**15), 2**15 - 1),

@@ -33,8 +33,9 @@ from .tables import CLOCK, TABLE
 
 SETTING = "CRMSYNC_COLUMNAR"  # auto (the default), on, or off: every record by the record path, as before
 CHOICES = ("auto", "on", "off")
-# Raw rows an entity has to apply above which ``auto`` takes the set statements: below it a run's apply takes well
-# under a second either way, and the compiled SQL's fixed costs (a temporary table and a query a field) are most of it.
+# Raw rows an entity has to apply above which ``auto`` takes the set statements. Not a measured break-even (the
+# 100k and 1M runs are in benchmarks/RESULTS.md): small runs keep the record path, whose commits chunk by chunk the
+# tests of killed runs describe, and for them either way takes well under a second.
 AUTO_ROWS = 5_000
 # Raw rows a slice, and a transaction. 1M new records (a first remap): 25,000 a slice 64.6 s, 50,000 47.7 s at
 # 493 MB peak RSS, 125,000 44.0 s at 542 MB (whole processes; benchmarks/RESULTS.md, ninth session).
@@ -65,7 +66,7 @@ class ColumnarApply:
         key, params = self.table.key, list(params or [])
         self.scope = ""
         if con.execute("SELECT count(*) FROM (SELECT 1 FROM sync.links WHERE entity = ? AND connection = ? LIMIT 1)",
-                       [self.entity, self.connection]).fetchone()[0]:
+                       [self.entity, self.connection]).fetchall()[0][0]:
             con.execute(f'CREATE OR REPLACE TEMP TABLE {UNLINKED} AS SELECT DISTINCT r."{key}" AS k '
                         f"FROM {self.table.name} r WHERE {where} AND NOT EXISTS (SELECT 1 FROM sync.links l WHERE "
                         f'l.entity = ? AND l.connection = ? AND l.remote_id = CAST(r."{key}" AS VARCHAR))',
@@ -137,7 +138,6 @@ class ColumnarApply:
                 value = "CAST(NULL AS VARCHAR)"
             staged.append(f'{value} AS "f:{name}"')
             self.staged.append(f"f:{name}")
-        self.texts = texts
         # typed JSON once here: the link's and history's casts of it are then no parse of their own
         return (f"SELECT c.rid AS remote_id, c.k AS k, coalesce({' AND '.join(ok)}, false) AS ok, "
                 f"CAST({record(False)} AS JSON) AS record, {record(True)} AS sorted, {clock} AS clock"

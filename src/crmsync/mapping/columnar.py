@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from crmsync.read.columns import NATIVE_TYPES, is_engine_column
+
 from .context import Context
 from .errors import Rejection
 from .layouts import FlatKeysLayout, NoLayout, ValuesArrayLayout
@@ -37,11 +39,6 @@ from .layouts import FlatKeysLayout, NoLayout, ValuesArrayLayout
 if TYPE_CHECKING:
     from .engine import Mapper, _Bound
 
-# Raw column types whose values DuckDB hands to Python as the value their JSON text parses to (the record path
-# reads them so: crmsync.pull._NATIVE_TYPES); any other column is read as JSON text (a JSON column's own, else
-# to_json of it), as the record path parses it.
-NATIVE = frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
-                    "DOUBLE", "VARCHAR", "BOOLEAN"})
 _ID_TYPES = frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT",
                        "VARCHAR"})  # a record id whose text is str() of its Python value
 _MAX_DIGIT_PARTS = 3  # list items by number in one path (each doubles the SQL that reads it)
@@ -77,7 +74,6 @@ class RawTable:
 
     @classmethod
     def read(cls, con: Any, dataset: str, entity: str, key: str) -> RawTable:
-        from crmsync.read.columns import is_engine_column
         from crmsync.read.storable import variant_columns
 
         typed = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? "
@@ -93,7 +89,7 @@ class RawTable:
         if name not in self.types or name in self.variants:  # a variant column is folded away
             return Input("NULL", json=True, absent=True)
         kind = self.types[name]
-        if kind in NATIVE:
+        if kind in NATIVE_TYPES:
             return Input(f'r."{name}"', json=False, doubles=(f'r."{name}"',) if kind == "DOUBLE" else ())
         return Input(f"coalesce({self.json_text(name)}, 'null')", json=True)  # NULL: None, never missing
 
@@ -182,7 +178,7 @@ class CustomInputs:
             key = layout.key
             if key not in table.types or key in table.variants:
                 return  # no list at all: every custom value is None
-            if table.types[key] in NATIVE:
+            if table.types[key] in NATIVE_TYPES:
                 raise NotColumnar(f"the custom field list {key!r} is a column of {table.types[key]}, not JSON")
             # the members read: the id, the value, and the code when the layout names one
             self.keys = [layout.id_key, layout.values_key, *([layout.code_key] if layout.code_key else [])]

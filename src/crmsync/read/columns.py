@@ -31,3 +31,11 @@ def row_hash(record: dict[str, Any]) -> str:
 
 def is_engine_column(name: str) -> bool:
     return name.startswith("_dlt_") or name in ENGINE
+
+
+# Raw column types DuckDB hands to Python as the very value its JSON text parses to (an int, a float, a str,
+# a bool): read as they are. A JSON column comes as its text, parsed by the reader; any other type goes through
+# to_json, as whole rows once did, so its value is what it always was. Both readers of raw rows take them so:
+# record by record (crmsync.pull._raw_values) and by column (crmsync.mapping.columnar).
+NATIVE_TYPES = frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT",
+                          "UTINYINT", "DOUBLE", "VARCHAR", "BOOLEAN"})

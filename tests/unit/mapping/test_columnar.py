@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from crmsync.canonical.apply_columnar import ASSEMBLED, ColumnarApply
 from crmsync.canonical.tables import columns
-from crmsync.jsontext import dump_bytes, dumps
+from crmsync.jsontext import dump_bytes, dumps, loads
 from crmsync.mapping import Mapper, Rejection
 from crmsync.mapping.columnar import NotColumnar, RawTable, compile_pull
 from crmsync.mapping.raw_values import ENVELOPED
@@ -77,16 +77,10 @@ def _table(raws: list[dict[str, Any]], key: str, kinds: dict[str, str] | None = 
 
 
 def _unique_ids(raws: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    out = []
-    for n, raw in enumerate(raws):
-        raw = copy.deepcopy(raw)
-        raw[key] = n + 1 if isinstance(raw.get(key), int) or raw.get(key) is None and n % 2 else str(n + 1)
-        out.append(raw)
-    # one type of id for the whole table (a raw table's id column has one)
-    kind = type(out[0][key])
-    for raw in out:
-        raw[key] = kind(raw[key])
-    return out
+    """Copies of ``raws`` numbered 1, 2, …: whole numbers, or their texts when the first record's id is text
+    (a raw table's id column has one type)."""
+    kind = str if isinstance(raws[0].get(key), str) else int
+    return [{**copy.deepcopy(raw), key: kind(n)} for n, raw in enumerate(raws, 1)]
 
 
 def compare(m: Mapper, con: Any, key: str) -> tuple[int, int]:
@@ -121,11 +115,12 @@ def compared(m: Mapper, con: Any, key: str) -> tuple[set[str], set[str]]:
 
 
 def _storable(raw: dict[str, Any]) -> bool:
-    """Text that is not valid Unicode is never in a raw table (crmsync's reader keeps it in an envelope)."""
+    """Text that is not valid Unicode, or a number JSON cannot hold (NaN beside an integer beyond 64 bits, which
+    the standard library then writes), is never in a raw table: crmsync's reader keeps it in an envelope."""
     try:
-        dumps(raw).encode()
+        loads(dumps(raw).encode())
         return True
-    except UnicodeEncodeError:
+    except (UnicodeEncodeError, ValueError):
         return False
 
 
@@ -228,7 +223,6 @@ def test_paths_through_lists_and_objects_read_as_get_path_reads_them() -> None:
     for i, doc in enumerate(docs):
         con.execute("INSERT INTO raw_t.contact VALUES (?, ?, ?)", [i, doc, i * 10 if i % 2 else None])
     table = RawTable.read(con, "raw_t", "contact", "id")
-    from crmsync.jsontext import loads
     from crmsync.mapping.engine import _get
     from crmsync.mapping.paths import MISSING
 
