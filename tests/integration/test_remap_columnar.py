@@ -166,3 +166,26 @@ def test_a_first_pull_by_set_statements_writes_what_the_record_path_writes(tmp_p
     assert stores["on"][0] == stores["off"][0]
     for part in stores["off"][1]:
         assert stores["on"][1][part] == stores["off"][1][part], part
+
+
+def test_a_slice_that_fails_mid_write_says_why_and_the_next_run_finishes_it(pulled, tmp_path, monkeypatch):
+    """A failure while a slice's records are read back and hashed leaves a result open on the connection: the
+    clean-up must not replace the failure with DuckDB's refusal to run beside it; the slice's transaction writes
+    nothing, and the next remap writes what the record path writes."""
+    import crmsync.canonical.apply_columnar as columnar
+
+    def failing(n):
+        raise RuntimeError("minting failed")
+
+    project = tmp_path / "failed"
+    shutil.copytree(pulled, project)
+    monkeypatch.setenv("CRMSYNC_COLUMNAR", "on")
+    monkeypatch.setattr(columnar, "random_ids", failing)
+    with pytest.raises(RuntimeError, match="minting failed"):
+        run_remap(Project.at(project), "amocrm")
+    assert contents(project)["contacts"] == [] and contents(project)["links"] == []
+    monkeypatch.undo()
+    monkeypatch.setenv("CRMSYNC_COLUMNAR", "on")
+    run_remap(Project.at(project), "amocrm")
+    off, _, _ = remapped(pulled, tmp_path, monkeypatch, "off", ("amocrm",))
+    assert contents(project) == contents(off)

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crmsync.mapping.columnar import ENTRIES, Compiled, Input, NotColumnar, RawTable, compile_pull, map_values
-from crmsync.store import register_arrow, unregister_arrow
+from crmsync.store import drop_unfetched, register_arrow, unregister_arrow
 
 from .apply import forget_unfinished_rejections
 from .apply_batch import HISTORY_FROM_STAGE, LINKS_FROM_STAGE, STAGE, _fields, _new_rows_typed
@@ -78,7 +78,7 @@ class ColumnarApply:
         return list(zip([None, *ends], [*ends, None], strict=True))
 
     def done(self, con: Any) -> None:
-        con.execute(f"DROP TABLE IF EXISTS {UNLINKED}")
+        _drop(con, f"TABLE IF EXISTS {UNLINKED}")
 
     def _assembly(self) -> str:
         """SQL over the slice's values and the mapped tables: each record's ids, whether it is taken here
@@ -154,7 +154,7 @@ class ColumnarApply:
             left = con.sql(f"SELECT k FROM {ASSEMBLED} WHERE NOT ok").to_arrow_table()
             written = self._write(con)
         finally:
-            con.execute(f"DROP TABLE IF EXISTS {ASSEMBLED}")
+            _drop(con, f"TABLE IF EXISTS {ASSEMBLED}")
         counts.read += written
         counts.applied += written
         counts.created += written
@@ -186,7 +186,7 @@ class ColumnarApply:
         finally:
             for name in registered:
                 unregister_arrow(con, name)
-            con.execute(f"DROP TABLE IF EXISTS {VALUES}")
+            _drop(con, f"TABLE IF EXISTS {VALUES}")
 
     def _map_column(self, con: Any, i: int, bound: Any, inp: Input) -> str:
         import pyarrow as pa
@@ -211,23 +211,28 @@ class ColumnarApply:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        # Arrow arrays a batch each: only a batch's texts, hashes and ids are Python objects at once
         rows: list[Any] = []
-        digests: list[str] = []
+        digests: list[Any] = []
+        ids: list[Any] = []
         blake = hashlib.blake2b
-        # read in batches: only a batch's texts are held at once
         rel = con.sql(f"SELECT rowid AS r, sorted FROM {ASSEMBLED} WHERE ok")
         reader = rel.to_arrow_reader(HASHED) if hasattr(rel, "to_arrow_reader") else rel.fetch_arrow_reader(HASHED)
-        for batch in reader:
-            rows.append(batch.column(0))
-            digests += [blake(b, digest_size=16).hexdigest() for b in
-                        pc.cast(batch.column(1), pa.binary()).to_pylist()]
-        n = len(digests)
+        with reader:  # closed on the way out: an open result would refuse the statements of the clean-up
+            for batch in reader:
+                # a copy: the batch's own column keeps the whole batch, its texts too, alive until the slice is
+                # written (~1 KB a record, held outside DuckDB's cap)
+                rows.append(pa.concat_arrays([batch.column(0)]))
+                digests.append(pa.array([blake(b, digest_size=16).hexdigest() for b in
+                                         pc.cast(batch.column(1), pa.binary()).to_pylist()], pa.string()))
+                ids.append(pa.array(random_ids(batch.num_rows), pa.string()))
+        n = sum(len(d) for d in digests)
         if not n:
             return 0
         register_arrow(con, DIGESTS, pa.table({"r": pa.chunked_array(rows, pa.int64()),
-                                               "digest": pa.array(digests, pa.string()),
-                                               "canonical_id": pa.array(random_ids(n), pa.string())}))
-        del rows, digests
+                                               "digest": pa.chunked_array(digests, pa.string()),
+                                               "canonical_id": pa.chunked_array(ids, pa.string())}))
+        del rows, digests, ids
         fields = "".join(f', a."{n}"' for n in self.staged)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {STAGE} AS SELECT a.remote_id, d.canonical_id, d.digest, a.record, "
                     f"'new' AS kind, false AS has_base, a.clock, false AS stored{fields} "
@@ -242,9 +247,16 @@ class ColumnarApply:
                 forget_unfinished_rejections(con, self.entity, self.connection, self.run_id, [
                     r for (r,) in con.execute(f"SELECT remote_id FROM {ASSEMBLED} WHERE ok").fetchall()])
         finally:
-            con.execute(f"DROP VIEW IF EXISTS {STAGE}")
+            _drop(con, f"VIEW IF EXISTS {STAGE}")
             unregister_arrow(con, DIGESTS)
         return n
+
+
+def _drop(con: Any, what: str) -> None:
+    """Drop a slice's temporary object; a result left unfetched by a statement that failed first, so that its
+    error, on its way up, is the one told (not DuckDB 2.0's refusal to run beside an open result)."""
+    drop_unfetched(con)
+    con.execute(f"DROP {what}")
 
 
 def apply_unlinked(con: Any, applier: ColumnarApply, counts: Any, *, after_slice: Callable[[], None],
