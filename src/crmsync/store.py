@@ -51,17 +51,30 @@ KEY_BYTES = 50
 FLOOR = 256 * 2**20
 
 
+# The keys the cap is sized to, from the catalog alone (row counts DuckDB keeps per table; no scan): the rows of
+# the tables with a primary key, or two a stored raw record (the ``raw_<connection>`` schemas dlt loads,
+# crmsync.read.run.dataset_name, without dlt's own ``_dlt_*`` tables), whichever is more. Over duckdb_tables().
+_KEYS = ("greatest(coalesce(sum(estimated_size) FILTER (WHERE has_primary_key), 0), "
+         "2 * coalesce(sum(estimated_size) FILTER (WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\' "
+         "AND table_name NOT LIKE '\\_dlt\\_%' ESCAPE '\\'), 0))")
+
+
 def _sized_cap(floor: int) -> tuple[str, str]:
-    # From the catalog alone (row counts DuckDB keeps per table; no scan). A variable because ``SET
-    # memory_limit`` takes no subquery; raw tables are the ``raw_<connection>`` schemas dlt loads
-    # (crmsync.read.run.dataset_name), without dlt's own ``_dlt_*`` tables.
+    # A variable because ``SET memory_limit`` takes no subquery.
     return (
-        f"SET VARIABLE crmsync_memory_limit = (SELECT greatest({floor}, {WORKING_ROOM} + {KEY_BYTES} * greatest("
-        "coalesce(sum(estimated_size) FILTER (WHERE has_primary_key), 0), "
-        "2 * coalesce(sum(estimated_size) FILTER (WHERE schema_name LIKE 'raw\\_%' ESCAPE '\\' "
-        "AND table_name NOT LIKE '\\_dlt\\_%' ESCAPE '\\'), 0)))::VARCHAR || 'B' FROM duckdb_tables())",
+        f"SET VARIABLE crmsync_memory_limit = (SELECT greatest({floor}, {WORKING_ROOM} + {KEY_BYTES} * {_KEYS})"
+        "::VARCHAR || 'B' FROM duckdb_tables())",
         "SET GLOBAL memory_limit = getvariable('crmsync_memory_limit')",
     )
+
+
+def working_room(con: Any) -> float:
+    """Bytes DuckDB's cap on ``con`` leaves beside what the store's primary keys pin (:data:`KEY_BYTES` a key,
+    counted as the sized cap counts them): the room a run's batch of work has (0 for a Postgres store)."""
+    if engine(con) != "duckdb":
+        return 0.0
+    keys = con.execute(f"SELECT {_KEYS} FROM duckdb_tables()").fetchall()[0][0]
+    return max(0.0, _memory_cap(con) - KEY_BYTES * float(keys or 0))
 
 
 # DuckDB's allocator (its own jemalloc) kept the pages a query had freed: after a read round's load and

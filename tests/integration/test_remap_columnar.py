@@ -119,12 +119,15 @@ def contents(project):
         con.close()
 
 
-@pytest.mark.parametrize("slice_rows", [None, 37])  # 37: many slices, each its own transaction
+@pytest.mark.parametrize("slice_rows", [None, 37, "groups"])  # 37: many slices, each its own transaction
 @pytest.mark.parametrize("pipelines", [("amocrm",), ("bitrix24",), ("amocrm", "bitrix24")])
 def test_set_statements_write_what_the_record_path_writes(pulled, tmp_path, monkeypatch, pipelines, slice_rows):
     import crmsync.canonical.apply_columnar as columnar
 
-    if slice_rows:
+    if slice_rows == "groups":  # room for row groups (as under a large cap), made small: slices of two of 45 rows
+        monkeypatch.setattr(columnar, "ROW_GROUP", 45)
+        monkeypatch.setattr(columnar, "SLICE_ROOM", 2**20)
+    elif slice_rows:
         monkeypatch.setattr(columnar, "SLICE", slice_rows)
     on, on_counts, said = remapped(pulled, tmp_path, monkeypatch, "on", pipelines)
     off, off_counts, said_off = remapped(pulled, tmp_path, monkeypatch, "off", pipelines)

@@ -157,3 +157,36 @@ def test_a_store_far_from_its_cap_is_not_checkpointed(tmp_path):
         con.execute("CREATE TABLE t AS SELECT range AS id FROM range(1000)")
         con.execute("UPDATE t SET id = id + 1")
         assert relieve(con) is False
+
+
+def _bytes(limit: str) -> float:
+    number, unit = as_duckdb_says(limit).split(" ")
+    return float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+
+
+def test_the_working_room_is_the_cap_less_what_the_keys_pin(tmp_path, monkeypatch):
+    from crmsync.store import working_room
+
+    path = _store(tmp_path / "s.duckdb", keyed=1_000, raw=400_000)  # the raw records count for their two keys
+    monkeypatch.setenv(MEMORY_LIMIT, "200MB")
+    with open_store(path) as con:
+        assert working_room(con) == _bytes("200MB") - KEY_BYTES * 2 * 400_000
+    monkeypatch.setenv(MEMORY_LIMIT, "30MB")
+    with open_store(path) as con:
+        assert working_room(con) == 0  # less than the keys: no room, not a negative one
+
+
+@pytest.mark.parametrize(("limit", "rows"), [(None, "SLICE"), ("512MB", "SLICE"), ("800MB", 122_880),
+                                             ("1GB", 245_760), ("64GB", 245_760)])
+def test_a_slice_is_whole_row_groups_only_where_the_cap_leaves_room_for_them(tmp_path, monkeypatch, limit, rows):
+    """crmsync's own cap keeps the slice it was measured with; a user's larger cap gets slices of whole row groups
+    (one at ~800MB, two from ~1GB at 1M records), written to the file rather than through the WAL."""
+    from crmsync.canonical import apply_columnar
+
+    path = _store(tmp_path / "s.duckdb", keyed=0, raw=1_000_000)  # a first remap of 1M records
+    if limit:
+        monkeypatch.setenv(MEMORY_LIMIT, limit)
+    with open_store(path) as con:
+        got = apply_columnar.slice_rows(con)
+    assert got == (apply_columnar.SLICE if rows == "SLICE" else rows)
+    assert got == apply_columnar.SLICE or got % apply_columnar.ROW_GROUP == 0

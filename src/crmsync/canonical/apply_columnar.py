@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crmsync.mapping.columnar import ENTRIES, Compiled, Input, NotColumnar, RawTable, compile_pull, map_values
-from crmsync.store import drop_unfetched, register_arrow, unregister_arrow
+from crmsync.store import drop_unfetched, register_arrow, unregister_arrow, working_room
 
 from .apply import forget_unfinished_rejections
 from .apply_batch import HISTORY_FROM_STAGE, LINKS_FROM_STAGE, STAGE, _fields, _new_rows_typed
@@ -37,9 +37,18 @@ CHOICES = ("auto", "on", "off")
 # 100k and 1M runs are in benchmarks/RESULTS.md): small runs keep the record path, whose commits chunk by chunk the
 # tests of killed runs describe, and for them either way takes well under a second.
 AUTO_ROWS = 5_000
-# Raw rows a slice, and a transaction. 1M new records (a first remap): 25,000 a slice 64.6 s, 50,000 47.7 s at
-# 493 MB peak RSS, 125,000 44.0 s at 542 MB (whole processes; benchmarks/RESULTS.md, ninth session).
+# Raw rows a slice, and a transaction, under crmsync's own cap. 1M new records (a first remap): 25,000 a slice
+# 64.6 s, 50,000 47.7 s at 493 MB peak RSS (whole processes; benchmarks/RESULTS.md, ninth session). There, the
+# 256 MB cap leaves ~160 MB (SLICE_ROOM) beside the keys; 250,000 a slice ran out of memory in it with unique values.
 SLICE = 50_000
+SLICE_ROOM = 160 * 2**20
+# Where DuckDB's cap leaves more room (a user's CRMSYNC_DUCKDB_MEMORY_LIMIT), slices of whole row groups: a
+# transaction of a row group or more is written to the file rather than through the WAL, and whole ones leave the
+# last checkpoint nothing to merge. 1M records with a 1GB cap: 50,000 a slice 45.1 s, 167,437 36.1 s (8 s of it
+# the checkpoint at the end), 122,880 34.4 s, 245,760 23.9 s; with unique values 245,760 47.9 s against 79.4 s
+# (RESULTS.md, tenth session). Row groups: as many as the room holds at SLICE rows a SLICE_ROOM, at most SLICE_GROUPS.
+ROW_GROUP = 122_880  # DuckDB's rows a row group
+SLICE_GROUPS = 2
 VALUES = "crmsync_columnar"  # a slice's raw values, one column a field (a temporary table of the connection)
 ASSEMBLED = "crmsync_assembled"  # a slice's records as JSON texts, with their ids and whether they are taken
 DIGESTS = "crmsync_digests"  # the taken records' base hashes and minted ids (Arrow), by the row of ASSEMBLED
@@ -60,7 +69,7 @@ class ColumnarApply:
 
     # what a slice reads and writes --------------------------------------------------------------------
     def slices(self, con: Any, where: str = "true", params: list[Any] | None = None) -> list[tuple[Any, Any]]:
-        """(low, high] bounds of the record id, a slice of :data:`SLICE` unlinked rows each (None: open). Which
+        """(low, high] bounds of the record id, a slice of :func:`slice_rows` unlinked rows each (None: open). Which
         rows are unlinked is decided here, once: nothing else links this entity's records while the pass runs,
         and a first remap (no link at all) needs no look at the links (each slice's anti-join read them all)."""
         key, params = self.table.key, list(params or [])
@@ -74,7 +83,8 @@ class ColumnarApply:
             self.scope = f' AND r."{key}" IN (SELECT k FROM {UNLINKED})'
         ends = [r[0] for r in con.execute(
             f'SELECT k FROM (SELECT r."{key}" AS k, row_number() OVER (ORDER BY r."{key}") AS n '
-            f"FROM {self.table.name} r WHERE {where}{self.scope}) WHERE n % {SLICE} = 0 ORDER BY 1", params).fetchall()]
+            f"FROM {self.table.name} r WHERE {where}{self.scope}) WHERE n % {slice_rows(con)} = 0 ORDER BY 1",
+            params).fetchall()]
         return list(zip([None, *ends], [*ends, None], strict=True))
 
     def done(self, con: Any) -> None:
@@ -250,6 +260,13 @@ class ColumnarApply:
             _drop(con, f"VIEW IF EXISTS {STAGE}")
             unregister_arrow(con, DIGESTS)
         return n
+
+
+def slice_rows(con: Any) -> int:
+    """Raw rows a slice: :data:`SLICE`, or whole row groups where the room DuckDB's cap leaves beside the store's
+    keys holds at least one at :data:`SLICE` per :data:`SLICE_ROOM`."""
+    groups = int(SLICE * working_room(con) / SLICE_ROOM) // ROW_GROUP
+    return SLICE if groups < 1 else min(groups, SLICE_GROUPS) * ROW_GROUP
 
 
 def _drop(con: Any, what: str) -> None:

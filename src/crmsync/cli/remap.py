@@ -23,6 +23,10 @@ def remap(project: Project, pipeline: str, entities: tuple[str, ...], as_json: b
     sync.rejected. Custom fields and stages come from the metadata the last pull stored.
     `--json` prints per entity the raw records `read` from the store, `applied` (changed rows),
     `unchanged`, `rejected`; exit 5 when some were set aside (--no-strict: 0).
+
+    Records new to the store are written in slices sized to DuckDB's memory cap: with
+    CRMSYNC_DUCKDB_MEMORY_LIMIT=1GB a first remap of 1M records takes about half the time
+    of crmsync's own cap, for ~1.2 GB of memory instead of ~0.5 GB (README).
     """
     from crmsync.cli.progress import progress_for
     from crmsync.remap import run_remap
