@@ -124,7 +124,7 @@ def contents(project):
 def test_set_statements_write_what_the_record_path_writes(pulled, tmp_path, monkeypatch, pipelines, slice_rows):
     import crmsync.canonical.apply_columnar as columnar
 
-    if slice_rows == "groups":  # room for row groups (as under a large cap), made small: slices of two of 45 rows
+    if slice_rows == "groups":  # room for row groups (as under a large cap), made small: slices of two 45-row groups
         monkeypatch.setattr(columnar, "ROW_GROUP", 45)
         monkeypatch.setattr(columnar, "SLICE_ROOM", 2**20)
     elif slice_rows:
