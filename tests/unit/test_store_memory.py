@@ -176,17 +176,22 @@ def test_the_working_room_is_the_cap_less_what_the_keys_pin(tmp_path, monkeypatc
         assert working_room(con) == 0  # less than the keys: no room, not a negative one
 
 
+@pytest.fixture(scope="module")
+def unapplied_million(tmp_path_factory):
+    return _store(tmp_path_factory.mktemp("slices") / "s.duckdb", keyed=0, raw=1_000_000)  # a first remap of 1M
+
+
 @pytest.mark.parametrize(("limit", "rows"), [(None, "SLICE"), ("512MB", "SLICE"), ("800MB", 122_880),
                                              ("1GB", 245_760), ("64GB", 245_760)])
-def test_a_slice_is_whole_row_groups_only_where_the_cap_leaves_room_for_them(tmp_path, monkeypatch, limit, rows):
+def test_a_slice_is_whole_row_groups_only_where_the_cap_leaves_room_for_them(unapplied_million, monkeypatch, limit,
+                                                                             rows):
     """crmsync's own cap keeps the slice it was measured with; a user's larger cap gets slices of whole row groups
     (one at ~800MB, two from ~1GB at 1M records), written to the file rather than through the WAL."""
     from crmsync.canonical import apply_columnar
 
-    path = _store(tmp_path / "s.duckdb", keyed=0, raw=1_000_000)  # a first remap of 1M records
     if limit:
         monkeypatch.setenv(MEMORY_LIMIT, limit)
-    with open_store(path) as con:
+    with open_store(unapplied_million) as con:
         got = apply_columnar.slice_rows(con)
     assert got == (apply_columnar.SLICE if rows == "SLICE" else rows)
     assert got == apply_columnar.SLICE or got % apply_columnar.ROW_GROUP == 0
