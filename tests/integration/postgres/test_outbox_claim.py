@@ -39,6 +39,9 @@ with open_store(Path(sys.argv[1]) / "{POSTGRES}{DEFAULT_DSN_ENV}") as con:
         ops.reverse()
     for start in range(0, len(ops), 6):
         mine = claim(con, ops[start:start + 6])
+        if start == 0:  # each holds its first batch before either goes on: both work, however slow one started
+            print("claimed", flush=True)
+            sys.stdin.readline()
         time.sleep(0.003)  # the HTTP call
         sent += [o.idempotency_key for o in mine]
         mark_all_sent(con, [(o, "r-" + o.canonical_id) for o in mine])
@@ -57,10 +60,17 @@ def test_two_workers_claiming_from_one_outbox_send_every_op_once(tmp_path, pg_ds
                               env=cli_env(**{DEFAULT_DSN_ENV: pg_dsn})) for n in (1, 2)]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr.read() if p.stderr else ""
-    for p in procs:  # both start at once
-        assert p.stdin is not None
-        p.stdin.write("go\n")
-        p.stdin.flush()
+
+    def tell_both():
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+
+    tell_both()  # both plan and claim a first batch at once
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == "claimed\n", p.stderr.read() if p.stderr else ""
+    tell_both()  # and go on once both hold one, however slow one was to start
     outs = [p.communicate(timeout=90) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     first, second = (json.loads(out) for out, _ in outs)
