@@ -222,22 +222,21 @@ def register_arrow(con: Any, name: str, table: Any) -> None:
     follow. A query whose rows were not all fetched (a ``fetchone()``) is dropped first: the next
     ``execute`` on the connection drops it anyway, but since DuckDB 2.0 ``register`` refuses to run
     beside it (``ResourceInUseException``), and callers staged rows right after such a query."""
-    drop_unfetched(con)
+    _drop_unfetched(con)
     con.register(name, table)
 
 
 def unregister_arrow(con: Any, name: str) -> None:
     """Undo :func:`register_arrow` once the statements that read ``name`` are done (``unregister`` refuses
     beside an unfetched result too)."""
-    drop_unfetched(con)
+    _drop_unfetched(con)
     # A transaction that failed already refuses this: its statement's own error (e.g. out of memory) is on
     # its way up and must not be replaced by this one; the rollback drops what it staged.
     with suppress(duckdb.TransactionException):
         con.unregister(name)
 
 
-def drop_unfetched(con: Any) -> None:
-    """Drop a query result on ``con`` not fetched to its end (DuckDB 2.0 refuses any statement beside one)."""
+def _drop_unfetched(con: Any) -> None:
     abort = getattr(con, "abort", None)  # DuckDB 2.0; older releases had no such rule
     if abort is not None:
         abort()

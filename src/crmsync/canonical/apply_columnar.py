@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crmsync.mapping.columnar import ENTRIES, Compiled, Input, NotColumnar, RawTable, compile_pull, map_values
-from crmsync.store import drop_unfetched, register_arrow, unregister_arrow, working_room
+from crmsync.store import register_arrow, unregister_arrow, working_room
 
 from .apply import forget_unfinished_rejections
 from .apply_batch import HISTORY_FROM_STAGE, LINKS_FROM_STAGE, STAGE, _fields, _new_rows_typed
@@ -88,7 +88,7 @@ class ColumnarApply:
         return list(zip([None, *ends], [*ends, None], strict=True))
 
     def done(self, con: Any) -> None:
-        _drop(con, f"TABLE IF EXISTS {UNLINKED}")
+        con.execute(f"DROP TABLE IF EXISTS {UNLINKED}")
 
     def _assembly(self) -> str:
         """SQL over the slice's values and the mapped tables: each record's ids, whether it is taken here
@@ -164,7 +164,7 @@ class ColumnarApply:
             left = con.sql(f"SELECT k FROM {ASSEMBLED} WHERE NOT ok").to_arrow_table()
             written = self._write(con)
         finally:
-            _drop(con, f"TABLE IF EXISTS {ASSEMBLED}")
+            con.execute(f"DROP TABLE IF EXISTS {ASSEMBLED}")
         counts.read += written
         counts.applied += written
         counts.created += written
@@ -196,7 +196,7 @@ class ColumnarApply:
         finally:
             for name in registered:
                 unregister_arrow(con, name)
-            _drop(con, f"TABLE IF EXISTS {VALUES}")
+            con.execute(f"DROP TABLE IF EXISTS {VALUES}")
 
     def _map_column(self, con: Any, i: int, bound: Any, inp: Input) -> str:
         import pyarrow as pa
@@ -257,7 +257,7 @@ class ColumnarApply:
                 forget_unfinished_rejections(con, self.entity, self.connection, self.run_id, [
                     r for (r,) in con.execute(f"SELECT remote_id FROM {ASSEMBLED} WHERE ok").fetchall()])
         finally:
-            _drop(con, f"VIEW IF EXISTS {STAGE}")
+            con.execute(f"DROP VIEW IF EXISTS {STAGE}")
             unregister_arrow(con, DIGESTS)
         return n
 
@@ -267,13 +267,6 @@ def slice_rows(con: Any) -> int:
     keys holds at least one at :data:`SLICE` per :data:`SLICE_ROOM`."""
     groups = int(SLICE * working_room(con) / SLICE_ROOM) // ROW_GROUP
     return SLICE if groups < 1 else min(groups, SLICE_GROUPS) * ROW_GROUP
-
-
-def _drop(con: Any, what: str) -> None:
-    """Drop a slice's temporary object; a result left unfetched by a statement that failed first, so that its
-    error, on its way up, is the one told (not DuckDB 2.0's refusal to run beside an open result)."""
-    drop_unfetched(con)
-    con.execute(f"DROP {what}")
 
 
 def apply_unlinked(con: Any, applier: ColumnarApply, counts: Any, *, after_slice: Callable[[], None],
